@@ -1,0 +1,142 @@
+"""Every error pacte raises, in one hierarchy.
+
+    PacteError
+    ├── ConfigError               the data directory, key file or policy file is missing or unusable
+    │   └── NotInitialised        `pacte init` has not been run for this data directory
+    ├── InputError                a value supplied by the caller is malformed (bad id, bad count, bad email)
+    ├── NotFound                  no such record visible under the caller's purpose
+    ├── PolicyDenied              the policy refuses the request (always audited)
+    │   ├── Unauthenticated       no principal, or an unknown or revoked API key
+    │   ├── PurposeRequired       the request names no purpose
+    │   ├── PurposeNotGranted     unknown purpose, or one the principal may not claim
+    │   └── Forbidden             the principal's role may not do this
+    ├── IntegrityError            stored data or the audit trail fails verification
+    ├── DecryptionError           a ciphertext could not be opened (one opaque message, whatever the cause)
+    ├── KeyVaultError             a key is missing, destroyed, insecurely stored, or the master key is wrong
+    └── StorageError              the store failed; `retryable` says whether trying again may help
+        └── CorruptStore          a database file is damaged or is not a pacte store
+
+Each error has a stable `code` (used in GraphQL `extensions` and CLI output) and a
+message that never contains a personal value.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CorruptStore",
+    "DecryptionError",
+    "Forbidden",
+    "InputError",
+    "IntegrityError",
+    "KeyVaultError",
+    "NotFound",
+    "NotInitialised",
+    "PacteError",
+    "PolicyDenied",
+    "PurposeNotGranted",
+    "PurposeRequired",
+    "StorageError",
+    "Unauthenticated",
+]
+
+
+class PacteError(Exception):
+    """Root of every error pacte raises."""
+
+    code = "INTERNAL"
+
+
+class ConfigError(PacteError):
+    """The data directory, key file or policy file is missing or unusable."""
+
+    code = "CONFIG"
+
+
+class NotInitialised(ConfigError):
+    """The data directory has not been initialised with `pacte init`."""
+
+    code = "NOT_INITIALISED"
+
+
+class InputError(PacteError, ValueError):
+    """A value supplied by the caller is malformed."""
+
+    code = "BAD_INPUT"
+
+
+class NotFound(PacteError):
+    """No such record is visible under the caller's purpose."""
+
+    code = "NOT_FOUND"
+
+
+class PolicyDenied(PacteError):
+    """The policy refuses the request."""
+
+    code = "FORBIDDEN"
+
+
+class Unauthenticated(PolicyDenied):
+    """No principal, or an unknown or revoked API key."""
+
+    code = "UNAUTHENTICATED"
+
+
+class PurposeRequired(PolicyDenied):
+    """The request names no purpose."""
+
+    code = "PURPOSE_REQUIRED"
+
+
+class PurposeNotGranted(PolicyDenied):
+    """The purpose is unknown or the principal may not claim it."""
+
+    code = "PURPOSE_NOT_GRANTED"
+
+
+class Forbidden(PolicyDenied):
+    """The principal's role may not perform this operation."""
+
+    code = "FORBIDDEN"
+
+
+class IntegrityError(PacteError):
+    """Stored data or the audit trail fails verification."""
+
+    code = "INTEGRITY"
+
+
+class DecryptionError(PacteError):
+    """A ciphertext could not be decrypted."""
+
+    code = "DECRYPTION"
+
+    def __init__(self, message: str = "decryption failed") -> None:
+        # One opaque message whatever the cause: a distinguishing message is an oracle.
+        super().__init__(message)
+
+
+class KeyVaultError(PacteError):
+    """A key is missing, destroyed or insecurely stored, or the master key is wrong."""
+
+    code = "KEY"
+
+
+class StorageError(PacteError):
+    """The store failed; `retryable` says whether trying again may help."""
+
+    code = "STORAGE"
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class CorruptStore(StorageError):
+    """A database file is damaged or is not a pacte store."""
+
+    code = "CORRUPT_STORE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

@@ -1,0 +1,1 @@
+"""The graph: model, policy, consent, the purpose-bound session, and the stores."""

@@ -1,0 +1,207 @@
+"""The storage boundary: a small property-graph protocol.
+
+A `Store` keeps nodes, edges and blind-index entries. It knows nothing of purposes,
+keys or people: personal values arrive already encrypted, as opaque `bytes`, and
+leave the same way. Only the session above it decides, decrypts and audits.
+
+Values are `str | int | float | bool | bytes | None` (plus lists of str for a few
+structural fields). Times are integers, microseconds since the Unix epoch, so that
+ordering is exact on every backend.
+
+Edges are listed newest first by `(at, id)`; a `Cursor` is the `(at, id)` of the
+last edge of the previous page, so pages are stable while new edges arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "Cursor",
+    "Direction",
+    "Edge",
+    "IndexEntry",
+    "Node",
+    "Props",
+    "Store",
+    "Value",
+    "WriteBatch",
+    "decode_cursor",
+    "decode_props",
+    "encode_cursor",
+    "encode_props",
+]
+
+Value = str | int | float | bool | bytes | list[str] | None
+Props = Mapping[str, Value]
+Direction = Literal["out", "in"]
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    kind: str
+    id: str
+    props: Props = field(default_factory=dict)
+    # The customer whose key protects this node's personal fields (None: no owner).
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    type: str
+    id: str
+    src: str
+    dst: str
+    at: int
+    props: Props = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    """A blind-index token: `name` is e.g. 'Customer.email', `token` an HMAC."""
+
+    name: str
+    token: bytes
+    node_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    at: int
+    id: str
+
+
+@dataclass
+class WriteBatch:
+    """Everything one `Store.write` applies, in a single transaction.
+
+    Puts are upserts by id. Deleting a node also deletes its edges and its index
+    entries, so erasure is one batch.
+    """
+
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    index: list[IndexEntry] = field(default_factory=list)
+    delete_nodes: list[str] = field(default_factory=list)
+    delete_edges: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.nodes or self.edges or self.index or self.delete_nodes
+                    or self.delete_edges)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every backend provides. Conformance: tests/graph/test_store_conformance.py."""
+
+    uri: str
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply the whole batch in one transaction, or nothing of it."""
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        """The nodes with these ids that exist, in one round trip."""
+
+    def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
+        """Nodes of one kind in id order, starting after `after` (keyset pagination)."""
+
+    def edges(
+        self,
+        node_id: str,
+        type: str,
+        *,
+        direction: Direction = "out",
+        limit: int | None = None,
+        before: Cursor | None = None,
+    ) -> list[Edge]:
+        """Edges of `type` at a node, newest first; `before` continues a previous page."""
+
+    def edges_many(
+        self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
+    ) -> dict[str, list[Edge]]:
+        """All edges of `type` at each node, newest first, in one round trip."""
+
+    def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
+        """Every edge of `type` from `src` to `dst`, newest first."""
+
+    def lookup(self, name: str, token: bytes) -> list[str]:
+        """Node ids whose blind-index entry `name` equals `token`."""
+
+    def owned_by(self, owner: str) -> list[str]:
+        """Ids of every node whose `owner` is this customer (for erasure and export)."""
+
+    def count_nodes(self) -> dict[str, int]:
+        """Number of nodes per kind."""
+
+    def count_edges(self) -> dict[str, int]:
+        """Number of edges per type."""
+
+    def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
+        """Every node, in batches (for migration and export)."""
+
+    def iter_edges(self, *, batch: int = 1000) -> Iterator[list[Edge]]:
+        """Every edge, in batches."""
+
+    def iter_index(self, *, batch: int = 1000) -> Iterator[list[IndexEntry]]:
+        """Every blind-index entry, in batches."""
+
+    def get_meta(self, key: str) -> str | None:
+        """A small named setting kept with the graph (schema version, migration state)."""
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- helpers shared by backends --------------------------------------------------
+
+_BYTES_TAG = "\x00b64:"
+
+
+def encode_props(props: Props) -> str:
+    """Props as compact JSON; bytes are tagged base64 so they round-trip exactly."""
+    out: dict[str, object] = {}
+    for k, v in props.items():
+        out[k] = _BYTES_TAG + base64.b64encode(v).decode() if isinstance(v, bytes) else v
+    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_props(text: str | bytes) -> dict[str, Value]:
+    raw: dict[str, Value] = json.loads(text)
+    for k, v in raw.items():
+        if isinstance(v, str) and v.startswith(_BYTES_TAG):
+            raw[k] = base64.b64decode(v[len(_BYTES_TAG):])
+    return raw
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """An opaque, URL-safe cursor string for API clients."""
+    return base64.urlsafe_b64encode(f"{cursor.at}:{cursor.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    from pacte.errors import InputError
+
+    try:
+        pad = "=" * (-len(text) % 4)
+        at, _, id_ = base64.urlsafe_b64decode(text + pad).decode().partition(":")
+        if not id_:
+            raise ValueError
+        return Cursor(int(at), id_)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError("malformed cursor") from exc
+
+
+def chunked(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
