@@ -79,8 +79,10 @@ class Cursor:
 class WriteBatch:
     """Everything one `Store.write` applies, in a single transaction.
 
-    Puts are upserts by id. Deleting a node also deletes its edges and its index
-    entries, so erasure is one batch.
+    Order of application: deletions (nodes, edges, then the index entries of the
+    `unindex` node ids), then puts. Puts are upserts by id. Deleting a node also
+    deletes its edges and its index entries, so erasure is one batch; `unindex` lets
+    an update replace a node's blind-index entries (a changed email).
     """
 
     nodes: list[Node] = field(default_factory=list)
@@ -88,10 +90,11 @@ class WriteBatch:
     index: list[IndexEntry] = field(default_factory=list)
     delete_nodes: list[str] = field(default_factory=list)
     delete_edges: list[str] = field(default_factory=list)
+    unindex: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.nodes or self.edges or self.index or self.delete_nodes
-                    or self.delete_edges)
+                    or self.delete_edges or self.unindex)
 
 
 @runtime_checkable

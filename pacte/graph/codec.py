@@ -1,0 +1,93 @@
+"""The one place where personal fields are sealed on the way in and opened on the way out.
+
+Every write path (the session's upserts, interactions, bulk ingest) passes its
+plaintext nodes through `Codec.seal`, and every read path asks `Codec.open` for the
+fields it is allowed to return, so a store only ever sees ciphertext for the fields
+the catalogue marks personal (G1), and a field nobody returns is never decrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from pacte.crypto import BlindIndex, FieldCipher
+from pacte.errors import InputError
+from pacte.graph.model import NODE_KINDS, Field
+from pacte.graph.store import IndexEntry, Node, Value, WriteBatch
+
+__all__ = ["EVENT_INDEX", "Codec", "event_token", "index_name"]
+
+EVENT_INDEX = "Interaction.event_id"
+
+
+def index_name(kind: str, field: str) -> str:
+    return f"{kind}.{field}"
+
+
+def event_token(event_id: str) -> bytes:
+    # Event ids are the caller's idempotency keys, not personal data: a plain hash
+    # keeps the index entry fixed-size.
+    return hashlib.sha256(event_id.encode("utf-8")).digest()
+
+
+_PERSONAL: dict[str, tuple[Field, ...]] = {
+    k: tuple(f for f in nk.fields if f.personal) for k, nk in NODE_KINDS.items()
+}
+
+
+class Codec:
+    """Seals and opens the personal fields of nodes with the per-customer FieldCipher."""
+
+    def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
+        self._cipher = cipher
+        self._index = index
+
+    def seal(self, node: Node) -> tuple[Node, list[IndexEntry]]:
+        personal = _PERSONAL.get(node.kind, ())
+        if not personal:
+            return node, []
+        if node.owner is None:
+            raise InputError(f"a {node.kind} node needs an owning customer")
+        props = dict(node.props)
+        entries: list[IndexEntry] = []
+        for f in personal:
+            value = props.get(f.name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise InputError(f"{node.kind}.{f.name} must be text")
+            if f.blind_index:
+                entries.append(IndexEntry(index_name(node.kind, f.name),
+                                          self._index.token(f.name, value), node.id))
+            props[f.name] = self._cipher.encrypt(node.owner, node.id, f.name,
+                                                 value.encode("utf-8"))
+        return Node(node.kind, node.id, props, node.owner), entries
+
+    def seal_batch(self, batch: WriteBatch) -> WriteBatch:
+        """The same batch with every node sealed and its blind-index entries added."""
+        nodes: list[Node] = []
+        index = list(batch.index)
+        for n in batch.nodes:
+            sealed, entries = self.seal(n)
+            nodes.append(sealed)
+            index.extend(entries)
+        return WriteBatch(nodes=nodes, edges=batch.edges, index=index,
+                          delete_nodes=batch.delete_nodes, delete_edges=batch.delete_edges,
+                          unindex=batch.unindex)
+
+    def open(self, node: Node, names: Iterable[str]) -> dict[str, Value]:
+        """The named fields of `node` in plaintext; only personal ones are decrypted."""
+        out: dict[str, Value] = {}
+        personal = {f.name for f in _PERSONAL.get(node.kind, ())}
+        for name in names:
+            value = node.props.get(name)
+            if name in personal and isinstance(value, bytes) and node.owner is not None:
+                out[name] = self._cipher.decrypt(node.owner, node.id, name, value).decode("utf-8")
+            else:
+                out[name] = value
+        return out
+
+    def token(self, kind: str, field: str, value: str) -> bytes:
+        return self._index.token(field, value)
+

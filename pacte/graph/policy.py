@@ -1,0 +1,235 @@
+"""The policy: purposes, their legal basis, the data categories they may use, retention.
+
+The policy lives in a TOML file written by `pacte init`. Its version is the SHA-256
+of the file's bytes, recorded in every audit entry and consent, so an auditor can
+tell which rules were in force. Categories use fideslang names; a grant of a
+category covers its sub-categories (`user.contact` covers `user.contact.email`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pacte.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_POLICY_TOML",
+    "LEGAL_BASES",
+    "ROLES",
+    "Policy",
+    "Purpose",
+    "category_covers",
+]
+
+LEGAL_BASES = ("consent", "contract", "legal_obligation", "legitimate_interest", "request")
+ROLES = ("app", "auditor", "analyst", "admin")
+
+DEFAULT_POLICY_TOML = """\
+# pacte policy: the purposes data may be used for.
+# A purpose may use the data categories listed (fideslang names; a category covers its
+# sub-categories). Consent to a parent purpose covers its children. retention_days
+# bounds how old an interaction may be to be seen under the purpose (0: no limit).
+# Changing this file changes the policy version recorded in every audit entry.
+version_label = "default-1"
+
+[[purpose]]
+id = "service"
+legal_basis = "contract"
+description = "Serving the customer who bought: support, delivery, account care."
+categories = ["user"]
+retention_days = 730
+
+[[purpose]]
+id = "self_service"
+legal_basis = "request"
+description = "The customer's own requests: see, export, change consents, be forgotten."
+categories = ["user"]
+retention_days = 0
+
+[[purpose]]
+id = "marketing"
+legal_basis = "consent"
+description = "Offers and campaigns on any contact channel."
+categories = ["user.name", "user.contact", "user.behavior", "user.financial"]
+retention_days = 365
+
+[[purpose]]
+id = "marketing.email"
+parent = "marketing"
+legal_basis = "consent"
+description = "Offers by email."
+categories = ["user.name", "user.contact.email", "user.behavior", "user.financial"]
+retention_days = 365
+
+[[purpose]]
+id = "marketing.sms"
+parent = "marketing"
+legal_basis = "consent"
+description = "Offers by text message."
+categories = ["user.name", "user.contact.phone_number", "user.behavior", "user.financial"]
+retention_days = 180
+
+[[purpose]]
+id = "personalization"
+legal_basis = "consent"
+description = "Recommendations and a tailored experience."
+categories = ["user.name", "user.behavior", "user.financial", "user.content", "user.device"]
+retention_days = 365
+
+[[purpose]]
+id = "analytics"
+legal_basis = "consent"
+description = "Pseudonymised aggregate analysis by analysts; never single records."
+categories = ["user.behavior", "user.financial", "user.content", "user.device",
+              "user.demographic.age_band"]
+retention_days = 730
+analysts_only = true
+
+[[purpose]]
+id = "legal"
+legal_basis = "legal_obligation"
+description = "Consent records and the audit trail, for auditors; no personal fields."
+categories = []
+retention_days = 0
+"""
+
+
+def category_covers(granted: str, category: str) -> bool:
+    """True when a grant of `granted` covers `category` (same or a sub-category)."""
+    return category == granted or category.startswith(granted + ".")
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    id: str
+    legal_basis: str
+    categories: tuple[str, ...]
+    retention_days: int
+    description: str = ""
+    parent: str | None = None
+    analysts_only: bool = False
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.legal_basis == "consent"
+
+    def may_use(self, category: str | None) -> bool:
+        """Whether fields of `category` may be used (structural fields always may)."""
+        if category is None:
+            return True
+        return any(category_covers(g, category) for g in self.categories)
+
+
+class Policy:
+    """A parsed, validated policy file."""
+
+    def __init__(self, purposes: Iterable[Purpose], *, version: str, label: str = "") -> None:
+        self.purposes: dict[str, Purpose] = {p.id: p for p in purposes}
+        self.version = version
+        self.label = label
+
+    @classmethod
+    def default(cls) -> Policy:
+        return cls.parse(DEFAULT_POLICY_TOML, source="default policy")
+
+    @classmethod
+    def load(cls, path: Path) -> Policy:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from exc
+        return cls.parse(text, source=str(path))
+
+    @classmethod
+    def parse(cls, text: str, *, source: str = "policy") -> Policy:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc  # names the line and column
+        raw = doc.get("purpose")
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError(f"{source}: no [[purpose]] tables")
+        purposes = [_purpose(entry, n, source) for n, entry in enumerate(raw, 1)]
+        ids = [p.id for p in purposes]
+        for p in purposes:
+            if ids.count(p.id) > 1:
+                raise ConfigError(f"{source}: purpose {p.id!r} is defined twice")
+            if p.parent is not None and p.parent not in ids:
+                raise ConfigError(f"{source}: purpose {p.id!r} has unknown parent {p.parent!r}")
+        version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        policy = cls(purposes, version=version, label=str(doc.get("version_label", "")))
+        for p in purposes:
+            policy.ancestors(p.id)  # refuses cycles
+        return policy
+
+    def get(self, purpose_id: str) -> Purpose | None:
+        return self.purposes.get(purpose_id)
+
+    def ancestors(self, purpose_id: str) -> list[str]:
+        """The purpose and its parents, nearest first."""
+        chain: list[str] = []
+        current: str | None = purpose_id
+        while current is not None:
+            if current in chain:
+                raise ConfigError(f"policy: purpose tree has a cycle at {current!r}")
+            chain.append(current)
+            current = self.purposes[current].parent
+        return chain
+
+    def summary(self) -> dict[str, object]:
+        """Plain data for reports (Art. 30) and the audit trail."""
+        return {
+            "version": self.version,
+            "label": self.label,
+            "purposes": [
+                {
+                    "id": p.id,
+                    "parent": p.parent,
+                    "legal_basis": p.legal_basis,
+                    "categories": list(p.categories),
+                    "retention_days": p.retention_days,
+                    "description": p.description,
+                }
+                for p in self.purposes.values()
+            ],
+        }
+
+
+def _purpose(entry: object, n: int, source: str) -> Purpose:
+    where = f"{source}: purpose #{n}"
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    known = {"id", "parent", "legal_basis", "categories", "retention_days", "description",
+             "analysts_only"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    pid = entry.get("id")
+    if not isinstance(pid, str) or not pid or pid != pid.strip().lower():
+        raise ConfigError(f"{where}: 'id' must be a lowercase string")
+    where = f"{source}: purpose {pid!r}"
+    basis = entry.get("legal_basis")
+    if basis not in LEGAL_BASES:
+        raise ConfigError(f"{where}: legal_basis must be one of {', '.join(LEGAL_BASES)}")
+    cats = entry.get("categories", [])
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+        raise ConfigError(f"{where}: categories must be a list of strings")
+    days = entry.get("retention_days", 0)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        raise ConfigError(f"{where}: retention_days must be a whole number >= 0")
+    parent = entry.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"{where}: parent must be a purpose id")
+    return Purpose(
+        id=pid,
+        legal_basis=str(basis),
+        categories=tuple(cats),
+        retention_days=days,
+        description=str(entry.get("description", "")),
+        parent=parent,
+        analysts_only=bool(entry.get("analysts_only", False)),
+    )

@@ -1,0 +1,113 @@
+"""Principals (apps and people calling pacte) and their API keys.
+
+A key is shown once, when created; only its SHA-256 is stored, as a blind-index
+entry so authentication is one indexed lookup. Keys are long random strings, so an
+unsalted hash is safe (there is nothing to brute-force).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pacte.errors import InputError, Unauthenticated
+from pacte.graph.policy import ROLES, Policy
+from pacte.graph.store import IndexEntry, Node, Store, WriteBatch
+
+__all__ = ["KEY_INDEX", "Principal", "PrincipalRegistry"]
+
+KEY_INDEX = "Principal.key"
+_PREFIX = "pk_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    id: str
+    name: str
+    role: str
+    purposes: tuple[str, ...]
+    revoked: bool = False
+
+    def may_claim(self, purpose: str) -> bool:
+        return purpose in self.purposes
+
+
+def _key_hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def _principal(node: Node) -> Principal:
+    purposes = node.props.get("purposes")
+    return Principal(
+        id=node.id,
+        name=str(node.props.get("name", "")),
+        role=str(node.props.get("role", "")),
+        purposes=tuple(json.loads(purposes)) if isinstance(purposes, str) else (),
+        revoked=node.props.get("revoked_at") is not None,
+    )
+
+
+class PrincipalRegistry:
+    """Create, list, revoke and authenticate principals kept in the store."""
+
+    def __init__(self, store: Store, policy: Policy) -> None:
+        self._store = store
+        self._policy = policy
+
+    def create(self, *, name: str, role: str, purposes: Iterable[str], now: int
+               ) -> tuple[Principal, str]:
+        """A new principal and its API key (the only time the key is available)."""
+        name = name.strip()
+        if not name or len(name) > 100:
+            raise InputError("a principal needs a name of 1 to 100 characters")
+        if role not in ROLES:
+            raise InputError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+        claimed = tuple(dict.fromkeys(purposes))
+        for p in claimed:
+            if self._policy.get(p) is None:
+                raise InputError(f"unknown purpose {p!r}; see `pacte purposes`")
+        key = _PREFIX + secrets.token_urlsafe(32)
+        pid = "pr_" + secrets.token_hex(6)
+        node = Node(
+            "Principal",
+            pid,
+            {"name": name, "role": role, "purposes": json.dumps(list(claimed)),
+             "key_hash": _key_hash(key).hex(), "created_at": now, "revoked_at": None},
+        )
+        self._store.write(WriteBatch(nodes=[node], index=[IndexEntry(KEY_INDEX,
+                                                                     _key_hash(key), pid)]))
+        return _principal(node), key
+
+    def list(self) -> list[Principal]:
+        out: list[Principal] = []
+        after: str | None = None
+        while page := self._store.scan_nodes("Principal", after=after, limit=500):
+            out.extend(_principal(n) for n in page)
+            after = page[-1].id
+        return out
+
+    def get(self, principal_id: str) -> Principal | None:
+        node = self._store.get_nodes([principal_id]).get(principal_id)
+        return _principal(node) if node is not None and node.kind == "Principal" else None
+
+    def revoke(self, principal_id: str, *, now: int) -> Principal:
+        node = self._store.get_nodes([principal_id]).get(principal_id)
+        if node is None or node.kind != "Principal":
+            raise InputError(f"no principal {principal_id!r}")
+        props = dict(node.props)
+        props["revoked_at"] = now
+        self._store.write(WriteBatch(nodes=[Node("Principal", node.id, props)]))
+        return _principal(Node("Principal", node.id, props))
+
+    def authenticate(self, key: str | None) -> Principal:
+        """The principal holding `key`; Unauthenticated for a missing, unknown or revoked key."""
+        if not key or not key.startswith(_PREFIX) or len(key) > 200:
+            raise Unauthenticated("missing or malformed API key")
+        ids = self._store.lookup(KEY_INDEX, _key_hash(key))
+        principal = self.get(ids[0]) if ids else None
+        if principal is None or principal.revoked:
+            raise Unauthenticated("unknown or revoked API key")
+        return principal

@@ -1,0 +1,323 @@
+"""The embedded default store: one SQLite file, WAL, one transaction per batch.
+
+Every query text is a constant; values are always parameters. Point lookups and a
+node's newest edges are served by covering indexes, so their cost does not grow
+with the graph.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from pacte.errors import CorruptStore, StorageError
+from pacte.graph.store import (
+    Cursor,
+    Direction,
+    Edge,
+    IndexEntry,
+    Node,
+    WriteBatch,
+    chunked,
+    decode_props,
+    encode_props,
+)
+
+__all__ = ["SQLiteStore"]
+
+SCHEMA_VERSION = "1"
+_APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign database is refused
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    id    TEXT PRIMARY KEY,
+    kind  TEXT NOT NULL,
+    owner TEXT,
+    props TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nodes_kind ON nodes(kind, id);
+CREATE INDEX IF NOT EXISTS nodes_owner ON nodes(owner) WHERE owner IS NOT NULL;
+CREATE TABLE IF NOT EXISTS edges (
+    id    TEXT PRIMARY KEY,
+    type  TEXT NOT NULL,
+    src   TEXT NOT NULL,
+    dst   TEXT NOT NULL,
+    at    INTEGER NOT NULL,
+    props TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS edges_out ON edges(src, type, at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS edges_in ON edges(dst, type, at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS blind_index (
+    name    TEXT NOT NULL,
+    token   BLOB NOT NULL,
+    node_id TEXT NOT NULL,
+    PRIMARY KEY (name, token, node_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blind_index_node ON blind_index(node_id);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+_PUT_NODE = "INSERT OR REPLACE INTO nodes (id, kind, owner, props) VALUES (?, ?, ?, ?)"
+_PUT_EDGE = "INSERT OR REPLACE INTO edges (id, type, src, dst, at, props) VALUES (?, ?, ?, ?, ?, ?)"
+_PUT_INDEX = "INSERT OR IGNORE INTO blind_index (name, token, node_id) VALUES (?, ?, ?)"
+_DELETE_EDGE = "DELETE FROM edges WHERE id = ?"
+_DELETE_NODE = "DELETE FROM nodes WHERE id = ?"
+_DELETE_NODE_EDGES = "DELETE FROM edges WHERE src = ? OR dst = ?"
+_DELETE_NODE_INDEX = "DELETE FROM blind_index WHERE node_id = ?"
+_GET_NODES = "SELECT id, kind, owner, props FROM nodes WHERE id IN (SELECT value FROM json_each(?))"
+_SCAN_FIRST = "SELECT id, kind, owner, props FROM nodes WHERE kind = ? ORDER BY id LIMIT ?"
+_SCAN_AFTER = (
+    "SELECT id, kind, owner, props FROM nodes WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
+)
+_EDGE_COLS = "SELECT id, type, src, dst, at, props FROM edges"
+_EDGES_OUT = _EDGE_COLS + " WHERE src = ? AND type = ? ORDER BY at DESC, id DESC LIMIT ?"
+_EDGES_IN = _EDGE_COLS + " WHERE dst = ? AND type = ? ORDER BY at DESC, id DESC LIMIT ?"
+_EDGES_OUT_BEFORE = (
+    _EDGE_COLS + " WHERE src = ? AND type = ? AND (at < ? OR (at = ? AND id < ?))"
+    " ORDER BY at DESC, id DESC LIMIT ?"
+)
+_EDGES_IN_BEFORE = (
+    _EDGE_COLS + " WHERE dst = ? AND type = ? AND (at < ? OR (at = ? AND id < ?))"
+    " ORDER BY at DESC, id DESC LIMIT ?"
+)
+_EDGES_MANY_OUT = (
+    _EDGE_COLS + " WHERE type = ? AND src IN (SELECT value FROM json_each(?))"
+    " ORDER BY at DESC, id DESC"
+)
+_EDGES_MANY_IN = (
+    _EDGE_COLS + " WHERE type = ? AND dst IN (SELECT value FROM json_each(?))"
+    " ORDER BY at DESC, id DESC"
+)
+_FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at DESC, id DESC"
+_LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
+_OWNED_BY = "SELECT id FROM nodes WHERE owner = ? ORDER BY id"
+_COUNT_NODES = "SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind"
+_COUNT_EDGES = "SELECT type, count(*) FROM edges GROUP BY type ORDER BY type"
+_ITER_NODES = "SELECT id, kind, owner, props FROM nodes WHERE id > ? ORDER BY id LIMIT ?"
+_ITER_EDGES = _EDGE_COLS + " WHERE id > ? ORDER BY id LIMIT ?"
+_ITER_INDEX = (
+    "SELECT name, token, node_id FROM blind_index WHERE (name, token, node_id) > (?, ?, ?)"
+    " ORDER BY name, token, node_id LIMIT ?"
+)
+_GET_META = "SELECT value FROM meta WHERE key = ?"
+_SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+
+_NO_LIMIT = -1  # SQLite reads a negative LIMIT as "no limit"
+
+
+def _node(row: tuple[str, str, str | None, str]) -> Node:
+    return Node(kind=row[1], id=row[0], props=decode_props(row[3]), owner=row[2])
+
+
+def _edge(row: tuple[str, str, str, str, int, str]) -> Edge:
+    return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
+                props=decode_props(row[5]))
+
+
+def _json_list(ids: Sequence[str]) -> str:
+    import json
+
+    return json.dumps(list(ids))
+
+
+class SQLiteStore:
+    """A `Store` in one SQLite file. Safe to share between threads of one process."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        self.uri = f"sqlite:///{self.path}"
+        if not create and not self.path.exists():
+            raise StorageError(f"no store at {self.path}")
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open store at {self.path}: {exc}") from exc
+        try:
+            self._prepare(create=create)
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise CorruptStore(f"{self.path} is damaged or is not a pacte store ({exc})") from exc
+
+    def _prepare(self, *, create: bool) -> None:
+        db = self._db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id != _APPLICATION_ID and not (create and tables == 0):
+            raise CorruptStore(f"{self.path} is not a pacte store")
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across application crashes in WAL mode; only power loss
+        # can roll back the last transactions, never corrupt the file.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=OFF")
+        # Deleted rows are overwritten, so an erased customer's ciphertext does not
+        # linger in free pages of the file.
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("PRAGMA cache_size=-65536")
+        if app_id != _APPLICATION_ID:
+            db.executescript("BEGIN;" + _SCHEMA + f"PRAGMA application_id={_APPLICATION_ID};"
+                             "COMMIT;")
+            db.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
+        else:
+            version = db.execute(_GET_META, ("schema_version",)).fetchone()
+            if version is None or version[0] != SCHEMA_VERSION:
+                raise CorruptStore(f"{self.path} has an unknown schema version")
+            db.execute("PRAGMA quick_check(1)")
+
+    # -- writes ---------------------------------------------------------------
+
+    def write(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for node_id in batch.delete_nodes:
+                        db.execute(_DELETE_NODE_EDGES, (node_id, node_id))
+                        db.execute(_DELETE_NODE_INDEX, (node_id,))
+                        db.execute(_DELETE_NODE, (node_id,))
+                    if batch.delete_edges:
+                        db.executemany(_DELETE_EDGE, ((e,) for e in batch.delete_edges))
+                    if batch.unindex:
+                        db.executemany(_DELETE_NODE_INDEX, ((n,) for n in batch.unindex))
+                    if batch.nodes:
+                        db.executemany(_PUT_NODE, (
+                            (n.id, n.kind, n.owner, encode_props(n.props)) for n in batch.nodes
+                        ))
+                    if batch.edges:
+                        db.executemany(_PUT_EDGE, (
+                            (e.id, e.type, e.src, e.dst, e.at, encode_props(e.props))
+                            for e in batch.edges
+                        ))
+                    if batch.index:
+                        db.executemany(_PUT_INDEX, (
+                            (i.name, i.token, i.node_id) for i in batch.index
+                        ))
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"write failed: {exc}", retryable="locked" in str(exc)) \
+                    from exc
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(f"write failed: {exc}") from exc
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(_SET_META, (key, value))
+
+    # -- reads ----------------------------------------------------------------
+
+    def _all(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"read failed: {exc}", retryable="locked" in str(exc)) \
+                    from exc
+            except sqlite3.DatabaseError as exc:
+                raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        if not ids:
+            return {}
+        rows = self._all(_GET_NODES, (_json_list(ids),))
+        return {r[0]: _node(r) for r in rows}  # type: ignore[arg-type]
+
+    def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
+        if after is None:
+            rows = self._all(_SCAN_FIRST, (kind, limit))
+        else:
+            rows = self._all(_SCAN_AFTER, (kind, after, limit))
+        return [_node(r) for r in rows]  # type: ignore[arg-type]
+
+    def edges(
+        self,
+        node_id: str,
+        type: str,
+        *,
+        direction: Direction = "out",
+        limit: int | None = None,
+        before: Cursor | None = None,
+    ) -> list[Edge]:
+        lim = _NO_LIMIT if limit is None else limit
+        if before is None:
+            sql = _EDGES_OUT if direction == "out" else _EDGES_IN
+            rows = self._all(sql, (node_id, type, lim))
+        else:
+            sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
+            rows = self._all(sql, (node_id, type, before.at, before.at, before.id, lim))
+        return [_edge(r) for r in rows]  # type: ignore[arg-type]
+
+    def edges_many(
+        self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
+    ) -> dict[str, list[Edge]]:
+        out: dict[str, list[Edge]] = {i: [] for i in node_ids}
+        if not node_ids:
+            return out
+        sql = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
+        for r in self._all(sql, (type, _json_list(node_ids))):
+            e = _edge(r)  # type: ignore[arg-type]
+            out[e.src if direction == "out" else e.dst].append(e)
+        return out
+
+    def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
+        return [_edge(r) for r in self._all(_FIND_EDGES, (src, type, dst))]  # type: ignore[arg-type]
+
+    def lookup(self, name: str, token: bytes) -> list[str]:
+        return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
+
+    def owned_by(self, owner: str) -> list[str]:
+        return [str(r[0]) for r in self._all(_OWNED_BY, (owner,))]
+
+    def count_nodes(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._all(_COUNT_NODES, ())}  # type: ignore[call-overload]
+
+    def count_edges(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self._all(_COUNT_EDGES, ())}  # type: ignore[call-overload]
+
+    def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
+        last = ""
+        while rows := self._all(_ITER_NODES, (last, batch)):
+            yield [_node(r) for r in rows]  # type: ignore[arg-type]
+            last = str(rows[-1][0])
+
+    def iter_edges(self, *, batch: int = 1000) -> Iterator[list[Edge]]:
+        last = ""
+        while rows := self._all(_ITER_EDGES, (last, batch)):
+            yield [_edge(r) for r in rows]  # type: ignore[arg-type]
+            last = str(rows[-1][0])
+
+    def iter_index(self, *, batch: int = 1000) -> Iterator[list[IndexEntry]]:
+        last: tuple[object, ...] = ("", b"", "")
+        while rows := self._all(_ITER_INDEX, (*last, batch)):
+            yield [IndexEntry(str(r[0]), bytes(r[1]), str(r[2])) for r in rows]  # type: ignore[call-overload]
+            last = rows[-1]
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._all(_GET_META, (key,))
+        return str(rows[0][0]) if rows else None
+
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it (after erasure, before backup)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:  # pragma: no cover - closing twice or after a crash
+                pass
+
+
