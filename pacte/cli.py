@@ -1,0 +1,281 @@
+"""The `pacte` command. Each command wraps one public Python call, with the same names.
+
+Domain errors become one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from pacte.errors import InputError, IntegrityError, PacteError
+from pacte.runtime import Pacte, default_data_dir
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="pacte",
+    help="pacte: a privacy-preserving customer knowledge graph.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and read the audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Data directory [default: $PACTE_DATA, else ./pacte-data]",
+                 show_default=False),
+]
+
+T = TypeVar("T")
+
+
+def _dir(data: Path | None) -> Path:
+    return data if data is not None else default_data_dir()
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def opened(data: Path | None) -> Iterator[Pacte]:
+    """The opened data directory; domain errors become one line and exit 1."""
+    try:
+        with Pacte.open(_dir(data)) as rt:
+            yield rt
+    except PacteError as exc:
+        fail(str(exc))
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except PacteError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def init(data: DataOpt = None,
+         store: Annotated[str | None, typer.Option(
+             "--store", help="Keep the graph in another store, e.g. neo4j://host:7687")] = None
+         ) -> None:
+    """Create the data directory: store, key file, signing key, audit trail, default policy.
+
+    Example: pacte init --data ./pacte-data
+    """
+    path = _dir(data)
+    guarded(lambda: Pacte.init(path, store_uri=store).close())
+    typer.echo(f"initialised {path}")
+    typer.echo(f"  policy:     {path / 'policy.toml'}")
+    typer.echo(f"  master key: {path / 'master.key'} (back it up apart from the data)")
+
+
+@app.command()
+def seed(
+    customers: Annotated[int, typer.Option("--customers", help="How many customers")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same graph)")] = 0,
+    data: DataOpt = None,
+) -> None:
+    """Fill the store with reproducible synthetic customers, interactions and consents.
+
+    Example: pacte seed --customers 10000 --seed 7
+    """
+    if customers < 1 or customers > 10_000_000:
+        fail("--customers must be between 1 and 10000000", code=2)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with opened(data) as rt, Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=False, disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task("seeding customers", total=customers)
+        stats = guarded(lambda: rt.seed(customers, seed=seed,
+                                        progress=lambda n: bar.update(task, completed=n)))
+    typer.echo(f"seeded {stats['customers']} customers, {stats['interactions']} interactions")
+
+
+@app.command()
+def stats(data: DataOpt = None) -> None:
+    """Count nodes per kind and edges per type, one `kind: count` per line.
+
+    Example: pacte stats
+    """
+    with opened(data) as rt:
+        counts = guarded(lambda: rt.operator_session().stats())
+    for kind, n in counts.items():
+        typer.echo(f"{kind}: {n}")
+
+
+@app.command()
+def purposes(data: DataOpt = None) -> None:
+    """List the purposes of the policy, with legal basis and categories.
+
+    Example: pacte purposes
+    """
+    with opened(data) as rt:
+        typer.echo(f"policy version {rt.policy.version}")
+        for p in rt.policy.purposes.values():
+            cats = ", ".join(p.categories) or "(no personal fields)"
+            typer.echo(f"{p.id}: {p.legal_basis}; may use {cats}")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option("--name", help="Who holds the key (an app or a person)")],
+    role: Annotated[str, typer.Option("--role", help="app, auditor, analyst or admin")],
+    purpose: Annotated[list[str] | None, typer.Option(
+        "--purpose", help="A purpose the key may claim (repeat)")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Create an API key; it is printed once, alone on the last line.
+
+    Example: pacte apikey create --name crm --role app --purpose service --purpose marketing
+    """
+    with opened(data) as rt:
+        principal, key = guarded(lambda: rt.create_principal(name=name, role=role,
+                                                             purposes=purpose or []))
+    typer.echo(f"created {principal.id} ({principal.name}, {principal.role}; purposes: "
+               f"{', '.join(principal.purposes) or 'none'})")
+    typer.echo("store this key now; it cannot be shown again:", err=True)
+    typer.echo(key)
+
+
+@apikey_app.command("list")
+def apikey_list(data: DataOpt = None) -> None:
+    """List principals (never their keys).
+
+    Example: pacte apikey list
+    """
+    with opened(data) as rt:
+        for p in rt.principals.list():
+            state = "revoked" if p.revoked else "active"
+            typer.echo(f"{p.id}\t{p.name}\t{p.role}\t{','.join(p.purposes)}\t{state}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(principal_id: str, data: DataOpt = None) -> None:
+    """Revoke a principal's key; it stops working on the next request.
+
+    Example: pacte apikey revoke pr_1a2b3c4d5e6f
+    """
+    with opened(data) as rt:
+        guarded(lambda: rt.revoke_principal(principal_id))
+    typer.echo(f"revoked {principal_id}")
+
+
+@app.command()
+def erase(customer_id: str, data: DataOpt = None) -> None:
+    """Crypto-shred and delete a customer at their request; prints the signed receipt.
+
+    Example: pacte erase c_0123456789ab
+    """
+    with opened(data) as rt:
+        receipt = guarded(lambda: rt.operator_session("self_service").erase(customer_id))
+    typer.echo(json.dumps(receipt, indent=2, sort_keys=True))
+
+
+@keys_app.command("rotate")
+def keys_rotate(data: DataOpt = None) -> None:
+    """Make a new key-encryption key version and re-wrap every data key under it.
+
+    Example: pacte keys rotate
+    """
+    with opened(data) as rt:
+        version = guarded(rt.rotate_keys)
+    typer.echo(f"rotated: key-encryption key version {version} is current")
+
+
+def _print_entries(entries: list[Any]) -> None:
+    for e in entries:
+        typer.echo(json.dumps(e.to_json() if hasattr(e, "to_json") else e, sort_keys=True))
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data: DataOpt = None,
+    trusted: Annotated[Path | None, typer.Option(
+        "--trusted", help="A checkpoint exported earlier; the log must still extend it")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Verify the audit trail: exit 0 valid, 1 invalid, 2 unreadable.
+
+    Example: pacte audit verify --trusted checkpoint.json
+    """
+    from pacte.audit import Checkpoint, verify
+
+    try:
+        with Pacte.open(_dir(data)) as rt:
+            cp = None
+            if trusted is not None:
+                try:
+                    cp = Checkpoint.from_json(json.loads(trusted.read_text(encoding="utf-8")))
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    fail(f"cannot read trusted checkpoint {trusted}: {exc}", code=2)
+            report = verify(rt.audit, trusted=cp)
+    except IntegrityError as exc:
+        fail(f"audit trail unreadable: {exc}", code=2)
+    except PacteError as exc:
+        fail(str(exc), code=2)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write the signed checkpoint to this file")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Sign a checkpoint of the audit trail now, and optionally export it.
+
+    Example: pacte audit checkpoint --export checkpoint.json
+    """
+    with opened(data) as rt:
+        guarded(rt.audit.checkpoint)
+        doc = guarded(rt.audit.export_checkpoint)
+    text = json.dumps(doc, indent=2, sort_keys=True)
+    if export is not None:
+        export.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {export}")
+    else:
+        typer.echo(text)
+
+
+@audit_app.command("trace")
+def audit_trace(
+    customer: Annotated[str, typer.Option("--customer", help="The customer id")],
+    data: DataOpt = None,
+) -> None:
+    """Every use of one customer's data: when, who, purpose, fields, outcome.
+
+    Example: pacte audit trace --customer c_0123456789ab
+    """
+    with opened(data) as rt:
+        entries = guarded(lambda: rt.operator_session("legal").audit_trail(
+            customer_id=customer, first=100))
+        _print_entries(entries)
+
+
+def main() -> None:
+    try:
+        app()
+    except InputError as exc:  # pragma: no cover - raised outside a guarded call
+        fail(str(exc), code=2)

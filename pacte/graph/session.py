@@ -1,0 +1,894 @@
+"""The purpose-bound session: the one door to customer data (G2-G6, G10).
+
+A `Session` is bound to one principal and one declared purpose for one request. It
+refuses what the policy refuses, hides customers without an active consent from
+everything (lookups, lists, counts, traversals, error texts), decrypts only the
+fields the purpose may use, cuts interactions at the purpose's retention, and
+writes an audit entry for every read, write and denial before returning.
+
+Nothing is cached across sessions: consent is read from the store on each request,
+so a withdrawal holds from the next request on, on every process (G5). Within one
+session, consent states are memoised, since a session is one request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from pacte.clock import from_micros, to_micros
+from pacte.errors import (
+    Forbidden,
+    InputError,
+    NotFound,
+    PacteError,
+    PolicyDenied,
+    PurposeNotGranted,
+    PurposeRequired,
+)
+from pacte.graph.codec import EVENT_INDEX, Codec, event_token, index_name
+from pacte.graph.consent import ConsentState, consent_states
+from pacte.graph.model import CHANNELS, INTERACTION_KINDS, NODE_KINDS, ConsentStatus, Field
+from pacte.graph.policy import Policy, Purpose
+from pacte.graph.principals import Principal
+from pacte.graph.store import (
+    Cursor,
+    Edge,
+    IndexEntry,
+    Node,
+    Store,
+    Value,
+    WriteBatch,
+    decode_cursor,
+    encode_cursor,
+)
+from pacte.graph.views import (
+    ConsentView,
+    CustomerView,
+    DeviceView,
+    Explanation,
+    InteractionView,
+    Page,
+    ProductView,
+    Withheld,
+)
+
+__all__ = ["Backend", "Session"]
+
+_DAY_US = 86_400 * 1_000_000
+_MAX_PAGE = 100
+_MAX_ID = 100
+
+
+class Backend(Protocol):
+    """What a session needs from the opened data directory (see pacte.runtime)."""
+
+    store: Store
+    codec: Codec
+    policy: Policy
+
+    def now(self) -> datetime: ...
+    def subject_ref(self, customer_id: str) -> str: ...
+    def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
+    def shred(self, customer_id: str) -> None: ...
+    def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
+                      ) -> list[Any]: ...
+    def audit_verify(self) -> Any: ...
+    def sign_receipt(self, *, subject_ref: str, destroyed: Mapping[str, int],
+                     requested_by: str, audit_seq: int) -> dict[str, Any]: ...
+
+
+_CUSTOMER = NODE_KINDS["Customer"]
+_INTERACTION = NODE_KINDS["Interaction"]
+_DEVICE = NODE_KINDS["Device"]
+# The categories that relations carry: purchases are financial, devices are device data.
+_PURCHASES = "user.financial"
+_BEHAVIOUR = "user.behavior"
+_DEVICES = "user.device"
+_CONSENT_WRITERS = ("app", "admin")
+
+
+class Session:
+    """One request's access to the graph, bound to a principal and a purpose.
+
+    Create it through `Pacte.session(principal, purpose)`. With `defer_audit=True`
+    the audit records of the request are kept and appended by `flush()`, which the
+    caller must run before the response leaves (the GraphQL app does this).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        principal: Principal,
+        purpose: str | None,
+        *,
+        request_id: str | None = None,
+        defer_audit: bool = False,
+    ) -> None:
+        self._b = backend
+        self.principal = principal
+        self.request_id = request_id or uuid.uuid4().hex
+        self._defer = defer_audit
+        self._pending: list[dict[str, object]] = []
+        self._consents: dict[str, dict[str, ConsentState]] = {}
+        self._now_us = to_micros(backend.now())
+        self._claimed = purpose
+        self._purpose: Purpose | None = None
+        self._purpose = self._admit(purpose)
+
+    @property
+    def purpose(self) -> Purpose:
+        assert self._purpose is not None  # set by __init__, or __init__ raised
+        return self._purpose
+
+    # -- admission and audit --------------------------------------------------
+
+    def _admit(self, purpose_id: str | None) -> Purpose:
+        policy = self._b.policy
+        if not purpose_id:
+            self._deny("session.open", PurposeRequired("a purpose is required"))
+        assert purpose_id is not None
+        purpose = policy.get(purpose_id)
+        if purpose is None or not self.principal.may_claim(purpose_id) or self.principal.revoked:
+            # One message for unknown and not granted: which purposes exist is not a secret,
+            # but the refusal should not differ in shape.
+            self._deny("session.open", PurposeNotGranted(
+                f"purpose {purpose_id!r} is not granted to this principal"))
+        assert purpose is not None
+        if purpose.analysts_only and self.principal.role not in ("analyst", "admin"):
+            self._deny("session.open", PurposeNotGranted(
+                f"purpose {purpose_id!r} is for analysts only"))
+        return purpose
+
+    def _record(self, action: str, *, outcome: str = "ok", subjects: Iterable[str] = (),
+                fields: Iterable[str] = (), reason: str | None = None,
+                extra: Mapping[str, object] | None = None) -> dict[str, object]:
+        p = self._purpose
+        purpose_id = p.id if p is not None else self._claimed
+        rec: dict[str, object] = {
+            "action": action,
+            "principal": self.principal.id,
+            "principal_name": self.principal.name,
+            "role": self.principal.role,
+            "purpose": purpose_id,
+            "legal_basis": p.legal_basis if p is not None else None,
+            "subjects": sorted({self._b.subject_ref(s) for s in subjects}),
+            "fields": sorted(set(fields)),
+            "outcome": outcome,
+            "policy_version": self._b.policy.version,
+            "request_id": self.request_id,
+        }
+        if reason is not None:
+            rec["reason"] = reason
+        if extra:
+            rec.update(extra)
+        return rec
+
+    def _audit(self, rec: dict[str, object]) -> int | None:
+        if self._defer:
+            self._pending.append(rec)
+            return None
+        return self._b.audit_append([rec])
+
+    def flush(self) -> None:
+        """Append the deferred audit records; the response may leave only after this."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._b.audit_append(pending)
+
+    def _deny(self, action: str, error: PacteError, *, subjects: Iterable[str] = ()) -> None:
+        rec = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
+        # Denials are appended at once, even when the request defers its audit: the
+        # request is about to fail, and its refusal must be on record.
+        self._pending.append(rec)
+        self.flush()
+        raise error
+
+    def _require_role(self, action: str, *roles: str) -> None:
+        if self.principal.role not in roles:
+            self._deny(action, Forbidden(
+                f"role {self.principal.role!r} may not {action.replace('.', ' ')}"))
+
+    def _require_purpose(self, action: str, *purposes: str) -> None:
+        if self.purpose.id not in purposes:
+            self._deny(action, PurposeNotGranted(
+                f"{action.replace('.', ' ')} must be requested under "
+                + " or ".join(repr(p) for p in purposes)))
+
+    # -- consent and visibility -----------------------------------------------
+
+    def _consent_map(self, customer_ids: Sequence[str]) -> dict[str, dict[str, ConsentState]]:
+        missing = [c for c in customer_ids if c not in self._consents]
+        if missing:
+            edges = self._b.store.edges_many(missing, "CONSENTED")
+            for cid in missing:
+                self._consents[cid] = consent_states(edges[cid], at=self._now_us)
+        return {c: self._consents[c] for c in customer_ids}
+
+    def _covered(self, states: Mapping[str, ConsentState]) -> bool:
+        return any(
+            (s := states.get(p)) is not None and s.active
+            for p in self._b.policy.ancestors(self.purpose.id)
+        )
+
+    def _visible_ids(self, customer_ids: Sequence[str]) -> list[str]:
+        """The ids, in order, of customers this purpose may see (opt-in, G3)."""
+        if not self.purpose.needs_consent:
+            return list(customer_ids)
+        states = self._consent_map(customer_ids)
+        return [c for c in customer_ids if self._covered(states[c])]
+
+    def _customer_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        nodes = self._b.store.get_nodes(list(ids))
+        return {i: n for i, n in nodes.items() if n.kind == "Customer"}
+
+    def _visible_customers(self, ids: Sequence[str]) -> list[Node]:
+        nodes = self._customer_nodes(ids)
+        keep = self._visible_ids([i for i in ids if i in nodes])
+        return [nodes[i] for i in keep]
+
+    def _no_single_records(self, action: str) -> None:
+        if self.principal.role == "analyst":
+            self._deny(action, Forbidden("analysts receive projections, never single records"))
+
+    # -- field gating ---------------------------------------------------------
+
+    def _reason(self, f: Field) -> str | None:
+        """Why `f` is withheld under this session, or None when it may be returned."""
+        if f.category is None:
+            return None
+        if self.principal.role == "auditor":
+            return "auditors never receive personal fields"
+        if not self.purpose.may_use(f.category):
+            return f"purpose {self.purpose.id} may not use {f.category}"
+        return None
+
+    def _split(self, fields: Iterable[Field]) -> tuple[list[str], tuple[Withheld, ...]]:
+        allowed: list[str] = []
+        withheld: list[Withheld] = []
+        for f in fields:
+            reason = self._reason(f)
+            if reason is None:
+                allowed.append(f.name)
+            else:
+                withheld.append(Withheld(f.name, reason))
+        return allowed, tuple(withheld)
+
+    def _category_ok(self, category: str) -> bool:
+        return self.principal.role != "auditor" and self.purpose.may_use(category)
+
+    def _customer_view(self, node: Node) -> CustomerView:
+        allowed, withheld = self._split(_CUSTOMER.fields)
+        return CustomerView(node.id, self._b.codec.open(node, allowed), withheld)
+
+    # -- reads ----------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> CustomerView | None:
+        """One customer, or None when absent or not visible under this purpose."""
+        self._no_single_records("customer.read")
+        _check_id(customer_id)
+        found = self._visible_customers([customer_id])
+        view = self._customer_view(found[0]) if found else None
+        self._audit(self._record(
+            "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
+            fields=view.fields.keys() if view else ()))
+        return view
+
+    def customers_by_id(self, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
+        """Many customers in one round trip (for DataLoaders); invisible ones are absent."""
+        self._no_single_records("customer.read")
+        ids = list(dict.fromkeys(customer_ids))
+        for cid in ids:
+            _check_id(cid)
+        views = {n.id: self._customer_view(n) for n in self._visible_customers(ids)}
+        fields = next(iter(views.values())).fields.keys() if views else ()
+        self._audit(self._record("customer.read", subjects=views.keys(), fields=fields))
+        return views
+
+    def customer_by_email(self, email: str) -> CustomerView | None:
+        """Exact lookup through the blind index; None when absent or not visible."""
+        self._no_single_records("customer.lookup")
+        email_field = _CUSTOMER.field("email")
+        reason = self._reason(email_field)
+        if reason is not None:
+            self._deny("customer.lookup", PurposeNotGranted(
+                f"cannot look customers up by email: {reason}"))
+        try:
+            token = self._b.codec.token("Customer", "email", email)
+        except InputError:
+            self._audit(self._record("customer.lookup", outcome="bad_input"))
+            raise
+        candidates = self._b.store.lookup(index_name("Customer", "email"), token)
+        match: CustomerView | None = None
+        for node in self._visible_customers(candidates):
+            opened = self._b.codec.open(node, ["email"])
+            if _same_email(opened.get("email"), email):
+                match = self._customer_view(node)
+                break
+        self._audit(self._record(
+            "customer.lookup", subjects=[match.id] if match else [],
+            fields=match.fields.keys() if match else ["email"],
+            outcome="ok" if match else "not_found"))
+        return match
+
+    def customers(self, *, first: int = 20, after: str | None = None) -> Page[CustomerView]:
+        """Visible customers in id order (keyset pagination)."""
+        self._no_single_records("customer.list")
+        first = _page_size(first)
+        cursor = _id_cursor(after)
+        items: list[Node] = []
+        has_next = False
+        if self.purpose.needs_consent:
+            pool = [c for c in self._consented_ids() if cursor is None or c > cursor]
+            nodes = self._customer_nodes(pool[: first + 1])
+            items = [nodes[c] for c in pool[: first + 1] if c in nodes]
+            has_next = len(items) > first
+            items = items[:first]
+        else:
+            page = self._b.store.scan_nodes("Customer", after=cursor, limit=first + 1)
+            has_next = len(page) > first
+            items = page[:first]
+        views = [self._customer_view(n) for n in items]
+        self._audit(self._record(
+            "customer.list", subjects=[v.id for v in views],
+            fields=views[0].fields.keys() if views else ()))
+        end = _encode_id_cursor(views[-1].id) if views else None
+        return Page(views, end, has_next)
+
+    def _consented_ids(self) -> list[str]:
+        """Sorted ids of customers with an active consent covering this purpose."""
+        candidates: set[str] = set()
+        for pid in self._b.policy.ancestors(self.purpose.id):
+            candidates.update(e.src for e in self._b.store.edges(pid, "CONSENTED",
+                                                                  direction="in"))
+        ordered = sorted(candidates)
+        return self._visible_ids(ordered)
+
+    def count_customers(self) -> int:
+        """How many customers this purpose may see; invisible ones are not counted."""
+        self._no_single_records("customer.count")
+        if self.purpose.needs_consent:
+            n = len(self._consented_ids())
+        else:
+            n = self._b.store.count_nodes().get("Customer", 0)
+        self._audit(self._record("customer.count", extra={"count": n}))
+        return n
+
+    def _require_visible(self, action: str, customer_id: str) -> Node:
+        """The customer's node, or NotFound with the same text whether absent or hidden."""
+        _check_id(customer_id)
+        found = self._visible_customers([customer_id])
+        if not found:
+            self._audit(self._record(action, subjects=[customer_id], outcome="not_found"))
+            raise NotFound(f"no customer {customer_id!r}")
+        return found[0]
+
+    def interactions(
+        self,
+        customer_id: str,
+        *,
+        first: int = 20,
+        after: str | None = None,
+        channel: str | None = None,
+    ) -> Page[InteractionView]:
+        """A customer's interactions, newest first, within the purpose's retention."""
+        self._no_single_records("interaction.list")
+        first = _page_size(first)
+        if channel is not None and channel not in CHANNELS:
+            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+        before = decode_cursor(after) if after else None
+        self._require_visible("interaction.list", customer_id)
+        if not self._category_ok(_BEHAVIOUR):
+            self._audit(self._record("interaction.list", subjects=[customer_id],
+                                     outcome="withheld"))
+            return Page([], None, False)
+        horizon = self._horizon()
+        views: list[InteractionView] = []
+        has_next = False
+        # Channel filtering happens after the fetch, so read in chunks until the page fills.
+        while True:
+            want = first + 1 - len(views)
+            edges = self._b.store.edges(customer_id, "HAD", limit=max(want, 20) if channel
+                                        else want, before=before)
+            fresh = [e for e in edges if e.at >= horizon]
+            batch = self._interaction_views(fresh, customer_id)
+            views.extend(v for v in batch if channel is None or v.fields.get("channel") ==
+                         channel)
+            exhausted = len(edges) < (max(want, 20) if channel else want) or \
+                len(fresh) < len(edges)
+            if len(views) > first or exhausted or not edges:
+                break
+            before = Cursor(edges[-1].at, edges[-1].id)
+        has_next = len(views) > first
+        views = views[:first]
+        fields = views[0].fields.keys() if views else ()
+        self._audit(self._record("interaction.list", subjects=[customer_id], fields=fields))
+        end = views[-1].cursor if views else None
+        return Page(views, end, has_next)
+
+    def _horizon(self) -> int:
+        days = self.purpose.retention_days
+        return self._now_us - days * _DAY_US if days else -(2**62)
+
+    def _interaction_views(self, edges: Sequence[Edge], customer_id: str
+                           ) -> list[InteractionView]:
+        if not edges:
+            return []
+        ids = [e.dst for e in edges]
+        nodes = self._b.store.get_nodes(ids)
+        about = self._b.store.edges_many(ids, "ABOUT")
+        allowed, withheld = self._split(_INTERACTION.fields)
+        out: list[InteractionView] = []
+        for e in edges:
+            node = nodes.get(e.dst)
+            if node is None:
+                continue
+            products = about.get(node.id) or []
+            out.append(InteractionView(
+                id=node.id,
+                customer_id=customer_id,
+                occurred_at=from_micros(e.at),
+                fields=self._b.codec.open(node, allowed),
+                product_id=products[0].dst if products else None,
+                withheld=withheld,
+                cursor=encode_cursor(Cursor(e.at, e.id)),
+            ))
+        return out
+
+    def products_of(self, customer_id: str) -> list[ProductView]:
+        """What a customer bought (purchases are financial data)."""
+        self._no_single_records("product.list")
+        self._require_visible("product.list", customer_id)
+        if not self._category_ok(_PURCHASES):
+            self._audit(self._record("product.list", subjects=[customer_id],
+                                     outcome="withheld"))
+            return []
+        edges = self._b.store.edges(customer_id, "BOUGHT")
+        ids = list(dict.fromkeys(e.dst for e in edges))
+        views = self._product_views(ids)
+        self._audit(self._record("product.list", subjects=[customer_id], fields=["BOUGHT"]))
+        return views
+
+    def _product_views(self, ids: Sequence[str]) -> list[ProductView]:
+        nodes = self._b.store.get_nodes(list(ids))
+        return [_product(nodes[i]) for i in ids if i in nodes and nodes[i].kind == "Product"]
+
+    def product(self, product_id: str) -> ProductView | None:
+        """A catalogue product; holds no personal data, but its use is still audited."""
+        _check_id(product_id)
+        views = self._product_views([product_id])
+        self._audit(self._record("product.read", extra={"product": product_id}))
+        return views[0] if views else None
+
+    def buyers(self, product_id: str) -> list[CustomerView]:
+        """Customers who bought a product, limited to those visible under this purpose."""
+        self._no_single_records("product.buyers")
+        _check_id(product_id)
+        if not self._category_ok(_PURCHASES):
+            self._audit(self._record("product.buyers", outcome="withheld"))
+            return []
+        ids = list(dict.fromkeys(e.src for e in self._b.store.edges(product_id, "BOUGHT",
+                                                                     direction="in")))
+        views = [self._customer_view(n) for n in self._visible_customers(ids)]
+        self._audit(self._record("product.buyers", subjects=[v.id for v in views],
+                                 fields=views[0].fields.keys() if views else ()))
+        return views
+
+    def referrals(self, customer_id: str) -> list[CustomerView]:
+        """The visible customers this customer referred."""
+        self._no_single_records("customer.referrals")
+        self._require_visible("customer.referrals", customer_id)
+        ids = [e.dst for e in self._b.store.edges(customer_id, "REFERRED")]
+        views = [self._customer_view(n) for n in self._visible_customers(ids)]
+        self._audit(self._record("customer.referrals",
+                                 subjects=[customer_id, *(v.id for v in views)]))
+        return views
+
+    def devices(self, customer_id: str) -> list[DeviceView]:
+        self._no_single_records("device.list")
+        self._require_visible("device.list", customer_id)
+        if not self._category_ok(_DEVICES):
+            self._audit(self._record("device.list", subjects=[customer_id],
+                                     outcome="withheld"))
+            return []
+        ids = [e.dst for e in self._b.store.edges(customer_id, "OWNS")]
+        nodes = self._b.store.get_nodes(ids)
+        allowed, withheld = self._split(_DEVICE.fields)
+        views = [DeviceView(i, self._b.codec.open(nodes[i], allowed), withheld)
+                 for i in ids if i in nodes]
+        self._audit(self._record("device.list", subjects=[customer_id], fields=allowed))
+        return views
+
+    def consents(self, customer_id: str, *, at: datetime | None = None) -> list[ConsentView]:
+        """The customer's consent state per purpose, now or at a past time."""
+        self._no_single_records("consent.read")
+        self._require_visible("consent.read", customer_id)
+        when = to_micros(at) if at is not None else self._now_us
+        edges = self._b.store.edges(customer_id, "CONSENTED")
+        states = consent_states(edges, at=when)
+        self._audit(self._record("consent.read", subjects=[customer_id]))
+        return [_consent_view(s) for s in sorted(states.values(), key=lambda s: s.purpose)]
+
+    def consent_history(self, customer_id: str) -> list[ConsentView]:
+        """Every consent change of a customer, newest first."""
+        self._no_single_records("consent.history")
+        self._require_visible("consent.history", customer_id)
+        edges = self._b.store.edges(customer_id, "CONSENTED")
+        self._audit(self._record("consent.history", subjects=[customer_id]))
+        return [_consent_view(s) for e in edges
+                for s in consent_states([e], at=self._now_us).values()]
+
+    def explain(self, *, kind: str = "Customer", customer_id: str | None = None) -> Explanation:
+        """What a read of `kind` would reveal and withhold, decrypting nothing."""
+        if kind not in NODE_KINDS:
+            raise InputError(f"unknown kind {kind!r}")
+        allowed, withheld = self._split(NODE_KINDS[kind].fields)
+        visible: bool | None = None
+        if customer_id is not None:
+            _check_id(customer_id)
+            visible = bool(self._visible_customers([customer_id]))
+        self._audit(self._record("explain", subjects=[customer_id] if customer_id else [],
+                                 extra={"kind": kind}))
+        return Explanation(
+            purpose=self.purpose.id,
+            legal_basis=self.purpose.legal_basis,
+            consent_required=self.purpose.needs_consent,
+            retention_days=self.purpose.retention_days,
+            revealed=allowed,
+            withheld=list(withheld),
+            subject_visible=visible,
+        )
+
+    # -- writes ---------------------------------------------------------------
+
+    def upsert_customer(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        address: str | None = None,
+        birth_date: str | None = None,
+        segment: str | None = None,
+    ) -> CustomerView:
+        """Create a customer, or update the given fields of an existing one."""
+        self._require_role("customer.write", *_CONSENT_WRITERS)
+        given = {"name": name, "email": email, "phone": phone, "address": address,
+                 "birth_date": birth_date, "segment": segment}
+        given = {k: v.strip() for k, v in given.items() if v is not None}
+        for k, v in given.items():
+            if len(v) > 1000:
+                raise InputError(f"{k} is too long (1000 characters at most)")
+        if "email" in given:
+            _check_email(given["email"])
+        if "birth_date" in given:
+            _check_date(given["birth_date"])
+        denied = [k for k in given if self._reason(_CUSTOMER.field(k)) is not None]
+        if denied:
+            self._deny("customer.write", PurposeNotGranted(
+                f"purpose {self.purpose.id} may not write {', '.join(sorted(denied))}"))
+        store = self._b.store
+        if id is None:
+            if self.purpose.needs_consent:
+                self._deny("customer.write", PurposeNotGranted(
+                    f"customers are created under a contract or request purpose, "
+                    f"not {self.purpose.id}"))
+            if "name" not in given or "email" not in given:
+                raise InputError("a new customer needs a name and an email")
+            id = "c_" + secrets.token_hex(6)
+            props: dict[str, Value] = {"created_at": self._now_us}
+        else:
+            node = self._require_visible("customer.write", id)
+            props = self._b.codec.open(node, [f.name for f in _CUSTOMER.fields])
+        if "email" in given:
+            self._refuse_taken_email(id, given["email"])
+        props.update(given)
+        self._b.ensure_keys([id])
+        batch = self._b.codec.seal_batch(WriteBatch(nodes=[Node("Customer", id, props, id)],
+                                                    unindex=[id]))
+        store.write(batch)
+        self._audit(self._record("customer.write", subjects=[id], fields=given.keys()))
+        allowed, withheld = self._split(_CUSTOMER.fields)
+        return CustomerView(id, {k: props.get(k) for k in allowed}, withheld)
+
+    def _refuse_taken_email(self, customer_id: str, email: str) -> None:
+        token = self._b.codec.token("Customer", "email", email)
+        others = [c for c in self._b.store.lookup(index_name("Customer", "email"), token)
+                  if c != customer_id]
+        for node in self._customer_nodes(others).values():
+            if _same_email(self._b.codec.open(node, ["email"]).get("email"), email):
+                self._audit(self._record("customer.write", outcome="bad_input",
+                                         subjects=[customer_id], reason="email_taken"))
+                raise InputError("this email already belongs to another customer")
+
+    def record_interaction(
+        self,
+        *,
+        customer_id: str,
+        channel: str,
+        kind: str,
+        event_id: str,
+        occurred_at: datetime | None = None,
+        summary: str | None = None,
+        product_id: str | None = None,
+        amount: float | None = None,
+    ) -> InteractionView:
+        """Record one contact; replaying the same `event_id` returns the first record."""
+        self._require_role("interaction.write", *_CONSENT_WRITERS)
+        if channel not in CHANNELS:
+            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+        if kind not in INTERACTION_KINDS:
+            raise InputError(f"unknown kind {kind!r}; one of {', '.join(INTERACTION_KINDS)}")
+        if not event_id or len(event_id) > 200:
+            raise InputError("event_id must be 1 to 200 characters")
+        if summary is not None and len(summary) > 10_000:
+            raise InputError("summary is too long (10000 characters at most)")
+        if not self._category_ok(_BEHAVIOUR):
+            self._deny("interaction.write", PurposeNotGranted(
+                f"purpose {self.purpose.id} may not record interactions"))
+        self._require_visible("interaction.write", customer_id)
+        store = self._b.store
+        existing = store.lookup(EVENT_INDEX, event_token(event_id))
+        if existing:
+            node = store.get_nodes(existing[:1]).get(existing[0])
+            if node is None or node.owner != customer_id:
+                raise InputError("event_id was already used for another customer")
+            page = self._interaction_views(
+                [e for e in store.edges(customer_id, "HAD") if e.dst == node.id], customer_id)
+            self._audit(self._record("interaction.write", subjects=[customer_id],
+                                     outcome="duplicate"))
+            return page[0]
+        if product_id is not None:
+            _check_id(product_id)
+            prod = store.get_nodes([product_id]).get(product_id)
+            if prod is None or prod.kind != "Product":
+                raise InputError(f"no product {product_id!r}")
+        at = to_micros(occurred_at) if occurred_at is not None else self._now_us
+        iid = "i_" + secrets.token_hex(8)
+        props: dict[str, Value] = {"channel": channel, "kind": kind, "occurred_at": at,
+                                   "event_id": event_id, "summary": summary, "amount": amount}
+        edges = [Edge("HAD", "h_" + iid, customer_id, iid, at)]
+        if product_id is not None:
+            edges.append(Edge("ABOUT", "a_" + iid, iid, product_id, at))
+            if kind == "purchase":
+                edges.append(Edge("BOUGHT", "b_" + iid, customer_id, product_id, at,
+                                  {"amount": amount}))
+        self._b.ensure_keys([customer_id])
+        batch = self._b.codec.seal_batch(WriteBatch(
+            nodes=[Node("Interaction", iid, props, customer_id)], edges=edges))
+        batch.index.append(IndexEntry(EVENT_INDEX, event_token(event_id), iid))
+        store.write(batch)
+        self._audit(self._record("interaction.write", subjects=[customer_id],
+                                 fields=[k for k, v in props.items() if v is not None]))
+        allowed, withheld = self._split(_INTERACTION.fields)
+        return InteractionView(iid, customer_id, from_micros(at),
+                               {k: props.get(k) for k in allowed}, product_id, withheld,
+                               encode_cursor(Cursor(at, edges[0].id)))
+
+    def grant_consent(
+        self,
+        customer_id: str,
+        purpose: str,
+        *,
+        source: str,
+        proof: str | None = None,
+        until: datetime | None = None,
+    ) -> ConsentView:
+        """Record an opt-in; requested under `self_service` (the customer's own request)."""
+        return self._change_consent(customer_id, purpose, ConsentStatus.GRANTED,
+                                    source=source, proof=proof, until=until)
+
+    def withdraw_consent(self, customer_id: str, purpose: str, *, source: str = "customer"
+                         ) -> ConsentView:
+        """Record an opt-out; it holds from the next request on (G5)."""
+        return self._change_consent(customer_id, purpose, ConsentStatus.WITHDRAWN,
+                                    source=source, proof=None, until=None)
+
+    def _change_consent(self, customer_id: str, purpose_id: str, status: ConsentStatus, *,
+                        source: str, proof: str | None, until: datetime | None) -> ConsentView:
+        action = "consent.grant" if status is ConsentStatus.GRANTED else "consent.withdraw"
+        self._require_role(action, *_CONSENT_WRITERS)
+        self._require_purpose(action, "self_service")
+        target = self._b.policy.get(purpose_id)
+        if target is None:
+            raise InputError(f"unknown purpose {purpose_id!r}")
+        if not source or len(source) > 200:
+            raise InputError("source must be 1 to 200 characters")
+        self._require_visible(action, customer_id)
+        until_us = to_micros(until) if until is not None else None
+        if until_us is not None and until_us <= self._now_us:
+            raise InputError("until must be in the future")
+        # Strictly increasing times keep the history ordered even within one microsecond.
+        previous = self._b.store.find_edges("CONSENTED", customer_id, purpose_id)
+        at = max(self._now_us, previous[0].at + 1 if previous else 0)
+        props: dict[str, Value] = {
+            "status": status.value, "until": until_us, "source": source,
+            "policy_version": self._b.policy.version,
+            "proof": hashlib.sha256(proof.encode("utf-8")).hexdigest() if proof else None,
+        }
+        edge = Edge("CONSENTED", "k_" + secrets.token_hex(8), customer_id, purpose_id, at,
+                    props)
+        self._b.store.write(WriteBatch(edges=[edge]))
+        self._consents.pop(customer_id, None)
+        self._audit(self._record(action, subjects=[customer_id],
+                                 extra={"consent_purpose": purpose_id, "source": source}))
+        return ConsentView(purpose_id, status.value, from_micros(at),
+                           from_micros(until_us) if until_us else None, source,
+                           self._b.policy.version)
+
+    def erase(self, customer_id: str) -> dict[str, Any]:
+        """Crypto-shred and delete a customer; returns a signed receipt without personal data."""
+        self._require_role("customer.erase", *_CONSENT_WRITERS)
+        self._require_purpose("customer.erase", "self_service")
+        self._require_visible("customer.erase", customer_id)
+        store = self._b.store
+        owned = store.owned_by(customer_id)
+        kinds: dict[str, int] = {}
+        for node in store.get_nodes(owned).values():
+            kinds[node.kind] = kinds.get(node.kind, 0) + 1
+        subject = self._b.subject_ref(customer_id)
+        # Keys first: once they are gone every ciphertext of this customer, including
+        # copies in backups, is unreadable, even if the deletion below is interrupted.
+        self._b.shred(customer_id)
+        store.write(WriteBatch(delete_nodes=owned))
+        self._consents.pop(customer_id, None)
+        seq = self._b.audit_append([self._record(
+            "customer.erase", subjects=[customer_id],
+            extra={"destroyed": kinds})])
+        return self._b.sign_receipt(subject_ref=subject, destroyed=kinds,
+                                    requested_by=self.principal.name, audit_seq=seq)
+
+    def export(self, customer_id: str) -> dict[str, Any]:
+        """Everything held about one customer, decrypted, for the customer (Art. 15, 20)."""
+        self._require_role("customer.export", *_CONSENT_WRITERS)
+        self._require_purpose("customer.export", "self_service")
+        node = self._require_visible("customer.export", customer_id)
+        store = self._b.store
+        profile = self._b.codec.open(node, [f.name for f in _CUSTOMER.fields])
+        had = store.edges(customer_id, "HAD")
+        interactions = [
+            {"id": v.id, "occurred_at": v.occurred_at.isoformat(), "product": v.product_id,
+             **{k: val for k, val in v.fields.items() if k != "occurred_at"}}
+            for v in self._interaction_views(had, customer_id)
+        ]
+        dev_ids = [e.dst for e in store.edges(customer_id, "OWNS")]
+        dev_nodes = store.get_nodes(dev_ids)
+        devices = [{"id": i, **self._b.codec.open(dev_nodes[i], [f.name for f in
+                                                                  _DEVICE.fields])}
+                   for i in dev_ids if i in dev_nodes]
+        consents = [
+            {"purpose": c.purpose, "status": c.status, "at": c.at.isoformat(),
+             "until": c.until.isoformat() if c.until else None, "source": c.source}
+            for c in (_consent_view(s) for s in consent_states(
+                store.edges(customer_id, "CONSENTED"), at=self._now_us).values())
+        ]
+        bought = [e.dst for e in store.edges(customer_id, "BOUGHT")]
+        reviews = [{"product": e.dst, "rating": e.props.get("rating"),
+                    "at": from_micros(e.at).isoformat()}
+                   for e in store.edges(customer_id, "REVIEWED")]
+        self._audit(self._record("customer.export", subjects=[customer_id],
+                                 fields=[f.name for f in _CUSTOMER.fields]))
+        return {
+            "customer": {"id": customer_id, **profile},
+            "consents": sorted(consents, key=lambda c: str(c["purpose"])),
+            "interactions": interactions,
+            "devices": devices,
+            "products": [p.id for p in self._product_views(list(dict.fromkeys(bought)))],
+            "reviews": reviews,
+        }
+
+    def ingest(self, batch: WriteBatch) -> None:
+        """Bulk-load plaintext records (seeding, imports): sealed, written, audited once."""
+        self._require_role("ingest", "admin")
+        customers = [n.id for n in batch.nodes if n.kind == "Customer"]
+        self._b.ensure_keys(customers)
+        self._b.store.write(self._b.codec.seal_batch(batch))
+        self._audit(self._record("ingest", extra={
+            "customers": len(customers), "nodes": len(batch.nodes), "edges": len(batch.edges)}))
+
+    def stats(self) -> dict[str, int]:
+        """Counts per node kind and edge type, sorted by name (operators only)."""
+        self._require_role("stats", "admin")
+        counts = {**self._b.store.count_nodes(), **self._b.store.count_edges()}
+        self._audit(self._record("stats"))
+        return dict(sorted(counts.items()))
+
+    # -- the audit trail, for auditors and for the customers themselves --------
+
+    def audit_trail(self, *, customer_id: str | None = None, first: int = 50,
+                    after: int | None = None) -> list[Any]:
+        """Audit entries, optionally for one customer (auditors and admins)."""
+        self._require_role("audit.read", "auditor", "admin")
+        subject = self._b.subject_ref(customer_id) if customer_id else None
+        entries = self._b.audit_entries(subject=subject, after_seq=after,
+                                        limit=_page_size(first))
+        self._audit(self._record("audit.read", subjects=[customer_id] if customer_id else []))
+        return entries
+
+    def audit_verification(self) -> Any:
+        self._require_role("audit.verify", "auditor", "admin")
+        report = self._b.audit_verify()
+        self._audit(self._record("audit.verify", outcome="ok" if report.ok else "invalid"))
+        return report
+
+    def my_data_uses(self, customer_id: str, *, first: int = 50, after: int | None = None
+                     ) -> list[Any]:
+        """The uses of one customer's data, for that customer (under `self_service`)."""
+        self._require_purpose("audit.self", "self_service")
+        self._require_visible("audit.self", customer_id)
+        entries = self._b.audit_entries(subject=self._b.subject_ref(customer_id),
+                                        after_seq=after, limit=_page_size(first))
+        self._audit(self._record("audit.self", subjects=[customer_id]))
+        return entries
+
+
+# -- small helpers ---------------------------------------------------------------
+
+
+def _check_id(value: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID:
+        raise InputError("ids are 1 to 100 characters")
+
+
+def _check_email(email: str) -> None:
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or " " in email:
+        raise InputError("not an email address")
+
+
+def _check_date(value: str) -> None:
+    try:
+        datetime.strptime(value, "%Y-%m-%d")
+    except ValueError as exc:
+        raise InputError("birth_date must be a date like 1990-04-17") from exc
+
+
+def _same_email(stored: Value, given: str) -> bool:
+    from pacte.crypto import normalise_email
+
+    return isinstance(stored, str) and normalise_email(stored) == normalise_email(given)
+
+
+def _page_size(first: int) -> int:
+    if not isinstance(first, int) or first < 0 or first > _MAX_PAGE:
+        raise InputError(f"first must be between 0 and {_MAX_PAGE}")
+    return first
+
+
+def _id_cursor(after: str | None) -> str | None:
+    if after is None:
+        return None
+    return decode_cursor(after).id
+
+
+def _encode_id_cursor(customer_id: str) -> str:
+    return encode_cursor(Cursor(0, customer_id))
+
+
+def _product(node: Node) -> ProductView:
+    price = node.props.get("price")
+    return ProductView(
+        id=node.id,
+        sku=str(node.props.get("sku", "")),
+        name=str(node.props.get("name", "")),
+        category=str(node.props.get("category", "")),
+        price=float(price) if isinstance(price, int | float) else None,
+    )
+
+
+def _consent_view(state: ConsentState) -> ConsentView:
+    return ConsentView(
+        purpose=state.purpose,
+        status=state.status.value,
+        at=from_micros(state.at),
+        until=from_micros(state.until) if state.until is not None else None,
+        source=state.source,
+        policy_version=state.policy_version,
+    )
+

@@ -1,0 +1,100 @@
+"""What a session returns: plain records holding only what the purpose may reveal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pacte.graph.store import Value
+
+__all__ = [
+    "ConsentView",
+    "CustomerView",
+    "DeviceView",
+    "Explanation",
+    "InteractionView",
+    "Page",
+    "ProductView",
+    "Withheld",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Withheld:
+    """A field left out of a response, and why (G4)."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: str
+    fields: dict[str, Value]
+    withheld: tuple[Withheld, ...] = ()
+
+    def get(self, name: str) -> Value:
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionView:
+    id: str
+    customer_id: str
+    occurred_at: datetime
+    fields: dict[str, Value]
+    product_id: str | None = None
+    withheld: tuple[Withheld, ...] = ()
+    cursor: str = ""
+
+    def get(self, name: str) -> Value:
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceView:
+    id: str
+    fields: dict[str, Value]
+    withheld: tuple[Withheld, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProductView:
+    id: str
+    sku: str
+    name: str
+    category: str
+    price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    purpose: str
+    status: str
+    at: datetime
+    until: datetime | None
+    source: str | None
+    policy_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    end_cursor: str | None
+    has_next: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What a request would reveal and withhold, computed without decrypting anything."""
+
+    purpose: str
+    legal_basis: str
+    consent_required: bool
+    retention_days: int
+    revealed: list[str] = field(default_factory=list)
+    withheld: list[Withheld] = field(default_factory=list)
+    subject_visible: bool | None = None

@@ -1,0 +1,287 @@
+"""An opened data directory: the store, the key vault, the audit trail and the policy.
+
+`Pacte.init(dir)` creates one; `Pacte.open(dir)` opens it. Everything that reads or
+writes customer data then goes through `pacte.session(principal, purpose)` (G10).
+
+The directory holds:
+
+    policy.toml   the purposes (edit to change the policy; its hash is the policy version)
+    graph.db      the SQLite store (unless the graph lives in Neo4j: see store.uri)
+    store.uri     where the graph lives, when it is not graph.db
+    master.key    the key-encryption keys (0600), unless PACTE_MASTER_KEY is set
+    keys.db       the wrapped per-customer data keys, apart from the graph
+    audit.db      the audit trail
+    signing.key   the Ed25519 key that signs audit checkpoints and receipts (0600)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pacte.audit import AuditTrail, erasure_receipt, verify
+from pacte.clock import Clock, to_micros, utcnow
+from pacte.crypto import (
+    BlindIndex,
+    FieldCipher,
+    FileKeyProvider,
+    KeyVault,
+    SigningKey,
+    provider_from_env_or_file,
+)
+from pacte.errors import ConfigError, InputError, NotInitialised, PacteError, PolicyDenied
+from pacte.graph.codec import Codec
+from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
+from pacte.graph.principals import Principal, PrincipalRegistry
+from pacte.graph.session import Session
+from pacte.graph.store import Node, Store, WriteBatch
+from pacte.graph.stores import open_store
+
+__all__ = ["OPERATOR", "Pacte", "default_data_dir"]
+
+POLICY_FILE = "policy.toml"
+GRAPH_FILE = "graph.db"
+STORE_URI_FILE = "store.uri"
+MASTER_KEY_FILE = "master.key"
+KEYS_FILE = "keys.db"
+AUDIT_FILE = "audit.db"
+SIGNING_KEY_FILE = "signing.key"
+
+# The command line acts as this built-in administrator: operators are on the machine
+# that holds the key file, and their actions are audited under this name.
+OPERATOR = Principal(
+    id="pr_operator",
+    name="operator",
+    role="admin",
+    purposes=("service", "self_service", "marketing", "marketing.email", "marketing.sms",
+              "personalization", "analytics", "legal"),
+)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("PACTE_DATA") or "./pacte-data")
+
+
+class Pacte:
+    """An opened pacte data directory. Use as a context manager, or call `close()`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        store: Store,
+        vault: KeyVault,
+        audit: AuditTrail,
+        signer: SigningKey,
+        policy: Policy,
+        now: Clock,
+    ) -> None:
+        self.data_dir = data_dir
+        self.store = store
+        self.vault = vault
+        self.audit = audit
+        self.signer = signer
+        self.policy = policy
+        self._now = now
+        self.cipher = FieldCipher(vault)
+        self.codec = Codec(self.cipher, BlindIndex(vault))
+        self.principals = PrincipalRegistry(store, policy)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @classmethod
+    def init(cls, data_dir: Path | str, *, store_uri: str | None = None,
+             now: Clock = utcnow) -> Pacte:
+        """Create a data directory: policy, keys, store, audit trail. Refuses to overwrite."""
+        path = Path(data_dir)
+        if (path / POLICY_FILE).exists() or (path / KEYS_FILE).exists():
+            raise ConfigError(f"{path} is already initialised")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".pacte-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {path}: {exc.strerror}") from exc
+        if not os.environ.get("PACTE_MASTER_KEY"):
+            FileKeyProvider.create(path / MASTER_KEY_FILE)
+        provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
+        KeyVault.create(path / KEYS_FILE, provider).close()
+        SigningKey.create(path / SIGNING_KEY_FILE)
+        if store_uri:
+            (path / STORE_URI_FILE).write_text(store_uri + "\n", encoding="utf-8")
+        store = open_store(store_uri or str(path / GRAPH_FILE), create=True)
+        store.close()
+        AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
+                        now=now).close()
+        # Written last: its presence is what marks the directory as initialised.
+        (path / POLICY_FILE).write_text(DEFAULT_POLICY_TOML, encoding="utf-8")
+        rt = cls.open(path, now=now)
+        rt._sync_purposes()
+        rt.audit_append([rt._system_record("init")])
+        return rt
+
+    @classmethod
+    def open(cls, data_dir: Path | str, *, store_uri: str | None = None,
+             now: Clock = utcnow) -> Pacte:
+        path = Path(data_dir)
+        if not (path / POLICY_FILE).exists():
+            raise NotInitialised(f"{path} is not a pacte data directory; run `pacte init` first")
+        policy = Policy.load(path / POLICY_FILE)
+        provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
+        vault = KeyVault.open(path / KEYS_FILE, provider)
+        uri = store_uri or os.environ.get("PACTE_STORE") or _stored_uri(path) or str(
+            path / GRAPH_FILE)
+        try:
+            store = open_store(uri)
+            signer = SigningKey.load(path / SIGNING_KEY_FILE)
+            audit = AuditTrail.open(path / AUDIT_FILE, signer=signer, now=now)
+        except BaseException:
+            vault.close()
+            raise
+        return cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
+                   now=now)
+
+    def close(self) -> None:
+        for close in (self.audit.close, self.store.close, self.vault.close):
+            try:
+                close()
+            except PacteError:  # pragma: no cover - closing must release everything it can
+                pass
+
+    def __enter__(self) -> Pacte:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sync_purposes(self) -> None:
+        """Mirror the policy's purposes as Purpose nodes, the targets of consent edges."""
+        nodes = [
+            Node("Purpose", p.id, {"parent": p.parent, "legal_basis": p.legal_basis,
+                                   "description": p.description})
+            for p in self.policy.purposes.values()
+        ]
+        self.store.write(WriteBatch(nodes=nodes))
+
+    # -- the door -------------------------------------------------------------
+
+    def session(self, principal: Principal, purpose: str | None, *,
+                request_id: str | None = None, defer_audit: bool = False) -> Session:
+        """A purpose-bound session: the only way to read or write customer data."""
+        return Session(self, principal, purpose, request_id=request_id,
+                       defer_audit=defer_audit)
+
+    def operator_session(self, purpose: str = "service") -> Session:
+        """A session for the command line's built-in operator."""
+        return self.session(OPERATOR, purpose)
+
+    def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Principal:
+        """The principal holding this API key; failures are audited, then raised."""
+        try:
+            return self.principals.authenticate(api_key)
+        except PolicyDenied as exc:
+            rec = self._system_record("auth", outcome="denied", reason=exc.code)
+            rec["request_id"] = request_id
+            self.audit_append([rec])
+            raise
+
+    def create_principal(self, *, name: str, role: str, purposes: Sequence[str]
+                         ) -> tuple[Principal, str]:
+        principal, key = self.principals.create(name=name, role=role, purposes=purposes,
+                                                now=to_micros(self.now()))
+        self.audit_append([self._system_record(
+            "principal.create", extra={"target": principal.id, "target_role": role,
+                                       "target_purposes": list(principal.purposes)})])
+        return principal, key
+
+    def revoke_principal(self, principal_id: str) -> Principal:
+        principal = self.principals.revoke(principal_id, now=to_micros(self.now()))
+        self.audit_append([self._system_record("principal.revoke",
+                                               extra={"target": principal_id})])
+        return principal
+
+    def seed(self, customers: int, *, seed: int = 0, batch_customers: int = 1000,
+             progress: Callable[[int], object] | None = None) -> dict[str, int]:
+        """Load reproducible synthetic data through the operator's session, batch by batch."""
+        from pacte.seed import generate
+
+        if not isinstance(customers, int) or customers < 1:
+            raise InputError("the number of customers must be a whole number >= 1")
+        session = self.operator_session("service")
+        counts = {"customers": 0, "interactions": 0}
+        for batch in generate(customers, seed=seed, batch_customers=batch_customers,
+                              now=self.now()):
+            session.ingest(batch)
+            for n in batch.nodes:
+                if n.kind == "Customer":
+                    counts["customers"] += 1
+                elif n.kind == "Interaction":
+                    counts["interactions"] += 1
+            if progress is not None:
+                progress(counts["customers"])
+        return counts
+
+    def rotate_keys(self) -> int:
+        """A new KEK version; every data key re-wrapped under it. Returns the new version."""
+        version = self.vault.rotate_kek()
+        self.audit_append([self._system_record("key.rotate", extra={"kek_version": version})])
+        return version
+
+    # -- what sessions need (the Backend protocol) ------------------------------
+
+    def now(self) -> datetime:
+        return self._now()
+
+    def subject_ref(self, customer_id: str) -> str:
+        return self.vault.subject_ref(customer_id)
+
+    def ensure_keys(self, customer_ids: Sequence[str]) -> None:
+        if customer_ids:
+            self.vault.data_keys(list(customer_ids), create=True)
+
+    def shred(self, customer_id: str) -> None:
+        self.vault.destroy(customer_id)
+        checkpoint = getattr(self.store, "checkpoint", None)
+        if checkpoint is not None:
+            checkpoint()
+
+    def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
+        last = -1
+        for rec in records:
+            last = self.audit.append(rec).seq
+        return last
+
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
+                      ) -> list[Any]:
+        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit)
+
+    def audit_verify(self) -> Any:
+        return verify(self.audit)
+
+    def sign_receipt(self, *, subject_ref: str, destroyed: Mapping[str, int],
+                     requested_by: str, audit_seq: int) -> dict[str, Any]:
+        return erasure_receipt(self.signer, subject_ref=subject_ref, destroyed=destroyed,
+                               requested_by=requested_by, audit_seq=audit_seq, now=self._now)
+
+    def _system_record(self, action: str, *, outcome: str = "ok", reason: str | None = None,
+                       extra: Mapping[str, object] | None = None) -> dict[str, object]:
+        rec: dict[str, object] = {
+            "action": action, "principal": OPERATOR.id, "principal_name": OPERATOR.name,
+            "role": OPERATOR.role, "purpose": None, "legal_basis": None, "subjects": [],
+            "fields": [], "outcome": outcome, "policy_version": self.policy.version,
+            "request_id": None,
+        }
+        if reason is not None:
+            rec["reason"] = reason
+        if extra:
+            rec.update(extra)
+        return rec
+
+
+def _stored_uri(path: Path) -> str | None:
+    f = path / STORE_URI_FILE
+    return f.read_text(encoding="utf-8").strip() if f.exists() else None
