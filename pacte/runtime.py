@@ -87,7 +87,8 @@ class Pacte:
         self.policy = policy
         self._now = now
         self.cipher = FieldCipher(vault)
-        self.codec = Codec(self.cipher, BlindIndex(vault))
+        self.codec = Codec(self.cipher, BlindIndex(vault),
+                           today=lambda: self._now().date().isoformat())
         self.principals = PrincipalRegistry(store, policy)
 
     # -- lifecycle ------------------------------------------------------------

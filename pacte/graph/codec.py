@@ -9,11 +9,12 @@ the catalogue marks personal (G1), and a field nobody returns is never decrypted
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import date
 
 from pacte.crypto import BlindIndex, FieldCipher
 from pacte.errors import InputError
-from pacte.graph.model import NODE_KINDS, Field
+from pacte.graph.model import NODE_KINDS, Field, age_band
 from pacte.graph.store import IndexEntry, Node, Value, WriteBatch
 
 __all__ = ["EVENT_INDEX", "Codec", "event_token", "index_name"]
@@ -39,9 +40,11 @@ _PERSONAL: dict[str, tuple[Field, ...]] = {
 class Codec:
     """Seals and opens the personal fields of nodes with the per-customer FieldCipher."""
 
-    def __init__(self, cipher: FieldCipher, index: BlindIndex) -> None:
+    def __init__(self, cipher: FieldCipher, index: BlindIndex, *,
+                 today: Callable[[], str] | None = None) -> None:
         self._cipher = cipher
         self._index = index
+        self._today = today or (lambda: date.today().isoformat())
 
     def seal(self, node: Node) -> tuple[Node, list[IndexEntry]]:
         personal = _PERSONAL.get(node.kind, ())
@@ -50,6 +53,10 @@ class Codec:
         if node.owner is None:
             raise InputError(f"a {node.kind} node needs an owning customer")
         props = dict(node.props)
+        if node.kind == "Customer" and isinstance(props.get("birth_date"), str):
+            # Analysts may see an age band but never a birth date (G4, G9): derive it on
+            # the way in so reading it never touches the birth date.
+            props["age_band"] = age_band(str(props["birth_date"]), today=self._today())
         entries: list[IndexEntry] = []
         for f in personal:
             value = props.get(f.name)

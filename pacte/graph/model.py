@@ -21,6 +21,7 @@ __all__ = [
     "EdgeKind",
     "Field",
     "NodeKind",
+    "age_band",
     "field",
     "personal_fields",
 ]
@@ -100,6 +101,8 @@ NODE_KINDS: dict[str, NodeKind] = {
                 _f("phone", "user.contact.phone_number", personal=True, blind=True),
                 _f("address", "user.contact.address", personal=True),
                 _f("birth_date", "user.demographic.date_of_birth", personal=True),
+                _f("age_band", "user.demographic.age_band", personal=True,
+                   doc="decade of age at the last write, derived from birth_date"),
                 _f("segment", "user.behavior", doc="marketing segment, not identifying"),
                 _f("created_at", None, type="int", doc="epoch microseconds"),
             ),
@@ -188,6 +191,18 @@ EDGE_KINDS: dict[str, EdgeKind] = {
         EdgeKind("SAME_AS", "Customer", "Customer", doc="identity resolution"),
     )
 }
+
+
+def age_band(birth_date: str, *, today: str) -> str:
+    """The decade of age ('30-39') on `today`, both ISO dates; '' when unparseable."""
+    try:
+        by, bm, bd = (int(x) for x in birth_date.split("-"))
+        ty, tm, td = (int(x) for x in today.split("-"))
+    except ValueError:
+        return ""
+    age = ty - by - ((tm, td) < (bm, bd))
+    low = max(0, age // 10 * 10)
+    return f"{low}-{low + 9}"
 
 
 def field(kind: str, name: str) -> Field:

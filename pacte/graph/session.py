@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -26,7 +26,6 @@ from pacte.errors import (
     InputError,
     NotFound,
     PacteError,
-    PolicyDenied,
     PurposeNotGranted,
     PurposeRequired,
 )
@@ -54,6 +53,7 @@ from pacte.graph.views import (
     InteractionView,
     Page,
     ProductView,
+    ProjectedCustomer,
     Withheld,
 )
 
@@ -792,6 +792,99 @@ class Session:
         self._audit(self._record("ingest", extra={
             "customers": len(customers), "nodes": len(batch.nodes), "edges": len(batch.edges)}))
 
+    # -- analysts and recommendations ------------------------------------------
+
+    def project(self, *, batch: int = 1000) -> Iterator[list[ProjectedCustomer]]:
+        """Every consented customer's allowed data, in batches, for analysts (G9).
+
+        Only for analysts and admins under an analysts-only purpose; each batch is
+        audited with the customers it included.
+        """
+        self._require_role("analytics.project", "analyst", "admin")
+        if not self.purpose.analysts_only:
+            self._deny("analytics.project", PurposeNotGranted(
+                f"projections are built under an analysts-only purpose, not {self.purpose.id}"))
+        ids = self._consented_ids() if self.purpose.needs_consent else [
+            n.id for page in self._b.store.iter_nodes(batch=batch) for n in page
+            if n.kind == "Customer"]
+        visible = set(ids)
+        allowed, _ = self._split(_CUSTOMER.fields)
+        horizon = self._horizon()
+        store = self._b.store
+        for start in range(0, len(ids), batch):
+            chunk = ids[start:start + batch]
+            nodes = self._customer_nodes(chunk)
+            bought = store.edges_many(chunk, "BOUGHT") if self._category_ok(_PURCHASES) else {}
+            reviewed = store.edges_many(chunk, "REVIEWED") if self._category_ok(
+                "user.content") else {}
+            referred = store.edges_many(chunk, "REFERRED")
+            owns = store.edges_many(chunk, "OWNS") if self._category_ok(_DEVICES) else {}
+            had = store.edges_many(chunk, "HAD") if self._category_ok(_BEHAVIOUR) else {}
+            inter_ids = [e.dst for c in chunk for e in had.get(c, []) if e.at >= horizon]
+            inter_nodes = store.get_nodes(inter_ids)
+            about = store.edges_many(inter_ids, "ABOUT")
+            dev_nodes = store.get_nodes([e.dst for c in chunk for e in owns.get(c, [])])
+            out: list[ProjectedCustomer] = []
+            for cid in chunk:
+                node = nodes.get(cid)
+                if node is None:
+                    continue
+                interactions = []
+                for e in had.get(cid, []):
+                    inode = inter_nodes.get(e.dst)
+                    if inode is None or e.at < horizon:
+                        continue
+                    prods = about.get(e.dst) or []
+                    interactions.append((from_micros(e.at), str(inode.props.get("channel")),
+                                         str(inode.props.get("kind")),
+                                         prods[0].dst if prods else None))
+                out.append(ProjectedCustomer(
+                    id=cid,
+                    fields=self._b.codec.open(node, allowed),
+                    purchases=[(e.dst, from_micros(e.at), _float(e.props.get("amount")))
+                               for e in bought.get(cid, [])],
+                    reviews=[(e.dst, from_micros(e.at), _int(e.props.get("rating")))
+                             for e in reviewed.get(cid, [])],
+                    interactions=interactions,
+                    devices=[str(dev_nodes[e.dst].props.get("device_type"))
+                             for e in owns.get(cid, []) if e.dst in dev_nodes],
+                    referred=[e.dst for e in referred.get(cid, []) if e.dst in visible],
+                ))
+            self._audit(self._record("analytics.project", subjects=[p.id for p in out],
+                                     fields=allowed))
+            yield out
+
+    def recommendations(self, customer_id: str, *, first: int = 5) -> list[ProductView]:
+        """Products often bought with this customer's, from consenting customers only.
+
+        Item-to-item co-purchase counts over the buyers of the customer's products,
+        computed per request so a withdrawal removes a customer's purchases from
+        everyone's recommendations at once (G5). Empty without consent to the purpose.
+        """
+        self._no_single_records("recommendations")
+        first = _page_size(first)
+        self._require_visible("recommendations", customer_id)
+        if not self.purpose.needs_consent or not self._category_ok(_PURCHASES):
+            # Recommendations are a consent-based use: under another purpose there are none.
+            self._audit(self._record("recommendations", subjects=[customer_id],
+                                     outcome="withheld"))
+            return []
+        store = self._b.store
+        mine = {e.dst for e in store.edges(customer_id, "BOUGHT")}
+        buyers_by_product = store.edges_many(sorted(mine), "BOUGHT", direction="in")
+        peers = sorted({e.src for edges in buyers_by_product.values() for e in edges} -
+                       {customer_id})
+        consenting = self._visible_ids(peers)
+        scores: dict[str, int] = {}
+        for edges in store.edges_many(consenting, "BOUGHT").values():
+            for product in {e.dst for e in edges} - mine:
+                scores[product] = scores.get(product, 0) + 1
+        ranked = sorted(scores, key=lambda p: (-scores[p], p))[:first]
+        views = self._product_views(ranked)
+        self._audit(self._record("recommendations", subjects=[customer_id],
+                                 fields=["BOUGHT"]))
+        return views
+
     def stats(self) -> dict[str, int]:
         """Counts per node kind and edge type, sorted by name (operators only)."""
         self._require_role("stats", "admin")
@@ -869,6 +962,15 @@ def _id_cursor(after: str | None) -> str | None:
 
 def _encode_id_cursor(customer_id: str) -> str:
     return encode_cursor(Cursor(0, customer_id))
+
+
+def _float(value: Value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+def _int(value: Value) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _product(node: Node) -> ProductView:

@@ -20,7 +20,6 @@ from pacte.graph.store import (
     IndexEntry,
     Node,
     WriteBatch,
-    chunked,
     decode_props,
     encode_props,
 )

@@ -16,6 +16,7 @@ __all__ = [
     "InteractionView",
     "Page",
     "ProductView",
+    "ProjectedCustomer",
     "Withheld",
 ]
 
@@ -98,3 +99,23 @@ class Explanation:
     revealed: list[str] = field(default_factory=list)
     withheld: list[Withheld] = field(default_factory=list)
     subject_visible: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedCustomer:
+    """One consented customer as an analyst's projection sees them (G9).
+
+    `id` is the real id: the analytics layer replaces it with a pseudonym keyed per
+    export before anything leaves. Only fields the purpose may use are present.
+    """
+
+    id: str
+    fields: dict[str, Value]
+    # (product id, time, amount)
+    purchases: list[tuple[str, datetime, float | None]] = field(default_factory=list)
+    # (product id, time, rating)
+    reviews: list[tuple[str, datetime, int | None]] = field(default_factory=list)
+    # (time, channel, kind, product id)
+    interactions: list[tuple[datetime, str, str, str | None]] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    referred: list[str] = field(default_factory=list)
