@@ -34,6 +34,7 @@ from pacte.crypto import (
 )
 from pacte.errors import ConfigError, InputError, NotInitialised, PacteError, PolicyDenied
 from pacte.graph.codec import Codec
+from pacte.graph.migrate import MigrationReport, migrate
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
 from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
@@ -226,6 +227,24 @@ class Pacte:
                 progress(counts["customers"])
         return counts
 
+    def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
+                progress: Callable[[str, int], object] | None = None) -> MigrationReport:
+        """Copy the graph (ciphertext as is) to the store at `to`; keys stay here.
+
+        With `switch`, the data directory uses the new store from then on.
+        """
+        target = open_store(to, create=True)
+        try:
+            self.audit_append([self._system_record("migrate.start", extra={"to": _safe(to)})])
+            report = migrate(self.store, target, batch=batch, progress=progress)
+            self.audit_append([self._system_record("migrate.done", extra={
+                "to": _safe(to), "counts": report.counts, "checksum": report.checksum})])
+        finally:
+            target.close()
+        if switch:
+            (self.data_dir / STORE_URI_FILE).write_text(to + "\n", encoding="utf-8")
+        return report
+
     def rotate_keys(self) -> int:
         """A new KEK version; every data key re-wrapped under it. Returns the new version."""
         version = self.vault.rotate_kek()
@@ -281,6 +300,15 @@ class Pacte:
         if extra:
             rec.update(extra)
         return rec
+
+
+def _safe(uri: str) -> str:
+    """A store URI without its password, for the audit trail."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return uri
 
 
 def _stored_uri(path: Path) -> str | None:

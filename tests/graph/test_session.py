@@ -1,0 +1,336 @@
+"""The session is the one door: G2 (purpose), G3 (opt-in), G4 (need to know), G5, G10.
+
+The matrix crosses role x purpose x consent state x field and checks every answer
+against the policy, looking for leaks in lists, counts, traversals and error texts.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pacte.errors import (
+    Forbidden,
+    InputError,
+    NotFound,
+    PacteError,
+    PurposeNotGranted,
+    PurposeRequired,
+)
+from pacte.graph.model import NODE_KINDS
+from pacte.graph.session import Session
+from tests.helpers import STATES, World, build_world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    w = build_world(tmp_path_factory.mktemp("world"))
+    yield w
+    w.rt.close()
+
+
+def _audit_size(world: World) -> int:
+    return world.rt.audit.size()
+
+
+def _expected_visible(world: World, purpose_id: str, state: str) -> bool:
+    purpose = world.rt.policy.purposes[purpose_id]
+    if not purpose.needs_consent:
+        return True
+    granted = {"granted": {"marketing.email"}, "parent": {"marketing"},
+               "other_child": {"marketing.sms"}}.get(state, set())
+    return any(p in granted for p in world.rt.policy.ancestors(purpose_id))
+
+
+def _no_personal_value(world: World, text: str) -> None:
+    for values in world.plaintext.values():
+        for v in values.values():
+            assert v not in text
+
+
+ROLES = ("app", "auditor", "admin")
+PURPOSES = ("service", "self_service", "marketing", "marketing.email", "marketing.sms",
+            "personalization", "legal")
+
+
+@pytest.mark.parametrize(("role", "purpose"), list(itertools.product(ROLES, PURPOSES)))
+def test_matrix_role_purpose_consent_field(world: World, role: str, purpose: str) -> None:
+    principal = world.principals[role]
+    if not principal.may_claim(purpose):
+        before = _audit_size(world)
+        with pytest.raises(PurposeNotGranted) as err:
+            world.rt.session(principal, purpose)
+        assert _audit_size(world) == before + 1  # the refusal is on record
+        _no_personal_value(world, str(err.value))
+        return
+    session = world.rt.session(principal, purpose)
+    policy_purpose = world.rt.policy.purposes[purpose]
+    listed = {v.id for v in session.customers(first=100).items}
+    visible_count = session.count_customers()
+    expected_ids = {cid for state, cid in world.customers.items()
+                    if _expected_visible(world, purpose, state)}
+    assert listed == expected_ids
+    assert visible_count == len(expected_ids)
+    buyers = {v.id for v in session.buyers(world.product)}
+    if role != "auditor" and policy_purpose.may_use("user.financial"):
+        assert buyers == expected_ids
+    else:
+        assert buyers == set()
+    for state in STATES:
+        cid = world.customers[state]
+        view = session.customer(cid)
+        if not _expected_visible(world, purpose, state):
+            assert view is None
+            with pytest.raises(NotFound) as err:
+                session.interactions(cid)
+            assert str(err.value) == f"no customer {cid!r}"  # same text, absent or hidden
+            continue
+        assert view is not None
+        withheld = {w.field: w.reason for w in view.withheld}
+        for f in NODE_KINDS["Customer"].fields:
+            allowed = f.category is None or (role != "auditor"
+                                             and policy_purpose.may_use(f.category))
+            if allowed:
+                assert f.name in view.fields and f.name not in withheld
+                if f.name in world.plaintext[cid]:
+                    assert view.fields[f.name] == world.plaintext[cid][f.name]
+            else:
+                assert f.name not in view.fields, (role, purpose, f.name)
+                assert withheld[f.name]
+        assert set(view.fields) | set(withheld) == {f.name for f in
+                                                     NODE_KINDS["Customer"].fields}
+    # A traversal from a visible customer never reveals hidden ones.
+    granted = world.customers["granted"]
+    if _expected_visible(world, purpose, "granted"):
+        referred = {v.id for v in session.referrals(granted)}
+        assert referred == expected_ids - {granted}
+
+
+def test_no_purpose_is_refused_and_audited(world: World) -> None:
+    for missing in (None, ""):
+        before = _audit_size(world)
+        with pytest.raises(PurposeRequired):
+            world.rt.session(world.principals["app"], missing)
+        assert _audit_size(world) == before + 1
+        last = world.rt.audit.entries(after_seq=before - 1, limit=1)[0]
+        assert last.record["outcome"] == "denied"
+        assert last.record["reason"] == "PURPOSE_REQUIRED"
+
+
+def test_unknown_purpose_is_refused_like_an_ungranted_one(world: World) -> None:
+    with pytest.raises(PurposeNotGranted) as unknown:
+        world.rt.session(world.principals["app"], "astrology")
+    with pytest.raises(PurposeNotGranted) as ungranted:
+        world.rt.session(world.principals["auditor"], "service")
+    assert "not granted" in str(unknown.value) and "not granted" in str(ungranted.value)
+
+
+def test_analysts_get_no_single_records(world: World) -> None:
+    session = world.rt.session(world.principals["analyst"], "analytics")
+    for call in (lambda: session.customer(world.customers["granted"]),
+                 lambda: session.customers(),
+                 lambda: session.count_customers(),
+                 lambda: session.customer_by_email("zelda.quorn1@example.com")):
+        with pytest.raises(Forbidden):
+            call()
+    with pytest.raises(PurposeNotGranted):
+        world.rt.session(world.principals["app"], "analytics")
+
+
+def test_lookup_by_email_respects_consent_and_need_to_know(world: World) -> None:
+    granted = world.customers["granted"]
+    email = world.plaintext[granted]["email"]
+    app = world.principals["app"]
+    view = world.rt.session(app, "marketing.email").customer_by_email("  " + email.upper())
+    assert view is not None and view.id == granted
+    hidden = world.plaintext[world.customers["none"]]["email"]
+    assert world.rt.session(app, "marketing.email").customer_by_email(hidden) is None
+    assert world.rt.session(app, "service").customer_by_email(hidden) is not None
+    with pytest.raises(PurposeNotGranted, match="user.contact.email"):
+        world.rt.session(app, "marketing.sms").customer_by_email(email)
+
+
+def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    cid = world.customers["granted"]
+    app = world.principals["app"]
+    marketing = world.rt.session(app, "marketing.email")
+    assert marketing.customer(cid) is not None
+    world.rt.session(app, "self_service").withdraw_consent(cid, "marketing.email")
+    assert world.rt.session(app, "marketing.email").customer(cid) is None
+    # Even a session opened before the withdrawal, on another handle of the same data.
+    from pacte.runtime import Pacte
+
+    other = Pacte.open(world.rt.data_dir, now=world.clock)
+    try:
+        assert other.session(app, "marketing.email").customer(cid) is None
+        assert cid not in {v.id for v in other.session(app, "marketing.email").customers().items}
+    finally:
+        other.close()
+    world.rt.close()
+
+
+def test_retention_cuts_at_the_exact_boundary(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    cid = world.customers["parent"]
+    app = world.principals["app"]
+    op = world.rt.operator_session("service")
+    days = world.rt.policy.purposes["marketing.sms"].retention_days
+    edge_time = world.clock.now - timedelta(days=days)
+    op.record_interaction(customer_id=cid, channel="sms", kind="campaign", event_id="old",
+                          occurred_at=edge_time, summary="exactly at the horizon")
+    op.record_interaction(customer_id=cid, channel="sms", kind="campaign", event_id="older",
+                          occurred_at=edge_time - timedelta(microseconds=1),
+                          summary="one microsecond too old")
+    seen = [v.fields.get("summary") for v in
+            world.rt.session(app, "marketing.sms").interactions(cid, first=50).items]
+    assert "exactly at the horizon" not in seen  # summary is not a marketing category
+    events = [v.fields.get("kind") for v in
+              world.rt.session(app, "marketing.sms").interactions(cid, first=50).items]
+    assert events.count("campaign") == 1
+    service = [v.fields.get("summary") for v in
+               world.rt.session(app, "self_service").interactions(cid, first=50).items]
+    assert "exactly at the horizon" in service and "one microsecond too old" in service
+    world.rt.close()
+
+
+def test_interactions_page_with_cursor_and_channel(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    cid = world.customers["none"]
+    op = world.rt.operator_session("service")
+    for n in range(30):
+        op.record_interaction(customer_id=cid, channel="email" if n % 3 else "web",
+                              kind="visit", event_id=f"page-{n}",
+                              occurred_at=world.clock.now - timedelta(hours=n))
+    session = world.rt.session(world.principals["app"], "service")
+    ids: list[str] = []
+    after = None
+    while True:
+        page = session.interactions(cid, first=7, after=after)
+        ids.extend(v.id for v in page.items)
+        if not page.has_next:
+            break
+        after = page.end_cursor
+    assert len(ids) == len(set(ids)) == 31
+    web = session.interactions(cid, first=50, channel="web").items
+    assert len(web) == 10 and all(v.fields["channel"] == "web" for v in web)
+    with pytest.raises(InputError):
+        session.interactions(cid, channel="pigeon")
+    with pytest.raises(InputError):
+        session.interactions(cid, after="%%%not-a-cursor")
+    world.rt.close()
+
+
+def test_record_interaction_is_idempotent_on_event_id(tmp_path: Path) -> None:
+    world = build_world(tmp_path)
+    cid = world.customers["none"]
+    op = world.rt.operator_session("service")
+    first = op.record_interaction(customer_id=cid, channel="web", kind="visit",
+                                  event_id="same", summary="hello")
+    again = op.record_interaction(customer_id=cid, channel="web", kind="visit",
+                                  event_id="same", summary="hello")
+    assert first.id == again.id
+    with pytest.raises(InputError):
+        op.record_interaction(customer_id=world.customers["granted"], channel="web",
+                              kind="visit", event_id="same")
+    world.rt.close()
+
+
+def test_writes_need_the_right_purpose_and_role(world: World) -> None:
+    cid = world.customers["granted"]
+    with pytest.raises(PurposeNotGranted, match="self_service"):
+        world.rt.session(world.principals["app"], "service").grant_consent(
+            cid, "marketing", source="web")
+    with pytest.raises(Forbidden):
+        world.rt.session(world.principals["auditor"], "legal").upsert_customer(
+            id=cid, name="x")
+    with pytest.raises(PurposeNotGranted):
+        world.rt.session(world.principals["app"], "marketing.email").upsert_customer(
+            name="New Person", email="new.person@example.com")
+    with pytest.raises(PurposeNotGranted, match="phone"):
+        world.rt.session(world.principals["app"], "marketing.email").upsert_customer(
+            id=cid, phone="+15550000000")
+    with pytest.raises(InputError, match="already belongs"):
+        world.rt.session(world.principals["app"], "service").upsert_customer(
+            name="Dup", email=world.plaintext[cid]["email"].upper())
+
+
+def test_denials_and_errors_never_echo_personal_values(world: World) -> None:
+    app = world.principals["app"]
+    hidden = world.customers["none"]
+    attempts = [
+        lambda: world.rt.session(app, "marketing.email").interactions(hidden),
+        lambda: world.rt.session(app, "marketing.email").consents(hidden),
+        lambda: world.rt.session(app, "service").upsert_customer(
+            name="x", email=world.plaintext[hidden]["email"]),
+        lambda: world.rt.session(app, "marketing.sms").customer_by_email(
+            world.plaintext[hidden]["email"]),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PacteError) as err:
+            attempt()
+        _no_personal_value(world, str(err.value))
+
+
+def test_explain_decrypts_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("explain must not decrypt")
+
+    monkeypatch.setattr(world.rt.cipher, "decrypt", boom)
+    ex = world.rt.session(world.principals["app"], "marketing.email").explain(
+        customer_id=world.customers["none"])
+    assert "email" in ex.revealed and "phone" not in ex.revealed
+    assert {w.field for w in ex.withheld} >= {"phone", "address", "birth_date"}
+    assert ex.consent_required and ex.subject_visible is False
+
+
+def test_withheld_fields_are_never_decrypted(world: World, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    opened: list[str] = []
+    real = world.rt.cipher.decrypt
+
+    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
+        opened.append(field)
+        return real(customer_id, node_id, field, blob)
+
+    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    session = world.rt.session(world.principals["app"], "marketing.email")
+    session.customer(world.customers["granted"])
+    session.interactions(world.customers["granted"])
+    assert set(opened) == {"name", "email"}
+
+
+def test_every_session_call_is_audited(world: World) -> None:
+    session: Session = world.rt.session(world.principals["app"], "service")
+    calls = [
+        lambda: session.customer(world.customers["none"]),
+        lambda: session.customers(first=3),
+        lambda: session.interactions(world.customers["none"]),
+        lambda: session.consents(world.customers["none"]),
+        lambda: session.products_of(world.customers["none"]),
+        lambda: session.count_customers(),
+    ]
+    for call in calls:
+        before = _audit_size(world)
+        call()
+        assert _audit_size(world) == before + 1
+        entry = world.rt.audit.entries(after_seq=before - 1, limit=1)[0]
+        assert entry.record["purpose"] == "service"
+        assert entry.record["principal"] == world.principals["app"].id
+
+
+def test_a_failing_audit_fails_the_request(world: World, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    from pacte.errors import StorageError
+
+    def broken(records: object) -> int:
+        raise StorageError("audit store is full")
+
+    monkeypatch.setattr(world.rt, "audit_append", broken)
+    session = world.rt.session(world.principals["app"], "service")
+    with pytest.raises(StorageError):
+        session.customer(world.customers["none"])

@@ -1,0 +1,95 @@
+"""Test helpers: a settable clock and a small, hand-built world of customers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pacte.graph.principals import Principal
+from pacte.runtime import Pacte
+
+START = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """A clock tests move by hand, so nothing sleeps."""
+
+    def __init__(self, start: datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+# Consent states each world customer is put in, for the purpose `marketing.email`
+# unless named otherwise.
+STATES = ("none", "granted", "withdrawn", "expired", "parent", "other_child")
+
+
+@dataclass
+class World:
+    rt: Pacte
+    clock: FakeClock
+    customers: dict[str, str]  # consent state -> customer id
+    plaintext: dict[str, dict[str, str]]  # customer id -> personal values written
+    principals: dict[str, Principal] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    product: str = ""
+
+
+def build_world(tmp_path: Path) -> World:
+    clock = FakeClock()
+    rt = Pacte.init(tmp_path / "data", now=clock)
+    op = rt.operator_session("service")
+    product = "p_lamp"
+    from pacte.graph.store import Node, WriteBatch
+
+    rt.operator_session("service").ingest(WriteBatch(nodes=[
+        Node("Product", product, {"sku": "LMP-1", "name": "Lamp", "category": "home",
+                                  "price": 19.5})]))
+    customers: dict[str, str] = {}
+    plaintext: dict[str, dict[str, str]] = {}
+    for n, state in enumerate(STATES):
+        values = {
+            "name": f"Zelda Quorn{n}",
+            "email": f"zelda.quorn{n}@example.com",
+            "phone": f"+1555010{n:04}",
+            "address": f"{n} Quorn Lane, Springfield",
+            "birth_date": "1990-04-17",
+        }
+        view = op.upsert_customer(segment="gold", **values)
+        customers[state] = view.id
+        plaintext[view.id] = values
+        op.record_interaction(customer_id=view.id, channel="chat", kind="purchase",
+                              event_id=f"ev-{n}", summary=f"Quorn{n} bought a lamp in chat",
+                              product_id=product, amount=19.5)
+    ss = rt.operator_session("self_service")
+    ss.grant_consent(customers["granted"], "marketing.email", source="web")
+    ss.grant_consent(customers["withdrawn"], "marketing.email", source="web")
+    ss.grant_consent(customers["expired"], "marketing.email", source="web",
+                     until=clock.now + timedelta(days=1))
+    ss.grant_consent(customers["parent"], "marketing", source="store")
+    ss.grant_consent(customers["other_child"], "marketing.sms", source="app")
+    clock.advance(seconds=1)
+    rt.operator_session("self_service").withdraw_consent(customers["withdrawn"],
+                                                         "marketing.email")
+    # A referral from a visible customer to every other, to test traversals.
+    from pacte.graph.store import Edge
+
+    rt.operator_session("service").ingest(WriteBatch(edges=[
+        Edge("REFERRED", f"r{n}", customers["granted"], cid, 1)
+        for n, cid in enumerate(customers.values()) if cid != customers["granted"]]))
+    clock.advance(days=2)  # past the expiry
+    world = World(rt, clock, customers, plaintext, product=product)
+    everything = tuple(rt.policy.purposes)
+    for role, purposes in (("app", tuple(p for p in everything if p != "analytics")),
+                           ("auditor", ("legal",)), ("analyst", ("analytics",)),
+                           ("admin", everything)):
+        principal, key = rt.create_principal(name=f"{role}-1", role=role, purposes=purposes)
+        world.principals[role] = principal
+        world.keys[role] = key
+    return world
