@@ -1,20 +1,20 @@
 """Every error pacte raises, in one hierarchy.
 
     PacteError
-    ├── ConfigError               the data directory, key file or policy file is missing or unusable
-    │   └── NotInitialised        `pacte init` has not been run for this data directory
-    ├── InputError                a value supplied by the caller is malformed (bad id, bad count, bad email)
-    ├── NotFound                  no such record visible under the caller's purpose
-    ├── PolicyDenied              the policy refuses the request (always audited)
-    │   ├── Unauthenticated       no principal, or an unknown or revoked API key
-    │   ├── PurposeRequired       the request names no purpose
-    │   ├── PurposeNotGranted     unknown purpose, or one the principal may not claim
-    │   └── Forbidden             the principal's role may not do this
-    ├── IntegrityError            stored data or the audit trail fails verification
-    ├── DecryptionError           a ciphertext could not be opened (one opaque message, whatever the cause)
-    ├── KeyVaultError             a key is missing, destroyed, insecurely stored, or the master key is wrong
-    └── StorageError              the store failed; `retryable` says whether trying again may help
-        └── CorruptStore          a database file is damaged or is not a pacte store
+    ├── ConfigError           the data directory, key file or policy file is unusable
+    │   └── NotInitialised    `pacte init` has not been run for this data directory
+    ├── InputError            a value supplied by the caller is malformed
+    ├── NotFound              no such record visible under the caller's purpose
+    ├── PolicyDenied          the policy refuses the request (always audited)
+    │   ├── Unauthenticated   no principal, or an unknown or revoked API key
+    │   ├── PurposeRequired   the request names no purpose
+    │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   └── Forbidden         the principal's role may not do this
+    ├── IntegrityError        stored data or the audit trail fails verification
+    ├── DecryptionError       a ciphertext could not be opened (one opaque message)
+    ├── KeyVaultError         a key is missing or destroyed, or the master key is wrong
+    └── StorageError          the store failed; `retryable` says if trying again may help
+        └── CorruptStore      a database file is damaged or is not a pacte store
 
 Each error has a stable `code` (used in GraphQL `extensions` and CLI output) and a
 message that never contains a personal value.

@@ -16,6 +16,7 @@ The directory holds:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -149,10 +150,9 @@ class Pacte:
 
     def close(self) -> None:
         for close in (self.audit.close, self.store.close, self.vault.close):
-            try:
+            # Closing must release everything it can, even when one part fails.
+            with contextlib.suppress(PacteError):
                 close()
-            except PacteError:  # pragma: no cover - closing must release everything it can
-                pass
 
     def __enter__(self) -> Pacte:
         return self

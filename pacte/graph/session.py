@@ -559,9 +559,9 @@ class Session:
     ) -> CustomerView:
         """Create a customer, or update the given fields of an existing one."""
         self._require_role("customer.write", *_CONSENT_WRITERS)
-        given = {"name": name, "email": email, "phone": phone, "address": address,
-                 "birth_date": birth_date, "segment": segment}
-        given = {k: v.strip() for k, v in given.items() if v is not None}
+        raw = {"name": name, "email": email, "phone": phone, "address": address,
+               "birth_date": birth_date, "segment": segment}
+        given: dict[str, str] = {k: v.strip() for k, v in raw.items() if v is not None}
         for k, v in given.items():
             if len(v) > 1000:
                 raise InputError(f"{k} is too long (1000 characters at most)")

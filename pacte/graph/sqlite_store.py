@@ -7,10 +7,13 @@ with the graph.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pacte.errors import CorruptStore, StorageError
 from pacte.graph.store import (
@@ -85,12 +88,12 @@ _EDGES_IN_BEFORE = (
     " ORDER BY at DESC, id DESC LIMIT ?"
 )
 _EDGES_MANY_OUT = (
-    _EDGE_COLS + " WHERE type = ? AND src IN (SELECT value FROM json_each(?))"
-    " ORDER BY at DESC, id DESC"
+    "SELECT id, type, src, dst, at, props FROM edges"
+    " WHERE type = ? AND src IN (SELECT value FROM json_each(?)) ORDER BY at DESC, id DESC"
 )
 _EDGES_MANY_IN = (
-    _EDGE_COLS + " WHERE type = ? AND dst IN (SELECT value FROM json_each(?))"
-    " ORDER BY at DESC, id DESC"
+    "SELECT id, type, src, dst, at, props FROM edges"
+    " WHERE type = ? AND dst IN (SELECT value FROM json_each(?)) ORDER BY at DESC, id DESC"
 )
 _FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at DESC, id DESC"
 _LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
@@ -119,8 +122,8 @@ def _edge(row: tuple[str, str, str, str, int, str]) -> Edge:
 
 
 def _json_list(ids: Sequence[str]) -> str:
-    import json
-
+    # One parameter for any number of ids: SQLite expands it with json_each, so the
+    # query text stays constant and the statement cache keeps it prepared.
     return json.dumps(list(ids))
 
 
@@ -217,7 +220,7 @@ class SQLiteStore:
 
     # -- reads ----------------------------------------------------------------
 
-    def _all(self, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _all(self, sql: str, params: tuple[object, ...]) -> list[Any]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
@@ -231,14 +234,14 @@ class SQLiteStore:
         if not ids:
             return {}
         rows = self._all(_GET_NODES, (_json_list(ids),))
-        return {r[0]: _node(r) for r in rows}  # type: ignore[arg-type]
+        return {r[0]: _node(r) for r in rows}
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
         if after is None:
             rows = self._all(_SCAN_FIRST, (kind, limit))
         else:
             rows = self._all(_SCAN_AFTER, (kind, after, limit))
-        return [_node(r) for r in rows]  # type: ignore[arg-type]
+        return [_node(r) for r in rows]
 
     def edges(
         self,
@@ -256,7 +259,7 @@ class SQLiteStore:
         else:
             sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
             rows = self._all(sql, (node_id, type, before.at, before.at, before.id, lim))
-        return [_edge(r) for r in rows]  # type: ignore[arg-type]
+        return [_edge(r) for r in rows]
 
     def edges_many(
         self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
@@ -266,12 +269,12 @@ class SQLiteStore:
             return out
         sql = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
         for r in self._all(sql, (type, _json_list(node_ids))):
-            e = _edge(r)  # type: ignore[arg-type]
+            e = _edge(r)
             out[e.src if direction == "out" else e.dst].append(e)
         return out
 
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
-        return [_edge(r) for r in self._all(_FIND_EDGES, (src, type, dst))]  # type: ignore[arg-type]
+        return [_edge(r) for r in self._all(_FIND_EDGES, (src, type, dst))]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
         return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
@@ -280,27 +283,27 @@ class SQLiteStore:
         return [str(r[0]) for r in self._all(_OWNED_BY, (owner,))]
 
     def count_nodes(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self._all(_COUNT_NODES, ())}  # type: ignore[call-overload]
+        return {str(k): int(v) for k, v in self._all(_COUNT_NODES, ())}
 
     def count_edges(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in self._all(_COUNT_EDGES, ())}  # type: ignore[call-overload]
+        return {str(k): int(v) for k, v in self._all(_COUNT_EDGES, ())}
 
     def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
         last = ""
         while rows := self._all(_ITER_NODES, (last, batch)):
-            yield [_node(r) for r in rows]  # type: ignore[arg-type]
+            yield [_node(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_edges(self, *, batch: int = 1000) -> Iterator[list[Edge]]:
         last = ""
         while rows := self._all(_ITER_EDGES, (last, batch)):
-            yield [_edge(r) for r in rows]  # type: ignore[arg-type]
+            yield [_edge(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_index(self, *, batch: int = 1000) -> Iterator[list[IndexEntry]]:
-        last: tuple[object, ...] = ("", b"", "")
+        last: Any = ("", b"", "")
         while rows := self._all(_ITER_INDEX, (*last, batch)):
-            yield [IndexEntry(str(r[0]), bytes(r[1]), str(r[2])) for r in rows]  # type: ignore[call-overload]
+            yield [IndexEntry(str(r[0]), bytes(r[1]), str(r[2])) for r in rows]
             last = rows[-1]
 
     def get_meta(self, key: str) -> str | None:
@@ -313,10 +316,8 @@ class SQLiteStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error:  # pragma: no cover - closing twice or after a crash
-                pass
+        # Closing twice, or after a crash, is not an error.
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
 
 

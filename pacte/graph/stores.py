@@ -15,7 +15,8 @@ def open_store(uri: str, *, create: bool = False) -> Store:
     if uri.startswith(NEO4J_SCHEMES):
         from pacte.graph.neo4j_store import Neo4jStore
 
-        return Neo4jStore.from_uri(uri)
+        store: Store = Neo4jStore.from_uri(uri)
+        return store
     if "://" in uri and not uri.startswith("sqlite:///"):
         raise ConfigError(f"unsupported store URI {uri.split('://')[0]}://; use a file path, "
                           "sqlite:///path or neo4j://host:7687")
