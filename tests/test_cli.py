@@ -1,0 +1,191 @@
+"""The command line through its runner: each command, and bad input as one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pacte.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    code, out, err = run("init", "--data", str(path))
+    assert code == 0, err
+    return path
+
+
+def test_init_creates_the_data_directory_with_private_keys(data: Path) -> None:
+    for name in ("policy.toml", "graph.db", "keys.db", "audit.db", "master.key", "signing.key"):
+        assert (data / name).exists(), name
+    for secret in ("master.key", "signing.key"):
+        assert (data / secret).stat().st_mode & 0o077 == 0
+    code, _, err = run("init", "--data", str(data))
+    assert code == 1 and err.count("\n") == 1 and "already initialised" in err
+
+
+def test_seed_then_stats_is_reproducible(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        path = tmp_path / name
+        assert run("init", "--data", str(path))[0] == 0
+        code, out, err = run("seed", "--customers", "30", "--seed", "5", "--data", str(path))
+        assert code == 0, err
+        assert "seeded 30 customers" in out
+        code, out, _ = run("stats", "--data", str(path))
+        assert code == 0
+        outputs.append(out)
+    assert outputs[0] == outputs[1]
+    lines = outputs[0].splitlines()
+    counts = dict(line.split(": ") for line in lines)
+    assert counts["Customer"] == "30"
+    assert int(counts["Interaction"]) > 30 * 5
+    assert all(":" in line for line in lines)
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "many", "1.5"])
+def test_seed_rejects_bad_counts_and_writes_nothing(data: Path, value: str) -> None:
+    before = (data / "graph.db").read_bytes()
+    code, out, err = run("seed", "--customers", value, "--data", str(data))
+    assert code != 0
+    assert "Traceback" not in out + err
+    assert (data / "graph.db").read_bytes() == before
+    code, out, _ = run("stats", "--data", str(data))
+    assert "Customer" not in out
+
+
+def test_commands_before_init_say_so(tmp_path: Path) -> None:
+    for args in (("seed", "--customers", "5"), ("stats",), ("audit", "verify"),
+                 ("erase", "c_x"), ("keys", "rotate")):
+        code, out, err = run(*args, "--data", str(tmp_path / "nothing"))
+        assert code != 0, args
+        assert "pacte init" in err and err.count("\n") == 1, (args, err)
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_unwritable_data_directory(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code, _, err = run("init", "--data", str(blocker / "data"))
+    assert code == 1 and err.startswith("error: cannot write to") and err.count("\n") == 1
+
+
+def test_corrupt_or_foreign_database_is_one_clear_error(data: Path) -> None:
+    graph = data / "graph.db"
+    for name in ("graph.db-wal", "graph.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    graph.write_bytes(b"this is not sqlite" * 100)
+    code, out, err = run("stats", "--data", str(data))
+    assert code == 1 and "not a pacte store" in err and "Traceback" not in out + err
+    graph.unlink()
+    db = sqlite3.connect(graph)
+    db.execute("CREATE TABLE invoices (n INTEGER)")
+    db.commit()
+    db.close()
+    code, _, err = run("stats", "--data", str(data))
+    assert code == 1 and "not a pacte store" in err
+
+
+def test_apikey_prints_the_key_alone_on_the_last_line(data: Path) -> None:
+    code, out, err = run("apikey", "create", "--name", "crm", "--role", "app",
+                         "--purpose", "service", "--purpose", "marketing", "--data", str(data))
+    assert code == 0, err
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("pk_") and " " not in key
+    code, out, _ = run("apikey", "list", "--data", str(data))
+    assert "crm" in out and key not in out
+    code, _, err = run("apikey", "create", "--name", "x", "--role", "wizard", "--data", str(data))
+    assert code == 1 and "unknown role" in err
+    code, _, err = run("apikey", "create", "--name", "x", "--role", "app", "--purpose", "tarot",
+                       "--data", str(data))
+    assert code == 1 and "unknown purpose" in err
+
+
+def test_erase_prints_a_signed_receipt_and_verify_stays_valid(data: Path) -> None:
+    assert run("seed", "--customers", "10", "--data", str(data))[0] == 0
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        cid = rt.operator_session("service").customers(first=1).items[0].id
+    code, out, err = run("erase", cid, "--data", str(data))
+    assert code == 0, err
+    receipt = json.loads(out)
+    assert receipt["signature"] and cid not in out
+    code, out, _ = run("erase", cid, "--data", str(data))
+    assert code == 1
+    code, out, _ = run("audit", "verify", "--data", str(data))
+    assert code == 0, out
+    code, out, _ = run("audit", "trace", "--customer", cid, "--data", str(data))
+    assert code == 0 and "customer.erase" in out
+
+
+def test_keys_rotate_keeps_data_readable(data: Path) -> None:
+    assert run("seed", "--customers", "5", "--data", str(data))[0] == 0
+    code, out, _ = run("keys", "rotate", "--data", str(data))
+    assert code == 0 and "version 2" in out
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        views = rt.operator_session("service").customers(first=5).items
+        assert all(str(v.fields["email"]).endswith("@example.com") for v in views)
+
+
+def test_wrong_master_key_is_one_clear_error_and_changes_nothing(data: Path,
+                                                                monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    before = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
+    monkeypatch.setenv("PACTE_MASTER_KEY", "A" * 43 + "=")
+    code, out, err = run("stats", "--data", str(data))
+    assert code == 1 and "master key" in err and err.count("\n") == 1
+    after = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
+    assert {k: v for k, v in after.items() if not k.endswith(("-wal", "-shm"))} == {
+        k: v for k, v in before.items() if not k.endswith(("-wal", "-shm"))}
+
+
+def test_audit_verify_exit_codes(data: Path) -> None:
+    assert run("seed", "--customers", "5", "--data", str(data))[0] == 0
+    code, out, _ = run("audit", "verify", "--data", str(data))
+    assert code == 0
+    code, out, _ = run("audit", "verify", "--json", "--data", str(data))
+    assert json.loads(out)["ok"] is True
+    db = sqlite3.connect(data / "audit.db")
+    tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    db.close()
+    assert tables
+    (data / "audit.db").write_bytes(b"\x00" * 4096)
+    for name in ("audit.db-wal", "audit.db-shm"):
+        (data / name).unlink(missing_ok=True)
+    code, out, err = run("audit", "verify", "--data", str(data))
+    assert code == 2, (out, err)
+
+
+def test_help_shows_examples() -> None:
+    for args in (["init", "--help"], ["seed", "--help"], ["apikey", "create", "--help"],
+                 ["erase", "--help"], ["audit", "verify", "--help"]):
+        code, out, _ = run(*args)
+        assert code == 0 and "Example" in out, args
+
+
+def test_data_defaults_to_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PACTE_DATA", str(tmp_path / "envdata"))
+    assert run("init")[0] == 0
+    assert (tmp_path / "envdata" / "policy.toml").exists()
+    monkeypatch.delenv("PACTE_DATA")
+    monkeypatch.chdir(tmp_path)
+    assert run("init")[0] == 0
+    assert (tmp_path / "pacte-data" / "policy.toml").exists()
+    assert os.environ.get("PACTE_DATA") is None
