@@ -302,3 +302,47 @@ def main() -> None:
         app()
     except InputError as exc:  # pragma: no cover - raised outside a guarded call
         fail(str(exc), code=2)
+
+
+# -- analytics (pseudonymised, consented projections; aggregates of k customers or more) --
+
+analytics_app = typer.Typer(help="Pseudonymised, consented projections for analysts.",
+                            no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
+
+@analytics_app.command("export")
+def analytics_export(
+    format: Annotated[str, typer.Option(
+        "--format", help="graphml, gexf or json (node-link)")] = "graphml",
+    data: DataOpt = None,
+) -> None:
+    """Export the projection to a new file in the current directory; prints its name.
+
+    Customers are pseudonyms keyed for this export alone; groups of fewer than 5
+    customers are left out.
+
+    Example: pacte analytics export --format gexf
+    """
+    from pacte.analytics import FORMATS, build_projection, export
+
+    chosen = next((f for f in FORMATS if f == format), None)
+    if chosen is None:
+        fail(f"--format must be one of {', '.join(FORMATS)}", code=2)
+    with opened(data) as rt:
+        projection = guarded(lambda: build_projection(rt.operator_session("analytics")))
+    path = guarded(lambda: export(projection, format=chosen, directory=Path.cwd()))
+    typer.echo(path.name)
+
+
+@analytics_app.command("report")
+def analytics_report(data: DataOpt = None) -> None:
+    """Write an HTML report with PNG plots to the current directory; prints its path.
+
+    Example: pacte analytics report --data ./pacte-data
+    """
+    from pacte.analytics import build_projection, report
+
+    with opened(data) as rt:
+        projection = guarded(lambda: build_projection(rt.operator_session("analytics")))
+    typer.echo(guarded(lambda: report(projection, directory=Path.cwd())))
