@@ -1,0 +1,98 @@
+"""RFC 8785 (JSON Canonicalization Scheme) bytes of audit entries.
+
+The hash chain and the Merkle leaves are computed over these bytes, so the same
+entry must serialise to the same bytes on every machine and in every version.
+
+`rfc8785` is the reference. Audit records are nearly always flat objects of ASCII
+keys, strings, small integers, booleans, nulls and lists of strings; for those the
+standard library's sorted, compact `json.dumps` produces exactly the same bytes
+(sorting by UTF-16 code units equals sorting by code points for ASCII keys, and the
+string escapes agree), and it is several times faster on the append path. Anything
+else (floats, non-ASCII keys, big integers) goes through `rfc8785`. A property test
+holds the two paths to byte equality.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+
+from pacte.errors import IntegrityError
+
+__all__ = ["canonical_bytes", "check_json_value"]
+
+# I-JSON: integers beyond this cannot be represented exactly by every JSON reader.
+_MAX_SAFE_INT = 2**53 - 1
+_MAX_DEPTH = 32
+
+_fast_dumps = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+).encode
+
+
+def check_json_value(value: object, *, _depth: int = 0) -> bool:
+    """Refuse anything that is not plain JSON; True when the fast serialiser applies.
+
+    Bytes are refused by name: in an audit record they would most likely be
+    ciphertext or a key, and the trail must never hold either.
+    """
+    if _depth > _MAX_DEPTH:
+        raise IntegrityError("audit record is nested too deeply")
+    if value is None or isinstance(value, bool):
+        return True
+    if isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+            raise IntegrityError("audit record holds an integer outside the JSON-safe range")
+        return True
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise IntegrityError("audit record holds a non-finite number")
+        return False
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise IntegrityError("audit records may not hold bytes")
+    if isinstance(value, list | tuple):
+        fast = isinstance(value, list)
+        for item in value:
+            fast = check_json_value(item, _depth=_depth + 1) and fast
+        return fast
+    if isinstance(value, Mapping):
+        fast = isinstance(value, dict)
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise IntegrityError("audit record keys must be strings")
+            fast = key.isascii() and check_json_value(item, _depth=_depth + 1) and fast
+        return fast
+    raise IntegrityError(f"audit record holds a value that is not JSON: {type(value).__name__}")
+
+
+def canonical_bytes(value: Mapping[str, object], *, checked: bool | None = None) -> bytes:
+    """The RFC 8785 bytes of a JSON object.
+
+    `checked` is the result of an earlier `check_json_value(value)`, to skip walking
+    the value twice; without it the value is checked here.
+    """
+    fast = check_json_value(value) if checked is None else checked
+    if fast:
+        try:
+            return _fast_dumps(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: rfc8785 decides how (and whether) to write it
+    try:
+        return rfc8785.dumps(_plain(value))
+    except Exception as exc:
+        raise IntegrityError(f"audit record cannot be canonicalised: {exc}") from exc
+
+
+def _plain(value: object) -> Any:
+    """Mappings as dicts and tuples as lists, the only containers rfc8785 takes."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,583 @@
+"""The audit trail: an append-only, hash-chained, Merkle-checkpointed log in its own SQLite file.
+
+Each entry is the RFC 8785 JSON of the caller's record plus `seq` (0, 1, 2, ...) and
+`time` (ISO 8601 UTC). Two hashes are kept per entry:
+
+    entry_hash = SHA-256(previous entry_hash || canonical bytes)    (GENESIS before seq 0)
+    leaf_hash  = SHA-256(0x00 || canonical bytes)                   (RFC 6962 leaf)
+
+The head is read inside a `BEGIN IMMEDIATE` transaction, so appenders in several
+processes queue on SQLite's write lock and never fork the chain. Every
+`checkpoint_every` entries, or when `checkpoint_seconds` have passed (checked at each
+append), a signed checkpoint of (size, root, head, time, key id) is written in the
+same transaction as the entry that made it due.
+
+The file holds no personal data: subjects are pseudonymous references, fields are
+names. Bytes are refused outright, since in a record they could only be ciphertext or
+key material.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pacte.audit.canonical import canonical_bytes, check_json_value
+from pacte.audit.checkpoint import Checkpoint
+from pacte.audit.merkle import HASH_SIZE, CompactRange, MerkleTree, leaf_hash
+from pacte.clock import utcnow
+from pacte.crypto.signing import SigningKey
+from pacte.errors import (
+    ConfigError,
+    CorruptStore,
+    InputError,
+    IntegrityError,
+    PacteError,
+    StorageError,
+)
+
+__all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"]
+
+# The chain's "previous hash" before the first entry: a fixed, domain-separated value.
+GENESIS = hashlib.sha256(b"pacte.audit.chain/v1 genesis").digest()
+RESERVED_KEYS = frozenset({"seq", "time"})
+SCHEMA_VERSION = "1"
+_APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time       TEXT NOT NULL,
+    principal  TEXT,
+    purpose    TEXT,
+    body       BLOB NOT NULL,
+    entry_hash BLOB NOT NULL,
+    leaf_hash  BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entry_subjects (
+    subject TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (subject, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    size       INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    head       BLOB NOT NULL,
+    time       TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    signature  BLOB NOT NULL,
+    frontier   BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+# AUTOINCREMENT is there for sqlite_sequence: it remembers the highest seq ever
+# written, so deleting the tail of the log is visible even before a checkpoint.
+
+_HEAD = "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+_INSERT = (
+    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash, leaf_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SUBJECT = "INSERT OR IGNORE INTO entry_subjects (subject, seq) VALUES (?, ?)"
+_GET = "SELECT seq, body, entry_hash, leaf_hash FROM entries WHERE seq = ?"
+# One constant text per access path; a NULL parameter switches its filter off.
+_ENTRIES = (
+    "SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entries e WHERE e.seq > ?5"
+    " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
+    " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " ORDER BY e.seq LIMIT ?6"
+)
+_ENTRIES_BY_SUBJECT = (
+    "SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entry_subjects s"
+    " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5"
+    " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
+    " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " ORDER BY s.seq LIMIT ?6"
+)
+_LEAVES = "SELECT leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+_LAST_CHECKPOINT = (
+    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
+    " ORDER BY size DESC LIMIT 1"
+)
+_CHECKPOINT_BASE = (
+    "SELECT size, root, frontier FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1"
+)
+_CHECKPOINT_AT = (
+    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
+    " WHERE size = ?"
+)
+_INSERT_CHECKPOINT = (
+    "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_GET_META = "SELECT value FROM meta WHERE key = ?"
+_INIT_META = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"
+_MAX_LIMIT = 10_000
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 UTC with microseconds and a Z: fixed width, so text order is time order."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry: its place, its time, the caller's record, and its two hashes."""
+
+    seq: int
+    time: str
+    record: Mapping[str, Any]
+    entry_hash: bytes = field(repr=False)
+    leaf_hash: bytes = field(repr=False)
+    canonical: bytes = field(repr=False)
+
+    @classmethod
+    def from_row(cls, seq: int, body: bytes, entry_hash: bytes, leaf: bytes) -> AuditEntry:
+        try:
+            doc = json.loads(body)
+            time = doc.pop("time")
+            doc.pop("seq")
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise IntegrityError(f"audit entry {seq} is unreadable") from exc
+        return cls(seq=seq, time=time, record=doc, entry_hash=entry_hash, leaf_hash=leaf,
+                   canonical=body)
+
+    @property
+    def subjects(self) -> list[str]:
+        subjects = self.record.get("subjects")
+        return [s for s in subjects if isinstance(s, str)] if isinstance(subjects, list) else []
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "time": self.time, "record": dict(self.record),
+                "entry_hash": self.entry_hash.hex()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    record: Mapping[str, object]
+    fast: bool
+    subjects: tuple[str, ...]
+    principal: str | None
+    purpose: str | None
+
+
+def _prepare(record: Mapping[str, object]) -> _Prepared:
+    if not isinstance(record, Mapping):
+        raise IntegrityError("an audit record must be a mapping")
+    clash = RESERVED_KEYS.intersection(record)
+    if clash:
+        raise IntegrityError(f"audit records may not set {sorted(clash)}: the trail assigns them")
+    fast = check_json_value(record)
+    subjects = record.get("subjects", ())
+    if subjects is None:
+        subjects = ()
+    if not isinstance(subjects, list | tuple) or not all(isinstance(s, str) for s in subjects):
+        raise IntegrityError("audit record subjects must be a list of strings")
+    principal, purpose = record.get("principal"), record.get("purpose")
+    return _Prepared(
+        record=record, fast=fast, subjects=tuple(dict.fromkeys(subjects)),
+        principal=principal if isinstance(principal, str) else None,
+        purpose=purpose if isinstance(purpose, str) else None,
+    )
+
+
+def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        return StorageError(f"audit {action} failed: {text}",
+                            retryable="locked" in text or "busy" in text)
+    return StorageError(f"audit {action} failed: {exc}")
+
+
+def _time_param(value: datetime | str | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return format_time(value)
+
+
+class AuditTrail:
+    """The audit trail in one SQLite file. Safe to share between threads of one process."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection, *, signer: SigningKey | None,
+                 checkpoint_every: int, checkpoint_seconds: float,
+                 now: Callable[[], datetime], read_only: bool) -> None:
+        self.path = path
+        self._db = db
+        self._signer = signer
+        self._every = checkpoint_every
+        self._interval = timedelta(seconds=checkpoint_seconds)
+        self._now = now
+        self._read_only = read_only
+        self._lock = threading.RLock()
+        self._appended = False
+        self._closed = False
+        self._tree: MerkleTree | None = None
+        self._last_checkpoint_time = self._initial_checkpoint_time()
+
+    # -- opening and closing ----------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        signer: SigningKey | None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60,
+        now: Callable[[], datetime] = utcnow,
+        read_only: bool = False,
+    ) -> AuditTrail:
+        """Open (creating it if absent, unless `read_only`) the trail at `path`.
+
+        Without a `signer` the trail can be appended to and verified but makes no
+        checkpoints. CorruptStore if the file is damaged or is not an audit trail.
+        """
+        if checkpoint_every < 1 or checkpoint_seconds <= 0:
+            raise InputError("checkpoints must be due after >= 1 entry and > 0 seconds")
+        path = Path(path)
+        if read_only and not path.exists():
+            raise StorageError(f"no audit trail at {path}")
+        try:
+            if read_only:
+                db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None, check_same_thread=False, timeout=30)
+            else:
+                db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                     timeout=30)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open audit trail at {path}: {exc}") from exc
+        try:
+            _prepare_file(db, path, read_only=read_only, created=_aware(now()))
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise CorruptStore(f"{path} is damaged or is not an audit trail ({exc})") from exc
+        except BaseException:
+            db.close()
+            raise
+        return cls(path, db, signer=signer, checkpoint_every=checkpoint_every,
+                   checkpoint_seconds=checkpoint_seconds, now=now, read_only=read_only)
+
+    def close(self) -> None:
+        """Sign a final checkpoint if this process added entries since the last one, then close."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._appended and self._signer is not None:
+                    self.checkpoint()
+            finally:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> AuditTrail:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def signer(self) -> SigningKey | None:
+        return self._signer
+
+    # -- appending --------------------------------------------------------------
+
+    def append(self, record: Mapping[str, object]) -> AuditEntry:
+        """Append one record; IntegrityError or StorageError if it is not on record."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
+        """Append records in one transaction: all of them get consecutive seqs, or none does."""
+        prepared = [_prepare(r) for r in records]
+        if not prepared:
+            return []
+        with self._lock:
+            if self._closed:
+                raise StorageError("the audit trail is closed")
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = self._append_locked(db, prepared)
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _storage_error("append", exc) from exc
+            except (IntegrityError, StorageError):
+                raise
+            except Exception as exc:
+                # Fail closed whatever went wrong (a signer error, a bug): the caller
+                # must learn that the record is not on the trail.
+                raise IntegrityError(f"audit append failed: {exc}") from exc
+            self._appended = True
+            return out
+
+    def _append_locked(self, db: sqlite3.Connection, prepared: list[_Prepared]
+                       ) -> list[AuditEntry]:
+        row = db.execute(_HEAD).fetchone()
+        seq, prev = (0, GENESIS) if row is None else (row[0] + 1, row[1])
+        start = seq
+        now = _aware(self._now())
+        time = format_time(now)
+        sha = hashlib.sha256
+        out: list[AuditEntry] = []
+        for p in prepared:
+            doc = dict(p.record)
+            doc["seq"] = seq
+            doc["time"] = time
+            body = canonical_bytes(doc, checked=p.fast)
+            entry_hash = sha(prev + body).digest()
+            leaf = leaf_hash(body)
+            db.execute(_INSERT, (seq, time, p.principal, p.purpose, body, entry_hash, leaf))
+            if p.subjects:
+                db.executemany(_INSERT_SUBJECT, [(s, seq) for s in p.subjects])
+            out.append(AuditEntry(seq=seq, time=time, record=p.record, entry_hash=entry_hash,
+                                  leaf_hash=leaf, canonical=body))
+            prev = entry_hash
+            seq += 1
+        if self._signer is not None and (
+            seq // self._every > start // self._every
+            or now - self._last_checkpoint_time >= self._interval
+        ):
+            self._checkpoint_locked(db, seq, prev, now)
+        return out
+
+    # -- checkpoints ------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign a checkpoint of the whole log now (or return the one at this size)."""
+        if self._signer is None:
+            raise ConfigError("this audit trail has no signing key: cannot sign a checkpoint")
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = db.execute(_HEAD).fetchone()
+                    size, head = (0, GENESIS) if row is None else (row[0] + 1, row[1])
+                    cp = self._checkpoint_locked(db, size, head, _aware(self._now()))
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _storage_error("checkpoint", exc) from exc
+            except PacteError:
+                raise
+            except Exception as exc:
+                raise IntegrityError(f"audit checkpoint failed: {exc}") from exc
+            self._appended = False
+            return cp
+
+    def _checkpoint_locked(self, db: sqlite3.Connection, size: int, head: bytes, now: datetime
+                           ) -> Checkpoint:
+        assert self._signer is not None
+        existing = db.execute(_CHECKPOINT_AT, (size,)).fetchone()
+        if existing is not None:
+            return _checkpoint(existing)
+        frontier = self._frontier_locked(db, size)
+        cp = Checkpoint.create(self._signer, size=size, root=frontier.root(), head=head,
+                               time=format_time(now))
+        db.execute(_INSERT_CHECKPOINT, (cp.size, cp.root, cp.head, cp.time, cp.key_id,
+                                        cp.public_key, cp.signature,
+                                        b"".join(frontier.hashes)))
+        self._last_checkpoint_time = now
+        return cp
+
+    def _frontier_locked(self, db: sqlite3.Connection, size: int) -> CompactRange:
+        """The compact range at `size`, resumed from the last checkpoint's when it checks out."""
+        frontier = CompactRange()
+        base = db.execute(_CHECKPOINT_BASE, (size,)).fetchone()
+        if base is not None:
+            blob = base[2]
+            hashes = [blob[i:i + HASH_SIZE] for i in range(0, len(blob), HASH_SIZE)]
+            with contextlib.suppress(ValueError):
+                candidate = CompactRange(base[0], hashes)
+                # A stored frontier is only a shortcut: one that does not fold to its
+                # signed root is ignored and the tree is rebuilt from the leaves.
+                if candidate.root() == base[1]:
+                    frontier = candidate
+        leaves = [r[0] for r in db.execute(_LEAVES, (frontier.size, size))]
+        if len(leaves) != size - frontier.size:
+            raise IntegrityError("the audit trail has a gap: cannot checkpoint it")
+        frontier.extend(leaves)
+        return frontier
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self._one(_LAST_CHECKPOINT, ())
+        return None if row is None else _checkpoint(row)
+
+    def export_checkpoint(self) -> dict[str, Any]:
+        """The latest signed checkpoint as JSON (signing one first if there is none)."""
+        cp = self.latest_checkpoint()
+        if cp is None:
+            cp = self.checkpoint()
+        return cp.to_json()
+
+    def _initial_checkpoint_time(self) -> datetime:
+        row = self._one(_LAST_CHECKPOINT, ())
+        if row is not None:
+            with contextlib.suppress(ValueError):
+                return _parse_time(row[3])
+        created = self._one(_GET_META, ("created",))
+        if created is not None:
+            with contextlib.suppress(ValueError):
+                return _parse_time(created[0])
+        return _aware(self._now())
+
+    # -- proofs -----------------------------------------------------------------
+
+    def leaf_hashes(self, size: int) -> list[bytes]:
+        """The stored leaf hashes of entries 0 .. size-1."""
+        rows = self._all(_LEAVES, (0, size))
+        if len(rows) != size:
+            raise IntegrityError(f"the audit trail has fewer than {size} entries")
+        return [r[0] for r in rows]
+
+    def tree(self, size: int) -> MerkleTree:
+        """The Merkle tree of the first `size` entries (the last one built is kept)."""
+        with self._lock:
+            tree = self._tree
+            if tree is None or tree.size != size:
+                tree = MerkleTree(self.leaf_hashes(size))
+                self._tree = tree
+            return tree
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        """The RFC 9162 proof that entry `seq` is in the tree of the first `size` entries."""
+        if not 0 <= seq < size:
+            raise InputError(f"entry {seq} is not among the first {size}")
+        return self.tree(size).inclusion_proof(seq)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """The RFC 9162 proof that the first `size2` entries extend the first `size1`."""
+        if not 0 < size1 <= size2:
+            raise InputError("a consistency proof needs 0 < size1 <= size2")
+        return self.tree(size2).consistency_proof(size1)
+
+    # -- reading ----------------------------------------------------------------
+
+    def size(self) -> int:
+        row = self._one(_HEAD, ())
+        return 0 if row is None else int(row[0]) + 1
+
+    def get(self, seq: int) -> AuditEntry | None:
+        row = self._one(_GET, (seq,))
+        return None if row is None else AuditEntry.from_row(*row)
+
+    def entries(
+        self,
+        *,
+        subject: str | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        principal: str | None = None,
+        purpose: str | None = None,
+    ) -> list[AuditEntry]:
+        """Entries in seq order after `after_seq`, filtered; `until` is exclusive."""
+        if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
+            raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
+        params: tuple[object, ...] = (
+            principal, purpose, _time_param(since), _time_param(until),
+            -1 if after_seq is None else after_seq, limit,
+        )
+        if subject is None:
+            rows = self._all(_ENTRIES, params)
+        else:
+            rows = self._all(_ENTRIES_BY_SUBJECT, (*params, subject))
+        return [AuditEntry.from_row(*r) for r in rows]
+
+    def _one(self, sql: str, params: Sequence[object]) -> Any:
+        rows = self._all(sql, params, limit_one=True)
+        return rows[0] if rows else None
+
+    def _all(self, sql: str, params: Sequence[object], *,
+             limit_one: bool = False) -> list[Any]:
+        with self._lock:
+            if self._closed:
+                raise StorageError("the audit trail is closed")
+            try:
+                cur = self._db.execute(sql, params)
+                return cur.fetchmany(1) if limit_one else cur.fetchall()
+            except sqlite3.OperationalError as exc:
+                raise _storage_error("read", exc) from exc
+            except sqlite3.DatabaseError as exc:
+                raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """A separate read-only connection holding one snapshot (for verification).
+
+        Reading through its own connection lets a long verification run while this
+        and other processes keep appending.
+        """
+        try:
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                 isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open audit trail at {self.path}: {exc}") from exc
+        try:
+            db.execute("BEGIN")
+            yield db
+        except sqlite3.OperationalError as exc:
+            raise _storage_error("read", exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
+        finally:
+            db.close()
+
+
+def _checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
+                      public_key=row[5], signature=row[6])
+
+
+def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, created: datetime
+                  ) -> None:
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    fresh = app_id != _APPLICATION_ID
+    if fresh and (tables or read_only):
+        raise CorruptStore(f"{path} is not a pacte audit trail")
+    if not read_only:
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives application crashes; the graph store makes the
+        # same choice, so an entry is exactly as durable as the write it records.
+        db.execute("PRAGMA synchronous=NORMAL")
+    if fresh:
+        # Idempotent DDL: another process creating the same file at once is harmless.
+        db.executescript("BEGIN IMMEDIATE;" + _SCHEMA
+                         + f"PRAGMA application_id={_APPLICATION_ID}; COMMIT;")
+        db.execute(_INIT_META, ("schema_version", SCHEMA_VERSION))
+        db.execute(_INIT_META, ("created", format_time(created)))
+    else:
+        version = db.execute(_GET_META, ("schema_version",)).fetchone()
+        if version is None or version[0] != SCHEMA_VERSION:
+            raise CorruptStore(f"{path} has an unknown audit schema version")
