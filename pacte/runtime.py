@@ -270,10 +270,8 @@ class Pacte:
             checkpoint()
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
-        last = -1
-        for rec in records:
-            last = self.audit.append(rec).seq
-        return last
+        """Append records in one transaction; the sequence number of the last one."""
+        return self.audit.append_many(records)[-1].seq
 
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]:
