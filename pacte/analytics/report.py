@@ -134,6 +134,10 @@ def _bar_plot(bars: Sequence[tuple[str, int]], title: str, unit: str, *,
         rects = ax.bar(labels, values, color="#4477aa")
         ax.set_ylabel(unit)
     ax.bar_label(rects, padding=2)
+    if horizontal:
+        ax.margins(x=0.08)
+    else:
+        ax.margins(y=0.15)
     ax.spines[["top", "right"]].set_visible(False)
     return fig
 

@@ -183,7 +183,7 @@ def test_communities_are_reproducible() -> None:
 
 
 def test_referral_weight_reports_distributions_only() -> None:
-    rows = [row(0, referred=range(1, 30))] + crowd(59, 1)
+    rows = [row(0, referred=range(1, 30)), *crowd(59, 1)]
     w = referral_weight(projection_of(rows))
     assert w.customers == 60 and w.referrals == 29 and w.referrers is None  # one referrer
     assert w.quantiles and all(0.0 < q < 1.0 for q in w.quantiles)
@@ -193,7 +193,7 @@ def test_referral_weight_reports_distributions_only() -> None:
 
 
 def test_referral_weight_of_four_customers_is_all_hidden() -> None:
-    w = referral_weight(projection_of([row(0, referred=[1, 2, 3])] + crowd(3, 1)))
+    w = referral_weight(projection_of([row(0, referred=[1, 2, 3]), *crowd(3, 1)]))
     assert w.customers is None and w.histogram == [] and w.quantiles == {}
 
 

@@ -1,0 +1,186 @@
+"""Analytics: projection build time and recommendation latency, against the bare store.
+
+Each figure is measured in one run next to a baseline doing the same reads straight
+from the store, with no consent check, no decryption, no pseudonyms and no audit
+(what pacte would cost without its privacy), so the ratio is what privacy costs:
+
+- `projection_build_per_100k`: `build_projection` wall time, scaled to 100k customers
+  in the data directory (quick: measured at 2k);
+- `projection_vs_bare_store`: the same build over the bare-store build;
+- `recommendations_p50_ms`, `recommendations_p99_ms`: one request each (a fresh
+  session, as the API makes), for customers consenting to `personalization`;
+- `recommendations_vs_bare_store`: p50 over the bare co-purchase count's p50.
+
+Seeded data directories are cached under `bench/results/` (git-ignored), keyed by
+size and seed; seeding 100k customers takes a few minutes the first time.
+
+Run alone with `python -m bench.bench_analytics [--quick]`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from pacte.analytics import build_projection
+from pacte.graph.store import Store
+from pacte.runtime import Pacte
+
+__all__ = ["run"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEED = 11
+PER = 100_000
+SAMPLE = 200  # recommendation requests timed
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    size = 2_000 if quick else 100_000
+    data = seeded(size, seed=SEED)
+    with Pacte.open(data) as rt:
+        return _projection(rt, size) + _recommendations(rt, size)
+
+
+def seeded(customers: int, *, seed: int) -> Path:
+    """A data directory with `customers` seeded customers, made once and then reused."""
+    path = RESULTS / f"data-{customers}-seed{seed}"
+    done = path / ".seeded"
+    if done.exists():
+        return path
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted seeding: start again
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with Pacte.init(path) as rt:
+        rt.seed(customers, seed=seed)
+    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s\n")
+    return path
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _projection(rt: Pacte, size: int) -> list[dict[str, Any]]:
+    scale = PER / size
+    session = rt.operator_session("analytics")
+    built: list[int] = []
+    ours = _timed(lambda: built.append(build_projection(session).customers))
+    bare_nodes: list[int] = []
+    bare = _timed(lambda: bare_nodes.append(_bare_projection(rt.store)))
+    projected, everyone = built[0], bare_nodes[0]
+    where = f"{size} customers (seed {SEED}), {projected} consenting to analytics"
+    return [
+        _rec("projection_build_per_100k", ours * scale, "s",
+             f"build_projection wall time x {scale:g}", "per 100k customers in the store",
+             "<= 120", where),
+        # Per customer: the bare build reads everyone, the projection only the consenting.
+        _rec("projection_vs_bare_store", (ours / max(projected, 1)) / (bare / everyone), "x",
+             "build_projection time per projected customer",
+             "bare-store build (every customer, raw ids, no consent/decryption/audit) "
+             "time per customer", "<= 3", where),
+    ]
+
+
+def _bare_projection(store: Store) -> int:
+    """What a projection would cost with no privacy: every customer, raw ids, no audit.
+
+    Returns how many customers it holds.
+    """
+    g = nx.MultiDiGraph()
+    customers = 0
+    for page in store.iter_nodes(batch=1000):
+        ids = [n.id for n in page if n.kind == "Customer"]
+        if not ids:
+            continue
+        customers += len(ids)
+        rels = {t: store.edges_many(ids, t) for t in ("BOUGHT", "REVIEWED", "REFERRED", "OWNS",
+                                                      "HAD")}
+        inter = [e.dst for c in ids for e in rels["HAD"].get(c, [])]
+        inodes = store.get_nodes(inter)
+        about = store.edges_many(inter, "ABOUT")
+        devices = store.get_nodes([e.dst for c in ids for e in rels["OWNS"].get(c, [])])
+        for c in ids:
+            g.add_node(c, kind="customer")
+            for t in ("BOUGHT", "REVIEWED", "REFERRED"):
+                for e in rels[t].get(c, []):
+                    g.add_edge(c, e.dst, rel=t, at=e.at)
+            for e in rels["OWNS"].get(c, []):
+                if e.dst in devices:
+                    g.add_edge(c, devices[e.dst].props.get("device_type"), rel="owns")
+            for e in rels["HAD"].get(c, []):
+                node = inodes.get(e.dst)
+                if node is not None:
+                    prods = about.get(e.dst) or []
+                    g.add_edge(c, node.props.get("channel"), rel="interacted", at=e.at,
+                               product=prods[0].dst if prods else None)
+    return customers
+
+
+def _recommendations(rt: Pacte, size: int) -> list[dict[str, Any]]:
+    app, _ = rt.create_principal(name="bench-shop", role="app", purposes=["personalization"])
+    people = rt.session(app, "personalization").customers  # paged, consenting only
+    targets: list[str] = []
+    after: str | None = None
+    while len(targets) < SAMPLE:
+        page = people(first=100, after=after)
+        targets.extend(v.id for v in page.items)
+        if not page.has_next:
+            break
+        after = page.end_cursor
+        people = rt.session(app, "personalization").customers
+    targets = targets[:SAMPLE]
+    for c in targets[:10]:  # warm the page cache
+        rt.session(app, "personalization").recommendations(c)
+    ours = sorted(_timed(lambda c=c: rt.session(app, "personalization").recommendations(c))
+                  for c in targets)
+    bare = sorted(_timed(lambda c=c: _bare_recommendations(rt.store, c)) for c in targets)
+    p50, p99 = _pct(ours, 0.5) * 1000, _pct(ours, 0.99) * 1000
+    where = f"{size} customers (seed {SEED}), {len(targets)} requests"
+    return [
+        _rec("recommendations_p50_ms", p50, "ms", "median request", "", "<= 50", where),
+        _rec("recommendations_p99_ms", p99, "ms", "99th percentile request", "", "<= 250",
+             where),
+        _rec("recommendations_vs_bare_store", p50 / (_pct(bare, 0.5) * 1000), "x",
+             "Session.recommendations p50 (consent, audit, fresh session)",
+             "co-purchase count straight from the store p50", "<= 3", where),
+    ]
+
+
+def _bare_recommendations(store: Store, customer: str, first: int = 5) -> list[str]:
+    mine = {e.dst for e in store.edges(customer, "BOUGHT")}
+    buyers = store.edges_many(sorted(mine), "BOUGHT", direction="in")
+    peers = sorted({e.src for edges in buyers.values() for e in edges} - {customer})
+    scores: dict[str, int] = {}
+    for edges in store.edges_many(peers, "BOUGHT").values():
+        for p in {e.dst for e in edges} - mine:
+            scores[p] = scores.get(p, 0) + 1
+    return sorted(scores, key=lambda p: (-scores[p], p))[:first]
+
+
+def _pct(ordered: list[float], q: float) -> float:
+    if len(ordered) < 2:
+        return ordered[0] if ordered else 0.0
+    return statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1] \
+        if q < 1 else ordered[-1]
+
+
+def _rec(name: str, value: float, unit: str, numerator: str, denominator: str, target: str,
+         size: str) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 3), "unit": unit, "size": size,
+            "numerator": numerator, "denominator": denominator, "target": target}
+
+
+if __name__ == "__main__":
+    for record in run(quick="--quick" in sys.argv[1:]):
+        print(json.dumps(record))

@@ -1,0 +1,228 @@
+"""G9, G3 and G10 for analysts, end to end on a seeded data directory: try to break them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pacte.analytics import FORMATS, build_projection, export, report
+from pacte.analytics.projection import pseudonym
+from pacte.cli import app
+from pacte.errors import Forbidden, PolicyDenied, PurposeNotGranted
+from pacte.graph.principals import Principal
+from pacte.runtime import Pacte
+from tests.analytics.conftest import SEEDED_CUSTOMERS, all_customers, consenting
+
+KEY = b"a fixed key, for tests only....."
+
+
+def analyst(rt: Pacte, *purposes: str) -> Principal:
+    principal, _ = rt.create_principal(name="ana", role="analyst",
+                                       purposes=purposes or ("analytics",))
+    return principal
+
+
+def secrets_of(rt: Pacte) -> dict[str, list[bytes]]:
+    """Real values to hunt for: names, emails, phones, raw ids, and stored ciphertexts."""
+    views = rt.operator_session("service").customers(first=100).items
+    found: dict[str, list[bytes]] = {"name": [], "email": [], "phone": [], "id": [],
+                                     "ciphertext": []}
+    for v in views:
+        for f in ("name", "email", "phone"):
+            value = v.get(f)
+            if isinstance(value, str) and value:
+                found[f].append(value.encode())
+        found["id"].append(v.id.encode())
+    nodes = rt.store.get_nodes([v.id for v in views])
+    for node in nodes.values():
+        for value in node.props.values():
+            if isinstance(value, bytes) and len(value) >= 16:
+                found["ciphertext"].extend([value[-24:], base64.b64encode(value)[:32],
+                                            value.hex()[:32].encode()])
+    assert all(found.values()), "the seed should give every kind of value"
+    return found
+
+
+def assert_clean(blob: bytes, hunted: dict[str, list[bytes]], where: str) -> None:
+    for kind, values in hunted.items():
+        for value in values:
+            assert value not in blob, f"{kind} {value[:12]!r}... found in {where}"
+
+
+# -- nothing identifying leaves ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_exports_hold_no_identifier_or_ciphertext(rt: Pacte, out: Path, fmt: str) -> None:
+    hunted = secrets_of(rt)
+    projection = build_projection(rt.session(analyst(rt), "analytics"))
+    assert projection.customers > 0
+    path = export(projection, format=fmt, directory=out)  # type: ignore[arg-type]
+    assert path.parent == out and path.suffix == f".{fmt}"
+    blob = path.read_bytes()
+    assert_clean(blob, hunted, path.name)
+    assert b"b'" not in blob and b"bytes" not in blob
+    assert b"customer:" in blob  # there are customers in it, under pseudonyms
+
+
+def test_the_projection_itself_holds_no_identifier_or_ciphertext(rt: Pacte) -> None:
+    hunted = secrets_of(rt)
+    projection = build_projection(rt.session(analyst(rt), "analytics"))
+    g = projection.graph
+    values = [str(n) for n in g] + [repr(d) for _, d in g.nodes(data=True)] + [
+        repr(d) for *_, d in g.edges(data=True)]
+    assert_clean("\n".join(values).encode(), hunted, "the projection")
+    for _, data in g.nodes(data=True):
+        if data["kind"] == "customer":
+            assert set(data) <= {"kind", "segment", "age_band"}
+    assert not any(isinstance(v, bytes) for _, d in g.nodes(data=True) for v in d.values())
+
+
+def test_report_holds_no_identifier(rt: Pacte, out: Path) -> None:
+    hunted = secrets_of(rt)
+    projection = build_projection(rt.session(analyst(rt), "analytics"))
+    page = report(projection, directory=out)
+    for f in out.iterdir():
+        assert_clean(f.read_bytes(), hunted, f.name)
+    html = page.read_text(encoding="utf-8")
+    assert "customer:" not in html  # no pseudonym either: aggregates only
+
+
+def test_two_exports_share_no_pseudonym(rt: Pacte, out: Path) -> None:
+    def customers_in(path: Path) -> set[str]:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {n["id"] for n in doc["nodes"] if n.get("kind") == "customer"}
+
+    who = analyst(rt)
+    one = build_projection(rt.session(who, "analytics"))
+    two = build_projection(rt.session(who, "analytics"))
+    a = customers_in(export(one, format="json", directory=out))
+    b = customers_in(export(one, format="json", directory=out))  # same projection
+    c = customers_in(export(two, format="json", directory=out))
+    assert len(a) == len(b) == len(c) == one.customers > 0
+    assert a.isdisjoint(b) and a.isdisjoint(c) and b.isdisjoint(c)
+    assert a.isdisjoint(one.nodes("customer"))  # not even the projection's own pseudonyms
+    assert set(one.nodes("customer")).isdisjoint(two.nodes("customer"))
+
+
+def test_exported_groups_have_five_customers(rt: Pacte, out: Path) -> None:
+    projection = build_projection(rt.session(analyst(rt), "analytics"))
+    doc = json.loads(export(projection, format="json", directory=out).read_text())
+    others = [n for n in doc["nodes"] if n["kind"] != "customer"]
+    assert others and all(n["customers"] >= 5 for n in others)
+    kept = {n["id"] for n in doc["nodes"]}
+    assert all(e["source"] in kept and e["target"] in kept for e in doc["edges"])
+    assert all(len(e.get("at", "2026-01-01")) == 10 for e in doc["edges"])  # days only
+
+
+# -- only consented customers -----------------------------------------------------------
+
+
+def test_only_customers_consenting_to_analytics_are_projected(rt: Pacte) -> None:
+    everyone = {c.id for c in all_customers(rt)}
+    yes = consenting(rt, "analytics")
+    assert len(everyone) == SEEDED_CUSTOMERS and 0 < len(yes) < len(everyone)
+    projection = build_projection(rt.session(analyst(rt), "analytics"), key=KEY)
+    nodes = set(projection.nodes("customer"))
+    assert nodes == {pseudonym(KEY, c) for c in yes}
+
+
+def test_a_withdrawal_removes_the_customer_from_the_next_projection(rt: Pacte) -> None:
+    who = analyst(rt)
+    before = build_projection(rt.session(who, "analytics"), key=KEY)
+    # The most connected consenting customer, so their edges are worth checking too.
+    target = max(consenting(rt, "analytics"),
+                 key=lambda c: before.graph.degree(pseudonym(KEY, c)))
+    node = pseudonym(KEY, target)
+    assert node in before.graph
+    rt.operator_session("self_service").withdraw_consent(target, "analytics")
+    after = build_projection(rt.session(who, "analytics"), key=KEY)
+    assert node not in after.graph
+    assert after.customers == before.customers - 1
+    lost = before.graph.degree(node)
+    assert after.graph.number_of_edges() == before.graph.number_of_edges() - lost
+
+
+# -- the door: who may build a projection, and what analysts may not do -------------------
+
+
+def test_an_app_cannot_build_a_projection(rt: Pacte) -> None:
+    crm, _ = rt.create_principal(name="crm", role="app",
+                                 purposes=["service", "analytics", "personalization"])
+    with pytest.raises(PurposeNotGranted):
+        build_projection(rt.session(crm, "analytics"))
+    for purpose in ("service", "personalization"):
+        with pytest.raises(PolicyDenied):
+            build_projection(rt.session(crm, purpose))
+
+
+def test_an_auditor_cannot_build_a_projection(rt: Pacte) -> None:
+    auditor, _ = rt.create_principal(name="dpo", role="auditor", purposes=["legal"])
+    with pytest.raises(PolicyDenied):
+        build_projection(rt.session(auditor, "legal"))
+
+
+def test_an_analyst_projects_only_under_an_analysts_only_purpose(rt: Pacte) -> None:
+    who = analyst(rt, "analytics", "service")
+    with pytest.raises(PurposeNotGranted):
+        build_projection(rt.session(who, "service"))
+
+
+def test_an_analyst_cannot_read_single_customers(rt: Pacte) -> None:
+    session = rt.session(analyst(rt), "analytics")
+    cid = next(iter(consenting(rt, "analytics")))
+    email = rt.operator_session("service").customer(cid).get("email")  # type: ignore[union-attr]
+    attempts = [
+        lambda: session.customer(cid),
+        lambda: session.customers_by_id([cid]),
+        lambda: session.customers(first=5),
+        lambda: session.customer_by_email(str(email)),
+        lambda: session.count_customers(),
+        lambda: session.interactions(cid),
+        lambda: session.products_of(cid),
+        lambda: session.devices(cid),
+        lambda: session.referrals(cid),
+        lambda: session.consents(cid),
+        lambda: session.recommendations(cid),
+        lambda: session.export(cid),
+    ]
+    for attempt in attempts:
+        with pytest.raises(Forbidden):
+            attempt()
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cli_export_writes_in_the_current_directory(rt: Pacte, out: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   fmt: str) -> None:
+    monkeypatch.chdir(out)
+    result = CliRunner().invoke(app, ["analytics", "export", "--format", fmt,
+                                      "--data", str(rt.data_dir)])
+    assert result.exit_code == 0, result.stderr
+    name = result.stdout.strip()
+    assert (out / name).is_file() and name.endswith(f".{fmt}")
+    assert_clean((out / name).read_bytes(), secrets_of(rt), name)
+
+
+def test_cli_report_prints_the_html_path(rt: Pacte, out: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(out)
+    result = CliRunner().invoke(app, ["analytics", "report", "--data", str(rt.data_dir)])
+    assert result.exit_code == 0, result.stderr
+    page = Path(result.stdout.strip())
+    assert page.is_file() and page.suffix == ".html" and page.parent == out
+    assert len(list(out.glob("*.png"))) == 4
+
+
+def test_cli_refuses_an_unknown_format(rt: Pacte) -> None:
+    result = CliRunner().invoke(app, ["analytics", "export", "--format", "csv",
+                                      "--data", str(rt.data_dir)])
+    assert result.exit_code == 2 and "graphml, gexf, json" in result.stderr
+    assert "Traceback" not in result.stderr
