@@ -31,6 +31,7 @@ from pacte.errors import KeyVaultError
 __all__ = [
     "KEY_SIZE",
     "NONCE_SIZE",
+    "Aead",
     "DataKey",
     "Ed25519Signer",
     "IndexKey",
@@ -49,6 +50,9 @@ __all__ = [
 
 KEY_SIZE = 32
 NONCE_SIZE = 12
+
+# The AEAD type other modules may hold (and annotate) without importing hazmat.
+Aead = AESGCM
 
 # Domain separation labels: one per use of a derivation, so no two uses can ever share
 # a derived key even if they share the input key.
