@@ -10,7 +10,7 @@ The graph (a `networkx.MultiDiGraph`) has one node per customer, product, channe
 segment and device type, told apart by their `kind` attribute:
 
     customer:<pseudonym>   kind=customer, segment, age_band (when present)
-    product:<id>           kind=product,  label
+    product:<id>           kind=product,  label (the product's name), category
     channel:<name>         kind=channel,  label
     segment:<name>         kind=segment,  label
     device:<type>          kind=device,   label
@@ -37,17 +37,18 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import networkx as nx
 
 from pacte.clock import Clock, utcnow
 from pacte.errors import InputError
-from pacte.graph.views import ProjectedCustomer
+from pacte.graph.views import ProductView, ProjectedCustomer
 
 __all__ = [
     "CUSTOMER",
     "KINDS",
+    "ProductCatalogue",
     "Projection",
     "ProjectionSource",
     "build_projection",
@@ -67,6 +68,13 @@ class ProjectionSource(Protocol):
     """What `build_projection` needs: a session's `project()` (see `pacte.graph.session`)."""
 
     def project(self, *, batch: int = ...) -> Iterator[list[ProjectedCustomer]]: ...
+
+
+@runtime_checkable
+class ProductCatalogue(Protocol):
+    """A session's `product()`: when the source has it, product nodes get names."""
+
+    def product(self, product_id: str) -> ProductView | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +136,7 @@ def build_projection(session: ProjectionSource, *, key: bytes | None = None,
     is for tests only: leave it out and a fresh random key is drawn and forgotten,
     so no two projections share a pseudonym.
 
-    >>> from pacte.graph.views import ProjectedCustomer
+    >>> from pacte.graph.views import ProjectedCustomer, ProductView
     >>> class Rows:
     ...     def project(self, *, batch=1000):
     ...         yield [ProjectedCustomer("c_1", {"segment": "gold", "name": "Zed"},
@@ -146,7 +154,19 @@ def build_projection(session: ProjectionSource, *, key: bytes | None = None,
     for rows in session.project(batch=batch):
         _add_customers(graph, rows, secret)
     del secret  # the key dies with this call: nothing can map a pseudonym back
+    if isinstance(session, ProductCatalogue):
+        _name_products(graph, session)
     return Projection(graph, now())
+
+
+def _name_products(graph: nx.MultiDiGraph, catalogue: ProductCatalogue) -> None:
+    """Catalogue names for product nodes (no personal data; each lookup is audited)."""
+    for node, kind in list(graph.nodes(data="kind")):
+        if kind != "product":
+            continue
+        view = catalogue.product(graph.nodes[node]["label"])
+        if view is not None:
+            graph.nodes[node].update(label=view.name or view.id, category=view.category)
 
 
 def _add_customers(graph: nx.MultiDiGraph, rows: Iterable[ProjectedCustomer],

@@ -189,8 +189,8 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _mix_text(mix: Mix, *, n: int = 4) -> str:
-    parts = [f"{_short(name)} {count}" for name, count in mix.top(n)]
+def _mix_text(mix: Mix, *, n: int = 4, names: dict[str, str] | None = None) -> str:
+    parts = [f"{(names or {}).get(name, _short(name))} {count}" for name, count in mix.top(n)]
     if mix.other is not None:
         parts.append(f"{_OTHER} {mix.other}")
     return ", ".join(parts) or "—"
@@ -210,6 +210,8 @@ def _img(src: str, alt: str) -> str:
 
 def _html(f: Findings, projection: Projection, *, images: dict[str, str], now: Clock) -> str:
     c, r = f.communities, f.referrals
+    g = projection.graph
+    names = {n: str(g.nodes[n].get("label", _short(n))) for n in projection.nodes("product")}
     sections = [
         "<h2>Channels</h2>", _img(images["channels"], "customers per channel"),
         _table(["channel", "distinct customers", "interactions"],
@@ -221,12 +223,14 @@ def _html(f: Findings, projection: Projection, *, images: dict[str, str], now: C
         _hidden(f.journeys.suppressed, "paths"),
         "<h2>Bought together</h2>",
         _table(["product", "product", "distinct customers"],
-               [(_short(p.a), _short(p.b), p.customers) for p in f.pairs.pairs]),
+               [(names.get(p.a, p.a), names.get(p.b, p.b), p.customers)
+                for p in f.pairs.pairs]),
         _hidden(f.pairs.suppressed, "pairs"),
         "<h2>Communities</h2>", _img(images["communities"], "communities by segment"),
         _table(["#", "customers", "segments", "age bands", "channels", "products"],
                [(x.number, x.customers, _mix_text(x.segments), _mix_text(x.age_bands),
-                 _mix_text(x.channels), _mix_text(x.products)) for x in c.communities]),
+                 _mix_text(x.channels), _mix_text(x.products, names=names))
+                for x in c.communities]),
         _hidden(c.suppressed, "communities"),
         "<h2>Referral weight</h2>", _img(images["referrals"], "referral weight histogram"),
         _table(["customers", "referrals", "referrers", "top tenth holds"],

@@ -66,6 +66,9 @@ def test_the_builder_keeps_segment_and_age_band_only(world: tuple) -> None:
     node = projection.graph.nodes[pseudonym(KEY, ids["yes"])]
     assert node == {"kind": "customer", "segment": "gold", "age_band": "40-49"}
     assert projection.customers == 1
+    # Products are named from the catalogue, through the same session.
+    assert projection.graph.nodes["product:p_lamp"] == {
+        "kind": "product", "label": "Lamp", "category": "home"}
 
 
 @pytest.mark.xfail(strict=True, reason="FLAW: project() hands out created_at (a structural "
