@@ -1,0 +1,247 @@
+"""The HTTP face of pacte: `POST /graphql`, `GET /healthz`, as an ASGI app.
+
+One request runs in this order, each step refusing with a GraphQL-shaped error and
+a code in `extensions` (see pacte.api.errors):
+
+1. size (413), method and content type (405, 415), JSON shape (400; batches refused);
+2. authentication from `Authorization: Bearer <key>` (401; failures are audited);
+3. purpose admission from `X-Purpose` (400 / 403; refusals are audited);
+4. parse, limits, validation (400) and execution, with audit records deferred;
+5. `session.flush()`: the request's audit records are appended. If that fails the
+   response is an error (503) and carries no data (G6, fail closed).
+
+Resolvers run on the event loop: the store is one SQLite connection behind a lock,
+so worker threads would only queue for it, and keeping the request on one thread
+needs no locking of the per-request session or its DataLoaders.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from strawberry.exceptions import MissingQueryError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+from pacte.api.context import Context
+from pacte.api.errors import (
+    AUDIT_FAILED,
+    BAD_REQUEST,
+    INTERNAL,
+    UNAVAILABLE,
+    error_body,
+    format_error,
+    log_unexpected,
+    server_failure,
+)
+from pacte.api.limits import Limits
+from pacte.api.schema import build_schema
+from pacte.errors import PacteError, PolicyDenied, StorageError
+
+if TYPE_CHECKING:
+    import strawberry
+
+    from pacte.graph.session import Session
+    from pacte.runtime import Pacte
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+MAX_BODY_BYTES = 64 * 1024
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_JSON_TYPES = ("application/json", "application/graphql-response+json")
+_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+_ADMISSION_STATUS = {"UNAUTHENTICATED": 401, "PURPOSE_REQUIRED": 400}
+
+
+class _Refused(Exception):
+    """A request refused before execution: HTTP status, message and code."""
+
+    def __init__(self, status: int, message: str, code: str = BAD_REQUEST,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.headers = dict(headers or {})
+
+
+def _respond(body: dict[str, Any], status: int, request_id: str,
+             headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status,
+                        headers={**_HEADERS, "X-Request-Id": request_id, **(headers or {})})
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _Refused(413, f"the request body is larger than {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise _Refused(413, f"the request body is larger than {limit} bytes")
+    return bytes(body)
+
+
+def _decode(raw: str | bytes, what: str) -> object:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise _Refused(400, f"{what} is not valid JSON") from exc
+
+
+class _GraphQLRequest:
+    """The three parameters of a GraphQL request, checked for type."""
+
+    def __init__(self, params: Mapping[str, object]) -> None:
+        query, variables, name = (params.get("query"), params.get("variables"),
+                                  params.get("operationName"))
+        if not isinstance(query, str) or not query.strip():
+            raise _Refused(400, "the request needs a `query` string")
+        if variables is not None and not isinstance(variables, dict):
+            raise _Refused(400, "`variables` must be a JSON object")
+        if name is not None and not isinstance(name, str):
+            raise _Refused(400, "`operationName` must be a string")
+        self.query: str = query
+        self.variables: dict[str, Any] | None = variables
+        self.operation_name: str | None = name
+
+
+class GraphQLEndpoint:
+    """`/graphql`: admission, execution, audit flush, response."""
+
+    def __init__(self, pacte: Pacte, schema: strawberry.Schema, *, dev: bool,
+                 max_body: int) -> None:
+        self._pacte = pacte
+        self._schema = schema
+        self._dev = dev
+        self._max_body = max_body
+
+    async def handle(self, request: Request) -> Response:
+        request_id = _request_id(request)
+        try:
+            if request.method not in ("GET", "POST"):
+                raise _Refused(405, "use POST (or GET for queries)", headers={"Allow": "GET, POST"})
+            if request.method == "GET" and self._dev and "query" not in request.query_params \
+                    and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(get_graphql_ide_html())
+            gql, allowed = await self._parse(request)
+            principal = self._pacte.authenticate(_bearer(request), request_id=request_id)
+            session = self._pacte.session(principal, request.headers.get("x-purpose") or None,
+                                          request_id=request_id, defer_audit=True)
+        except _Refused as exc:
+            return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
+        except PolicyDenied as exc:
+            status = _ADMISSION_STATUS.get(exc.code, 403)
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return _respond(error_body(str(exc), exc.code), status, request_id, headers)
+        except Exception as exc:
+            # The key lookup, or the audit append recording a refusal, failed.
+            log_unexpected(exc, request_id=request_id, where="admission")
+            return _respond(error_body("the service cannot admit requests right now",
+                                       UNAVAILABLE), 503, request_id)
+        return await self._execute(gql, allowed, session, Context.create(
+            self._pacte, principal, session), request_id)
+
+    async def _parse(self, request: Request) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
+        if request.method == "GET":
+            params = request.query_params
+            variables = params.get("variables")
+            return _GraphQLRequest({
+                "query": params.get("query"),
+                "variables": _decode(variables, "`variables`") if variables else None,
+                "operationName": params.get("operationName"),
+            }), (OperationType.QUERY,)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media not in _JSON_TYPES:
+            raise _Refused(415, "send the request as application/json")
+        payload = _decode(await _read_body(request, self._max_body), "the request body")
+        if isinstance(payload, list):
+            raise _Refused(400, "batched requests are not supported; send one operation")
+        if not isinstance(payload, dict):
+            raise _Refused(400, "the request body must be a JSON object")
+        return _GraphQLRequest(payload), (OperationType.QUERY, OperationType.MUTATION)
+
+    async def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
+                       session: Session, context: Context, request_id: str) -> Response:
+        status, body, headers = 200, {}, {}
+        failure: BaseException | None = None
+        try:
+            result = await self._schema.execute(
+                gql.query, variable_values=gql.variables, context_value=context,
+                operation_name=gql.operation_name, allowed_operation_types=allowed)
+        except InvalidOperationTypeError:
+            status, headers = 405, {"Allow": "POST"}
+            body = error_body("mutations must be sent with POST", BAD_REQUEST)
+        except (CannotGetOperationTypeError, MissingQueryError) as exc:
+            message = exc.as_http_error_reason() if isinstance(
+                exc, CannotGetOperationTypeError) else "the request needs a `query` string"
+            status, body = 400, error_body(message, BAD_REQUEST)
+        except Exception as exc:
+            log_unexpected(exc, request_id=request_id, where="execution")
+            status, body = 500, error_body("internal error", INTERNAL)
+        else:
+            errors = result.errors or []
+            failure = next((f for f in map(server_failure, errors) if f is not None), None)
+            if errors:
+                body["errors"] = [format_error(e, request_id=request_id) for e in errors]
+            if isinstance(result, PreExecutionError):
+                status = 400
+            else:
+                body["data"] = result.data
+        try:
+            session.flush()
+        except Exception as exc:
+            # Fail closed: whatever was read is not sent if its use is not on record.
+            log_unexpected(exc, request_id=request_id, where="audit flush")
+            return _respond(error_body(
+                "the audit trail could not record this request; nothing was returned",
+                AUDIT_FAILED), 503, request_id)
+        if failure is not None:
+            # A resolver failed on our side: the records of its siblings may have gone
+            # with it (a refusal flushes them), so nothing read is sent (G6).
+            code = failure.code if isinstance(failure, PacteError) else INTERNAL
+            return _respond(error_body("the request failed on the server; nothing was "
+                                       "returned", code),
+                            503 if isinstance(failure, StorageError) else 500, request_id)
+        return _respond(body, status, request_id, headers)
+
+
+async def _healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"}, headers=_HEADERS)
+
+
+def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
+               max_body: int = MAX_BODY_BYTES,
+               schema: strawberry.Schema | None = None) -> Starlette:
+    """The ASGI app serving an opened data directory.
+
+    `dev` turns on introspection, field suggestions and a GraphiQL page at
+    `GET /graphql`; never in production.
+    """
+    endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
+                               dev=dev, max_body=max_body)
+    return Starlette(routes=[
+        Route("/graphql", endpoint.handle,
+              methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+    ])

@@ -1,0 +1,195 @@
+"""The HTTP layer: admission (G2 over HTTP), request shape, status codes, headers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.helpers import World
+
+ME = "{ me { name role purposes } }"
+
+
+def _code(body: dict[str, object]) -> str:
+    errors = body["errors"]
+    assert isinstance(errors, list) and errors
+    code = errors[0]["extensions"]["code"]
+    assert isinstance(code, str)
+    return code
+
+
+def test_healthz(api: Api) -> None:
+    r = api.request("GET", "/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_me(api: Api, world: World) -> None:
+    data = api.data(ME, key=world.keys["app"], purpose="service")
+    assert data["me"]["role"] == "app" and "service" in data["me"]["purposes"]
+
+
+def test_response_headers(api: Api, world: World) -> None:
+    r = api.post(ME, key=world.keys["app"], purpose="service",
+                 headers={"X-Request-Id": "req-42"})
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-request-id"] == "req-42"
+    r = api.post(ME, key=world.keys["app"], purpose="service",
+                 headers={"X-Request-Id": "bad id!"})
+    assert r.headers["x-request-id"] != "bad id"
+
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Bearer pk_nope",
+                                           "Basic dXNlcjpwdw==", "bearer  "])
+def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
+                                                authorization: str | None) -> None:
+    before = world.rt.audit.size()
+    headers = {"X-Purpose": "service"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    r = api.request("POST", json={"query": ME}, headers=headers)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert _code(r.json()) == "UNAUTHENTICATED"
+    assert "data" not in r.json()
+    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    assert [e.record["action"] for e in entries] == ["auth"]
+    assert entries[0].record["outcome"] == "denied"
+
+
+@pytest.mark.parametrize(("purpose", "code", "status"), [
+    (None, "PURPOSE_REQUIRED", 400),
+    ("", "PURPOSE_REQUIRED", 400),
+    ("astrology", "PURPOSE_NOT_GRANTED", 403),   # unknown
+    ("analytics", "PURPOSE_NOT_GRANTED", 403),   # not granted to this key
+])
+def test_purpose_admission(api: Api, world: World, purpose: str | None, code: str,
+                           status: int) -> None:
+    before = world.rt.audit.size()
+    r = api.post(ME, key=world.keys["app"], purpose=purpose)
+    assert r.status_code == status
+    assert _code(r.json()) == code
+    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    assert [(e.record["action"], e.record["outcome"]) for e in entries] == [
+        ("session.open", "denied")]
+
+
+def test_malformed_json(api: Api, world: World) -> None:
+    r = api.request("POST", content=b'{"query": "{ me { name } }"',
+                    headers={"Content-Type": "application/json",
+                             "Authorization": f"Bearer {world.keys['app']}",
+                             "X-Purpose": "service"})
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["message"] == "the request body is not valid JSON"
+    assert _code(r.json()) == "BAD_REQUEST"
+
+
+@pytest.mark.parametrize("body", [
+    [{"query": ME}, {"query": ME}],
+    "just a string",
+    {"query": 42},
+    {"query": ""},
+    {"query": ME, "variables": [1, 2]},
+    {"query": ME, "operationName": 7},
+    {},
+])
+def test_bad_request_shapes(api: Api, world: World, body: object) -> None:
+    r = api.request("POST", content=json.dumps(body).encode(),
+                    headers={"Content-Type": "application/json",
+                             "Authorization": f"Bearer {world.keys['app']}",
+                             "X-Purpose": "service"})
+    assert r.status_code == 400, r.text
+    assert _code(r.json()) == "BAD_REQUEST"
+
+
+def test_batching_is_refused_clearly(api: Api, world: World) -> None:
+    r = api.request("POST", json=[{"query": ME}], headers={
+        "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "service"})
+    assert r.status_code == 400
+    assert "batched" in r.json()["errors"][0]["message"]
+
+
+def test_wrong_content_type(api: Api, world: World) -> None:
+    r = api.request("POST", content=ME.encode(), headers={
+        "Content-Type": "text/plain", "Authorization": f"Bearer {world.keys['app']}",
+        "X-Purpose": "service"})
+    assert r.status_code == 415
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_huge_body(api: Api, world: World, declared: bool) -> None:
+    big = json.dumps({"query": "{ me { name } }" + " " * 70_000}).encode()
+
+    async def stream():  # type: ignore[no-untyped-def]
+        for i in range(0, len(big), 8192):
+            yield big[i:i + 8192]
+
+    headers = {"Content-Type": "application/json",
+               "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "service"}
+    r = api.request("POST", content=big if declared else stream(), headers=headers)
+    assert r.status_code == 413
+    assert _code(r.json()) == "BAD_REQUEST"
+
+
+def test_get_query_works(api: Api, world: World) -> None:
+    r = api.request("GET", params={"query": ME}, headers={
+        "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "service"})
+    assert r.status_code == 200 and r.json()["data"]["me"]["role"] == "app"
+
+
+def test_mutation_over_get_is_refused(api: Api, world: World) -> None:
+    cid = world.customers["granted"]
+    before = world.rt.audit.size()
+    r = api.request("GET", params={
+        "query": f'mutation {{ withdrawConsent(customerId: "{cid}", purpose: "marketing") '
+                 "{ status } }"},
+        headers={"Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "self_service"})
+    assert r.status_code == 405
+    assert r.headers["allow"] == "POST"
+    assert "POST" in r.json()["errors"][0]["message"]
+    assert world.rt.audit.size() == before  # nothing was executed
+
+
+def test_other_methods(api: Api) -> None:
+    assert api.request("PUT", content=b"{}").status_code == 405
+    assert api.request("DELETE").status_code == 405
+
+
+def test_several_operations(api: Api, world: World) -> None:
+    # Without `operationName`, strawberry runs the first operation.
+    r = api.post("query A { me { name } } query B { me { role } }",
+                 key=world.keys["app"], purpose="service")
+    assert r.json() == {"data": {"me": {"name": "app-1"}}}
+    r = api.request("POST", json={"query": "query A { me { name } }", "operationName": "Z"},
+                    headers={"Authorization": f"Bearer {world.keys['app']}",
+                             "X-Purpose": "service"})
+    assert r.status_code == 400
+    r = api.request("POST", json={"query": "query A { me { name } } query B { me { role } }",
+                                  "operationName": "B"},
+                    headers={"Authorization": f"Bearer {world.keys['app']}",
+                             "X-Purpose": "service"})
+    assert r.status_code == 200 and r.json()["data"] == {"me": {"role": "app"}}
+
+
+def test_validation_errors_are_400_with_code(api: Api, world: World) -> None:
+    r = api.post("{ nope }", key=world.keys["app"], purpose="service")
+    assert r.status_code == 400
+    assert _code(r.json()) == "GRAPHQL_VALIDATION_FAILED"
+    assert "data" not in r.json()
+    r = api.post("{ me { ", key=world.keys["app"], purpose="service")
+    assert r.status_code == 400
+    assert _code(r.json()) == "GRAPHQL_PARSE_FAILED"
+
+
+def test_graphiql_only_in_dev(api: Api, world: World) -> None:
+    r = api.request("GET", headers={"Accept": "text/html"})
+    assert r.status_code != 200 or "graphiql" not in r.text.lower()
+    from pacte.api import create_app
+
+    dev = Api(create_app(world.rt, dev=True))
+    try:
+        r = dev.request("GET", headers={"Accept": "text/html"})
+        assert r.status_code == 200 and "graphiql" in r.text.lower()
+    finally:
+        dev.close()

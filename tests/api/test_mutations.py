@@ -1,0 +1,135 @@
+"""Writes, consent changes, exports, erasure and the audit trail, through HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.api.conftest import Api
+from tests.helpers import World
+
+CUSTOMER = "query($id: ID!) { customer(id: $id) { id name email } }"
+GRANT = """mutation($id: ID!, $p: String!) { grantConsent(customerId: $id, purpose: $p,
+  source: "web form") { purpose status source at until } }"""
+WITHDRAW = """mutation($id: ID!, $p: String!) { withdrawConsent(customerId: $id, purpose: $p)
+  { purpose status } }"""
+
+
+def _errors(api: Api, query: str, *, key: str, purpose: str,
+            variables: dict[str, Any] | None = None) -> list[str]:
+    body = api.post(query, key=key, purpose=purpose, variables=variables).json()
+    return [e["extensions"]["code"] for e in body.get("errors", [])]
+
+
+def test_upsert_and_read_back(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    key = world.keys["app"]
+    made = api.data('mutation { upsertCustomer(input: {name: "Ada Byron", '
+                    'email: "ada@example.org", phone: "+15550100"}) { id name email phone '
+                    "withheld { field } } }", key=key, purpose="service")["upsertCustomer"]
+    assert made["name"] == "Ada Byron" and made["phone"] == "+15550100"
+    cid = made["id"]
+    again = api.data(CUSTOMER, key=key, purpose="service", variables={"id": cid})
+    assert again["customer"] == {"id": cid, "name": "Ada Byron", "email": "ada@example.org"}
+    changed = api.data('mutation($id: ID!) { upsertCustomer(input: {id: $id, '
+                       'phone: "+15550199"}) { phone name } }', key=key, purpose="service",
+                       variables={"id": cid})["upsertCustomer"]
+    assert changed == {"phone": "+15550199", "name": "Ada Byron"}
+    # Consent purposes may not create customers; bad emails are bad input.
+    assert _errors(api, 'mutation { upsertCustomer(input: {name: "B", email: "b@x.org"}) '
+                   "{ id } }", key=key, purpose="marketing") == ["PURPOSE_NOT_GRANTED"]
+    assert _errors(api, 'mutation { upsertCustomer(input: {name: "B", email: "nope"}) '
+                   "{ id } }", key=key, purpose="service") == ["BAD_INPUT"]
+
+
+def test_record_interaction_is_idempotent(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    q = """mutation($id: ID!, $p: ID) { recordInteraction(input: {customerId: $id,
+      channel: "chat", kind: "purchase", eventId: "evt-77", summary: "bought a lamp",
+      productId: $p, amount: 19.5}) { id channel kind summary amount product { id } } }"""
+    v = {"id": world.customers["none"], "p": world.product}
+    first = api.data(q, key=world.keys["app"], purpose="service", variables=v)
+    second = api.data(q, key=world.keys["app"], purpose="service", variables=v)
+    assert first == second
+    assert first["recordInteraction"]["product"] == {"id": world.product}
+    assert _errors(api, q.replace('"chat"', '"fax"'), key=world.keys["app"], purpose="service",
+                   variables=v) == ["BAD_INPUT"]
+
+
+def test_consent_changes_hold_from_the_next_request(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    key, cid = world.keys["app"], world.customers["none"]
+    assert api.data(CUSTOMER, key=key, purpose="marketing.email",
+                    variables={"id": cid})["customer"] is None
+    granted = api.data(GRANT, key=key, purpose="self_service",
+                       variables={"id": cid, "p": "marketing.email"})["grantConsent"]
+    assert granted["status"] == "granted" and granted["source"] == "web form"
+    world.clock.advance(seconds=1)  # the world's clock stands still unless moved
+    assert api.data(CUSTOMER, key=key, purpose="marketing.email",
+                    variables={"id": cid})["customer"]["id"] == cid
+    withdrawn = api.data(WITHDRAW, key=key, purpose="self_service",
+                         variables={"id": cid, "p": "marketing.email"})["withdrawConsent"]
+    assert withdrawn == {"purpose": "marketing.email", "status": "withdrawn"}
+    world.clock.advance(seconds=1)
+    assert api.data(CUSTOMER, key=key, purpose="marketing.email",
+                    variables={"id": cid})["customer"] is None
+    # Consent changes are the customer's own requests.
+    assert _errors(api, GRANT, key=key, purpose="service",
+                   variables={"id": cid, "p": "marketing"}) == ["PURPOSE_NOT_GRANTED"]
+    assert _errors(api, GRANT, key=key, purpose="self_service",
+                   variables={"id": cid, "p": "astrology"}) == ["BAD_INPUT"]
+
+
+def test_export_and_data_uses(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    key, cid = world.keys["app"], world.customers["granted"]
+    api.data(CUSTOMER, key=key, purpose="marketing.email", variables={"id": cid})
+    export = api.data("mutation($id: ID!) { exportCustomer(customerId: $id) }", key=key,
+                      purpose="self_service", variables={"id": cid})["exportCustomer"]
+    assert export["customer"]["email"] == world.plaintext[cid]["email"]
+    assert export["interactions"] and export["consents"]
+    uses = api.data("""query($id: ID!) { myDataUses(customerId: $id, first: 100) { edges {
+        node { at action purpose principalName fields outcome subjects } } } }""",
+                    key=key, purpose="self_service", variables={"id": cid})["myDataUses"]
+    seen = {(n["node"]["action"], n["node"]["purpose"]) for n in uses["edges"]}
+    assert ("customer.read", "marketing.email") in seen
+    assert ("customer.export", "self_service") in seen
+    assert all(e["node"]["principalName"] for e in uses["edges"])
+    assert _errors(api, "query($id: ID!) { myDataUses(customerId: $id) { edges { cursor } } }",
+                   key=key, purpose="service", variables={"id": cid}) == ["PURPOSE_NOT_GRANTED"]
+
+
+def test_erasure(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    key, cid = world.keys["app"], world.customers["granted"]
+    receipt = api.data("""mutation($id: ID!) { eraseCustomer(customerId: $id) {
+        subject destroyed requestedBy auditSeq time keyId signature receipt } }""",
+                       key=key, purpose="self_service", variables={"id": cid})["eraseCustomer"]
+    assert receipt["requestedBy"] == "app-1" and receipt["signature"]
+    assert receipt["destroyed"]["Customer"] == 1
+    assert cid not in str(receipt) and world.plaintext[cid]["email"] not in str(receipt)
+    assert api.data(CUSTOMER, key=key, purpose="service", variables={"id": cid}) == {
+        "customer": None}
+    assert _errors(api, "mutation($id: ID!) { eraseCustomer(customerId: $id) { subject } }",
+                   key=key, purpose="self_service", variables={"id": cid}) == ["NOT_FOUND"]
+
+
+def test_audit_trail_for_auditors(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    cid = world.customers["granted"]
+    api.data(CUSTOMER, key=world.keys["app"], purpose="service", variables={"id": cid})
+    q = """query($id: ID, $after: String) { auditTrail(customerId: $id, first: 2, after: $after)
+      { edges { cursor node { seq action purpose principalName subjects record } }
+        pageInfo { hasNextPage endCursor } } }"""
+    seqs: list[int] = []
+    after = None
+    while True:
+        page = api.data(q, key=world.keys["auditor"], purpose="legal",
+                        variables={"id": cid, "after": after})["auditTrail"]
+        seqs += [e["node"]["seq"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(seqs) > 2 and seqs == sorted(set(seqs))
+    ver = api.data("{ auditVerification { ok size entriesChecked firstBad lines } }",
+                   key=world.keys["auditor"], purpose="legal")["auditVerification"]
+    assert ver["ok"] is True and ver["firstBad"] is None and ver["entriesChecked"] > 0
