@@ -165,12 +165,18 @@ class Store(Protocol):
 _BYTES_TAG = "\x00b64:"
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode_props(props: Props) -> str:
     """Props as compact JSON; bytes are tagged base64 so they round-trip exactly."""
+    if not props:
+        return "{}"
     out: dict[str, object] = {}
     for k, v in props.items():
         out[k] = _BYTES_TAG + base64.b64encode(v).decode() if isinstance(v, bytes) else v
-    return json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+    return _encode(out)
 
 
 def decode_props(text: str | bytes) -> dict[str, Value]:

@@ -156,3 +156,11 @@ def test_meta(store: Store) -> None:
     store.set_meta("migration", "step-3")
     store.set_meta("migration", "done")
     assert store.get_meta("migration") == "done"
+
+
+def test_later_put_of_the_same_id_in_one_batch_wins(store: Store) -> None:
+    store.write(WriteBatch(nodes=[_customer("c1", v="zzz-first"), _customer("c1", v="aaa-last")],
+                           edges=[Edge("HAD", "e1", "c1", "c1", 1, {"v": "zzz"}),
+                                  Edge("HAD", "e1", "c1", "c1", 1, {"v": "aaa"})]))
+    assert store.get_nodes(["c1"])["c1"].props["v"] == "aaa-last"
+    assert store.edges("c1", "HAD")[0].props["v"] == "aaa"
