@@ -2,9 +2,9 @@
 
 Determinism and flat memory come from one rule: customer number k is a pure
 function of (seed, k). Customers are drawn from a random stream reseeded every
-`CHUNK` customers (`Random("pacte-seed:<seed>:<chunk>")`), ids are bijections of
-counters (see `ids`), and a referral points to an earlier customer whose join
-date is recomputed from its number rather than remembered. So:
+`CHUNK` customers (`Random("pacte-seed:<seed>:<chunk>")`), ids are counters
+tagged by the seed (see `ids`), and a referral points to an earlier customer whose
+join date is recomputed from its number rather than remembered. So:
 
 - the same arguments give the same batches, byte for byte;
 - `batch_customers` only changes how customers are grouped into batches, never
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import hashlib
 import math
 import random as _random
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from pacte.clock import from_micros, to_micros
 from pacte.graph.store import Edge, Node, Value, WriteBatch
 from pacte.seed.catalogue import Product, catalogue, product_nodes
 from pacte.seed.consents import consent_edges
-from pacte.seed.ids import _M1, _M2, _MASK, BITS, id_maker, salt, scramble
+from pacte.seed.ids import COUNTER_LIMIT, id_base, id_maker
 from pacte.seed.pools import (
     AREA_CODES,
     CITIES,
@@ -98,6 +99,8 @@ def generate(
     caller writes from its policy."""
     if isinstance(customers, bool) or not isinstance(customers, int) or customers < 0:
         raise ValueError("customers must be a whole number >= 0")
+    if customers > COUNTER_LIMIT // 64:
+        raise ValueError(f"at most {COUNTER_LIMIT // 64} customers (interaction ids run out)")
     if isinstance(batch_customers, bool) or not isinstance(batch_customers, int) \
             or batch_customers < 1:
         raise ValueError("batch_customers must be a whole number >= 1")
@@ -147,16 +150,17 @@ class _World:
         self.devices: tuple[Product, ...] = tuple(p for p in self.products if p.device_type)
         self.customer_id = id_maker("c", seed)
         self.interaction_id = id_maker("i", seed)
-        self._interaction_key = salt("i", seed)
+        self._interaction_base = id_base(seed)
         # Prices in cents, so an amount is one exact division rather than a round().
         self._products = tuple((p.id, p.name, round(p.price * 100)) for p in self.products)
         self.device_id = id_maker("d", seed)
         self.consent_id = id_maker("k", seed)
-        self._joined_key = salt("joined", seed)
+        self._joined_key = hashlib.sha256(f"joined:{seed}".encode()).digest()
 
     def joined(self, k: int) -> int:
         """When customer k joined: a pure function of k, so referrals can look back."""
-        offset = (scramble(k, self._joined_key) * (_JOINED_US - _DAY_US)) >> BITS
+        h = hashlib.blake2b(k.to_bytes(8, "big"), key=self._joined_key, digest_size=6)
+        offset = int.from_bytes(h.digest(), "big") * (_JOINED_US - _DAY_US) >> 48
         return self.now_us - _DAY_US - offset
 
     def customer(self, k: int, random: Callable[[], float], nodes: list[Node],
@@ -222,7 +226,7 @@ class _World:
                       random: Callable[[], float], nodes: list[Node],
                       edges: list[Edge]) -> None:
         # The hot loop of seeding (15 of these per customer): one draw picks kind,
-        # channel, template and mode together, ids are computed inline, and attribute
+        # channel, template and mode together, ids are formatted inline, and attribute
         # lookups are hoisted, which together keep generation well ahead of sealing.
         now = self.now_us
         start = max(created, now - _HISTORY_US)
@@ -232,16 +236,13 @@ class _World:
         products = self._products
         n_products = len(products)
         mine = [(p.id, p.name, round(p.price * 100)) for p in owned]
-        id_key, mask = self._interaction_key, _MASK
+        id_base = self._interaction_base | k * 64
         add_node, add_edge = nodes.append, edges.append
         for j in range(_COUNTS[int(random() * len(_COUNTS))]):
             kind, channel, template, mode, rating = table[int(random() * n_table)]
             at = start + int(random() * span)
             ref = 100_000 + int(random() * 900_000)
-            x = ((k * 64 + j) * _M1 + id_key) & mask
-            x ^= x >> 23
-            x = (x * _M2) & mask
-            iid = f"i_{x ^ (x >> 29):012x}"
+            iid = f"i_{id_base | j:012x}"
             props: dict[str, Value] = {"channel": channel, "kind": kind, "occurred_at": at,
                                        "event_id": "seed:" + iid}
             add_node(Node("Interaction", iid, props, cid))

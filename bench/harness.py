@@ -1,0 +1,212 @@
+"""The benchmark runner and the helpers every `bench_*.py` module shares.
+
+A benchmark module exposes `run(quick: bool) -> list[dict]`; each dict is a record
+made with `figure` (a plain measurement with a unit) or `ratio` (what was divided
+by what, measured in the same run, as the design asks). The runner discovers the
+modules, runs them one by one (a failing module is reported and the others still
+run), prints a table and writes `bench/results/latest.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import re
+import resource
+import sqlite3
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "Record",
+    "best_of",
+    "discover",
+    "figure",
+    "machine_info",
+    "main",
+    "met",
+    "peak_rss_mib",
+    "ratio",
+]
+
+Record = dict[str, Any]
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results" / "latest.json"
+
+
+# -- helpers for benchmark modules ----------------------------------------------------
+
+
+def best_of(fn: Callable[[], object], *, repeat: int = 5, number: int = 1) -> float:
+    """Seconds per call of `fn`: the best of `repeat` rounds of `number` calls.
+
+    The minimum, not the mean: noise (other processes, GC, frequency scaling) only
+    ever adds time, so the fastest round is the closest to the true cost.
+    """
+    if repeat < 1 or number < 1:
+        raise ValueError("repeat and number must be >= 1")
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def figure(name: str, value: float, *, unit: str, size: str | int | None = None,
+           target: str | None = None) -> Record:
+    """A plain measurement, e.g. a throughput in "customers/s"."""
+    return {"name": name, "value": value, "unit": unit, "size": size,
+            "numerator": None, "denominator": None, "target": target}
+
+
+def ratio(name: str, numerator: float, denominator: float, *, numerator_label: str,
+          denominator_label: str, unit: str = "x", size: str | int | None = None,
+          target: str | None = None) -> Record:
+    """numerator / denominator, with both parts named and kept, e.g. cost at 100k
+    customers over cost at 10k; `target` reads like "<= 1.3"."""
+    if denominator <= 0:
+        raise ValueError(f"{name}: the denominator must be positive")
+    return {"name": name, "value": numerator / denominator, "unit": unit, "size": size,
+            "numerator": {"label": numerator_label, "value": numerator},
+            "denominator": {"label": denominator_label, "value": denominator},
+            "target": target}
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 1024 / 1024
+
+
+_TARGET = re.compile(r"^\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
+
+
+def met(value: object, target: str | None) -> bool | None:
+    """Whether `value` meets a target like "<= 1.3"; None when there is nothing to judge."""
+    if target is None or not isinstance(value, int | float):
+        return None
+    m = _TARGET.match(target)
+    if m is None:
+        return None
+    op, bound = m.group(1), float(m.group(2))
+    return {"<=": value <= bound, ">=": value >= bound, "<": value < bound,
+            ">": value > bound, "==": value == bound}[op]
+
+
+def machine_info(*, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "date": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "sqlite": sqlite3.sqlite_version,
+    }
+
+
+# -- the runner ---------------------------------------------------------------------
+
+
+def discover(directory: Path = BENCH_DIR) -> list[str]:
+    """Module names `bench.bench_*`, in name order."""
+    return [f"bench.{p.stem}" for p in sorted(directory.glob("bench_*.py"))]
+
+
+def _run_module(module: str, *, quick: bool) -> list[Record]:
+    mod = importlib.import_module(module)
+    records = mod.run(quick)
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise TypeError(f"{module}.run must return a list of dicts")
+    short = module.rsplit(".", 1)[-1]
+    return [{"module": short, **r} for r in records]
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return "" if value is None else str(value)
+
+
+def _table(records: Sequence[Record]) -> str:
+    head = ("name", "value", "unit", "size", "target", "met")
+    rows = [head]
+    for r in records:
+        ok = met(r.get("value"), r.get("target"))
+        rows.append((str(r["name"]), _fmt(r.get("value")), str(r.get("unit") or ""),
+                     _fmt(r.get("size")), str(r.get("target") or ""),
+                     "" if ok is None else ("yes" if ok else "no")))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(c.rjust(w) if i == 1 else c.ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None, *, now: datetime | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the benchmarks in bench/bench_*.py and print ratios measured in "
+                    "one run. Example: python -m bench --quick --only store")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--only", metavar="NAME",
+                        help="run modules whose name contains NAME; if none does, run all "
+                             "and keep the records whose name contains it")
+    parser.add_argument("--out", type=Path, default=RESULTS, metavar="PATH",
+                        help=f"where to write the JSON results (default: {RESULTS})")
+    args = parser.parse_args(argv)
+
+    modules = discover()
+    name_filter: str | None = None
+    if args.only:
+        by_module = [m for m in modules if args.only in m.rsplit(".", 1)[-1]]
+        if by_module:
+            modules = by_module
+        else:
+            # Records cannot be asked for one by one, so every module runs and the
+            # records are filtered afterwards.
+            name_filter = args.only
+
+    records: list[Record] = []
+    failures: list[dict[str, str]] = []
+    for module in modules:
+        print(f"running {module}{' (quick)' if args.quick else ''} ...", file=sys.stderr,
+              flush=True)
+        start = time.perf_counter()
+        try:
+            got = [r for r in _run_module(module, quick=args.quick)
+                   if name_filter is None or name_filter in str(r.get("name", ""))]
+        except Exception as exc:  # a broken benchmark must not hide the others' results
+            traceback.print_exc()
+            print(f"FAILED {module}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failures.append({"module": module, "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        print(f"  {len(got)} records in {time.perf_counter() - start:.1f}s", file=sys.stderr)
+        records.extend(got)
+
+    if records:
+        print(_table(records))
+    result = {"machine": machine_info(now=now), "quick": args.quick, "records": records,
+              "failures": failures}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} benchmark module(s) failed: "
+              f"{', '.join(f['module'] for f in failures)}", file=sys.stderr)
+        return 1
+    return 0
