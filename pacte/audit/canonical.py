@@ -40,34 +40,60 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
     Bytes are refused by name: in an audit record they would most likely be
     ciphertext or a key, and the trail must never hold either.
     """
-    if _depth > _MAX_DEPTH:
+    # Exact-type tests first: this runs on every append, and records are made of
+    # plain str, list and dict; subclasses and the rest take the general path below.
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return True
+    if t is dict:
+        if _depth >= _MAX_DEPTH:
+            raise IntegrityError("audit record is nested too deeply")
+        fast = True
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str:
+                raise IntegrityError("audit record keys must be strings")
+            if not key.isascii():
+                fast = False
+            ti = type(item)
+            if not (ti is str or item is None or ti is bool):
+                fast = check_json_value(item, _depth=_depth + 1) and fast
+        return fast
+    if t is list:
+        if _depth >= _MAX_DEPTH:
+            raise IntegrityError("audit record is nested too deeply")
+        fast = True
+        for item in value:  # type: ignore[attr-defined]
+            if type(item) is not str:
+                fast = check_json_value(item, _depth=_depth + 1) and fast
+        return fast
+    return _check_general(value, _depth)
+
+
+def _check_general(value: object, depth: int) -> bool:
+    if depth > _MAX_DEPTH:
         raise IntegrityError("audit record is nested too deeply")
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, str):
-        return True
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise IntegrityError("audit records may not hold bytes")
+    if isinstance(value, bool | str):
+        return False  # a subclass: let rfc8785 serialise it
     if isinstance(value, int):
         if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
             raise IntegrityError("audit record holds an integer outside the JSON-safe range")
-        return True
+        return type(value) is int
     if isinstance(value, float):
         if not math.isfinite(value):
             raise IntegrityError("audit record holds a non-finite number")
         return False
-    if isinstance(value, bytes | bytearray | memoryview):
-        raise IntegrityError("audit records may not hold bytes")
     if isinstance(value, list | tuple):
-        fast = isinstance(value, list)
         for item in value:
-            fast = check_json_value(item, _depth=_depth + 1) and fast
-        return fast
+            check_json_value(item, _depth=depth + 1)
+        return False
     if isinstance(value, Mapping):
-        fast = isinstance(value, dict)
         for key, item in value.items():
             if not isinstance(key, str):
                 raise IntegrityError("audit record keys must be strings")
-            fast = key.isascii() and check_json_value(item, _depth=_depth + 1) and fast
-        return fast
+            check_json_value(item, _depth=depth + 1)
+        return False
     raise IntegrityError(f"audit record holds a value that is not JSON: {type(value).__name__}")
 
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
@@ -54,7 +54,7 @@ _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq        INTEGER PRIMARY KEY,
     time       TEXT NOT NULL,
     principal  TEXT,
     purpose    TEXT,
@@ -82,15 +82,12 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 """
-# AUTOINCREMENT is there for sqlite_sequence: it remembers the highest seq ever
-# written, so deleting the tail of the log is visible even before a checkpoint.
 
 _HEAD = "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
 _INSERT = (
     "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash, leaf_hash)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_SUBJECT = "INSERT OR IGNORE INTO entry_subjects (subject, seq) VALUES (?, ?)"
 _GET = "SELECT seq, body, entry_hash, leaf_hash FROM entries WHERE seq = ?"
 # One constant text per access path; a NULL parameter switches its filter off.
 _ENTRIES = (
@@ -99,13 +96,35 @@ _ENTRIES = (
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " ORDER BY e.seq LIMIT ?6"
 )
+# The subject index is written in batches (see _index_subjects): entries up to ?8
+# are found through it, the short unindexed tail after it is read directly.
 _ENTRIES_BY_SUBJECT = (
-    "SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entry_subjects s"
-    " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5"
+    "SELECT seq, body, entry_hash, leaf_hash FROM ("
+    " SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entry_subjects s"
+    " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5 AND s.seq < ?8"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
-    " ORDER BY s.seq LIMIT ?6"
+    " UNION ALL"
+    " SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entries e"
+    " WHERE e.seq >= ?8 AND e.seq > ?5"
+    " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
+    " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " AND EXISTS (SELECT 1 FROM json_each(CAST(e.body AS TEXT), '$.subjects') j"
+    " WHERE j.value = ?7)"
+    ") ORDER BY seq LIMIT ?6"
 )
+_INDEX_SUBJECTS = (
+    "INSERT OR IGNORE INTO entry_subjects (subject, seq)"
+    " SELECT j.value, e.seq FROM entries e, json_each(CAST(e.body AS TEXT), '$.subjects') j"
+    " WHERE e.seq >= ? AND e.seq < ? AND j.type = 'text'"
+)
+_INDEXED_UPTO = "SELECT value FROM meta WHERE key = 'subjects_indexed_upto'"
+_SET_INDEXED_UPTO = (
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('subjects_indexed_upto', ?)"
+)
+# Indexing a batch of entries at once writes each index page once per batch, not once
+# per entry: the append itself then touches only the end of the entries table.
+_INDEX_EVERY = 256
 _LEAVES = "SELECT leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _LAST_CHECKPOINT = (
     "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
@@ -129,9 +148,10 @@ _MAX_LIMIT = 10_000
 
 def format_time(moment: datetime) -> str:
     """ISO 8601 UTC with microseconds and a Z: fixed width, so text order is time order."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # isoformat is C code; strftime costs several times more on the append path.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -142,7 +162,7 @@ def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditEntry:
     """One entry: its place, its time, the caller's record, and its two hashes."""
 
@@ -174,33 +194,34 @@ class AuditEntry:
                 "entry_hash": self.entry_hash.hex()}
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+class _Prepared(NamedTuple):
     record: Mapping[str, object]
     fast: bool
-    subjects: tuple[str, ...]
     principal: str | None
     purpose: str | None
+
+
+class _StaleHead(Exception):
+    """Another process appended since this one last saw the head."""
 
 
 def _prepare(record: Mapping[str, object]) -> _Prepared:
     if not isinstance(record, Mapping):
         raise IntegrityError("an audit record must be a mapping")
-    clash = RESERVED_KEYS.intersection(record)
-    if clash:
-        raise IntegrityError(f"audit records may not set {sorted(clash)}: the trail assigns them")
+    if "seq" in record or "time" in record:
+        raise IntegrityError(f"audit records may not set {sorted(RESERVED_KEYS)}: "
+                             "the trail assigns them")
     fast = check_json_value(record)
-    subjects = record.get("subjects", ())
-    if subjects is None:
-        subjects = ()
-    if not isinstance(subjects, list | tuple) or not all(isinstance(s, str) for s in subjects):
-        raise IntegrityError("audit record subjects must be a list of strings")
+    subjects = record.get("subjects")
+    if subjects is not None:
+        if not isinstance(subjects, list | tuple):
+            raise IntegrityError("audit record subjects must be a list of strings")
+        for s in subjects:
+            if type(s) is not str:
+                raise IntegrityError("audit record subjects must be a list of strings")
     principal, purpose = record.get("principal"), record.get("purpose")
-    return _Prepared(
-        record=record, fast=fast, subjects=tuple(dict.fromkeys(subjects)),
-        principal=principal if isinstance(principal, str) else None,
-        purpose=purpose if isinstance(purpose, str) else None,
-    )
+    return _Prepared(record, fast, principal if type(principal) is str else None,
+                     purpose if type(purpose) is str else None)
 
 
 def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
@@ -234,6 +255,8 @@ class AuditTrail:
         self._appended = False
         self._closed = False
         self._tree: MerkleTree | None = None
+        # (next seq, its previous hash) as of this process's last commit; see _append_locked.
+        self._head: tuple[int, bytes] | None = None
         self._last_checkpoint_time = self._initial_checkpoint_time()
 
     # -- opening and closing ----------------------------------------------------
@@ -321,6 +344,7 @@ class AuditTrail:
                 try:
                     out = self._append_locked(db, prepared)
                     db.execute("COMMIT")
+                    self._head = (out[-1].seq + 1, out[-1].entry_hash)
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
@@ -338,11 +362,35 @@ class AuditTrail:
 
     def _append_locked(self, db: sqlite3.Connection, prepared: list[_Prepared]
                        ) -> list[AuditEntry]:
-        row = db.execute(_HEAD).fetchone()
-        seq, prev = (0, GENESIS) if row is None else (row[0] + 1, row[1])
-        start = seq
         now = _aware(self._now())
         time = format_time(now)
+        # The head this process committed last saves a query per append. It is safe:
+        # under the write lock, if anyone appended since, the seq we would take is
+        # already used, the INSERT fails on the primary key, and we re-read the head.
+        head = self._head
+        if head is not None:
+            try:
+                out = self._insert(db, prepared, head, time)
+            except _StaleHead:
+                head = None
+        if head is None:
+            head = _read_head(db)
+            out = self._insert(db, prepared, head, time)
+        start, last = head[0], out[-1]
+        self._head = None  # until COMMIT succeeds (see append_many)
+        if (last.seq + 1) // _INDEX_EVERY > start // _INDEX_EVERY:
+            _index_subjects(db, last.seq + 1)
+        if self._signer is not None and (
+            (last.seq + 1) // self._every > start // self._every
+            or now - self._last_checkpoint_time >= self._interval
+        ):
+            self._checkpoint_locked(db, last.seq + 1, last.entry_hash, now)
+        return out
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, prepared: list[_Prepared], head: tuple[int, bytes],
+                time: str) -> list[AuditEntry]:
+        seq, prev = head
         sha = hashlib.sha256
         out: list[AuditEntry] = []
         for p in prepared:
@@ -352,18 +400,16 @@ class AuditTrail:
             body = canonical_bytes(doc, checked=p.fast)
             entry_hash = sha(prev + body).digest()
             leaf = leaf_hash(body)
-            db.execute(_INSERT, (seq, time, p.principal, p.purpose, body, entry_hash, leaf))
-            if p.subjects:
-                db.executemany(_INSERT_SUBJECT, [(s, seq) for s in p.subjects])
+            try:
+                db.execute(_INSERT, (seq, time, p.principal, p.purpose, body, entry_hash, leaf))
+            except sqlite3.IntegrityError as exc:
+                if not out:
+                    raise _StaleHead from exc
+                raise
             out.append(AuditEntry(seq=seq, time=time, record=p.record, entry_hash=entry_hash,
                                   leaf_hash=leaf, canonical=body))
             prev = entry_hash
             seq += 1
-        if self._signer is not None and (
-            seq // self._every > start // self._every
-            or now - self._last_checkpoint_time >= self._interval
-        ):
-            self._checkpoint_locked(db, seq, prev, now)
         return out
 
     # -- checkpoints ------------------------------------------------------------
@@ -377,8 +423,7 @@ class AuditTrail:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    row = db.execute(_HEAD).fetchone()
-                    size, head = (0, GENESIS) if row is None else (row[0] + 1, row[1])
+                    size, head = _read_head(db)
                     cp = self._checkpoint_locked(db, size, head, _aware(self._now()))
                     db.execute("COMMIT")
                 except BaseException:
@@ -511,7 +556,9 @@ class AuditTrail:
         if subject is None:
             rows = self._all(_ENTRIES, params)
         else:
-            rows = self._all(_ENTRIES_BY_SUBJECT, (*params, subject))
+            row = self._one(_INDEXED_UPTO, ())
+            indexed = 0 if row is None else int(row[0])
+            rows = self._all(_ENTRIES_BY_SUBJECT, (*params, subject, indexed))
         return [AuditEntry.from_row(*r) for r in rows]
 
     def _one(self, sql: str, params: Sequence[object]) -> Any:
@@ -552,6 +599,21 @@ class AuditTrail:
             raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
         finally:
             db.close()
+
+
+def _index_subjects(db: sqlite3.Connection, upto: int) -> None:
+    """Add entries [indexed so far, upto) to the subject index, in one statement."""
+    row = db.execute(_INDEXED_UPTO).fetchone()
+    done = 0 if row is None else int(row[0])
+    if upto > done:
+        db.execute(_INDEX_SUBJECTS, (done, upto))
+        db.execute(_SET_INDEXED_UPTO, (str(upto),))
+
+
+def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:
+    """(the next seq, the hash it chains from), read inside the write transaction."""
+    row = db.execute(_HEAD).fetchone()
+    return (0, GENESIS) if row is None else (int(row[0]) + 1, bytes(row[1]))
 
 
 def _checkpoint(row: Sequence[Any]) -> Checkpoint:
