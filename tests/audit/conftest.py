@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def trail_factory(tmp_path: Path, signer: SigningKey, clock: Clock
-                  ) -> Callable[..., AuditTrail]:
+                  ) -> Iterator[Callable[..., AuditTrail]]:
     opened: list[AuditTrail] = []
 
     def factory(n: int = 0, *, every: int = 1000, name: str = "audit.db") -> AuditTrail:
@@ -76,6 +76,6 @@ def trail_factory(tmp_path: Path, signer: SigningKey, clock: Clock
         opened.append(t)
         return t
 
-    yield factory  # type: ignore[misc]
+    yield factory
     for t in opened:
         t.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from pacte.audit import AuditTrail, verify
+from pacte.audit import AuditEntry, AuditTrail, verify
 from pacte.crypto.signing import SigningKey
 
 from .conftest import Clock, record
@@ -40,7 +40,7 @@ def test_concurrent_appenders_never_fork_the_chain(tmp_path: Path) -> None:
     trail = AuditTrail.open(path, signer=None, read_only=True)
     total = PROCESSES * APPENDS
     assert trail.size() == total
-    entries = []
+    entries: list[AuditEntry] = []
     after = None
     while len(entries) < total:
         page = trail.entries(after_seq=after, limit=500)
