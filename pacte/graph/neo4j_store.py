@@ -53,6 +53,7 @@ from pacte.graph.store import (
     decode_props,
     encode_props,
 )
+from pacte.graph.stores import NEO4J_SCHEMES
 
 __all__ = ["SCHEMA_VERSION", "Neo4jStore"]
 
@@ -240,6 +241,10 @@ class Neo4jStore:
         max_retry_time: float = 30.0,
         connection_timeout: float = 30.0,
     ) -> None:
+        if not uri.startswith(NEO4J_SCHEMES):
+            # The driver also speaks HTTP (a preview); pacte needs Bolt's transactions.
+            raise ConfigError("a Neo4j store URI starts with neo4j:// or bolt:// "
+                              "(or their +s / +ssc variants)")
         if "@" in urlsplit(uri).netloc:
             raise ConfigError("pass credentials as user= and password=, or use "
                               "Neo4jStore.from_uri()")
