@@ -42,13 +42,33 @@ def _best(fn: Callable[[int], None], n: int, repeats: int) -> float:
     return best
 
 
+def _best_pair(ours: Callable[[int], None], bare: Callable[[int], None], n: int,
+               repeats: int) -> tuple[float, float]:
+    """Best times of both, run alternately so a burst of load hits both alike."""
+    ours(max(1, n // 10))
+    bare(max(1, n // 10))
+    best_ours = best_bare = float("inf")
+    for _ in range(repeats):
+        for fn, is_ours in ((ours, True), (bare, False)):
+            t0 = time.perf_counter()
+            fn(n)
+            elapsed = time.perf_counter() - t0
+            if is_ours:
+                best_ours = min(best_ours, elapsed)
+            else:
+                best_bare = min(best_bare, elapsed)
+    return best_ours, best_bare
+
+
 def _lp(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
 def run(quick: bool) -> list[dict[str, Any]]:
-    n = 20_000 if quick else 200_000
-    repeats = 3 if quick else 7
+    # Many short repeats rather than a few long ones: the best of many is the run that
+    # no other process disturbed.
+    n = 20_000 if quick else 50_000
+    repeats = 5 if quick else 25
     customers = 500 if quick else 5_000
     with tempfile.TemporaryDirectory(prefix="pacte-bench-crypto-") as tmp:
         root = Path(tmp)
@@ -99,18 +119,16 @@ def _measure(vault: KeyVault, *, n: int, repeats: int, customers: int) -> list[d
 
     size = f"{FIELD_SIZE}-byte field, {n} calls, best of {repeats}"
     records: list[dict[str, Any]] = []
-    t_ours_dec = _best(ours_dec, n, repeats)
-    t_bare_dec = _best(bare_dec, n, repeats)
+    t_ours_dec, t_bare_dec = _best_pair(ours_dec, bare_dec, n, repeats)
     records.append(_rec("field_decrypt_vs_aesgcm", t_ours_dec / t_bare_dec,
                         "FieldCipher.decrypt (key cached)",
                         "AESGCM.decrypt (prebuilt AESGCM, same nonce, ct and AD sizes)",
                         "<= 2", size))
-    t_bare_con = _best(bare_dec_constructed, n, repeats)
+    t_bare_con = _best_pair(ours_dec, bare_dec_constructed, n, repeats)[1]
     records.append(_rec("field_decrypt_vs_aesgcm_constructed", t_ours_dec / t_bare_con,
                         "FieldCipher.decrypt (key cached)",
                         "AESGCM(key).decrypt (AESGCM built per call)", "<= 2", size))
-    t_ours_enc = _best(ours_enc, n, repeats)
-    t_bare_enc = _best(bare_enc, n, repeats)
+    t_ours_enc, t_bare_enc = _best_pair(ours_enc, bare_enc, n, repeats)
     records.append(_rec("field_encrypt_vs_aesgcm", t_ours_enc / t_bare_enc,
                         "FieldCipher.encrypt (key cached)",
                         "AESGCM.encrypt with a fresh os.urandom(12) nonce", "", size))

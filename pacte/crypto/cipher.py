@@ -53,13 +53,11 @@ _Entry = tuple[Aead, bytes, bytes, bytes]
 # older DEK version still found in stored data.
 _Fields = dict[str | tuple[str, bytes], _Entry]
 
-# Length prefixes of short ids, precomputed: building one is a fifth of a decryption.
-_LEN = tuple(n.to_bytes(4, "big") for n in range(1024))
+_NODE_SEGMENTS = 65536
 
 
 def _lp(data: bytes) -> bytes:
-    n = len(data)
-    return (_LEN[n] if n < 1024 else n.to_bytes(4, "big")) + data
+    return len(data).to_bytes(4, "big") + data
 
 
 class FieldCipher:
@@ -76,6 +74,10 @@ class FieldCipher:
         # LRU over customers; each holds the derived keys of the fields used so far.
         self._cache: OrderedDict[str, _Fields] = OrderedDict()
         self._epoch = vault.cache_epoch
+        # node id -> its length-prefixed UTF-8, the per-node part of the associated data.
+        # Node ids are not secret (the store keeps them in clear); encoding one costs a
+        # tenth of a decryption, and a read opens several fields of the same node.
+        self._nodes: dict[str, bytes] = {}
         self._nonce = _nonce
         self._lock = threading.Lock()
         # Pushed rather than polled: a check per call would cost a tenth of a decryption.
@@ -103,7 +105,10 @@ class FieldCipher:
         nonce = self._nonce(NONCE_SIZE)
         if len(nonce) != NONCE_SIZE:
             raise InputError("the nonce source must return 12 bytes")
-        ad = prefix + _lp(node_id.encode()) + suffix
+        segment = self._nodes.get(node_id)
+        if segment is None:
+            segment = self._node_segment(node_id)
+        ad = prefix + segment + suffix
         return header + nonce + aead.encrypt(nonce, bytes(plaintext), ad)
 
     def decrypt(self, customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
@@ -123,14 +128,21 @@ class FieldCipher:
                     self._cache.move_to_end(customer_id)
                 except KeyError:  # evicted by another thread meanwhile; the entry still works
                     pass
-            nb = node_id.encode()
-            n = len(nb)
-            nb = _LEN[n] + nb if n < 1024 else _lp(nb)
+            segment = self._nodes.get(node_id)
+            if segment is None:
+                segment = self._node_segment(node_id)
             return entry[0].decrypt(blob[HEADER_SIZE:_BODY], blob[_BODY:],
-                                    entry[2] + nb + entry[3])
+                                    entry[2] + segment + entry[3])
         except Exception:
             # Deliberately broad: whatever went wrong, the caller learns only that it failed.
             raise DecryptionError() from None
+
+    def _node_segment(self, node_id: str) -> bytes:
+        segment = _lp(node_id.encode("utf-8"))
+        if len(self._nodes) >= _NODE_SEGMENTS:
+            self._nodes.clear()  # ids are cheap to re-encode; a crude bound is enough
+        self._nodes[node_id] = segment
+        return segment
 
     def _for_header(self, customer_id: str, field: str, blob: bytes) -> _Entry:
         header = bytes(blob[:HEADER_SIZE])
