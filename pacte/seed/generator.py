@@ -149,7 +149,6 @@ class _World:
         self.products: tuple[Product, ...] = catalogue()
         self.devices: tuple[Product, ...] = tuple(p for p in self.products if p.device_type)
         self.customer_id = id_maker("c", seed)
-        self.interaction_id = id_maker("i", seed)
         self._interaction_base = id_base(seed)
         # Prices in cents, so an amount is one exact division rather than a round().
         self._products = tuple((p.id, p.name, round(p.price * 100)) for p in self.products)
