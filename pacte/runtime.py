@@ -256,6 +256,9 @@ class Pacte:
     def now(self) -> datetime:
         return self._now()
 
+    def begin_request(self) -> None:
+        self.vault.sync()
+
     def subject_ref(self, customer_id: str) -> str:
         return self.vault.subject_ref(customer_id)
 

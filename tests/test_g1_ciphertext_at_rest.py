@@ -125,3 +125,20 @@ def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
     rt.close()
     # Not even on disk: the wrapped key and the plaintext are nowhere in the files.
     assert victim_email.encode() not in _raw(tmp_path / "data")
+
+
+def test_erasure_in_another_process_holds_on_the_next_request(tmp_path: Path) -> None:
+    """G5: a second handle (as another process would be) forgets its cached keys."""
+    clock = FakeClock()
+    rt = Pacte.init(tmp_path / "data", now=clock)
+    rt.seed(10, seed=4)
+    cid = rt.operator_session("service").customers(first=1).items[0].id
+    node = rt.store.get_nodes([cid])[cid]
+    assert rt.codec.open(node, ["email"])  # warms this handle's key caches
+    other = Pacte.open(tmp_path / "data", now=clock)
+    other.operator_session("self_service").erase(cid)
+    other.close()
+    rt.operator_session("service")  # the next request on the first handle
+    with pytest.raises((DecryptionError, KeyVaultError)):
+        rt.codec.open(node, ["email"])
+    rt.close()

@@ -72,6 +72,7 @@ class Backend(Protocol):
     policy: Policy
 
     def now(self) -> datetime: ...
+    def begin_request(self) -> None: ...
     def subject_ref(self, customer_id: str) -> str: ...
     def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
     def shred(self, customer_id: str) -> None: ...
@@ -111,6 +112,9 @@ class Session:
         defer_audit: bool = False,
     ) -> None:
         self._b = backend
+        # Drops key caches another process invalidated (an erasure elsewhere), so no
+        # cache outlives it (G5).
+        backend.begin_request()
         self.principal = principal
         self.request_id = request_id or uuid.uuid4().hex
         self._defer = defer_audit

@@ -162,8 +162,10 @@ class Store(Protocol):
 
 # -- helpers shared by backends --------------------------------------------------
 
+# Bytes travel as tagged base64 strings. A str that itself starts with NUL is tagged
+# too, so no string can ever be read back as bytes.
 _BYTES_TAG = "\x00b64:"
-
+_STR_TAG = "\x00s:"
 
 # One encoder for every call: json.dumps with options builds a new one each time.
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -175,15 +177,23 @@ def encode_props(props: Props) -> str:
         return "{}"
     out: dict[str, object] = {}
     for k, v in props.items():
-        out[k] = _BYTES_TAG + base64.b64encode(v).decode() if isinstance(v, bytes) else v
+        if isinstance(v, bytes):
+            out[k] = _BYTES_TAG + base64.b64encode(v).decode()
+        elif isinstance(v, str) and v.startswith("\x00"):
+            out[k] = _STR_TAG + v
+        else:
+            out[k] = v
     return _encode(out)
 
 
 def decode_props(text: str | bytes) -> dict[str, Value]:
     raw: dict[str, Value] = json.loads(text)
     for k, v in raw.items():
-        if isinstance(v, str) and v.startswith(_BYTES_TAG):
-            raw[k] = base64.b64decode(v[len(_BYTES_TAG):])
+        if isinstance(v, str) and v.startswith("\x00"):
+            if v.startswith(_BYTES_TAG):
+                raw[k] = base64.b64decode(v[len(_BYTES_TAG):])
+            elif v.startswith(_STR_TAG):
+                raw[k] = v[len(_STR_TAG):]
     return raw
 
 

@@ -164,3 +164,9 @@ def test_later_put_of_the_same_id_in_one_batch_wins(store: Store) -> None:
                                   Edge("HAD", "e1", "c1", "c1", 1, {"v": "aaa"})]))
     assert store.get_nodes(["c1"])["c1"].props["v"] == "aaa-last"
     assert store.edges("c1", "HAD")[0].props["v"] == "aaa"
+
+
+def test_strings_that_look_like_tagged_bytes_stay_strings(store: Store) -> None:
+    tricky = {"a": "\x00b64:AAAA", "b": "\x00s:x", "c": "\x00", "d": b"\x00b64:"}
+    store.write(WriteBatch(nodes=[Node("Product", "p1", tricky)]))
+    assert dict(store.get_nodes(["p1"])["p1"].props) == tricky
