@@ -1,7 +1,85 @@
-"""pacte: a privacy-preserving customer knowledge graph."""
+"""pacte: a privacy-preserving customer knowledge graph.
 
-from __future__ import annotations
+    from pacte import Pacte
+
+    with Pacte.open("pacte-data") as rt:
+        session = rt.session(rt.authenticate(api_key), "marketing.email")
+        customer = session.customer("c_0123456789ab")   # None unless they opted in
+
+Everything that touches customer data goes through a purpose-bound `Session` (G10).
+"""
+
+from pacte.errors import (
+    ConfigError,
+    CorruptStore,
+    DecryptionError,
+    Forbidden,
+    InputError,
+    IntegrityError,
+    KeyVaultError,
+    NotFound,
+    NotInitialised,
+    PacteError,
+    PolicyDenied,
+    PurposeNotGranted,
+    PurposeRequired,
+    StorageError,
+    Unauthenticated,
+)
+from pacte.graph.policy import Policy, Purpose
+from pacte.graph.principals import Principal
+from pacte.graph.session import Session
+from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, WriteBatch
+from pacte.graph.views import (
+    ConsentView,
+    CustomerView,
+    DeviceView,
+    Explanation,
+    InteractionView,
+    Page,
+    ProductView,
+    ProjectedCustomer,
+    Withheld,
+)
+from pacte.runtime import Pacte
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ConfigError",
+    "ConsentView",
+    "CorruptStore",
+    "Cursor",
+    "CustomerView",
+    "DecryptionError",
+    "DeviceView",
+    "Edge",
+    "Explanation",
+    "Forbidden",
+    "IndexEntry",
+    "InputError",
+    "IntegrityError",
+    "InteractionView",
+    "KeyVaultError",
+    "Node",
+    "NotFound",
+    "NotInitialised",
+    "Pacte",
+    "PacteError",
+    "Page",
+    "Policy",
+    "PolicyDenied",
+    "Principal",
+    "ProductView",
+    "ProjectedCustomer",
+    "Purpose",
+    "PurposeNotGranted",
+    "PurposeRequired",
+    "Session",
+    "StorageError",
+    "Store",
+    "Unauthenticated",
+    "Withheld",
+    "WriteBatch",
+    "__version__",
+]
