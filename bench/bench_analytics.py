@@ -4,12 +4,13 @@ Each figure is measured in one run next to a baseline doing the same reads strai
 from the store, with no consent check, no decryption, no pseudonyms and no audit
 (what pacte would cost without its privacy), so the ratio is what privacy costs:
 
-- `projection_build_per_100k`: `build_projection` wall time, scaled to 100k customers
-  in the data directory (quick: measured at 2k);
-- `projection_vs_bare_store`: the same build over the bare-store build;
-- `recommendations_p50_ms`, `recommendations_p99_ms`: one request each (a fresh
-  session, as the API makes), for customers consenting to `personalization`;
-- `recommendations_vs_bare_store`: p50 over the bare co-purchase count's p50.
+- `analytics.projection_build_per_100k`: `build_projection` wall time per 100k
+  customers in the data directory (quick: measured at 2k and scaled);
+- `analytics.projection_vs_bare_store`: its time per projected customer over the
+  bare-store build's time per customer;
+- `analytics.recommendations_p50`, `_p99`: one request each (a fresh session, as
+  the API makes one per request), for customers consenting to `personalization`;
+- `analytics.recommendations_vs_bare_store`: p50 over the bare co-purchase p50.
 
 Seeded data directories are cached under `bench/results/` (git-ignored), keyed by
 size and seed; seeding 100k customers takes a few minutes the first time.
@@ -30,6 +31,7 @@ from typing import Any
 
 import networkx as nx
 
+from bench.harness import figure, ratio
 from pacte.analytics import build_projection
 from pacte.graph.store import Store
 from pacte.runtime import Pacte
@@ -72,23 +74,24 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def _projection(rt: Pacte, size: int) -> list[dict[str, Any]]:
-    scale = PER / size
     session = rt.operator_session("analytics")
     built: list[int] = []
     ours = _timed(lambda: built.append(build_projection(session).customers))
     bare_nodes: list[int] = []
     bare = _timed(lambda: bare_nodes.append(_bare_projection(rt.store)))
     projected, everyone = built[0], bare_nodes[0]
-    where = f"{size} customers (seed {SEED}), {projected} consenting to analytics"
+    where = f"{size} customers, {projected} consenting to analytics"
     return [
-        _rec("projection_build_per_100k", ours * scale, "s",
-             f"build_projection wall time x {scale:g}", "per 100k customers in the store",
-             "<= 120", where),
+        ratio("analytics.projection_build_per_100k", ours, size / PER,
+              numerator_label=f"build_projection wall time (s) at {size} customers",
+              denominator_label="hundreds of thousands of customers in the store",
+              unit="s/100k", size=where, target="<= 120"),
         # Per customer: the bare build reads everyone, the projection only the consenting.
-        _rec("projection_vs_bare_store", (ours / max(projected, 1)) / (bare / everyone), "x",
-             "build_projection time per projected customer",
-             "bare-store build (every customer, raw ids, no consent/decryption/audit) "
-             "time per customer", "<= 3", where),
+        ratio("analytics.projection_vs_bare_store", ours / max(projected, 1), bare / everyone,
+              numerator_label="build_projection seconds per projected customer",
+              denominator_label="bare-store build (every customer, raw ids, no consent, "
+                                "decryption or audit) seconds per customer",
+              size=where, target="<= 3"),
     ]
 
 
@@ -146,14 +149,14 @@ def _recommendations(rt: Pacte, size: int) -> list[dict[str, Any]]:
                   for c in targets)
     bare = sorted(_timed(lambda c=c: _bare_recommendations(rt.store, c)) for c in targets)
     p50, p99 = _pct(ours, 0.5) * 1000, _pct(ours, 0.99) * 1000
-    where = f"{size} customers (seed {SEED}), {len(targets)} requests"
+    where = f"{size} customers, {len(targets)} requests"
     return [
-        _rec("recommendations_p50_ms", p50, "ms", "median request", "", "<= 50", where),
-        _rec("recommendations_p99_ms", p99, "ms", "99th percentile request", "", "<= 250",
-             where),
-        _rec("recommendations_vs_bare_store", p50 / (_pct(bare, 0.5) * 1000), "x",
-             "Session.recommendations p50 (consent, audit, fresh session)",
-             "co-purchase count straight from the store p50", "<= 3", where),
+        figure("analytics.recommendations_p50", p50, unit="ms", size=where, target="<= 50"),
+        figure("analytics.recommendations_p99", p99, unit="ms", size=where, target="<= 250"),
+        ratio("analytics.recommendations_vs_bare_store", p50, _pct(bare, 0.5) * 1000,
+              numerator_label="Session.recommendations p50 ms (fresh session, consent, audit)",
+              denominator_label="the same co-purchase count straight from the store, p50 ms",
+              size=where, target="<= 3"),
     ]
 
 
@@ -173,12 +176,6 @@ def _pct(ordered: list[float], q: float) -> float:
         return ordered[0] if ordered else 0.0
     return statistics.quantiles(ordered, n=100, method="inclusive")[round(q * 100) - 1] \
         if q < 1 else ordered[-1]
-
-
-def _rec(name: str, value: float, unit: str, numerator: str, denominator: str, target: str,
-         size: str) -> dict[str, Any]:
-    return {"name": name, "value": round(value, 3), "unit": unit, "size": size,
-            "numerator": numerator, "denominator": denominator, "target": target}
 
 
 if __name__ == "__main__":
