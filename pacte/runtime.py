@@ -209,23 +209,21 @@ class Pacte:
     def seed(self, customers: int, *, seed: int = 0, batch_customers: int = 1000,
              progress: Callable[[int], object] | None = None) -> dict[str, int]:
         """Load reproducible synthetic data through the operator's session, batch by batch."""
-        from pacte.seed import generate
+        from pacte.seed import SeedStats, generate
 
         if not isinstance(customers, int) or customers < 1:
             raise InputError("the number of customers must be a whole number >= 1")
-        session = self.operator_session("service")
-        counts = {"customers": 0, "interactions": 0}
-        for batch in generate(customers, seed=seed, batch_customers=batch_customers,
-                              now=self.now()):
-            session.ingest(batch)
-            for n in batch.nodes:
-                if n.kind == "Customer":
-                    counts["customers"] += 1
-                elif n.kind == "Interaction":
-                    counts["interactions"] += 1
+        stats = SeedStats()
+
+        def done(batch: WriteBatch) -> None:
+            stats.add(batch)
             if progress is not None:
-                progress(counts["customers"])
-        return counts
+                progress(stats.customers)
+
+        self.operator_session("service").ingest(
+            generate(customers, seed=seed, batch_customers=batch_customers, now=self.now()),
+            on_batch=done)
+        return {"customers": stats.customers, "interactions": stats.interactions}
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

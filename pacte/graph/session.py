@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -787,14 +788,36 @@ class Session:
             "reviews": reviews,
         }
 
-    def ingest(self, batch: WriteBatch) -> None:
-        """Bulk-load plaintext records (seeding, imports): sealed, written, audited once."""
+    def ingest(self, batches: WriteBatch | Iterable[WriteBatch], *,
+               on_batch: Callable[[WriteBatch], object] | None = None) -> None:
+        """Bulk-load plaintext records (seeding, imports): sealed, written, audited per batch.
+
+        Batch k+1 is produced and sealed while batch k is being written: the store's
+        writes release the GIL, so the two overlap on a second core. Each batch is
+        audited once its write has committed.
+        """
         self._require_role("ingest", "admin")
-        customers = [n.id for n in batch.nodes if n.kind == "Customer"]
-        self._b.ensure_keys(customers)
-        self._b.store.write(self._b.codec.seal_batch(batch))
+        if isinstance(batches, WriteBatch):
+            batches = [batches]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pacte-ingest") as writer:
+            pending: tuple[Future[None], WriteBatch, int] | None = None
+            for batch in batches:
+                customers = [n.id for n in batch.nodes if n.kind == "Customer"]
+                self._b.ensure_keys(customers)
+                sealed = self._b.codec.seal_batch(batch)
+                if pending is not None:
+                    self._ingested(*pending, on_batch)
+                pending = (writer.submit(self._b.store.write, sealed), batch, len(customers))
+            if pending is not None:
+                self._ingested(*pending, on_batch)
+
+    def _ingested(self, write: Future[None], batch: WriteBatch, customers: int,
+                  on_batch: Callable[[WriteBatch], object] | None) -> None:
+        write.result()  # re-raises the store's error here, before anything is audited
         self._audit(self._record("ingest", extra={
-            "customers": len(customers), "nodes": len(batch.nodes), "edges": len(batch.edges)}))
+            "customers": customers, "nodes": len(batch.nodes), "edges": len(batch.edges)}))
+        if on_batch is not None:
+            on_batch(batch)
 
     # -- analysts and recommendations ------------------------------------------
 
