@@ -35,6 +35,7 @@ __all__ = [
     "met",
     "peak_rss_mib",
     "ratio",
+    "seeded",
 ]
 
 Record = dict[str, Any]
@@ -114,6 +115,30 @@ def machine_info(*, now: datetime | None = None) -> dict[str, Any]:
         "machine": platform.machine(),
         "sqlite": sqlite3.sqlite_version,
     }
+
+
+def seeded(customers: int, *, seed: int) -> Path:
+    """A data directory with `customers` seeded customers, made once and then reused.
+
+    Cached under `bench/results/` (git-ignored), keyed by size and seed, and shared by
+    every benchmark module; seeding 100k customers takes a few minutes the first time.
+    """
+    import shutil
+
+    from pacte.runtime import Pacte
+
+    path = RESULTS.parent / f"data-{customers}-seed{seed}"
+    done = path / ".seeded"
+    if done.exists():
+        return path
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted seeding: start again
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with Pacte.init(path) as rt:
+        rt.seed(customers, seed=seed)
+    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s\n")
+    return path
 
 
 # -- the runner ---------------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""Seeding: the real `pacte seed` command, and the cost of encryption on that path.
+
+- `seed_cli_*`: `pacte init` + `pacte seed --customers N` in a child process, timed,
+  with its peak memory (bars: 100k customers in under 180 s and under 1 GiB).
+- `seed_encrypted_vs_plain`: customers/s of `Pacte.seed` (generate, seal, write,
+  audit) over customers/s of the same generator written straight into a SQLite
+  store without keys, sealing or audit (target >= 0.5).
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import Record, figure, ratio
+from pacte.graph.sqlite_store import SQLiteStore
+from pacte.runtime import Pacte
+from pacte.seed import generate
+
+
+def _cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pacte", *args], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def seed_cli(customers: int) -> tuple[float, float]:
+    """Seconds and peak MiB of `pacte seed --customers N` in a fresh data directory."""
+    with tempfile.TemporaryDirectory(prefix="pacte-bench-") as tmp:
+        data = str(Path(tmp) / "data")
+        _cli("init", "--data", data)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        _cli("seed", "--customers", str(customers), "--seed", "1", "--data", data)
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def seed_encrypted(customers: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="pacte-bench-") as tmp, \
+            Pacte.init(Path(tmp) / "data") as rt:
+        t0 = time.perf_counter()
+        rt.seed(customers, seed=1)
+        return customers / (time.perf_counter() - t0)
+
+
+def seed_plain(customers: int) -> float:
+    """The baseline: same batches, same two-thread pipeline, no keys, sealing or audit."""
+    now = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="pacte-bench-") as tmp:
+        store = SQLiteStore(Path(tmp) / "plain.db", create=True)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending = None
+            for batch in generate(customers, seed=1, now=now):
+                if pending is not None:
+                    pending.result()
+                pending = writer.submit(store.write, batch)
+            if pending is not None:
+                pending.result()
+        rate = customers / (time.perf_counter() - t0)
+        store.close()
+    return rate
+
+
+def run(quick: bool) -> list[Record]:
+    records: list[Record] = []
+    cli_size = 5_000 if quick else 100_000
+    seconds, peak = seed_cli(cli_size)
+    records.append(figure("seed_cli_seconds", seconds, unit="s", size=cli_size,
+                          target=None if quick else "< 180"))
+    records.append(figure("seed_cli_peak_memory", peak, unit="MiB", size=cli_size,
+                          target="< 1024"))
+    records.append(figure("seed_cli_throughput", cli_size / seconds, unit="customers/s",
+                          size=cli_size))
+    size = 3_000 if quick else 20_000
+    enc = seed_encrypted(size)
+    plain = seed_plain(size)
+    records.append(ratio("seed_encrypted_vs_plain", enc, plain,
+                         numerator_label="Pacte.seed customers/s (sealed, keyed, audited)",
+                         denominator_label="generate -> SQLiteStore.write customers/s (plain)",
+                         size=size, target=">= 0.5"))
+    return records
+
+
+if __name__ == "__main__":
+    for record in run("--quick" in sys.argv):
+        print(record)
