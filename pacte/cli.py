@@ -418,6 +418,8 @@ def demo(
 
     Example: pacte demo --data ./pacte-demo --customers 2000 --port 8000
     """
+    from functools import partial
+
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
     path = _dir(data)
@@ -433,8 +435,8 @@ def demo(
                        f"{stats['interactions']} interactions")
         keys: dict[str, str] = {}
         for name, role, purposes_ in _DEMO_KEYS:
-            principal, key = guarded(lambda n=name, r=role, p=purposes_: rt.create_principal(
-                name=n, role=r, purposes=p))
+            principal, key = guarded(partial(rt.create_principal, name=name, role=role,
+                                             purposes=purposes_))
             keys[role] = key
             typer.echo(f"{role:8} key ({', '.join(principal.purposes)}): {key}")
         first = guarded(lambda: rt.operator_session("service").customers(first=1)).items

@@ -92,7 +92,9 @@ def _bearer(request: Request) -> str | None:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and not declared.isdigit():
+        raise _Refused(400, "malformed Content-Length")
+    if declared is not None and int(declared) > limit:
         raise _Refused(413, f"the request body is larger than {limit} bytes")
     body = bytearray()
     async for chunk in request.stream():

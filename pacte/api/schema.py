@@ -92,18 +92,18 @@ class Query:
     @strawberry.field(description="Null when absent or not visible under the purpose.")
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:
         view = await info.context.loaders.customer.load(str(id))
-        return Customer(view=view) if view is not None else None
+        return Customer.from_view(view) if view is not None else None
 
     @strawberry.field(description="Exact match through the blind index; null when not visible.")
     def customer_by_email(self, info: PacteInfo, email: str) -> Customer | None:
         view = info.context.session.customer_by_email(email)
-        return Customer(view=view) if view is not None else None
+        return Customer.from_view(view) if view is not None else None
 
     @strawberry.field(description="Customers visible under the purpose, in id order.")
     def customers(self, info: PacteInfo, first: int | None = 20,
                   after: str | None = None) -> Connection[Customer]:
         page = info.context.session.customers(first=_or(first, 20), after=after)
-        return Connection.build(page.items, node=lambda v: Customer(view=v),
+        return Connection.build(page.items, node=Customer.from_view,
                                 cursor=lambda v: customer_cursor(v.id), has_next=page.has_next)
 
     @strawberry.field
@@ -144,7 +144,7 @@ class Mutation:
             id=str(input.id) if input.id is not None else None, name=input.name,
             email=input.email, phone=input.phone, address=input.address,
             birth_date=input.birth_date, segment=input.segment)
-        return Customer(view=view)
+        return Customer.from_view(view)
 
     @strawberry.mutation(description="Record one contact; idempotent on `input.eventId`.")
     def record_interaction(self, info: PacteInfo, input: InteractionInput) -> Interaction:
@@ -153,7 +153,7 @@ class Mutation:
             event_id=input.event_id, occurred_at=input.occurred_at, summary=input.summary,
             product_id=str(input.product_id) if input.product_id is not None else None,
             amount=input.amount)
-        return Interaction(view=view)
+        return Interaction.from_view(view)
 
     @strawberry.mutation(description="Record an opt-in (under `self_service`).")
     def grant_consent(self, info: PacteInfo, customer_id: strawberry.ID, purpose: str,
