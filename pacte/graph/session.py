@@ -121,6 +121,9 @@ class Session:
         self._defer = defer_audit
         self._pending: list[dict[str, object]] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
+        # Customer nodes read in this request (None: absent); a request touches the
+        # same customer from several resolvers, and one read serves them all.
+        self._nodes: dict[str, Node | None] = {}
         self._now_us = to_micros(backend.now())
         self._claimed = purpose
         self._purpose: Purpose | None = None
@@ -228,9 +231,21 @@ class Session:
         states = self._consent_map(customer_ids)
         return [c for c in customer_ids if self._covered(states[c])]
 
-    def _customer_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        nodes = self._b.store.get_nodes(list(ids))
-        return {i: n for i, n in nodes.items() if n.kind == "Customer"}
+    def _customer_nodes(self, ids: Sequence[str], *, memo: bool = True) -> dict[str, Node]:
+        missing = [i for i in ids if i not in self._nodes] if memo else list(ids)
+        if missing:
+            found = self._b.store.get_nodes(missing)
+            if not memo:
+                return {i: n for i, n in found.items() if n.kind == "Customer"}
+            for i in missing:
+                n = found.get(i)
+                self._nodes[i] = n if n is not None and n.kind == "Customer" else None
+        return {i: n for i in ids if (n := self._nodes.get(i)) is not None}
+
+    def _forget(self, customer_id: str) -> None:
+        """Drop what this request remembers of a customer it has just changed."""
+        self._nodes.pop(customer_id, None)
+        self._consents.pop(customer_id, None)
 
     def _visible_customers(self, ids: Sequence[str]) -> list[Node]:
         nodes = self._customer_nodes(ids)
@@ -598,6 +613,7 @@ class Session:
         batch = self._b.codec.seal_batch(WriteBatch(nodes=[Node("Customer", id, props, id)],
                                                     unindex=[id]))
         store.write(batch)
+        self._forget(id)
         self._audit(self._record("customer.write", subjects=[id], fields=given.keys()))
         allowed, withheld = self._split(_CUSTOMER.fields)
         return CustomerView(id, {k: props.get(k) for k in allowed}, withheld)
@@ -720,7 +736,7 @@ class Session:
         edge = Edge("CONSENTED", "k_" + secrets.token_hex(8), customer_id, purpose_id, at,
                     props)
         self._b.store.write(WriteBatch(edges=[edge]))
-        self._consents.pop(customer_id, None)
+        self._forget(customer_id)
         self._audit(self._record(action, subjects=[customer_id],
                                  extra={"consent_purpose": purpose_id, "source": source}))
         return ConsentView(purpose_id, status.value, from_micros(at),
@@ -742,7 +758,7 @@ class Session:
         # copies in backups, is unreadable, even if the deletion below is interrupted.
         self._b.shred(customer_id)
         store.write(WriteBatch(delete_nodes=owned))
-        self._consents.pop(customer_id, None)
+        self._forget(customer_id)
         seq = self._b.audit_append([self._record(
             "customer.erase", subjects=[customer_id],
             extra={"destroyed": kinds})])
@@ -840,7 +856,7 @@ class Session:
         store = self._b.store
         for start in range(0, len(ids), batch):
             chunk = ids[start:start + batch]
-            nodes = self._customer_nodes(chunk)
+            nodes = self._customer_nodes(chunk, memo=False)
             bought = store.edges_many(chunk, "BOUGHT") if self._category_ok(_PURCHASES) else {}
             reviewed = store.edges_many(chunk, "REVIEWED") if self._category_ok(
                 "user.content") else {}
