@@ -87,7 +87,7 @@ class Query:
 
     @strawberry.field(description="The purposes of the policy in force.")
     def purposes(self, info: PacteInfo) -> list[Purpose]:
-        return [Purpose.from_policy(p) for p in info.context.pacte.policy.purposes.values()]
+        return [Purpose.from_policy(p) for p in info.context.session.purposes()]
 
     @strawberry.field(description="Null when absent or not visible under the purpose.")
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:

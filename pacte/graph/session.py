@@ -62,6 +62,8 @@ __all__ = ["Backend", "Session"]
 
 _DAY_US = 86_400 * 1_000_000
 _MAX_PAGE = 100
+# Recommendations and other aggregates rest on at least this many people (k-anonymity).
+MIN_SUPPORT = 5
 _MAX_ID = 100
 
 
@@ -186,8 +188,9 @@ class Session:
     def flush(self) -> None:
         """Append the deferred audit records; the response may leave only after this."""
         if self._pending:
-            pending, self._pending = self._pending, []
-            self._b.audit_append(pending)
+            # Cleared only once appended: a failed flush leaves them for the next try.
+            self._b.audit_append(self._pending)
+            self._pending = []
 
     def _deny(self, action: str, error: PacteError, *, subjects: Iterable[str] = ()) -> None:
         rec = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
@@ -308,6 +311,10 @@ class Session:
         views = {n.id: self._customer_view(n) for n in self._visible_customers(ids)}
         fields = next(iter(views.values())).fields.keys() if views else ()
         self._audit(self._record("customer.read", subjects=views.keys(), fields=fields))
+        hidden = [i for i in ids if i not in views]
+        if hidden:
+            # Asked for but absent or not visible: on record, as for a single read.
+            self._audit(self._record("customer.read", subjects=hidden, outcome="not_found"))
         return views
 
     def customer_by_email(self, email: str) -> CustomerView | None:
@@ -851,7 +858,10 @@ class Session:
             n.id for page in self._b.store.iter_nodes(batch=batch) for n in page
             if n.kind == "Customer"]
         visible = set(ids)
-        allowed, _ = self._split(_CUSTOMER.fields)
+        # Analysts get categorised fields only: structural ones such as created_at are
+        # near-unique per person and would single them out (G9).
+        allowed = [f.name for f in _CUSTOMER.fields
+                   if f.category is not None and self._reason(f) is None]
         horizon = self._horizon()
         store = self._b.store
         for start in range(0, len(ids), batch):
@@ -885,9 +895,9 @@ class Session:
                     id=cid,
                     fields=self._b.codec.open(node, allowed),
                     purchases=[(e.dst, from_micros(e.at), _float(e.props.get("amount")))
-                               for e in bought.get(cid, [])],
+                               for e in bought.get(cid, []) if e.at >= horizon],
                     reviews=[(e.dst, from_micros(e.at), _int(e.props.get("rating")))
-                             for e in reviewed.get(cid, [])],
+                             for e in reviewed.get(cid, []) if e.at >= horizon],
                     interactions=interactions,
                     devices=[str(dev_nodes[e.dst].props.get("device_type"))
                              for e in owns.get(cid, []) if e.dst in dev_nodes],
@@ -913,20 +923,30 @@ class Session:
                                      outcome="withheld"))
             return []
         store = self._b.store
-        mine = {e.dst for e in store.edges(customer_id, "BOUGHT")}
+        horizon = self._horizon()
+        mine = {e.dst for e in store.edges(customer_id, "BOUGHT") if e.at >= horizon}
         buyers_by_product = store.edges_many(sorted(mine), "BOUGHT", direction="in")
-        peers = sorted({e.src for edges in buyers_by_product.values() for e in edges} -
-                       {customer_id})
+        peers = sorted({e.src for edges in buyers_by_product.values() for e in edges
+                        if e.at >= horizon} - {customer_id})
         consenting = self._visible_ids(peers)
-        scores: dict[str, int] = {}
-        for edges in store.edges_many(consenting, "BOUGHT").values():
-            for product in {e.dst for e in edges} - mine:
-                scores[product] = scores.get(product, 0) + 1
-        ranked = sorted(scores, key=lambda p: (-scores[p], p))[:first]
+        backers: dict[str, set[str]] = {}
+        for peer, edges in store.edges_many(consenting, "BOUGHT").items():
+            for product in {e.dst for e in edges if e.at >= horizon} - mine:
+                backers.setdefault(product, set()).add(peer)
+        # A product backed by fewer than k co-buyers would reveal what those few bought.
+        supported = {p: b for p, b in backers.items() if len(b) >= MIN_SUPPORT}
+        ranked = sorted(supported, key=lambda p: (-len(supported[p]), p))[:first]
         views = self._product_views(ranked)
-        self._audit(self._record("recommendations", subjects=[customer_id],
+        used = set().union(*(supported[p] for p in ranked)) if ranked else set()
+        # Co-buyers whose purchases shaped the answer find this use in their own trail.
+        self._audit(self._record("recommendations", subjects=[customer_id, *used],
                                  fields=["BOUGHT"]))
         return views
+
+    def purposes(self) -> list[Purpose]:
+        """The policy's purposes (no personal data; the read is audited like any other)."""
+        self._audit(self._record("policy.read"))
+        return list(self._b.policy.purposes.values())
 
     def stats(self) -> dict[str, int]:
         """Counts per node kind and edge type, sorted by name (operators only)."""
