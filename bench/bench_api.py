@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Record, figure, ratio
+from bench.harness import Record, figure, ratio, seeded
 
 __all__ = ["run"]
 
@@ -90,24 +89,6 @@ def run(quick: bool) -> list[Record]:
 
 
 # -- data --------------------------------------------------------------------------
-
-
-def seeded(customers: int, *, seed: int) -> Path:
-    """A data directory with `customers` seeded customers, made once and then reused."""
-    from pacte.runtime import Pacte
-
-    path = RESULTS / f"data-{customers}-seed{seed}"
-    done = path / ".seeded"
-    if done.exists():
-        return path
-    if path.exists():
-        shutil.rmtree(path)  # an interrupted seeding: start again
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with Pacte.init(path) as rt:
-        rt.seed(customers, seed=seed)
-    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s\n")
-    return path
 
 
 def _prepare(data: Path) -> tuple[str, list[str]]:
