@@ -1,4 +1,4 @@
-"""Shared fixtures: stores (SQLite always, Neo4j when the test server can run)."""
+"""Shared fixtures: stores (SQLite always, a real Neo4j server started by the suite)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pytest
 
 from pacte.graph.sqlite_store import SQLiteStore
 from pacte.graph.store import Store
+from tests.neo4j_fixture import neo4j_server, neo4j_store, neo4j_uri  # noqa: F401
+
+# Every backend, for tests that must hold on each. Neo4j test ids contain "neo4j".
+BACKENDS = ["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 
 @pytest.fixture
@@ -18,8 +22,21 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
     store.close()
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest) -> Store:
     """Every backend, for the conformance suite."""
     result: Store = request.getfixturevalue(f"{request.param}_store")
     return result
+
+
+@pytest.fixture(params=BACKENDS)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """Where a data directory keeps its graph: None for the SQLite default, else a
+    freshly emptied Neo4j database."""
+    if request.param == "sqlite":
+        return None
+    from tests.neo4j_fixture import clean_database
+
+    uri: str = request.getfixturevalue("neo4j_uri")
+    clean_database(uri)
+    return uri

@@ -41,9 +41,9 @@ class World:
     product: str = ""
 
 
-def build_world(tmp_path: Path) -> World:
+def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
     clock = FakeClock()
-    rt = Pacte.init(tmp_path / "data", now=clock)
+    rt = Pacte.init(tmp_path / "data", now=clock, store_uri=store_uri)
     op = rt.operator_session("service")
     product = "p_lamp"
     from pacte.graph.store import Node, WriteBatch

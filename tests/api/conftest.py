@@ -72,8 +72,8 @@ class Api:
         self._loop.close()
 
 
-def make_world(path: Path) -> World:
-    world = build_world(path)
+def make_world(path: Path, *, store_uri: str | None = None) -> World:
+    world = build_world(path, store_uri=store_uri)
     world.rt.seed(50, seed=1)
     return world
 

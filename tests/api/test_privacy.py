@@ -8,12 +8,29 @@ covers it) and granted to a sibling (`marketing.sms`, which does not).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.api.conftest import QUERY_360, Api, personal_values
+from tests.api.conftest import QUERY_360, Api, make_world, personal_values
+from tests.conftest import BACKENDS
 from tests.helpers import STATES, World
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    """The API's privacy guarantees hold whichever store keeps the graph."""
+    uri = None
+    if request.param == "neo4j":
+        from tests.neo4j_fixture import clean_database
+
+        uri = request.getfixturevalue("neo4j_uri")
+        clean_database(uri)
+    w = make_world(tmp_path_factory.mktemp("api-privacy"), store_uri=uri)
+    yield w
+    w.rt.close()
 
 VISIBLE_FOR_EMAIL = {"granted", "parent"}
 LIST = """query($after: String) { customers(first: 100, after: $after) {

@@ -2,10 +2,6 @@
 
 Every test name contains `neo4j`, so `-k neo4j` selects them and `-k "not neo4j"` skips them.
 """
-# Fixtures imported from tests.neo4j_fixture are used as argument names, which ruff reads
-# as redefinitions. (Harmless if tests/conftest.py imports them too: they share one server.)
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import socket
@@ -21,12 +17,7 @@ from pacte.errors import ConfigError, StorageError
 from pacte.graph.neo4j_store import Neo4jStore, _mapped
 from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, Value, WriteBatch
 from pacte.graph.stores import open_store
-from tests.neo4j_fixture import (  # noqa: F401  (fixtures are found by name)
-    Neo4jServer,
-    neo4j_server,
-    neo4j_store,
-    neo4j_uri,
-)
+from tests.neo4j_fixture import Neo4jServer
 
 pytestmark = pytest.mark.neo4j
 
@@ -75,8 +66,6 @@ def test_neo4j_node_round_trip_keeps_every_value_exactly(neo4j_store: Neo4jStore
     assert node.props["bytes"] == EVERY_BYTE
 
 
-@pytest.mark.xfail(strict=True, reason="store.encode_props tags bytes with a string prefix, "
-                   "so a str starting with that prefix comes back as bytes (shared codec)")
 def test_neo4j_string_that_looks_like_tagged_bytes_round_trips(neo4j_store: Neo4jStore
                                                                ) -> None:
     props: dict[str, Value] = {"s": "\x00b64:AAAA"}

@@ -23,12 +23,21 @@ from pacte.errors import (
 )
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.session import Session
+from tests.conftest import BACKENDS
 from tests.helpers import STATES, World, build_world
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    w = build_world(tmp_path_factory.mktemp("world"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    """The same world on every backend: the matrix must hold on SQLite and on Neo4j."""
+    uri = None
+    if request.param == "neo4j":
+        from tests.neo4j_fixture import clean_database
+
+        uri = request.getfixturevalue("neo4j_uri")
+        clean_database(uri)
+    w = build_world(tmp_path_factory.mktemp("world"), store_uri=uri)
     yield w
     w.rt.close()
 
@@ -154,8 +163,8 @@ def test_lookup_by_email_respects_consent_and_need_to_know(world: World) -> None
         world.rt.session(app, "marketing.sms").customer_by_email(email)
 
 
-def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path) -> None:
-    world = build_world(tmp_path)
+def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path, store_uri: str | None) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["granted"]
     app = world.principals["app"]
     marketing = world.rt.session(app, "marketing.email")
@@ -174,8 +183,8 @@ def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path) -> None:
     world.rt.close()
 
 
-def test_retention_cuts_at_the_exact_boundary(tmp_path: Path) -> None:
-    world = build_world(tmp_path)
+def test_retention_cuts_at_the_exact_boundary(tmp_path: Path, store_uri: str | None) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["parent"]
     app = world.principals["app"]
     op = world.rt.operator_session("service")
@@ -198,8 +207,8 @@ def test_retention_cuts_at_the_exact_boundary(tmp_path: Path) -> None:
     world.rt.close()
 
 
-def test_interactions_page_with_cursor_and_channel(tmp_path: Path) -> None:
-    world = build_world(tmp_path)
+def test_interactions_page_with_cursor_and_channel(tmp_path: Path, store_uri: str | None) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["none"]
     op = world.rt.operator_session("service")
     for n in range(30):
@@ -225,8 +234,8 @@ def test_interactions_page_with_cursor_and_channel(tmp_path: Path) -> None:
     world.rt.close()
 
 
-def test_record_interaction_is_idempotent_on_event_id(tmp_path: Path) -> None:
-    world = build_world(tmp_path)
+def test_record_interaction_is_idempotent_on_event_id(tmp_path: Path, store_uri: str | None) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["none"]
     op = world.rt.operator_session("service")
     first = op.record_interaction(customer_id=cid, channel="web", kind="visit",
