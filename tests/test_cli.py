@@ -23,7 +23,7 @@ def run(*args: str) -> tuple[int, str, str]:
 @pytest.fixture
 def data(tmp_path: Path) -> Path:
     path = tmp_path / "data"
-    code, out, err = run("init", "--data", str(path))
+    code, _out, err = run("init", "--data", str(path))
     assert code == 0, err
     return path
 
@@ -71,7 +71,7 @@ def test_seed_rejects_bad_counts_and_writes_nothing(data: Path, value: str) -> N
 def test_commands_before_init_say_so(tmp_path: Path) -> None:
     for args in (("seed", "--customers", "5"), ("stats",), ("audit", "verify"),
                  ("erase", "c_x"), ("keys", "rotate")):
-        code, out, err = run(*args, "--data", str(tmp_path / "nothing"))
+        code, _out, err = run(*args, "--data", str(tmp_path / "nothing"))
         assert code != 0, args
         assert "pacte init" in err and err.count("\n") == 1, (args, err)
     assert not (tmp_path / "nothing").exists()
@@ -149,7 +149,7 @@ def test_wrong_master_key_is_one_clear_error_and_changes_nothing(data: Path,
                                                                 ) -> None:
     before = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
     monkeypatch.setenv("PACTE_MASTER_KEY", "A" * 43 + "=")
-    code, out, err = run("stats", "--data", str(data))
+    code, _out, err = run("stats", "--data", str(data))
     assert code == 1 and "master key" in err and err.count("\n") == 1
     after = {p.name: p.read_bytes() for p in data.iterdir() if p.is_file()}
     assert {k: v for k, v in after.items() if not k.endswith(("-wal", "-shm"))} == {

@@ -234,7 +234,8 @@ def test_interactions_page_with_cursor_and_channel(tmp_path: Path, store_uri: st
     world.rt.close()
 
 
-def test_record_interaction_is_idempotent_on_event_id(tmp_path: Path, store_uri: str | None) -> None:
+def test_record_interaction_is_idempotent_on_event_id(tmp_path: Path,
+                                                       store_uri: str | None) -> None:
     world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["none"]
     op = world.rt.operator_session("service")
