@@ -64,6 +64,9 @@ _DAY_US = 86_400 * 1_000_000
 _MAX_PAGE = 100
 # Recommendations and other aggregates rest on at least this many people (k-anonymity).
 MIN_SUPPORT = 5
+# The purpose recommendations serve, and how many recent buyers per product they read.
+RECOMMENDATIONS = "personalization"
+_NEIGHBOURHOOD = 200
 _MAX_ID = 100
 
 
@@ -917,18 +920,23 @@ class Session:
         self._no_single_records("recommendations")
         first = _page_size(first)
         self._require_visible("recommendations", customer_id)
-        if not self.purpose.needs_consent or not self._category_ok(_PURCHASES):
-            # Recommendations are a consent-based use: under another purpose there are none.
+        if RECOMMENDATIONS not in self._b.policy.ancestors(self.purpose.id) \
+                or not self._category_ok(_PURCHASES):
+            # Recommendations are a personalization use: under another purpose there are none.
             self._audit(self._record("recommendations", subjects=[customer_id],
                                      outcome="withheld"))
             return []
         store = self._b.store
         horizon = self._horizon()
         mine = {e.dst for e in store.edges(customer_id, "BOUGHT") if e.at >= horizon}
-        buyers_by_product = store.edges_many(sorted(mine), "BOUGHT", direction="in")
-        peers = sorted({e.src for edges in buyers_by_product.values() for e in edges
-                        if e.at >= horizon} - {customer_id})
-        consenting = self._visible_ids(peers)
+        # The newest buyers of each product: popular products have thousands, and the
+        # newest few hundred say as much about what goes with them, at a bounded cost.
+        peers: set[str] = set()
+        for product in sorted(mine):
+            peers.update(e.src for e in store.edges(product, "BOUGHT", direction="in",
+                                                    limit=_NEIGHBOURHOOD) if e.at >= horizon)
+        peers.discard(customer_id)
+        consenting = self._visible_ids(sorted(peers))
         backers: dict[str, set[str]] = {}
         for peer, edges in store.edges_many(consenting, "BOUGHT").items():
             for product in {e.dst for e in edges if e.at >= horizon} - mine:

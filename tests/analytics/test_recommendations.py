@@ -2,7 +2,7 @@
 
 A small hand-built shop for the exact answers, the seeded directory for the claim
 that a withdrawal removes a customer's purchases from everyone's recommendations.
-Tests marked xfail(strict) pin flaws found in review (see the analytics report).
+A product is recommended only when at least five consenting co-buyers back it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from pacte.errors import Forbidden, NotFound
 from pacte.graph.principals import Principal
 from pacte.graph.store import Node, WriteBatch
 from pacte.runtime import Pacte
-from tests.analytics.conftest import consenting
 from tests.helpers import FakeClock
 
-PRODUCTS = ("p_a", "p_b", "p_c", "p_d", "p_e", "p_old")
+PRODUCTS = ("p_a", "p_b", "p_c", "p_d", "p_e", "p_x", "p_old")
 
 
 @dataclass
@@ -61,12 +60,18 @@ def shop(tmp_path: Path) -> Shop:
                                  purposes=["service", "personalization", "marketing"])
     s = Shop(rt, clock, app)
     s.customer("target", ("p_a",), ("personalization",))
-    for n in range(3):
+    for n in range(6):  # p_b: six consenting co-buyers
         s.customer(f"fan{n}", ("p_a", "p_b"), ("personalization",))
-    s.customer("quinn", ("p_a", "p_c"), ("personalization",))
-    s.customer("never", ("p_a", "p_d"))  # no consent at all
+    for n in range(5):  # p_c: exactly five, the least a recommendation may rest on
+        s.customer(f"quinn{n}" if n else "quinn", ("p_a", "p_c"), ("personalization",))
+    for n in range(4):  # p_d: four, one short...
+        s.customer(f"dee{n}", ("p_a", "p_d"), ("personalization",))
+    s.customer("never", ("p_a", "p_d"))  # ...and these two do not count:
     s.customer("other", ("p_a", "p_d"), ("marketing",))  # consent to something else
+    for n in range(4):  # p_e: four, and a fifth who withdrew
+        s.customer(f"eve{n}", ("p_a", "p_e"), ("personalization",))
     s.customer("gone", ("p_a", "p_e"), ("personalization",))
+    s.customer("solo", ("p_a", "p_x"), ("personalization",))  # p_x: one co-buyer
     clock.advance(seconds=1)
     rt.operator_session("self_service").withdraw_consent(s.ids["gone"], "personalization")
     clock.advance(seconds=1)
@@ -75,7 +80,8 @@ def shop(tmp_path: Path) -> Shop:
 
 
 def test_ranked_by_consenting_co_buyers(shop: Shop) -> None:
-    # b: three co-buyers, c: one; d (no consent, other consent) and e (withdrawn) never.
+    # b: six co-buyers, c: five; d and e stay under five without the non-consenting,
+    # the other-consenting and the withdrawn customer; x rests on one person.
     assert shop.recommend("target") == ["p_b", "p_c"]
 
 
@@ -90,7 +96,7 @@ def test_a_withdrawal_holds_from_the_next_request(shop: Shop) -> None:
 def test_a_grant_brings_purchases_in(shop: Shop) -> None:
     shop.rt.operator_session("self_service").grant_consent(shop.ids["never"],
                                                            "personalization", source="test")
-    assert shop.recommend("target") == ["p_b", "p_c", "p_d"]
+    assert shop.recommend("target") == ["p_b", "p_c", "p_d"]  # d reaches five
 
 
 def test_a_customer_without_consent_gets_the_same_answer_as_no_customer(shop: Shop) -> None:
@@ -116,46 +122,39 @@ def test_analysts_get_none(shop: Shop) -> None:
 
 
 def test_after_a_withdrawal_recommendations_are_as_if_the_purchases_were_gone(
-        rt: Pacte) -> None:
-    """Seeded: withdrawing W's consent gives everyone what erasing W would give."""
-    app, _ = rt.create_principal(name="shop", role="app", purposes=["personalization"])
-    people = sorted(consenting(rt, "personalization"))
-    op = rt.operator_session("service")
-    w = max(people, key=lambda c: (len(op.products_of(c)), c))
+        shop: Shop) -> None:
+    """Withdrawing W's consent gives everyone what erasing W would give."""
+    w = shop.ids["quinn"]
+    others = [cid for name, cid in shop.ids.items()
+              if cid != w and name not in ("never", "other", "gone")]
 
     def everyone() -> dict[str, list[str]]:
-        session = rt.session(app, "personalization")
-        return {c: [p.id for p in session.recommendations(c, first=100)]
-                for c in people if c != w}
+        session = shop.rt.session(shop.app, "personalization")
+        return {c: [p.id for p in session.recommendations(c, first=100)] for c in others}
 
     before = everyone()
-    rt.operator_session("self_service").withdraw_consent(w, "personalization")
+    shop.rt.operator_session("self_service").withdraw_consent(w, "personalization")
     withdrawn = everyone()
-    rt.operator_session("self_service").erase(w)
+    shop.rt.operator_session("self_service").erase(w)
     erased = everyone()
     assert withdrawn == erased
     assert withdrawn != before, "W's purchases should have mattered to someone"
 
 
-# -- flaws found in review: these document the current behaviour ------------------------
+# -- found in review, and fixed ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="FLAW: a recommendation may rest on one co-buyer, "
-                   "revealing that person's purchases (no minimum support of k)")
 def test_a_recommendation_rests_on_at_least_five_co_buyers(shop: Shop) -> None:
-    assert "p_c" not in shop.recommend("target")  # p_c comes from quinn alone
+    assert "p_x" not in shop.recommend("target")  # p_x would reveal what solo bought
+    assert "p_d" not in shop.recommend("target")  # four is one short
 
 
-@pytest.mark.xfail(strict=True, reason="FLAW: purchases older than the purpose's retention "
-                   "(personalization: 365 days) still feed recommendations")
 def test_purchases_past_retention_are_not_used(shop: Shop) -> None:
     for n in range(5):
         shop.customer(f"old{n}", ("p_a", "p_old"), ("personalization",), days_ago=400)
     assert "p_old" not in shop.recommend("target")
 
 
-@pytest.mark.xfail(strict=True, reason="FLAW: the audit entry of a recommendation names only "
-                   "the target, not the co-buyers whose purchases were used (G6)")
 def test_co_buyers_whose_purchases_were_used_see_it_in_their_trail(shop: Shop) -> None:
     assert shop.recommend("target") == ["p_b", "p_c"]
     quinn = shop.rt.subject_ref(shop.ids["quinn"])
