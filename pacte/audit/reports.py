@@ -30,6 +30,7 @@ _PAGE = 1000
 # name" when field names are known, else a phrase for the kind of data.
 _VERBS: dict[str, tuple[str, str]] = {
     "read": ("read", "your data"),
+    "request": ("used", "your data"),
     "write": ("changed", "your data"),
     "customer.read": ("read", "your profile"),
     "customer.lookup": ("looked you up by", "your contact details"),
@@ -187,7 +188,8 @@ def plain_words(entries: Iterable[AuditEntry]) -> list[str]:
             out.append(f"On {day} {who} {verb} {r.get('consent_purpose') or 'a purpose'}.")
             continue
         verb, default = _VERBS.get(action, ("used", "your data"))
-        data = "your " + _words(fields) if fields and verb in ("read", "changed") else default
+        named = verb in ("read", "changed") or action == "request"
+        data = "your " + _words(fields) if fields and named else default
         if r.get("outcome") == "denied":
             out.append(f"On {day} {who} asked to use your data{why} and was refused.")
         elif r.get("outcome") not in (None, "ok"):

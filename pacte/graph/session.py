@@ -129,6 +129,8 @@ class Session:
         # Customer nodes read in this request (None: absent); a request touches the
         # same customer from several resolvers, and one read serves them all.
         self._nodes: dict[str, Node | None] = {}
+        self._refs: dict[str, str] = {}
+        self._splits: dict[int, tuple[list[str], tuple[Withheld, ...]]] = {}
         self._now_us = to_micros(backend.now())
         self._claimed = purpose
         self._purpose: Purpose | None = None
@@ -170,7 +172,7 @@ class Session:
             "role": self.principal.role,
             "purpose": purpose_id,
             "legal_basis": p.legal_basis if p is not None else None,
-            "subjects": sorted({self._b.subject_ref(s) for s in subjects}),
+            "subjects": sorted({self._ref(s) for s in subjects}),
             "fields": sorted(set(fields)),
             "outcome": outcome,
             "policy_version": self._b.policy.version,
@@ -182,6 +184,12 @@ class Session:
             rec.update(extra)
         return rec
 
+    def _ref(self, customer_id: str) -> str:
+        ref = self._refs.get(customer_id)
+        if ref is None:
+            ref = self._refs[customer_id] = self._b.subject_ref(customer_id)
+        return ref
+
     def _audit(self, rec: dict[str, object]) -> int | None:
         if self._defer:
             self._pending.append(rec)
@@ -189,11 +197,18 @@ class Session:
         return self._b.audit_append([rec])
 
     def flush(self) -> None:
-        """Append the deferred audit records; the response may leave only after this."""
-        if self._pending:
-            # Cleared only once appended: a failed flush leaves them for the next try.
-            self._b.audit_append(self._pending)
-            self._pending = []
+        """Append the deferred audit records; the response may leave only after this.
+
+        A request's records become one entry listing each operation: one append per
+        request keeps the audit off the critical path, and the entry still names
+        every subject, field and outcome.
+        """
+        if not self._pending:
+            return
+        record = self._pending[0] if len(self._pending) == 1 else _merge(self._pending)
+        # Cleared only once appended: a failed flush leaves them for the next try.
+        self._b.audit_append([record])
+        self._pending = []
 
     def _deny(self, action: str, error: PacteError, *, subjects: Iterable[str] = ()) -> None:
         rec = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
@@ -274,7 +289,14 @@ class Session:
             return f"purpose {self.purpose.id} may not use {f.category}"
         return None
 
-    def _split(self, fields: Iterable[Field]) -> tuple[list[str], tuple[Withheld, ...]]:
+    def _split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
+        """The names of `fields` this session may return, and the withheld ones with why."""
+        known = self._splits.get(id(fields))
+        if known is None:
+            known = self._splits[id(fields)] = self._compute_split(fields)
+        return known
+
+    def _compute_split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
         allowed: list[str] = []
         withheld: list[Withheld] = []
         for f in fields:
@@ -569,7 +591,7 @@ class Session:
             legal_basis=self.purpose.legal_basis,
             consent_required=self.purpose.needs_consent,
             retention_days=self.purpose.retention_days,
-            revealed=allowed,
+            revealed=list(allowed),
             withheld=list(withheld),
             subject_visible=visible,
         )
@@ -993,6 +1015,29 @@ class Session:
 
 
 # -- small helpers ---------------------------------------------------------------
+
+
+_PER_OPERATION = ("action", "outcome", "subjects", "fields", "reason")
+
+
+def _merge(records: Sequence[dict[str, object]]) -> dict[str, object]:
+    """One audit record for a request: the union of subjects and fields, each step listed."""
+    first = records[0]
+    merged = {k: v for k, v in first.items() if k not in _PER_OPERATION}
+    merged["action"] = "request"
+    merged["operations"] = [{k: v for k, v in r.items() if k != "request_id" and not
+                             (k in first and k not in _PER_OPERATION and first[k] == v)}
+                            for r in records]
+    merged["subjects"] = sorted({s for r in records for s in _strings(r.get("subjects"))})
+    merged["fields"] = sorted({f for r in records for f in _strings(r.get("fields"))})
+    outcomes = [str(r.get("outcome")) for r in records]
+    merged["outcome"] = "ok" if all(o == "ok" for o in outcomes) else \
+        next(o for o in outcomes if o != "ok")
+    return merged
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 def _check_id(value: str) -> None:
