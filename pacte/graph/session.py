@@ -130,7 +130,6 @@ class Session:
         # same customer from several resolvers, and one read serves them all.
         self._nodes: dict[str, Node | None] = {}
         self._refs: dict[str, str] = {}
-        self._splits: dict[int, tuple[list[str], tuple[Withheld, ...]]] = {}
         self._now_us = to_micros(backend.now())
         self._claimed = purpose
         self._purpose: Purpose | None = None
@@ -291,9 +290,12 @@ class Session:
 
     def _split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
         """The names of `fields` this session may return, and the withheld ones with why."""
-        known = self._splits.get(id(fields))
+        # The answer depends only on the policy version, role, purpose and kind, so it is
+        # shared by every request with the same ones.
+        key = (self._b.policy.version, self.principal.role, self.purpose.id, id(fields))
+        known = _SPLITS.get(key)
         if known is None:
-            known = self._splits[id(fields)] = self._compute_split(fields)
+            known = _SPLITS[key] = self._compute_split(fields)
         return known
 
     def _compute_split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
@@ -1018,6 +1020,7 @@ class Session:
 
 
 _PER_OPERATION = ("action", "outcome", "subjects", "fields", "reason")
+_SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 
 
 def _merge(records: Sequence[dict[str, object]]) -> dict[str, object]:
