@@ -82,7 +82,7 @@ def _per_call(fn: Callable[[str], object], ids: list[str], *, rounds: int = 3) -
 
 
 def measure(customers: int, *, sample: int) -> tuple[float, float]:
-    with Pacte.open(seeded(customers, seed=1)) as rt:
+    with Pacte.open(seeded(customers, seed=11)) as rt:
         principal, _ = rt.create_principal(name="bench", role="app", purposes=["service"])
         ids = [n.id for n in rt.store.scan_nodes("Customer", limit=customers)]
         chosen = random.Random(7).sample(ids, min(sample, len(ids)))
