@@ -21,7 +21,6 @@ Run alone with `python -m bench.bench_analytics [--quick]`.
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 import networkx as nx
 
-from bench.harness import figure, ratio
+from bench.harness import figure, ratio, seeded
 from pacte.analytics import build_projection
 from pacte.graph.store import Store
 from pacte.runtime import Pacte
@@ -49,22 +48,6 @@ def run(quick: bool) -> list[dict[str, Any]]:
     data = seeded(size, seed=SEED)
     with Pacte.open(data) as rt:
         return _projection(rt, size) + _recommendations(rt, size)
-
-
-def seeded(customers: int, *, seed: int) -> Path:
-    """A data directory with `customers` seeded customers, made once and then reused."""
-    path = RESULTS / f"data-{customers}-seed{seed}"
-    done = path / ".seeded"
-    if done.exists():
-        return path
-    if path.exists():
-        shutil.rmtree(path)  # an interrupted seeding: start again
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with Pacte.init(path) as rt:
-        rt.seed(customers, seed=seed)
-    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s\n")
-    return path
 
 
 def _timed(fn: Callable[[], object]) -> float:
