@@ -287,14 +287,38 @@ def audit_trace(
     customer: Annotated[str, typer.Option("--customer", help="The customer id")],
     data: DataOpt = None,
 ) -> None:
-    """Every use of one customer's data: when, who, purpose, fields, outcome.
+    """Every use of one customer's data: when, who, purpose, fields, outcome (JSON lines).
 
     Example: pacte audit trace --customer c_0123456789ab
     """
     with opened(data) as rt:
-        entries = guarded(lambda: rt.operator_session("legal").audit_trail(
-            customer_id=customer, first=100))
+        entries = guarded(lambda: rt.operator_session("legal").trace(customer))
         _print_entries(entries)
+
+
+@audit_app.command("access-report")
+def audit_access_report(
+    customer: Annotated[str, typer.Option("--customer", help="The customer id")],
+    data: DataOpt = None,
+) -> None:
+    """The Art. 15 access report for one customer, with inclusion proofs (JSON).
+
+    Example: pacte audit access-report --customer c_0123456789ab > report.json
+    """
+    with opened(data) as rt:
+        report = guarded(lambda: rt.operator_session("legal").access_report(customer))
+    typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+
+
+@audit_app.command("processing-record")
+def audit_processing_record(data: DataOpt = None) -> None:
+    """The Art. 30 record of processing activities, generated from the policy (JSON).
+
+    Example: pacte audit processing-record > ropa.json
+    """
+    with opened(data) as rt:
+        record = guarded(lambda: rt.operator_session("legal").record_of_processing())
+    typer.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
 def main() -> None:

@@ -23,7 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pacte.audit import AuditTrail, erasure_receipt, verify
+from pacte.audit import (
+    AuditTrail,
+    access_report,
+    erasure_receipt,
+    record_of_processing,
+    trace,
+    verify,
+)
 from pacte.clock import Clock, to_micros, utcnow
 from pacte.crypto import (
     BlindIndex,
@@ -109,23 +116,42 @@ class Pacte:
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"cannot write to {path}: {exc.strerror}") from exc
+        ours = [path / n for n in (MASTER_KEY_FILE, KEYS_FILE, SIGNING_KEY_FILE, STORE_URI_FILE,
+                                   GRAPH_FILE, AUDIT_FILE, POLICY_FILE)]
+        existing = {p for p in ours if p.exists()}
+        try:
+            cls._create_files(path, store_uri=store_uri, now=now)
+            rt = cls.open(path, now=now)
+        except BaseException:
+            # Nothing half-made: a failed init leaves the directory as it found it, so
+            # the next attempt is not refused as "already initialised".
+            for p in ours:
+                if p not in existing:
+                    for leftover in (p, p.with_name(p.name + "-wal"),
+                                     p.with_name(p.name + "-shm")):
+                        leftover.unlink(missing_ok=True)
+            raise
+        rt._sync_purposes()
+        rt.audit_append([rt._system_record("init")])
+        return rt
+
+    @staticmethod
+    def _create_files(path: Path, *, store_uri: str | None, now: Clock) -> None:
         if not os.environ.get("PACTE_MASTER_KEY"):
             FileKeyProvider.create(path / MASTER_KEY_FILE)
         provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
         KeyVault.create(path / KEYS_FILE, provider).close()
         SigningKey.create(path / SIGNING_KEY_FILE)
         if store_uri:
-            (path / STORE_URI_FILE).write_text(store_uri + "\n", encoding="utf-8")
+            uri_file = path / STORE_URI_FILE
+            uri_file.write_text(store_uri + "\n", encoding="utf-8")
+            uri_file.chmod(0o600)  # it may carry the store's password
         store = open_store(store_uri or str(path / GRAPH_FILE), create=True)
         store.close()
         AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
                         now=now).close()
         # Written last: its presence is what marks the directory as initialised.
         (path / POLICY_FILE).write_text(DEFAULT_POLICY_TOML, encoding="utf-8")
-        rt = cls.open(path, now=now)
-        rt._sync_purposes()
-        rt.audit_append([rt._system_record("init")])
-        return rt
 
     @classmethod
     def open(cls, data_dir: Path | str, *, store_uri: str | None = None,
@@ -240,7 +266,9 @@ class Pacte:
         finally:
             target.close()
         if switch:
-            (self.data_dir / STORE_URI_FILE).write_text(to + "\n", encoding="utf-8")
+            uri_file = self.data_dir / STORE_URI_FILE
+            uri_file.write_text(to + "\n", encoding="utf-8")
+            uri_file.chmod(0o600)  # it may carry the store's password
         return report
 
     def rotate_keys(self) -> int:
@@ -280,6 +308,16 @@ class Pacte:
 
     def audit_verify(self) -> Any:
         return verify(self.audit)
+
+    def audit_trace(self, subject: str) -> list[Any]:
+        return trace(self.audit, subject)
+
+    def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
+                            ) -> dict[str, Any]:
+        return access_report(self.audit, subject, policy_summary=policy_summary, now=self._now)
+
+    def audit_record_of_processing(self, policy_summary: Mapping[str, Any]) -> dict[str, Any]:
+        return record_of_processing(policy_summary, now=self._now)
 
     def sign_receipt(self, *, subject_ref: str, destroyed: Mapping[str, int],
                      requested_by: str, audit_seq: int) -> dict[str, Any]:

@@ -189,3 +189,46 @@ def test_data_defaults_to_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert run("init")[0] == 0
     assert (tmp_path / "pacte-data" / "policy.toml").exists()
     assert os.environ.get("PACTE_DATA") is None
+
+
+def test_a_failed_init_leaves_nothing_behind(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    code, _, err = run("init", "--store", "ftp://nowhere", "--data", str(path))
+    assert code == 1 and "unsupported store URI" in err
+    assert list(path.iterdir()) == []
+    assert run("init", "--data", str(path))[0] == 0
+
+
+def test_audit_reports_for_auditors(data: Path) -> None:
+    assert run("seed", "--customers", "8", "--data", str(data))[0] == 0
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        cid = rt.operator_session("service").customers(first=1).items[0].id
+    code, out, _ = run("audit", "trace", "--customer", cid, "--data", str(data))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and lines and all("seq" in e for e in lines)
+    code, out, err = run("audit", "access-report", "--customer", cid, "--data", str(data))
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["uses"] and cid not in out
+    code, out, _ = run("audit", "processing-record", "--data", str(data))
+    assert code == 0 and "marketing.email" in out
+
+
+def test_verify_against_an_exported_checkpoint_catches_a_rollback(data: Path,
+                                                                  tmp_path: Path) -> None:
+    assert run("seed", "--customers", "5", "--data", str(data))[0] == 0
+    backup = {p.name: p.read_bytes() for p in data.iterdir() if p.name.startswith("audit.db")}
+    assert run("stats", "--data", str(data))[0] == 0  # more entries after the backup
+    cp = tmp_path / "checkpoint.json"
+    code, out, _ = run("audit", "checkpoint", "--export", str(cp), "--data", str(data))
+    assert code == 0 and cp.exists()
+    assert run("audit", "verify", "--trusted", str(cp), "--data", str(data))[0] == 0
+    for p in data.iterdir():  # roll the audit trail back to the older copy
+        if p.name.startswith("audit.db"):
+            p.unlink()
+    for name, blob in backup.items():
+        (data / name).write_bytes(blob)
+    code, out, _ = run("audit", "verify", "--trusted", str(cp), "--data", str(data))
+    assert code == 1, out

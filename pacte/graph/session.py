@@ -86,6 +86,11 @@ class Backend(Protocol):
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]: ...
     def audit_verify(self) -> Any: ...
+    def audit_trace(self, subject: str) -> list[Any]: ...
+    def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
+                            ) -> dict[str, Any]: ...
+    def audit_record_of_processing(self, policy_summary: Mapping[str, Any]
+                                   ) -> dict[str, Any]: ...
     def sign_receipt(self, *, subject_ref: str, destroyed: Mapping[str, int],
                      requested_by: str, audit_seq: int) -> dict[str, Any]: ...
 
@@ -1004,6 +1009,39 @@ class Session:
         report = self._b.audit_verify()
         self._audit(self._record("audit.verify", outcome="ok" if report.ok else "invalid"))
         return report
+
+    def trace(self, customer_id: str) -> list[Any]:
+        """Every use of one customer's data, in order (auditors and admins)."""
+        self._require_role("audit.trace", "auditor", "admin")
+        _check_id(customer_id)
+        entries = self._b.audit_trace(self._ref(customer_id))
+        self._audit(self._record("audit.trace", subjects=[customer_id]))
+        return entries
+
+    def access_report(self, customer_id: str) -> dict[str, Any]:
+        """The Art. 15 report for one customer, with inclusion proofs (auditors, admins,
+        or the customer's own request under `self_service`)."""
+        if self.purpose.id != "self_service":
+            self._require_role("audit.access_report", "auditor", "admin")
+        else:
+            self._require_visible("audit.access_report", customer_id)
+        _check_id(customer_id)
+        report = self._b.audit_access_report(self._ref(customer_id), self._policy_summary())
+        self._audit(self._record("audit.access_report", subjects=[customer_id]))
+        return report
+
+    def record_of_processing(self) -> dict[str, Any]:
+        """The Art. 30 record of processing activities, generated from the policy."""
+        self._require_role("audit.processing_record", "auditor", "admin")
+        record = self._b.audit_record_of_processing(self._policy_summary())
+        self._audit(self._record("audit.processing_record"))
+        return record
+
+    def _policy_summary(self) -> dict[str, Any]:
+        summary = dict(self._b.policy.summary())
+        summary["fields"] = {f.name: f.category for kind in NODE_KINDS.values()
+                             for f in kind.fields if f.category is not None}
+        return summary
 
     def my_data_uses(self, customer_id: str, *, first: int = 50, after: int | None = None
                      ) -> list[Any]:

@@ -344,3 +344,20 @@ def test_a_failing_audit_fails_the_request(world: World, monkeypatch: pytest.Mon
     session = world.rt.session(world.principals["app"], "service")
     with pytest.raises(StorageError):
         session.customer(world.customers["none"])
+
+
+def test_consents_at_answers_what_was_allowed_on_a_past_date(world: World) -> None:
+    from datetime import timedelta
+
+    cid = world.customers["withdrawn"]
+    session = world.rt.session(world.principals["app"], "self_service")
+    now = {c.purpose: c.status for c in session.consents(cid)}
+    assert now == {"marketing.email": "withdrawn"}
+    then = {c.purpose: c.status for c in session.consents(
+        cid, at=world.clock.now - timedelta(days=2, seconds=1))}
+    assert then == {"marketing.email": "granted"}
+    expired = world.customers["expired"]
+    assert {c.purpose: c.status for c in session.consents(expired)} == {
+        "marketing.email": "expired"}
+    history = session.consent_history(cid)
+    assert [c.status for c in history] == ["withdrawn", "granted"]
