@@ -79,6 +79,10 @@ class Cursor:
 class WriteBatch:
     """Everything one `Store.write` applies, in a single transaction.
 
+    An edge's two nodes must exist, in the store or in the same batch: Neo4j cannot
+    hold a dangling relationship and refuses the batch, so writers never make one
+    (SQLite does not check, for speed).
+
     Order of application: deletions (nodes, edges, then the index entries of the
     `unindex` node ids), then puts. Puts are upserts by id. Deleting a node also
     deletes its edges and its index entries, so erasure is one batch; `unindex` lets
