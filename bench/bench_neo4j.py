@@ -123,7 +123,10 @@ def _c360(sqlite_rt: Pacte, neo4j_rt: Pacte, customers: int, *, sample: int
         for cid in chosen[:50]:  # warm caches (and the JVM) before timing
             read(cid)
         reads.append(read)
-    return _per_call(reads[0], chosen), _per_call(reads[1], chosen)
+    sqlite_s, neo4j_s = _per_call(reads[0], chosen), _per_call(reads[1], chosen)
+    _log(f"customer-360 at {customers}: SQLite {sqlite_s * 1e3:.2f} ms, "
+         f"Neo4j {neo4j_s * 1e3:.2f} ms ({neo4j_s / sqlite_s:.1f}x)")
+    return sqlite_s, neo4j_s
 
 
 def _c360_records(sqlite_s: float, neo4j_s: float, size: int, suffix: str = ""
