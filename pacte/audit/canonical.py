@@ -29,9 +29,21 @@ __all__ = ["canonical_bytes", "check_json_value"]
 _MAX_SAFE_INT = 2**53 - 1
 _MAX_DEPTH = 32
 
-_fast_dumps = json.JSONEncoder(
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# without rebuilding its C encoder on every call, as json.JSONEncoder.encode does. No
+# circular-reference markers: check_json_value has already bounded the depth.
+_py_dumps = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 ).encode
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = None if _make_c_encoder is None else _make_c_encoder(
+    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+
+
+def _fast_dumps(value: object) -> str:
+    if _c_encode is None:  # pragma: no cover - CPython has the C encoder
+        return _py_dumps(value)
+    return "".join(_c_encode(value, 0))
 
 
 def check_json_value(value: object, *, _depth: int = 0) -> bool:

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "LEAF_PREFIX",
+    "NODE_PREFIX",
     "CompactRange",
     "MerkleTree",
     "leaf_hash",
@@ -31,8 +33,8 @@ __all__ = [
 
 HASH_SIZE = 32
 _sha256 = hashlib.sha256
-_LEAF = b"\x00"
-_NODE = b"\x01"
+LEAF_PREFIX = _LEAF = b"\x00"
+NODE_PREFIX = _NODE = b"\x01"
 EMPTY_ROOT = _sha256(b"").digest()
 
 

@@ -3,8 +3,13 @@
 Each entry is the RFC 8785 JSON of the caller's record plus `seq` (0, 1, 2, ...) and
 `time` (ISO 8601 UTC). Two hashes are kept per entry:
 
-    entry_hash = SHA-256(previous entry_hash || canonical bytes)    (GENESIS before seq 0)
     leaf_hash  = SHA-256(0x00 || canonical bytes)                   (RFC 6962 leaf)
+    entry_hash = SHA-256(previous entry_hash || leaf_hash)          (GENESIS before seq 0)
+
+The chain runs over the leaf hash, not over the bytes again: each entry's bytes are
+hashed once, and a chain step is one fixed 64-byte message. It commits to the bytes
+just as well (the leaf hash does), and binds every entry to the Merkle leaf that
+inclusion proofs are made of.
 
 The head is read inside a `BEGIN IMMEDIATE` transaction, so appenders in several
 processes queue on SQLite's write lock and never fork the chain. Every
@@ -28,11 +33,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
-from pacte.audit.merkle import HASH_SIZE, CompactRange, MerkleTree, leaf_hash
+from pacte.audit.merkle import HASH_SIZE, LEAF_PREFIX, CompactRange, MerkleTree
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
 from pacte.errors import (
@@ -47,8 +52,11 @@ from pacte.errors import (
 __all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"]
 
 # The chain's "previous hash" before the first entry: a fixed, domain-separated value.
-GENESIS = hashlib.sha256(b"pacte.audit.chain/v1 genesis").digest()
+# v2: the chain runs over leaf hashes (v1, over the bytes, was never deployed); a v1
+# trail therefore fails verification at entry 0 instead of half-matching.
+GENESIS = hashlib.sha256(b"pacte.audit.chain/v2 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
+_LEAF_PREFIX = LEAF_PREFIX
 SCHEMA_VERSION = "1"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
@@ -194,11 +202,9 @@ class AuditEntry:
                 "entry_hash": self.entry_hash.hex()}
 
 
-class _Prepared(NamedTuple):
-    record: Mapping[str, object]
-    fast: bool
-    principal: str | None
-    purpose: str | None
+# (record, fast path applies, principal column, purpose column): a plain tuple, since
+# one is made per append.
+_Prepared = tuple[Mapping[str, object], bool, str | None, str | None]
 
 
 class _StaleHead(Exception):
@@ -220,8 +226,8 @@ def _prepare(record: Mapping[str, object]) -> _Prepared:
             if type(s) is not str:
                 raise IntegrityError("audit record subjects must be a list of strings")
     principal, purpose = record.get("principal"), record.get("purpose")
-    return _Prepared(record, fast, principal if type(principal) is str else None,
-                     purpose if type(purpose) is str else None)
+    return (record, fast, principal if type(principal) is str else None,
+            purpose if type(purpose) is str else None)
 
 
 def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
@@ -257,7 +263,8 @@ class AuditTrail:
         self._tree: MerkleTree | None = None
         # (next seq, its previous hash) as of this process's last commit; see _append_locked.
         self._head: tuple[int, bytes] | None = None
-        self._last_checkpoint_time = self._initial_checkpoint_time()
+        # When a checkpoint falls due by time: one comparison per append.
+        self._checkpoint_due = self._initial_checkpoint_time() + self._interval
 
     # -- opening and closing ----------------------------------------------------
 
@@ -382,7 +389,7 @@ class AuditTrail:
             _index_subjects(db, last.seq + 1)
         if self._signer is not None and (
             (last.seq + 1) // self._every > start // self._every
-            or now - self._last_checkpoint_time >= self._interval
+            or now >= self._checkpoint_due
         ):
             self._checkpoint_locked(db, last.seq + 1, last.entry_hash, now)
         return out
@@ -393,21 +400,20 @@ class AuditTrail:
         seq, prev = head
         sha = hashlib.sha256
         out: list[AuditEntry] = []
-        for p in prepared:
-            doc = dict(p.record)
+        for record, fast, principal, purpose in prepared:
+            doc = dict(record)
             doc["seq"] = seq
             doc["time"] = time
-            body = canonical_bytes(doc, checked=p.fast)
-            entry_hash = sha(prev + body).digest()
-            leaf = leaf_hash(body)
+            body = canonical_bytes(doc, checked=fast)
+            leaf = sha(_LEAF_PREFIX + body).digest()
+            entry_hash = sha(prev + leaf).digest()
             try:
-                db.execute(_INSERT, (seq, time, p.principal, p.purpose, body, entry_hash, leaf))
+                db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash, leaf))
             except sqlite3.IntegrityError as exc:
                 if not out:
                     raise _StaleHead from exc
                 raise
-            out.append(AuditEntry(seq=seq, time=time, record=p.record, entry_hash=entry_hash,
-                                  leaf_hash=leaf, canonical=body))
+            out.append(AuditEntry(seq, time, record, entry_hash, leaf, body))
             prev = entry_hash
             seq += 1
         return out
@@ -451,7 +457,7 @@ class AuditTrail:
         db.execute(_INSERT_CHECKPOINT, (cp.size, cp.root, cp.head, cp.time, cp.key_id,
                                         cp.public_key, cp.signature,
                                         b"".join(frontier.hashes)))
-        self._last_checkpoint_time = now
+        self._checkpoint_due = now + self._interval
         return cp
 
     def _frontier_locked(self, db: sqlite3.Connection, size: int) -> CompactRange:

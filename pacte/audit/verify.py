@@ -13,9 +13,16 @@ in seq order is reported, naming the entry where it can be named:
     bad signature                             a checkpoint's signature does not verify
     not an extension of the trusted checkpoint  (a rollback, or a rewrite re-signed)
 
-Entries are read a batch at a time through a separate read-only connection, hashed
-in tight loops and compared list to list; only a mismatch triggers the slow, parsing
-diagnosis.
+Entries are read a batch at a time through a separate read-only connection, each
+body with the leaf prefix 0x00 already in front (SQLite does the concatenation). Each
+entry's bytes are hashed once, into its leaf hash; the chain (`entry_hash =
+SHA-256(previous entry_hash || leaf_hash)`) is one 64-byte hash per entry on top.
+The stored hashes are not fetched row by row: the recomputed ones are handed back to
+SQLite as two packed blobs and one query returns the first row whose stored hash
+differs, so the happy path makes no Python object per stored hash and parses nothing.
+Only a mismatch triggers the slow, parsing diagnosis. Likewise the log's extent comes
+from the end of the primary key (max(seq)); whether it has gaps is learnt from the
+batch reads, and only a short batch costs a count and a search for the gap.
 An unreadable file raises (CorruptStore / StorageError) instead of returning a report,
 so callers can tell "damaged" (exit 2) from "invalid" (exit 1).
 """
@@ -54,14 +61,24 @@ NOT_EXTENSION = "not an extension of the trusted checkpoint"
 
 _BATCH = 50_000
 _LOOKAHEAD = 10_000
-_ROWS = (
-    "SELECT CAST(body AS BLOB), entry_hash, leaf_hash FROM entries"
-    " WHERE seq >= ? AND seq < ? ORDER BY seq"
+# x'00' || body is the RFC 6962 leaf input; CAST keeps a body rewritten as text hashable.
+_BODIES = (
+    "SELECT CAST(x'00' || body AS BLOB) FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 )
-_EXTENT = "SELECT count(*), min(seq), max(seq) FROM entries WHERE seq >= 0"
-_HAS_ZERO = "SELECT 1 FROM entries WHERE seq = 0"
-_FIRST_GAP = (
-    "SELECT e.seq + 1 FROM entries e WHERE e.seq >= 0 AND NOT EXISTS"
+# The first seq in [?1, ?2) whose stored hashes are not the recomputed ones, packed 32
+# bytes per entry in ?3 (entry hashes) and ?4 (leaf hashes). IS NOT also catches NULL,
+# text and hashes of the wrong length.
+_FIRST_MISMATCH = (
+    "SELECT min(seq) FROM entries WHERE seq >= ?1 AND seq < ?2"
+    " AND (entry_hash IS NOT substr(?3, (seq - ?1) * 32 + 1, 32)"
+    " OR leaf_hash IS NOT substr(?4, (seq - ?1) * 32 + 1, 32))"
+)
+# A lone max() is answered from the end of the primary key; count(*) reads every page.
+_HIGH = "SELECT max(seq) FROM entries"
+_COUNT = "SELECT count(*) FROM entries WHERE seq >= 0"
+_HAS = "SELECT 1 FROM entries WHERE seq = ?"
+_NEXT_GAP = (
+    "SELECT e.seq + 1 FROM entries e WHERE e.seq >= ? AND NOT EXISTS"
     " (SELECT 1 FROM entries n WHERE n.seq = e.seq + 1) ORDER BY e.seq LIMIT 1"
 )
 _CHECKPOINTS = (
@@ -178,9 +195,10 @@ class _Verifier:
         self.public_key = public_key
         self.checkpoints = [Checkpoint(*row) for row in db.execute(_CHECKPOINTS)]
         self.by_size = {cp.size: cp for cp in self.checkpoints}
-        count, _, high = db.execute(_EXTENT).fetchone()
-        self.count: int = count
-        self.high: int = -1 if high is None else high
+        high = db.execute(_HIGH).fetchone()[0]
+        self.high: int = -1 if high is None or high < 0 else int(high)
+        # Entries 0 .. high, until a batch comes back short (see _gap).
+        self.count: int = self.high + 1
         self.ranges: list[CheckedRange] = []
         self.checkpoints_valid = 0
         self.range_start = 0
@@ -192,12 +210,8 @@ class _Verifier:
 
     def run(self) -> VerificationReport:
         try:
-            limit = self._contiguous_prefix()
             targets = sorted({*self.by_size, *([self.trusted.size] if self.trusted else [])})
-            self._walk(limit, [t for t in targets if t <= limit])
-            if limit < self.high + 1:
-                raise _Problem(MISSING, limit, f"entry {limit} is absent; "
-                               f"entries up to {self.high} follow it")
+            self._walk(targets)
             self._check_tail(targets)
         except _Problem as p:
             return self._report(p)
@@ -205,26 +219,26 @@ class _Verifier:
             self.ranges.append(CheckedRange(self.range_start, self.count, None, True))
         return self._report(None)
 
-    def _contiguous_prefix(self) -> int:
-        """How many entries from seq 0 on have no gap (count == max + 1 means all)."""
-        if self.count == self.high + 1:
-            return self.count
-        if self.db.execute(_HAS_ZERO).fetchone() is None:
-            return 0
-        row = self.db.execute(_FIRST_GAP).fetchone()
-        return self.count if row is None else int(row[0])
+    def _gap(self, start: int) -> int:
+        """The first absent seq from `start` on (one is known to be absent); counts the log."""
+        self.count = int(self.db.execute(_COUNT).fetchone()[0])
+        if self.db.execute(_HAS, (start,)).fetchone() is None:
+            return start
+        row = self.db.execute(_NEXT_GAP, (start,)).fetchone()
+        return self.high + 1 if row is None else int(row[0])
 
-    def _walk(self, limit: int, targets: list[int]) -> None:
+    def _walk(self, targets: list[int]) -> None:
+        """Entries from 0 on, in batches, up to the end of the log or its first gap."""
         prev = GENESIS
         pending = iter(targets)
         target = next(pending, None)
         if target == 0:
             self._check_target(0, EMPTY_ROOT, GENESIS)
             target = next(pending, None)
-        start = 0
-        while start < limit:
-            end = min(start + _BATCH, limit)
-            bodies, chain, leaves, bad = self._batch(start, end, prev)
+        start, high = 0, self.high
+        while start <= high:
+            end = min(start + _BATCH, high + 1)
+            bodies, chain, leaves, bad, limit = self._batch(start, end, prev)
             n = len(bodies)
             good = n if bad is None else bad
             # Checkpoints closing before the bad entry come first in seq order.
@@ -237,24 +251,34 @@ class _Verifier:
                 target = next(pending, None)
             if bad is not None:
                 self.checked = start + bad
-                raise self._diagnose(start + bad, bodies[bad])
+                body = bodies[bad]
+                raise self._diagnose(start + bad, body[1:] if isinstance(body, bytes) else body)
             self.frontier.extend(leaves[done:])
             self.checked = start + n
+            if limit < end:
+                raise _Problem(MISSING, limit, f"entry {limit} is absent; "
+                               f"entries up to {high} follow it")
             prev = chain[-1]
             start = end
 
     def _batch(self, start: int, end: int, prev: bytes
-               ) -> tuple[Sequence[Any], list[bytes], list[bytes], int | None]:
-        """Bodies, recomputed chain and leaves of [start, end), and the first bad index."""
-        # Plain row fetches measured faster than packing a batch with group_concat.
-        rows = self.db.execute(_ROWS, (start, end)).fetchall()
-        if len(rows) != end - start:  # the snapshot cannot change; the file did
-            raise _Problem(MISSING, start, "entries vanished while being read")
-        bodies, hashes, leaves_stored = zip(*rows, strict=True)
-        chain, leaves, bad = _hash_batch(prev, bodies)
-        if bad is None and (chain != list(hashes) or leaves != list(leaves_stored)):
-            bad = _first_difference(chain, hashes, leaves, leaves_stored)
-        return bodies, chain, leaves, bad
+               ) -> tuple[Sequence[Any], list[bytes], list[bytes], int | None, int]:
+        """Leaf-prefixed bodies, recomputed chain and leaves of [start, limit), the first
+        bad index, and `limit`: `end`, or the first absent seq when the batch has a gap."""
+        bodies = [r[0] for r in self.db.execute(_BODIES, (start, end))]
+        limit = end
+        if len(bodies) != end - start:  # seqs are unique: a short batch has a gap
+            limit = self._gap(start)
+            del bodies[limit - start:]  # rows come in seq order: these are start .. limit-1
+        leaves, chain = _hash_batch(prev, bodies)
+        n = len(chain)  # < len(bodies) when a body is not bytes: that one is bad
+        bad = None if n == len(bodies) else n
+        if n:
+            row = self.db.execute(_FIRST_MISMATCH, (start, start + n, b"".join(chain),
+                                                    b"".join(leaves))).fetchone()
+            if row[0] is not None:
+                bad = int(row[0]) - start
+        return bodies, chain, leaves, bad, limit
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
         cp = self.by_size.get(size)
@@ -332,32 +356,24 @@ class _Verifier:
         )
 
 
-def _hash_batch(prev: bytes, bodies: Sequence[Any]
-                ) -> tuple[list[bytes], list[bytes], int | None]:
-    """Chain and leaf hashes of a batch; the index of the first non-bytes body, if any."""
+def _hash_batch(prev: bytes, bodies: Sequence[Any]) -> tuple[list[bytes], list[bytes]]:
+    """Leaf hashes of leaf-prefixed bodies and the chain over them from `prev`.
+
+    Stops short before the first body that is not bytes (NULL or a number).
+    """
     sha = hashlib.sha256
+    try:
+        leaves = [sha(body).digest() for body in bodies]
+    except TypeError:
+        bad = next(i for i, b in enumerate(bodies) if not isinstance(b, bytes))
+        leaves = [sha(body).digest() for body in bodies[:bad]]
     chain: list[bytes] = []
     add = chain.append
     h = prev
-    try:
-        for body in bodies:
-            h = sha(h + body).digest()
-            add(h)
-        leaves = [sha(b"\x00" + body).digest() for body in bodies]
-    except TypeError:
-        # A body rewritten as text or NULL: hash what can be hashed, up to it.
-        bad = next(i for i, b in enumerate(bodies) if not isinstance(b, bytes))
-        chain, leaves, _ = _hash_batch(prev, bodies[:bad])
-        return chain, leaves, bad
-    return chain, leaves, None
-
-
-def _first_difference(chain: list[bytes], hashes: Sequence[Any], leaves: list[bytes],
-                      stored_leaves: Sequence[Any]) -> int:
-    for i, (a, b, c, d) in enumerate(zip(chain, hashes, leaves, stored_leaves, strict=False)):
-        if a != b or c != d:
-            return i
-    return len(chain)
+    for leaf in leaves:
+        h = sha(h + leaf).digest()
+        add(h)
+    return leaves, chain
 
 
 def _body_seq(body: object) -> int | None:

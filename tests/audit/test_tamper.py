@@ -186,9 +186,10 @@ def test_a_range_rewritten_with_consistent_hashes_is_caught_by_its_checkpoint(
     for seq, body in rows:
         if seq == 13:
             body = body.replace(b'"outcome":"ok"', b'"outcome":"denied"')
-        h = hashlib.sha256(prev + body).digest()
+        leaf = leaf_hash(body)
+        h = hashlib.sha256(prev + leaf).digest()
         db.execute("UPDATE entries SET body = ?, entry_hash = ?, leaf_hash = ? WHERE seq = ?",
-                   (body, h, leaf_hash(body), seq))
+                   (body, h, leaf, seq))
         prev = h
     db.commit()
     db.close()
@@ -270,3 +271,37 @@ def test_the_report_names_the_bad_entry_in_words(tmp_path: Path) -> None:
     assert "Entries 0 to 3: valid" in text
     assert "INVALID: missing (first bad entry 5)" in text
     assert report.to_json()["first_bad"] == 5
+
+
+_BATCH_CASES = [
+    ((), (True, None, None)),
+    ((("DELETE FROM entries WHERE seq = 10", ()),), (False, 10, MISSING)),
+    ((("DELETE FROM entries WHERE seq = 0", ()),), (False, 0, MISSING)),
+    ((("DELETE FROM entries WHERE seq >= 14", ()),), (False, 14, TRUNCATED)),
+    ((("UPDATE entries SET entry_hash = zeroblob(31) WHERE seq = 8", ()),),
+     (False, 8, MODIFIED)),
+    ((("UPDATE entries SET entry_hash = hex(entry_hash) WHERE seq = 19", ()),),
+     (False, 19, MODIFIED)),
+    ((("UPDATE entries SET leaf_hash = 'not a hash' WHERE seq = 13", ()),),
+     (False, 13, MODIFIED)),
+    ((("UPDATE entries SET body = 7 WHERE seq = 5", ()),), (False, 5, MODIFIED)),
+    ((("UPDATE entries SET seq = -1 WHERE seq = 3", ()),
+      ("UPDATE entries SET seq = 3 WHERE seq = 9", ()),
+      ("UPDATE entries SET seq = 9 WHERE seq = -1", ())), (False, 3, REORDERED)),
+]
+
+
+@pytest.mark.parametrize("batch", [1, 3, 7, 50_000])
+@pytest.mark.parametrize(("edits", "expected"), _BATCH_CASES)
+def test_the_verdict_does_not_depend_on_the_batch_size(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int,
+        edits: tuple[tuple[str, tuple[object, ...]], ...],
+        expected: tuple[bool, int | None, str | None]) -> None:
+    import importlib
+
+    path = tmp_path / "audit.db"
+    _build(path, 20, every=6)
+    if edits:
+        _edit(path, *edits)
+    monkeypatch.setattr(importlib.import_module("pacte.audit.verify"), "_BATCH", batch)
+    assert _verify(path) == expected

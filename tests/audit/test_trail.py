@@ -40,8 +40,8 @@ def test_append_assigns_contiguous_seqs_times_and_the_chain(trail_factory: Facto
     for e in entries:
         doc = {**e.record, "seq": e.seq, "time": e.time}
         assert e.canonical == canonical_bytes(doc)
-        assert e.entry_hash == hashlib.sha256(prev + e.canonical).digest()
         assert e.leaf_hash == leaf_hash(e.canonical)
+        assert e.entry_hash == hashlib.sha256(prev + e.leaf_hash).digest()
         assert e.time.endswith("Z") and e.time.startswith("2026-11-01T09:00:00.")
         prev = e.entry_hash
     got = trail.get(3)
