@@ -12,7 +12,7 @@ CPU 1. Each phase is bounded in time and in requests.
   what the data work costs next to the fixed cost of a request. Target >= 0.5.
 - `api_privacy_on_vs_off`: time per customer-360 request with privacy over the same
   request served by a BENCHMARK-ONLY baseline (see `_BareSession`): the same HTTP
-  layer, schema, DataLoaders and store round trips, but no consent or visibility
+  layer, schema, loaders and store round trips, but no consent or visibility
   check, no field gating, no decryption and no audit. Target <= 1.3.
 
 Sizes: 10k and 100k customers (quick: 1k). Seeded data directories are cached under

@@ -12,7 +12,7 @@ a code in `extensions` (see pacte.api.errors):
 
 Resolvers run on the event loop: the store is one SQLite connection behind a lock,
 so worker threads would only queue for it, and keeping the request on one thread
-needs no locking of the per-request session or its DataLoaders.
+needs no locking of the per-request session or its loaders.
 """
 
 from __future__ import annotations

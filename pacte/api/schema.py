@@ -1,7 +1,7 @@
 """The GraphQL schema (DESIGN.md §11): queries, mutations and the hardening around them.
 
 Resolvers reach data only through `info.context.session`, directly or through the
-request's DataLoaders; the session decides what is visible, decrypts only what the
+request's loaders; the session decides what is visible, decrypts only what the
 purpose may use, and records every use for the audit trail.
 """
 
@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
 from pacte.api.context import PacteInfo
+from pacte.api.execution import PlainFieldExecutor
 from pacte.api.limits import Limits, QueryGuard
 from pacte.api.relay import Connection, decode_seq_cursor, encode_seq_cursor
 from pacte.api.types import (
@@ -107,8 +108,8 @@ class Query:
                                 cursor=lambda v: customer_cursor(v.id), has_next=page.has_next)
 
     @strawberry.field
-    async def product(self, info: PacteInfo, id: strawberry.ID) -> Product | None:
-        view = await info.context.loaders.product.load(str(id))
+    def product(self, info: PacteInfo, id: strawberry.ID) -> Product | None:
+        view = info.context.loaders.product.load(str(id))
         return Product.from_view(view) if view is not None else None
 
     @strawberry.field(description="Audit entries, optionally for one customer (auditors).")
@@ -196,6 +197,7 @@ def build_schema(*, dev: bool = False, limits: Limits | None = None) -> strawber
         query=Query,
         mutation=Mutation,
         extensions=extensions,
+        execution_context_class=PlainFieldExecutor,
         config=StrawberryConfig(disable_field_suggestions=not dev),
     )
 

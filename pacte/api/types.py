@@ -2,7 +2,7 @@
 
 Each type wraps a view the session returned, so it holds only what the purpose may
 reveal. Related records (consents, interactions, products) are fetched on demand
-through the request's DataLoaders, never from a store.
+through the request's loaders, never from a store.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ class Consent:
                    source=view.source, policy_version=view.policy_version)
 
 
-# Scalar fields are plain attributes, filled when the object is built: strawberry
-# resolves those with a bare getattr, several times cheaper than a resolver method,
-# and a customer-360 response has a couple of hundred of them.
+# Scalar fields are plain attributes, filled when the object is built: the schema's
+# executor (pacte.api.execution) answers those without a resolver call, many times
+# cheaper than a resolver method, and a customer-360 response has a couple of hundred.
 
 
 @strawberry.type(description="One contact with a customer on one channel.")
@@ -125,10 +125,10 @@ class Interaction:
         return WithheldField.many(self.view.withheld)
 
     @strawberry.field
-    async def product(self, info: PacteInfo) -> Product | None:
+    def product(self, info: PacteInfo) -> Product | None:
         if self.view.product_id is None:
             return None
-        view = await info.context.loaders.product.load(self.view.product_id)
+        view = info.context.loaders.product.load(self.view.product_id)
         return Product.from_view(view) if view is not None else None
 
 
@@ -167,27 +167,27 @@ class Customer:
         return WithheldField.many(self.view.withheld)
 
     @strawberry.field
-    async def consents(self, info: PacteInfo) -> list[Consent]:
-        views = await info.context.loaders.consents.load(self.view.id)
+    def consents(self, info: PacteInfo) -> list[Consent]:
+        views = info.context.loaders.consents.load(self.view.id)
         return [Consent.from_view(v) for v in views]
 
     @strawberry.field(description="Newest first, within the purpose's retention.")
-    async def interactions(self, info: PacteInfo, first: int | None = 20,
-                           after: str | None = None, channel: str | None = None
-                           ) -> Connection[Interaction]:
-        page = await info.context.loaders.interactions.load(
+    def interactions(self, info: PacteInfo, first: int | None = 20,
+                     after: str | None = None, channel: str | None = None
+                     ) -> Connection[Interaction]:
+        page = info.context.loaders.interactions.load(
             InteractionsKey(self.view.id, 20 if first is None else first, after, channel))
         return Connection.build(page.items, node=Interaction.from_view,
                                 cursor=_interaction_cursor, has_next=page.has_next)
 
     @strawberry.field(description="What the customer bought (empty when purchases are withheld).")
-    async def products(self, info: PacteInfo) -> list[Product]:
-        views = await info.context.loaders.bought.load(self.view.id)
+    def products(self, info: PacteInfo) -> list[Product]:
+        views = info.context.loaders.bought.load(self.view.id)
         return [Product.from_view(v) for v in views]
 
     @strawberry.field(description="Often bought together, from consenting customers only.")
-    async def recommendations(self, info: PacteInfo, first: int | None = 5) -> list[Product]:
-        views = await info.context.loaders.recommendations.load(
+    def recommendations(self, info: PacteInfo, first: int | None = 5) -> list[Product]:
+        views = info.context.loaders.recommendations.load(
             RecommendationsKey(self.view.id, 5 if first is None else first))
         return [Product.from_view(v) for v in views]
 

@@ -1,4 +1,4 @@
-"""DataLoaders: sibling lookups share round trips, and nothing survives the request."""
+"""Loaders: sibling lookups share round trips, and nothing survives the request."""
 
 from __future__ import annotations
 
@@ -67,3 +67,43 @@ def test_customer_page_cost_is_flat_in_page_size(api: Api, world: World,
     calls.clear()
     api.data(q, key=world.keys["app"], purpose="service", variables={"n": 50})
     assert sum(calls.values()) == small
+
+
+def test_memo_asks_once_per_key_and_keeps_refusals() -> None:
+    from pacte.api.loaders import Memo
+    from pacte.errors import NotFound
+
+    asked: list[str] = []
+
+    def fetch(key: str) -> str:
+        asked.append(key)
+        if key == "hidden":
+            raise NotFound("no such customer")
+        return key.upper()
+
+    memo: Memo[str, str] = Memo(fetch)
+    assert memo.load("a") == "A"
+    assert memo.load("a") == "A"
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            memo.load("hidden")
+    assert memo.load("b") == "B"  # a refusal for one key does not fail the others
+    assert asked == ["a", "hidden", "b"]
+
+
+def test_interaction_products_are_read_once_each(api: Api, world: World,
+                                                 calls: Counter[str]) -> None:
+    cid = world.customers["granted"]
+    q = ("query($id: ID!) { customer(id: $id) { interactions(first: 50) { edges { node { "
+         "product { id } } } } } }")
+    data = api.data(q, key=world.keys["app"], purpose="service", variables={"id": cid})
+    products = [e["node"]["product"] for e in data["customer"]["interactions"]["edges"]]
+    distinct = {p["id"] for p in products if p is not None}
+    calls.clear()
+    api.data(q.replace("product { id }", "product { id } again: product { name }"),
+             key=world.keys["app"], purpose="service", variables={"id": cid})
+    twice = sum(calls.values())
+    calls.clear()
+    api.data(q, key=world.keys["app"], purpose="service", variables={"id": cid})
+    assert twice == sum(calls.values())  # the aliased product field cost nothing more
+    assert distinct  # the test needs interactions about products
