@@ -63,6 +63,10 @@ class Memo(Generic[K, V]):
         self._fetch = fetch
         self._seen: dict[K, V | PacteError] = {}
 
+    def prime(self, key: K, value: V) -> None:
+        """Remember a value fetched by a batched read, unless the key is known already."""
+        self._seen.setdefault(key, value)
+
     def load(self, key: K) -> V:
         try:
             found = self._seen[key]
@@ -87,10 +91,21 @@ class Loaders:
         self.consents: Memo[str, list[ConsentView]] = Memo(session.consents)
         self.bought: Memo[str, list[ProductView]] = Memo(session.products_of)
         self.interactions: Memo[InteractionsKey, Page[InteractionView]] = Memo(
-            lambda k: session.interactions(k.customer_id, first=k.first, after=k.after,
-                                           channel=k.channel))
+            self._interactions)
         self.recommendations: Memo[RecommendationsKey, list[ProductView]] = Memo(
             lambda k: session.recommendations(k.customer_id, first=k.first))
+
+    def _interactions(self, k: InteractionsKey) -> Page[InteractionView]:
+        page = self._session.interactions(k.customer_id, first=k.first, after=k.after,
+                                          channel=k.channel)
+        # The products of a page are read together, once, instead of one by one as
+        # each interaction's `product` field resolves.
+        wanted = sorted({v.product_id for v in page.items if v.product_id is not None})
+        if wanted:
+            found = self._session.products_by_id(wanted)
+            for pid in wanted:
+                self.product.prime(pid, found.get(pid))
+        return page
 
     async def _customers(self, ids: list[str]) -> list[CustomerView | BaseException | None]:
         # A malformed id must not fail the well-formed ones batched with it.

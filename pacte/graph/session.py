@@ -524,6 +524,15 @@ class Session:
         self._audit(self._record("product.read", extra={"product": product_id}))
         return views[0] if views else None
 
+    def products_by_id(self, product_ids: Sequence[str]) -> dict[str, ProductView]:
+        """Many catalogue products in one round trip and one audit record."""
+        ids = list(dict.fromkeys(product_ids))
+        for pid in ids:
+            _check_id(pid)
+        views = {v.id: v for v in self._product_views(ids)}
+        self._audit(self._record("product.read", extra={"products": sorted(views)}))
+        return views
+
     def buyers(self, product_id: str) -> list[CustomerView]:
         """Customers who bought a product, limited to those visible under this purpose."""
         self._no_single_records("product.buyers")

@@ -361,3 +361,11 @@ def test_consents_at_answers_what_was_allowed_on_a_past_date(world: World) -> No
         "marketing.email": "expired"}
     history = session.consent_history(cid)
     assert [c.status for c in history] == ["withdrawn", "granted"]
+
+
+def test_products_by_id_reads_many_in_one_audited_call(world: World) -> None:
+    session = world.rt.session(world.principals["app"], "service")
+    before = _audit_size(world)
+    found = session.products_by_id([world.product, "p_missing", world.product])
+    assert list(found) == [world.product] and found[world.product].name == "Lamp"
+    assert _audit_size(world) == before + 1
