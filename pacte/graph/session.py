@@ -1066,23 +1066,22 @@ class Session:
 # -- small helpers ---------------------------------------------------------------
 
 
-_PER_OPERATION = ("action", "outcome", "subjects", "fields", "reason")
+# Keys every record of one request shares (see Session._record); the rest is per step.
+_PER_REQUEST = frozenset({"principal", "principal_name", "role", "purpose", "legal_basis",
+                          "policy_version", "request_id"})
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 
 
 def _merge(records: Sequence[dict[str, object]]) -> dict[str, object]:
     """One audit record for a request: the union of subjects and fields, each step listed."""
-    first = records[0]
-    merged = {k: v for k, v in first.items() if k not in _PER_OPERATION}
+    merged = {k: records[0][k] for k in _PER_REQUEST if k in records[0]}
     merged["action"] = "request"
-    merged["operations"] = [{k: v for k, v in r.items() if k != "request_id" and not
-                             (k in first and k not in _PER_OPERATION and first[k] == v)}
+    merged["operations"] = [{k: v for k, v in r.items() if k not in _PER_REQUEST}
                             for r in records]
     merged["subjects"] = sorted({s for r in records for s in _strings(r.get("subjects"))})
     merged["fields"] = sorted({f for r in records for f in _strings(r.get("fields"))})
     outcomes = [str(r.get("outcome")) for r in records]
-    merged["outcome"] = "ok" if all(o == "ok" for o in outcomes) else \
-        next(o for o in outcomes if o != "ok")
+    merged["outcome"] = next((o for o in outcomes if o != "ok"), "ok")
     return merged
 
 
