@@ -29,10 +29,9 @@ def store(request: pytest.FixtureRequest) -> Store:
     return result
 
 
-@pytest.fixture(params=BACKENDS)
-def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
-    """Where a data directory keeps its graph: None for the SQLite default, else a
-    freshly emptied Neo4j database."""
+def backend_uri(request: pytest.FixtureRequest) -> str | None:
+    """For a fixture parametrised over BACKENDS: where a data directory keeps its graph,
+    None for the SQLite default, else a freshly emptied Neo4j database."""
     if request.param == "sqlite":
         return None
     from tests.neo4j_fixture import clean_database
@@ -40,3 +39,9 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
     uri: str = request.getfixturevalue("neo4j_uri")
     clean_database(uri)
     return uri
+
+
+@pytest.fixture(params=BACKENDS)
+def store_uri(request: pytest.FixtureRequest) -> str | None:
+    """Each backend in turn, as the store URI a data directory is initialised with."""
+    return backend_uri(request)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import QUERY_360, Api, make_world, personal_values
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, backend_uri
 from tests.helpers import STATES, World
 
 
@@ -22,12 +22,7 @@ from tests.helpers import STATES, World
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     """The API's privacy guarantees hold whichever store keeps the graph."""
-    uri = None
-    if request.param == "neo4j":
-        from tests.neo4j_fixture import clean_database
-
-        uri = request.getfixturevalue("neo4j_uri")
-        clean_database(uri)
+    uri = backend_uri(request)
     w = make_world(tmp_path_factory.mktemp("api-privacy"), store_uri=uri)
     yield w
     w.rt.close()

@@ -23,7 +23,7 @@ from pacte.errors import (
 )
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.session import Session
-from tests.conftest import BACKENDS
+from tests.conftest import BACKENDS, backend_uri
 from tests.helpers import STATES, World, build_world
 
 
@@ -31,12 +31,7 @@ from tests.helpers import STATES, World, build_world
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     """The same world on every backend: the matrix must hold on SQLite and on Neo4j."""
-    uri = None
-    if request.param == "neo4j":
-        from tests.neo4j_fixture import clean_database
-
-        uri = request.getfixturevalue("neo4j_uri")
-        clean_database(uri)
+    uri = backend_uri(request)
     w = build_world(tmp_path_factory.mktemp("world"), store_uri=uri)
     yield w
     w.rt.close()
