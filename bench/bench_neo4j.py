@@ -24,12 +24,12 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.bench_session import c360_on
-from bench.harness import Record, figure, ratio
+from bench.harness import Record, figure, per_item, ratio
 from pacte.runtime import Pacte
 
 if TYPE_CHECKING:
@@ -100,16 +100,6 @@ def _seed(path: Path, customers: int, *, store_uri: str | None = None,
         raise
 
 
-def _per_call(fn: Callable[[str], object], ids: list[str], *, rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for cid in ids:
-            fn(cid)
-        best = min(best, (time.perf_counter() - t0) / len(ids))
-    return best
-
-
 def _c360(sqlite_rt: Pacte, neo4j_rt: Pacte, customers: int, *, sample: int
           ) -> tuple[float, float]:
     """Seconds per customer-360 read on SQLite and on Neo4j, over the same customers."""
@@ -128,7 +118,7 @@ def _c360(sqlite_rt: Pacte, neo4j_rt: Pacte, customers: int, *, sample: int
         for cid in chosen[:50]:  # warm caches (and the JVM) before timing
             read(cid)
         reads.append(read)
-    sqlite_s, neo4j_s = _per_call(reads[0], chosen), _per_call(reads[1], chosen)
+    sqlite_s, neo4j_s = per_item(reads[0], chosen), per_item(reads[1], chosen)
     _log(f"customer-360 at {customers}: SQLite {sqlite_s * 1e3:.2f} ms, "
          f"Neo4j {neo4j_s * 1e3:.2f} ms ({neo4j_s / sqlite_s:.1f}x)")
     return sqlite_s, neo4j_s

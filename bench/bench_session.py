@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from collections.abc import Callable
 
-from bench.harness import Record, figure, ratio, seeded
+from bench.harness import Record, figure, per_item, ratio, seeded
 from pacte.clock import from_micros
 from pacte.graph.consent import consent_states
 from pacte.graph.model import NODE_KINDS
@@ -71,16 +70,6 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
     return read
 
 
-def _per_call(fn: Callable[[str], object], ids: list[str], *, rounds: int = 3) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        for cid in ids:
-            fn(cid)
-        best = min(best, (time.perf_counter() - t0) / len(ids))
-    return best
-
-
 def measure(customers: int, *, sample: int) -> tuple[float, float]:
     with Pacte.open(seeded(customers, seed=11)) as rt:
         principal, _ = rt.create_principal(name="bench", role="app", purposes=["service"])
@@ -90,7 +79,7 @@ def measure(customers: int, *, sample: int) -> tuple[float, float]:
         for cid in chosen[:50]:  # warm caches on both paths
             on(cid)
             off(cid)
-        return _per_call(on, chosen), _per_call(off, chosen)
+        return per_item(on, chosen), per_item(off, chosen)
 
 
 def run(quick: bool) -> list[Record]:

@@ -34,6 +34,7 @@ __all__ = [
     "main",
     "met",
     "peak_rss_mib",
+    "per_item",
     "ratio",
     "seeded",
 ]
@@ -61,6 +62,17 @@ def best_of(fn: Callable[[], object], *, repeat: int = 5, number: int = 1) -> fl
         for _ in range(number):
             fn()
         best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def per_item(fn: Callable[[str], object], items: Sequence[str], *, rounds: int = 3) -> float:
+    """Seconds per `fn(item)` over all items: the best of `rounds` passes."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, (time.perf_counter() - start) / len(items))
     return best
 
 

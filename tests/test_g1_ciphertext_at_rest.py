@@ -118,6 +118,10 @@ def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
     assert rt.store.owned_by(victim.id) == []
     assert rt.store.edges(victim.id, "HAD") == []
     assert rt.operator_session("service").customer_by_email(victim_email) is None
+    from pacte.graph.codec import index_name
+
+    token = rt.codec.token("Customer", "email", victim_email)
+    assert rt.store.lookup(index_name("Customer", "email"), token) == []
     # ...and a backup holding the old ciphertext can no longer be read.
     with pytest.raises((DecryptionError, KeyVaultError)):
         rt.codec.open(victim_node, ["email"])

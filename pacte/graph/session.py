@@ -408,6 +408,13 @@ class Session:
         ordered = sorted(candidates)
         return self._visible_ids(ordered)
 
+    def _all_customer_ids(self) -> list[str]:
+        ids: list[str] = []
+        while page := self._b.store.scan_nodes("Customer", after=ids[-1] if ids else None,
+                                               limit=1000):
+            ids.extend(n.id for n in page)
+        return ids
+
     def count_customers(self) -> int:
         """How many customers this purpose may see; invisible ones are not counted."""
         self._no_single_records("customer.count")
@@ -448,19 +455,14 @@ class Session:
             return Page([], None, False)
         horizon = self._horizon()
         views: list[InteractionView] = []
-        has_next = False
-        # Channel filtering happens after the fetch, so read in chunks until the page fills.
+        # A channel filter drops rows after the fetch, so read in chunks until the page
+        # fills; edges are newest first, so the first one past the horizon ends it.
+        chunk = first + 1 if channel is None else max(first + 1, 20)
         while True:
-            want = first + 1 - len(views)
-            edges = self._b.store.edges(customer_id, "HAD", limit=max(want, 20) if channel
-                                        else want, before=before)
+            edges = self._b.store.edges(customer_id, "HAD", limit=chunk, before=before)
             fresh = [e for e in edges if e.at >= horizon]
-            batch = self._interaction_views(fresh, customer_id)
-            views.extend(v for v in batch if channel is None or v.fields.get("channel") ==
-                         channel)
-            exhausted = len(edges) < (max(want, 20) if channel else want) or \
-                len(fresh) < len(edges)
-            if len(views) > first or exhausted or not edges:
+            views.extend(self._interaction_views(fresh, customer_id, channel=channel))
+            if len(views) > first or len(edges) < chunk or len(fresh) < len(edges):
                 break
             before = Cursor(edges[-1].at, edges[-1].id)
         has_next = len(views) > first
@@ -474,8 +476,8 @@ class Session:
         days = self.purpose.retention_days
         return self._now_us - days * _DAY_US if days else -(2**62)
 
-    def _interaction_views(self, edges: Sequence[Edge], customer_id: str
-                           ) -> list[InteractionView]:
+    def _interaction_views(self, edges: Sequence[Edge], customer_id: str, *,
+                           channel: str | None = None) -> list[InteractionView]:
         if not edges:
             return []
         ids = [e.dst for e in edges]
@@ -485,7 +487,8 @@ class Session:
         out: list[InteractionView] = []
         for e in edges:
             node = nodes.get(e.dst)
-            if node is None:
+            # Filtered before opening: nothing is decrypted for a row nobody returns.
+            if node is None or (channel is not None and node.props.get("channel") != channel):
                 continue
             products = about.get(node.id) or []
             out.append(InteractionView(
@@ -708,8 +711,9 @@ class Session:
             node = store.get_nodes(existing[:1]).get(existing[0])
             if node is None or node.owner != customer_id:
                 raise InputError("event_id was already used for another customer")
+            # The interaction's own HAD edge: one indexed read, whatever the history.
             page = self._interaction_views(
-                [e for e in store.edges(customer_id, "HAD") if e.dst == node.id], customer_id)
+                store.edges(node.id, "HAD", direction="in"), customer_id)
             self._audit(self._record("interaction.write", subjects=[customer_id],
                                      outcome="duplicate"))
             return page[0]
@@ -895,9 +899,7 @@ class Session:
         if not self.purpose.analysts_only:
             self._deny("analytics.project", PurposeNotGranted(
                 f"projections are built under an analysts-only purpose, not {self.purpose.id}"))
-        ids = self._consented_ids() if self.purpose.needs_consent else [
-            n.id for page in self._b.store.iter_nodes(batch=batch) for n in page
-            if n.kind == "Customer"]
+        ids = self._consented_ids() if self.purpose.needs_consent else self._all_customer_ids()
         visible = set(ids)
         # Analysts get categorised fields only: structural ones such as created_at are
         # near-unique per person and would single them out (G9).

@@ -364,3 +364,27 @@ def test_products_by_id_reads_many_in_one_audited_call(world: World) -> None:
     found = session.products_by_id([world.product, "p_missing", world.product])
     assert list(found) == [world.product] and found[world.product].name == "Lamp"
     assert _audit_size(world) == before + 1
+
+
+def test_a_channel_filter_decrypts_only_the_rows_it_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = build_world(tmp_path)
+    cid = world.customers["none"]
+    op = world.rt.operator_session("service")
+    for n in range(12):
+        op.record_interaction(customer_id=cid, channel="web" if n % 4 == 0 else "email",
+                              kind="visit", event_id=f"f-{n}", summary=f"visit {n}",
+                              occurred_at=world.clock.now - timedelta(hours=n))
+    opened: list[str] = []
+    real = world.rt.cipher.decrypt
+
+    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
+        opened.append(field)
+        return real(customer_id, node_id, field, blob)
+
+    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    page = world.rt.session(world.principals["app"], "service").interactions(
+        cid, first=50, channel="web")
+    assert len(page.items) == 3
+    assert opened.count("summary") == 3
+    world.rt.close()
