@@ -37,12 +37,12 @@ __all__ = ["run"]
 _PLAIN_SCHEMA = """
 CREATE TABLE entries (
     seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, purpose TEXT,
-    body BLOB NOT NULL, entry_hash BLOB NOT NULL, leaf_hash BLOB NOT NULL
+    body BLOB NOT NULL, entry_hash BLOB NOT NULL
 )
 """
 _PLAIN_INSERT = (
-    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash, leaf_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -94,7 +94,7 @@ def _bench_append(root: Path, n: int, block: int) -> dict[str, Any]:
             trail.append(rec)
         t_audit = time.perf_counter() - t0
         rows = reader.execute(
-            "SELECT seq, time, principal, purpose, body, entry_hash, leaf_hash FROM entries"
+            "SELECT seq, time, principal, purpose, body, entry_hash FROM entries"
             " WHERE seq >= ? ORDER BY seq", (start,)).fetchall()
         t0 = time.perf_counter()
         for row in rows:

@@ -94,8 +94,9 @@ def access_report(
 ) -> dict[str, Any]:
     """The Art. 15 report: each use of the subject's data, its purposes and categories.
 
-    Each use carries its canonical entry and an inclusion proof against the signed
-    checkpoint in the report, so the customer can check it was on the record. With
+    Each use carries its canonical entry, the hash of the entry before it and an
+    inclusion proof against the signed checkpoint in the report, so the customer can
+    check it was on the record. With
     `fresh_checkpoint` (and a signing key) a checkpoint is signed first, so the most
     recent uses are covered too.
     """
@@ -127,6 +128,7 @@ def access_report(
             "categories": cats,
             "outcome": r.get("outcome"),
             "entry": e.canonical.decode("utf-8"),
+            "prev_hash": _b64(e.prev_hash),
             "inclusion_proof": None,
         }
         if checkpoint is not None and e.seq < checkpoint.size:
@@ -159,7 +161,8 @@ def access_report(
         "recipients": sorted(recipients),
         "uses": uses,
         "checkpoint": checkpoint.to_json() if checkpoint is not None else None,
-        "proofs": "RFC 9162 inclusion proofs; leaf = SHA-256(0x00 || entry)",
+        "proofs": "RFC 9162 inclusion proofs; leaf = SHA-256(0x00 || prev_hash || entry), "
+                  "which is also the entry's hash in the chain",
     }
 
 

@@ -1,15 +1,16 @@
 """The audit trail: an append-only, hash-chained, Merkle-checkpointed log in its own SQLite file.
 
 Each entry is the RFC 8785 JSON of the caller's record plus `seq` (0, 1, 2, ...) and
-`time` (ISO 8601 UTC). Two hashes are kept per entry:
+`time` (ISO 8601 UTC). One hash is kept per entry, and it does two jobs:
 
-    leaf_hash  = SHA-256(0x00 || canonical bytes)                   (RFC 6962 leaf)
-    entry_hash = SHA-256(previous entry_hash || leaf_hash)          (GENESIS before seq 0)
+    entry_hash = SHA-256(0x00 || previous entry_hash || canonical bytes)
 
-The chain runs over the leaf hash, not over the bytes again: each entry's bytes are
-hashed once, and a chain step is one fixed 64-byte message. It commits to the bytes
-just as well (the leaf hash does), and binds every entry to the Merkle leaf that
-inclusion proofs are made of.
+It is the hash chain (each entry commits to the one before it; GENESIS stands before
+seq 0) and, being the RFC 6962 leaf hash of the leaf data `previous entry_hash ||
+canonical bytes`, the leaf of the Merkle tree that checkpoints and inclusion proofs
+are made of. So every entry costs one hash to write and one to verify, and nothing
+binds less: changing an entry changes its leaf, and with it every later link and
+every later root.
 
 The head is read inside a `BEGIN IMMEDIATE` transaction, so appenders in several
 processes queue on SQLite's write lock and never fork the chain. Every
@@ -52,12 +53,12 @@ from pacte.errors import (
 __all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"]
 
 # The chain's "previous hash" before the first entry: a fixed, domain-separated value.
-# v2: the chain runs over leaf hashes (v1, over the bytes, was never deployed); a v1
-# trail therefore fails verification at entry 0 instead of half-matching.
-GENESIS = hashlib.sha256(b"pacte.audit.chain/v2 genesis").digest()
+# v3: one hash per entry, the chain link and the Merkle leaf at once (v1 and v2 hashed
+# each entry two or three times; neither was deployed). Schema version 2 marks v3 files.
+GENESIS = hashlib.sha256(b"pacte.audit.chain/v3 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
 _LEAF_PREFIX = LEAF_PREFIX
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
 _SCHEMA = """
@@ -67,8 +68,7 @@ CREATE TABLE IF NOT EXISTS entries (
     principal  TEXT,
     purpose    TEXT,
     body       BLOB NOT NULL,
-    entry_hash BLOB NOT NULL,
-    leaf_hash  BLOB NOT NULL
+    entry_hash BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS entry_subjects (
     subject TEXT NOT NULL,
@@ -93,13 +93,15 @@ CREATE TABLE IF NOT EXISTS meta (
 
 _HEAD = "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
 _INSERT = (
-    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash, leaf_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
-_GET = "SELECT seq, body, entry_hash, leaf_hash FROM entries WHERE seq = ?"
+# Reads return each entry with the hash it chains from (its leaf data starts with it).
+_PREV = "(SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1)"
+_GET = f"SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e WHERE e.seq = ?"
 # One constant text per access path; a NULL parameter switches its filter off.
 _ENTRIES = (
-    "SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entries e WHERE e.seq > ?5"
+    f"SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e WHERE e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " ORDER BY e.seq LIMIT ?6"
@@ -107,13 +109,13 @@ _ENTRIES = (
 # The subject index is written in batches (see _index_subjects): entries up to ?8
 # are found through it, the short unindexed tail after it is read directly.
 _ENTRIES_BY_SUBJECT = (
-    "SELECT seq, body, entry_hash, leaf_hash FROM ("
-    " SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entry_subjects s"
+    "SELECT seq, body, entry_hash, prev FROM ("
+    f" SELECT e.seq, e.body, e.entry_hash, {_PREV} AS prev FROM entry_subjects s"
     " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5 AND s.seq < ?8"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " UNION ALL"
-    " SELECT e.seq, e.body, e.entry_hash, e.leaf_hash FROM entries e"
+    f" SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e"
     " WHERE e.seq >= ?8 AND e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
@@ -133,7 +135,7 @@ _SET_INDEXED_UPTO = (
 # Indexing a batch of entries at once writes each index page once per batch, not once
 # per entry: the append itself then touches only the end of the entries table.
 _INDEX_EVERY = 256
-_LEAVES = "SELECT leaf_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+_LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _LAST_CHECKPOINT = (
     "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
     " ORDER BY size DESC LIMIT 1"
@@ -172,25 +174,36 @@ def _parse_time(text: str) -> datetime:
 
 @dataclass(slots=True)
 class AuditEntry:
-    """One entry: its place, its time, the caller's record, and its two hashes."""
+    """One entry: its place, its time, the caller's record, its hash and the one before.
+
+    `entry_hash` is also the entry's Merkle leaf hash: SHA-256(0x00 || leaf_data).
+    """
 
     seq: int
     time: str
     record: Mapping[str, Any]
     entry_hash: bytes = field(repr=False)
-    leaf_hash: bytes = field(repr=False)
+    prev_hash: bytes = field(repr=False)
     canonical: bytes = field(repr=False)
 
     @classmethod
-    def from_row(cls, seq: int, body: bytes, entry_hash: bytes, leaf: bytes) -> AuditEntry:
+    def from_row(cls, seq: int, body: bytes, entry_hash: bytes, prev: bytes | None
+                 ) -> AuditEntry:
         try:
             doc = json.loads(body)
             time = doc.pop("time")
             doc.pop("seq")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IntegrityError(f"audit entry {seq} is unreadable") from exc
-        return cls(seq=seq, time=time, record=doc, entry_hash=entry_hash, leaf_hash=leaf,
-                   canonical=body)
+        if seq == 0:
+            prev = GENESIS
+        return cls(seq=seq, time=time, record=doc, entry_hash=entry_hash,
+                   prev_hash=b"" if prev is None else bytes(prev), canonical=body)
+
+    @property
+    def leaf_data(self) -> bytes:
+        """What the Merkle leaf commits to: the previous entry hash, then the entry."""
+        return self.prev_hash + self.canonical
 
     @property
     def subjects(self) -> list[str]:
@@ -199,7 +212,7 @@ class AuditEntry:
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "time": self.time, "record": dict(self.record),
-                "entry_hash": self.entry_hash.hex()}
+                "entry_hash": self.entry_hash.hex(), "prev_hash": self.prev_hash.hex()}
 
 
 # (record, fast path applies, principal column, purpose column): a plain tuple, since
@@ -346,16 +359,19 @@ class AuditTrail:
             if self._closed:
                 raise StorageError("the audit trail is closed")
             db = self._db
+            now = _aware(self._now())
             try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    out = self._append_locked(db, prepared)
-                    db.execute("COMMIT")
-                    self._head = (out[-1].seq + 1, out[-1].entry_hash)
-                except BaseException:
-                    if db.in_transaction:
-                        db.execute("ROLLBACK")
-                    raise
+                out = self._append_alone(db, prepared, now) if len(prepared) == 1 else None
+                if out is None:
+                    db.execute("BEGIN IMMEDIATE")
+                    try:
+                        out = self._append_locked(db, prepared, now)
+                        db.execute("COMMIT")
+                    except BaseException:
+                        if db.in_transaction:
+                            db.execute("ROLLBACK")
+                        raise
+                self._head = (out[-1].seq + 1, out[-1].entry_hash)
             except sqlite3.Error as exc:
                 raise _storage_error("append", exc) from exc
             except (IntegrityError, StorageError):
@@ -367,9 +383,30 @@ class AuditTrail:
             self._appended = True
             return out
 
-    def _append_locked(self, db: sqlite3.Connection, prepared: list[_Prepared]
+    def _append_alone(self, db: sqlite3.Connection, prepared: list[_Prepared], now: datetime
+                      ) -> list[AuditEntry] | None:
+        """The common case in one autocommitted INSERT, or None to take the full path.
+
+        It applies when this process knows the head and the entry makes nothing else
+        due (no subject-index batch, no checkpoint). The INSERT is its own transaction:
+        if another process appended since, the seq is taken, the primary key refuses
+        the row, and the full path re-reads the head under the write lock.
+        """
+        head = self._head
+        if head is None:
+            return None
+        following = head[0] + 1
+        if following % _INDEX_EVERY == 0 or (self._signer is not None and (
+                following % self._every == 0 or now >= self._checkpoint_due)):
+            return None
+        try:
+            return self._insert(db, prepared, head, format_time(now))
+        except _StaleHead:
+            self._head = None
+            return None
+
+    def _append_locked(self, db: sqlite3.Connection, prepared: list[_Prepared], now: datetime
                        ) -> list[AuditEntry]:
-        now = _aware(self._now())
         time = format_time(now)
         # The head this process committed last saves a query per append. It is safe:
         # under the write lock, if anyone appended since, the seq we would take is
@@ -405,15 +442,14 @@ class AuditTrail:
             doc["seq"] = seq
             doc["time"] = time
             body = canonical_bytes(doc, checked=fast)
-            leaf = sha(_LEAF_PREFIX + body).digest()
-            entry_hash = sha(prev + leaf).digest()
+            entry_hash = sha(_LEAF_PREFIX + prev + body).digest()
             try:
-                db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash, leaf))
+                db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash))
             except sqlite3.IntegrityError as exc:
                 if not out:
                     raise _StaleHead from exc
                 raise
-            out.append(AuditEntry(seq, time, record, entry_hash, leaf, body))
+            out.append(AuditEntry(seq, time, record, entry_hash, prev, body))
             prev = entry_hash
             seq += 1
         return out
@@ -648,4 +684,7 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, create
     else:
         version = db.execute(_GET_META, ("schema_version",)).fetchone()
         if version is None or version[0] != SCHEMA_VERSION:
-            raise CorruptStore(f"{path} has an unknown audit schema version")
+            found = "none" if version is None else version[0]
+            raise CorruptStore(f"{path} has audit schema version {found}; this pacte reads "
+                               f"version {SCHEMA_VERSION} (a trail from a pre-release build "
+                               "cannot be read: move it aside and keep it as it is)")

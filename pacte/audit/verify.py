@@ -13,13 +13,12 @@ in seq order is reported, naming the entry where it can be named:
     bad signature                             a checkpoint's signature does not verify
     not an extension of the trusted checkpoint  (a rollback, or a rewrite re-signed)
 
-Entries are read a batch at a time through a separate read-only connection, each
-body with the leaf prefix 0x00 already in front (SQLite does the concatenation). Each
-entry's bytes are hashed once, into its leaf hash; the chain (`entry_hash =
-SHA-256(previous entry_hash || leaf_hash)`) is one 64-byte hash per entry on top.
-The stored hashes are not fetched row by row: the recomputed ones are handed back to
-SQLite as two packed blobs and one query returns the first row whose stored hash
-differs, so the happy path makes no Python object per stored hash and parses nothing.
+Entries are read a batch at a time through a separate read-only connection, and each
+is hashed once, as its RFC 6962 leaf input `0x00 || previous entry_hash || body`:
+that hash is both the entry's chain link and its Merkle leaf. The stored hashes are
+not fetched row by row: the recomputed ones are handed back to SQLite as one packed
+blob and one query returns the first row whose stored hash differs, so the happy path
+makes no Python object per stored hash and parses nothing.
 Only a mismatch triggers the slow, parsing diagnosis. Likewise the log's extent comes
 from the end of the primary key (max(seq)); whether it has gaps is learnt from the
 batch reads, and only a short batch costs a count and a search for the gap.
@@ -37,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pacte.audit.checkpoint import Checkpoint
-from pacte.audit.merkle import EMPTY_ROOT, CompactRange
+from pacte.audit.merkle import EMPTY_ROOT, LEAF_PREFIX, CompactRange
 from pacte.audit.trail import GENESIS, AuditTrail
 
 __all__ = [
@@ -61,18 +60,14 @@ NOT_EXTENSION = "not an extension of the trusted checkpoint"
 
 _BATCH = 50_000
 _LOOKAHEAD = 10_000
-# x'00' || body is the RFC 6962 leaf input; CAST keeps a body rewritten as text hashable.
-_BODIES = (
-    "SELECT CAST(x'00' || body AS BLOB) FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
-)
-# The first seq in [?1, ?2) whose stored hashes are not the recomputed ones, packed 32
-# bytes per entry in ?3 (entry hashes) and ?4 (leaf hashes). IS NOT also catches NULL,
-# text and hashes of the wrong length.
+_BODIES = "SELECT body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+# The first seq in [?1, ?2) whose stored hash is not the recomputed one, packed 32
+# bytes per entry in ?3. IS NOT also catches NULL, text and hashes of the wrong length.
 _FIRST_MISMATCH = (
     "SELECT min(seq) FROM entries WHERE seq >= ?1 AND seq < ?2"
-    " AND (entry_hash IS NOT substr(?3, (seq - ?1) * 32 + 1, 32)"
-    " OR leaf_hash IS NOT substr(?4, (seq - ?1) * 32 + 1, 32))"
+    " AND entry_hash IS NOT substr(?3, (seq - ?1) * 32 + 1, 32)"
 )
+_BODY = "SELECT body FROM entries WHERE seq = ?"
 # A lone max() is answered from the end of the primary key; count(*) reads every page.
 _HIGH = "SELECT max(seq) FROM entries"
 _COUNT = "SELECT count(*) FROM entries WHERE seq >= 0"
@@ -238,8 +233,8 @@ class _Verifier:
         start, high = 0, self.high
         while start <= high:
             end = min(start + _BATCH, high + 1)
-            bodies, chain, leaves, bad, limit = self._batch(start, end, prev)
-            n = len(bodies)
+            leaves, bad, limit = self._batch(start, end, prev)
+            n = limit - start
             good = n if bad is None else bad
             # Checkpoints closing before the bad entry come first in seq order.
             done = 0
@@ -247,38 +242,37 @@ class _Verifier:
                 upto = target - start
                 self.frontier.extend(leaves[done:upto])
                 done = upto
-                self._check_target(target, self.frontier.root(), chain[upto - 1])
+                self._check_target(target, self.frontier.root(), leaves[upto - 1])
                 target = next(pending, None)
             if bad is not None:
                 self.checked = start + bad
-                body = bodies[bad]
-                raise self._diagnose(start + bad, body[1:] if isinstance(body, bytes) else body)
+                raise self._diagnose(start + bad)
             self.frontier.extend(leaves[done:])
             self.checked = start + n
             if limit < end:
                 raise _Problem(MISSING, limit, f"entry {limit} is absent; "
                                f"entries up to {high} follow it")
-            prev = chain[-1]
+            prev = leaves[-1]
             start = end
 
     def _batch(self, start: int, end: int, prev: bytes
-               ) -> tuple[Sequence[Any], list[bytes], list[bytes], int | None, int]:
-        """Leaf-prefixed bodies, recomputed chain and leaves of [start, limit), the first
-        bad index, and `limit`: `end`, or the first absent seq when the batch has a gap."""
+               ) -> tuple[list[bytes], int | None, int]:
+        """The recomputed hashes of [start, limit), the first bad index, and `limit`:
+        `end`, or the first absent seq when the batch has a gap."""
         bodies = [r[0] for r in self.db.execute(_BODIES, (start, end))]
         limit = end
         if len(bodies) != end - start:  # seqs are unique: a short batch has a gap
             limit = self._gap(start)
             del bodies[limit - start:]  # rows come in seq order: these are start .. limit-1
-        leaves, chain = _hash_batch(prev, bodies)
-        n = len(chain)  # < len(bodies) when a body is not bytes: that one is bad
+        hashes = _chain(prev, bodies)
+        n = len(hashes)  # < len(bodies) when a body is not bytes: that one is bad
         bad = None if n == len(bodies) else n
         if n:
-            row = self.db.execute(_FIRST_MISMATCH, (start, start + n, b"".join(chain),
-                                                    b"".join(leaves))).fetchone()
+            row = self.db.execute(_FIRST_MISMATCH, (start, start + n, b"".join(hashes))
+                                  ).fetchone()
             if row[0] is not None:
                 bad = int(row[0]) - start
-        return bodies, chain, leaves, bad, limit
+        return hashes, bad, limit
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
         cp = self.by_size.get(size)
@@ -328,9 +322,10 @@ class _Verifier:
 
     # -- naming the problem -----------------------------------------------------
 
-    def _diagnose(self, seq: int, body: object) -> _Problem:
+    def _diagnose(self, seq: int) -> _Problem:
         """Why entry `seq` fails: its content, its place, or something else's place."""
-        found = _body_seq(body)
+        row = self.db.execute(_BODY, (seq,)).fetchone()
+        found = None if row is None else _body_seq(row[0])
         if found is None or found == seq:
             return _Problem(MODIFIED, seq, f"entry {seq} is not what the chain recorded")
         later = self.db.execute(_BODIES_AFTER, (seq, _LOOKAHEAD)).fetchall()
@@ -356,24 +351,20 @@ class _Verifier:
         )
 
 
-def _hash_batch(prev: bytes, bodies: Sequence[Any]) -> tuple[list[bytes], list[bytes]]:
-    """Leaf hashes of leaf-prefixed bodies and the chain over them from `prev`.
-
-    Stops short before the first body that is not bytes (NULL or a number).
-    """
+def _chain(prev: bytes, bodies: Sequence[Any]) -> list[bytes]:
+    """The entry hashes of these bodies chained from `prev`, stopping short before the
+    first body that is not bytes (NULL, a number or text written over it)."""
     sha = hashlib.sha256
-    try:
-        leaves = [sha(body).digest() for body in bodies]
-    except TypeError:
-        bad = next(i for i, b in enumerate(bodies) if not isinstance(b, bytes))
-        leaves = [sha(body).digest() for body in bodies[:bad]]
-    chain: list[bytes] = []
-    add = chain.append
+    hashes: list[bytes] = []
+    add = hashes.append
     h = prev
-    for leaf in leaves:
-        h = sha(h + leaf).digest()
-        add(h)
-    return leaves, chain
+    try:
+        for body in bodies:
+            h = sha(LEAF_PREFIX + h + body).digest()
+            add(h)
+    except TypeError:
+        pass
+    return hashes
 
 
 def _body_seq(body: object) -> int | None:

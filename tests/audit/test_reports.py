@@ -73,8 +73,10 @@ def test_access_report_with_verifiable_proofs(trail_factory: Factory) -> None:
     assert cp.verify() and cp.size == 31
     for use in report["uses"]:
         proof = [base64.b64decode(h) for h in use["inclusion_proof"]]
-        leaf = leaf_hash(use["entry"].encode())
+        leaf = leaf_hash(base64.b64decode(use["prev_hash"]) + use["entry"].encode())
         assert verify_inclusion(leaf, use["seq"], cp.size, proof, cp.root)
+        assert not verify_inclusion(leaf_hash(use["entry"].encode()), use["seq"], cp.size,
+                                    proof, cp.root)
         assert json.loads(use["entry"])["subjects"] == ["s_alice"]
     assert "s_bob" not in json.dumps(report)
 

@@ -5,6 +5,7 @@ Each case edits the SQLite file directly, as an attacker with file access would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import tempfile
@@ -28,7 +29,7 @@ from pacte.crypto.signing import SigningKey
 from .conftest import Clock, make_trail
 
 SIGNER = SigningKey.generate()
-_COLS = "time, principal, purpose, body, entry_hash, leaf_hash"
+_COLS = "time, principal, purpose, body, entry_hash"
 _settings = settings(max_examples=25, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
@@ -61,7 +62,7 @@ sizes = st.integers(min_value=2, max_value=40)
 @given(data=st.data(), n=sizes, every=st.sampled_from([3, 8, 1000]))
 def test_a_modified_entry_is_named(data: st.DataObject, n: int, every: int) -> None:
     k = data.draw(st.integers(0, n - 1))
-    how = data.draw(st.sampled_from(["field", "hash", "leaf", "text"]))
+    how = data.draw(st.sampled_from(["field", "hash", "prev", "text"]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "audit.db"
         _build(path, n, every)
@@ -74,8 +75,13 @@ def test_a_modified_entry_is_named(data: st.DataObject, n: int, every: int) -> N
             _edit(path, ("UPDATE entries SET body = ? WHERE seq = ?", (body, k)))
         elif how == "hash":
             _edit(path, ("UPDATE entries SET entry_hash = zeroblob(32) WHERE seq = ?", (k,)))
-        elif how == "leaf":
-            _edit(path, ("UPDATE entries SET leaf_hash = zeroblob(32) WHERE seq = ?", (k,)))
+        elif how == "prev":
+            # The entry's own hash recomputed over a forged link: the chain breaks here.
+            db = sqlite3.connect(path)
+            body = db.execute("SELECT body FROM entries WHERE seq = ?", (k,)).fetchone()[0]
+            db.close()
+            forged = hashlib.sha256(b"\x00" + bytes(32) + body).digest()
+            _edit(path, ("UPDATE entries SET entry_hash = ? WHERE seq = ?", (forged, k)))
         else:
             _edit(path, ("UPDATE entries SET body = CAST(body AS TEXT) || ' ' WHERE seq = ?",
                          (k,)))
@@ -176,8 +182,6 @@ def test_a_range_rewritten_with_consistent_hashes_is_caught_by_its_checkpoint(
     path = tmp_path / "audit.db"
     _build(path, 20, every=10)
     # Recompute every hash after a change, as a careful attacker without the key would.
-    import hashlib
-
     from pacte.audit import GENESIS, leaf_hash
 
     db = sqlite3.connect(path)
@@ -186,10 +190,8 @@ def test_a_range_rewritten_with_consistent_hashes_is_caught_by_its_checkpoint(
     for seq, body in rows:
         if seq == 13:
             body = body.replace(b'"outcome":"ok"', b'"outcome":"denied"')
-        leaf = leaf_hash(body)
-        h = hashlib.sha256(prev + leaf).digest()
-        db.execute("UPDATE entries SET body = ?, entry_hash = ?, leaf_hash = ? WHERE seq = ?",
-                   (body, h, leaf, seq))
+        h = leaf_hash(prev + body)
+        db.execute("UPDATE entries SET body = ?, entry_hash = ? WHERE seq = ?", (body, h, seq))
         prev = h
     db.commit()
     db.close()
@@ -282,8 +284,10 @@ _BATCH_CASES = [
      (False, 8, MODIFIED)),
     ((("UPDATE entries SET entry_hash = hex(entry_hash) WHERE seq = 19", ()),),
      (False, 19, MODIFIED)),
-    ((("UPDATE entries SET leaf_hash = 'not a hash' WHERE seq = 13", ()),),
+    ((("UPDATE entries SET entry_hash = 'not a hash' WHERE seq = 13", ()),),
      (False, 13, MODIFIED)),
+    ((("UPDATE entries SET body = CAST(body AS TEXT) WHERE seq = 11", ()),),
+     (False, 11, MODIFIED)),
     ((("UPDATE entries SET body = 7 WHERE seq = 5", ()),), (False, 5, MODIFIED)),
     ((("UPDATE entries SET seq = -1 WHERE seq = 3", ()),
       ("UPDATE entries SET seq = 3 WHERE seq = 9", ()),

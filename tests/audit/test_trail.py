@@ -40,12 +40,17 @@ def test_append_assigns_contiguous_seqs_times_and_the_chain(trail_factory: Facto
     for e in entries:
         doc = {**e.record, "seq": e.seq, "time": e.time}
         assert e.canonical == canonical_bytes(doc)
-        assert e.leaf_hash == leaf_hash(e.canonical)
-        assert e.entry_hash == hashlib.sha256(prev + e.leaf_hash).digest()
+        # One hash: the chain link and the RFC 6962 leaf of (previous hash || entry).
+        assert e.prev_hash == prev and e.leaf_data == prev + e.canonical
+        assert e.entry_hash == leaf_hash(prev + e.canonical)
+        assert e.entry_hash == hashlib.sha256(b"\x00" + prev + e.canonical).digest()
         assert e.time.endswith("Z") and e.time.startswith("2026-11-01T09:00:00.")
         prev = e.entry_hash
     got = trail.get(3)
     assert got is not None and got.record == entries[3].record and got.time == entries[3].time
+    assert got.prev_hash == entries[2].entry_hash and got.entry_hash == entries[3].entry_hash
+    first = trail.get(0)
+    assert first is not None and first.prev_hash == GENESIS
     assert trail.get(99) is None
     assert entries[0].to_json()["record"]["action"] == "customer.read"
 
@@ -160,8 +165,11 @@ def test_inclusion_and_consistency_proofs_verify_against_checkpoints(
         entry = trail.get(seq)
         assert entry is not None
         proof = trail.inclusion_proof(seq, cp1.size)
-        assert verify_inclusion(entry.leaf_hash, seq, cp1.size, proof, cp1.root)
-        assert not verify_inclusion(entry.leaf_hash, seq, cp1.size, proof[:-1], cp1.root)
+        assert verify_inclusion(leaf_hash(entry.leaf_data), seq, cp1.size, proof, cp1.root)
+        assert not verify_inclusion(entry.entry_hash, seq, cp1.size, proof[:-1], cp1.root)
+        other = trail.get(seq + 1)
+        assert other is not None
+        assert not verify_inclusion(other.entry_hash, seq, cp1.size, proof, cp1.root)
     proof = trail.consistency_proof(cp1.size, cp2.size)
     assert verify_consistency(cp1.size, cp2.size, cp1.root, cp2.root, proof)
     assert not verify_consistency(cp1.size, cp2.size, cp1.root, cp2.root, [*proof, proof[0]])
@@ -211,18 +219,32 @@ class _FailingConnection:
         return getattr(self._db, name)
 
 
+@pytest.mark.parametrize("other_appended", [False, True])
 @pytest.mark.parametrize("fail_on", ["INSERT INTO entries", "COMMIT", "BEGIN"])
 def test_a_failing_connection_raises_and_writes_nothing(trail_factory: Factory,
-                                                        fail_on: str) -> None:
+                                                        tmp_path: Path, fail_on: str,
+                                                        other_appended: bool) -> None:
     trail = trail_factory(3)
+    size = 3
+    if other_appended:
+        # Another process appends: this one's cached head is stale, so its next append
+        # takes the full path (BEGIN IMMEDIATE, re-read the head, COMMIT).
+        with AuditTrail.open(tmp_path / "audit.db", signer=None, now=Clock()) as other:
+            other.append(record(99))
+        size = 4
     real = trail._db
     trail._db = _FailingConnection(real, fail_on)  # type: ignore[assignment]
-    with pytest.raises(StorageError):
-        trail.append(record(3))
+    if fail_on != "INSERT INTO entries" and not other_appended:
+        # The common case is one autocommitted INSERT: no BEGIN or COMMIT to fail.
+        assert trail.append(record(3)).seq == size
+        size += 1
+    else:
+        with pytest.raises(StorageError):
+            trail.append(record(3))
     trail._db = real
-    assert trail.size() == 3
+    assert trail.size() == size
     assert not real.in_transaction
-    assert trail.append(record(3)).seq == 3  # and the next append chains correctly
+    assert trail.append(record(3)).seq == size  # and the next append chains correctly
     assert verify(trail).ok
 
 
