@@ -97,11 +97,16 @@ _INSERT = (
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 # Reads return each entry with the hash it chains from (its leaf data starts with it).
-_PREV = "(SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1)"
-_GET = f"SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e WHERE e.seq = ?"
+_GET = (
+    "SELECT e.seq, e.body, e.entry_hash,"
+    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1)"
+    " FROM entries e WHERE e.seq = ?"
+)
 # One constant text per access path; a NULL parameter switches its filter off.
 _ENTRIES = (
-    f"SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e WHERE e.seq > ?5"
+    "SELECT e.seq, e.body, e.entry_hash,"
+    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1)"
+    " FROM entries e WHERE e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " ORDER BY e.seq LIMIT ?6"
@@ -110,12 +115,15 @@ _ENTRIES = (
 # are found through it, the short unindexed tail after it is read directly.
 _ENTRIES_BY_SUBJECT = (
     "SELECT seq, body, entry_hash, prev FROM ("
-    f" SELECT e.seq, e.body, e.entry_hash, {_PREV} AS prev FROM entry_subjects s"
+    " SELECT e.seq, e.body, e.entry_hash,"
+    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1) AS prev"
+    " FROM entry_subjects s"
     " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5 AND s.seq < ?8"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " UNION ALL"
-    f" SELECT e.seq, e.body, e.entry_hash, {_PREV} FROM entries e"
+    " SELECT e.seq, e.body, e.entry_hash,"
+    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1) FROM entries e"
     " WHERE e.seq >= ?8 AND e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
