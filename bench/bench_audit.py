@@ -6,8 +6,9 @@
   same `synchronous` setting, one `BEGIN IMMEDIATE` transaction per row.
 - `audit_verify_vs_sha256`: speed of `verify()` over N entries (chain, leaves, Merkle
   root and signature of every checkpoint, stored hashes compared) relative to a plain
-  checksum scan of the same file: reading every entry's bytes in the same batches and
-  hashing each once with hashlib.sha256. The baseline reads only the bytes; verify
+  checksum scan of the same file: reading every entry's bytes in the same batches as
+  verify (`pacte.audit.verify.BATCH`, which suits both) and hashing each once with
+  hashlib.sha256. The baseline reads only the bytes; verify
   also has to check the two stored hashes of every entry. Best of `repeats` each.
 - `audit_verify_vs_sha256_in_memory`: the same, with the baseline's bytes already in
   memory (no read), for the record.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from pacte.audit import AuditTrail, verify
+from pacte.audit.verify import BATCH
 from pacte.crypto.signing import SigningKey
 
 __all__ = ["run"]
@@ -142,10 +144,10 @@ def _bench_verify(root: Path, n: int, repeats: int) -> list[dict[str, Any]]:
         # freeing the last run's inside the timing would slow it, to verify's profit).
         db = sqlite3.connect(uri, uri=True)
         t0 = time.perf_counter()
-        for start in range(0, n, 50_000):
+        for start in range(0, n, BATCH):
             batch = [r[0] for r in db.execute(
                 "SELECT body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
-                (start, start + 50_000))]
+                (start, start + BATCH))]
             _ = [sha(b).digest() for b in batch]
         best_scan = min(best_scan, time.perf_counter() - t0)
         db.close()

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-
+from pacte.audit.canonical import canonical_bytes
 from pacte.crypto.signing import SigningKey, verify_signature
 
 __all__ = ["CHECKPOINT_TYPE", "Checkpoint"]
@@ -45,7 +44,7 @@ class Checkpoint:
     @staticmethod
     def message_for(*, size: int, root: bytes, head: bytes, time: str, key_id: str) -> bytes:
         """The exact bytes that are signed."""
-        return rfc8785.dumps({
+        return canonical_bytes({
             "type": CHECKPOINT_TYPE,
             "size": size,
             "root": root.hex(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 from typing import Protocol
 
@@ -90,10 +91,16 @@ def verify_ed25519(public_key: bytes, signature: bytes, message: bytes) -> bool:
     if len(public_key) != 32 or len(signature) != 64:
         return False
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+        _public_key(public_key).verify(signature, message)
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=32)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    # A verifier checks many signatures by few keys (every checkpoint of a trail).
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _u32(n: int) -> bytes:

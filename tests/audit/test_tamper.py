@@ -307,5 +307,5 @@ def test_the_verdict_does_not_depend_on_the_batch_size(
     _build(path, 20, every=6)
     if edits:
         _edit(path, *edits)
-    monkeypatch.setattr(importlib.import_module("pacte.audit.verify"), "_BATCH", batch)
+    monkeypatch.setattr(importlib.import_module("pacte.audit.verify"), "BATCH", batch)
     assert _verify(path) == expected
