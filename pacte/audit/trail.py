@@ -70,10 +70,11 @@ CREATE TABLE IF NOT EXISTS entries (
     body       BLOB NOT NULL,
     entry_hash BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS entry_subjects (
+CREATE TABLE IF NOT EXISTS subject_blocks (
+    block   INTEGER NOT NULL,
     subject TEXT NOT NULL,
-    seq     INTEGER NOT NULL,
-    PRIMARY KEY (subject, seq)
+    seqs    TEXT NOT NULL,
+    PRIMARY KEY (block, subject)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
     size       INTEGER PRIMARY KEY,
@@ -111,38 +112,47 @@ _ENTRIES = (
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " ORDER BY e.seq LIMIT ?6"
 )
-# The subject index is written in batches (see _index_subjects): entries up to ?8
-# are found through it, the short unindexed tail after it is read directly.
-_ENTRIES_BY_SUBJECT = (
-    "SELECT seq, body, entry_hash, prev FROM ("
+# The subject index: for each block of _BLOCK entries, one row per subject named in it,
+# listing the seqs that name it. Keyed by block first, so indexing a block appends at
+# the end of the index like the entries themselves (keyed by subject, every entry would
+# rewrite an index page somewhere in the middle). A lookup seeks (block, subject) once
+# per block, a bounded run of blocks [?8, ?9) per query; the short unindexed tail
+# after the last complete block (from seq ?8) is read directly.
+_BLOCK = 1024
+_BLOCKS_PER_QUERY = 64
+_BY_SUBJECT_BLOCKS = (
+    "WITH RECURSIVE blocks(n) AS (SELECT ?8 UNION ALL SELECT n + 1 FROM blocks WHERE n + 1 < ?9)"
     " SELECT e.seq, e.body, e.entry_hash,"
-    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1) AS prev"
-    " FROM entry_subjects s"
-    " JOIN entries e ON e.seq = s.seq WHERE s.subject = ?7 AND s.seq > ?5 AND s.seq < ?8"
+    " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1)"
+    " FROM blocks JOIN subject_blocks s ON s.block = blocks.n AND s.subject = ?7"
+    " JOIN json_each('[' || s.seqs || ']') x JOIN entries e ON e.seq = x.value"
+    " WHERE e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
-    " UNION ALL"
-    " SELECT e.seq, e.body, e.entry_hash,"
+    " ORDER BY e.seq LIMIT ?6"
+)
+_BY_SUBJECT_TAIL = (
+    "SELECT e.seq, e.body, e.entry_hash,"
     " (SELECT p.entry_hash FROM entries p WHERE p.seq = e.seq - 1) FROM entries e"
     " WHERE e.seq >= ?8 AND e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
     " AND EXISTS (SELECT 1 FROM json_each(CAST(e.body AS TEXT), '$.subjects') j"
     " WHERE j.value = ?7)"
-    ") ORDER BY seq LIMIT ?6"
+    " ORDER BY e.seq LIMIT ?6"
 )
-_INDEX_SUBJECTS = (
-    "INSERT OR IGNORE INTO entry_subjects (subject, seq)"
-    " SELECT j.value, e.seq FROM entries e, json_each(CAST(e.body AS TEXT), '$.subjects') j"
-    " WHERE e.seq >= ? AND e.seq < ? AND j.type = 'text'"
+# GROUP BY hands the rows over in key order (one block, subjects ascending).
+_INDEX_BLOCK = (
+    "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs)"
+    " SELECT ?1, j.value, group_concat(e.seq) FROM entries e,"
+    " json_each(CAST(e.body AS TEXT), '$.subjects') j"
+    " WHERE e.seq >= ?1 * ?2 AND e.seq < (?1 + 1) * ?2 AND j.type = 'text'"
+    " GROUP BY j.value"
 )
-_INDEXED_UPTO = "SELECT value FROM meta WHERE key = 'subjects_indexed_upto'"
-_SET_INDEXED_UPTO = (
-    "INSERT OR REPLACE INTO meta (key, value) VALUES ('subjects_indexed_upto', ?)"
+_INDEXED_BLOCKS = "SELECT value FROM meta WHERE key = 'subject_blocks_indexed'"
+_SET_INDEXED_BLOCKS = (
+    "INSERT OR REPLACE INTO meta (key, value) VALUES ('subject_blocks_indexed', ?)"
 )
-# Indexing a batch of entries at once writes each index page once per batch, not once
-# per entry: the append itself then touches only the end of the entries table.
-_INDEX_EVERY = 256
 _LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _LAST_CHECKPOINT = (
     "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
@@ -404,7 +414,7 @@ class AuditTrail:
         if head is None:
             return None
         following = head[0] + 1
-        if following % _INDEX_EVERY == 0 or (self._signer is not None and (
+        if following % _BLOCK == 0 or (self._signer is not None and (
                 following % self._every == 0 or now >= self._checkpoint_due)):
             return None
         try:
@@ -430,8 +440,8 @@ class AuditTrail:
             out = self._insert(db, prepared, head, time)
         start, last = head[0], out[-1]
         self._head = None  # until COMMIT succeeds (see append_many)
-        if (last.seq + 1) // _INDEX_EVERY > start // _INDEX_EVERY:
-            _index_subjects(db, last.seq + 1)
+        if (last.seq + 1) // _BLOCK > start // _BLOCK:
+            _index_subjects(db, (last.seq + 1) // _BLOCK)
         if self._signer is not None and (
             (last.seq + 1) // self._every > start // self._every
             or now >= self._checkpoint_due
@@ -599,17 +609,31 @@ class AuditTrail:
         """Entries in seq order after `after_seq`, filtered; `until` is exclusive."""
         if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
             raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
-        params: tuple[object, ...] = (
-            principal, purpose, _time_param(since), _time_param(until),
-            -1 if after_seq is None else after_seq, limit,
-        )
+        after = -1 if after_seq is None else after_seq
+        filters = (principal, purpose, _time_param(since), _time_param(until), after)
         if subject is None:
-            rows = self._all(_ENTRIES, params)
+            rows = self._all(_ENTRIES, (*filters, limit))
         else:
-            row = self._one(_INDEXED_UPTO, ())
-            indexed = 0 if row is None else int(row[0])
-            rows = self._all(_ENTRIES_BY_SUBJECT, (*params, subject, indexed))
+            rows = self._by_subject(subject, filters, after, limit)
         return [AuditEntry.from_row(*r) for r in rows]
+
+    def _by_subject(self, subject: str, filters: tuple[object, ...], after: int, limit: int
+                    ) -> list[Any]:
+        row = self._one(_INDEXED_BLOCKS, ())
+        indexed = 0 if row is None else int(row[0])
+        rows: list[Any] = []
+        block = max(after + 1, 0) // _BLOCK
+        # A bounded run of blocks per query: a page costs what it returns, not what
+        # the subject's whole history would.
+        while len(rows) < limit and block < indexed:
+            stop = min(block + _BLOCKS_PER_QUERY, indexed)
+            rows += self._all(_BY_SUBJECT_BLOCKS,
+                              (*filters, limit - len(rows), subject, block, stop))
+            block = stop
+        if len(rows) < limit:
+            rows += self._all(_BY_SUBJECT_TAIL,
+                              (*filters, limit - len(rows), subject, indexed * _BLOCK))
+        return rows
 
     def _one(self, sql: str, params: Sequence[object]) -> Any:
         rows = self._all(sql, params, limit_one=True)
@@ -651,13 +675,14 @@ class AuditTrail:
             db.close()
 
 
-def _index_subjects(db: sqlite3.Connection, upto: int) -> None:
-    """Add entries [indexed so far, upto) to the subject index, in one statement."""
-    row = db.execute(_INDEXED_UPTO).fetchone()
+def _index_subjects(db: sqlite3.Connection, blocks: int) -> None:
+    """Index the complete blocks not indexed yet, below `blocks`, one statement each."""
+    row = db.execute(_INDEXED_BLOCKS).fetchone()
     done = 0 if row is None else int(row[0])
-    if upto > done:
-        db.execute(_INDEX_SUBJECTS, (done, upto))
-        db.execute(_SET_INDEXED_UPTO, (str(upto),))
+    for block in range(done, blocks):
+        db.execute(_INDEX_BLOCK, (block, _BLOCK))
+    if blocks > done:
+        db.execute(_SET_INDEXED_BLOCKS, (str(blocks),))
 
 
 def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:

@@ -83,22 +83,36 @@ def test_records_that_are_not_plain_json_are_refused(trail_factory: Factory,
     assert verify(trail).ok
 
 
-def test_entries_filters_and_pages(trail_factory: Factory, clock: Clock) -> None:
+@pytest.mark.parametrize("blocks_per_query", [1, 64])
+def test_entries_filters_and_pages(trail_factory: Factory, clock: Clock,
+                                   monkeypatch: pytest.MonkeyPatch,
+                                   blocks_per_query: int) -> None:
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("pacte.audit.trail"), "_BLOCKS_PER_QUERY",
+                        blocks_per_query)
     trail = trail_factory()
-    for i in range(600):  # past the batch size of the subject index, so both paths answer
+    n = 2600  # two indexed blocks of the subject index and an unindexed tail
+    for i in range(n):
         trail.append(record(i, subjects=[f"s_{i % 7}", "s_all"],
                             purpose="marketing" if i % 2 else "service",
                             principal="pr_crm" if i % 3 else "pr_shop"))
     by_subject = trail.entries(subject="s_3", limit=1000)
-    assert [e.seq for e in by_subject] == [i for i in range(600) if i % 7 == 3]
-    page1 = trail.entries(subject="s_all", limit=250)
-    page2 = trail.entries(subject="s_all", after_seq=page1[-1].seq, limit=250)
-    page3 = trail.entries(subject="s_all", after_seq=page2[-1].seq, limit=250)
-    assert [e.seq for e in page1 + page2 + page3] == list(range(600))
+    assert [e.seq for e in by_subject] == [i for i in range(n) if i % 7 == 3]
+    seqs: list[int] = []
+    after: int | None = None
+    while page := trail.entries(subject="s_all", after_seq=after, limit=250):
+        seqs += [e.seq for e in page]
+        after = page[-1].seq
+    assert seqs == list(range(n))
+    # A page that starts inside a block, and one that starts in the tail.
+    assert [e.seq for e in trail.entries(subject="s_2", after_seq=1500, limit=3)] == [
+        1507, 1514, 1521]
+    assert [e.seq for e in trail.entries(subject="s_2", after_seq=2590, limit=5)] == [2592, 2599]
     both = trail.entries(subject="s_3", purpose="marketing", principal="pr_shop", limit=1000)
-    assert [e.seq for e in both] == [i for i in range(600)
+    assert [e.seq for e in both] == [i for i in range(n)
                                       if i % 7 == 3 and i % 2 and not i % 3]
-    assert [e.seq for e in trail.entries(after_seq=597)] == [598, 599]
+    assert [e.seq for e in trail.entries(after_seq=n - 3)] == [n - 2, n - 1]
     assert trail.entries(subject="s_nobody") == []
     t10, t20 = trail.get(10), trail.get(20)
     assert t10 is not None and t20 is not None
