@@ -129,6 +129,10 @@ def machine_info(*, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+# Bumped with the audit trail's schema version: cached trails of an older one are dropped.
+_AUDIT_FORMAT = "audit schema 2"
+
+
 def seeded(customers: int, *, seed: int) -> Path:
     """A data directory with `customers` seeded customers, made once and then reused.
 
@@ -142,6 +146,12 @@ def seeded(customers: int, *, seed: int) -> Path:
     path = RESULTS.parent / f"data-{customers}-seed{seed}"
     done = path / ".seeded"
     if done.exists():
+        if _AUDIT_FORMAT not in done.read_text():
+            # Seeded by a build with an older audit format, which this one refuses to
+            # open: the graph is still good, the trail only records the seeding.
+            for name in ("audit.db", "audit.db-wal", "audit.db-shm"):
+                (path / name).unlink(missing_ok=True)
+            done.write_text(done.read_text().rstrip("\n") + f" ({_AUDIT_FORMAT})\n")
         return path
     if path.exists():
         shutil.rmtree(path)  # an interrupted seeding: start again
@@ -149,7 +159,8 @@ def seeded(customers: int, *, seed: int) -> Path:
     t0 = time.perf_counter()
     with Pacte.init(path) as rt:
         rt.seed(customers, seed=seed)
-    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s\n")
+    done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s"
+                    f" ({_AUDIT_FORMAT})\n")
     return path
 
 
