@@ -1075,15 +1075,33 @@ _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]]
 
 
 def _merge(records: Sequence[dict[str, object]]) -> dict[str, object]:
-    """One audit record for a request: the union of subjects and fields, each step listed."""
-    merged = {k: records[0][k] for k in _PER_REQUEST if k in records[0]}
+    """One audit record for a request: the union of subjects and fields, each step listed.
+
+    A step lists only what the request as a whole does not already say: its action,
+    its fields, and its subjects or outcome where they differ. The entry stays short,
+    and every step is still on record.
+    """
+    first = records[0]
+    merged = {k: first[k] for k in _PER_REQUEST if k in first}
+    subjects = sorted({s for r in records for s in _strings(r.get("subjects"))})
+    steps: list[dict[str, object]] = []
+    outcome = "ok"
+    for r in records:
+        step: dict[str, object] = {}
+        for k, v in r.items():
+            if k in _PER_REQUEST or (k == "outcome" and v == "ok") or (k == "fields" and not v):
+                continue
+            if k == "subjects" and (v == subjects or not v):
+                continue
+            step[k] = v
+        steps.append(step)
+        if outcome == "ok" and r.get("outcome") != "ok":
+            outcome = str(r.get("outcome"))
     merged["action"] = "request"
-    merged["operations"] = [{k: v for k, v in r.items() if k not in _PER_REQUEST}
-                            for r in records]
-    merged["subjects"] = sorted({s for r in records for s in _strings(r.get("subjects"))})
+    merged["operations"] = steps
+    merged["subjects"] = subjects
     merged["fields"] = sorted({f for r in records for f in _strings(r.get("fields"))})
-    outcomes = [str(r.get("outcome")) for r in records]
-    merged["outcome"] = next((o for o in outcomes if o != "ok"), "ok")
+    merged["outcome"] = outcome
     return merged
 
 
