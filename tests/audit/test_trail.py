@@ -330,3 +330,18 @@ def test_naive_and_foreign_zone_times_are_stored_as_utc(tmp_path: Path) -> None:
                             now=lambda: datetime(2026, 11, 1, 12, 0))
     assert trail.append(record(0)).time == "2026-11-01T12:00:00.000000Z"
     trail.close()
+
+
+def test_a_trail_of_an_older_format_is_refused_by_name_and_left_as_it_is(
+        tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    with AuditTrail.open(path, signer=None, now=Clock()) as trail:
+        trail.append(record(0))
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(CorruptStore, match="audit schema version 1; this pacte reads version 2"):
+        AuditTrail.open(path, signer=None)
+    assert path.read_bytes() == before
