@@ -121,7 +121,7 @@ class Pacte:
         existing = {p for p in ours if p.exists()}
         try:
             cls._create_files(path, store_uri=store_uri, now=now)
-            rt = cls.open(path, now=now)
+            rt = cls.open(path, store_uri=store_uri, now=now)
         except BaseException:
             # Nothing half-made: a failed init leaves the directory as it found it, so
             # the next attempt is not refused as "already initialised".
@@ -146,7 +146,10 @@ class Pacte:
             uri_file = path / STORE_URI_FILE
             uri_file.write_text(store_uri + "\n", encoding="utf-8")
             uri_file.chmod(0o600)  # it may carry the store's password
-        store = open_store(store_uri or str(path / GRAPH_FILE), create=True)
+        # PACTE_STORE, like at every open, wins over store.uri; it is not written down,
+        # which is how it keeps a password out of the directory.
+        uri = store_uri or os.environ.get("PACTE_STORE") or str(path / GRAPH_FILE)
+        store = open_store(uri, create=True)
         store.close()
         AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
                         now=now).close()

@@ -191,6 +191,21 @@ def test_data_defaults_to_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert os.environ.get("PACTE_DATA") is None
 
 
+def test_init_and_every_command_follow_pacte_store(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("PACTE_STORE", str(elsewhere))
+    path = tmp_path / "data"
+    assert run("init", "--data", str(path))[0] == 0
+    assert run("seed", "--customers", "5", "--data", str(path))[0] == 0
+    # The graph went to the store named by the environment, and its URI (which could
+    # carry a password) was not written into the data directory.
+    assert elsewhere.exists()
+    assert not (path / "graph.db").exists() and not (path / "store.uri").exists()
+    code, out, _ = run("stats", "--data", str(path))
+    assert code == 0 and "Customer" in out
+
+
 def test_a_failed_init_leaves_nothing_behind(tmp_path: Path) -> None:
     path = tmp_path / "data"
     code, _, err = run("init", "--store", "ftp://nowhere", "--data", str(path))
