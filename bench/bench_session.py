@@ -15,7 +15,7 @@ import random
 import sys
 from collections.abc import Callable
 
-from bench.harness import Record, figure, per_item, ratio, seeded
+from bench.harness import Record, figure, paired, ratio, seeded
 from pacte.clock import from_micros
 from pacte.graph.consent import consent_states
 from pacte.graph.model import NODE_KINDS
@@ -79,7 +79,7 @@ def measure(customers: int, *, sample: int) -> tuple[float, float]:
         for cid in chosen[:50]:  # warm caches on both paths
             on(cid)
             off(cid)
-        return per_item(on, chosen), per_item(off, chosen)
+        return paired(on, off, chosen)
 
 
 def run(quick: bool) -> list[Record]:

@@ -39,6 +39,7 @@ from typing import Any
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
 from pacte.audit.merkle import HASH_SIZE, LEAF_PREFIX, CompactRange, MerkleTree
+from pacte.audit.wal import BACKSTOP_PAGES, WalCheckpointer
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
 from pacte.errors import (
@@ -296,6 +297,8 @@ class AuditTrail:
         self._head: tuple[int, bytes] | None = None
         # When a checkpoint falls due by time: one comparison per append.
         self._checkpoint_due = self._initial_checkpoint_time() + self._interval
+        # Copies the log into the file off the append path (see pacte.audit.wal).
+        self._wal = None if read_only else WalCheckpointer(path)
 
     # -- opening and closing ----------------------------------------------------
 
@@ -350,6 +353,8 @@ class AuditTrail:
                     self.checkpoint()
             finally:
                 self._closed = True
+                if self._wal is not None:
+                    self._wal.close()
                 self._db.close()
 
     def __enter__(self) -> AuditTrail:
@@ -399,6 +404,8 @@ class AuditTrail:
                 # must learn that the record is not on the trail.
                 raise IntegrityError(f"audit append failed: {exc}") from exc
             self._appended = True
+            if self._wal is not None:
+                self._wal.poke()
             return out
 
     def _append_alone(self, db: sqlite3.Connection, prepared: list[_Prepared], now: datetime
@@ -708,6 +715,7 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, create
         # NORMAL in WAL mode survives application crashes; the graph store makes the
         # same choice, so an entry is exactly as durable as the write it records.
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     if fresh:
         # Idempotent DDL: another process creating the same file at once is harmless.
         db.executescript("BEGIN IMMEDIATE;" + _SCHEMA

@@ -345,3 +345,20 @@ def test_a_trail_of_an_older_format_is_refused_by_name_and_left_as_it_is(
     with pytest.raises(CorruptStore, match="audit schema version 1; this pacte reads version 2"):
         AuditTrail.open(path, signer=None)
     assert path.read_bytes() == before
+
+
+def test_the_log_is_copied_into_the_file_off_the_append_path(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    trail = AuditTrail.open(path, signer=SigningKey.generate(), now=Clock())
+    wal = trail._wal
+    assert wal is not None and wal.running
+    # SQLite's own checkpoint is only a backstop, ten times further off.
+    assert trail._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+    for i in range(600):  # wakes the background checkpointer
+        trail.append(record(i))
+    trail.close()
+    assert not wal.running  # stopped with the trail, after the copy it was asked for
+    assert wal.copies == 1
+    with AuditTrail.open(path, signer=None, read_only=True) as ro:
+        assert ro._wal is None  # a reader copies nothing
+        assert ro.size() == 600 and verify(ro).ok
