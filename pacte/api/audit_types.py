@@ -21,6 +21,7 @@ class _Entry(Protocol):
     time: str
     record: Mapping[str, Any]
     entry_hash: bytes
+    prev_hash: bytes
 
 
 def _str(value: object) -> str | None:
@@ -60,7 +61,10 @@ class AuditEntry:
     reason: str | None
     policy_version: str | None
     request_id: str | None
-    entry_hash: str = strawberry.field(description="Hex SHA-256 chaining this entry.")
+    entry_hash: str = strawberry.field(
+        description="Hex SHA-256(0x00 || previousHash || the canonical entry): the entry's "
+                    "link in the hash chain and its leaf in the Merkle tree.")
+    previous_hash: str = strawberry.field(description="Hex hash of the entry before this one.")
     record: JSON = strawberry.field(description="The whole recorded entry.")
 
     @classmethod
@@ -74,7 +78,8 @@ class AuditEntry:
             legal_basis=_str(r.get("legal_basis")), subjects=_strings(r.get("subjects")),
             fields=_strings(r.get("fields")), reason=_str(r.get("reason")),
             policy_version=_str(r.get("policy_version")), request_id=_str(r.get("request_id")),
-            entry_hash=entry.entry_hash.hex(), record=_json(dict(r)),
+            entry_hash=entry.entry_hash.hex(), previous_hash=entry.prev_hash.hex(),
+            record=_json(dict(r)),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from tests.api.conftest import Api
@@ -130,6 +131,14 @@ def test_audit_trail_for_auditors(fresh: tuple[World, Api]) -> None:
             break
         after = page["pageInfo"]["endCursor"]
     assert len(seqs) > 2 and seqs == sorted(set(seqs))
+    # Each entry carries the hash it chains from, so a client can check the links.
+    chain = api.data("{ auditTrail(first: 50) { edges { node { seq entryHash previousHash } } } }",
+                     key=world.keys["auditor"], purpose="legal")["auditTrail"]["edges"]
+    nodes = [e["node"] for e in chain]
+    assert len(nodes) > 3
+    for before, entry in itertools.pairwise(nodes):
+        assert entry["seq"] == before["seq"] + 1
+        assert entry["previousHash"] == before["entryHash"] != entry["entryHash"]
     ver = api.data("{ auditVerification { ok size entriesChecked firstBad lines } }",
                    key=world.keys["auditor"], purpose="legal")["auditVerification"]
     assert ver["ok"] is True and ver["firstBad"] is None and ver["entriesChecked"] > 0
