@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from pacte.clock import from_micros, to_micros
 from pacte.errors import (
@@ -129,7 +129,7 @@ class Session:
         self.principal = principal
         self.request_id = request_id or uuid.uuid4().hex
         self._defer = defer_audit
-        self._pending: list[dict[str, object]] = []
+        self._pending: list[_Step] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
         # Customer nodes read in this request (None: absent); a request touches the
         # same customer from several resolvers, and one read serves them all.
@@ -166,26 +166,66 @@ class Session:
 
     def _record(self, action: str, *, outcome: str = "ok", subjects: Iterable[str] = (),
                 fields: Iterable[str] = (), reason: str | None = None,
-                extra: Mapping[str, object] | None = None) -> dict[str, object]:
+                extra: Mapping[str, object] | None = None) -> _Step:
+        """One step of this request, to be written into its audit entry (see `_entry`)."""
+        return _Step(action, outcome, tuple(subjects), tuple(fields), reason, extra)
+
+    def _entry(self, steps: Sequence[_Step]) -> dict[str, object]:
+        """The audit record of these steps: one step as it is, several merged.
+
+        Merged, the record holds the union of subjects and fields and lists each step
+        with only what the request as a whole does not already say: its action, its
+        fields, and its subjects or outcome where they differ. The entry stays short,
+        and every step is still on record.
+        """
         p = self._purpose
-        purpose_id = p.id if p is not None else self._claimed
+        principal = self.principal
         rec: dict[str, object] = {
-            "action": action,
-            "principal": self.principal.id,
-            "principal_name": self.principal.name,
-            "role": self.principal.role,
-            "purpose": purpose_id,
+            "principal": principal.id,
+            "principal_name": principal.name,
+            "role": principal.role,
+            "purpose": p.id if p is not None else self._claimed,
             "legal_basis": p.legal_basis if p is not None else None,
-            "subjects": sorted({self._ref(s) for s in subjects}),
-            "fields": sorted(set(fields)),
-            "outcome": outcome,
             "policy_version": self._b.policy.version,
             "request_id": self.request_id,
         }
-        if reason is not None:
-            rec["reason"] = reason
-        if extra:
-            rec.update(extra)
+        ref = self._ref
+        if len(steps) == 1:
+            step = steps[0]
+            rec["action"] = step.action
+            rec["subjects"] = sorted({ref(c) for c in step.subjects})
+            rec["fields"] = sorted(set(step.fields))
+            rec["outcome"] = step.outcome
+            if step.reason is not None:
+                rec["reason"] = step.reason
+            if step.extra:
+                rec.update(step.extra)
+            return rec
+        subjects = sorted({ref(c) for step in steps for c in step.subjects})
+        operations: list[dict[str, object]] = []
+        outcome = "ok"
+        for step in steps:
+            op: dict[str, object] = {"action": step.action}
+            if step.fields:
+                op["fields"] = sorted(set(step.fields))
+            if step.subjects:
+                mine = sorted({ref(c) for c in step.subjects})
+                if mine != subjects:
+                    op["subjects"] = mine
+            if step.outcome != "ok":
+                op["outcome"] = step.outcome
+                if outcome == "ok":
+                    outcome = step.outcome
+            if step.reason is not None:
+                op["reason"] = step.reason
+            if step.extra:
+                op.update(step.extra)
+            operations.append(op)
+        rec["action"] = "request"
+        rec["operations"] = operations
+        rec["subjects"] = subjects
+        rec["fields"] = sorted({f for step in steps for f in step.fields})
+        rec["outcome"] = outcome
         return rec
 
     def _ref(self, customer_id: str) -> str:
@@ -194,11 +234,11 @@ class Session:
             ref = self._refs[customer_id] = self._b.subject_ref(customer_id)
         return ref
 
-    def _audit(self, rec: dict[str, object]) -> int | None:
+    def _audit(self, step: _Step) -> int | None:
         if self._defer:
-            self._pending.append(rec)
+            self._pending.append(step)
             return None
-        return self._b.audit_append([rec])
+        return self._b.audit_append([self._entry([step])])
 
     def flush(self) -> None:
         """Append the deferred audit records; the response may leave only after this.
@@ -209,16 +249,15 @@ class Session:
         """
         if not self._pending:
             return
-        record = self._pending[0] if len(self._pending) == 1 else _merge(self._pending)
         # Cleared only once appended: a failed flush leaves them for the next try.
-        self._b.audit_append([record])
+        self._b.audit_append([self._entry(self._pending)])
         self._pending = []
 
     def _deny(self, action: str, error: PacteError, *, subjects: Iterable[str] = ()) -> None:
-        rec = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
+        step = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
         # Denials are appended at once, even when the request defers its audit: the
         # request is about to fail, and its refusal must be on record.
-        self._pending.append(rec)
+        self._pending.append(step)
         self.flush()
         raise error
 
@@ -811,9 +850,8 @@ class Session:
         self._b.shred(customer_id)
         store.write(WriteBatch(delete_nodes=owned))
         self._forget(customer_id)
-        seq = self._b.audit_append([self._record(
-            "customer.erase", subjects=[customer_id],
-            extra={"destroyed": kinds})])
+        seq = self._b.audit_append([self._entry([self._record(
+            "customer.erase", subjects=[customer_id], extra={"destroyed": kinds})])])
         return self._b.sign_receipt(subject_ref=subject, destroyed=kinds,
                                     requested_by=self.principal.name, audit_seq=seq)
 
@@ -1068,45 +1106,18 @@ class Session:
 # -- small helpers ---------------------------------------------------------------
 
 
-# Keys every record of one request shares (see Session._record); the rest is per step.
-_PER_REQUEST = frozenset({"principal", "principal_name", "role", "purpose", "legal_basis",
-                          "policy_version", "request_id"})
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 
 
-def _merge(records: Sequence[dict[str, object]]) -> dict[str, object]:
-    """One audit record for a request: the union of subjects and fields, each step listed.
+class _Step(NamedTuple):
+    """One operation of a request, as its audit entry will list it."""
 
-    A step lists only what the request as a whole does not already say: its action,
-    its fields, and its subjects or outcome where they differ. The entry stays short,
-    and every step is still on record.
-    """
-    first = records[0]
-    merged = {k: first[k] for k in _PER_REQUEST if k in first}
-    subjects = sorted({s for r in records for s in _strings(r.get("subjects"))})
-    steps: list[dict[str, object]] = []
-    outcome = "ok"
-    for r in records:
-        step: dict[str, object] = {}
-        for k, v in r.items():
-            if k in _PER_REQUEST or (k == "outcome" and v == "ok") or (k == "fields" and not v):
-                continue
-            if k == "subjects" and (v == subjects or not v):
-                continue
-            step[k] = v
-        steps.append(step)
-        if outcome == "ok" and r.get("outcome") != "ok":
-            outcome = str(r.get("outcome"))
-    merged["action"] = "request"
-    merged["operations"] = steps
-    merged["subjects"] = subjects
-    merged["fields"] = sorted({f for r in records for f in _strings(r.get("fields"))})
-    merged["outcome"] = outcome
-    return merged
-
-
-def _strings(value: object) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    action: str
+    outcome: str
+    subjects: tuple[str, ...]  # customer ids; pseudonymised when the entry is written
+    fields: tuple[str, ...]
+    reason: str | None
+    extra: Mapping[str, object] | None
 
 
 def _check_id(value: str) -> None:
