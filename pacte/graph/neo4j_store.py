@@ -20,6 +20,17 @@ store None or mixed lists as properties, and structural names (`id`, `kind`) wou
 collide with user property names. Personal values are ciphertext anyway, so nothing is
 lost by not querying them server-side. Blind-index tokens are stored as hex, which is
 exact and indexable on any Neo4j 5.
+
+Every lookup by id names its index (`USING INDEX SEEK`): a plan cached while the graph
+was empty, or while the index statistics lagged behind a bulk load, could otherwise
+scan a whole index per row (a 1000-customer batch then ran for minutes). Reads that
+return many rows return them as one list in one record: each record is a Bolt message,
+and decoding messages is most of the driver's cost.
+
+`read_scope(around=..., hops=...)` reads a node and its neighbourhood (a customer's
+newest interactions with their products, purchases, consents) in one round trip and
+answers the matching store calls of the block from it; the customer-360 read is 7
+calls, so without it the read is 7 round trips however fast each one is.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -55,13 +68,15 @@ from pacte.graph.store import (
 )
 from pacte.graph.stores import NEO4J_SCHEMES
 
-__all__ = ["SCHEMA_VERSION", "Neo4jStore"]
+__all__ = ["SCHEMA_VERSION", "Hop", "Neo4jStore"]
 
 SCHEMA_VERSION = "1"
 _T = TypeVar("_T")
 
 # Larger than any real page; LIMIT cannot be null, and one query text per shape is enough.
 _NO_LIMIT = 2**62
+# The same for a list slice, which Cypher takes as a 32-bit integer.
+_NO_SLICE = 2**31 - 1
 
 _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT pacte_node_id IF NOT EXISTS "
@@ -84,9 +99,19 @@ _INIT_VERSION = (
 )
 
 # -- writes ----------------------------------------------------------------------------
-_DELETE_NODES = "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid}) DETACH DELETE n"
-_DELETE_EDGES = "UNWIND $ids AS eid MATCH ()-[r:PACTE_EDGE {id: eid}]->() DELETE r"
-_UNINDEX = "UNWIND $ids AS nid MATCH (i:PacteIndex {node_id: nid}) DELETE i"
+_SEEK_NODE: LiteralString = " USING INDEX SEEK n:PacteNode(id)"
+_DELETE_NODES = (
+    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE + " DETACH DELETE n"
+)
+_DELETE_EDGES = (
+    "UNWIND $ids AS eid MATCH ()-[r:PACTE_EDGE {id: eid}]->() "
+    "USING INDEX SEEK r:PACTE_EDGE(id) DELETE r"
+)
+_UNINDEX = (
+    "UNWIND $ids AS nid MATCH (i:PacteIndex {node_id: nid}) "
+    "USING INDEX SEEK i:PacteIndex(node_id) DELETE i"
+)
+# MERGE on a property with a uniqueness constraint always seeks the constraint's index.
 _PUT_NODES = (
     "UNWIND $nodes AS n MERGE (x:PacteNode {id: n.id}) "
     "SET x.kind = n.kind, x.owner = n.owner, x.props = n.props"
@@ -95,7 +120,8 @@ _PUT_NODES = (
 # with _DELETE_EDGES) and created afresh; the count tells whether every endpoint existed.
 _CREATE_EDGES = (
     "UNWIND $edges AS e "
-    "MATCH (s:PacteNode {id: e.src}) MATCH (d:PacteNode {id: e.dst}) "
+    "MATCH (s:PacteNode {id: e.src}) USING INDEX SEEK s:PacteNode(id) "
+    "MATCH (d:PacteNode {id: e.dst}) USING INDEX SEEK d:PacteNode(id) "
     "CREATE (s)-[:PACTE_EDGE {id: e.id, type: e.type, at: e.at, props: e.props}]->(d) "
     "RETURN count(*) AS created"
 )
@@ -106,65 +132,119 @@ _PUT_INDEX = (
 _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 
 # -- reads -----------------------------------------------------------------------------
-_NODE_COLS = " RETURN n.id, n.kind, n.owner, n.props"
-_GET_NODES = "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _NODE_COLS
+# Rows come back as one list in one record (see the module's docstring); `collect` keeps
+# the order of the ORDER BY before it.
+_NODE_ROW = "[n.id, n.kind, n.owner, n.props]"
+_GET_NODES = (
+    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE
+    + " RETURN collect(" + _NODE_ROW + ")"
+)
+# Ordered by (kind, id), the composite index's own order: the page is read from the
+# index and stops at the limit (ORDER BY n.id alone made the server sort every node of
+# the kind for every page).
 _SCAN_FIRST = (
-    "MATCH (n:PacteNode) WHERE n.kind = $kind AND n.id IS NOT NULL"
-    + _NODE_COLS + " ORDER BY n.id LIMIT $limit"
+    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
+    "WHERE n.kind = $kind AND n.id IS NOT NULL "
+    "WITH n ORDER BY n.kind, n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
 )
 _SCAN_AFTER = (
-    "MATCH (n:PacteNode) WHERE n.kind = $kind AND n.id > $after"
-    + _NODE_COLS + " ORDER BY n.id LIMIT $limit"
+    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
+    "WHERE n.kind = $kind AND n.id > $after "
+    "WITH n ORDER BY n.kind, n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
 )
-_EDGE_COLS = " RETURN r.id, r.type, s.id, d.id, r.at, r.props"
-_NEWEST_FIRST = " ORDER BY r.at DESC, r.id DESC"
+_EDGE_ROW = " RETURN collect([r.id, r.type, s.id, d.id, r.at, r.props])"
+_NEWEST_FIRST = " WITH r, s, d ORDER BY r.at DESC, r.id DESC"
 _BEFORE = " AND (r.at < $at OR (r.at = $at AND r.id < $id))"
-_OUT = "MATCH (s:PacteNode {id: $node_id})-[r:PACTE_EDGE]->(d:PacteNode) WHERE r.type = $type"
-_IN = "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: $node_id}) WHERE r.type = $type"
-_EDGES_OUT = _OUT + _EDGE_COLS + _NEWEST_FIRST + " LIMIT $limit"
-_EDGES_IN = _IN + _EDGE_COLS + _NEWEST_FIRST + " LIMIT $limit"
-_EDGES_OUT_BEFORE = _OUT + _BEFORE + _EDGE_COLS + _NEWEST_FIRST + " LIMIT $limit"
-_EDGES_IN_BEFORE = _IN + _BEFORE + _EDGE_COLS + _NEWEST_FIRST + " LIMIT $limit"
+_OUT = (
+    "MATCH (s:PacteNode {id: $node_id})-[r:PACTE_EDGE]->(d:PacteNode) "
+    "USING INDEX SEEK s:PacteNode(id) WHERE r.type = $type"
+)
+_IN = (
+    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: $node_id}) "
+    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type"
+)
+_EDGES_OUT = _OUT + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
+_EDGES_IN = _IN + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
+_EDGES_OUT_BEFORE = _OUT + _BEFORE + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
+_EDGES_IN_BEFORE = _IN + _BEFORE + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
 _EDGES_MANY_OUT = (
     "UNWIND $ids AS nid "
-    "MATCH (s:PacteNode {id: nid})-[r:PACTE_EDGE]->(d:PacteNode) WHERE r.type = $type"
-    + _EDGE_COLS + _NEWEST_FIRST
+    "MATCH (s:PacteNode {id: nid})-[r:PACTE_EDGE]->(d:PacteNode) "
+    "USING INDEX SEEK s:PacteNode(id) WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
 )
 _EDGES_MANY_IN = (
     "UNWIND $ids AS nid "
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: nid}) WHERE r.type = $type"
-    + _EDGE_COLS + _NEWEST_FIRST
+    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: nid}) "
+    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
 )
 _FIND_EDGES = (
     "MATCH (s:PacteNode {id: $src})-[r:PACTE_EDGE]->(d:PacteNode {id: $dst}) "
-    "WHERE r.type = $type" + _EDGE_COLS + _NEWEST_FIRST
+    "USING INDEX SEEK s:PacteNode(id) "
+    "WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
 )
 _LOOKUP = (
-    "MATCH (i:PacteIndex {name: $name, token: $token}) RETURN i.node_id ORDER BY i.node_id"
+    "MATCH (i:PacteIndex {name: $name, token: $token}) "
+    "USING INDEX SEEK i:PacteIndex(name, token) "
+    "WITH i.node_id AS node_id ORDER BY node_id RETURN collect(node_id)"
 )
-_OWNED_BY = "MATCH (n:PacteNode {owner: $owner}) RETURN n.id ORDER BY n.id"
+_OWNED_BY = (
+    "MATCH (n:PacteNode {owner: $owner}) USING INDEX SEEK n:PacteNode(owner) "
+    "WITH n.id AS id ORDER BY id RETURN collect(id)"
+)
 _COUNT_NODES = "MATCH (n:PacteNode) RETURN n.kind, count(*)"
 _COUNT_EDGES = "MATCH ()-[r:PACTE_EDGE]->() RETURN r.type, count(*)"
 # Keyset pagination on the unique (indexed) keys: stable batches for resumable migration.
 _ITER_NODES = (
-    "MATCH (n:PacteNode) WHERE n.id > $after" + _NODE_COLS + " ORDER BY n.id LIMIT $limit"
+    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(id) WHERE n.id > $after "
+    "WITH n ORDER BY n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
 )
 _ITER_EDGES = (
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode) WHERE r.id > $after"
-    + _EDGE_COLS + " ORDER BY r.id LIMIT $limit"
+    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode) USING INDEX SEEK r:PACTE_EDGE(id) "
+    "WHERE r.id > $after WITH r, s, d ORDER BY r.id LIMIT $limit" + _EDGE_ROW
 )
 _ITER_INDEX = (
-    "MATCH (i:PacteIndex) WHERE i.key > $after "
-    "RETURN i.key, i.name, i.token, i.node_id ORDER BY i.key LIMIT $limit"
+    "MATCH (i:PacteIndex) USING INDEX SEEK i:PacteIndex(key) WHERE i.key > $after "
+    "WITH i ORDER BY i.key LIMIT $limit RETURN collect([i.key, i.name, i.token, i.node_id])"
 )
-_GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN m.value"
+_GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
+
+# A node and, per hop, its newest `limit` edges of one type and direction, with the
+# nodes at their other ends and those nodes' outgoing edges of the `then` types: one
+# round trip for a customer-360 view. Hops are parameters (a list of maps), so the text
+# stays constant. The per-hop limit is a list slice (LIMIT takes no variable); the sort
+# before it is over the node's edges of that type, as in `edges`. The last aggregation
+# has no grouping key, so the node comes back even when no hop finds an edge.
+_AROUND = """
+MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)
+CALL (n) {
+  UNWIND range(0, size($hops) - 1) AS i
+  WITH n, i, $hops[i] AS h
+  CALL (n, h) {
+    MATCH (n)-[r:PACTE_EDGE]->(m:PacteNode) WHERE h.out AND r.type = h.type
+    RETURN r, m
+    UNION ALL
+    MATCH (n)<-[r:PACTE_EDGE]-(m:PacteNode) WHERE NOT h.out AND r.type = h.type
+    RETURN r, m
+  }
+  WITH i, h, r, m ORDER BY r.at DESC, r.id DESC
+  WITH i, h, collect([r, m])[..h.limit] AS picked
+  UNWIND picked AS p
+  WITH i, h, p[0] AS r, p[1] AS m
+  WITH i, collect([r.id, r.at, r.props, m.id,
+      CASE WHEN h.nodes THEN [m.kind, m.owner, m.props] END,
+      [(m)-[t:PACTE_EDGE]->(q:PacteNode) WHERE t.type IN h.then
+       | [t.id, t.type, m.id, q.id, t.at, t.props]]]) AS rows
+  RETURN collect([i, rows]) AS hops
+}
+RETURN n.id, n.kind, n.owner, n.props, hops
+"""
 
 
-def _node(row: list[Any]) -> Node:
+def _node(row: Sequence[Any]) -> Node:
     return Node(kind=row[1], id=row[0], props=decode_props(row[3]), owner=row[2])
 
 
-def _edge(row: list[Any]) -> Edge:
+def _edge(row: Sequence[Any]) -> Edge:
     return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
                 props=decode_props(row[5]))
 
@@ -191,6 +271,19 @@ def _unique(ids: Sequence[str]) -> list[str]:
 
 def _run_statement(tx: neo4j.ManagedTransaction, statement: LiteralString) -> None:
     tx.run(statement).consume()
+
+
+def _single_value(result: neo4j.Result) -> Any:
+    return result.single(strict=True)[0]
+
+
+def _all_values(result: neo4j.Result) -> list[list[Any]]:
+    return result.values()
+
+
+def _first_record(result: neo4j.Result) -> list[Any] | None:
+    record = result.single(strict=False)
+    return None if record is None else list(record.values())
 
 
 class _EndpointMissing(StorageError):
@@ -223,12 +316,109 @@ def _mapped(operation: str) -> Iterator[None]:
                            retryable=False) from exc
 
 
+# -- read scopes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One edge type to read around a node in `Neo4jStore.read_scope`.
+
+    The newest `limit` edges of `type` in `direction` (all of them when None); with
+    `nodes`, the nodes at their other ends too; with `then`, every outgoing edge of those
+    types at those nodes (an interaction's ABOUT edge, say).
+    """
+
+    type: str
+    direction: Direction = "out"
+    limit: int | None = None
+    nodes: bool = False
+    then: tuple[str, ...] = ()
+
+
+def _newest_first(edges: list[Edge]) -> list[Edge]:
+    edges.sort(key=lambda e: (e.at, e.id), reverse=True)
+    return edges
+
+
+class _Scope:
+    """What the read scopes of one thread (or task) have read: nodes, and edge lists.
+
+    An edge list is newest first, and either complete or the newest `limit` edges.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.absent: set[str] = set()
+        # (node id, type, direction) -> (newest-first edges, whether that is all of them)
+        self.lists: dict[tuple[str, str, str], tuple[list[Edge], bool]] = {}
+
+    def clear(self) -> None:
+        self.nodes, self.absent, self.lists = {}, set(), {}
+
+    def add(self, node_id: str, hops: Sequence[Hop], value: Sequence[Any] | None) -> None:
+        """Remember the answer of _AROUND (None: there is no such node)."""
+        if value is None:
+            self.absent.add(node_id)
+            for h in hops:
+                self.lists[(node_id, h.type, h.direction)] = ([], True)
+            return
+        self.nodes[node_id] = _node(value)
+        self.absent.discard(node_id)
+        found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
+        for i, h in enumerate(hops):
+            listed: list[Edge] = []
+            for edge_id, at, props, other, node, then in found.get(i, ()):
+                src, dst = (node_id, other) if h.direction == "out" else (other, node_id)
+                listed.append(Edge(h.type, edge_id, src, dst, at, decode_props(props)))
+                if node is not None:
+                    self.nodes[other] = Node(node[0], other, decode_props(node[2]), node[1])
+                    self.absent.discard(other)
+                if h.then:
+                    by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
+                    for row in then:
+                        by_type[row[1]].append(_edge(row))
+                    for t, next_edges in by_type.items():
+                        self.lists[(other, t, "out")] = (_newest_first(next_edges), True)
+            complete = h.limit is None or len(listed) < h.limit
+            self.lists[(node_id, h.type, h.direction)] = (listed, complete)
+
+    def get_nodes(self, ids: Sequence[str]) -> tuple[dict[str, Node], list[str]]:
+        """The nodes it read among `ids`, and the ids it knows nothing of."""
+        found: dict[str, Node] = {}
+        unknown: list[str] = []
+        for i in ids:
+            node = self.nodes.get(i)
+            if node is not None:
+                found[i] = node
+            elif i not in self.absent:
+                unknown.append(i)
+        return found, unknown
+
+    def edges(self, node_id: str, type: str, direction: str, limit: int | None,
+              before: Cursor | None) -> list[Edge] | None:
+        """What `Store.edges` would answer, or None when this scope cannot tell."""
+        known = self.lists.get((node_id, type, direction))
+        if known is None:
+            return None
+        listed, complete = known
+        if before is not None:
+            if not complete:
+                return None
+            listed = [e for e in listed if (e.at, e.id) < (before.at, before.id)]
+        elif not complete and (limit is None or limit > len(listed)):
+            return None
+        return listed[:limit] if limit is not None else list(listed)
+
+
+# -- the store ----------------------------------------------------------------------------
+
+
 class Neo4jStore:
     """A `Store` on a Neo4j 5 server or cluster. Thread-safe (one driver, a session per call).
 
     `uri` may be ``neo4j://`` (routing: reads and writes go to the right cluster members)
-    or ``bolt://`` (one server). Writes use managed transactions, so the driver retries
-    transient failures and leader switches for up to `max_retry_time` seconds.
+    or ``bolt://`` (one server). Reads and writes use managed transactions, so the driver
+    retries transient failures and leader switches for up to `max_retry_time` seconds.
     """
 
     def __init__(
@@ -264,8 +454,14 @@ class Neo4jStore:
             )
         except (ValueError, DriverError) as exc:
             raise ConfigError(f"unusable Neo4j URI ({type(exc).__name__})") from exc
+        # Shared by every transaction: a read sees every write that returned before it, on
+        # a cluster too (where reads may go to another member than the writes).
+        self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        # The read scope of the current thread or task (see `read_scope`).
+        self._scope: ContextVar[_Scope | None] = ContextVar(f"neo4j-read-scope-{id(self)}",
+                                                            default=None)
 
     @classmethod
     def from_uri(cls, uri: str, **options: Any) -> Neo4jStore:
@@ -285,7 +481,7 @@ class Neo4jStore:
     # -- plumbing -----------------------------------------------------------------------
 
     def _session(self) -> neo4j.Session:
-        return self._driver.session(database=self._database)
+        return self._driver.session(database=self._database, bookmark_manager=self._bookmarks)
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
@@ -308,14 +504,80 @@ class Neo4jStore:
                 raise CorruptStore("the Neo4j database holds an unknown pacte schema version")
             self._schema_ready = True
 
-    def _read(self, operation: str, query: LiteralString, **params: Any) -> list[list[Any]]:
+    def _query(self, operation: str, query: LiteralString, params: dict[str, Any],
+               transform: Callable[[neo4j.Result], _T]) -> _T:
+        """One read: `driver.execute_query` is a managed transaction (retried like the
+        writes) whose BEGIN travels with the query, one round trip fewer than
+        `session.execute_read`."""
         self._ensure_schema()
+        with _mapped(operation):
+            return self._driver.execute_query(
+                query, params, routing_=neo4j.RoutingControl.READ, database_=self._database,
+                bookmark_manager_=self._bookmarks, result_transformer_=transform)
 
-        def work(tx: neo4j.ManagedTransaction) -> list[list[Any]]:
-            return [list(record.values()) for record in tx.run(query, params)]
+    def _read(self, operation: str, query: LiteralString, **params: Any) -> Any:
+        """The value of a query that returns one record of one column (a list, mostly)."""
+        return self._query(operation, query, params, _single_value)
 
-        with _mapped(operation), self._session() as session:
-            return session.execute_read(work)
+    def _read_rows(self, operation: str, query: LiteralString, **params: Any
+                   ) -> list[list[Any]]:
+        return self._query(operation, query, params, _all_values)
+
+    # -- read scopes ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
+                   ) -> Iterator[None]:
+        """A block whose reads are answered, where they can be, from what it read first.
+
+        With `around`, the scope starts by reading that node and its `hops` in one round
+        trip (see `prefetch`). Inside the block (in this thread, or in tasks created
+        inside it), `get_nodes`, `edges` and `edges_many` answer from what the scope read
+        whenever that covers the call: a node it read (or found absent), a complete edge
+        list, or the newest edges up to a hop's limit. Anything else goes to the server
+        as usual. A write through this store empties the scope, so the block reads its
+        own writes. A nested scope is the outer one.
+
+        What a scope answers is what the server held when the scope read it, as if those
+        calls had been made then: one request (one purpose-bound session) is the intended
+        span. Open it where the request starts, so that every resolver's task sees it.
+        """
+        outer = self._scope.get()
+        token = self._scope.set(_Scope()) if outer is None else None
+        try:
+            if around is not None:
+                self.prefetch(around, hops)
+            yield
+        finally:
+            if token is not None:
+                self._scope.reset(token)
+
+    def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
+        """Read a node and its hops into the current read scope, in one round trip.
+
+        For a customer-360 view: ``Hop("HAD", limit=21, nodes=True, then=("ABOUT",))``,
+        ``Hop("BOUGHT", nodes=True)`` and ``Hop("CONSENTED")``. Returns False, reading
+        nothing, outside a read scope.
+        """
+        for h in hops:
+            if h.direction not in ("out", "in"):
+                raise ValueError(f"unknown direction {h.direction!r}")
+            if h.limit is not None and not 0 <= h.limit < _NO_SLICE:
+                raise ValueError(f"a hop's limit must be between 0 and {_NO_SLICE - 1}")
+        scope = self._scope.get()
+        if scope is None:
+            return False
+        params = [{"type": h.type, "out": h.direction == "out",
+                   "limit": _NO_SLICE if h.limit is None else h.limit,
+                   "nodes": h.nodes, "then": list(h.then)} for h in hops]
+        scope.add(around, hops, self._query("prefetch", _AROUND,
+                                            {"id": around, "hops": params}, _first_record))
+        return True
+
+    def _forget_scope(self) -> None:
+        scope = self._scope.get()
+        if scope is not None:
+            scope.clear()
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -360,11 +622,13 @@ class Neo4jStore:
                 tx.run(_PUT_INDEX, entries=entries).consume()
 
         self._ensure_schema()
+        self._forget_scope()
         with _mapped("write"), self._session() as session:
             session.execute_write(work)
 
     def set_meta(self, key: str, value: str) -> None:
         self._ensure_schema()
+        self._forget_scope()
         with _mapped("set_meta"), self._session() as session:
             session.execute_write(lambda tx: tx.run(_SET_META, key=key, value=value).consume())
 
@@ -373,8 +637,16 @@ class Neo4jStore:
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        rows = self._read("get_nodes", _GET_NODES, ids=_unique(ids))
-        return {r[0]: _node(r) for r in rows}
+        wanted = _unique(ids)
+        found: dict[str, Node] = {}
+        scope = self._scope.get()
+        if scope is not None:
+            found, wanted = scope.get_nodes(wanted)
+            if not wanted:
+                return found
+        for row in self._read("get_nodes", _GET_NODES, ids=wanted):
+            found[row[0]] = _node(row)
+        return found
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
         if after is None:
@@ -392,6 +664,11 @@ class Neo4jStore:
         limit: int | None = None,
         before: Cursor | None = None,
     ) -> list[Edge]:
+        scope = self._scope.get()
+        if scope is not None:
+            known = scope.edges(node_id, type, direction, limit, before)
+            if known is not None:
+                return known
         lim = _NO_LIMIT if limit is None else limit
         if before is None:
             query = _EDGES_OUT if direction == "out" else _EDGES_IN
@@ -405,9 +682,14 @@ class Neo4jStore:
     def edges_many(
         self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
     ) -> dict[str, list[Edge]]:
-        out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         if not node_ids:
-            return out
+            return {}
+        scope = self._scope.get()
+        if scope is not None:
+            known = {i: scope.edges(i, type, direction, None, None) for i in node_ids}
+            if all(edges is not None for edges in known.values()):
+                return {i: edges or [] for i, edges in known.items()}
+        out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         query = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
         for r in self._read("edges_many", query, ids=_unique(node_ids), type=type):
             e = _edge(r)
@@ -420,16 +702,18 @@ class Neo4jStore:
 
     def lookup(self, name: str, token: bytes) -> list[str]:
         rows = self._read("lookup", _LOOKUP, name=name, token=bytes(token).hex())
-        return [str(r[0]) for r in rows]
+        return [str(r) for r in rows]
 
     def owned_by(self, owner: str) -> list[str]:
-        return [str(r[0]) for r in self._read("owned_by", _OWNED_BY, owner=owner)]
+        return [str(r) for r in self._read("owned_by", _OWNED_BY, owner=owner)]
 
     def count_nodes(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in sorted(self._read("count_nodes", _COUNT_NODES))}
+        rows = self._read_rows("count_nodes", _COUNT_NODES)
+        return {str(k): int(v) for k, v in sorted(rows)}
 
     def count_edges(self) -> dict[str, int]:
-        return {str(k): int(v) for k, v in sorted(self._read("count_edges", _COUNT_EDGES))}
+        rows = self._read_rows("count_edges", _COUNT_EDGES)
+        return {str(k): int(v) for k, v in sorted(rows)}
 
     def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
         last = ""
@@ -450,8 +734,8 @@ class Neo4jStore:
             last = str(rows[-1][0])
 
     def get_meta(self, key: str) -> str | None:
-        rows = self._read("get_meta", _GET_META, key=key)
-        return str(rows[0][0]) if rows else None
+        values = self._read("get_meta", _GET_META, key=key)
+        return str(values[0]) if values else None
 
     def close(self) -> None:
         with contextlib.suppress(DriverError, OSError):  # closing twice, or a dead server

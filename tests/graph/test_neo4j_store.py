@@ -5,6 +5,7 @@ Every test name contains `neo4j`, so `-k neo4j` selects them and `-k "not neo4j"
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pacte.errors import ConfigError, StorageError
-from pacte.graph.neo4j_store import Neo4jStore, _mapped
+from pacte.graph.neo4j_store import Hop, Neo4jStore, _mapped
 from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, Value, WriteBatch
 from pacte.graph.stores import open_store
 from tests.neo4j_fixture import Neo4jServer
@@ -296,6 +297,119 @@ def test_neo4j_delete_then_put_in_one_batch_recreates(neo4j_store: Neo4jStore) -
     neo4j_store.write(WriteBatch(delete_nodes=["c1"], nodes=[_customer("c1", v=2)]))
     assert neo4j_store.get_nodes(["c1"])["c1"].props["v"] == 2
     assert neo4j_store.count_edges() == {}
+
+
+# -- read scopes --------------------------------------------------------------------------
+
+_C360 = (Hop("HAD", limit=3, nodes=True, then=("ABOUT",)), Hop("BOUGHT", nodes=True),
+         Hop("CONSENTED"))
+
+
+def _c360_graph(store: Neo4jStore) -> None:
+    nodes = [_customer("c1"), _customer("c2"), Node("Product", "p1", {"sku": "A"}),
+             Node("Product", "p2", {"sku": "B"}), Node("Purpose", "marketing", {})]
+    nodes += [Node("Interaction", f"i{n}", {"channel": "chat", "blob": EVERY_BYTE}, owner="c1")
+              for n in range(5)]
+    edges = [_had("c1", f"i{n}", 100 + n // 2) for n in range(5)]
+    edges += [Edge("ABOUT", "a1", "i1", "p1", 1), Edge("ABOUT", "a4", "i4", "p2", 4),
+              Edge("ABOUT", "a4b", "i4", "p1", 5),
+              Edge("BOUGHT", "b1", "c1", "p1", 7, {"amount": 9.5}),
+              Edge("BOUGHT", "b2", "c1", "p1", 8), Edge("BOUGHT", "b3", "c2", "p2", 9),
+              Edge("CONSENTED", "k1", "c1", "marketing", 10, {"status": "granted"}),
+              Edge("REFERRED", "r1", "c2", "c1", 11)]
+    store.write(WriteBatch(nodes=nodes, edges=edges))
+
+
+def _server_reads(store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    query = store._query
+
+    def counting(operation: str, *args: Any) -> Any:
+        calls.append(operation)
+        return query(operation, *args)
+
+    monkeypatch.setattr(store, "_query", counting)
+    return calls
+
+
+def _c360_reads(store: Neo4jStore) -> list[object]:
+    had = store.edges("c1", "HAD", limit=3)
+    ids = [e.dst for e in had]
+    return [store.get_nodes(["c1"]), had, store.edges("c1", "HAD", limit=2),
+            store.get_nodes(ids), store.edges_many(ids, "ABOUT"),
+            store.edges("c1", "BOUGHT"), store.get_nodes(["p1", "p1"]),
+            store.edges("c1", "CONSENTED"), store.edges("c1", "CONSENTED", limit=5),
+            store.edges("c1", "BOUGHT", before=Cursor(8, "b2"))]
+
+
+def test_neo4j_read_scope_answers_a_customer_360_in_one_round_trip(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _c360_graph(neo4j_store)
+    expected = _c360_reads(neo4j_store)
+    calls = _server_reads(neo4j_store, monkeypatch)
+    with neo4j_store.read_scope(around="c1", hops=_C360):
+        assert calls == ["prefetch"]
+        assert _c360_reads(neo4j_store) == expected
+        assert calls == ["prefetch"]
+        # Past what the scope read: the server answers, with the same results.
+        assert neo4j_store.edges("c1", "HAD", limit=4) == neo4j_store.edges("c1", "HAD")[:4]
+        assert [e.id for e in neo4j_store.edges("c1", "HAD", before=Cursor(101, "h_i2"))] \
+            == ["h_i1", "h_i0"]
+        assert neo4j_store.edges("c1", "REFERRED", direction="in")[0].id == "r1"
+        assert set(neo4j_store.get_nodes(["i0", "c1", "nowhere"])) == {"i0", "c1"}
+        assert neo4j_store.edges_many(["i0", "i4"], "ABOUT")["i4"][0].id == "a4b"
+        assert calls.count("prefetch") == 1 and len(calls) == 7
+    # The scope ends with its block.
+    assert neo4j_store.edges("c1", "CONSENTED") == expected[7]
+    assert len(calls) == 8
+
+
+def test_neo4j_read_scope_edge_cases(neo4j_store: Neo4jStore,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _c360_graph(neo4j_store)
+    incoming = neo4j_store.edges("p1", "BOUGHT", direction="in")
+    calls = _server_reads(neo4j_store, monkeypatch)
+    with neo4j_store.read_scope(around="nowhere", hops=_C360):
+        # An absent node is remembered as absent, with no edges.
+        assert neo4j_store.get_nodes(["nowhere"]) == {}
+        assert neo4j_store.edges("nowhere", "HAD", limit=3) == []
+        assert neo4j_store.edges_many(["nowhere"], "BOUGHT") == {"nowhere": []}
+        # A nested scope, and a hop against the edges' direction, add to the same scope.
+        with neo4j_store.read_scope(around="p1", hops=[Hop("BOUGHT", direction="in")]):
+            pass
+        assert neo4j_store.edges("p1", "BOUGHT", direction="in") == incoming
+        assert neo4j_store.edges("c2", "BOUGHT") == [Edge("BOUGHT", "b3", "c2", "p2", 9)]
+        # A node with no edges of a hop's type: an empty, complete list.
+        assert neo4j_store.prefetch("c2", [Hop("HAD", limit=5)])
+        assert neo4j_store.edges("c2", "HAD", limit=5, before=Cursor(3, "x")) == []
+    assert calls == ["prefetch", "prefetch", "edges", "prefetch"]
+    assert not neo4j_store.prefetch("c1", _C360)  # outside a scope: nothing is read
+    for bad in ([Hop("HAD", limit=-1)], [Hop("HAD", limit=2**31)],
+                [Hop("HAD", direction="sideways")]):  # type: ignore[arg-type]
+        with pytest.raises(ValueError), neo4j_store.read_scope(around="c1", hops=bad):
+            pass
+
+
+def test_neo4j_read_scope_reads_its_own_writes(neo4j_store: Neo4jStore) -> None:
+    _c360_graph(neo4j_store)
+    with neo4j_store.read_scope(around="c1", hops=_C360):
+        neo4j_store.write(WriteBatch(edges=[
+            Edge("CONSENTED", "k2", "c1", "marketing", 20, {"status": "withdrawn"})]))
+        assert [e.id for e in neo4j_store.edges("c1", "CONSENTED")] == ["k2", "k1"]
+        neo4j_store.write(WriteBatch(delete_nodes=["i4"]))
+        assert "i4" not in neo4j_store.get_nodes(["i4", "i3"])
+        assert [e.dst for e in neo4j_store.edges("c1", "HAD", limit=3)] == ["i3", "i2", "i1"]
+
+
+def test_neo4j_read_scope_belongs_to_its_thread(neo4j_store: Neo4jStore,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _c360_graph(neo4j_store)
+    calls = _server_reads(neo4j_store, monkeypatch)
+    with neo4j_store.read_scope(around="c1", hops=_C360):
+        other = threading.Thread(target=lambda: neo4j_store.edges("c1", "CONSENTED"))
+        other.start()
+        other.join()
+    assert calls == ["prefetch", "edges"]
 
 
 # -- scans, counts, iteration, meta -------------------------------------------------------

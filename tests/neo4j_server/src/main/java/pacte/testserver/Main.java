@@ -26,7 +26,8 @@ import org.neo4j.kernel.internal.GraphDatabaseAPI;
 /**
  * A throwaway Neo4j Community server for pacte's tests, embedded in one JVM.
  *
- * <p>Usage: {@code java -jar neo4j-test-server.jar <port|0> <fresh directory>}. Bolt listens on
+ * <p>Usage: {@code java [-Dpacte.pagecache=<bytes>] [-Dpacte.txmemory=<bytes>] -jar
+ * neo4j-test-server.jar <port|0> <fresh directory>}. Bolt listens on
  * 127.0.0.1 only, without auth or TLS. Port 0 lets the kernel choose, so concurrent test sessions
  * never race for a port. Prints exactly one line on stdout, {@code READY <port>}, once Bolt accepts
  * connections; everything else goes to stderr or to the log files under the directory. The server
@@ -35,8 +36,12 @@ import org.neo4j.kernel.internal.GraphDatabaseAPI;
  */
 public final class Main {
     // Small on purpose: the test graphs are tiny and CI machines have 2 cores and little memory.
-    private static final long PAGE_CACHE_BYTES = 32L * 1024 * 1024;
-    private static final long TX_MEMORY_BYTES = 256L * 1024 * 1024;
+    // A benchmark loading a large graph raises them with -Dpacte.pagecache=<bytes> and
+    // -Dpacte.txmemory=<bytes> (see tests/neo4j_fixture.py).
+    private static final long PAGE_CACHE_BYTES =
+            Long.getLong("pacte.pagecache", 32L * 1024 * 1024);
+    private static final long TX_MEMORY_BYTES =
+            Long.getLong("pacte.txmemory", 256L * 1024 * 1024);
     private static final long LOG_ROTATION_BYTES = 16L * 1024 * 1024;
     private static final int READY_TIMEOUT_MS = 60_000;
     private static final Duration SHUTDOWN_WAIT = Duration.ofMillis(500);
