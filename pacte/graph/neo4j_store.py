@@ -62,6 +62,7 @@ from pacte.graph.store import (
     Edge,
     IndexEntry,
     Node,
+    Value,
     WriteBatch,
     decode_props,
     encode_props,
@@ -240,13 +241,17 @@ RETURN n.id, n.kind, n.owner, n.props, hops
 """
 
 
+def _props(text: str) -> dict[str, Value]:
+    # Most edges carry no properties: no JSON parser for those.
+    return {} if text == "{}" else decode_props(text)
+
+
 def _node(row: Sequence[Any]) -> Node:
-    return Node(kind=row[1], id=row[0], props=decode_props(row[3]), owner=row[2])
+    return Node(row[1], row[0], _props(row[3]), row[2])
 
 
 def _edge(row: Sequence[Any]) -> Edge:
-    return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
-                props=decode_props(row[5]))
+    return Edge(row[1], row[0], row[2], row[3], row[4], _props(row[5]))
 
 
 def _index_key(name: str, token_hex: str, node_id: str) -> str:
@@ -369,9 +374,9 @@ class _Scope:
             listed: list[Edge] = []
             for edge_id, at, props, other, node, then in found.get(i, ()):
                 src, dst = (node_id, other) if h.direction == "out" else (other, node_id)
-                listed.append(Edge(h.type, edge_id, src, dst, at, decode_props(props)))
+                listed.append(Edge(h.type, edge_id, src, dst, at, _props(props)))
                 if node is not None:
-                    self.nodes[other] = Node(node[0], other, decode_props(node[2]), node[1])
+                    self.nodes[other] = Node(node[0], other, _props(node[2]), node[1])
                     self.absent.discard(other)
                 if h.then:
                     by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
@@ -414,11 +419,13 @@ class _Scope:
 
 
 class Neo4jStore:
-    """A `Store` on a Neo4j 5 server or cluster. Thread-safe (one driver, a session per call).
+    """A `Store` on a Neo4j 5 server or cluster. Thread-safe (one driver; sessions never shared).
 
     `uri` may be ``neo4j://`` (routing: reads and writes go to the right cluster members)
-    or ``bolt://`` (one server). Reads and writes use managed transactions, so the driver
-    retries transient failures and leader switches for up to `max_retry_time` seconds.
+    or ``bolt://`` (one server). Writes use managed transactions, so the driver retries
+    transient failures and leader switches for up to `max_retry_time` seconds; a read that
+    fails that way is retried the same way (see `_query`). Every transaction shares one
+    bookmark manager, so a read sees every write that returned before it, on a cluster too.
     """
 
     def __init__(
@@ -451,14 +458,20 @@ class Neo4jStore:
                 # Notifications (unknown labels on an empty graph, plan hints) are for
                 # people at a Cypher prompt; a library would only spam logs with them.
                 notifications_min_severity="OFF",
+                # The driver tells the server which of its APIs each transaction uses: one
+                # more message per query, for the server's statistics only.
+                telemetry_disabled=True,
             )
         except (ValueError, DriverError) as exc:
             raise ConfigError(f"unusable Neo4j URI ({type(exc).__name__})") from exc
-        # Shared by every transaction: a read sees every write that returned before it, on
-        # a cluster too (where reads may go to another member than the writes).
+        # Shared by every transaction (a cluster may serve reads from another member).
         self._bookmarks = neo4j.GraphDatabase.bookmark_manager()
         self._schema_ready = False
         self._schema_lock = threading.Lock()
+        # Idle read sessions (see `_query`); as many as reads ever ran at once.
+        self._readers: list[neo4j.Session] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
         # The read scope of the current thread or task (see `read_scope`).
         self._scope: ContextVar[_Scope | None] = ContextVar(f"neo4j-read-scope-{id(self)}",
                                                             default=None)
@@ -506,14 +519,49 @@ class Neo4jStore:
 
     def _query(self, operation: str, query: LiteralString, params: dict[str, Any],
                transform: Callable[[neo4j.Result], _T]) -> _T:
-        """One read: `driver.execute_query` is a managed transaction (retried like the
-        writes) whose BEGIN travels with the query, one round trip fewer than
-        `session.execute_read`."""
+        """One read, in one round trip when all goes well.
+
+        A read is one query, so it runs as an auto-commit transaction on a pooled read
+        session: one round trip, where a managed transaction takes two or three (BEGIN,
+        the query, COMMIT) and a new session per call costs as much again in the driver.
+        If it fails with an error the driver deems retryable (a lost connection, a leader
+        switch, a transient error), the read goes through `driver.execute_query`: a
+        managed transaction that the driver retries for up to `max_retry_time`, as it
+        does the writes. Reads are idempotent, so running one twice is harmless.
+        """
         self._ensure_schema()
         with _mapped(operation):
-            return self._driver.execute_query(
-                query, params, routing_=neo4j.RoutingControl.READ, database_=self._database,
-                bookmark_manager_=self._bookmarks, result_transformer_=transform)
+            session = self._reader()
+            try:
+                value = transform(session.run(query, params))
+            except (Neo4jError, DriverError) as exc:
+                session.close()
+                if not exc.is_retryable():
+                    raise
+                return self._driver.execute_query(
+                    query, params, routing_=neo4j.RoutingControl.READ,
+                    database_=self._database, bookmark_manager_=self._bookmarks,
+                    result_transformer_=transform)
+            except BaseException:
+                session.close()
+                raise
+            self._release(session)
+            return value
+
+    def _reader(self) -> neo4j.Session:
+        with self._readers_lock:
+            if self._readers:
+                return self._readers.pop()
+        return self._driver.session(database=self._database, bookmark_manager=self._bookmarks,
+                                    default_access_mode=neo4j.READ_ACCESS)
+
+    def _release(self, session: neo4j.Session) -> None:
+        # An idle session holds no connection: the pool only spares creating sessions.
+        with self._readers_lock:
+            if not self._closed:
+                self._readers.append(session)
+                return
+        session.close()
 
     def _read(self, operation: str, query: LiteralString, **params: Any) -> Any:
         """The value of a query that returns one record of one column (a list, mostly)."""
@@ -738,5 +786,10 @@ class Neo4jStore:
         return str(values[0]) if values else None
 
     def close(self) -> None:
+        with self._readers_lock:
+            self._closed = True
+            readers, self._readers = self._readers, []
         with contextlib.suppress(DriverError, OSError):  # closing twice, or a dead server
+            for session in readers:
+                session.close()
             self._driver.close()

@@ -543,6 +543,39 @@ def test_neo4j_unreachable_server_is_a_retryable_storage_error() -> None:
         store.close()  # closing twice is harmless
 
 
+def test_neo4j_read_failing_retryably_is_retried_as_a_managed_transaction(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    neo4j_store.write(WriteBatch(nodes=[_customer("c1")]))
+    assert set(neo4j_store.get_nodes(["c1"])) == {"c1"}  # leaves a pooled read session
+    [session] = neo4j_store._readers
+    managed: list[str] = []
+    execute_query = neo4j_store._driver.execute_query
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        managed.append(args[0])
+        return execute_query(*args, **kwargs)
+
+    def expired(*args: Any, **kwargs: Any) -> Any:
+        raise neo4j.exceptions.SessionExpired("the leader moved")
+
+    monkeypatch.setattr(neo4j_store._driver, "execute_query", counted)
+    monkeypatch.setattr(session, "run", expired)
+    assert set(neo4j_store.get_nodes(["c1"])) == {"c1"}
+    assert len(managed) == 1
+    assert session not in neo4j_store._readers  # a failed session is not reused
+    [session] = neo4j_store._readers or [neo4j_store._reader()]
+    neo4j_store._release(session)
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise neo4j.exceptions.ClientError("a bad query")
+
+    monkeypatch.setattr(session, "run", refused)
+    with pytest.raises(StorageError) as info:
+        neo4j_store.get_nodes(["c1"])
+    assert not info.value.retryable
+    assert len(managed) == 1  # not retried
+
+
 def test_neo4j_unknown_database_is_not_retryable(neo4j_uri: str) -> None:
     store = Neo4jStore(neo4j_uri, database="nosuchdb", max_retry_time=0.5)
     try:
