@@ -31,8 +31,10 @@ _INTERACTION_FIELDS = [f.name for f in NODE_KINDS["Interaction"].fields]
 def c360_on(rt: Pacte, principal: object) -> Callable[[str], object]:
     def read(cid: str) -> object:
         s = rt.session(principal, "service", defer_audit=True)  # type: ignore[arg-type]
-        out = (s.customer(cid), s.interactions(cid, first=20), s.products_of(cid),
-               s.consents(cid))
+        # As the GraphQL app reads it: one read scope per request (on SQLite a no-op).
+        with s.around(cid):
+            out = (s.customer(cid), s.interactions(cid, first=20), s.products_of(cid),
+                   s.consents(cid))
         s.flush()
         return out
     return read

@@ -188,9 +188,12 @@ class GraphQLEndpoint:
         status, body, headers = 200, {}, {}
         failure: BaseException | None = None
         try:
-            result = await self._schema.execute(
-                gql.query, variable_values=gql.variables, context_value=context,
-                operation_name=gql.operation_name, allowed_operation_types=allowed)
+            # One request, one read scope: on Neo4j a customer's neighbourhood is
+            # fetched in one round trip (see `customer` in schema.py).
+            with session.read_scope():
+                result = await self._schema.execute(
+                    gql.query, variable_values=gql.variables, context_value=context,
+                    operation_name=gql.operation_name, allowed_operation_types=allowed)
         except InvalidOperationTypeError:
             status, headers = 405, {"Allow": "POST"}
             body = error_body("mutations must be sent with POST", BAD_REQUEST)

@@ -92,6 +92,9 @@ class Query:
 
     @strawberry.field(description="Null when absent or not visible under the purpose.")
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:
+        # The fields below it (interactions, products, consents) are then answered
+        # from one read where the store can (Neo4j); elsewhere this does nothing.
+        info.context.session.prefetch(str(id))
         view = await info.context.loaders.customer.load(str(id))
         return Customer.from_view(view) if view is not None else None
 

@@ -13,6 +13,7 @@ session, consent states are memoised, since a session is one request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -359,6 +360,43 @@ class Session:
     def _customer_view(self, node: Node) -> CustomerView:
         allowed, withheld = self._split(_CUSTOMER.fields)
         return CustomerView(node.id, self._b.codec.open(node, allowed), withheld)
+
+    # -- reading together ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def read_scope(self) -> Iterator[None]:
+        """A block (one request) whose reads may be answered from what `prefetch` read.
+
+        On a store that fetches neighbourhoods (Neo4j, where every read is a round trip
+        to the server) the block's reads are answered from them; on SQLite, whose reads
+        are local, it changes nothing. Either way every read is still checked against
+        the purpose, consent and retention, and audited, as anywhere else.
+        """
+        scope = getattr(self._b.store, "read_scope", None)
+        if scope is None:
+            yield
+            return
+        with scope():
+            yield
+
+    def prefetch(self, customer_id: str) -> None:
+        """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
+
+        What it reads (the customer, the newest interactions with their products, the
+        purchases, the consents) is returned to nobody: the reads that follow take what
+        they may from it. Outside a scope, or on a store without one, it does nothing.
+        """
+        prefetch = getattr(self._b.store, "prefetch", None)
+        if prefetch is not None:
+            _check_id(customer_id)
+            prefetch(customer_id, _customer_360_hops())
+
+    @contextlib.contextmanager
+    def around(self, customer_id: str) -> Iterator[None]:
+        """`read_scope` with `prefetch(customer_id)` done first."""
+        with self.read_scope():
+            self.prefetch(customer_id)
+            yield
 
     # -- reads ----------------------------------------------------------------
 
@@ -1107,6 +1145,16 @@ class Session:
 
 
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
+
+
+def _customer_360_hops() -> tuple[Any, ...]:
+    # Only a store with `prefetch` (Neo4jStore) asks for these, so its module is loaded.
+    from pacte.graph.neo4j_store import Hop
+
+    # A default page of interactions and one more (its hasNext needs it); a larger
+    # page is read from the server as usual.
+    return (Hop("HAD", limit=21, nodes=True, then=("ABOUT",)),
+            Hop("BOUGHT", nodes=True), Hop("CONSENTED"))
 
 
 class _Step(NamedTuple):

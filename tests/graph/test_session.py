@@ -388,3 +388,34 @@ def test_a_channel_filter_decrypts_only_the_rows_it_returns(
     assert len(page.items) == 3
     assert opened.count("summary") == 3
     world.rt.close()
+
+
+@pytest.mark.parametrize("purpose", ["service", "marketing.email"])
+def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str) -> None:
+    """`around` (one round trip on Neo4j) returns and records exactly what plain reads do."""
+
+    def read(session: Session, cid: str) -> tuple[object, ...]:
+        try:
+            page = session.interactions(cid, first=20)
+            return (session.customer(cid), page.items, page.has_next,
+                    session.products_of(cid), session.consents(cid))
+        except NotFound as exc:
+            return ("not found", str(exc))
+
+    def steps(start: int) -> list[object]:
+        entries = world.rt.audit.entries(after_seq=start - 1, limit=100)
+        return [{k: v for k, v in e.record.items() if k != "request_id"} for e in entries]
+
+    for state, cid in world.customers.items():
+        plain = world.rt.session(world.principals["admin"], purpose, defer_audit=True)
+        start = _audit_size(world)
+        expected = read(plain, cid)
+        plain.flush()
+        expected_audit = steps(start)
+        scoped = world.rt.session(world.principals["admin"], purpose, defer_audit=True)
+        start = _audit_size(world)
+        with scoped.around(cid):
+            got = read(scoped, cid)
+        scoped.flush()
+        assert got == expected, state
+        assert steps(start) == expected_audit, state
