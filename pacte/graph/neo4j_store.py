@@ -23,14 +23,15 @@ exact and indexable on any Neo4j 5.
 
 Every lookup by id names its index (`USING INDEX SEEK`): a plan cached while the graph
 was empty, or while the index statistics lagged behind a bulk load, could otherwise
-scan a whole index per row (a 1000-customer batch then ran for minutes). Reads that
-return many rows return them as one list in one record: each record is a Bolt message,
-and decoding messages is most of the driver's cost.
+scan a whole index per row (a 1000-customer batch then ran for minutes).
 
-`read_scope(around=..., hops=...)` reads a node and its neighbourhood (a customer's
-newest interactions with their products, purchases, consents) in one round trip and
-answers the matching store calls of the block from it; the customer-360 read is 7
-calls, so without it the read is 7 round trips however fast each one is.
+A read costs one round trip (see `_query`), and one returns its rows as one list in one
+record: each record is a Bolt message, and handling messages is most of the driver's
+time. What is left per read is the round trip itself, about a millisecond on one
+machine. So `read_scope(around=..., hops=...)` reads a node and its neighbourhood (a
+customer's newest interactions with their products, purchases, consents) in one round
+trip and answers the matching store calls of the block from it: the customer-360 read
+is 7 calls, 7 round trips without it.
 """
 
 from __future__ import annotations
