@@ -389,7 +389,9 @@ class Session:
         prefetch = getattr(self._b.store, "prefetch", None)
         if prefetch is not None:
             _check_id(customer_id)
-            prefetch(customer_id, _customer_360_hops())
+            prefetch(customer_id, _customer_360_hops(
+                interactions=self._category_ok(_BEHAVIOUR),
+                purchases=self._category_ok(_PURCHASES)))
 
     @contextlib.contextmanager
     def around(self, customer_id: str) -> Iterator[None]:
@@ -1147,14 +1149,19 @@ class Session:
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 
 
-def _customer_360_hops() -> tuple[Any, ...]:
+def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Any, ...]:
+    """What to read around a customer: only what the purpose may use, and the consents."""
     # Only a store with `prefetch` (Neo4jStore) asks for these, so its module is loaded.
     from pacte.graph.neo4j_store import Hop
 
-    # A default page of interactions and one more (its hasNext needs it); a larger
-    # page is read from the server as usual.
-    return (Hop("HAD", limit=21, nodes=True, then=("ABOUT",)),
-            Hop("BOUGHT", nodes=True), Hop("CONSENTED"))
+    hops = [Hop("CONSENTED")]
+    if interactions:
+        # A default page of interactions and one more (its hasNext needs it); a larger
+        # page is read from the server as usual.
+        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",)))
+    if purchases:
+        hops.append(Hop("BOUGHT", nodes=True))
+    return tuple(hops)
 
 
 class _Step(NamedTuple):
