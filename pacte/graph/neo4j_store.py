@@ -41,7 +41,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -61,6 +60,7 @@ from pacte.graph.store import (
     Cursor,
     Direction,
     Edge,
+    Hop,
     IndexEntry,
     Node,
     Value,
@@ -323,22 +323,6 @@ def _mapped(operation: str) -> Iterator[None]:
 
 
 # -- read scopes ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hop:
-    """One edge type to read around a node in `Neo4jStore.read_scope`.
-
-    The newest `limit` edges of `type` in `direction` (all of them when None); with
-    `nodes`, the nodes at their other ends too; with `then`, every outgoing edge of those
-    types at those nodes (an interaction's ABOUT edge, say).
-    """
-
-    type: str
-    direction: Direction = "out"
-    limit: int | None = None
-    nodes: bool = False
-    then: tuple[str, ...] = ()
 
 
 def _newest_first(edges: list[Edge]) -> list[Edge]:

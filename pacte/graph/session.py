@@ -39,6 +39,7 @@ from pacte.graph.principals import Principal
 from pacte.graph.store import (
     Cursor,
     Edge,
+    Hop,
     IndexEntry,
     Node,
     Store,
@@ -372,11 +373,7 @@ class Session:
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        scope = getattr(self._b.store, "read_scope", None)
-        if scope is None:
-            yield
-            return
-        with scope():
+        with self._b.store.read_scope():
             yield
 
     def prefetch(self, customer_id: str) -> None:
@@ -386,12 +383,10 @@ class Session:
         purchases, the consents) is returned to nobody: the reads that follow take what
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
-        prefetch = getattr(self._b.store, "prefetch", None)
-        if prefetch is not None:
-            _check_id(customer_id)
-            prefetch(customer_id, _customer_360_hops(
-                interactions=self._category_ok(_BEHAVIOUR),
-                purchases=self._category_ok(_PURCHASES)))
+        _check_id(customer_id)
+        self._b.store.prefetch(customer_id, _customer_360_hops(
+            interactions=self._category_ok(_BEHAVIOUR),
+            purchases=self._category_ok(_PURCHASES)))
 
     @contextlib.contextmanager
     def around(self, customer_id: str) -> Iterator[None]:
@@ -1149,11 +1144,8 @@ class Session:
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 
 
-def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Any, ...]:
+def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
     """What to read around a customer: only what the purpose may use, and the consents."""
-    # Only a store with `prefetch` (Neo4jStore) asks for these, so its module is loaded.
-    from pacte.graph.neo4j_store import Hop
-
     hops = [Hop("CONSENTED")]
     if interactions:
         # A default page of interactions and one more (its hasNext needs it); a larger

@@ -21,6 +21,7 @@ from pacte.graph.store import (
     Cursor,
     Direction,
     Edge,
+    Hop,
     IndexEntry,
     Node,
     WriteBatch,
@@ -322,6 +323,15 @@ class SQLiteStore:
         """Fold the WAL into the main file and truncate it (after erasure, before backup)."""
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # Reads are local calls here: there is no round trip for a read scope to save.
+    @contextlib.contextmanager
+    def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
+                   ) -> Iterator[None]:
+        yield
+
+    def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
+        return False
 
     def close(self) -> None:
         # Closing twice, or after a crash, is not an error.

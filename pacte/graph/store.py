@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -24,6 +25,7 @@ __all__ = [
     "Cursor",
     "Direction",
     "Edge",
+    "Hop",
     "IndexEntry",
     "Node",
     "Props",
@@ -101,6 +103,22 @@ class WriteBatch:
                     or self.delete_edges or self.unindex)
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One edge type to read around a node with `Store.prefetch`.
+
+    The newest `limit` edges of `type` in `direction` (all of them when None); with
+    `nodes`, the nodes at their other ends too; with `then`, every outgoing edge of those
+    types at those nodes (an interaction's ABOUT edge, say).
+    """
+
+    type: str
+    direction: Direction = "out"
+    limit: int | None = None
+    nodes: bool = False
+    then: tuple[str, ...] = ()
+
+
 @runtime_checkable
 class Store(Protocol):
     """What every backend provides. Conformance: tests/graph/test_store_conformance.py."""
@@ -160,6 +178,19 @@ class Store(Protocol):
         """A small named setting kept with the graph (schema version, migration state)."""
 
     def set_meta(self, key: str, value: str) -> None: ...
+
+    def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
+                   ) -> AbstractContextManager[None]:
+        """A block (one request) whose reads may be answered from what it prefetched.
+
+        A store whose reads are round trips (Neo4j) answers them from one neighbourhood
+        read; a local store (SQLite) does nothing.
+        """
+        ...
+
+    def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
+        """Read a node and its hops into the current scope; False when nothing was read."""
+        ...
 
     def close(self) -> None: ...
 

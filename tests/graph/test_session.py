@@ -293,8 +293,8 @@ def test_explain_decrypts_nothing(world: World, monkeypatch: pytest.MonkeyPatch)
     assert ex.consent_required and ex.subject_visible is False
 
 
-def test_withheld_fields_are_never_decrypted(world: World, monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
+def _record_decrypts(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the fields decrypted from now on, in order."""
     opened: list[str] = []
     real = world.rt.cipher.decrypt
 
@@ -303,6 +303,12 @@ def test_withheld_fields_are_never_decrypted(world: World, monkeypatch: pytest.M
         return real(customer_id, node_id, field, blob)
 
     monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    return opened
+
+
+def test_withheld_fields_are_never_decrypted(world: World, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    opened = _record_decrypts(world, monkeypatch)
     session = world.rt.session(world.principals["app"], "marketing.email")
     session.customer(world.customers["granted"])
     session.interactions(world.customers["granted"])
@@ -375,14 +381,7 @@ def test_a_channel_filter_decrypts_only_the_rows_it_returns(
         op.record_interaction(customer_id=cid, channel="web" if n % 4 == 0 else "email",
                               kind="visit", event_id=f"f-{n}", summary=f"visit {n}",
                               occurred_at=world.clock.now - timedelta(hours=n))
-    opened: list[str] = []
-    real = world.rt.cipher.decrypt
-
-    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
-        opened.append(field)
-        return real(customer_id, node_id, field, blob)
-
-    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    opened = _record_decrypts(world, monkeypatch)
     page = world.rt.session(world.principals["app"], "service").interactions(
         cid, first=50, channel="web")
     assert len(page.items) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pacte.errors import StorageError
-from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, WriteBatch
+from pacte.graph.store import Cursor, Edge, Hop, IndexEntry, Node, Store, WriteBatch
 
 
 def _customer(cid: str, **props: object) -> Node:
@@ -18,6 +18,22 @@ def _had(cid: str, iid: str, at: int) -> Edge:
 
 def test_implements_protocol(store: Store) -> None:
     assert isinstance(store, Store)
+
+
+def test_a_read_scope_answers_as_the_store_does_and_sees_its_own_writes(store: Store) -> None:
+    store.write(WriteBatch(nodes=[_customer("c1"), Node("Interaction", "i1", {}, owner="c1"),
+                                  Node("Interaction", "i2", {}, owner="c1")],
+                           edges=[_had("c1", "i1", 10), _had("c1", "i2", 20)]))
+    hops = [Hop("HAD", limit=1, nodes=True)]
+    outside = (store.get_nodes(["c1", "i2", "nobody"]), store.edges("c1", "HAD", limit=1),
+               store.edges("c1", "HAD"))
+    assert store.prefetch("c1", hops) is False  # outside a scope: nothing is read
+    with store.read_scope(around="c1", hops=hops):
+        inside = (store.get_nodes(["c1", "i2", "nobody"]), store.edges("c1", "HAD", limit=1),
+                  store.edges("c1", "HAD"))
+        assert inside == outside
+        store.write(WriteBatch(nodes=[_customer("c1", segment="silver")]))
+        assert store.get_nodes(["c1"])["c1"].props["segment"] == "silver"
 
 
 def test_node_round_trip_keeps_every_value_type(store: Store) -> None:
