@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -129,7 +129,7 @@ class Session:
         # cache outlives it (G5).
         backend.begin_request()
         self.principal = principal
-        self.request_id = request_id or uuid.uuid4().hex
+        self.request_id = request_id or secrets.token_hex(16)
         self._defer = defer_audit
         self._pending: list[_Step] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
@@ -364,8 +364,7 @@ class Session:
 
     # -- reading together ------------------------------------------------------
 
-    @contextlib.contextmanager
-    def read_scope(self) -> Iterator[None]:
+    def read_scope(self) -> AbstractContextManager[None]:
         """A block (one request) whose reads may be answered from what `prefetch` read.
 
         On a store that fetches neighbourhoods (Neo4j, where every read is a round trip
@@ -373,8 +372,7 @@ class Session:
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        with self._b.store.read_scope():
-            yield
+        return self._b.store.read_scope()
 
     def prefetch(self, customer_id: str) -> None:
         """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
@@ -384,9 +382,8 @@ class Session:
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
         _check_id(customer_id)
-        self._b.store.prefetch(customer_id, _customer_360_hops(
-            interactions=self._category_ok(_BEHAVIOUR),
-            purchases=self._category_ok(_PURCHASES)))
+        self._b.store.prefetch(customer_id, _C360_HOPS[
+            self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
     @contextlib.contextmanager
     def around(self, customer_id: str) -> Iterator[None]:
@@ -1154,6 +1151,11 @@ def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...
     if purchases:
         hops.append(Hop("BOUGHT", nodes=True))
     return tuple(hops)
+
+
+# The four answers, made once: a prefetch runs on every customer request.
+_C360_HOPS = {(i, p): _customer_360_hops(interactions=i, purchases=p)
+              for i in (False, True) for p in (False, True)}
 
 
 class _Step(NamedTuple):

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from pacte.graph.store import (
 __all__ = ["SQLiteStore"]
 
 SCHEMA_VERSION = "1"
+# The read scope of a store without one: entering and leaving it does nothing.
+_NO_SCOPE: AbstractContextManager[None] = contextlib.nullcontext()
 _APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign database is refused
 
 _SCHEMA = """
@@ -325,10 +328,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # Reads are local calls here: there is no round trip for a read scope to save.
-    @contextlib.contextmanager
     def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
-                   ) -> Iterator[None]:
-        yield
+                   ) -> AbstractContextManager[None]:
+        return _NO_SCOPE
 
     def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
         return False

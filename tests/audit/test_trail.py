@@ -362,3 +362,60 @@ def test_the_log_is_copied_into_the_file_off_the_append_path(tmp_path: Path) -> 
     with AuditTrail.open(path, signer=None, read_only=True) as ro:
         assert ro._wal is None  # a reader copies nothing
         assert ro.size() == 600 and verify(ro).ok
+
+
+def _index_rows(path: Path) -> list[tuple[int, str, str]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT block, subject, seqs FROM subject_blocks"
+                          " ORDER BY block, subject").fetchall()
+
+
+def _index_from_entries(path: Path) -> list[tuple[int, str, str]]:
+    """The subject index rebuilt by the general statement, from the entries alone."""
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM subject_blocks")
+        db.execute("DELETE FROM meta WHERE key = 'subject_blocks_indexed'")
+        size = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        for block in range(size // 1024):
+            db.execute("INSERT OR IGNORE INTO subject_blocks (block, subject, seqs)"
+                       " SELECT ?1, j.value, group_concat(DISTINCT e.seq) FROM entries e,"
+                       " json_each(CAST(e.body AS TEXT), '$.subjects') j"
+                       " WHERE e.seq >= ?1 * 1024 AND e.seq < (?1 + 1) * 1024"
+                       " AND j.type = 'text' GROUP BY j.value", (block,))
+    return _index_rows(path)
+
+
+def test_the_subject_index_a_writer_remembers_equals_the_one_read_from_the_entries(
+        tmp_path: Path, signer: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.db"
+    a = AuditTrail.open(path, signer=signer, now=Clock())
+    b = AuditTrail.open(path, signer=signer, now=Clock())
+    for i in range(1030):  # block 0 written by `a` alone: indexed from memory
+        a.append(record(i, subjects=[f"s_{i % 13}", f"s_{i % 13}", "s_all"]))
+    for i in range(1030, 2100):  # block 1 interleaved with `b`: from the entries
+        (b if i % 500 == 0 else a).append(record(i, subjects=[f"s_{i % 11}"]))
+    # Block 2 starts in `a`, then a transaction that wrote entries is rolled back (the
+    # checkpoint its last entry makes due cannot be signed).
+    for i in range(2100, 2990):
+        a.append(record(i, subjects=[f"s_{i % 3}"]))
+
+    def broken(message: bytes) -> bytes:
+        raise RuntimeError("HSM unavailable")
+
+    monkeypatch.setattr(SigningKey, "sign", lambda self, message: broken(message))
+    with pytest.raises(IntegrityError):
+        a.append_many([record(i, subjects=["s_rolled_back"]) for i in range(2990, 3000)])
+    monkeypatch.undo()
+    # `b` writes exactly the seqs that were rolled back, so `a` then continues from
+    # the seq after the last one it had written: only the rollback tells it to forget.
+    for i in range(2990, 3000):
+        b.append(record(i, subjects=["s_from_b"]))
+    for i in range(3000, 3100):
+        a.append(record(i, subjects=[f"s_{i % 3}"]))
+    a.close()
+    b.close()
+    remembered = _index_rows(path)
+    assert {r[0] for r in remembered} == {0, 1, 2}
+    assert ("s_all" in {r[1] for r in remembered if r[0] == 0}
+            and "s_rolled_back" not in {r[1] for r in remembered})
+    assert remembered == _index_from_entries(path)
