@@ -56,8 +56,16 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
             if not key.isascii():
                 fast = False
             ti = type(item)
-            if not (ti is str or item is None or ti is bool):
-                fast = check_json_value(item, _depth=_depth + 1) and fast
+            if ti is str or item is None or ti is bool:
+                continue
+            if ti is list:  # most often a list of names: checked here, without a call
+                for x in item:
+                    if type(x) is not str:
+                        break
+                else:
+                    if _depth + 1 < _MAX_DEPTH:
+                        continue
+            fast = check_json_value(item, _depth=_depth + 1) and fast
         return fast
     if t is list:
         if _depth >= _MAX_DEPTH:

@@ -13,7 +13,6 @@ session, consent states are memoised, since a session is one request.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -136,6 +135,9 @@ class Session:
         # Customer nodes read in this request (None: absent); a request touches the
         # same customer from several resolvers, and one read serves them all.
         self._nodes: dict[str, Node | None] = {}
+        # Customers found visible under this purpose in this request (consent is read
+        # once per request; a write to a customer drops it, see _forget).
+        self._visible: dict[str, Node] = {}
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
         self._claimed = purpose
@@ -196,24 +198,23 @@ class Session:
             step = steps[0]
             rec["action"] = step.action
             rec["subjects"] = sorted({ref(c) for c in step.subjects})
-            rec["fields"] = sorted(set(step.fields))
+            rec["fields"] = _names(step.fields)
             rec["outcome"] = step.outcome
             if step.reason is not None:
                 rec["reason"] = step.reason
             if step.extra:
                 rec.update(step.extra)
             return rec
-        subjects = sorted({ref(c) for step in steps for c in step.subjects})
+        ids = {c for step in steps for c in step.subjects}
+        subjects = sorted({ref(c) for c in ids})
         operations: list[dict[str, object]] = []
         outcome = "ok"
         for step in steps:
             op: dict[str, object] = {"action": step.action}
             if step.fields:
-                op["fields"] = sorted(set(step.fields))
-            if step.subjects:
-                mine = sorted({ref(c) for c in step.subjects})
-                if mine != subjects:
-                    op["subjects"] = mine
+                op["fields"] = _names(step.fields)
+            if step.subjects and set(step.subjects) != ids:
+                op["subjects"] = sorted({ref(c) for c in step.subjects})
             if step.outcome != "ok":
                 op["outcome"] = step.outcome
                 if outcome == "ok":
@@ -226,7 +227,7 @@ class Session:
         rec["action"] = "request"
         rec["operations"] = operations
         rec["subjects"] = subjects
-        rec["fields"] = sorted({f for step in steps for f in step.fields})
+        rec["fields"] = _names(tuple(f for step in steps for f in step.fields))
         rec["outcome"] = outcome
         return rec
 
@@ -311,12 +312,18 @@ class Session:
     def _forget(self, customer_id: str) -> None:
         """Drop what this request remembers of a customer it has just changed."""
         self._nodes.pop(customer_id, None)
+        self._visible.pop(customer_id, None)
         self._consents.pop(customer_id, None)
 
     def _visible_customers(self, ids: Sequence[str]) -> list[Node]:
+        if len(ids) == 1 and (seen := self._visible.get(ids[0])) is not None:
+            return [seen]  # the common case: one customer, already read in this request
         nodes = self._customer_nodes(ids)
         keep = self._visible_ids([i for i in ids if i in nodes])
-        return [nodes[i] for i in keep]
+        found = [nodes[i] for i in keep]
+        for node in found:
+            self._visible[node.id] = node
+        return found
 
     def _no_single_records(self, action: str) -> None:
         if self.principal.role == "analyst":
@@ -356,7 +363,14 @@ class Session:
         return allowed, tuple(withheld)
 
     def _category_ok(self, category: str) -> bool:
-        return self.principal.role != "auditor" and self.purpose.may_use(category)
+        # Depends only on the policy version, role and purpose, like `_split`.
+        key = (self._b.policy.version, self.principal.role, self.purpose.id, category)
+        ok = _CATEGORY_OK.get(key)
+        if ok is None:
+            ok = self.principal.role != "auditor" and self.purpose.may_use(category)
+            if len(_CATEGORY_OK) < _MAX_NAMES:
+                _CATEGORY_OK[key] = ok
+        return ok
 
     def _customer_view(self, node: Node) -> CustomerView:
         allowed, withheld = self._split(_CUSTOMER.fields)
@@ -385,12 +399,9 @@ class Session:
         self._b.store.prefetch(customer_id, _C360_HOPS[
             self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
-    @contextlib.contextmanager
-    def around(self, customer_id: str) -> Iterator[None]:
+    def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
-        with self.read_scope():
-            self.prefetch(customer_id)
-            yield
+        return _Around(self, customer_id)
 
     # -- reads ----------------------------------------------------------------
 
@@ -1139,6 +1150,7 @@ class Session:
 
 
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
+_CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
 
 
 def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
@@ -1153,9 +1165,46 @@ def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...
     return tuple(hops)
 
 
+# Field names as an audit entry lists them (sorted, once each), by the tuple a step
+# holds: requests of one kind name the same fields, so each list is sorted once.
+_NAMES: dict[tuple[str, ...], list[str]] = {}
+_MAX_NAMES = 4096
+
+
+def _names(fields: tuple[str, ...]) -> list[str]:
+    names = _NAMES.get(fields)
+    if names is None:
+        names = sorted(set(fields))
+        if len(_NAMES) < _MAX_NAMES:
+            _NAMES[fields] = names
+    return names.copy()  # each record gets its own list
+
+
 # The four answers, made once: a prefetch runs on every customer request.
 _C360_HOPS = {(i, p): _customer_360_hops(interactions=i, purchases=p)
               for i in (False, True) for p in (False, True)}
+
+
+class _Around:
+    """`Session.around`: a class rather than a generator, since every request opens one."""
+
+    __slots__ = ("_customer_id", "_scope", "_session")
+
+    def __init__(self, session: Session, customer_id: str) -> None:
+        self._session = session
+        self._customer_id = customer_id
+        self._scope = session.read_scope()
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+        try:
+            self._session.prefetch(self._customer_id)
+        except BaseException as exc:
+            self._scope.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)
 
 
 class _Step(NamedTuple):
