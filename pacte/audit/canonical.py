@@ -53,8 +53,6 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
         for key, item in value.items():  # type: ignore[attr-defined]
             if type(key) is not str:
                 raise IntegrityError("audit record keys must be strings")
-            if not key.isascii():
-                fast = False
             ti = type(item)
             if ti is str or item is None or ti is bool:
                 continue
@@ -66,7 +64,8 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
                     if _depth + 1 < _MAX_DEPTH:
                         continue
             fast = check_json_value(item, _depth=_depth + 1) and fast
-        return fast
+        # Non-ASCII keys sort differently by UTF-16 units (RFC 8785) and by code points.
+        return fast and "".join(value).isascii()  # type: ignore[arg-type]
     if t is list:
         if _depth >= _MAX_DEPTH:
             raise IntegrityError("audit record is nested too deeply")
