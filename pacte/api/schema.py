@@ -22,6 +22,7 @@ from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
 from pacte.api.context import PacteInfo
 from pacte.api.execution import PlainFieldExecutor
 from pacte.api.limits import Limits, QueryGuard
+from pacte.api.loaders import CustomerKey
 from pacte.api.relay import Connection, decode_seq_cursor, encode_seq_cursor
 from pacte.api.types import (
     Consent,
@@ -31,6 +32,7 @@ from pacte.api.types import (
     Product,
     Purpose,
     customer_cursor,
+    customer_fields,
 )
 from pacte.errors import InputError
 
@@ -95,18 +97,20 @@ class Query:
         # The fields below it (interactions, products, consents) are then answered
         # from one read where the store can (Neo4j); elsewhere this does nothing.
         info.context.session.prefetch(str(id))
-        view = await info.context.loaders.customer.load(str(id))
+        view = await info.context.loaders.customer.load(
+            CustomerKey(str(id), customer_fields(info)))
         return Customer.from_view(view) if view is not None else None
 
     @strawberry.field(description="Exact match through the blind index; null when not visible.")
     def customer_by_email(self, info: PacteInfo, email: str) -> Customer | None:
-        view = info.context.session.customer_by_email(email)
+        view = info.context.session.customer_by_email(email, fields=customer_fields(info))
         return Customer.from_view(view) if view is not None else None
 
     @strawberry.field(description="Customers visible under the purpose, in id order.")
     def customers(self, info: PacteInfo, first: int | None = 20,
                   after: str | None = None) -> Connection[Customer]:
-        page = info.context.session.customers(first=_or(first, 20), after=after)
+        page = info.context.session.customers(first=_or(first, 20), after=after,
+                                              fields=customer_fields(info, "edges", "node"))
         return Connection.build(page.items, node=Customer.from_view,
                                 cursor=lambda v: customer_cursor(v.id), has_next=page.has_next)
 

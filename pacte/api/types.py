@@ -7,14 +7,17 @@ through the request's loaders, never from a store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import strawberry
+from strawberry.types.nodes import SelectedField, Selection
 
 from pacte.api.context import PacteInfo
 from pacte.api.loaders import InteractionsKey, RecommendationsKey
 from pacte.api.relay import Connection
 from pacte.clock import from_micros
+from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose as PolicyPurpose
 from pacte.graph.principals import Principal as PrincipalRecord
 from pacte.graph.store import Cursor, Value, encode_cursor
@@ -36,6 +39,8 @@ __all__ = [
     "WithheldField",
     "camel",
     "customer_cursor",
+    "customer_fields",
+    "interaction_fields",
 ]
 
 
@@ -55,6 +60,54 @@ def _text(value: Value) -> str | None:
 def customer_cursor(customer_id: str) -> str:
     """The cursor of a customer in id order (as `Session.customers` pages)."""
     return encode_cursor(Cursor(0, customer_id))
+
+
+# The view field each GraphQL field of Customer and Interaction returns (`birthDate` ->
+# `birth_date`). Fields not named here (id, withheld, consents, product, ...) need none.
+_CUSTOMER_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Customer"].fields}
+_INTERACTION_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Interaction"].fields}
+
+
+def customer_fields(info: PacteInfo, *path: str) -> frozenset[str]:
+    """The Customer fields the query returns, for the session to open only those.
+
+    `path` leads from the current field to the Customer objects (`"edges", "node"` for
+    a connection); empty, the current field's value is a Customer.
+    """
+    return _selected(info, _CUSTOMER_FIELDS, path)
+
+
+def interaction_fields(info: PacteInfo, *path: str) -> frozenset[str]:
+    """The Interaction fields the query returns (see `customer_fields`)."""
+    return _selected(info, _INTERACTION_FIELDS, path)
+
+
+def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str]
+              ) -> frozenset[str]:
+    found: set[str] = set()
+    # Several nodes when the query names the field more than once (merged by GraphQL).
+    for node in info.selected_fields:
+        if isinstance(node, SelectedField):
+            _collect(node.selections, names, path, found)
+    return frozenset(found)
+
+
+def _collect(selections: Sequence[Selection], names: Mapping[str, str], path: Sequence[str],
+             found: set[str]) -> None:
+    for s in selections:
+        d = s.directives
+        # A skipped selection returns nothing, so it opens nothing.
+        if d and ((d.get("skip") or {}).get("if") is True
+                  or (d.get("include") or {}).get("if") is False):
+            continue
+        if not isinstance(s, SelectedField):
+            # A fragment, named or inline: its fields belong to the same object.
+            _collect(s.selections, names, path, found)
+        elif path:
+            if s.name == path[0]:
+                _collect(s.selections, names, path[1:], found)
+        elif (name := names.get(s.name)) is not None:  # by name: an alias changes nothing
+            found.add(name)
 
 
 @strawberry.type(description="A field left out of the response, and why (need to know).")
@@ -176,7 +229,8 @@ class Customer:
                      after: str | None = None, channel: str | None = None
                      ) -> Connection[Interaction]:
         page = info.context.loaders.interactions.load(
-            InteractionsKey(self.view.id, 20 if first is None else first, after, channel))
+            InteractionsKey(self.view.id, 20 if first is None else first, after, channel,
+                            interaction_fields(info, "edges", "node")))
         return Connection.build(page.items, node=Interaction.from_view,
                                 cursor=_interaction_cursor, has_next=page.has_next)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -32,7 +32,14 @@ from pacte.errors import (
 )
 from pacte.graph.codec import EVENT_INDEX, Codec, event_token, index_name
 from pacte.graph.consent import ConsentState, consent_states
-from pacte.graph.model import CHANNELS, INTERACTION_KINDS, NODE_KINDS, ConsentStatus, Field
+from pacte.graph.model import (
+    CHANNELS,
+    INTERACTION_KINDS,
+    NODE_KINDS,
+    ConsentStatus,
+    Field,
+    NodeKind,
+)
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.store import (
@@ -99,6 +106,8 @@ class Backend(Protocol):
 _CUSTOMER = NODE_KINDS["Customer"]
 _INTERACTION = NODE_KINDS["Interaction"]
 _DEVICE = NODE_KINDS["Device"]
+# The field names a caller may ask for by name (`fields=`), per kind.
+_KNOWN = {kind.name: frozenset(f.name for f in kind.fields) for kind in NODE_KINDS.values()}
 # The categories that relations carry: purchases are financial, devices are device data.
 _PURCHASES = "user.financial"
 _BEHAVIOUR = "user.behavior"
@@ -372,9 +381,26 @@ class Session:
                 _CATEGORY_OK[key] = ok
         return ok
 
-    def _customer_view(self, node: Node) -> CustomerView:
+    def _pick(self, kind: NodeKind, fields: Collection[str] | None) -> list[str] | None:
+        """The names among `fields` this session may open (None: every one it may).
+
+        A field the purpose may not use is left out whatever is asked (G4); `_split`
+        still reports it as withheld, with why.
+        """
+        if fields is None:
+            return None
+        known = _KNOWN[kind.name]
+        unknown = [repr(f) for f in fields if f not in known]
+        if unknown:
+            raise InputError(f"unknown {kind.name} field {', '.join(sorted(unknown))}; "
+                             f"one of {', '.join(f.name for f in kind.fields)}")
+        allowed, _ = self._split(kind.fields)
+        return [n for n in allowed if n in fields]
+
+    def _customer_view(self, node: Node, names: list[str] | None = None) -> CustomerView:
         allowed, withheld = self._split(_CUSTOMER.fields)
-        return CustomerView(node.id, self._b.codec.open(node, allowed), withheld)
+        return CustomerView(node.id, self._b.codec.open(node, allowed if names is None else names),
+                            withheld)
 
     # -- reading together ------------------------------------------------------
 
@@ -405,35 +431,44 @@ class Session:
 
     # -- reads ----------------------------------------------------------------
 
-    def customer(self, customer_id: str) -> CustomerView | None:
-        """One customer, or None when absent or not visible under this purpose."""
+    def customer(self, customer_id: str, *, fields: Collection[str] | None = None
+                 ) -> CustomerView | None:
+        """One customer, or None when absent or not visible under this purpose.
+
+        `fields` names the fields to open (default: every one the purpose may use).
+        """
         self._no_single_records("customer.read")
         _check_id(customer_id)
+        names = self._pick(_CUSTOMER, fields)
         found = self._visible_customers([customer_id])
-        view = self._customer_view(found[0]) if found else None
+        view = self._customer_view(found[0], names) if found else None
         self._audit(self._record(
             "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
             fields=view.fields.keys() if view else ()))
         return view
 
-    def customers_by_id(self, customer_ids: Sequence[str]) -> dict[str, CustomerView]:
+    def customers_by_id(self, customer_ids: Sequence[str], *,
+                        fields: Collection[str] | None = None) -> dict[str, CustomerView]:
         """Many customers in one round trip (for DataLoaders); invisible ones are absent."""
         self._no_single_records("customer.read")
         ids = list(dict.fromkeys(customer_ids))
         for cid in ids:
             _check_id(cid)
-        views = {n.id: self._customer_view(n) for n in self._visible_customers(ids)}
-        fields = next(iter(views.values())).fields.keys() if views else ()
-        self._audit(self._record("customer.read", subjects=views.keys(), fields=fields))
+        names = self._pick(_CUSTOMER, fields)
+        views = {n.id: self._customer_view(n, names) for n in self._visible_customers(ids)}
+        opened = next(iter(views.values())).fields.keys() if views else ()
+        self._audit(self._record("customer.read", subjects=views.keys(), fields=opened))
         hidden = [i for i in ids if i not in views]
         if hidden:
             # Asked for but absent or not visible: on record, as for a single read.
             self._audit(self._record("customer.read", subjects=hidden, outcome="not_found"))
         return views
 
-    def customer_by_email(self, email: str) -> CustomerView | None:
+    def customer_by_email(self, email: str, *, fields: Collection[str] | None = None
+                          ) -> CustomerView | None:
         """Exact lookup through the blind index; None when absent or not visible."""
         self._no_single_records("customer.lookup")
+        names = self._pick(_CUSTOMER, fields)
         email_field = _CUSTOMER.field("email")
         reason = self._reason(email_field)
         if reason is not None:
@@ -449,18 +484,22 @@ class Session:
         for node in self._visible_customers(candidates):
             opened = self._b.codec.open(node, ["email"])
             if _same_email(opened.get("email"), email):
-                match = self._customer_view(node)
+                match = self._customer_view(node, names)
                 break
+        # The email is opened to confirm the match: on record even when not returned.
+        used = match.fields.keys() if match else ()
         self._audit(self._record(
             "customer.lookup", subjects=[match.id] if match else [],
-            fields=match.fields.keys() if match else ["email"],
+            fields=used if "email" in used else (*used, "email"),
             outcome="ok" if match else "not_found"))
         return match
 
-    def customers(self, *, first: int = 20, after: str | None = None) -> Page[CustomerView]:
+    def customers(self, *, first: int = 20, after: str | None = None,
+                  fields: Collection[str] | None = None) -> Page[CustomerView]:
         """Visible customers in id order (keyset pagination)."""
         self._no_single_records("customer.list")
         first = _page_size(first)
+        names = self._pick(_CUSTOMER, fields)
         cursor = _id_cursor(after)
         items: list[Node] = []
         has_next = False
@@ -474,7 +513,7 @@ class Session:
             page = self._b.store.scan_nodes("Customer", after=cursor, limit=first + 1)
             has_next = len(page) > first
             items = page[:first]
-        views = [self._customer_view(n) for n in items]
+        views = [self._customer_view(n, names) for n in items]
         self._audit(self._record(
             "customer.list", subjects=[v.id for v in views],
             fields=views[0].fields.keys() if views else ()))
@@ -523,12 +562,17 @@ class Session:
         first: int = 20,
         after: str | None = None,
         channel: str | None = None,
+        fields: Collection[str] | None = None,
     ) -> Page[InteractionView]:
-        """A customer's interactions, newest first, within the purpose's retention."""
+        """A customer's interactions, newest first, within the purpose's retention.
+
+        `fields` names the fields to open (default: every one the purpose may use).
+        """
         self._no_single_records("interaction.list")
         first = _page_size(first)
         if channel is not None and channel not in CHANNELS:
             raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+        names = self._pick(_INTERACTION, fields)
         before = decode_cursor(after) if after else None
         self._require_visible("interaction.list", customer_id)
         if not self._category_ok(_BEHAVIOUR):
@@ -543,7 +587,8 @@ class Session:
         while True:
             edges = self._b.store.edges(customer_id, "HAD", limit=chunk, before=before)
             fresh = [e for e in edges if e.at >= horizon]
-            views.extend(self._interaction_views(fresh, customer_id, channel=channel))
+            views.extend(self._interaction_views(fresh, customer_id, channel=channel,
+                                                 names=names))
             if len(views) > first or len(edges) < chunk or len(fresh) < len(edges):
                 break
             before = Cursor(edges[-1].at, edges[-1].id)
@@ -559,13 +604,16 @@ class Session:
         return self._now_us - days * _DAY_US if days else -(2**62)
 
     def _interaction_views(self, edges: Sequence[Edge], customer_id: str, *,
-                           channel: str | None = None) -> list[InteractionView]:
+                           channel: str | None = None, names: list[str] | None = None
+                           ) -> list[InteractionView]:
         if not edges:
             return []
         ids = [e.dst for e in edges]
         nodes = self._b.store.get_nodes(ids)
         about = self._b.store.edges_many(ids, "ABOUT")
         allowed, withheld = self._split(_INTERACTION.fields)
+        if names is not None:
+            allowed = names
         out: list[InteractionView] = []
         for e in edges:
             node = nodes.get(e.dst)

@@ -418,3 +418,120 @@ def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str)
         scoped.flush()
         assert got == expected, state
         assert steps(start) == expected_audit, state
+
+
+# -- fields=: open only what the caller returns (DESIGN.md §9) ----------------------
+
+
+def _last_record(world: World) -> dict[str, object]:
+    record: dict[str, object] = world.rt.audit.entries(
+        after_seq=_audit_size(world) - 2, limit=1)[0].record
+    return record
+
+
+PERSONAL = [f.name for f in NODE_KINDS["Customer"].fields if f.personal]
+
+
+def test_fields_none_opens_every_allowed_field(world: World, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    cid = world.customers["granted"]
+    session = world.rt.session(world.principals["app"], "service")
+    opened = _record_decrypts(world, monkeypatch)
+    default = session.customer(cid)
+    default_fields = _last_record(world)["fields"]
+    explicit = session.customer(cid, fields=None)
+    assert explicit == default and _last_record(world)["fields"] == default_fields
+    assert default is not None and list(default.fields) == [
+        f.name for f in NODE_KINDS["Customer"].fields]
+    assert default_fields == sorted(default.fields)
+    assert sorted(opened) == sorted(PERSONAL * 2)
+    opened.clear()
+    views = session.customers_by_id(list(world.customers.values()), fields=None)
+    assert sorted(opened) == sorted(PERSONAL * len(world.customers))
+    assert all(set(v.fields) == set(default.fields) for v in views.values())
+    opened.clear()
+    items = session.interactions(cid, fields=None).items
+    assert opened == ["summary"] * len(items) and items
+    assert set(items[0].fields) == {f.name for f in NODE_KINDS["Interaction"].fields}
+
+
+def test_fields_open_only_the_named_ones(world: World, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    cids = list(world.customers.values())
+    session = world.rt.session(world.principals["app"], "service")
+    opened = _record_decrypts(world, monkeypatch)
+    view = session.customer(cids[0], fields=["name"])
+    assert view is not None and view.fields == {"name": world.plaintext[cids[0]]["name"]}
+    assert view.withheld == ()
+    assert opened == ["name"]
+    assert _last_record(world)["fields"] == ["name"]
+    opened.clear()
+    views = session.customers_by_id(cids, fields={"email", "segment"})
+    assert opened == ["email"] * len(cids)
+    assert all(set(v.fields) == {"email", "segment"} for v in views.values())
+    assert _last_record(world)["fields"] == ["email", "segment"]
+    opened.clear()
+    page = session.customers(first=4, fields=())
+    assert opened == [] and len(page.items) == 4
+    assert all(v.fields == {} for v in page.items)
+    assert _last_record(world)["fields"] == []
+    opened.clear()
+    found = session.customer_by_email(world.plaintext[cids[1]]["email"], fields=["phone"])
+    assert found is not None and set(found.fields) == {"phone"}
+    assert sorted(opened) == ["email", "phone"]  # the email confirms the match
+    assert _last_record(world)["fields"] == ["email", "phone"]
+    opened.clear()
+    items = session.interactions(cids[0], fields=["channel", "amount"]).items
+    assert opened == [] and items
+    assert all(set(i.fields) == {"channel", "amount"} for i in items)
+    assert _last_record(world)["fields"] == ["amount", "channel"]
+
+
+def test_a_field_the_purpose_may_not_use_stays_withheld_when_asked(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = world.customers["granted"]
+    session = world.rt.session(world.principals["app"], "marketing.email")
+    opened = _record_decrypts(world, monkeypatch)
+    asked = ["name", "phone", "address", "birth_date"]
+    page = session.customers(first=100, fields=asked).items
+    assert opened == ["name"] * len(page)
+    for view in (session.customer(cid, fields=asked),
+                 session.customers_by_id([cid], fields=asked)[cid],
+                 next(v for v in page if v.id == cid)):
+        assert view is not None and view.fields == {"name": world.plaintext[cid]["name"]}
+        withheld = {w.field: w.reason for w in view.withheld}
+        assert {"phone", "address", "birth_date"} <= set(withheld)
+        assert "may not use" in withheld["phone"]
+        assert _last_record(world)["fields"] == ["name"]
+    assert opened == ["name"] * (len(page) + 2)
+    opened.clear()
+    # Only withheld fields asked for: nothing is opened, and the reasons still come back.
+    view = session.customer(cid, fields=["phone"])
+    assert view is not None and view.fields == {} and opened == []
+    assert "phone" in {w.field for w in view.withheld}
+
+
+def test_unknown_field_names_are_refused(world: World, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    cid = world.customers["granted"]
+    session = world.rt.session(world.principals["app"], "service")
+    opened = _record_decrypts(world, monkeypatch)
+    before = _audit_size(world)
+    calls = [
+        lambda: session.customer(cid, fields=["name", "shoe_size"]),
+        lambda: session.customers_by_id([cid], fields=["shoe_size"]),
+        lambda: session.customer_by_email(world.plaintext[cid]["email"],
+                                          fields=["shoe_size"]),
+        lambda: session.customers(fields=["shoe_size"]),
+        lambda: session.customer(cid, fields="name"),  # a string is not a list of names
+        # A Customer field is not an Interaction field.
+        lambda: session.interactions(cid, fields=["channel", "shoe_size", "email"]),
+    ]
+    for call in calls:
+        with pytest.raises(InputError, match=r"unknown (Customer|Interaction) field"):
+            call()
+    with pytest.raises(InputError) as err:
+        session.interactions(cid, fields=["channel", "shoe_size", "email"])
+    assert "'email', 'shoe_size'" in str(err.value) and "summary" in str(err.value)
+    assert opened == []
+    assert _audit_size(world) == before  # refused before anything was read
