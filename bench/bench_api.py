@@ -200,7 +200,15 @@ class _BareSession:
     def flush(self) -> None:
         """Nothing to append: the baseline keeps no audit trail."""
 
-    def customers_by_id(self, ids: Sequence[str]) -> dict[str, Any]:
+    def read_scope(self) -> Any:
+        """The store's read scope, as the Session opens it (on SQLite it does nothing)."""
+        return self._store.read_scope()
+
+    def prefetch(self, customer_id: str) -> None:
+        """As the Session: a SQLite store has nothing to prefetch."""
+
+    def customers_by_id(self, ids: Sequence[str], *, fields: Any = None) -> dict[str, Any]:
+        """The stand-in fields whatever is selected: the baseline decrypts nothing."""
         from pacte.graph.views import CustomerView
 
         nodes = self._store.get_nodes(list(ids))
@@ -219,7 +227,7 @@ class _BareSession:
                 for s in sorted(states.values(), key=lambda s: s.purpose)]
 
     def interactions(self, customer_id: str, *, first: int = 20, after: str | None = None,
-                     channel: str | None = None) -> Any:
+                     channel: str | None = None, fields: Any = None) -> Any:
         from pacte.clock import from_micros
         from pacte.graph.store import Cursor, encode_cursor
         from pacte.graph.views import InteractionView, Page
@@ -244,6 +252,10 @@ class _BareSession:
         ids = list(dict.fromkeys(e.dst for e in self._store.edges(customer_id, "BOUGHT")))
         nodes = self._store.get_nodes(ids)
         return [_product(nodes[i]) for i in ids if i in nodes]
+
+    def products_by_id(self, product_ids: Sequence[str]) -> dict[str, Any]:
+        nodes = self._store.get_nodes(list(product_ids))
+        return {i: _product(n) for i, n in nodes.items() if n.kind == "Product"}
 
     def product(self, product_id: str) -> Any:
         node = self._store.get_nodes([product_id]).get(product_id)
