@@ -24,6 +24,7 @@ __all__ = [
     "NODE_PREFIX",
     "CompactRange",
     "MerkleTree",
+    "chained_leaf_hash",
     "leaf_hash",
     "node_hash",
     "root_of",
@@ -38,18 +39,44 @@ NODE_PREFIX = _NODE = b"\x01"
 EMPTY_ROOT = _sha256(b"").digest()
 
 
+# Hashes that have taken their one-byte prefix, copied for each leaf or node: hashlib's
+# constructor looks the algorithm up in OpenSSL on every call (slow in OpenSSL 3), and
+# feeding the parts separately saves copying them into one buffer. Measured: a
+# chained leaf costs 15-30% less, a node about 20% less. Never updated in place.
+_LEAF_STATE = _sha256(_LEAF)
+_NODE_STATE = _sha256(_NODE)
+
+
 def leaf_hash(data: bytes) -> bytes:
-    return _sha256(_LEAF + data).digest()
+    h = _LEAF_STATE.copy()
+    h.update(data)
+    return h.digest()
+
+
+def chained_leaf_hash(prev: bytes, body: bytes) -> bytes:
+    """`leaf_hash(prev + body)`, without joining them: an audit entry's hash."""
+    h = _LEAF_STATE.copy()
+    h.update(prev)
+    h.update(body)
+    return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    return _sha256(_NODE + left + right).digest()
+    h = _NODE_STATE.copy()
+    h.update(left)
+    h.update(right)
+    return h.digest()
 
 
 def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    sha = _sha256
-    pre = _NODE
-    up = [sha(pre + a + b).digest() for a, b in zip(level[::2], level[1::2], strict=False)]
+    copy = _NODE_STATE.copy
+    up: list[bytes] = []
+    add = up.append
+    for a, b in zip(level[::2], level[1::2], strict=False):
+        h = copy()
+        h.update(a)
+        h.update(b)
+        add(h.digest())
     if len(level) % 2:
         up.append(level[-1])
     return up

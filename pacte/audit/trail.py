@@ -38,7 +38,12 @@ from typing import Any
 
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
-from pacte.audit.merkle import HASH_SIZE, LEAF_PREFIX, CompactRange, MerkleTree
+from pacte.audit.merkle import (
+    HASH_SIZE,
+    CompactRange,
+    MerkleTree,
+    chained_leaf_hash,
+)
 from pacte.audit.wal import BACKSTOP_PAGES, WalCheckpointer
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
@@ -58,7 +63,6 @@ __all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"
 # each entry two or three times; neither was deployed). Schema version 2 marks v3 files.
 GENESIS = hashlib.sha256(b"pacte.audit.chain/v3 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
-_LEAF_PREFIX = LEAF_PREFIX
 SCHEMA_VERSION = "2"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
@@ -475,14 +479,13 @@ class AuditTrail:
     def _insert(self, db: sqlite3.Connection, prepared: list[_Prepared],
                 head: tuple[int, bytes], time: str) -> list[AuditEntry]:
         seq, prev = head
-        sha = hashlib.sha256
         out: list[AuditEntry] = []
         for record, fast, principal, purpose, subjects in prepared:
             doc = dict(record)
             doc["seq"] = seq
             doc["time"] = time
             body = canonical_bytes(doc, checked=fast)
-            entry_hash = sha(_LEAF_PREFIX + prev + body).digest()
+            entry_hash = chained_leaf_hash(prev, body)
             try:
                 db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash))
             except sqlite3.IntegrityError as exc:

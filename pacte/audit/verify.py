@@ -26,7 +26,6 @@ so callers can tell "damaged" (exit 2) from "invalid" (exit 1).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pacte.audit.checkpoint import Checkpoint
-from pacte.audit.merkle import EMPTY_ROOT, LEAF_PREFIX, CompactRange
+from pacte.audit.merkle import EMPTY_ROOT, CompactRange, chained_leaf_hash
 from pacte.audit.trail import GENESIS, AuditTrail
 
 __all__ = [
@@ -341,13 +340,13 @@ class _Verifier:
 def _chain(prev: bytes, rows: Sequence[tuple[Any, Any]]) -> list[bytes]:
     """The entry hashes of (body, stored hash) rows chained from `prev`, up to the first
     row whose stored hash is not the recomputed one, or whose body is not bytes."""
-    sha = hashlib.sha256
+    chain = chained_leaf_hash
     hashes: list[bytes] = []
     add = hashes.append
     h = prev
     try:
         for body, stored in rows:
-            h = sha(LEAF_PREFIX + h + body).digest()
+            h = chain(h, body)
             if h != stored:
                 break
             add(h)
