@@ -26,6 +26,7 @@ __all__ = [
     "MerkleTree",
     "chained_leaf_hash",
     "leaf_hash",
+    "leaf_hasher",
     "node_hash",
     "root_of",
     "verify_consistency",
@@ -45,6 +46,11 @@ EMPTY_ROOT = _sha256(b"").digest()
 # chained leaf costs 15-30% less, a node about 20% less. Never updated in place.
 _LEAF_STATE = _sha256(_LEAF)
 _NODE_STATE = _sha256(_NODE)
+
+
+# A fresh SHA-256 that has already taken the leaf prefix: for loops that hash many
+# leaves and cannot afford a function call each (update it, then digest it).
+leaf_hasher = _LEAF_STATE.copy
 
 
 def leaf_hash(data: bytes) -> bytes:
