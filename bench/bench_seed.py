@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,16 +30,25 @@ def _cli(*args: str) -> None:
 
 
 def seed_cli(customers: int) -> tuple[float, float]:
-    """Seconds and peak MiB of `pacte seed --customers N` in a fresh data directory."""
+    """Seconds and peak MiB of `pacte seed --customers N` in a fresh data directory.
+
+    The peak is that process's own (wait4), not RUSAGE_CHILDREN's: the latter is the
+    largest of every child this process ever had, such as a Neo4j server started by
+    an earlier benchmark in the same run.
+    """
     with tempfile.TemporaryDirectory(prefix="pacte-bench-") as tmp:
         data = str(Path(tmp) / "data")
         _cli("init", "--data", data)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
-        _cli("seed", "--customers", str(customers), "--seed", "1", "--data", data)
+        proc = subprocess.Popen([sys.executable, "-m", "pacte", "seed", "--customers",
+                                 str(customers), "--seed", "1", "--data", data],
+                                stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def seed_encrypted(customers: int) -> float:
