@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from pacte.graph.principals import Principal
 from pacte.runtime import Pacte
 
@@ -93,3 +95,16 @@ def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
         world.principals[role] = principal
         world.keys[role] = key
     return world
+
+
+def record_decrypts(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the fields decrypted from now on, in order (the list grows)."""
+    opened: list[str] = []
+    real = world.rt.cipher.decrypt
+
+    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
+        opened.append(field)
+        return real(customer_id, node_id, field, blob)
+
+    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    return opened

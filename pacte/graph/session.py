@@ -397,9 +397,15 @@ class Session:
         allowed, _ = self._split(kind.fields)
         return [n for n in allowed if n in fields]
 
-    def _customer_view(self, node: Node, names: list[str] | None = None) -> CustomerView:
+    def _customer_view(self, node: Node, names: list[str] | None = None, *,
+                       opened: Mapping[str, Value] | None = None) -> CustomerView:
+        """The view of `node`; `opened` holds fields already decrypted, not opened again."""
         allowed, withheld = self._split(_CUSTOMER.fields)
-        return CustomerView(node.id, self._b.codec.open(node, allowed if names is None else names),
+        wanted = allowed if names is None else names
+        if not opened:
+            return CustomerView(node.id, self._b.codec.open(node, wanted), withheld)
+        rest = self._b.codec.open(node, [n for n in wanted if n not in opened])
+        return CustomerView(node.id, {n: opened[n] if n in opened else rest[n] for n in wanted},
                             withheld)
 
     # -- reading together ------------------------------------------------------
@@ -484,7 +490,7 @@ class Session:
         for node in self._visible_customers(candidates):
             opened = self._b.codec.open(node, ["email"])
             if _same_email(opened.get("email"), email):
-                match = self._customer_view(node, names)
+                match = self._customer_view(node, names, opened=opened)
                 break
         # The email is opened to confirm the match: on record even when not returned.
         used = match.fields.keys() if match else ()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.api.conftest import Api, make_world
 from tests.conftest import BACKENDS, backend_uri
-from tests.helpers import World
+from tests.helpers import World, record_decrypts
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -30,15 +30,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 @pytest.fixture
 def opened(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the fields decrypted while the test runs, in order."""
-    names: list[str] = []
-    real = world.rt.cipher.decrypt
-
-    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
-        names.append(field)
-        return real(customer_id, node_id, field, blob)
-
-    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
-    return names
+    return record_decrypts(world, monkeypatch)
 
 
 def _request_record(world: World, before: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pacte.errors import (
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.session import Session
 from tests.conftest import BACKENDS, backend_uri
-from tests.helpers import STATES, World, build_world
+from tests.helpers import STATES, World, build_world, record_decrypts
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -156,6 +156,24 @@ def test_lookup_by_email_respects_consent_and_need_to_know(world: World) -> None
     assert world.rt.session(app, "service").customer_by_email(hidden) is not None
     with pytest.raises(PurposeNotGranted, match=r"user\.contact\.email"):
         world.rt.session(app, "marketing.sms").customer_by_email(email)
+
+
+def test_a_lookup_by_email_opens_each_field_once(world: World,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    granted = world.customers["granted"]
+    email = world.plaintext[granted]["email"]
+    opened = record_decrypts(world, monkeypatch)
+    session = world.rt.session(world.principals["app"], "service")
+    view = session.customer_by_email(email)
+    assert view is not None and view.get("email") == email
+    # The email confirmed the match; the view reuses it instead of decrypting it again.
+    assert opened.count("email") == 1 and len(opened) == len(set(opened))
+    # In catalogue order, as when nothing was opened beforehand.
+    assert list(view.fields) == [f.name for f in NODE_KINDS["Customer"].fields
+                                 if f.name in view.fields]
+    named = session.customer_by_email(email, fields=["name", "email"])
+    assert named is not None and list(named.fields) == ["name", "email"]
+    assert named.get("name") == world.plaintext[granted]["name"]
 
 
 def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path, store_uri: str | None) -> None:
@@ -293,22 +311,9 @@ def test_explain_decrypts_nothing(world: World, monkeypatch: pytest.MonkeyPatch)
     assert ex.consent_required and ex.subject_visible is False
 
 
-def _record_decrypts(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The names of the fields decrypted from now on, in order."""
-    opened: list[str] = []
-    real = world.rt.cipher.decrypt
-
-    def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
-        opened.append(field)
-        return real(customer_id, node_id, field, blob)
-
-    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
-    return opened
-
-
 def test_withheld_fields_are_never_decrypted(world: World, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     session = world.rt.session(world.principals["app"], "marketing.email")
     session.customer(world.customers["granted"])
     session.interactions(world.customers["granted"])
@@ -381,7 +386,7 @@ def test_a_channel_filter_decrypts_only_the_rows_it_returns(
         op.record_interaction(customer_id=cid, channel="web" if n % 4 == 0 else "email",
                               kind="visit", event_id=f"f-{n}", summary=f"visit {n}",
                               occurred_at=world.clock.now - timedelta(hours=n))
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     page = world.rt.session(world.principals["app"], "service").interactions(
         cid, first=50, channel="web")
     assert len(page.items) == 3
@@ -436,7 +441,7 @@ def test_fields_none_opens_every_allowed_field(world: World, monkeypatch: pytest
                                                ) -> None:
     cid = world.customers["granted"]
     session = world.rt.session(world.principals["app"], "service")
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     default = session.customer(cid)
     default_fields = _last_record(world)["fields"]
     explicit = session.customer(cid, fields=None)
@@ -459,7 +464,7 @@ def test_fields_open_only_the_named_ones(world: World, monkeypatch: pytest.Monke
                                          ) -> None:
     cids = list(world.customers.values())
     session = world.rt.session(world.principals["app"], "service")
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     view = session.customer(cids[0], fields=["name"])
     assert view is not None and view.fields == {"name": world.plaintext[cids[0]]["name"]}
     assert view.withheld == ()
@@ -491,7 +496,7 @@ def test_a_field_the_purpose_may_not_use_stays_withheld_when_asked(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     cid = world.customers["granted"]
     session = world.rt.session(world.principals["app"], "marketing.email")
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     asked = ["name", "phone", "address", "birth_date"]
     page = session.customers(first=100, fields=asked).items
     assert opened == ["name"] * len(page)
@@ -515,7 +520,7 @@ def test_unknown_field_names_are_refused(world: World, monkeypatch: pytest.Monke
                                          ) -> None:
     cid = world.customers["granted"]
     session = world.rt.session(world.principals["app"], "service")
-    opened = _record_decrypts(world, monkeypatch)
+    opened = record_decrypts(world, monkeypatch)
     before = _audit_size(world)
     calls = [
         lambda: session.customer(cid, fields=["name", "shoe_size"]),
