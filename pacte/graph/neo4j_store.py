@@ -184,6 +184,11 @@ _FIND_EDGES = (
     "USING INDEX SEEK s:PacteNode(id) "
     "WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
 )
+_EDGE_SOURCES = (
+    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: $dst}) "
+    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type AND s.id > $after "
+    "WITH DISTINCT s.id AS id ORDER BY id LIMIT $limit RETURN collect(id)"
+)
 _LOOKUP = (
     "MATCH (i:PacteIndex {name: $name, token: $token}) "
     "USING INDEX SEEK i:PacteIndex(name, token) "
@@ -732,6 +737,12 @@ class Neo4jStore:
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
         rows = self._read("find_edges", _FIND_EDGES, type=type, src=src, dst=dst)
         return [_edge(r) for r in rows]
+
+    def edge_sources(self, dst: str, type: str, *, after: str | None = None,
+                     limit: int = 100) -> list[str]:
+        rows = self._read("edge_sources", _EDGE_SOURCES, dst=dst, type=type,
+                          after=after or "", limit=limit)
+        return [str(r) for r in rows]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
         rows = self._read("lookup", _LOOKUP, name=name, token=bytes(token).hex())

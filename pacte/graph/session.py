@@ -510,9 +510,7 @@ class Session:
         items: list[Node] = []
         has_next = False
         if self.purpose.needs_consent:
-            pool = [c for c in self._consented_ids() if cursor is None or c > cursor]
-            nodes = self._customer_nodes(pool[: first + 1])
-            items = [nodes[c] for c in pool[: first + 1] if c in nodes]
+            items = self._consenting_customers(cursor, first + 1)
             has_next = len(items) > first
             items = items[:first]
         else:
@@ -525,6 +523,36 @@ class Session:
             fields=views[0].fields.keys() if views else ()))
         end = _encode_id_cursor(views[-1].id) if views else None
         return Page(views, end, has_next)
+
+    def _consenting_customers(self, after: str | None, want: int) -> list[Node]:
+        """Up to `want` customers after `after`, in id order, that this purpose may see.
+
+        Candidates are the sources of consent edges into this purpose and its parents,
+        read a page per purpose at a time and merged by id. Only candidates up to the
+        smallest last id of a full page are sure to be complete, so each round checks
+        those and starts the next after them: a page of customers costs a few pages of
+        candidates, not every consent of the purpose.
+        """
+        purposes = self._b.policy.ancestors(self.purpose.id)
+        chunk = max(2 * want, _CONSENT_PAGE)
+        found: list[Node] = []
+        while True:
+            pages = [self._b.store.edge_sources(p, "CONSENTED", after=after, limit=chunk)
+                     for p in purposes]
+            full = [page[-1] for page in pages if len(page) == chunk]
+            bound = min(full) if full else None
+            candidates = sorted({c for page in pages for c in page
+                                 if bound is None or c <= bound})
+            visible = self._visible_ids(candidates)
+            for i in range(0, len(visible), want):
+                part = visible[i:i + want]
+                nodes = self._customer_nodes(part)
+                found.extend(nodes[c] for c in part if c in nodes)
+                if len(found) >= want:
+                    return found[:want]
+            if bound is None:
+                return found
+            after = bound
 
     def _consented_ids(self) -> list[str]:
         """Sorted ids of customers with an active consent covering this purpose."""
@@ -1203,6 +1231,8 @@ class Session:
 # -- small helpers ---------------------------------------------------------------
 
 
+# Candidates read per purpose and round when listing consenting customers (at least).
+_CONSENT_PAGE = 64
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 _CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
 

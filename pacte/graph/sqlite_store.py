@@ -81,6 +81,11 @@ _SCAN_FIRST = "SELECT id, kind, owner, props FROM nodes WHERE kind = ? ORDER BY 
 _SCAN_AFTER = (
     "SELECT id, kind, owner, props FROM nodes WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
 )
+# Reads the edges_in range of (dst, type) and sorts its sources: one pass over the
+# edges into one node (a purpose's consents), never a decode of their properties.
+_EDGE_SOURCES = (
+    "SELECT DISTINCT src FROM edges WHERE dst = ? AND type = ? AND src > ? ORDER BY src LIMIT ?"
+)
 _EDGE_COLS = "SELECT id, type, src, dst, at, props FROM edges"
 _EDGES_OUT = _EDGE_COLS + " WHERE src = ? AND type = ? ORDER BY at DESC, id DESC LIMIT ?"
 _EDGES_IN = _EDGE_COLS + " WHERE dst = ? AND type = ? ORDER BY at DESC, id DESC LIMIT ?"
@@ -287,6 +292,10 @@ class SQLiteStore:
 
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
         return [_edge(r) for r in self._all(_FIND_EDGES, (src, type, dst))]
+
+    def edge_sources(self, dst: str, type: str, *, after: str | None = None,
+                     limit: int = 100) -> list[str]:
+        return [str(r[0]) for r in self._all(_EDGE_SOURCES, (dst, type, after or "", limit))]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
         return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]

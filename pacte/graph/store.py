@@ -153,6 +153,11 @@ class Store(Protocol):
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
         """Every edge of `type` from `src` to `dst`, newest first."""
 
+    def edge_sources(self, dst: str, type: str, *, after: str | None = None,
+                     limit: int = 100) -> list[str]:
+        """Ids of the nodes with an edge of `type` into `dst`, each once, in id order,
+        after `after` (keyset pagination: who consented to a purpose, say)."""
+
     def lookup(self, name: str, token: bytes) -> list[str]:
         """Node ids whose blind-index entry `name` equals `token`."""
 

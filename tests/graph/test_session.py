@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import pacte.graph.session as session_module
 from pacte.errors import (
     Forbidden,
     InputError,
@@ -174,6 +175,40 @@ def test_a_lookup_by_email_opens_each_field_once(world: World,
     named = session.customer_by_email(email, fields=["name", "email"])
     assert named is not None and list(named.fields) == ["name", "email"]
     assert named.get("name") == world.plaintext[granted]["name"]
+
+
+def test_consenting_customers_are_listed_page_by_page_in_id_order(
+        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
+    world.rt.seed(40, seed=3)  # consents to the purpose, to its parent, withdrawn, expired
+    # Tiny rounds of candidates, so a page needs several and crosses their bounds.
+    monkeypatch.setattr(session_module, "_CONSENT_PAGE", 1)
+    app = world.principals["app"]
+    everyone = world.rt.operator_session("service").customers(first=100).items
+    # Consents to the parent purpose, interleaved in id order with the purpose's own,
+    # so both candidate streams fill their pages and their bounds differ; most are
+    # withdrawn again, so a round of candidates often holds too few visible customers.
+    for n, c in enumerate(everyone):
+        world.rt.session(app, "self_service").grant_consent(c.id, "marketing", source="test")
+        world.clock.advance(seconds=1)
+        if n % 5:
+            world.rt.session(app, "self_service").withdraw_consent(c.id, "marketing")
+            world.clock.advance(seconds=1)
+    # The oracle: one lookup per customer, checked by the single-record path.
+    expected = sorted(c.id for c in everyone
+                      if world.rt.session(app, "marketing.email").customer(c.id) is not None)
+    assert 5 < len(expected) < len(everyone)
+    for size in (1, 3, 7):
+        listed: list[str] = []
+        after = None
+        while True:
+            page = world.rt.session(app, "marketing.email").customers(first=size, after=after)
+            listed += [v.id for v in page.items]
+            if not page.has_next:
+                break
+            after = page.end_cursor
+        assert listed == expected
+    world.rt.close()
 
 
 def test_withdrawal_holds_on_the_very_next_call(tmp_path: Path, store_uri: str | None) -> None:

@@ -109,6 +109,22 @@ def test_edges_many_and_find_edges(store: Store) -> None:
         "withdrawn", "granted"]
 
 
+def test_edge_sources_list_each_source_once_in_id_order(store: Store) -> None:
+    ids = ["c07", "c03", "c11", "c01", "c05"]
+    store.write(WriteBatch(
+        nodes=[*(_customer(c) for c in [*ids, "c02", "c09"]), Node("Purpose", "p1", {}),
+               Node("Purpose", "p2", {})],
+        edges=[*(Edge("CONSENTED", f"k_{c}", c, "p1", 10) for c in ids),
+               Edge("CONSENTED", "k_again", "c05", "p1", 20),  # a second edge, one source
+               Edge("CONSENTED", "k_other", "c02", "p2", 10),  # another purpose
+               Edge("HAD", "h_x", "c09", "p1", 10)]))  # another type
+    assert store.edge_sources("p1", "CONSENTED") == ["c01", "c03", "c05", "c07", "c11"]
+    assert store.edge_sources("p1", "CONSENTED", after="c03", limit=2) == ["c05", "c07"]
+    assert store.edge_sources("p1", "CONSENTED", after="c11") == []
+    assert store.edge_sources("p2", "CONSENTED") == ["c02"]
+    assert store.edge_sources("nowhere", "CONSENTED") == []
+
+
 def test_blind_index_lookup(store: Store) -> None:
     store.write(WriteBatch(
         nodes=[_customer("c1"), _customer("c2")],
