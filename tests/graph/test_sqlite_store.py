@@ -1,0 +1,41 @@
+"""SQLite-only properties of the store (the shared behaviour is in test_store_conformance)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from pacte.graph.sqlite_store import _CONSENT_SOURCES, SQLiteStore
+from pacte.graph.store import Edge, Node, WriteBatch
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+
+def test_consent_sources_are_read_from_their_index_in_order(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db", create=True)
+    plan = store._db.execute("EXPLAIN QUERY PLAN " + _CONSENT_SOURCES, ("p", "", 5)).fetchall()
+    detail = " ".join(str(row[-1]) for row in plan)
+    # A page costs what it returns: no scan of the purpose's edges, no sort.
+    assert "edges_consent_sources" in detail and "TEMP B-TREE" not in detail
+    store.close()
+
+
+def test_a_file_made_before_the_consent_index_gets_it_on_opening(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path, create=True)
+    store.write(WriteBatch(nodes=[Node("Customer", "c2", {}, owner="c2"),
+                                  Node("Customer", "c1", {}, owner="c1"),
+                                  Node("Purpose", "p", {})],
+                           edges=[Edge("CONSENTED", "k2", "c2", "p", 1),
+                                  Edge("CONSENTED", "k1", "c1", "p", 2)]))
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX edges_consent_sources")
+    assert "edges_consent_sources" not in _indexes(path)
+    store = SQLiteStore(path)
+    assert "edges_consent_sources" in _indexes(path)
+    assert store.edge_sources("p", "CONSENTED") == ["c1", "c2"]
+    store.close()
