@@ -525,43 +525,42 @@ class Session:
         return Page(views, end, has_next)
 
     def _consenting_customers(self, after: str | None, want: int) -> list[Node]:
-        """Up to `want` customers after `after`, in id order, that this purpose may see.
-
-        Candidates are the sources of consent edges into this purpose and its parents,
-        read a page per purpose at a time and merged by id. Only candidates up to the
-        smallest last id of a full page are sure to be complete, so each round checks
-        those and starts the next after them: a page of customers costs a few pages of
-        candidates, not every consent of the purpose.
-        """
-        purposes = self._b.policy.ancestors(self.purpose.id)
-        chunk = max(2 * want, _CONSENT_PAGE)
+        """Up to `want` customers after `after`, in id order, that this purpose may see."""
         found: list[Node] = []
-        while True:
-            pages = [self._b.store.edge_sources(p, "CONSENTED", after=after, limit=chunk)
-                     for p in purposes]
-            full = [page[-1] for page in pages if len(page) == chunk]
-            bound = min(full) if full else None
-            candidates = sorted({c for page in pages for c in page
-                                 if bound is None or c <= bound})
-            visible = self._visible_ids(candidates)
+        for visible in self._consenting_ids(after, chunk=max(2 * want, _CONSENT_PAGE)):
             for i in range(0, len(visible), want):
                 part = visible[i:i + want]
                 nodes = self._customer_nodes(part)
                 found.extend(nodes[c] for c in part if c in nodes)
                 if len(found) >= want:
                     return found[:want]
-            if bound is None:
-                return found
-            after = bound
+        return found
 
     def _consented_ids(self) -> list[str]:
-        """Sorted ids of customers with an active consent covering this purpose."""
-        candidates: set[str] = set()
-        for pid in self._b.policy.ancestors(self.purpose.id):
-            candidates.update(e.src for e in self._b.store.edges(pid, "CONSENTED",
-                                                                  direction="in"))
-        ordered = sorted(candidates)
-        return self._visible_ids(ordered)
+        """Sorted ids of every customer with an active consent covering this purpose."""
+        return [c for visible in self._consenting_ids(None, chunk=_CONSENT_BULK)
+                for c in visible]
+
+    def _consenting_ids(self, after: str | None, *, chunk: int) -> Iterator[list[str]]:
+        """Ids after `after` that this purpose may see, in id order, a round at a time.
+
+        Candidates are the sources of consent edges into this purpose and its parents,
+        read `chunk` per purpose at a time and merged by id. Only candidates up to the
+        smallest last id of a full page are sure to be complete, so each round checks
+        those and starts the next after them: a page of customers costs a few pages of
+        candidates, not every consent of the purpose.
+        """
+        purposes = self._b.policy.ancestors(self.purpose.id)
+        while True:
+            pages = [self._b.store.edge_sources(p, "CONSENTED", after=after, limit=chunk)
+                     for p in purposes]
+            full = [page[-1] for page in pages if len(page) == chunk]
+            bound = min(full) if full else None
+            yield self._visible_ids(sorted({c for page in pages for c in page
+                                            if bound is None or c <= bound}))
+            if bound is None:
+                return
+            after = bound
 
     def _all_customer_ids(self) -> list[str]:
         ids: list[str] = []
@@ -1233,6 +1232,8 @@ class Session:
 
 # Candidates read per purpose and round when listing consenting customers (at least).
 _CONSENT_PAGE = 64
+# The same when every consenting customer is wanted (counts, projections).
+_CONSENT_BULK = 5000
 _SPLITS: dict[tuple[str, str, str, int], tuple[list[str], tuple[Withheld, ...]]] = {}
 _CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
 

@@ -183,6 +183,7 @@ def test_consenting_customers_are_listed_page_by_page_in_id_order(
     world.rt.seed(40, seed=3)  # consents to the purpose, to its parent, withdrawn, expired
     # Tiny rounds of candidates, so a page needs several and crosses their bounds.
     monkeypatch.setattr(session_module, "_CONSENT_PAGE", 1)
+    monkeypatch.setattr(session_module, "_CONSENT_BULK", 4)
     app = world.principals["app"]
     everyone = world.rt.operator_session("service").customers(first=100).items
     # Consents to the parent purpose, interleaved in id order with the purpose's own,
@@ -208,6 +209,8 @@ def test_consenting_customers_are_listed_page_by_page_in_id_order(
                 break
             after = page.end_cursor
         assert listed == expected
+    # Counting reads the same rounds to the end.
+    assert world.rt.session(app, "marketing.email").count_customers() == len(expected)
     world.rt.close()
 
 
