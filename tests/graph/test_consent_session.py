@@ -208,3 +208,31 @@ def test_one_rule_decides_for_every_reader(world: World,
     asked.clear()
     assert world.rt.session(app, "personalization").recommendations(target) == []
     assert asked == ["personalization"] * len(everyone)
+
+
+def test_imported_choices_at_an_equal_time_resolve_to_the_withdrawal(world: World) -> None:
+    # Histories written otherwise than through the session (imports, seeding) may hold
+    # choices at the very same microsecond; whatever order a store returns them in, the
+    # withdrawal wins, across purposes and on one purpose.
+    from pacte.clock import to_micros
+    from pacte.graph.store import Edge, WriteBatch
+
+    t = to_micros(world.clock.now) - 1
+    a, b, c = (world.customers[s] for s in ("none", "withdrawn", "expired"))
+
+    def choice(eid: str, cid: str, purpose: str, status: str) -> Edge:
+        return Edge("CONSENTED", eid, cid, purpose, t, {"status": status, "source": "import"})
+
+    world.rt.operator_session("service").ingest(WriteBatch(edges=[
+        choice("k_tie_1", a, "marketing", "granted"),
+        choice("k_tie_2", a, "marketing.email", "withdrawn"),
+        choice("k_tie_3", b, "marketing", "withdrawn"),
+        choice("k_tie_4", b, "marketing.email", "granted"),
+        choice("k_tie_z", c, "marketing", "granted"),
+        choice("k_tie_a", c, "marketing", "withdrawn"),
+    ]))
+    assert _visible_under(world, a) == {"marketing", "marketing.sms"}
+    assert _visible_under(world, b) == set()
+    assert _visible_under(world, c) == set()
+    consents = world.rt.session(world.principals["app"], "self_service").consents(b)
+    assert _effective(consents) == {p: ("withdrawn", "marketing") for p in MARKETING}
