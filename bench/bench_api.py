@@ -191,8 +191,10 @@ class _BarePurpose:
 class _BareSession:
     """BENCHMARK ONLY. Reads the store directly: no consent, no gating, no crypto, no audit."""
 
-    def __init__(self, store: Any, purpose: str, request_id: str, now_us: int) -> None:
+    def __init__(self, store: Any, purpose: str, request_id: str, now_us: int,
+                 policy: Any) -> None:
         self._store = store
+        self._policy = policy
         self.purpose = _BarePurpose(purpose)
         self.request_id = request_id
         self._now_us = now_us
@@ -217,14 +219,15 @@ class _BareSession:
 
     def consents(self, customer_id: str) -> list[Any]:
         from pacte.clock import from_micros
-        from pacte.graph.consent import consent_states
+        from pacte.graph.consent import consent_states, decisions
         from pacte.graph.views import ConsentView
 
+        # The same answer as the Session's: each purpose as the consent rule decides it.
         states = consent_states(self._store.edges(customer_id, "CONSENTED"), at=self._now_us)
-        return [ConsentView(s.purpose, s.status.value, from_micros(s.at),
+        return [ConsentView(d.purpose, s.status.value, from_micros(s.at),
                             from_micros(s.until) if s.until is not None else None, s.source,
-                            s.policy_version)
-                for s in sorted(states.values(), key=lambda s: s.purpose)]
+                            s.policy_version, s.purpose)
+                for d in decisions(self._policy, states) if (s := d.by) is not None]
 
     def interactions(self, customer_id: str, *, first: int = 20, after: str | None = None,
                      channel: str | None = None, fields: Any = None) -> Any:
@@ -277,7 +280,7 @@ class _BareRuntime:
         from pacte.clock import to_micros
 
         return _BareSession(self._rt.store, purpose or "", request_id or uuid.uuid4().hex,
-                            to_micros(self._rt.now()))
+                            to_micros(self._rt.now()), self._rt.policy)
 
 
 def _stand_in(props: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from bench.harness import Record, figure, paired, ratio, seeded
 from pacte.clock import from_micros, to_micros
-from pacte.graph.consent import consent_states
+from pacte.graph.consent import consent_states, decisions
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.store import Cursor, Node, encode_cursor
 from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page, ProductView
@@ -71,10 +71,10 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
         nodes = store.get_nodes(ids)
         bought_views = [_product(nodes[i]) for i in ids if i in nodes]
         states = consent_states(store.edges(cid, "CONSENTED"), at=now)
-        consents = [ConsentView(st.purpose, st.status.value, from_micros(st.at),
+        consents = [ConsentView(d.purpose, st.status.value, from_micros(st.at),
                                 None if st.until is None else from_micros(st.until),
-                                st.source, st.policy_version)
-                    for st in sorted(states.values(), key=lambda st: st.purpose)]
+                                st.source, st.policy_version, st.purpose)
+                    for d in decisions(rt.policy, states) if (st := d.by) is not None]
         return profile, interactions, bought_views, consents
     return read
 

@@ -31,6 +31,7 @@ from pacte.graph.principals import Principal
 from pacte.graph.session import Session
 from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, WriteBatch
 from pacte.graph.views import (
+    ConsentChange,
     ConsentView,
     CustomerView,
     DeviceView,
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "ConsentChange",
     "ConsentView",
     "CorruptStore",
     "Cursor",

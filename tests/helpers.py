@@ -28,8 +28,27 @@ class FakeClock:
 
 
 # Consent states each world customer is put in, for the purpose `marketing.email`
-# unless named otherwise.
-STATES = ("none", "granted", "withdrawn", "expired", "parent", "other_child")
+# unless named otherwise; the last four are sequences of choices on `marketing` and its
+# children, made in this order within one microsecond (the later-recorded one wins).
+STATES = ("none", "granted", "withdrawn", "expired", "parent", "other_child",
+          "parent_then_child_withdrawn", "child_then_parent_withdrawn",
+          "parent_withdrawn_then_child", "child_then_parent_expired")
+
+# The oracle, written out by hand: the consent purposes under which each state is visible
+# now (the latest explicit choice on the purpose or an ancestor decides).
+VISIBLE_UNDER: dict[str, frozenset[str]] = {
+    "none": frozenset(),
+    "granted": frozenset({"marketing.email"}),
+    "withdrawn": frozenset(),
+    "expired": frozenset(),
+    "parent": frozenset({"marketing", "marketing.email", "marketing.sms"}),
+    "other_child": frozenset({"marketing.sms"}),
+    "parent_then_child_withdrawn": frozenset({"marketing", "marketing.sms"}),
+    "child_then_parent_withdrawn": frozenset(),
+    "parent_withdrawn_then_child": frozenset({"marketing.email"}),
+    # The parent's grant expired after the child's grant: the expiry is the later choice.
+    "child_then_parent_expired": frozenset(),
+}
 
 
 @dataclass
@@ -76,6 +95,15 @@ def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
                      until=clock.now + timedelta(days=1))
     ss.grant_consent(customers["parent"], "marketing", source="store")
     ss.grant_consent(customers["other_child"], "marketing.sms", source="app")
+    ss.grant_consent(customers["parent_then_child_withdrawn"], "marketing", source="web")
+    ss.withdraw_consent(customers["parent_then_child_withdrawn"], "marketing.email")
+    ss.grant_consent(customers["child_then_parent_withdrawn"], "marketing.email", source="web")
+    ss.withdraw_consent(customers["child_then_parent_withdrawn"], "marketing")
+    ss.withdraw_consent(customers["parent_withdrawn_then_child"], "marketing")
+    ss.grant_consent(customers["parent_withdrawn_then_child"], "marketing.email", source="web")
+    ss.grant_consent(customers["child_then_parent_expired"], "marketing.email", source="web")
+    ss.grant_consent(customers["child_then_parent_expired"], "marketing", source="web",
+                     until=clock.now + timedelta(days=1))
     clock.advance(seconds=1)
     rt.operator_session("self_service").withdraw_consent(customers["withdrawn"],
                                                          "marketing.email")

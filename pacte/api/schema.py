@@ -25,7 +25,7 @@ from pacte.api.limits import Limits, QueryGuard
 from pacte.api.loaders import CustomerKey
 from pacte.api.relay import Connection, decode_seq_cursor, encode_seq_cursor
 from pacte.api.types import (
-    Consent,
+    ConsentChange,
     Customer,
     Interaction,
     Principal,
@@ -163,18 +163,20 @@ class Mutation:
             amount=input.amount)
         return Interaction.from_view(view)
 
-    @strawberry.mutation(description="Record an opt-in (under `self_service`).")
+    @strawberry.mutation(description="Record an opt-in (under `self_service`), for the purpose "
+                                      "and the purposes below it.")
     def grant_consent(self, info: PacteInfo, customer_id: strawberry.ID, purpose: str,
-                      source: str, until: datetime | None = None) -> Consent:
+                      source: str, until: datetime | None = None) -> ConsentChange:
         view = info.context.session.grant_consent(str(customer_id), purpose, source=source,
                                                   until=until)
-        return Consent.from_view(view)
+        return ConsentChange.from_view(view)
 
-    @strawberry.mutation(description="Record an opt-out; it holds from the next request on.")
+    @strawberry.mutation(description="Record an opt-out, for the purpose and the purposes below "
+                                      "it; it holds from the next request on.")
     def withdraw_consent(self, info: PacteInfo, customer_id: strawberry.ID,
-                         purpose: str) -> Consent:
-        return Consent.from_view(info.context.session.withdraw_consent(str(customer_id),
-                                                                       purpose))
+                         purpose: str) -> ConsentChange:
+        return ConsentChange.from_view(info.context.session.withdraw_consent(str(customer_id),
+                                                                             purpose))
 
     @strawberry.mutation(description="Crypto-shred and delete a customer (under `self_service`).")
     def erase_customer(self, info: PacteInfo, customer_id: strawberry.ID) -> ErasureReceipt:

@@ -21,6 +21,7 @@ from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose as PolicyPurpose
 from pacte.graph.principals import Principal as PrincipalRecord
 from pacte.graph.store import Cursor, Value, encode_cursor
+from pacte.graph.views import ConsentChange as ConsentChangeView
 from pacte.graph.views import (
     ConsentView,
     CustomerView,
@@ -31,6 +32,7 @@ from pacte.graph.views import (
 
 __all__ = [
     "Consent",
+    "ConsentChange",
     "Customer",
     "Interaction",
     "Principal",
@@ -134,7 +136,8 @@ class Product:
                    category=view.category, price=view.price)
 
 
-@strawberry.type(description="A customer's consent to one purpose, as it stands now.")
+@strawberry.type(description="A customer's consent to a purpose: the latest explicit choice "
+                             "on it or on an ancestor decides.")
 class Consent:
     purpose: str
     status: str = strawberry.field(description="granted, withdrawn or expired")
@@ -142,11 +145,33 @@ class Consent:
     until: datetime | None
     source: str | None
     policy_version: str | None
+    decided_by: str | None = strawberry.field(
+        description="The purpose the deciding choice was made on: this one or an ancestor.")
 
     @classmethod
     def from_view(cls, view: ConsentView) -> Consent:
         return cls(purpose=view.purpose, status=view.status, at=view.at, until=view.until,
-                   source=view.source, policy_version=view.policy_version)
+                   source=view.source, policy_version=view.policy_version,
+                   decided_by=view.decided_by)
+
+
+@strawberry.type(description="A recorded consent choice, and what it leaves in force.")
+class ConsentChange:
+    purpose: str
+    status: str = strawberry.field(description="granted or withdrawn")
+    at: datetime
+    until: datetime | None
+    source: str | None
+    policy_version: str | None
+    effective: list[Consent] = strawberry.field(
+        description="The consent now in force for the purpose and every purpose below it.")
+
+    @classmethod
+    def from_view(cls, view: ConsentChangeView) -> ConsentChange:
+        r = view.recorded
+        return cls(purpose=r.purpose, status=r.status, at=r.at, until=r.until, source=r.source,
+                   policy_version=r.policy_version,
+                   effective=[Consent.from_view(v) for v in view.effective])
 
 
 # Scalar fields are plain attributes, filled when the object is built: the schema's

@@ -1,20 +1,29 @@
-"""Consent as history: each change is a new CONSENTED edge, none is ever overwritten.
+"""Consent as history, and the one rule that reads it.
 
-Opt-in: no edge means no consent. The state of a (customer, purpose) pair at time t
-is its newest edge at or before t; a grant whose `until` has passed reads as
-expired. Consent to a parent purpose covers its children.
+Each change is a new CONSENTED edge, none is ever overwritten. Opt-in: no edge means
+no consent. The state of a (customer, purpose) pair at time t is its newest edge at or
+before t; a grant whose `until` has passed reads as expired.
+
+The rule (`decide`, the only place it is written): **the latest explicit choice on the
+purpose or on any of its ancestors decides.** A grant of `marketing` covers
+`marketing.email` until the customer withdraws `marketing.email` (or `marketing`); a
+later grant of `marketing.email` lets it through again, whatever `marketing` said
+before. An expiry is a withdrawal at its expiry time. Ties: a session stamps each choice
+of a customer strictly after their previous one, so the later-recorded choice wins; at
+an equal time (imported histories) a withdrawal or expiry wins over a grant, and among
+equal choices the nearest purpose is named as the one that decided.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pacte.graph.model import ConsentStatus
 from pacte.graph.policy import Policy
 from pacte.graph.store import Edge
 
-__all__ = ["ConsentState", "active_purposes", "consent_states", "covered"]
+__all__ = ["ConsentState", "Decision", "consent_states", "decide", "decisions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,29 @@ class ConsentState:
     def active(self) -> bool:
         return self.status is ConsentStatus.GRANTED
 
+    @property
+    def since(self) -> int:
+        """When this state took hold: the choice's time, or for an expired grant its expiry."""
+        if self.status is ConsentStatus.EXPIRED and self.until is not None:
+            return self.until
+        return self.at
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether a customer's data may be used for `purpose`, and the choice that decided.
+
+    `by` is the latest explicit choice on the purpose or an ancestor (None: the customer
+    never chose, which under opt-in means no).
+    """
+
+    purpose: str
+    by: ConsentState | None
+
+    @property
+    def granted(self) -> bool:
+        return self.by is not None and self.by.active
+
 
 def consent_states(edges: Iterable[Edge], *, at: int) -> dict[str, ConsentState]:
     """The state per purpose at time `at` (microseconds), from a customer's CONSENTED edges."""
@@ -38,13 +70,13 @@ def consent_states(edges: Iterable[Edge], *, at: int) -> dict[str, ConsentState]
         if e.at > at:
             continue
         seen = latest.get(e.dst)
-        if seen is None or (e.at, e.id) > (seen.at, seen.id):
+        if seen is None or _order(e) > _order(seen):
             latest[e.dst] = e
     states: dict[str, ConsentState] = {}
     for purpose, e in latest.items():
         until = e.props.get("until")
         until_i = int(until) if isinstance(until, int) else None
-        status = ConsentStatus(str(e.props.get("status", "withdrawn")))
+        status = _status(e)
         if status is ConsentStatus.GRANTED and until_i is not None and until_i <= at:
             status = ConsentStatus.EXPIRED
         source = e.props.get("source")
@@ -60,10 +92,42 @@ def consent_states(edges: Iterable[Edge], *, at: int) -> dict[str, ConsentState]
     return states
 
 
-def active_purposes(edges: Iterable[Edge], *, at: int) -> frozenset[str]:
-    return frozenset(p for p, s in consent_states(edges, at=at).items() if s.active)
+def decide(policy: Policy, purpose: str, states: Mapping[str, ConsentState]) -> Decision:
+    """The rule: the latest explicit choice on `purpose` or one of its ancestors decides.
+
+    `states` is one customer's state per purpose (`consent_states`): the newest choice
+    per purpose is all the rule needs, since an older choice on a purpose is never later
+    than the newest one, nor is its expiry once superseded.
+    """
+    chain = policy.ancestors(purpose) if purpose in policy.purposes else [purpose]
+    best: ConsentState | None = None
+    for p in chain:  # nearest first, so that on a full tie the nearest purpose is named
+        s = states.get(p)
+        if s is not None and (best is None or _rank(s) > _rank(best)):
+            best = s
+    return Decision(purpose, best)
 
 
-def covered(policy: Policy, purpose: str, active: frozenset[str]) -> bool:
-    """Whether consent to `purpose` or to one of its ancestors is active."""
-    return any(p in active for p in policy.ancestors(purpose))
+def decisions(policy: Policy, states: Mapping[str, ConsentState]) -> list[Decision]:
+    """The decision for every purpose some choice applies to, by purpose id.
+
+    The policy's purposes decided by a choice on themselves or an ancestor, and purposes
+    no longer in the policy that were chosen (their own choice, kept on record).
+    """
+    wanted = sorted(set(policy.purposes) | set(states))
+    found = [decide(policy, p, states) for p in wanted]
+    return [d for d in found if d.by is not None]
+
+
+def _status(e: Edge) -> ConsentStatus:
+    return ConsentStatus(str(e.props.get("status", "withdrawn")))
+
+
+def _order(e: Edge) -> tuple[int, bool, str]:
+    # Same purpose, same time: the withdrawal wins, then the edge id (deterministic).
+    return e.at, _status(e) is not ConsentStatus.GRANTED, e.id
+
+
+def _rank(s: ConsentState) -> tuple[int, bool]:
+    # The later choice wins; at an equal time a withdrawal or expiry wins over a grant.
+    return s.since, not s.active

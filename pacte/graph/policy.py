@@ -31,8 +31,14 @@ ROLES = ("app", "auditor", "analyst", "admin")
 DEFAULT_POLICY_TOML = """\
 # pacte policy: the purposes data may be used for.
 # A purpose may use the data categories listed (fideslang names; a category covers its
-# sub-categories). Consent to a parent purpose covers its children. retention_days
-# bounds how old an interaction may be to be seen under the purpose (0: no limit).
+# sub-categories). retention_days bounds how old an interaction may be to be seen under
+# the purpose (0: no limit).
+# Consent (purposes with legal_basis = "consent"; opt-in: no choice means no): the
+# latest explicit choice on the purpose or on any of its parents decides. A grant of
+# "marketing" covers "marketing.email" until "marketing.email" or "marketing" is
+# withdrawn; a later grant of "marketing.email" lets it through again, whatever
+# "marketing" said before. An expiry is a withdrawal at its expiry time. Choices of one
+# customer are recorded in order, the later one wins; at an equal time a withdrawal wins.
 # Changing this file changes the policy version recorded in every audit entry.
 version_label = "default-1"
 
@@ -179,6 +185,11 @@ class Policy:
             chain.append(current)
             current = self.purposes[current].parent
         return chain
+
+    def descendants(self, purpose_id: str) -> list[str]:
+        """The purpose and every purpose below it, in policy order (the purpose first)."""
+        return [purpose_id] + [p for p in self.purposes
+                               if p != purpose_id and purpose_id in self.ancestors(p)]
 
     def summary(self) -> dict[str, object]:
         """Plain data for reports (Art. 30) and the audit trail."""

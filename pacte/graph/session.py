@@ -31,7 +31,7 @@ from pacte.errors import (
     PurposeRequired,
 )
 from pacte.graph.codec import EVENT_INDEX, Codec, event_token, index_name
-from pacte.graph.consent import ConsentState, consent_states
+from pacte.graph.consent import ConsentState, Decision, consent_states, decide, decisions
 from pacte.graph.model import (
     CHANNELS,
     INTERACTION_KINDS,
@@ -55,6 +55,7 @@ from pacte.graph.store import (
     encode_cursor,
 )
 from pacte.graph.views import (
+    ConsentChange,
     ConsentView,
     CustomerView,
     DeviceView,
@@ -295,10 +296,8 @@ class Session:
         return {c: self._consents[c] for c in customer_ids}
 
     def _covered(self, states: Mapping[str, ConsentState]) -> bool:
-        return any(
-            (s := states.get(p)) is not None and s.active
-            for p in self._b.policy.ancestors(self.purpose.id)
-        )
+        # The one rule (pacte.graph.consent.decide): every visibility check asks it.
+        return decide(self._b.policy, self.purpose.id, states).granted
 
     def _visible_ids(self, customer_ids: Sequence[str]) -> list[str]:
         """The ids, in order, of customers this purpose may see (opt-in, G3)."""
@@ -745,14 +744,19 @@ class Session:
         return views
 
     def consents(self, customer_id: str, *, at: datetime | None = None) -> list[ConsentView]:
-        """The customer's consent state per purpose, now or at a past time."""
+        """The customer's consent per purpose, now or at a past time, as the rule decides it.
+
+        Every purpose some explicit choice applies to, each with the choice that decided
+        it (`decided_by`: the purpose itself or an ancestor, see pacte.graph.consent).
+        """
         self._no_single_records("consent.read")
         self._require_visible("consent.read", customer_id)
         when = to_micros(at) if at is not None else self._now_us
         edges = self._b.store.edges(customer_id, "CONSENTED")
         states = consent_states(edges, at=when)
         self._audit(self._record("consent.read", subjects=[customer_id]))
-        return [_consent_view(s) for s in sorted(states.values(), key=lambda s: s.purpose)]
+        # As the rule decides each purpose then: a child follows a later choice on its parent.
+        return _decision_views(decisions(self._b.policy, states))
 
     def consent_history(self, customer_id: str) -> list[ConsentView]:
         """Every consent change of a customer, newest first."""
@@ -769,9 +773,14 @@ class Session:
             raise InputError(f"unknown kind {kind!r}")
         allowed, withheld = self._split(NODE_KINDS[kind].fields)
         visible: bool | None = None
+        consent: ConsentView | None = None
         if customer_id is not None:
             _check_id(customer_id)
             visible = bool(self._visible_customers([customer_id]))
+            if visible and self.purpose.needs_consent:
+                # Only for a visible customer: of a hidden one, nothing is said (G3).
+                states = self._consent_map([customer_id])[customer_id]
+                consent = _decision_views([decide(self._b.policy, self.purpose.id, states)])[0]
         self._audit(self._record("explain", subjects=[customer_id] if customer_id else [],
                                  extra={"kind": kind}))
         return Explanation(
@@ -782,6 +791,7 @@ class Session:
             revealed=list(allowed),
             withheld=list(withheld),
             subject_visible=visible,
+            consent=consent,
         )
 
     # -- writes ---------------------------------------------------------------
@@ -921,19 +931,25 @@ class Session:
         source: str,
         proof: str | None = None,
         until: datetime | None = None,
-    ) -> ConsentView:
-        """Record an opt-in; requested under `self_service` (the customer's own request)."""
+    ) -> ConsentChange:
+        """Record an opt-in; requested under `self_service` (the customer's own request).
+
+        The answer holds the choice and the consent it leaves to the purpose and to each
+        purpose below it.
+        """
         return self._change_consent(customer_id, purpose, ConsentStatus.GRANTED,
                                     source=source, proof=proof, until=until)
 
     def withdraw_consent(self, customer_id: str, purpose: str, *, source: str = "customer"
-                         ) -> ConsentView:
-        """Record an opt-out; it holds from the next request on (G5)."""
+                         ) -> ConsentChange:
+        """Record an opt-out, for the purpose and every purpose below it, whatever they
+        were granted before; it holds from the next request on (G5)."""
         return self._change_consent(customer_id, purpose, ConsentStatus.WITHDRAWN,
                                     source=source, proof=None, until=None)
 
     def _change_consent(self, customer_id: str, purpose_id: str, status: ConsentStatus, *,
-                        source: str, proof: str | None, until: datetime | None) -> ConsentView:
+                        source: str, proof: str | None, until: datetime | None
+                        ) -> ConsentChange:
         action = "consent.grant" if status is ConsentStatus.GRANTED else "consent.withdraw"
         self._require_role(action, *_CONSENT_WRITERS)
         self._require_purpose(action, "self_service")
@@ -946,9 +962,11 @@ class Session:
         until_us = to_micros(until) if until is not None else None
         if until_us is not None and until_us <= self._now_us:
             raise InputError("until must be in the future")
-        # Strictly increasing times keep the history ordered even within one microsecond.
-        previous = self._b.store.find_edges("CONSENTED", customer_id, purpose_id)
-        at = max(self._now_us, previous[0].at + 1 if previous else 0)
+        # Each choice of a customer is stamped after their previous one, on any purpose, so
+        # the later-recorded choice is the later one even within one microsecond: the rule
+        # then lets it decide over older choices on the purpose's ancestors.
+        history = self._b.store.edges(customer_id, "CONSENTED")
+        at = max([self._now_us, *(e.at + 1 for e in history)])
         props: dict[str, Value] = {
             "status": status.value, "until": until_us, "source": source,
             "policy_version": self._b.policy.version,
@@ -960,9 +978,12 @@ class Session:
         self._forget(customer_id)
         self._audit(self._record(action, subjects=[customer_id],
                                  extra={"consent_purpose": purpose_id, "source": source}))
-        return ConsentView(purpose_id, status.value, from_micros(at),
-                           from_micros(until_us) if until_us else None, source,
-                           self._b.policy.version)
+        states = consent_states([*history, edge], at=at)
+        policy = self._b.policy
+        return ConsentChange(
+            recorded=_consent_view(states[purpose_id]),
+            effective=tuple(_decision_views(decide(policy, p, states)
+                                            for p in policy.descendants(purpose_id))))
 
     def erase(self, customer_id: str) -> dict[str, Any]:
         """Crypto-shred and delete a customer; returns a signed receipt without personal data."""
@@ -1370,13 +1391,20 @@ def _product(node: Node) -> ProductView:
     )
 
 
-def _consent_view(state: ConsentState) -> ConsentView:
+def _consent_view(state: ConsentState, *, purpose: str | None = None) -> ConsentView:
+    """The view of `state` as the consent to `purpose` (default: the state's own)."""
     return ConsentView(
-        purpose=state.purpose,
+        purpose=purpose or state.purpose,
         status=state.status.value,
         at=from_micros(state.at),
         until=from_micros(state.until) if state.until is not None else None,
         source=state.source,
         policy_version=state.policy_version,
+        decided_by=state.purpose,
     )
+
+
+def _decision_views(decisions: Iterable[Decision]) -> list[ConsentView]:
+    """The consent to each decision's purpose: the choice that decided it, if any."""
+    return [_consent_view(d.by, purpose=d.purpose) for d in decisions if d.by is not None]
 

@@ -9,6 +9,7 @@ from typing import Generic, TypeVar
 from pacte.graph.store import Value
 
 __all__ = [
+    "ConsentChange",
     "ConsentView",
     "CustomerView",
     "DeviceView",
@@ -73,12 +74,31 @@ class ProductView:
 
 @dataclass(frozen=True, slots=True)
 class ConsentView:
+    """A customer's consent to `purpose`: the explicit choice that decides it.
+
+    `decided_by` names the purpose that choice was made on: `purpose` itself, or an
+    ancestor whose later choice covers it (see pacte.graph.consent).
+    """
+
     purpose: str
     status: str
     at: datetime
     until: datetime | None
     source: str | None
     policy_version: str | None = None
+    decided_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """A recorded choice, and the consent it leaves to every purpose it touched.
+
+    `effective` holds the purpose and each purpose below it in the policy, as the rule
+    now decides them (the purpose's ancestors are not touched by a choice on it).
+    """
+
+    recorded: ConsentView
+    effective: tuple[ConsentView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +119,8 @@ class Explanation:
     revealed: list[str] = field(default_factory=list)
     withheld: list[Withheld] = field(default_factory=list)
     subject_visible: bool | None = None
+    # For a visible customer under a consent purpose, the choice that let them through.
+    consent: ConsentView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ GRANT = """mutation($id: ID!, $p: String!) { grantConsent(customerId: $id, purpo
   source: "web form") { purpose status source at until } }"""
 WITHDRAW = """mutation($id: ID!, $p: String!) { withdrawConsent(customerId: $id, purpose: $p)
   { purpose status } }"""
+WITHDRAW_ALL = """mutation($id: ID!, $p: String!) { withdrawConsent(customerId: $id, purpose: $p)
+  { purpose status effective { purpose status at decidedBy } } }"""
 
 
 def _errors(api: Api, query: str, *, key: str, purpose: str,
@@ -73,6 +75,27 @@ def test_consent_changes_hold_from_the_next_request(fresh: tuple[World, Api]) ->
     world.clock.advance(seconds=1)
     assert api.data(CUSTOMER, key=key, purpose="marketing.email",
                     variables={"id": cid})["customer"] is None
+    # A change answers with the consent now in force for every purpose it touched: a
+    # withdrawal of `marketing` overrides the grant of `marketing.email` made before it.
+    regrant = api.data(GRANT, key=key, purpose="self_service",
+                       variables={"id": cid, "p": "marketing.email"})["grantConsent"]
+    assert regrant["status"] == "granted"
+    world.clock.advance(seconds=1)
+    parent = api.data(WITHDRAW_ALL, key=key, purpose="self_service",
+                      variables={"id": cid, "p": "marketing"})["withdrawConsent"]
+    assert parent["status"] == "withdrawn"
+    assert {(c["purpose"], c["status"], c["decidedBy"]) for c in parent["effective"]} == {
+        (p, "withdrawn", "marketing") for p in ("marketing", "marketing.email",
+                                                "marketing.sms")}
+    world.clock.advance(seconds=1)
+    assert api.data(CUSTOMER, key=key, purpose="marketing.email",
+                    variables={"id": cid})["customer"] is None
+    consents = api.data("query($id: ID!) { customer(id: $id) { consents { purpose status "
+                        "decidedBy } } }", key=key, purpose="self_service",
+                        variables={"id": cid})["customer"]["consents"]
+    assert {c["purpose"]: (c["status"], c["decidedBy"]) for c in consents} == {
+        p: ("withdrawn", "marketing") for p in ("marketing", "marketing.email",
+                                                "marketing.sms")}
     # Consent changes are the customer's own requests.
     assert _errors(api, GRANT, key=key, purpose="service",
                    variables={"id": cid, "p": "marketing"}) == ["PURPOSE_NOT_GRANTED"]

@@ -2,7 +2,8 @@
 
 Customers of the world are in every consent state for `marketing.email`: none,
 granted, withdrawn, expired, granted to the parent purpose (`marketing`, which
-covers it) and granted to a sibling (`marketing.sms`, which does not).
+covers it), granted to a sibling (`marketing.sms`, which does not), and sequences of
+choices on the parent and the child, where the latest choice decides (tests.helpers).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from tests.api.conftest import QUERY_360, Api, make_world, personal_values
 from tests.conftest import BACKENDS, backend_uri
-from tests.helpers import STATES, World
+from tests.helpers import STATES, VISIBLE_UNDER, World
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -27,7 +28,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     yield w
     w.rt.close()
 
-VISIBLE_FOR_EMAIL = {"granted", "parent"}
+VISIBLE_FOR_EMAIL = {state for state in STATES if "marketing.email" in VISIBLE_UNDER[state]}
 LIST = """query($after: String) { customers(first: 100, after: $after) {
   edges { cursor node { id name email phone withheld { field reason } } }
   pageInfo { hasNextPage endCursor } } }"""

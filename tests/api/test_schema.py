@@ -41,7 +41,7 @@ def test_contract_names() -> None:
         "upsertCustomer(input: CustomerInput!): Customer!",
         "recordInteraction(input: InteractionInput!): Interaction!",
         "grantConsent(customerId: ID!, purpose: String!, source: String!",
-        "withdrawConsent(customerId: ID!, purpose: String!): Consent!",
+        "withdrawConsent(customerId: ID!, purpose: String!): ConsentChange!",
         "eraseCustomer(customerId: ID!): ErasureReceipt!",
         "exportCustomer(customerId: ID!): JSON!",
         "pageInfo: PageInfo!",

@@ -25,7 +25,7 @@ from pacte.errors import (
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.session import Session
 from tests.conftest import BACKENDS, backend_uri
-from tests.helpers import STATES, World, build_world, record_decrypts
+from tests.helpers import STATES, VISIBLE_UNDER, World, build_world, record_decrypts
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -44,11 +44,7 @@ def _audit_size(world: World) -> int:
 
 def _expected_visible(world: World, purpose_id: str, state: str) -> bool:
     purpose = world.rt.policy.purposes[purpose_id]
-    if not purpose.needs_consent:
-        return True
-    granted = {"granted": {"marketing.email"}, "parent": {"marketing"},
-               "other_child": {"marketing.sms"}}.get(state, set())
-    return any(p in granted for p in world.rt.policy.ancestors(purpose_id))
+    return not purpose.needs_consent or purpose_id in VISIBLE_UNDER[state]
 
 
 def _no_personal_value(world: World, text: str) -> None:
