@@ -122,3 +122,29 @@ def test_an_erased_customer_is_in_no_file(tmp_path: Path,
         other.close()
         world.rt.close()
     assert _left(world.rt.data_dir, traces) == []
+
+
+def test_an_erased_customer_leaves_no_record_in_any_store(tmp_path: Path,
+                                                          store_uri: str | None) -> None:
+    """What a client can check on every store (Neo4j's files are the server's: see
+    docs/erasure.md): no node, edge or index entry of theirs is left."""
+    from tests.helpers import build_world
+
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    owned = set(rt.store.owned_by(cid))
+    events = {event_token(f"ev-{n}") for n in range(6)}
+    try:
+        rt.operator_session("self_service").erase(cid)
+        gone = owned | {cid}
+        nodes = [n for batch in rt.store.iter_nodes() for n in batch]
+        assert not [n for n in nodes if n.id in gone or n.owner == cid]
+        edges = [e for batch in rt.store.iter_edges() for e in batch]
+        assert not [e for e in edges if e.src in gone or e.dst in gone]
+        index = [i for batch in rt.store.iter_index() for i in batch]
+        assert not [i for i in index if i.node_id in gone]
+        # The other customers' event tokens are all still there; theirs is not.
+        assert len(events & {i.token for i in index}) == len(events) - 1
+        assert len(nodes) > 10
+    finally:
+        rt.close()

@@ -32,7 +32,8 @@ DEFAULT_POLICY_TOML = """\
 # pacte policy: the purposes data may be used for.
 # A purpose may use the data categories listed (fideslang names; a category covers its
 # sub-categories). Consent to a parent purpose covers its children. retention_days
-# bounds how old an interaction may be to be seen under the purpose (0: no limit).
+# bounds how old a dated record (interaction, purchase, review, device registration,
+# referral) may be to be seen under the purpose (0: no limit).
 # Changing this file changes the policy version recorded in every audit entry.
 version_label = "default-1"
 

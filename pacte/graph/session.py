@@ -297,7 +297,11 @@ class Session:
     def _on_record(self, step: _Step) -> int:
         """Append the pending records and `step` as one entry now; its sequence number."""
         self._pending.append(step)
-        seq = self._b.audit_append([self._entry(self._pending)])
+        try:
+            seq = self._b.audit_append([self._entry(self._pending)])
+        except BaseException:
+            self._pending.pop()  # the write will not happen: its record must not follow
+            raise
         self._pending = []
         return seq
 
@@ -1282,6 +1286,8 @@ class Session:
                     after: int | None = None) -> list[Any]:
         """Audit entries, optionally for one customer (auditors and admins)."""
         self._require_role("audit.read", "auditor", "admin")
+        if customer_id:
+            _check_id(customer_id)
         subject = self._b.subject_ref(customer_id) if customer_id else None
         entries = self._b.audit_entries(subject=subject, after_seq=after,
                                         limit=_page_size(first))

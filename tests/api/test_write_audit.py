@@ -167,6 +167,9 @@ def _calls(world: World) -> list[tuple[str, Callable[[Session], object]]]:
         ("erase", lambda s: s.erase(bad_id)),
         ("export", lambda s: s.export(bad_id)),
         ("my data uses", lambda s: s.my_data_uses(bad_id)),
+        ("audit trail", lambda s: s.audit_trail(customer_id=bad_id)),
+        ("trace", lambda s: s.trace(bad_id)),
+        ("access report", lambda s: s.access_report(bad_id)),
     ]
 
 
@@ -183,3 +186,26 @@ def test_a_lone_surrogate_in_any_python_argument_is_bad_input(
     with pytest.raises(PurposeNotGranted):
         world.rt.session(world.principals["app"], "marketing" + LONE)
     assert world.rt.audit_verify().ok
+
+
+def test_a_write_refused_by_the_trail_is_not_recorded_later(
+        setup: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferred session keeps its pending reads for the final flush, not the write."""
+    world, _ = setup
+    cid = world.customers["granted"]
+    session = world.rt.session(world.principals["app"], "self_service", defer_audit=True)
+    session.customer(cid)
+    real = world.rt.audit_append
+
+    def broken(records: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.rt, "audit_append", broken)
+    with pytest.raises(OSError):
+        session.withdraw_consent(cid, "marketing.email")
+    monkeypatch.setattr(world.rt, "audit_append", real)
+    last = world.rt.audit.size() - 1
+    session.flush()
+    (entry,) = world.rt.audit.entries(after_seq=last)
+    assert entry.record["action"] == "customer.read"
+    assert _consent_status(world, cid) == "granted"
