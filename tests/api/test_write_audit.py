@@ -209,3 +209,35 @@ def test_a_write_refused_by_the_trail_is_not_recorded_later(
     (entry,) = world.rt.audit.entries(after_seq=last)
     assert entry.record["action"] == "customer.read"
     assert _consent_status(world, cid) == "granted"
+
+
+GRAPHQL_CALLS = [
+    ("service", "query($v: String!) { customerByEmail(email: $v) { id } }"),
+    ("service", "query($v: ID!) { customer(id: $v) { id } }"),
+    ("service", "query($v: ID!) { product(id: $v) { id } }"),
+    ("service", 'mutation($v: String!) { upsertCustomer(input: {id: "%(cid)s", name: $v}) '
+                "{ id } }"),
+    ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
+                'channel: "web", kind: "visit", eventId: "e-1", summary: $v}) { id } }'),
+    ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
+                'channel: "web", kind: "visit", eventId: $v}) { id } }'),
+    ("self_service", 'mutation($v: String!) { grantConsent(customerId: "%(cid)s", '
+                     'purpose: "marketing", source: $v) { status } }'),
+    ("self_service", "mutation($v: ID!) { eraseCustomer(customerId: $v) { signature } }"),
+    ("self_service", "query($v: ID!) { myDataUses(customerId: $v) { edges { cursor } } }"),
+]
+
+
+@pytest.mark.parametrize(("purpose", "query"), GRAPHQL_CALLS)
+def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
+        setup: tuple[World, Api], purpose: str, query: str) -> None:
+    world, api = setup
+    before = world.rt.store.count_nodes(), world.rt.store.count_edges()
+    body = json.dumps({"query": query % {"cid": world.customers["granted"]},
+                       "variables": {"v": "x" + LONE}})
+    r = api.request("POST", content=body, headers={
+        "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": purpose,
+        "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["BAD_INPUT"]
+    assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == before
