@@ -52,6 +52,13 @@ _UNIQUE_EVENTS = (
     "CREATE UNIQUE INDEX IF NOT EXISTS blind_index_events ON blind_index(token)"
     f" WHERE name = '{EVENT_INDEX}'"
 )
+# A file written before the unique index may hold a second entry for an event id (two
+# processes raced): the index keeps the first node's entry, and the other interaction
+# stays, unindexed (a replay answers with the first, as it would have).
+_DEDUPE_EVENTS = (
+    "DELETE FROM blind_index WHERE name = ?1 AND (token, node_id) NOT IN"
+    " (SELECT token, min(node_id) FROM blind_index WHERE name = ?1 GROUP BY token)"
+)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     id    TEXT PRIMARY KEY,
@@ -215,7 +222,13 @@ class SQLiteStore:
                 raise CorruptStore(f"{self.path} has an unknown schema version")
             db.execute("PRAGMA quick_check(1)")
             db.execute(_CONSENT_SOURCES_INDEX)
-            db.execute(_UNIQUE_EVENTS)
+            try:
+                db.execute(_UNIQUE_EVENTS)
+            except sqlite3.IntegrityError:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_DEDUPE_EVENTS, (EVENT_INDEX,))
+                db.execute(_UNIQUE_EVENTS)
+                db.execute("COMMIT")
 
     # -- writes ---------------------------------------------------------------
 
