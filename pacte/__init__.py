@@ -11,6 +11,7 @@ Everything that touches customer data goes through a purpose-bound `Session` (G1
 
 from pacte.errors import (
     ConfigError,
+    Conflict,
     CorruptStore,
     DecryptionError,
     Forbidden,
@@ -48,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "Conflict",
     "ConsentChange",
     "ConsentView",
     "CorruptStore",

@@ -14,7 +14,8 @@
     ├── DecryptionError       a ciphertext could not be opened (one opaque message)
     ├── KeyVaultError         a key is missing or destroyed, or the master key is wrong
     └── StorageError          the store failed; `retryable` says if trying again may help
-        └── CorruptStore      a database file is damaged or is not a pacte store
+        ├── CorruptStore      a database file is damaged or is not a pacte store
+        └── Conflict          a write would break a uniqueness the store enforces
 
 Each error has a stable `code` (used in GraphQL `extensions` and CLI output) and a
 message that never contains a personal value.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "Conflict",
     "CorruptStore",
     "DecryptionError",
     "Forbidden",
@@ -137,6 +139,15 @@ class CorruptStore(StorageError):
     """A database file is damaged or is not a pacte store."""
 
     code = "CORRUPT_STORE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class Conflict(StorageError):
+    """A write would break a uniqueness the store enforces (an event id stored twice)."""
+
+    code = "CONFLICT"
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)

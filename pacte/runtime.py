@@ -296,10 +296,9 @@ class Pacte:
             self.vault.data_keys(list(customer_ids), create=True)
 
     def shred(self, customer_id: str) -> None:
+        # The vault truncates its own log; the store does so after the deletion that
+        # follows (a batch deleting nodes, see Store.write).
         self.vault.destroy(customer_id)
-        checkpoint = getattr(self.store, "checkpoint", None)
-        if checkpoint is not None:
-            checkpoint()
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""

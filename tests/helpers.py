@@ -108,10 +108,11 @@ def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
     rt.operator_session("self_service").withdraw_consent(customers["withdrawn"],
                                                          "marketing.email")
     # A referral from a visible customer to every other, to test traversals.
+    from pacte.clock import to_micros
     from pacte.graph.store import Edge
 
     rt.operator_session("service").ingest(WriteBatch(edges=[
-        Edge("REFERRED", f"r{n}", customers["granted"], cid, 1)
+        Edge("REFERRED", f"r{n}", customers["granted"], cid, to_micros(clock.now))
         for n, cid in enumerate(customers.values()) if cid != customers["granted"]]))
     clock.advance(days=2)  # past the expiry
     world = World(rt, clock, customers, plaintext, product=product)

@@ -15,11 +15,9 @@ from datetime import date
 from pacte.crypto import BlindIndex, FieldCipher
 from pacte.errors import InputError
 from pacte.graph.model import NODE_KINDS, Field, age_band
-from pacte.graph.store import IndexEntry, Node, Value, WriteBatch
+from pacte.graph.store import EVENT_INDEX, IndexEntry, Node, Value, WriteBatch
 
 __all__ = ["EVENT_INDEX", "Codec", "event_token", "index_name"]
-
-EVENT_INDEX = "Interaction.event_id"
 
 
 def index_name(kind: str, field: str) -> str:

@@ -4,7 +4,9 @@ Layout in the graph (every query text is a constant; values are always parameter
 
     (:PacteNode {id, kind, owner, props})           unique id; index (kind, id); index owner
     (:PacteNode)-[:PACTE_EDGE {id, type, at, props}]->(:PacteNode)     unique id
-    (:PacteIndex {key, name, token, node_id})       unique key; index (name, token); node_id
+    (:PacteIndex {key, name, token, node_id, unique_key})
+                                                    unique key; index (name, token); node_id;
+                                                    unique unique_key (event ids only)
     (:PacteMeta {key, value})                       unique key
 
 Node kinds and edge types are properties, not labels or relationship types: Cypher
@@ -55,8 +57,9 @@ from neo4j.exceptions import (
     TransientError,
 )
 
-from pacte.errors import ConfigError, CorruptStore, StorageError
+from pacte.errors import ConfigError, Conflict, CorruptStore, StorageError
 from pacte.graph.store import (
+    EVENT_INDEX,
     Cursor,
     Direction,
     Edge,
@@ -90,6 +93,11 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT pacte_index_key IF NOT EXISTS "
     "FOR (i:PacteIndex) REQUIRE i.key IS UNIQUE",
     "CREATE INDEX pacte_index_token IF NOT EXISTS FOR (i:PacteIndex) ON (i.name, i.token)",
+    # Set on event-id entries only (Neo4j has no partial constraints; a node without the
+    # property is not constrained): one interaction per event id, even when two
+    # processes record it at the same moment.
+    "CREATE CONSTRAINT pacte_index_unique IF NOT EXISTS "
+    "FOR (i:PacteIndex) REQUIRE i.unique_key IS UNIQUE",
     "CREATE INDEX pacte_index_node IF NOT EXISTS FOR (i:PacteIndex) ON (i.node_id)",
     "CREATE CONSTRAINT pacte_meta_key IF NOT EXISTS "
     "FOR (m:PacteMeta) REQUIRE m.key IS UNIQUE",
@@ -129,7 +137,8 @@ _CREATE_EDGES = (
 )
 _PUT_INDEX = (
     "UNWIND $entries AS i MERGE (x:PacteIndex {key: i.key}) "
-    "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id"
+    "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id, "
+    "x.unique_key = i.unique_key"
 )
 _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 
@@ -297,6 +306,9 @@ def _first_record(result: neo4j.Result) -> list[Any] | None:
     return None if record is None else list(record.values())
 
 
+_CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
+
+
 class _EndpointMissing(StorageError):
     """Raised inside the write transaction, so the whole batch rolls back."""
 
@@ -321,6 +333,8 @@ def _mapped(operation: str) -> Iterator[None]:
         raise StorageError(f"neo4j {operation} failed: authentication refused ({exc.code})",
                            retryable=False) from exc
     except Neo4jError as exc:
+        if exc.code == _CONSTRAINT_FAILED:
+            raise Conflict(f"neo4j {operation} refused: {exc.code}") from exc
         raise StorageError(f"neo4j {operation} failed: {exc.code}", retryable=False) from exc
     except DriverError as exc:
         raise StorageError(f"neo4j {operation} failed: {type(exc).__name__}",
@@ -633,7 +647,9 @@ class Neo4jStore:
         for i in batch.index:
             token = bytes(i.token).hex()
             entries.append({"key": _index_key(i.name, token, i.node_id), "name": i.name,
-                            "token": token, "node_id": i.node_id})
+                            "token": token, "node_id": i.node_id,
+                            "unique_key": f"{i.name}:{token}" if i.name == EVENT_INDEX
+                            else None})
         delete_nodes = _unique(batch.delete_nodes)
         delete_edges = _unique(batch.delete_edges)
         unindex = _unique(batch.unindex)

@@ -13,6 +13,7 @@ session, consent states are memoised, since a session is one request.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -21,8 +22,16 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from pacte.clock import from_micros, to_micros
+from pacte.clock import (
+    EARLIEST,
+    LATEST,
+    check_micros,
+    from_micros,
+    input_micros,
+    to_micros,
+)
 from pacte.errors import (
+    Conflict,
     Forbidden,
     InputError,
     NotFound,
@@ -150,7 +159,9 @@ class Session:
         self._visible: dict[str, Node] = {}
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
-        self._claimed = purpose
+        # As claimed, for the audit entry; text that cannot be encoded is escaped so the
+        # refusal can still be written.
+        self._claimed = _escaped(purpose) if purpose is not None else None
         self._purpose: Purpose | None = None
         self._purpose = self._admit(purpose)
 
@@ -265,6 +276,42 @@ class Session:
         # Cleared only once appended: a failed flush leaves them for the next try.
         self._b.audit_append([self._entry(self._pending)])
         self._pending = []
+
+    def _commit(self, batch: WriteBatch, step: _Step) -> None:
+        """Write `batch` once `step`, its audit record, is in the trail (G6).
+
+        Audit before commit: the request's pending records and this one are appended
+        first, and a failed append writes nothing. The reverse order could commit a
+        write and then fail to record it (a pseudonym that could not be computed, a
+        full disk), and nothing can take a committed write back in a store without
+        a shared transaction with the trail. Should the write fail after its record,
+        a second record says so: the trail may name a write that did not happen,
+        never miss one that did.
+        """
+        self._on_record(step)
+        try:
+            self._b.store.write(batch)
+        except BaseException as exc:
+            self._failed(step, exc)
+            raise
+
+    def _on_record(self, step: _Step) -> int:
+        """Append the pending records and `step` as one entry now; its sequence number."""
+        self._pending.append(step)
+        try:
+            seq = self._b.audit_append([self._entry(self._pending)])
+        except BaseException:
+            self._pending.pop()  # the write will not happen: its record must not follow
+            raise
+        self._pending = []
+        return seq
+
+    def _failed(self, step: _Step, exc: BaseException) -> None:
+        """Record that the write `step` announced did not happen (best effort)."""
+        code = exc.code if isinstance(exc, PacteError) else type(exc).__name__
+        with contextlib.suppress(Exception):
+            self._b.audit_append([self._entry([self._record(
+                step.action, outcome="failed", subjects=step.subjects, reason=code)])])
 
     def _deny(self, action: str, error: PacteError, *, subjects: Iterable[str] = ()) -> None:
         step = self._record(action, outcome="denied", reason=error.code, subjects=subjects)
@@ -486,6 +533,7 @@ class Session:
             self._deny("customer.lookup", PurposeNotGranted(
                 f"cannot look customers up by email: {reason}"))
         try:
+            _check_text("email", email)
             token = self._b.codec.token("Customer", "email", email)
         except InputError:
             self._audit(self._record("customer.lookup", outcome="bad_input"))
@@ -671,15 +719,16 @@ class Session:
         return out
 
     def products_of(self, customer_id: str) -> list[ProductView]:
-        """What a customer bought (purchases are financial data)."""
+        """What a customer bought within the purpose's retention (financial data)."""
         self._no_single_records("product.list")
         self._require_visible("product.list", customer_id)
         if not self._category_ok(_PURCHASES):
             self._audit(self._record("product.list", subjects=[customer_id],
                                      outcome="withheld"))
             return []
+        horizon = self._horizon()
         edges = self._b.store.edges(customer_id, "BOUGHT")
-        ids = list(dict.fromkeys(e.dst for e in edges))
+        ids = list(dict.fromkeys(e.dst for e in edges if e.at >= horizon))
         views = self._product_views(ids)
         self._audit(self._record("product.list", subjects=[customer_id], fields=["BOUGHT"]))
         return views
@@ -711,31 +760,36 @@ class Session:
         if not self._category_ok(_PURCHASES):
             self._audit(self._record("product.buyers", outcome="withheld"))
             return []
+        horizon = self._horizon()
         ids = list(dict.fromkeys(e.src for e in self._b.store.edges(product_id, "BOUGHT",
-                                                                     direction="in")))
+                                                                     direction="in")
+                                 if e.at >= horizon))
         views = [self._customer_view(n) for n in self._visible_customers(ids)]
         self._audit(self._record("product.buyers", subjects=[v.id for v in views],
                                  fields=views[0].fields.keys() if views else ()))
         return views
 
     def referrals(self, customer_id: str) -> list[CustomerView]:
-        """The visible customers this customer referred."""
+        """The visible customers this customer referred, within the purpose's retention."""
         self._no_single_records("customer.referrals")
         self._require_visible("customer.referrals", customer_id)
-        ids = [e.dst for e in self._b.store.edges(customer_id, "REFERRED")]
+        horizon = self._horizon()
+        ids = [e.dst for e in self._b.store.edges(customer_id, "REFERRED") if e.at >= horizon]
         views = [self._customer_view(n) for n in self._visible_customers(ids)]
         self._audit(self._record("customer.referrals",
                                  subjects=[customer_id, *(v.id for v in views)]))
         return views
 
     def devices(self, customer_id: str) -> list[DeviceView]:
+        """The devices a customer registered within the purpose's retention."""
         self._no_single_records("device.list")
         self._require_visible("device.list", customer_id)
         if not self._category_ok(_DEVICES):
             self._audit(self._record("device.list", subjects=[customer_id],
                                      outcome="withheld"))
             return []
-        ids = [e.dst for e in self._b.store.edges(customer_id, "OWNS")]
+        horizon = self._horizon()
+        ids = [e.dst for e in self._b.store.edges(customer_id, "OWNS") if e.at >= horizon]
         nodes = self._b.store.get_nodes(ids)
         allowed, withheld = self._split(_DEVICE.fields)
         views = [DeviceView(i, self._b.codec.open(nodes[i], allowed), withheld)
@@ -748,10 +802,13 @@ class Session:
 
         Every purpose some explicit choice applies to, each with the choice that decided
         it (`decided_by`: the purpose itself or an ancestor, see pacte.graph.consent).
+
+        Not cut by retention: consents are the record of the legal basis itself
+        (Art. 7(1)), kept and shown as long as the customer is.
         """
         self._no_single_records("consent.read")
         self._require_visible("consent.read", customer_id)
-        when = to_micros(at) if at is not None else self._now_us
+        when = input_micros(at, "at") if at is not None else self._now_us
         edges = self._b.store.edges(customer_id, "CONSENTED")
         states = consent_states(edges, at=when)
         self._audit(self._record("consent.read", subjects=[customer_id]))
@@ -812,7 +869,10 @@ class Session:
         raw = {"name": name, "email": email, "phone": phone, "address": address,
                "birth_date": birth_date, "segment": segment}
         given: dict[str, str] = {k: v.strip() for k, v in raw.items() if v is not None}
+        if id is not None:
+            _check_id(id)
         for k, v in given.items():
+            _check_text(k, v)
             if len(v) > 1000:
                 raise InputError(f"{k} is too long (1000 characters at most)")
         if "email" in given:
@@ -823,7 +883,6 @@ class Session:
         if denied:
             self._deny("customer.write", PurposeNotGranted(
                 f"purpose {self.purpose.id} may not write {', '.join(sorted(denied))}"))
-        store = self._b.store
         if id is None:
             if self.purpose.needs_consent:
                 self._deny("customer.write", PurposeNotGranted(
@@ -836,19 +895,32 @@ class Session:
         else:
             node = self._require_visible("customer.write", id)
             props = self._b.codec.open(node, [f.name for f in _CUSTOMER.fields])
-        if "email" in given:
+        if "email" in given and not _same_email(props.get("email"), given["email"]):
             self._refuse_taken_email(id, given["email"])
         props.update(given)
         self._b.ensure_keys([id])
         batch = self._b.codec.seal_batch(WriteBatch(nodes=[Node("Customer", id, props, id)],
                                                     unindex=[id]))
-        store.write(batch)
+        self._commit(batch, self._record("customer.write", subjects=[id],
+                                         fields=tuple(given)))
         self._forget(id)
-        self._audit(self._record("customer.write", subjects=[id], fields=given.keys()))
         allowed, withheld = self._split(_CUSTOMER.fields)
         return CustomerView(id, {k: props.get(k) for k in allowed}, withheld)
 
     def _refuse_taken_email(self, customer_id: str, email: str) -> None:
+        """Refuse an email another customer has, saying nothing of hidden customers (G3).
+
+        The owner of a taken email may be a customer this purpose does not see, and
+        "already belongs to another customer" would then reveal that they exist. So
+        under a consent-based purpose an email is not changed at all, whichever it is,
+        taken or not: the same refusal, which depends on nothing but the purpose.
+        Purposes that see every customer (service, self_service) change emails and are
+        told when one is taken, which reveals nobody they could not read anyway.
+        """
+        if self.purpose.needs_consent:
+            self._deny("customer.write", PurposeNotGranted(
+                f"emails are changed under a purpose that sees every customer, "
+                f"not {self.purpose.id}"), subjects=[customer_id])
         token = self._b.codec.token("Customer", "email", email)
         others = [c for c in self._b.store.lookup(index_name("Customer", "email"), token)
                   if c != customer_id]
@@ -878,8 +950,13 @@ class Session:
             raise InputError(f"unknown kind {kind!r}; one of {', '.join(INTERACTION_KINDS)}")
         if not event_id or len(event_id) > 200:
             raise InputError("event_id must be 1 to 200 characters")
-        if summary is not None and len(summary) > 10_000:
-            raise InputError("summary is too long (10000 characters at most)")
+        _check_text("event_id", event_id)
+        if summary is not None:
+            _check_text("summary", summary)
+            if len(summary) > 10_000:
+                raise InputError("summary is too long (10000 characters at most)")
+        at = input_micros(occurred_at, "occurred_at") if occurred_at is not None \
+            else self._now_us
         if not self._category_ok(_BEHAVIOUR):
             self._deny("interaction.write", PurposeNotGranted(
                 f"purpose {self.purpose.id} may not record interactions"))
@@ -887,21 +964,12 @@ class Session:
         store = self._b.store
         existing = store.lookup(EVENT_INDEX, event_token(event_id))
         if existing:
-            node = store.get_nodes(existing[:1]).get(existing[0])
-            if node is None or node.owner != customer_id:
-                raise InputError("event_id was already used for another customer")
-            # The interaction's own HAD edge: one indexed read, whatever the history.
-            page = self._interaction_views(
-                store.edges(node.id, "HAD", direction="in"), customer_id)
-            self._audit(self._record("interaction.write", subjects=[customer_id],
-                                     outcome="duplicate"))
-            return page[0]
+            return self._recorded(existing[0], customer_id)
         if product_id is not None:
             _check_id(product_id)
             prod = store.get_nodes([product_id]).get(product_id)
             if prod is None or prod.kind != "Product":
                 raise InputError(f"no product {product_id!r}")
-        at = to_micros(occurred_at) if occurred_at is not None else self._now_us
         iid = "i_" + secrets.token_hex(8)
         props: dict[str, Value] = {"channel": channel, "kind": kind, "occurred_at": at,
                                    "event_id": event_id, "summary": summary, "amount": amount}
@@ -915,13 +983,34 @@ class Session:
         batch = self._b.codec.seal_batch(WriteBatch(
             nodes=[Node("Interaction", iid, props, customer_id)], edges=edges))
         batch.index.append(IndexEntry(EVENT_INDEX, event_token(event_id), iid))
-        store.write(batch)
-        self._audit(self._record("interaction.write", subjects=[customer_id],
-                                 fields=[k for k, v in props.items() if v is not None]))
+        try:
+            self._commit(batch, self._record(
+                "interaction.write", subjects=[customer_id],
+                fields=tuple(k for k, v in props.items() if v is not None)))
+        except Conflict:
+            # Another request (another process, maybe) stored this event id between
+            # the lookup and the write: the store's unique index refused this one.
+            winner = store.lookup(EVENT_INDEX, event_token(event_id))
+            if not winner:
+                raise
+            return self._recorded(winner[0], customer_id)
         allowed, withheld = self._split(_INTERACTION.fields)
         return InteractionView(iid, customer_id, from_micros(at),
                                {k: props.get(k) for k in allowed}, product_id, withheld,
                                encode_cursor(Cursor(at, edges[0].id)))
+
+    def _recorded(self, interaction_id: str, customer_id: str) -> InteractionView:
+        """A replayed event id: the interaction first recorded with it."""
+        store = self._b.store
+        node = store.get_nodes([interaction_id]).get(interaction_id)
+        if node is None or node.owner != customer_id:
+            raise InputError("event_id was already used for another customer")
+        # The interaction's own HAD edge: one indexed read, whatever the history.
+        page = self._interaction_views(
+            store.edges(node.id, "HAD", direction="in"), customer_id)
+        self._audit(self._record("interaction.write", subjects=[customer_id],
+                                 outcome="duplicate"))
+        return page[0]
 
     def grant_consent(
         self,
@@ -958,8 +1047,11 @@ class Session:
             raise InputError(f"unknown purpose {purpose_id!r}")
         if not source or len(source) > 200:
             raise InputError("source must be 1 to 200 characters")
+        _check_text("source", source)
+        if proof is not None:
+            _check_text("proof", proof)
+        until_us = input_micros(until, "until") if until is not None else None
         self._require_visible(action, customer_id)
-        until_us = to_micros(until) if until is not None else None
         if until_us is not None and until_us <= self._now_us:
             raise InputError("until must be in the future")
         # Each choice of a customer is stamped after their previous one, on any purpose, so
@@ -974,10 +1066,10 @@ class Session:
         }
         edge = Edge("CONSENTED", "k_" + secrets.token_hex(8), customer_id, purpose_id, at,
                     props)
-        self._b.store.write(WriteBatch(edges=[edge]))
+        self._commit(WriteBatch(edges=[edge]), self._record(
+            action, subjects=[customer_id],
+            extra={"consent_purpose": purpose_id, "source": source}))
         self._forget(customer_id)
-        self._audit(self._record(action, subjects=[customer_id],
-                                 extra={"consent_purpose": purpose_id, "source": source}))
         states = consent_states([*history, edge], at=at)
         policy = self._b.policy
         return ConsentChange(
@@ -996,18 +1088,30 @@ class Session:
         for node in store.get_nodes(owned).values():
             kinds[node.kind] = kinds.get(node.kind, 0) + 1
         subject = self._b.subject_ref(customer_id)
-        # Keys first: once they are gone every ciphertext of this customer, including
-        # copies in backups, is unreadable, even if the deletion below is interrupted.
-        self._b.shred(customer_id)
-        store.write(WriteBatch(delete_nodes=owned))
+        step = self._record("customer.erase", subjects=[customer_id],
+                            extra={"destroyed": kinds})
+        # On record before anything is destroyed (see `_commit`), in an entry of its own,
+        # which the receipt cites.
+        self.flush()
+        seq = self._on_record(step)
+        try:
+            # Keys first: once they are gone every ciphertext of this customer, including
+            # copies in backups, is unreadable, even if the deletion below is interrupted.
+            self._b.shred(customer_id)
+            store.write(WriteBatch(delete_nodes=owned))
+        except BaseException as exc:
+            self._failed(step, exc)
+            raise
         self._forget(customer_id)
-        seq = self._b.audit_append([self._entry([self._record(
-            "customer.erase", subjects=[customer_id], extra={"destroyed": kinds})])])
         return self._b.sign_receipt(subject_ref=subject, destroyed=kinds,
                                     requested_by=self.principal.name, audit_seq=seq)
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything held about one customer, decrypted, for the customer (Art. 15, 20)."""
+        """Everything held about one customer, decrypted, for the customer (Art. 15, 20).
+
+        Not cut by retention: the right of access covers everything held, whatever its
+        age (and `self_service` sets no retention anyway).
+        """
         self._require_role("customer.export", *_CONSENT_WRITERS)
         self._require_purpose("customer.export", "self_service")
         node = self._require_visible("customer.export", customer_id)
@@ -1047,32 +1151,39 @@ class Session:
 
     def ingest(self, batches: WriteBatch | Iterable[WriteBatch], *,
                on_batch: Callable[[WriteBatch], object] | None = None) -> None:
-        """Bulk-load plaintext records (seeding, imports): sealed, written, audited per batch.
+        """Bulk-load plaintext records (seeding, imports): checked, sealed, audited, written.
 
         Batch k+1 is produced and sealed while batch k is being written: the store's
         writes release the GIL, so the two overlap on a second core. Each batch is
-        audited once its write has committed.
+        audited before its write starts (see `_commit`); a failed write is recorded.
         """
         self._require_role("ingest", "admin")
         if isinstance(batches, WriteBatch):
             batches = [batches]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pacte-ingest") as writer:
-            pending: tuple[Future[None], WriteBatch, int] | None = None
+            pending: tuple[Future[None], WriteBatch, _Step] | None = None
             for batch in batches:
+                _check_times(batch)
                 customers = [n.id for n in batch.nodes if n.kind == "Customer"]
                 self._b.ensure_keys(customers)
                 sealed = self._b.codec.seal_batch(batch)
                 if pending is not None:
                     self._ingested(*pending, on_batch)
-                pending = (writer.submit(self._b.store.write, sealed), batch, len(customers))
+                step = self._record("ingest", extra={
+                    "customers": len(customers), "nodes": len(batch.nodes),
+                    "edges": len(batch.edges)})
+                self._on_record(step)
+                pending = (writer.submit(self._b.store.write, sealed), batch, step)
             if pending is not None:
                 self._ingested(*pending, on_batch)
 
-    def _ingested(self, write: Future[None], batch: WriteBatch, customers: int,
+    def _ingested(self, write: Future[None], batch: WriteBatch, step: _Step,
                   on_batch: Callable[[WriteBatch], object] | None) -> None:
-        write.result()  # re-raises the store's error here, before anything is audited
-        self._audit(self._record("ingest", extra={
-            "customers": customers, "nodes": len(batch.nodes), "edges": len(batch.edges)}))
+        try:
+            write.result()  # re-raises the store's error here
+        except BaseException as exc:
+            self._failed(step, exc)
+            raise
         if on_batch is not None:
             on_batch(batch)
 
@@ -1108,7 +1219,8 @@ class Session:
             inter_ids = [e.dst for c in chunk for e in had.get(c, []) if e.at >= horizon]
             inter_nodes = store.get_nodes(inter_ids)
             about = store.edges_many(inter_ids, "ABOUT")
-            dev_nodes = store.get_nodes([e.dst for c in chunk for e in owns.get(c, [])])
+            dev_nodes = store.get_nodes([e.dst for c in chunk for e in owns.get(c, [])
+                                         if e.at >= horizon])
             out: list[ProjectedCustomer] = []
             for cid in chunk:
                 node = nodes.get(cid)
@@ -1132,8 +1244,10 @@ class Session:
                              for e in reviewed.get(cid, []) if e.at >= horizon],
                     interactions=interactions,
                     devices=[str(dev_nodes[e.dst].props.get("device_type"))
-                             for e in owns.get(cid, []) if e.dst in dev_nodes],
-                    referred=[e.dst for e in referred.get(cid, []) if e.dst in visible],
+                             for e in owns.get(cid, [])
+                             if e.dst in dev_nodes and e.at >= horizon],
+                    referred=[e.dst for e in referred.get(cid, [])
+                              if e.dst in visible and e.at >= horizon],
                 ))
             self._audit(self._record("analytics.project", subjects=[p.id for p in out],
                                      fields=allowed))
@@ -1198,6 +1312,8 @@ class Session:
                     after: int | None = None) -> list[Any]:
         """Audit entries, optionally for one customer (auditors and admins)."""
         self._require_role("audit.read", "auditor", "admin")
+        if customer_id:
+            _check_id(customer_id)
         subject = self._b.subject_ref(customer_id) if customer_id else None
         entries = self._b.audit_entries(subject=subject, after_seq=after,
                                         limit=_page_size(first))
@@ -1334,6 +1450,42 @@ class _Step(NamedTuple):
 def _check_id(value: str) -> None:
     if not isinstance(value, str) or not value or len(value) > _MAX_ID:
         raise InputError("ids are 1 to 100 characters")
+    _check_text("an id", value)
+
+
+def _check_text(what: str, value: str) -> None:
+    """Refuse text that is not valid Unicode: a lone surrogate cannot be encoded, so it
+    could be neither sealed, hashed nor named (as a pseudonym) in the audit trail."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} is not valid text (it holds a lone surrogate)") from None
+
+
+def _escaped(value: str) -> str:
+    """`value` with anything that cannot be encoded escaped, to be written as is."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# Node properties that hold times (epoch microseconds), by name.
+_TIME_PROPS = ("created_at", "occurred_at", "revoked_at")
+
+
+def _check_times(batch: WriteBatch) -> None:
+    """Every time in a batch to ingest lies in the accepted range (see pacte.clock)."""
+    for node in batch.nodes:
+        for name in _TIME_PROPS:
+            value = node.props.get(name)
+            if value is not None:
+                check_micros(value, f"{node.kind}.{name}")  # type: ignore[arg-type]
+        birth = node.props.get("birth_date")
+        if node.kind == "Customer" and isinstance(birth, str):
+            _check_date(birth)
+    for edge in batch.edges:
+        check_micros(edge.at, f"{edge.type} time")
+        until = edge.props.get("until")
+        if until is not None:
+            check_micros(until, f"{edge.type}.until")  # type: ignore[arg-type]
 
 
 def _check_email(email: str) -> None:
@@ -1344,9 +1496,11 @@ def _check_email(email: str) -> None:
 
 def _check_date(value: str) -> None:
     try:
-        datetime.strptime(value, "%Y-%m-%d")
+        year = datetime.strptime(value, "%Y-%m-%d").year
     except ValueError as exc:
         raise InputError("birth_date must be a date like 1990-04-17") from exc
+    if not EARLIEST.year <= year < LATEST.year:
+        raise InputError(f"birth_date must be from {EARLIEST.year} to {LATEST.year - 1}")
 
 
 def _same_email(stored: Value, given: str) -> bool:

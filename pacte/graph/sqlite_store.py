@@ -17,8 +17,9 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pacte.errors import CorruptStore, StorageError
+from pacte.errors import Conflict, CorruptStore, StorageError
 from pacte.graph.store import (
+    EVENT_INDEX,
     Cursor,
     Direction,
     Edge,
@@ -43,6 +44,20 @@ _APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign dat
 _CONSENT_SOURCES_INDEX = (
     "CREATE INDEX IF NOT EXISTS edges_consent_sources ON edges(dst, src)"
     " WHERE type = 'CONSENTED'"
+)
+# One entry per event id (idempotent interactions, also across processes): partial, so
+# blind-index tokens (which may collide by design) are not constrained. Created on
+# opening too, for files made before it existed.
+_UNIQUE_EVENTS = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS blind_index_events ON blind_index(token)"
+    f" WHERE name = '{EVENT_INDEX}'"
+)
+# A file written before the unique index may hold a second entry for an event id (two
+# processes raced): the index keeps the first node's entry, and the other interaction
+# stays, unindexed (a replay answers with the first, as it would have).
+_DEDUPE_EVENTS = (
+    "DELETE FROM blind_index WHERE name = ?1 AND (token, node_id) NOT IN"
+    " (SELECT token, min(node_id) FROM blind_index WHERE name = ?1 GROUP BY token)"
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -78,7 +93,12 @@ CREATE TABLE IF NOT EXISTS meta (
 
 _PUT_NODE = "INSERT OR REPLACE INTO nodes (id, kind, owner, props) VALUES (?, ?, ?, ?)"
 _PUT_EDGE = "INSERT OR REPLACE INTO edges (id, type, src, dst, at, props) VALUES (?, ?, ?, ?, ?, ?)"
-_PUT_INDEX = "INSERT OR IGNORE INTO blind_index (name, token, node_id) VALUES (?, ?, ?)"
+# Only an identical entry is ignored: a second node for an event id breaks the unique
+# index and fails the batch.
+_PUT_INDEX = (
+    "INSERT INTO blind_index (name, token, node_id) VALUES (?, ?, ?)"
+    " ON CONFLICT (name, token, node_id) DO NOTHING"
+)
 _DELETE_EDGE = "DELETE FROM edges WHERE id = ?"
 _DELETE_NODE = "DELETE FROM nodes WHERE id = ?"
 _DELETE_NODE_EDGES = "DELETE FROM edges WHERE src = ? OR dst = ?"
@@ -193,6 +213,7 @@ class SQLiteStore:
         db.execute("PRAGMA wal_autocheckpoint=16384")
         if app_id != _APPLICATION_ID:
             db.executescript("BEGIN;" + _SCHEMA + _CONSENT_SOURCES_INDEX + ";"
+                             + _UNIQUE_EVENTS + ";"
                              f"PRAGMA application_id={_APPLICATION_ID};COMMIT;")
             db.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
         else:
@@ -201,6 +222,13 @@ class SQLiteStore:
                 raise CorruptStore(f"{self.path} has an unknown schema version")
             db.execute("PRAGMA quick_check(1)")
             db.execute(_CONSENT_SOURCES_INDEX)
+            try:
+                db.execute(_UNIQUE_EVENTS)
+            except sqlite3.IntegrityError:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(_DEDUPE_EVENTS, (EVENT_INDEX,))
+                db.execute(_UNIQUE_EVENTS)
+                db.execute("COMMIT")
 
     # -- writes ---------------------------------------------------------------
 
@@ -238,6 +266,10 @@ class SQLiteStore:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
+                if batch.delete_nodes:
+                    self._truncate_log()
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"write refused: {exc}") from exc
             except sqlite3.OperationalError as exc:
                 raise StorageError(f"write failed: {exc}", retryable="locked" in str(exc)) \
                     from exc
@@ -351,7 +383,18 @@ class SQLiteStore:
     def checkpoint(self) -> None:
         """Fold the WAL into the main file and truncate it (after erasure, before backup)."""
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._truncate_log()
+
+    def _truncate_log(self) -> None:
+        # With secure_delete the deleted rows are zeroed in the pages a deletion writes,
+        # but the WAL still holds those pages as they were before, until a checkpoint
+        # has copied the new ones into the main file and the log is truncated. The
+        # checkpoint waits (busy timeout) for readers of other connections to finish.
+        busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            raise StorageError("deleted, but the write-ahead log could not be truncated "
+                               "while other connections read; run the erasure's "
+                               "checkpoint again", retryable=True)
 
     # Reads are local calls here: there is no round trip for a read scope to save.
     def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "EVENT_INDEX",
     "Cursor",
     "Direction",
     "Edge",
@@ -39,6 +40,11 @@ __all__ = [
 ]
 
 Value = str | int | float | bool | bytes | list[str] | None
+
+# The one index whose entries are unique per (name, token): an event id names one
+# interaction, even when two processes record it at the same moment. Every store
+# enforces it with a unique constraint, and refuses a second entry with `Conflict`.
+EVENT_INDEX = "Interaction.event_id"
 Props = Mapping[str, Value]
 Direction = Literal["out", "in"]
 
@@ -126,7 +132,11 @@ class Store(Protocol):
     uri: str
 
     def write(self, batch: WriteBatch) -> None:
-        """Apply the whole batch in one transaction, or nothing of it."""
+        """Apply the whole batch in one transaction, or nothing of it.
+
+        A second `EVENT_INDEX` entry for a token raises `Conflict`. A batch that deletes
+        nodes leaves none of their data behind in the store's files (erasure, G8).
+        """
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         """The nodes with these ids that exist, in one round trip."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from pacte.graph.sqlite_store import _CONSENT_SOURCES, SQLiteStore
 from pacte.graph.store import Edge, Node, WriteBatch
 
@@ -39,3 +41,27 @@ def test_a_file_made_before_the_consent_index_gets_it_on_opening(tmp_path: Path)
     assert "edges_consent_sources" in _indexes(path)
     assert store.edge_sources("p", "CONSENTED") == ["c1", "c2"]
     store.close()
+
+
+def test_a_file_with_a_raced_event_id_opens_with_its_first_entry(tmp_path: Path) -> None:
+    """Files written before the unique event index may hold two entries for one event id;
+    opening keeps the first and builds the index, so the race cannot happen again."""
+    from pacte.errors import Conflict
+    from pacte.graph.store import EVENT_INDEX, IndexEntry, Node, WriteBatch
+
+    path = tmp_path / "graph.db"
+    store = SQLiteStore(path, create=True)
+    store.write(WriteBatch(nodes=[Node("Interaction", i, {}, "c1") for i in ("i1", "i2")]))
+    store.close()
+    with sqlite3.connect(path) as db:  # as an older version left it
+        db.execute("DROP INDEX blind_index_events")
+        db.executemany("INSERT INTO blind_index VALUES (?, ?, ?)",
+                       [(EVENT_INDEX, b"tok", "i2"), (EVENT_INDEX, b"tok", "i1")])
+    store = SQLiteStore(path)
+    try:
+        assert store.lookup(EVENT_INDEX, b"tok") == ["i1"]
+        assert set(store.get_nodes(["i1", "i2"])) == {"i1", "i2"}
+        with pytest.raises(Conflict):
+            store.write(WriteBatch(index=[IndexEntry(EVENT_INDEX, b"tok", "i2")]))
+    finally:
+        store.close()

@@ -202,3 +202,27 @@ def test_strings_that_look_like_tagged_bytes_stay_strings(store: Store) -> None:
     tricky = {"a": "\x00b64:AAAA", "b": "\x00s:x", "c": "\x00", "d": b"\x00b64:"}
     store.write(WriteBatch(nodes=[Node("Product", "p1", tricky)]))
     assert dict(store.get_nodes(["p1"])["p1"].props) == tricky
+
+
+def test_an_event_id_names_one_node(store: Store) -> None:
+    """The event index is unique per token: a second node for it is refused whole."""
+    from pacte.errors import Conflict
+    from pacte.graph.store import EVENT_INDEX
+
+    store.write(WriteBatch(nodes=[_customer("c1"), Node("Interaction", "i1", {}, owner="c1")],
+                           edges=[_had("c1", "i1", 10)],
+                           index=[IndexEntry(EVENT_INDEX, b"ev-token", "i1")]))
+    # The same entry again is an idempotent put, not a conflict.
+    store.write(WriteBatch(index=[IndexEntry(EVENT_INDEX, b"ev-token", "i1")]))
+    with pytest.raises(Conflict):
+        store.write(WriteBatch(nodes=[Node("Interaction", "i2", {}, owner="c1")],
+                               edges=[_had("c1", "i2", 11)],
+                               index=[IndexEntry(EVENT_INDEX, b"ev-token", "i2")]))
+    assert store.get_nodes(["i2"]) == {}
+    assert [e.dst for e in store.edges("c1", "HAD")] == ["i1"]
+    assert store.lookup(EVENT_INDEX, b"ev-token") == ["i1"]
+    # Other indexes may hold one token for several nodes (blind-index collisions).
+    store.write(WriteBatch(nodes=[_customer("c2"), _customer("c3")],
+                           index=[IndexEntry("Customer.email", b"tok", "c2"),
+                                  IndexEntry("Customer.email", b"tok", "c3")]))
+    assert store.lookup("Customer.email", b"tok") == ["c2", "c3"]

@@ -1,0 +1,243 @@
+"""G6 for writes: no write is committed without its audit entry (issue 14, item 1).
+
+A write's record is appended before its commit (`Session._commit`), so a trail that
+cannot record it stops the write; and text that could not be recorded (a lone
+surrogate, which no pseudonym or canonical JSON can encode) is refused as BAD_INPUT
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pacte.errors import InputError, PurposeNotGranted, StorageError
+from pacte.graph.session import Session
+from tests.api.conftest import Api, make_world
+from tests.helpers import World
+
+LONE = "\ud800"
+MUTATION = """
+mutation($c: ID!, $bad: ID!) {
+  withdrawConsent(customerId: $c, purpose: "marketing.email") { status }
+  upsertCustomer(input: {id: $c, segment: "silver"}) { id }
+  exportCustomer(customerId: $bad)
+}
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[tuple[World, Api]]:
+    from pacte.api import create_app
+
+    w = make_world(tmp_path)
+    client = Api(create_app(w.rt))
+    yield w, client
+    client.close()
+    w.rt.close()
+
+
+def _post_raw(api: Api, world: World, variables: dict[str, Any]) -> httpx.Response:
+    # json.dumps escapes the lone surrogate as \ud800, as an attacker's client would.
+    body = json.dumps({"query": MUTATION, "variables": variables})
+    return api.request("POST", content=body, headers={
+        "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "self_service",
+        "Content-Type": "application/json"})
+
+
+def _actions_since(world: World, seq: int) -> list[str]:
+    """Every action recorded after entry `seq`, operations of merged entries included."""
+    out: list[str] = []
+    for e in world.rt.audit.entries(after_seq=seq, limit=1000):
+        ops = e.record.get("operations")
+        out.extend(op["action"] for op in ops) if ops else out.append(e.record["action"])
+    return out
+
+
+def _consent_status(world: World, cid: str) -> str:
+    views = world.rt.operator_session("self_service").consents(cid)
+    return next(v.status for v in views if v.purpose == "marketing.email")
+
+
+def test_a_lone_surrogate_is_bad_input_and_every_committed_write_is_audited(
+        setup: tuple[World, Api]) -> None:
+    world, api = setup
+    cid = world.customers["granted"]
+    last = world.rt.audit.size() - 1
+    r = _post_raw(api, world, {"c": cid, "bad": "c_" + LONE})
+    body = r.json()
+    assert r.status_code == 200, body
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_INPUT"]
+    assert body["errors"][0]["path"] == ["exportCustomer"]
+    # The two writes that were committed are both in the trail.
+    assert _consent_status(world, cid) == "withdrawn"
+    actions = _actions_since(world, last)
+    assert "consent.withdraw" in actions and "customer.write" in actions
+    assert world.rt.audit_verify().ok
+
+
+def test_a_trail_that_cannot_record_stops_the_write(setup: tuple[World, Api],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    world, api = setup
+    cid = world.customers["granted"]
+
+    def broken(records: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.rt, "audit_append", broken)
+    r = api.post('mutation($c: ID!) { withdrawConsent(customerId: $c, '
+                 'purpose: "marketing.email") { status } }',
+                 key=world.keys["app"], purpose="self_service", variables={"c": cid})
+    assert r.status_code >= 500 and "data" not in r.json()
+    monkeypatch.undo()
+    # Nothing was committed: the customer still consents.
+    assert _consent_status(world, cid) == "granted"
+
+
+def test_python_writes_are_on_record_before_they_commit(setup: tuple[World, Api],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    world, _ = setup
+    cid = world.customers["granted"]
+    session = world.rt.operator_session("self_service")
+    order: list[str] = []
+    real_append, real_write = world.rt.audit_append, world.rt.store.write
+    monkeypatch.setattr(world.rt, "audit_append",
+                        lambda records: order.append("audit") or real_append(records))
+    monkeypatch.setattr(world.rt.store, "write",
+                        lambda batch: order.append("write") or real_write(batch))
+    session.withdraw_consent(cid, "marketing.email")
+    session.upsert_customer(id=cid, segment="silver")
+    session.record_interaction(customer_id=cid, channel="web", kind="visit", event_id="ev-o")
+    session.erase(world.customers["none"])
+    assert order == ["audit", "write"] * 4
+
+
+def test_a_write_that_fails_after_its_record_is_recorded_as_failed(
+        setup: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    world, _ = setup
+    cid = world.customers["granted"]
+    last = world.rt.audit.size() - 1
+
+    def refuse(batch: object) -> None:
+        raise StorageError("write failed: disk I/O error")
+
+    monkeypatch.setattr(world.rt.store, "write", refuse)
+    with pytest.raises(StorageError):
+        world.rt.operator_session("self_service").withdraw_consent(cid, "marketing.email")
+    records = [e.record for e in world.rt.audit.entries(after_seq=last)]
+    assert [(r["action"], r["outcome"]) for r in records] == [
+        ("consent.withdraw", "ok"), ("consent.withdraw", "failed")]
+    assert records[1]["reason"] == "STORAGE"
+
+
+def _calls(world: World) -> list[tuple[str, Callable[[Session], object]]]:
+    cid, product = world.customers["granted"], world.product
+    bad_id = "c_" + LONE
+    return [
+        ("customer", lambda s: s.customer(bad_id)),
+        ("customers_by_id", lambda s: s.customers_by_id([cid, bad_id])),
+        ("customer_by_email", lambda s: s.customer_by_email(f"a{LONE}@example.com")),
+        ("interactions", lambda s: s.interactions(bad_id)),
+        ("products_of", lambda s: s.products_of(bad_id)),
+        ("product", lambda s: s.product("p_" + LONE)),
+        ("buyers", lambda s: s.buyers("p_" + LONE)),
+        ("devices", lambda s: s.devices(bad_id)),
+        ("consents", lambda s: s.consents(bad_id)),
+        ("explain", lambda s: s.explain(customer_id=bad_id)),
+        ("upsert id", lambda s: s.upsert_customer(id=bad_id, segment="x")),
+        ("upsert name", lambda s: s.upsert_customer(id=cid, name=f"Zed{LONE}")),
+        ("upsert email", lambda s: s.upsert_customer(id=cid, email=f"z{LONE}@example.com")),
+        ("upsert address", lambda s: s.upsert_customer(id=cid, address=LONE)),
+        ("event id", lambda s: s.record_interaction(
+            customer_id=cid, channel="web", kind="visit", event_id=LONE)),
+        ("summary", lambda s: s.record_interaction(
+            customer_id=cid, channel="web", kind="visit", event_id="e1", summary=LONE)),
+        ("product id", lambda s: s.record_interaction(
+            customer_id=cid, channel="web", kind="visit", event_id="e2",
+            product_id=product + LONE)),
+        ("consent customer", lambda s: s.grant_consent(bad_id, "marketing", source="web")),
+        ("consent source", lambda s: s.grant_consent(cid, "marketing", source=LONE)),
+        ("consent proof", lambda s: s.grant_consent(cid, "marketing", source="web",
+                                                    proof=LONE)),
+        ("erase", lambda s: s.erase(bad_id)),
+        ("export", lambda s: s.export(bad_id)),
+        ("my data uses", lambda s: s.my_data_uses(bad_id)),
+        ("audit trail", lambda s: s.audit_trail(customer_id=bad_id)),
+        ("trace", lambda s: s.trace(bad_id)),
+        ("access report", lambda s: s.access_report(bad_id)),
+    ]
+
+
+def test_a_lone_surrogate_in_any_python_argument_is_bad_input(
+        setup: tuple[World, Api]) -> None:
+    world, _ = setup
+    service = "self_service"
+    for name, call in _calls(world):
+        snapshot = world.rt.store.count_nodes(), world.rt.store.count_edges()
+        with pytest.raises(InputError):
+            call(world.rt.session(world.principals["admin"], service))
+        assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == snapshot, name
+    # A claimed purpose is written into the refusal's record: escaped, it still is.
+    with pytest.raises(PurposeNotGranted):
+        world.rt.session(world.principals["app"], "marketing" + LONE)
+    assert world.rt.audit_verify().ok
+
+
+def test_a_write_refused_by_the_trail_is_not_recorded_later(
+        setup: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferred session keeps its pending reads for the final flush, not the write."""
+    world, _ = setup
+    cid = world.customers["granted"]
+    session = world.rt.session(world.principals["app"], "self_service", defer_audit=True)
+    session.customer(cid)
+    real = world.rt.audit_append
+
+    def broken(records: object) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.rt, "audit_append", broken)
+    with pytest.raises(OSError):
+        session.withdraw_consent(cid, "marketing.email")
+    monkeypatch.setattr(world.rt, "audit_append", real)
+    last = world.rt.audit.size() - 1
+    session.flush()
+    (entry,) = world.rt.audit.entries(after_seq=last)
+    assert entry.record["action"] == "customer.read"
+    assert _consent_status(world, cid) == "granted"
+
+
+GRAPHQL_CALLS = [
+    ("service", "query($v: String!) { customerByEmail(email: $v) { id } }"),
+    ("service", "query($v: ID!) { customer(id: $v) { id } }"),
+    ("service", "query($v: ID!) { product(id: $v) { id } }"),
+    ("service", 'mutation($v: String!) { upsertCustomer(input: {id: "%(cid)s", name: $v}) '
+                "{ id } }"),
+    ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
+                'channel: "web", kind: "visit", eventId: "e-1", summary: $v}) { id } }'),
+    ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
+                'channel: "web", kind: "visit", eventId: $v}) { id } }'),
+    ("self_service", 'mutation($v: String!) { grantConsent(customerId: "%(cid)s", '
+                     'purpose: "marketing", source: $v) { status } }'),
+    ("self_service", "mutation($v: ID!) { eraseCustomer(customerId: $v) { signature } }"),
+    ("self_service", "query($v: ID!) { myDataUses(customerId: $v) { edges { cursor } } }"),
+]
+
+
+@pytest.mark.parametrize(("purpose", "query"), GRAPHQL_CALLS)
+def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
+        setup: tuple[World, Api], purpose: str, query: str) -> None:
+    world, api = setup
+    before = world.rt.store.count_nodes(), world.rt.store.count_edges()
+    body = json.dumps({"query": query % {"cid": world.customers["granted"]},
+                       "variables": {"v": "x" + LONE}})
+    r = api.request("POST", content=body, headers={
+        "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": purpose,
+        "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["BAD_INPUT"]
+    assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == before
