@@ -31,8 +31,8 @@ ROLES = ("app", "auditor", "analyst", "admin")
 DEFAULT_POLICY_TOML = """\
 # pacte policy: the purposes data may be used for.
 # A purpose may use the data categories listed (fideslang names; a category covers its
-# sub-categories). retention_days bounds how old a dated record (interaction, purchase, review, device
-# registration, referral) may be to be seen under the purpose (0: no limit).
+# sub-categories). retention_days bounds how old a dated record (interaction, purchase,
+# review, device registration, referral) may be to be seen under the purpose (0: no limit).
 # Consent (purposes with legal_basis = "consent"; opt-in: no choice means no): the
 # latest explicit choice on the purpose or on any of its parents decides. A grant of
 # "marketing" covers "marketing.email" until "marketing.email" or "marketing" is

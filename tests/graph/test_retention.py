@@ -40,6 +40,8 @@ def aged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     for who in (cid, parent, child):
         for purpose in ("marketing", "personalization", "analytics"):
             ss.grant_consent(who, purpose, source="web")
+    # A customer's choices are stamped one microsecond apart: let the clock pass them.
+    world.clock.advance(seconds=1)
     old_at, fresh_at = to_micros(now - OLD), to_micros(now - FRESH)
     service.ingest(WriteBatch(nodes=[
         Node("Product", "p_old", {"sku": "O-1", "name": "Old", "category": "x", "price": 1.0}),
