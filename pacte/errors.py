@@ -34,6 +34,7 @@ __all__ = [
     "NotInitialised",
     "PacteError",
     "PolicyDenied",
+    "PrivacyBudgetSpent",
     "PurposeNotGranted",
     "PurposeRequired",
     "StorageError",
@@ -93,6 +94,12 @@ class PurposeNotGranted(PolicyDenied):
     """The purpose is unknown or the principal may not claim it."""
 
     code = "PURPOSE_NOT_GRANTED"
+
+
+class PrivacyBudgetSpent(PolicyDenied):
+    """A differentially private release would spend more than the principal's budget."""
+
+    code = "PRIVACY_BUDGET_SPENT"
 
 
 class Forbidden(PolicyDenied):
