@@ -9,6 +9,7 @@
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
     │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification
     ├── DecryptionError       a ciphertext could not be opened (one opaque message)
