@@ -1133,7 +1133,8 @@ class Session:
             self._audit(self._record(action, extra=details))
             return budget - self.privacy_spent() if budget else 0.0
         if not 0 < epsilon <= budget:
-            raise InputError(f"epsilon must be > 0 and at most the budget {budget:g}")
+            self._deny(action, InputError(
+                f"epsilon must be > 0 and at most the budget {budget:g} (got {epsilon:g})"))
         account = [_budget_account(self.principal.id)]
         spent = self.privacy_spent()
         extra = {**details, "epsilon": epsilon, "epsilon_budget": budget,

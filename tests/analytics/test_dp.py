@@ -95,6 +95,16 @@ def test_budget_is_spent_in_the_trail_refused_when_gone_and_survives_a_restart(
         assert again.session(other, "analytics").privacy_spent() == 0
 
 
+def test_an_epsilon_over_the_budget_is_refused_and_audited(rt: Pacte) -> None:
+    s = rt.session(analyst(rt), "analytics")
+    for bad in (0.0 - 1, 2.0):
+        with pytest.raises(InputError, match="epsilon must be"):
+            s.record_release("analytics.dp_release", details={}, epsilon=bad, budget=1.0)
+    refused = [e.record for e in last_entries(rt) if e.record["action"] == "analytics.dp_release"]
+    assert [r["outcome"] for r in refused] == ["denied", "denied"]
+    assert s.privacy_spent() == 0
+
+
 def test_releases_are_for_analysts_under_analytics(rt: Pacte) -> None:
     with pytest.raises(PurposeNotGranted):
         rt.session(analyst(rt), "service").record_release("analytics.dp_release", details={},
