@@ -30,7 +30,7 @@ every member (a subset of what each did, generalised), never invented.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -171,10 +171,11 @@ def _record(g: nx.MultiDiGraph, c: str) -> _Record:
                    frozenset(facts), frozenset(coarse.get(i, i) for i in facts))
 
 
-# The single-valued quasi-identifiers, split on first (by value).
-_VALUES: tuple[Callable[[_Record], Hashable], ...] = (
-    lambda r: r.segment or "",
-    lambda r: r.age_band or "",
+# The single-valued quasi-identifiers, split on first (by value); age bands are ordered,
+# so sparse ones merge with their neighbours ("70-89") rather than into one pool.
+_VALUES: tuple[tuple[Callable[[_Record], str], bool], ...] = (
+    (lambda r: r.segment or "", False),
+    (lambda r: r.age_band or "", True),
 )
 
 
@@ -195,7 +196,9 @@ def _partition(records: list[_Record], k: int) -> list[list[_Record]]:
         if len(members) < 2 * k:
             done.append(members)  # too few to split into two classes of k
         elif depth < len(_VALUES):
-            todo.extend((part, depth + 1) for part in _by_value(members, _VALUES[depth], k))
+            key, ordered = _VALUES[depth]
+            todo.extend((part, depth + 1) for part in _by_value(members, key, k,
+                                                                  ordered=ordered))
         else:
             sides = _by_item(members, k)
             if sides is None:
@@ -205,12 +208,21 @@ def _partition(records: list[_Record], k: int) -> list[list[_Record]]:
     return done
 
 
-def _by_value(members: list[_Record], key: Callable[[_Record], Hashable], k: int
-              ) -> list[list[_Record]]:
-    groups: dict[Hashable, list[_Record]] = defaultdict(list)
+def _by_value(members: list[_Record], key: Callable[[_Record], str], k: int, *,
+              ordered: bool) -> list[list[_Record]]:
+    groups: dict[str, list[_Record]] = defaultdict(list)
     for r in members:
         groups[key(r)].append(r)
-    parts = [g for _, g in sorted(groups.items(), key=lambda kv: repr(kv[0])) if len(g) >= k]
+    if ordered:  # neighbours merge until each part holds k (as histogram bins do)
+        parts: list[list[_Record]] = [[]]
+        for value in sorted(groups, key=_band_order):
+            if len(parts[-1]) >= k:
+                parts.append([])
+            parts[-1].extend(groups[value])
+        if len(parts) > 1 and len(parts[-1]) < k:
+            parts[-2].extend(parts.pop())
+        return parts
+    parts = [groups[v] for v in sorted(groups) if len(groups[v]) >= k]
     pool = [r for g in groups.values() if len(g) < k for r in g]
     if pool and len(pool) < k:
         if not parts:
@@ -219,6 +231,11 @@ def _by_value(members: list[_Record], key: Callable[[_Record], Hashable], k: int
     elif pool:
         parts.append(pool)
     return parts
+
+
+def _band_order(band: str) -> tuple[int, str]:
+    low = band.partition("-")[0]
+    return (int(low) if low.isdigit() else -1, band)
 
 
 def _by_item(members: list[_Record], k: int) -> tuple[list[_Record], list[_Record]] | None:
