@@ -339,12 +339,15 @@ app.add_typer(analytics_app, name="analytics")
 def analytics_export(
     format: Annotated[str, typer.Option(
         "--format", help="graphml, gexf or json (node-link)")] = "graphml",
+    k: Annotated[int, typer.Option("--k", help="Smallest equivalence class (>= 5)")] = 5,
     data: DataOpt = None,
 ) -> None:
-    """Export the projection to a new file in the current directory; prints its name.
+    """Export the k-anonymous projection to a new file in the current directory.
 
-    Customers are pseudonyms keyed for this export alone; groups of fewer than 5
-    customers are left out.
+    Every customer record (segment, age band, edges with month ranges and amount
+    bands) matches at least k-1 others; customers are pseudonyms keyed for this
+    export alone. Prints the file name, then the achieved k and suppression rates
+    (also in the file's metadata and the export's audit entry).
 
     Example: pacte analytics export --format gexf
     """
@@ -354,22 +357,59 @@ def analytics_export(
     if chosen is None:
         fail(f"--format must be one of {', '.join(FORMATS)}", code=2)
     with opened(data) as rt:
-        projection = guarded(lambda: build_projection(rt.operator_session("analytics")))
-    path = guarded(lambda: export(projection, format=chosen, directory=Path.cwd()))
-    typer.echo(path.name)
+        session = rt.operator_session("analytics")
+        projection = guarded(lambda: build_projection(session))
+        done = guarded(lambda: export(projection, format=chosen, directory=Path.cwd(), k=k))
+        try:
+            session.record_release("analytics.export", details={
+                "format": chosen, **done.anonymity.metadata()})
+        except PacteError as exc:  # not audited: the file must not stay
+            done.path.unlink(missing_ok=True)
+            fail(str(exc))
+    typer.echo(done.path.name)
+    typer.echo(str(done.anonymity))
 
 
 @analytics_app.command("report")
-def analytics_report(data: DataOpt = None) -> None:
+def analytics_report(
+    epsilon: Annotated[float | None, typer.Option(
+        "--epsilon", help="Release the customer counts with differential privacy, "
+                          "spending this much of the privacy budget")] = None,
+    budget: Annotated[float | None, typer.Option(
+        "--budget", help="The principal's total privacy budget [default: 1.0]",
+        show_default=False)] = None,
+    data: DataOpt = None,
+) -> None:
     """Write an HTML report with PNG plots to the current directory; prints its path.
 
-    Example: pacte analytics report --data ./pacte-data
+    With --epsilon, the number of customers and the customers per channel are
+    noisy (epsilon-differentially private) and the epsilon spent is recorded in
+    the audit trail; once the budget is spent, further releases are refused.
+
+    Example: pacte analytics report --epsilon 0.2
     """
-    from pacte.analytics import build_projection, report
+    from pacte.analytics import EPSILON_BUDGET, build_projection, private_counts, report
 
     with opened(data) as rt:
-        projection = guarded(lambda: build_projection(rt.operator_session("analytics")))
-    typer.echo(guarded(lambda: report(projection, directory=Path.cwd())))
+        session = rt.operator_session("analytics")
+        projection = guarded(lambda: build_projection(session))
+        private = None
+        if epsilon is not None:
+            eps = epsilon
+            # Spent before the noisy figures exist: a failure after this wastes budget,
+            # never releases unaccounted figures.
+            counts = guarded(lambda: private_counts(projection, epsilon=eps))
+            left = guarded(lambda: session.record_release(
+                "analytics.dp_release", details=counts.parameters(), epsilon=eps,
+                budget=EPSILON_BUDGET if budget is None else budget))
+            private = counts
+        path = guarded(lambda: report(projection, directory=Path.cwd(), private=private))
+        guarded(lambda: session.record_release("analytics.report", details={
+            "file": path.name, "differentially_private": private is not None}))
+    typer.echo(path)
+    if private is not None:
+        typer.echo(f"differential privacy: epsilon {private.epsilon:g} spent, "
+                   f"{left:g} of the budget left")
 
 
 # -- the GraphQL server (pacte.api) ------------------------------------------------

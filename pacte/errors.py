@@ -9,6 +9,7 @@
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
     │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification
     ├── DecryptionError       a ciphertext could not be opened (one opaque message)
@@ -36,6 +37,7 @@ __all__ = [
     "NotInitialised",
     "PacteError",
     "PolicyDenied",
+    "PrivacyBudgetSpent",
     "PurposeNotGranted",
     "PurposeRequired",
     "StorageError",
@@ -95,6 +97,12 @@ class PurposeNotGranted(PolicyDenied):
     """The purpose is unknown or the principal may not claim it."""
 
     code = "PURPOSE_NOT_GRANTED"
+
+
+class PrivacyBudgetSpent(PolicyDenied):
+    """A differentially private release would spend more than the principal's budget."""
+
+    code = "PRIVACY_BUDGET_SPENT"
 
 
 class Forbidden(PolicyDenied):

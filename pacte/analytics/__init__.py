@@ -13,9 +13,11 @@ no group of fewer than `k` distinct customers appears (G9)::
 
 from __future__ import annotations
 
+from pacte.analytics.anonymity import Anonymity, Release, anonymise
 from pacte.analytics.communities import Communities, Community, communities
 from pacte.analytics.copurchase import BoughtTogether, Pair, bought_together, copurchase_graph
-from pacte.analytics.export import FORMATS, ExportFormat, export, export_graph
+from pacte.analytics.dp import EPSILON_BUDGET, PrivateCounts, private_counts
+from pacte.analytics.export import FORMATS, Exported, ExportFormat, export, export_graph
 from pacte.analytics.journeys import (
     ChannelMix,
     Journeys,
@@ -32,24 +34,30 @@ from pacte.analytics.report import Findings, findings, report
 from pacte.analytics.suppress import K_DEFAULT, Bin, Mix
 
 __all__ = [
+    "EPSILON_BUDGET",
     "FORMATS",
     "K_DEFAULT",
+    "Anonymity",
     "Bin",
     "BoughtTogether",
     "ChannelMix",
     "Communities",
     "Community",
     "ExportFormat",
+    "Exported",
     "Findings",
     "Journeys",
     "Mix",
     "Pair",
     "PathCount",
+    "PrivateCounts",
     "ProductJourneys",
     "ProductRating",
     "Projection",
     "Ratings",
     "ReferralWeight",
+    "Release",
+    "anonymise",
     "bought_together",
     "build_projection",
     "channel_mix",
@@ -58,6 +66,7 @@ __all__ = [
     "export",
     "export_graph",
     "findings",
+    "private_counts",
     "product_journeys",
     "purchase_journeys",
     "ratings",

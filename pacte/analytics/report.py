@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from pacte.analytics.communities import Communities, communities
 from pacte.analytics.copurchase import BoughtTogether, bought_together
+from pacte.analytics.dp import PrivateCounts
 from pacte.analytics.export import output_path
 from pacte.analytics.journeys import ChannelMix, Journeys, channel_mix, purchase_journeys
 from pacte.analytics.projection import Projection
@@ -68,8 +69,12 @@ def findings(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0) -> Fi
 
 
 def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed: int = 0,
-           now: Clock = utcnow) -> Path:
+           private: PrivateCounts | None = None, now: Clock = utcnow) -> Path:
     """Write `pacte-report-<time>.html` and its PNG plots in `directory`; returns the HTML path.
+
+    With `private` (see `pacte.analytics.dp`), the customer count and the customers
+    per channel are its noisy, differentially private figures, and their exact
+    values appear nowhere in the report; the page says which figures are which.
 
     >>> import tempfile
     >>> from pacte.analytics.testing import projection_of, row
@@ -84,8 +89,11 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
     found = findings(projection, k=k, seed=seed)
     page = output_path(directory, stem="pacte-report", suffix="html", now=now)
     base = page.stem
+    channel_bars = (_with_other(found.channels.customers) if private is None
+                    else sorted(private.channels.items(), key=lambda kv: (-kv[1], kv[0])))
     plots = {
-        "channels": _bar_plot(_with_other(found.channels.customers), "Customers per channel",
+        "channels": _bar_plot(channel_bars, "Customers per channel"
+                              + (" (differentially private)" if private else ""),
                               "distinct customers"),
         "journeys": _bar_plot([(str(p), p.customers) for p in found.journeys.paths],
                               "Most common paths to a purchase", "distinct customers"),
@@ -96,7 +104,8 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
     }
     for name, fig in plots.items():
         fig.savefig(directory / f"{base}-{name}.png", dpi=110)
-    html = _html(found, projection, images={n: f"{base}-{n}.png" for n in plots}, now=now)
+    html = _html(found, projection, images={n: f"{base}-{n}.png" for n in plots},
+                 private=private, now=now)
     page.write_text(html, encoding="utf-8")
     return page
 
@@ -208,16 +217,39 @@ def _img(src: str, alt: str) -> str:
     return f'<img src="{escape(src)}" alt="{escape(alt)}">'
 
 
-def _html(f: Findings, projection: Projection, *, images: dict[str, str], now: Clock) -> str:
+def _channels(f: Findings, private: PrivateCounts | None) -> list[str]:
+    if private is not None:  # the exact counts and interactions would undo the noise
+        noisy = sorted(private.channels.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [_table(["channel", "distinct customers (noisy)"], noisy)]
+    return [_table(["channel", "distinct customers", "interactions"],
+                   [(ch, n, f.channels.interactions.get(ch)) for ch, n in
+                    f.channels.customers.counts.items()]),
+            _hidden(f.channels.suppressed, "channels")]
+
+
+def _what_is_what(f: Findings, private: PrivateCounts | None) -> str:
+    exact = (f"Exact with suppression: every figure below except those marked noisy; each "
+             f"counts distinct customers, and groups of fewer than k = {f.k} are not shown. "
+             f"These are not differentially private.")
+    if private is None:
+        return f"<p>{exact} No figure in this report is noisy.</p>"
+    p = private.parameters()
+    return (f"<p>Noisy (epsilon-differentially private, epsilon = {p['epsilon']:g} for the "
+            f"whole release, {escape(str(p['mechanism']))}): the number of customers "
+            f"(sensitivity 1, scale {p['customers_scale']:g}) and the customers per channel "
+            f"for every channel (sensitivity {p['channels_sensitivity']}, scale "
+            f"{p['channels_scale']:g}), clamped at 0. {exact}</p>")
+
+
+def _html(f: Findings, projection: Projection, *, images: dict[str, str],
+          private: PrivateCounts | None, now: Clock) -> str:
     c, r = f.communities, f.referrals
     g = projection.graph
     names = {n: str(g.nodes[n].get("label", _short(n))) for n in projection.nodes("product")}
     sections = [
+        "<h2>What these figures are</h2>", _what_is_what(f, private),
         "<h2>Channels</h2>", _img(images["channels"], "customers per channel"),
-        _table(["channel", "distinct customers", "interactions"],
-               [(ch, n, f.channels.interactions.get(ch)) for ch, n in
-                f.channels.customers.counts.items()]),
-        _hidden(f.channels.suppressed, "channels"),
+        *_channels(f, private),
         "<h2>Paths to a purchase</h2>", _img(images["journeys"], "paths to a purchase"),
         _table(["path", "distinct customers"], [(str(p), p.customers) for p in f.journeys.paths]),
         _hidden(f.journeys.suppressed, "paths"),
@@ -234,7 +266,8 @@ def _html(f: Findings, projection: Projection, *, images: dict[str, str], now: C
         _hidden(c.suppressed, "communities"),
         "<h2>Referral weight</h2>", _img(images["referrals"], "referral weight histogram"),
         _table(["customers", "referrals", "referrers", "top tenth holds"],
-               [(r.customers, r.referrals, r.referrers, r.top_decile_share)]),
+               [(None if private else r.customers, r.referrals, r.referrers,
+                 r.top_decile_share)]),
         _table(["quantile", "weight"], [(f"p{round(q * 100)}", v)
                                          for q, v in r.quantiles.items()]),
         "<h2>Ratings</h2>",
@@ -246,8 +279,10 @@ def _html(f: Findings, projection: Projection, *, images: dict[str, str], now: C
     title = "pacte analytics report"
     meta = (f"Projection built {projection.built_at:%Y-%m-%d %H:%M} UTC under "
             f"<code>{escape(projection.purpose)}</code>; report written "
-            f"{now():%Y-%m-%d %H:%M} UTC. Customers: {_cell(f.customers)}. Every figure counts "
-            f"distinct customers; groups of fewer than k = {f.k} are not shown.")
+            f"{now():%Y-%m-%d %H:%M} UTC. Customers: "
+            + (f"{private.customers} (noisy)" if private else _cell(f.customers))
+            + f". Every figure counts distinct customers; groups of fewer than k = {f.k} "
+            "are not shown.")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>

@@ -36,6 +36,7 @@ from pacte.errors import (
     InputError,
     NotFound,
     PacteError,
+    PrivacyBudgetSpent,
     PurposeNotGranted,
     PurposeRequired,
 )
@@ -1253,6 +1254,64 @@ class Session:
                                      fields=allowed))
             yield out
 
+    def record_release(self, action: str, *, details: Mapping[str, object],
+                       epsilon: float = 0.0, budget: float = 0.0) -> float:
+        """Audit a release an analyst draws from a projection (an export, a report) (G9).
+
+        `details` (scalars: achieved k, suppression rates, noise parameters) go into the
+        audit entry. A release with `epsilon` > 0 spends that much of the principal's
+        differential-privacy `budget`: what was spent is read back from the audit trail
+        (the entries naming the principal's budget account), never from memory, so it
+        survives restarts and holds across processes; a release that would pass the
+        budget is refused with `PrivacyBudgetSpent`, and the refusal is audited.
+        Returns the budget left after this release.
+        """
+        self._require_role(action, "analyst", "admin")
+        if not self.purpose.analysts_only:
+            self._deny(action, PurposeNotGranted(
+                f"releases are made under an analysts-only purpose, not {self.purpose.id}"))
+        if not epsilon:
+            self._audit(self._record(action, extra=details))
+            return budget - self.privacy_spent() if budget else 0.0
+        if not 0 < epsilon <= budget:
+            self._deny(action, InputError(
+                f"epsilon must be > 0 and at most the budget {budget:g} (got {epsilon:g})"))
+        account = [_budget_account(self.principal.id)]
+        spent = self.privacy_spent()
+        extra = {**details, "epsilon": epsilon, "epsilon_budget": budget,
+                 "epsilon_spent_before": round(spent, 9)}
+        if spent + epsilon > budget + 1e-9:
+            self._pending.append(self._record(action, outcome="denied", subjects=account,
+                                              reason=PrivacyBudgetSpent.code, extra=extra))
+            self.flush()
+            raise PrivacyBudgetSpent(
+                f"privacy budget spent: {spent:g} of {budget:g} used, this release needs "
+                f"{epsilon:g}")
+        # Appended at once, even when the request defers its audit: the next release
+        # must see this one spent.
+        self._pending.append(self._record(action, subjects=account, extra=extra))
+        self.flush()
+        return budget - spent - epsilon
+
+    def privacy_spent(self) -> float:
+        """The epsilon this principal's differentially private releases have spent."""
+        ref = self._ref(_budget_account(self.principal.id))
+        spent, after = 0.0, None
+        while True:
+            page = self._b.audit_entries(subject=ref, after_seq=after, limit=_MAX_PAGE)
+            for entry in page:
+                rec = entry.record
+                if rec.get("principal") != self.principal.id:
+                    continue
+                if rec.get("outcome") == "ok":
+                    spent += float(rec.get("epsilon") or 0.0)
+                for op in rec.get("operations", ()):  # a deferred request's merged steps
+                    if op.get("outcome", "ok") == "ok":
+                        spent += float(op.get("epsilon") or 0.0)
+            if len(page) < _MAX_PAGE:
+                return spent
+            after = page[-1].seq
+
     def recommendations(self, customer_id: str, *, first: int = 5) -> list[ProductView]:
         """Products often bought with this customer's, from consenting customers only.
 
@@ -1380,6 +1439,11 @@ _CONSENT_BULK = 5000
 _Split = tuple[list[str], tuple[Withheld, ...]]
 _SPLITS: dict[tuple[str, str, str, int], tuple[tuple[Field, ...], _Split]] = {}
 _CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
+
+
+def _budget_account(principal_id: str) -> str:
+    """The audit subject naming a principal's privacy budget (never a customer id)."""
+    return f"privacy-budget:{principal_id}"
 
 
 def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
