@@ -44,6 +44,7 @@ from pacte.audit.merkle import (
     MerkleTree,
     chained_leaf_hash,
 )
+from pacte.audit.subjects import SubjectMap
 from pacte.audit.wal import BACKSTOP_PAGES, WalCheckpointer
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
@@ -63,7 +64,9 @@ __all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"
 # each entry two or three times; neither was deployed). Schema version 2 marks v3 files.
 GENESIS = hashlib.sha256(b"pacte.audit.chain/v3 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
-SCHEMA_VERSION = "2"
+# 3: checkpoints chained (prev) and the subject map signed (index_checkpoints); every
+# meta row derived from the entries, so that verify can check it.
+SCHEMA_VERSION = "3"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
 _SCHEMA = """
@@ -89,7 +92,19 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     key_id     TEXT NOT NULL,
     public_key BLOB NOT NULL,
     signature  BLOB NOT NULL,
-    frontier   BLOB NOT NULL
+    frontier   BLOB NOT NULL,
+    prev       INTEGER
+);
+CREATE TABLE IF NOT EXISTS index_checkpoints (
+    size       INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    head       BLOB NOT NULL,
+    time       TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    signature  BLOB NOT NULL,
+    index_root BLOB NOT NULL,
+    subjects   INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -162,21 +177,25 @@ _SET_INDEXED_BLOCKS = (
     "INSERT OR REPLACE INTO meta (key, value) VALUES ('subject_blocks_indexed', ?)"
 )
 _LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
-_LAST_CHECKPOINT = (
-    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
-    " ORDER BY size DESC LIMIT 1"
-)
+_CP_COLUMNS = "size, root, head, time, key_id, public_key, signature, prev"
+_LAST_CHECKPOINT = f"SELECT {_CP_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1"
 _CHECKPOINT_BASE = (
     "SELECT size, root, frontier FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1"
 )
-_CHECKPOINT_AT = (
-    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
-    " WHERE size = ?"
-)
+_CHECKPOINT_AT = f"SELECT {_CP_COLUMNS} FROM checkpoints WHERE size = ?"
 _INSERT_CHECKPOINT = (
-    "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier,"
+    " prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_IX_COLUMNS = "size, root, head, time, key_id, public_key, signature, index_root, subjects"
+_INDEX_CHECKPOINT_AT = f"SELECT {_IX_COLUMNS} FROM index_checkpoints WHERE size = ?"
+_LAST_INDEX_CHECKPOINT = (
+    f"SELECT {_IX_COLUMNS} FROM index_checkpoints ORDER BY size DESC LIMIT 1")
+_INSERT_INDEX_CHECKPOINT = (
+    f"INSERT INTO index_checkpoints ({_IX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_ALL_BLOCK_ROWS = "SELECT subject, seqs FROM subject_blocks WHERE block < ? ORDER BY block"
+_BODIES = "SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+_FIRST_TIME = "SELECT time FROM entries ORDER BY seq LIMIT 1"
 _GET_META = "SELECT value FROM meta WHERE key = ?"
 _INIT_META = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"
 _MAX_LIMIT = 10_000
@@ -350,7 +369,7 @@ class AuditTrail:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open audit trail at {path}: {exc}") from exc
         try:
-            _prepare_file(db, path, read_only=read_only, created=_aware(now()))
+            _prepare_file(db, path, read_only=read_only)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise CorruptStore(f"{path} is damaged or is not an audit trail ({exc})") from exc
@@ -540,28 +559,82 @@ class AuditTrail:
 
     # -- checkpoints ------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint:
-        """Sign a checkpoint of the whole log now (or return the one at this size)."""
+    def checkpoint(self, *, index: bool = False) -> Checkpoint:
+        """Sign a checkpoint of the whole log now (or return the one at this size).
+
+        With `index`, the checkpoint also signs the subject map (`pacte.audit.subjects`)
+        of the same entries: the one an access report proves its completeness against.
+        It is kept apart (index_checkpoints), as computing the map reads the whole
+        subject index, which only reports need.
+        """
         if self._signer is None:
             raise ConfigError("this audit trail has no signing key: cannot sign a checkpoint")
+        return self._write("checkpoint", lambda db: self._sign_now(db, index=index))
+
+    def _sign_now(self, db: sqlite3.Connection, *, index: bool) -> Checkpoint:
+        size, head = _read_head(db)
+        now = _aware(self._now())
+        if index:
+            return self._index_checkpoint_locked(db, size, head, now)
+        return self._checkpoint_locked(db, size, head, now)
+
+    def rotate_signer(self, new: SigningKey) -> Checkpoint:
+        """Hand signing over to `new`: an explicit, signed event on the trail.
+
+        The rotation entry names both public keys and carries two signatures over
+        them and the log position: the old key's (it hands over) and the new key's (it
+        takes over). A verifier that pins either key follows the chain to the other.
+        A checkpoint signed by the new key then covers the rotation entry.
+        """
+        from pacte.audit.rotation import rotation_record
+
+        old = self._signer
+        if old is None:
+            raise ConfigError("this audit trail has no signing key to rotate")
+        if new.public_key == old.public_key:
+            raise InputError("the new signing key is the current one")
+
+        def rotate(db: sqlite3.Connection) -> Checkpoint:
+            size, head = _read_head(db)
+            self._head = None
+            self._insert(db, [_prepare(rotation_record(old, new, seq=size, after=head))],
+                         (size, head), format_time(_aware(self._now())))
+            self._signer = new
+            last = _read_head(db)
+            if last[0] // _BLOCK > size // _BLOCK:
+                self._index_subjects(db, last[0] // _BLOCK)
+            return self._checkpoint_locked(db, last[0], last[1], _aware(self._now()))
+
+        try:
+            return self._write("key rotation", rotate)
+        except BaseException:
+            self._signer = old
+            raise
+
+    def _write(self, action: str, work: Callable[[sqlite3.Connection], Checkpoint]
+               ) -> Checkpoint:
         with self._lock:
+            if self._closed:
+                raise StorageError("the audit trail is closed")
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    size, head = _read_head(db)
-                    cp = self._checkpoint_locked(db, size, head, _aware(self._now()))
+                    cp = work(db)
                     db.execute("COMMIT")
                 except BaseException:
+                    self._blocks.clear()
+                    self._last_seq = -2
+                    self._head = None
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise _storage_error("checkpoint", exc) from exc
+                raise _storage_error(action, exc) from exc
             except PacteError:
                 raise
             except Exception as exc:
-                raise IntegrityError(f"audit checkpoint failed: {exc}") from exc
+                raise IntegrityError(f"audit {action} failed: {exc}") from exc
             self._appended = False
             return cp
 
@@ -571,14 +644,49 @@ class AuditTrail:
         existing = db.execute(_CHECKPOINT_AT, (size,)).fetchone()
         if existing is not None:
             return _checkpoint(existing)
+        last = db.execute(_LAST_CHECKPOINT).fetchone()
         frontier = self._frontier_locked(db, size)
         cp = Checkpoint.create(self._signer, size=size, root=frontier.root(), head=head,
-                               time=format_time(now))
+                               time=format_time(now), prev=None if last is None else last[0])
         db.execute(_INSERT_CHECKPOINT, (cp.size, cp.root, cp.head, cp.time, cp.key_id,
                                         cp.public_key, cp.signature,
-                                        b"".join(frontier.hashes)))
+                                        b"".join(frontier.hashes), cp.prev))
         self._checkpoint_due = now + self._interval
         return cp
+
+    def _index_checkpoint_locked(self, db: sqlite3.Connection, size: int, head: bytes,
+                                 now: datetime) -> Checkpoint:
+        assert self._signer is not None
+        existing = db.execute(_INDEX_CHECKPOINT_AT, (size,)).fetchone()
+        if existing is not None:
+            return _index_checkpoint(existing)
+        subject_map = SubjectMap(self._subject_lists(db, size))
+        cp = Checkpoint.create(self._signer, size=size, root=self._frontier_locked(db, size)
+                               .root(), head=head, time=format_time(now),
+                               index_root=subject_map.root, subjects=subject_map.size)
+        db.execute(_INSERT_INDEX_CHECKPOINT,
+                   (cp.size, cp.root, cp.head, cp.time, cp.key_id, cp.public_key,
+                    cp.signature, cp.index_root, cp.subjects))
+        return cp
+
+    def _subject_lists(self, db: sqlite3.Connection, size: int) -> dict[str, list[int]]:
+        """Every subject's seqs below `size`, ascending: the index, then the tail."""
+        lists: dict[str, list[int]] = {}
+        indexed = size // _BLOCK
+        for subject, seqs in db.execute(_ALL_BLOCK_ROWS, (indexed,)):
+            found = lists.get(subject)
+            if found is None:
+                found = lists[subject] = []
+            found.extend(sorted(int(x) for x in str(seqs).split(",")))
+        for seq, body in db.execute(_BODIES, (indexed * _BLOCK, size)):
+            for subject in dict.fromkeys(AuditEntry.from_row(seq, body, b"", None).subjects):
+                lists.setdefault(subject, []).append(seq)
+        return lists
+
+    def subject_map(self, size: int) -> SubjectMap:
+        """The subject map of the first `size` entries (`size` at most the log's)."""
+        with self._lock, self.reader() as db:
+            return SubjectMap(self._subject_lists(db, size))
 
     def _frontier_locked(self, db: sqlite3.Connection, size: int) -> CompactRange:
         """The compact range at `size`, resumed from the last checkpoint's when it checks out."""
@@ -603,6 +711,10 @@ class AuditTrail:
         row = self._one(_LAST_CHECKPOINT, ())
         return None if row is None else _checkpoint(row)
 
+    def latest_index_checkpoint(self) -> Checkpoint | None:
+        row = self._one(_LAST_INDEX_CHECKPOINT, ())
+        return None if row is None else _index_checkpoint(row)
+
     def export_checkpoint(self) -> dict[str, Any]:
         """The latest signed checkpoint as JSON (signing one first if there is none)."""
         cp = self.latest_checkpoint()
@@ -615,10 +727,10 @@ class AuditTrail:
         if row is not None:
             with contextlib.suppress(ValueError):
                 return _parse_time(row[3])
-        created = self._one(_GET_META, ("created",))
-        if created is not None:
-            with contextlib.suppress(ValueError):
-                return _parse_time(created[0])
+        first = self._one(_FIRST_TIME, ())
+        if first is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                return _parse_time(first[0])
         return _aware(self._now())
 
     # -- proofs -----------------------------------------------------------------
@@ -749,11 +861,16 @@ def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:
 
 def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
-                      public_key=row[5], signature=row[6])
+                      public_key=row[5], signature=row[6], prev=row[7])
 
 
-def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, created: datetime
-                  ) -> None:
+def _index_checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
+                      public_key=row[5], signature=row[6], index_root=row[7],
+                      subjects=row[8])
+
+
+def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool) -> None:
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     fresh = app_id != _APPLICATION_ID
@@ -770,7 +887,6 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, create
         db.executescript("BEGIN IMMEDIATE;" + _SCHEMA
                          + f"PRAGMA application_id={_APPLICATION_ID}; COMMIT;")
         db.execute(_INIT_META, ("schema_version", SCHEMA_VERSION))
-        db.execute(_INIT_META, ("created", format_time(created)))
     else:
         version = db.execute(_GET_META, ("schema_version",)).fetchone()
         if version is None or version[0] != SCHEMA_VERSION:

@@ -1,26 +1,41 @@
 """Verification of an audit trail from its raw stored entries (G7).
 
-Everything is recomputed from the canonical bytes as stored: the hash chain, every
-leaf hash, the Merkle root and chain head at each checkpoint, and each checkpoint's
-signature. Nothing stored is believed, only compared against. The first problem met
-in seq order is reported, naming the entry where it can be named:
+Everything any reader is shown is recomputed from the canonical bytes as stored, or
+checked against them; nothing stored is believed, only compared against:
 
-    modified     an entry's bytes or hashes are not what the chain says, or a
-                 checkpoint's range no longer has the root it was signed with
-    missing      a seq is absent (a deleted entry, or later entries renumbered)
+    entries            the hash chain, every leaf hash, and the columns beside the
+                       hashed body (seq, time, principal, purpose: the query filters)
+    subject_blocks     every (subject, seq) pair of each indexed block present, none
+                       invented, no row for a block not indexed yet
+    checkpoints        the Merkle root and chain head at each size, the stored
+                       frontier, the chain of `prev` links, and each signature under
+                       the key in force at that size
+    index_checkpoints  the same, and the subject map (`pacte.audit.subjects`) root
+    meta               exactly the rows the entries imply
+    the file's schema  no table, index, trigger or view beyond the trail's own
+
+Checkpoints are checked against a pinned key: the one the caller gives (a public key
+or its SHA-256 fingerprint), else the trail's own signer's. Key rotations are entries
+signed by both keys (`pacte.audit.rotation`); the verifier follows them, and the
+pinned key must be one of the chain.
+
+The first problem met in seq order is reported, with the table, the seq or block,
+and what differs:
+
+    modified     an entry's bytes, hashes or columns are not what the chain says, or
+                 a checkpoint's range no longer has the root it was signed with
+    missing      a seq, an index pair or a checkpoint is absent
+    invented     a row no entry accounts for
     reordered    an entry stands at another entry's place
     truncated    the log is shorter than its latest checkpoint
-    bad signature                             a checkpoint's signature does not verify
+    bad signature                 a checkpoint or key rotation does not verify
+    untrusted key                 signed by a key that is not the pinned one
     not an extension of the trusted checkpoint  (a rollback, or a rewrite re-signed)
 
-Entries are read a batch at a time through a separate read-only connection, and each
-is hashed once, as its RFC 6962 leaf input `0x00 || previous entry_hash || body`:
-that hash is both the entry's chain link and its Merkle leaf, and it is compared with
-the stored one as it is made. The happy path parses nothing.
-Only a mismatch triggers the slow, parsing diagnosis. Likewise the log's extent comes
-from the end of the primary key (max(seq)); whether it has gaps is learnt from the
-batch reads, and only a short batch costs a count and a search for the gap.
-An unreadable file raises (CorruptStore / StorageError) instead of returning a report,
+Entries are read a batch at a time through a separate read-only connection; each is
+hashed once (its chain link and Merkle leaf at once) and parsed once (orjson) for the
+columns and the subject index. Only a mismatch triggers the slow diagnosis. An
+unreadable file raises (CorruptStore / StorageError) instead of returning a report,
 so callers can tell "damaged" (exit 2) from "invalid" (exit 1).
 """
 
@@ -32,37 +47,50 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pacte.audit.checkpoint import Checkpoint
-from pacte.audit.merkle import EMPTY_ROOT, CompactRange, leaf_hasher
-from pacte.audit.trail import GENESIS, AuditTrail
+import orjson
+
+from pacte.audit.checkpoint import Checkpoint, key_fingerprint
+from pacte.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, leaf_hasher
+from pacte.audit.rotation import ROTATION_ACTION, Rotation
+from pacte.audit.subjects import SubjectMap
+from pacte.audit.trail import _BLOCK as INDEX_BLOCK
+from pacte.audit.trail import GENESIS, SCHEMA_VERSION, AuditTrail
+from pacte.errors import InputError
 
 __all__ = [
     "BAD_SIGNATURE",
+    "INVENTED",
     "MISSING",
     "MODIFIED",
     "NOT_EXTENSION",
     "REORDERED",
     "TRUNCATED",
+    "UNTRUSTED_KEY",
     "CheckedRange",
     "VerificationReport",
+    "parse_key",
     "verify",
 ]
 
 MODIFIED = "modified"
 MISSING = "missing"
+INVENTED = "invented"
 REORDERED = "reordered"
 TRUNCATED = "truncated"
 BAD_SIGNATURE = "bad signature"
+UNTRUSTED_KEY = "untrusted key"
 NOT_EXTENSION = "not an extension of the trusted checkpoint"
 
 # Small enough that a batch's rows and hashes stay in the CPU cache between the chain
 # pass and the Merkle pass (measured: 2,048 verifies about 15% faster than 50,000).
 BATCH = 2048
 _LOOKAHEAD = 10_000
-_ROWS = "SELECT body, entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+_ROWS = ("SELECT body, entry_hash, time, principal, purpose FROM entries"
+         " WHERE seq >= ? AND seq < ? ORDER BY seq")
 _BODY = "SELECT body FROM entries WHERE seq = ?"
 # A lone max() is answered from the end of the primary key; count(*) reads every page.
 _HIGH = "SELECT max(seq) FROM entries"
+_LOW = "SELECT min(seq) FROM entries"
 _COUNT = "SELECT count(*) FROM entries WHERE seq >= 0"
 _HAS = "SELECT 1 FROM entries WHERE seq = ?"
 _NEXT_GAP = (
@@ -70,10 +98,42 @@ _NEXT_GAP = (
     " (SELECT 1 FROM entries n WHERE n.seq = e.seq + 1) ORDER BY e.seq LIMIT 1"
 )
 _CHECKPOINTS = (
-    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
-    " ORDER BY size"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, frontier"
+    " FROM checkpoints ORDER BY size"
+)
+_INDEX_CHECKPOINTS = (
+    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects"
+    " FROM index_checkpoints ORDER BY size"
 )
 _BODIES_AFTER = "SELECT body FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"
+_ROTATIONS = "SELECT seq, body FROM entries WHERE instr(body, ?) > 0 ORDER BY seq"
+_HASH_AT = "SELECT entry_hash FROM entries WHERE seq = ?"
+_BLOCK_ROWS = "SELECT subject, seqs FROM subject_blocks WHERE block = ?"
+_ROWS_FROM = "SELECT block, subject FROM subject_blocks WHERE block >= ? ORDER BY block LIMIT 1"
+_META = "SELECT key, value FROM meta ORDER BY key"
+_SCHEMA = "SELECT type, name FROM sqlite_master ORDER BY type, name"
+_OWN_SCHEMA = {("table", "entries"), ("table", "subject_blocks"), ("table", "checkpoints"),
+               ("table", "index_checkpoints"), ("table", "meta")}
+_ROTATION_NEEDLE = json.dumps(ROTATION_ACTION).encode()
+
+
+def parse_key(text: str) -> tuple[bytes | None, str | None]:
+    """A pinned key given as text: (public key, None) for the base64 of a raw Ed25519
+    public key, (None, fingerprint) for the 64 hex digits of its SHA-256."""
+    import base64
+    import binascii
+
+    text = text.strip()
+    if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return None, text.lower()
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise InputError("a key is the base64 of a 32-byte Ed25519 public key, or the 64 "
+                         "hex digits of its SHA-256 fingerprint")
+    return key, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +166,10 @@ class VerificationReport:
     root: bytes | None = None
     trusted_size: int | None = None
     source: str = ""
+    table: str | None = None
+    block: int | None = None
+    pinned_key: str | None = None
+    key_pinned: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,9 +181,13 @@ class VerificationReport:
             "first_bad": self.first_bad,
             "reason": self.reason,
             "detail": self.detail,
+            "table": self.table,
+            "block": self.block,
             "ranges": [r.to_json() for r in self.ranges],
             "root": self.root.hex() if self.root is not None else None,
             "trusted_size": self.trusted_size,
+            "pinned_key": self.pinned_key,
+            "key_pinned": self.key_pinned,
             "source": self.source,
         }
 
@@ -127,6 +195,9 @@ class VerificationReport:
         """A human rendering, one line per checked range, then the results."""
         out = [f"Validating audit trail {self.source}: {self.size} entries, "
                f"{self.checkpoints_total} signed checkpoints"]
+        if self.pinned_key is not None:
+            how = "pinned" if self.key_pinned else "NOT pinned (trusted on first use)"
+            out.append(f"Signing key {how}: {self.pinned_key}")
         for r in self.ranges:
             span = f"Entries {r.start} to {r.end - 1}" if r.end > r.start else "Empty log"
             if r.checkpoint is None:
@@ -144,18 +215,24 @@ class VerificationReport:
         if self.ok:
             out.append("Audit trail is VALID")
         else:
-            where = f"first bad entry {self.first_bad}" if self.first_bad is not None \
-                else "no single entry can be named"
-            out.append(f"Audit trail is INVALID: {self.reason} ({where})")
+            if self.first_bad is not None:
+                where = f"first bad entry {self.first_bad}"
+            elif self.block is not None:
+                where = f"block {self.block}"
+            else:
+                where = "no single entry can be named"
+            out.append(f"Audit trail is INVALID: {self.reason} in {self.table} ({where})")
             if self.detail:
                 out.append(f"  {self.detail}")
         return out
 
 
 class _Problem(Exception):
-    def __init__(self, reason: str, first_bad: int | None, detail: str) -> None:
+    def __init__(self, reason: str, first_bad: int | None, detail: str, *,
+                 table: str = "entries", block: int | None = None) -> None:
         super().__init__(detail)
         self.reason, self.first_bad, self.detail = reason, first_bad, detail
+        self.table, self.block = table, block
 
 
 def verify(
@@ -163,26 +240,41 @@ def verify(
     *,
     trusted: Checkpoint | None = None,
     public_key: bytes | None = None,
+    fingerprint: str | None = None,
 ) -> VerificationReport:
     """Recompute and check the whole trail; see the module docstring for the reasons.
 
-    `public_key` pins the key every checkpoint must be signed with (otherwise each is
-    checked against the key stored with it). `trusted` is a checkpoint kept outside
-    the trail: the current log must extend it.
+    `public_key` (raw Ed25519) or `fingerprint` (SHA-256 of it, hex) pins the key the
+    checkpoints must be signed with; without either, the trail's own signer's key is
+    pinned, and a trail without a signer trusts the first key it meets (the report
+    says so). `trusted` is a checkpoint kept outside the trail: the current log must
+    extend it.
     """
+    pinned = True
+    if public_key is None and fingerprint is None:
+        signer = trail.signer
+        if signer is not None:
+            public_key = signer.public_key
+        else:
+            pinned = False
     with trail.reader() as db:
         return _Verifier(db, trusted=trusted, public_key=public_key,
-                         source=str(trail.path)).run()
+                         fingerprint=None if fingerprint is None else fingerprint.lower(),
+                         pinned=pinned, source=str(trail.path)).run()
 
 
 class _Verifier:
     def __init__(self, db: sqlite3.Connection, *, trusted: Checkpoint | None,
-                 public_key: bytes | None, source: str) -> None:
+                 public_key: bytes | None, fingerprint: str | None, pinned: bool,
+                 source: str) -> None:
         self.db = db
         self.trusted = trusted
-        self.public_key = public_key
-        self.checkpoints = [Checkpoint(*row) for row in db.execute(_CHECKPOINTS)]
-        self.by_size = {cp.size: cp for cp in self.checkpoints}
+        self.checkpoints = [(Checkpoint(*row[:8]), row[8]) for row in db.execute(_CHECKPOINTS)]
+        self.by_size = {cp.size: (cp, frontier) for cp, frontier in self.checkpoints}
+        self.index_checkpoints = [
+            Checkpoint(*row[:7], index_root=row[7], subjects=row[8])  # type: ignore[misc]
+            for row in db.execute(_INDEX_CHECKPOINTS)]
+        self.index_by_size = {cp.size: cp for cp in self.index_checkpoints}
         high = db.execute(_HIGH).fetchone()[0]
         self.high: int = -1 if high is None or high < 0 else int(high)
         # Entries 0 .. high, until a batch comes back short (see _gap).
@@ -191,16 +283,89 @@ class _Verifier:
         self.checkpoints_valid = 0
         self.range_start = 0
         self.checked = 0
+        self.last_cp: int | None = None
         self.frontier = CompactRange()
         self.source = source
+        self.pinned = pinned
+        # The subject index as the entries say it: complete blocks merged into `lists`,
+        # the block being read in `block`.
+        self.lists: dict[str, list[int]] = {}
+        self.block: dict[str, list[int]] = {}
+        self.indexed = self.count // INDEX_BLOCK
+        self.keys, self.rotations = self._key_chain()
+        self.pin = self._resolve_pin(public_key, fingerprint)
+
+    # -- keys -------------------------------------------------------------------
+
+    def _key_chain(self) -> tuple[list[bytes], dict[int, Rotation | None]]:
+        """The signing keys in order, from the rotation entries (checked again as
+        the walk reaches them: a rotation with a bad signature maps to None)."""
+        rotations: dict[int, Rotation | None] = {}
+        keys: list[bytes] = []
+        for seq, body in self.db.execute(_ROTATIONS, (_ROTATION_NEEDLE,)):
+            try:
+                doc = orjson.loads(body)
+            except (orjson.JSONDecodeError, TypeError):
+                continue
+            if not isinstance(doc, dict) or doc.get("action") != ROTATION_ACTION:
+                continue
+            row = self.db.execute(_HASH_AT, (seq - 1,)).fetchone() if seq > 0 else (GENESIS,)
+            after = bytes(row[0]) if row is not None and isinstance(row[0], bytes) else b""
+            rotation = Rotation.parse(seq, after, doc)
+            rotations[seq] = rotation
+            if rotation is not None:
+                if not keys:
+                    keys.append(rotation.old_key)
+                keys.append(rotation.new_key)
+        return keys, rotations
+
+    def _resolve_pin(self, public_key: bytes | None, fingerprint: str | None) -> bytes | None:
+        """The pinned key as bytes; None if it signs nothing here (every check fails)."""
+        candidates = list(self.keys) or [cp.public_key for cp, _ in self.checkpoints[:1]] \
+            or [cp.public_key for cp in self.index_checkpoints[:1]]
+        if public_key is not None:
+            return public_key
+        if fingerprint is not None:
+            return next((k for k in candidates if isinstance(k, bytes)
+                         and key_fingerprint(k) == fingerprint), None)
+        return candidates[0] if candidates and isinstance(candidates[0], bytes) else None
+
+    def _key_at(self, size: int) -> bytes | None:
+        """The key that must sign a checkpoint of `size` entries."""
+        if not self.rotations:
+            return self.pin
+        key = self.keys[0] if self.keys else None
+        for seq, rotation in sorted(self.rotations.items()):
+            if seq < size and rotation is not None:
+                key = rotation.new_key
+        return key
+
+    def _check_signature(self, cp: Checkpoint, table: str) -> None:
+        key = self._key_at(cp.size)
+        pin_ok = self.pin is not None and (not self.keys or self.pin in self.keys)
+        if not pin_ok or key is None or cp.public_key != key:
+            pinned = "none" if self.pin is None else key_fingerprint(self.pin)
+            raise _Problem(UNTRUSTED_KEY, None,
+                           f"the checkpoint at size {cp.size} is signed by key "
+                           f"{key_fingerprint(bytes(cp.public_key))[:16]}, not by the "
+                           f"pinned key {pinned[:16]} or a key it rotated to or from",
+                           table=table)
+        if not cp.verify(key):
+            raise _Problem(BAD_SIGNATURE, None, f"the signature of the checkpoint at size "
+                           f"{cp.size} signed {cp.time} does not verify", table=table)
 
     # -- the walk ---------------------------------------------------------------
 
     def run(self) -> VerificationReport:
         try:
-            targets = sorted({*self.by_size, *([self.trusted.size] if self.trusted else [])})
+            low = self.db.execute(_LOW).fetchone()[0]
+            if low is not None and low < 0:
+                raise _Problem(INVENTED, None, f"a row at seq {low} is not part of the log")
+            targets = sorted({*self.by_size, *self.index_by_size,
+                              *([self.trusted.size] if self.trusted else [])})
             self._walk(targets)
-            self._check_tail(targets)
+            self._check_tail()
+            self._check_structure()
         except _Problem as p:
             return self._report(p)
         if self.count > self.range_start:
@@ -226,7 +391,7 @@ class _Verifier:
         start, high = 0, self.high
         while start <= high:
             end = min(start + BATCH, high + 1)
-            leaves, bad, limit = self._batch(start, end, prev)
+            leaves, bad, limit, problem = self._batch(start, end, prev)
             n = limit - start
             good = n if bad is None else bad
             # Checkpoints closing before the bad entry come first in seq order.
@@ -239,7 +404,7 @@ class _Verifier:
                 target = next(pending, None)
             if bad is not None:
                 self.checked = start + bad
-                raise self._diagnose(start + bad)
+                raise problem or self._diagnose(start + bad)
             self.frontier.extend(leaves[done:])
             self.checked = start + n
             if limit < end:
@@ -247,64 +412,241 @@ class _Verifier:
                                f"entries up to {high} follow it")
             prev = leaves[-1]
             start = end
+        if self.count and not self.count % INDEX_BLOCK and self.count == high + 1:
+            problem = self._end_block(self.count // INDEX_BLOCK - 1, self.count)
+            if problem is not None:
+                raise problem
 
     def _batch(self, start: int, end: int, prev: bytes
-               ) -> tuple[list[bytes], int | None, int]:
-        """The recomputed hashes of [start, limit), the first bad index, and `limit`:
-        `end`, or the first absent seq when the batch has a gap."""
+               ) -> tuple[list[bytes], int | None, int, _Problem | None]:
+        """The recomputed hashes of [start, limit), the first bad index, `limit` (`end`,
+        or the first absent seq when the batch has a gap) and what is wrong there, when
+        it is known without diagnosis."""
         rows = self.db.execute(_ROWS, (start, end)).fetchall()
         limit = end
         if len(rows) != end - start:  # seqs are unique: a short batch has a gap
             limit = self._gap(start)
             del rows[limit - start:]  # rows come in seq order: these are start .. limit-1
-        hashes = _chain(prev, rows)
-        return hashes, None if len(hashes) == len(rows) else len(hashes), limit
+        hashes, problem = self._entries(start, prev, rows)
+        bad = None if len(hashes) == len(rows) else len(hashes)
+        return hashes, bad, limit, problem
+
+    def _entries(self, start: int, prev: bytes, rows: Sequence[tuple[Any, ...]]
+                 ) -> tuple[list[bytes], _Problem | None]:
+        """Chain, parse and check rows from seq `start`, up to the first bad one (whose
+        problem is returned, or None when only the diagnosis can name it)."""
+        new = leaf_hasher  # chained_leaf_hash, inlined: this loop runs once per entry
+        loads = orjson.loads
+        hashes: list[bytes] = []
+        add = hashes.append
+        h = prev
+        seq = start
+        block = self.block
+        try:
+            for body, stored, time, principal, purpose in rows:
+                x = new()
+                x.update(h)
+                x.update(body)
+                h = x.digest()
+                if h != stored:
+                    return hashes, None
+                if not seq & (INDEX_BLOCK - 1) and seq:
+                    problem = self._end_block(seq // INDEX_BLOCK - 1, seq)
+                    if problem is not None:
+                        return hashes, problem
+                    block = self.block
+                doc = loads(body)
+                if type(doc) is not dict:
+                    return hashes, _Problem(MODIFIED, seq, f"entry {seq} is not a JSON object")
+                p = doc.get("principal")
+                q = doc.get("purpose")
+                if (doc.get("seq") != seq or doc.get("time") != time
+                        or (p if type(p) is str else None) != principal
+                        or (q if type(q) is str else None) != purpose):
+                    return hashes, self._columns(seq, doc, time, principal, purpose)
+                subjects = doc.get("subjects")
+                if subjects:
+                    if type(subjects) is list and len(subjects) == 1:
+                        s = subjects[0]
+                        if type(s) is str:
+                            found = block.get(s)
+                            if found is None:
+                                block[s] = [seq]
+                            else:
+                                found.append(seq)
+                    elif type(subjects) is list:
+                        for s in dict.fromkeys(x for x in subjects if type(x) is str):
+                            block.setdefault(s, []).append(seq)
+                if doc.get("action") == ROTATION_ACTION and seq in self.rotations \
+                        and self.rotations[seq] is None:
+                    return hashes, _Problem(BAD_SIGNATURE, seq, f"the key rotation at entry "
+                                            f"{seq} is not signed by both keys")
+                add(h)
+                seq += 1
+        except (TypeError, orjson.JSONDecodeError):
+            pass  # NULL, a number or text written over a body, or a body that is not JSON
+        return hashes, None
+
+    def _columns(self, seq: int, doc: dict[str, Any], time: object, principal: object,
+                 purpose: object) -> _Problem:
+        p, q = doc.get("principal"), doc.get("purpose")
+        for name, stored, expected in (
+                ("seq", seq, doc.get("seq")), ("time", time, doc.get("time")),
+                ("principal", principal, p if type(p) is str else None),
+                ("purpose", purpose, q if type(q) is str else None)):
+            if stored != expected:
+                return _Problem(MODIFIED, seq, f"entries.{name} of entry {seq} is "
+                                f"{stored!r}; its hashed body says {expected!r}")
+        return _Problem(MODIFIED, seq, f"entry {seq} does not match its columns")
+
+    def _end_block(self, number: int, seq: int) -> _Problem | None:
+        """Block `number` is read whole: check its index rows, then merge it."""
+        block = self.block
+        if number < self.indexed:
+            stored = dict(self.db.execute(_BLOCK_ROWS, (number,)).fetchall())
+            expected = {s: ",".join(map(str, seqs)) for s, seqs in block.items()}
+            if stored != expected:
+                return self._index_problem(number, seq, stored, block)
+        lists = self.lists
+        for s, seqs in block.items():
+            found = lists.get(s)
+            if found is None:
+                lists[s] = seqs
+            else:
+                found.extend(seqs)
+        self.block = {}
+        return None
+
+    def _index_problem(self, number: int, seq: int, stored: dict[Any, Any],
+                       block: dict[str, list[int]]) -> _Problem | None:
+        """A block whose rows differ from the entries' as text: the same pairs in
+        another order are fine (the SQL path may concatenate out of order)."""
+        for subject in sorted(set(stored) | set(block), key=str):
+            want = block.get(subject)
+            if subject not in stored:
+                return _Problem(MISSING, None, f"subject_blocks has no row for block {number} "
+                                f"and subject {subject!r}: entries {want} name it",
+                                table="subject_blocks", block=number)
+            try:
+                got = sorted(int(x) for x in str(stored[subject]).split(","))
+            except ValueError:
+                got = None
+            if want is None:
+                return _Problem(INVENTED, None, f"subject_blocks lists subject {subject!r} "
+                                f"in block {number} (seqs {stored[subject]!r}), which no "
+                                "entry of the block names", table="subject_blocks",
+                                block=number)
+            if got != want:
+                return _Problem(MODIFIED, None, f"subject_blocks lists seqs "
+                                f"{stored[subject]!r} for subject {subject!r} in block "
+                                f"{number}; the entries say {','.join(map(str, want))}",
+                                table="subject_blocks", block=number)
+        del seq
+        return None
+
+    def _subjects_at(self, size: int) -> SubjectMap:
+        lists: dict[str, list[int]] = dict(self.lists)
+        for s, seqs in self.block.items():
+            lists[s] = [*lists.get(s, ()), *seqs]
+        return SubjectMap(lists, size)
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
-        cp = self.by_size.get(size)
-        if cp is not None:
-            if not cp.verify(self.public_key):
-                self.ranges.append(CheckedRange(self.range_start, size, size, False, cp.time,
-                                                cp.key_id))
-                raise _Problem(BAD_SIGNATURE, None,
-                               f"the checkpoint at size {size} signed {cp.time} does not "
-                               "verify")
+        found = self.by_size.get(size)
+        if found is not None:
+            cp, frontier = found
+            self._check_signature(cp, "checkpoints")
+            if cp.prev != self.last_cp:
+                before = "none" if self.last_cp is None else f"the one at size {self.last_cp}"
+                raise _Problem(MISSING if (cp.prev or 0) > (self.last_cp or 0) else MODIFIED,
+                               None, f"the checkpoint at size {size} follows the one at "
+                               f"size {cp.prev}, but the checkpoint before it is {before}",
+                               table="checkpoints")
             if cp.root != root or cp.head != head:
                 self.ranges.append(CheckedRange(self.range_start, size, size, False, cp.time,
                                                 cp.key_id))
                 raise _Problem(MODIFIED, self.range_start,
                                f"entries {self.range_start} to {size - 1} no longer match the "
                                f"checkpoint signed {cp.time}")
+            if frontier != b"".join(self.frontier.hashes):
+                raise _Problem(MODIFIED, None, f"the stored frontier of the checkpoint at "
+                               f"size {size} is not the tree's", table="checkpoints")
             self.ranges.append(CheckedRange(self.range_start, size, size, True, cp.time,
                                             cp.key_id))
             self.checkpoints_valid += 1
             self.range_start = size
+            self.last_cp = size
+        index_cp = self.index_by_size.get(size)
+        if index_cp is not None:
+            self._check_signature(index_cp, "index_checkpoints")
+            if index_cp.root != root or index_cp.head != head:
+                raise _Problem(MODIFIED, None, f"the first {size} entries no longer match "
+                               f"the index checkpoint signed {index_cp.time}",
+                               table="index_checkpoints")
+            subject_map = self._subjects_at(size)
+            if index_cp.index_root != subject_map.root \
+                    or index_cp.subjects != subject_map.size:
+                raise _Problem(MODIFIED, None, f"the subject map signed at size {size} "
+                               f"({index_cp.subjects} subjects) is not the one the entries "
+                               f"make ({subject_map.size} subjects)",
+                               table="index_checkpoints")
         trusted = self.trusted
         if trusted is not None and trusted.size == size:
-            self._check_trusted_signature()
+            self._check_trusted()
             if trusted.root != root or trusted.head != head:
                 raise _Problem(NOT_EXTENSION, None,
                                f"the first {size} entries do not have the root of the trusted "
                                f"checkpoint signed {trusted.time}: the log was rewritten")
+            table = self.by_size if trusted.index_root is None else self.index_by_size
+            stored = table.get(size)
+            stored_cp = stored[0] if isinstance(stored, tuple) else stored
+            if stored_cp is None or stored_cp.signature != trusted.signature:
+                name = "checkpoints" if trusted.index_root is None else "index_checkpoints"
+                raise _Problem(MISSING, None, f"the trusted checkpoint at size {size} signed "
+                               f"{trusted.time} is no longer in the trail", table=name)
 
-    def _check_trusted_signature(self) -> None:
+    def _check_trusted(self) -> None:
         assert self.trusted is not None
-        if not self.trusted.verify(self.public_key):
-            raise _Problem(BAD_SIGNATURE, None, "the trusted checkpoint's signature does "
-                           "not verify")
+        try:
+            self._check_signature(self.trusted, "the trusted checkpoint")
+        except _Problem as p:
+            raise _Problem(p.reason, None, f"the trusted checkpoint: {p.detail}",
+                           table="the trusted checkpoint") from None
 
-    def _check_tail(self, targets: list[int]) -> None:
+    def _check_tail(self) -> None:
         """After the walk: is anything the trail once vouched for now gone?"""
-        expected = max(self.by_size, default=0)
+        expected = max([*self.by_size, *self.index_by_size], default=0)
         if expected > self.count:
+            table = "checkpoints" if expected in self.by_size else "index_checkpoints"
             raise _Problem(TRUNCATED, self.count, f"the log ends at {self.count} entries but "
-                           f"its checkpoint signed {self.by_size[expected].time} covers "
-                           f"{expected}")
+                           f"a checkpoint in {table} covers {expected}")
         if self.trusted is not None and self.trusted.size > self.count:
-            self._check_trusted_signature()
+            self._check_trusted()
             raise _Problem(NOT_EXTENSION, self.count,
                            f"the log holds {self.count} entries, fewer than the "
                            f"{self.trusted.size} of the trusted checkpoint: it was rolled back")
+
+    def _check_structure(self) -> None:
+        """The rows no entry is hashed into: the index beyond its blocks, meta, schema."""
+        row = self.db.execute(_ROWS_FROM, (self.indexed,)).fetchone()
+        if row is not None:
+            raise _Problem(INVENTED, None, f"subject_blocks has a row for block {row[0]} "
+                           f"(subject {row[1]!r}), which is not complete yet",
+                           table="subject_blocks", block=int(row[0]))
+        meta = dict(self.db.execute(_META).fetchall())
+        expected = {"schema_version": SCHEMA_VERSION}
+        if self.indexed:
+            expected["subject_blocks_indexed"] = str(self.indexed)
+        if meta != expected:
+            for key in sorted(set(meta) | set(expected)):
+                if meta.get(key) != expected.get(key):
+                    raise _Problem(INVENTED if key not in expected else MODIFIED, None,
+                                   f"meta {key!r} is {meta.get(key)!r}; the entries make it "
+                                   f"{expected.get(key)!r}", table="meta")
+        schema = {(str(t), str(n)) for t, n in self.db.execute(_SCHEMA)}
+        extra = sorted(schema - _OWN_SCHEMA)
+        if extra:
+            raise _Problem(INVENTED, None, f"the file holds a {extra[0][0]} {extra[0][1]!r} "
+                           "that is not part of an audit trail", table="sqlite_master")
 
     # -- naming the problem -----------------------------------------------------
 
@@ -330,32 +672,15 @@ class _Verifier:
             first_bad=None if problem is None else problem.first_bad,
             reason=None if problem is None else problem.reason,
             detail=None if problem is None else problem.detail,
+            table=None if problem is None else problem.table,
+            block=None if problem is None else problem.block,
             ranges=self.ranges,
             root=self.frontier.root() if problem is None else None,
             trusted_size=None if self.trusted is None else self.trusted.size,
+            pinned_key=None if self.pin is None else key_fingerprint(self.pin),
+            key_pinned=self.pinned,
             source=self.source,
         )
-
-
-def _chain(prev: bytes, rows: Sequence[tuple[Any, Any]]) -> list[bytes]:
-    """The entry hashes of (body, stored hash) rows chained from `prev`, up to the first
-    row whose stored hash is not the recomputed one, or whose body is not bytes."""
-    new = leaf_hasher  # chained_leaf_hash, inlined: this loop runs once per entry
-    hashes: list[bytes] = []
-    add = hashes.append
-    h = prev
-    try:
-        for body, stored in rows:
-            x = new()
-            x.update(h)
-            x.update(body)
-            h = x.digest()
-            if h != stored:
-                break
-            add(h)
-    except TypeError:
-        pass  # NULL, a number or text written over a body
-    return hashes
 
 
 def _body_seq(body: object) -> int | None:
@@ -365,3 +690,6 @@ def _body_seq(body: object) -> int | None:
         return None
     seq = doc.get("seq") if isinstance(doc, dict) else None
     return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+
+
+assert HASH_SIZE == 32
