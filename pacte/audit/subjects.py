@@ -32,7 +32,7 @@ from typing import Any
 
 from pacte.audit.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, verify_inclusion
 
-__all__ = ["SubjectMap", "check_completeness", "seqs_digest", "subject_key"]
+__all__ = ["SubjectMap", "check_completeness", "seqs_digest", "seqs_text", "subject_key"]
 
 
 def subject_key(subject: str) -> bytes:
@@ -40,24 +40,25 @@ def subject_key(subject: str) -> bytes:
 
 
 def seqs_digest(seqs: Sequence[int]) -> bytes:
-    return hashlib.sha256(",".join(map(str, seqs)).encode("ascii")).digest()
+    return hashlib.sha256(seqs_text(seqs).encode("ascii")).digest()
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-class SubjectMap:
-    """The map over {subject: ascending seqs}, restricted to seqs below `size`."""
+def seqs_text(seqs: Sequence[int]) -> str:
+    """The form the digest is taken of: "3,17,42"."""
+    return ",".join(map(str, seqs))
 
-    def __init__(self, lists: Mapping[str, Sequence[int]], size: int | None = None) -> None:
-        leaves: list[tuple[bytes, bytes]] = []
-        for subject, seqs in lists.items():
-            if size is not None and seqs and seqs[-1] >= size:
-                seqs = seqs[:bisect.bisect_left(seqs, size)]
-            if seqs:
-                leaves.append((subject_key(subject), seqs_digest(seqs)))
-        leaves.sort()
+
+class SubjectMap:
+    """The map over {subject: its seqs as `seqs_text`, ascending}; empty texts are left out."""
+
+    def __init__(self, texts: Mapping[str, str]) -> None:
+        sha = hashlib.sha256
+        leaves = sorted((subject_key(subject), sha(text.encode("ascii")).digest())
+                        for subject, text in texts.items() if text)
         self._keys = [k for k, _ in leaves]
         self._leaves = leaves
         self._tree = MerkleTree([leaf_hash(k + d) for k, d in leaves]) if leaves else None

@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
 from pacte.audit.merkle import (
@@ -44,7 +46,7 @@ from pacte.audit.merkle import (
     MerkleTree,
     chained_leaf_hash,
 )
-from pacte.audit.subjects import SubjectMap
+from pacte.audit.subjects import SubjectMap, seqs_text
 from pacte.audit.wal import BACKSTOP_PAGES, WalCheckpointer
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
@@ -104,7 +106,8 @@ CREATE TABLE IF NOT EXISTS index_checkpoints (
     public_key BLOB NOT NULL,
     signature  BLOB NOT NULL,
     index_root BLOB NOT NULL,
-    subjects   INTEGER NOT NULL
+    subjects   INTEGER NOT NULL,
+    prev       INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -177,23 +180,33 @@ _SET_INDEXED_BLOCKS = (
     "INSERT OR REPLACE INTO meta (key, value) VALUES ('subject_blocks_indexed', ?)"
 )
 _LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
-_CP_COLUMNS = "size, root, head, time, key_id, public_key, signature, prev"
-_LAST_CHECKPOINT = f"SELECT {_CP_COLUMNS} FROM checkpoints ORDER BY size DESC LIMIT 1"
+_LAST_CHECKPOINT = (
+    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
+    " ORDER BY size DESC LIMIT 1"
+)
 _CHECKPOINT_BASE = (
     "SELECT size, root, frontier FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1"
 )
-_CHECKPOINT_AT = f"SELECT {_CP_COLUMNS} FROM checkpoints WHERE size = ?"
+_CHECKPOINT_AT = (
+    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
+    " WHERE size = ?"
+)
 _INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier,"
     " prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_IX_COLUMNS = "size, root, head, time, key_id, public_key, signature, index_root, subjects"
-_INDEX_CHECKPOINT_AT = f"SELECT {_IX_COLUMNS} FROM index_checkpoints WHERE size = ?"
+_INDEX_CHECKPOINT_AT = (
+    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects, prev"
+    " FROM index_checkpoints WHERE size = ?"
+)
 _LAST_INDEX_CHECKPOINT = (
-    f"SELECT {_IX_COLUMNS} FROM index_checkpoints ORDER BY size DESC LIMIT 1")
+    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects, prev"
+    " FROM index_checkpoints ORDER BY size DESC LIMIT 1"
+)
 _INSERT_INDEX_CHECKPOINT = (
-    f"INSERT INTO index_checkpoints ({_IX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_ALL_BLOCK_ROWS = "SELECT subject, seqs FROM subject_blocks WHERE block < ? ORDER BY block"
+    "INSERT INTO index_checkpoints (size, root, head, time, key_id, public_key, signature,"
+    " index_root, subjects, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _BODIES = "SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _FIRST_TIME = "SELECT time FROM entries ORDER BY seq LIMIT 1"
 _GET_META = "SELECT value FROM meta WHERE key = ?"
@@ -348,11 +361,14 @@ class AuditTrail:
         checkpoint_seconds: float = 60,
         now: Callable[[], datetime] = utcnow,
         read_only: bool = False,
+        for_verify: bool = False,
     ) -> AuditTrail:
         """Open (creating it if absent, unless `read_only`) the trail at `path`.
 
         Without a `signer` the trail can be appended to and verified but makes no
         checkpoints. CorruptStore if the file is damaged or is not an audit trail.
+        `for_verify` (read-only) skips the schema version check, so that a changed
+        version row is reported by `verify` like any other tampering.
         """
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise InputError("checkpoints must be due after >= 1 entry and > 0 seconds")
@@ -369,7 +385,7 @@ class AuditTrail:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open audit trail at {path}: {exc}") from exc
         try:
-            _prepare_file(db, path, read_only=read_only)
+            _prepare_file(db, path, read_only=read_only, check_version=not for_verify)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise CorruptStore(f"{path} is damaged or is not an audit trail ({exc})") from exc
@@ -569,7 +585,8 @@ class AuditTrail:
         """
         if self._signer is None:
             raise ConfigError("this audit trail has no signing key: cannot sign a checkpoint")
-        return self._write("checkpoint", lambda db: self._sign_now(db, index=index))
+        return self._write("checkpoint", lambda db: self._sign_now(db, index=index),
+                           covers=not index)
 
     def _sign_now(self, db: sqlite3.Connection, *, index: bool) -> Checkpoint:
         size, head = _read_head(db)
@@ -611,8 +628,10 @@ class AuditTrail:
             self._signer = old
             raise
 
-    def _write(self, action: str, work: Callable[[sqlite3.Connection], Checkpoint]
-               ) -> Checkpoint:
+    def _write(self, action: str, work: Callable[[sqlite3.Connection], Checkpoint], *,
+               covers: bool = True) -> Checkpoint:
+        """Run `work` in one write transaction; `covers`: it signs a plain checkpoint of
+        the whole log, so close() need not sign another."""
         with self._lock:
             if self._closed:
                 raise StorageError("the audit trail is closed")
@@ -635,7 +654,8 @@ class AuditTrail:
                 raise
             except Exception as exc:
                 raise IntegrityError(f"audit {action} failed: {exc}") from exc
-            self._appended = False
+            if covers:
+                self._appended = False
             return cp
 
     def _checkpoint_locked(self, db: sqlite3.Connection, size: int, head: bytes, now: datetime
@@ -660,33 +680,47 @@ class AuditTrail:
         existing = db.execute(_INDEX_CHECKPOINT_AT, (size,)).fetchone()
         if existing is not None:
             return _index_checkpoint(existing)
-        subject_map = SubjectMap(self._subject_lists(db, size))
+        subject_map = SubjectMap({s: seqs_text(seqs)
+                                  for s, seqs in self._subject_lists(db, size).items()})
+        last = db.execute(_LAST_INDEX_CHECKPOINT).fetchone()
         cp = Checkpoint.create(self._signer, size=size, root=self._frontier_locked(db, size)
                                .root(), head=head, time=format_time(now),
+                               prev=None if last is None else last[0],
                                index_root=subject_map.root, subjects=subject_map.size)
         db.execute(_INSERT_INDEX_CHECKPOINT,
                    (cp.size, cp.root, cp.head, cp.time, cp.key_id, cp.public_key,
-                    cp.signature, cp.index_root, cp.subjects))
+                    cp.signature, cp.index_root, cp.subjects, cp.prev))
         return cp
 
     def _subject_lists(self, db: sqlite3.Connection, size: int) -> dict[str, list[int]]:
-        """Every subject's seqs below `size`, ascending: the index, then the tail."""
+        """Every subject's seqs below `size`, ascending, from the entries themselves.
+
+        Not from the subject index: what is signed must not rest on a table a writer
+        of the file could have changed without breaking the chain. It reads the whole
+        log (about 1 s per million entries), which only index checkpoints pay.
+        """
         lists: dict[str, list[int]] = {}
-        indexed = size // _BLOCK
-        for subject, seqs in db.execute(_ALL_BLOCK_ROWS, (indexed,)):
-            found = lists.get(subject)
-            if found is None:
-                found = lists[subject] = []
-            found.extend(sorted(int(x) for x in str(seqs).split(",")))
-        for seq, body in db.execute(_BODIES, (indexed * _BLOCK, size)):
-            for subject in dict.fromkeys(AuditEntry.from_row(seq, body, b"", None).subjects):
-                lists.setdefault(subject, []).append(seq)
+        loads = orjson.loads
+        for start in range(0, size, 4096):
+            for seq, body in db.execute(_BODIES, (start, min(size, start + 4096))):
+                try:
+                    subjects = loads(body).get("subjects")
+                except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+                    raise IntegrityError(f"audit entry {seq} is unreadable") from exc
+                if type(subjects) is list:
+                    for subject in dict.fromkeys(s for s in subjects if type(s) is str):
+                        found = lists.get(subject)
+                        if found is None:
+                            lists[subject] = [seq]
+                        else:
+                            found.append(seq)
         return lists
 
     def subject_map(self, size: int) -> SubjectMap:
         """The subject map of the first `size` entries (`size` at most the log's)."""
         with self._lock, self.reader() as db:
-            return SubjectMap(self._subject_lists(db, size))
+            return SubjectMap({s: seqs_text(seqs)
+                               for s, seqs in self._subject_lists(db, size).items()})
 
     def _frontier_locked(self, db: sqlite3.Connection, size: int) -> CompactRange:
         """The compact range at `size`, resumed from the last checkpoint's when it checks out."""
@@ -867,10 +901,11 @@ def _checkpoint(row: Sequence[Any]) -> Checkpoint:
 def _index_checkpoint(row: Sequence[Any]) -> Checkpoint:
     return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
                       public_key=row[5], signature=row[6], index_root=row[7],
-                      subjects=row[8])
+                      subjects=row[8], prev=row[9])
 
 
-def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool) -> None:
+def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool,
+                  check_version: bool = True) -> None:
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     fresh = app_id != _APPLICATION_ID
@@ -887,7 +922,7 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool) -> Non
         db.executescript("BEGIN IMMEDIATE;" + _SCHEMA
                          + f"PRAGMA application_id={_APPLICATION_ID}; COMMIT;")
         db.execute(_INIT_META, ("schema_version", SCHEMA_VERSION))
-    else:
+    elif check_version:
         version = db.execute(_GET_META, ("schema_version",)).fetchone()
         if version is None or version[0] != SCHEMA_VERSION:
             found = "none" if version is None else version[0]

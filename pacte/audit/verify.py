@@ -102,19 +102,21 @@ _CHECKPOINTS = (
     " FROM checkpoints ORDER BY size"
 )
 _INDEX_CHECKPOINTS = (
-    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects"
-    " FROM index_checkpoints ORDER BY size"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, index_root,"
+    " subjects FROM index_checkpoints ORDER BY size"
 )
 _BODIES_AFTER = "SELECT body FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"
-_ROTATIONS = "SELECT seq, body FROM entries WHERE instr(body, ?) > 0 ORDER BY seq"
-_HASH_AT = "SELECT entry_hash FROM entries WHERE seq = ?"
 _BLOCK_ROWS = "SELECT subject, seqs FROM subject_blocks WHERE block = ?"
+_BLOCK_TEXT = (
+    "SELECT group_concat(length(subject) || ':' || subject || length(seqs) || ':' || seqs, ''),"
+    " sum(typeof(subject) != 'text' OR typeof(seqs) != 'text')"
+    " FROM subject_blocks WHERE block = ?"
+)
 _ROWS_FROM = "SELECT block, subject FROM subject_blocks WHERE block >= ? ORDER BY block LIMIT 1"
 _META = "SELECT key, value FROM meta ORDER BY key"
 _SCHEMA = "SELECT type, name FROM sqlite_master ORDER BY type, name"
 _OWN_SCHEMA = {("table", "entries"), ("table", "subject_blocks"), ("table", "checkpoints"),
                ("table", "index_checkpoints"), ("table", "meta")}
-_ROTATION_NEEDLE = json.dumps(ROTATION_ACTION).encode()
 
 
 def parse_key(text: str) -> tuple[bytes | None, str | None]:
@@ -239,18 +241,21 @@ def verify(
     trail: AuditTrail,
     *,
     trusted: Checkpoint | None = None,
+    key: str | None = None,
     public_key: bytes | None = None,
     fingerprint: str | None = None,
 ) -> VerificationReport:
     """Recompute and check the whole trail; see the module docstring for the reasons.
 
-    `public_key` (raw Ed25519) or `fingerprint` (SHA-256 of it, hex) pins the key the
-    checkpoints must be signed with; without either, the trail's own signer's key is
-    pinned, and a trail without a signer trusts the first key it meets (the report
-    says so). `trusted` is a checkpoint kept outside the trail: the current log must
-    extend it.
+    `key` (text, as `parse_key` reads it), `public_key` (raw Ed25519) or `fingerprint`
+    (SHA-256 of it, hex) pins the key the checkpoints must be signed with; without
+    any, the trail's own signer's key is pinned, and a trail without a signer trusts
+    the first key it meets (the report says so). `trusted` is a checkpoint kept
+    outside the trail: the current log must extend it.
     """
     pinned = True
+    if key is not None:
+        public_key, fingerprint = parse_key(key)
     if public_key is None and fingerprint is None:
         signer = trail.signer
         if signer is not None:
@@ -271,9 +276,7 @@ class _Verifier:
         self.trusted = trusted
         self.checkpoints = [(Checkpoint(*row[:8]), row[8]) for row in db.execute(_CHECKPOINTS)]
         self.by_size = {cp.size: (cp, frontier) for cp, frontier in self.checkpoints}
-        self.index_checkpoints = [
-            Checkpoint(*row[:7], index_root=row[7], subjects=row[8])  # type: ignore[misc]
-            for row in db.execute(_INDEX_CHECKPOINTS)]
+        self.index_checkpoints = [Checkpoint(*row) for row in db.execute(_INDEX_CHECKPOINTS)]
         self.index_by_size = {cp.size: cp for cp in self.index_checkpoints}
         high = db.execute(_HIGH).fetchone()[0]
         self.high: int = -1 if high is None or high < 0 else int(high)
@@ -284,75 +287,94 @@ class _Verifier:
         self.range_start = 0
         self.checked = 0
         self.last_cp: int | None = None
+        self.last_index_cp: int | None = None
         self.frontier = CompactRange()
         self.source = source
         self.pinned = pinned
-        # The subject index as the entries say it: complete blocks merged into `lists`,
-        # the block being read in `block`.
-        self.lists: dict[str, list[int]] = {}
-        self.block: dict[str, list[int]] = {}
+        # The subject index as the entries make it: the block being read (subject ->
+        # "seq,seq"), the blocks read whole since the last subject map, and the texts
+        # of the blocks merged into one (only needed for index checkpoints).
+        self.block: dict[str, str] = {}
+        self.blocks: list[tuple[int, dict[str, str]]] = []
+        self.texts: dict[str, list[str]] = {}
         self.indexed = self.count // INDEX_BLOCK
-        self.keys, self.rotations = self._key_chain()
-        self.pin = self._resolve_pin(public_key, fingerprint)
+        # The signing keys met so far, in order, and the one in force (see _check_pin).
+        self.keys: list[bytes] = []
+        self.key: bytes | None = None
+        self.first_signed: tuple[int, str] = (0, "checkpoints")
+        self.public_key = public_key
+        self.fingerprint = fingerprint
+        self.pin: bytes | None = None
+        self.rotations: list[tuple[int, dict[str, Any], bytes]] = []
 
     # -- keys -------------------------------------------------------------------
 
-    def _key_chain(self) -> tuple[list[bytes], dict[int, Rotation | None]]:
-        """The signing keys in order, from the rotation entries (checked again as
-        the walk reaches them: a rotation with a bad signature maps to None)."""
-        rotations: dict[int, Rotation | None] = {}
-        keys: list[bytes] = []
-        for seq, body in self.db.execute(_ROTATIONS, (_ROTATION_NEEDLE,)):
-            try:
-                doc = orjson.loads(body)
-            except (orjson.JSONDecodeError, TypeError):
-                continue
-            if not isinstance(doc, dict) or doc.get("action") != ROTATION_ACTION:
-                continue
-            row = self.db.execute(_HASH_AT, (seq - 1,)).fetchone() if seq > 0 else (GENESIS,)
-            after = bytes(row[0]) if row is not None and isinstance(row[0], bytes) else b""
-            rotation = Rotation.parse(seq, after, doc)
-            rotations[seq] = rotation
-            if rotation is not None:
-                if not keys:
-                    keys.append(rotation.old_key)
-                keys.append(rotation.new_key)
-        return keys, rotations
-
-    def _resolve_pin(self, public_key: bytes | None, fingerprint: str | None) -> bytes | None:
-        """The pinned key as bytes; None if it signs nothing here (every check fails)."""
-        candidates = list(self.keys) or [cp.public_key for cp, _ in self.checkpoints[:1]] \
-            or [cp.public_key for cp in self.index_checkpoints[:1]]
-        if public_key is not None:
-            return public_key
-        if fingerprint is not None:
-            return next((k for k in candidates if isinstance(k, bytes)
-                         and key_fingerprint(k) == fingerprint), None)
-        return candidates[0] if candidates and isinstance(candidates[0], bytes) else None
-
-    def _key_at(self, size: int) -> bytes | None:
-        """The key that must sign a checkpoint of `size` entries."""
-        if not self.rotations:
-            return self.pin
-        key = self.keys[0] if self.keys else None
-        for seq, rotation in sorted(self.rotations.items()):
-            if seq < size and rotation is not None:
-                key = rotation.new_key
-        return key
+    # The key in force is followed as the walk goes: a checkpoint of `size` entries is
+    # checked when every entry below `size`, rotations included, has been read. Which
+    # key the chain starts from is only known at the end (a pin may name a key rotated
+    # to later), so whether the pin is in the chain is checked last (_check_pin).
 
     def _check_signature(self, cp: Checkpoint, table: str) -> None:
-        key = self._key_at(cp.size)
-        pin_ok = self.pin is not None and (not self.keys or self.pin in self.keys)
-        if not pin_ok or key is None or cp.public_key != key:
-            pinned = "none" if self.pin is None else key_fingerprint(self.pin)
+        if self.key is None:
+            self.key = bytes(cp.public_key)
+            self.keys.append(self.key)
+            self.first_signed = (cp.size, table)
+        if cp.public_key != self.key:
             raise _Problem(UNTRUSTED_KEY, None,
                            f"the checkpoint at size {cp.size} is signed by key "
-                           f"{key_fingerprint(bytes(cp.public_key))[:16]}, not by the "
-                           f"pinned key {pinned[:16]} or a key it rotated to or from",
+                           f"{_short(cp.public_key)}, but the key in force is "
+                           f"{_short(self.key)} (no signed rotation between them)",
                            table=table)
-        if not cp.verify(key):
+        if not cp.verify(self.key):
             raise _Problem(BAD_SIGNATURE, None, f"the signature of the checkpoint at size "
                            f"{cp.size} signed {cp.time} does not verify", table=table)
+
+    def _follow(self, size: int) -> None:
+        """Apply the rotations read so far below `size`, in order."""
+        while self.rotations and self.rotations[0][0] < size:
+            problem = self._rotate(*self.rotations.pop(0))
+            if problem is not None:
+                raise problem
+
+    def _rotate(self, seq: int, doc: dict[str, Any], after: bytes) -> _Problem | None:
+        rotation = Rotation.parse(seq, after, doc)
+        if rotation is None:
+            return _Problem(BAD_SIGNATURE, seq, f"the key rotation at entry {seq} is not "
+                            "signed by both keys")
+        if self.key is None:
+            self.key = rotation.old_key
+            self.keys.append(self.key)
+            self.first_signed = (seq, "entries")
+        elif rotation.old_key != self.key:
+            return _Problem(UNTRUSTED_KEY, seq, f"the key rotation at entry {seq} hands over "
+                            f"from key {_short(rotation.old_key)}, not from the key in force "
+                            f"{_short(self.key)}")
+        self.key = rotation.new_key
+        self.keys.append(self.key)
+        return None
+
+    def _check_pin(self) -> None:
+        if self.key is None:
+            return  # nothing signed yet
+        if not self.pinned:
+            self.pin = self.keys[0]  # trusted on first use, and the report says so
+            return
+        pin: bytes | None
+        if self.public_key is not None:
+            pin = self.public_key
+        else:
+            pin = next((k for k in self.keys if key_fingerprint(k) == self.fingerprint), None)
+        self.pin = pin if pin is not None and pin in self.keys else None
+        if self.pin is None:
+            wanted = _short(self.public_key) if self.public_key is not None \
+                else (self.fingerprint or "")[:16]
+            where, table = self.first_signed
+            what = f"entry {where}" if table == "entries" else f"the checkpoint at size {where}"
+            raise _Problem(UNTRUSTED_KEY, None,
+                           f"{what} is signed by key {_short(self.keys[0])}, and the pinned "
+                           f"key {wanted} is not among the keys the trail rotated through "
+                           f"({', '.join(_short(k) for k in self.keys)})",
+                           table="checkpoints" if table != "entries" else "entries")
 
     # -- the walk ---------------------------------------------------------------
 
@@ -365,6 +387,7 @@ class _Verifier:
                               *([self.trusted.size] if self.trusted else [])})
             self._walk(targets)
             self._check_tail()
+            self._check_pin()
             self._check_structure()
         except _Problem as p:
             return self._report(p)
@@ -397,11 +420,13 @@ class _Verifier:
             # Checkpoints closing before the bad entry come first in seq order.
             done = 0
             while target is not None and target <= start + good:
+                self._follow(target)
                 upto = target - start
                 self.frontier.extend(leaves[done:upto])
                 done = upto
                 self._check_target(target, self.frontier.root(), leaves[upto - 1])
                 target = next(pending, None)
+            self._follow(start + good)
             if bad is not None:
                 self.checked = start + bad
                 raise problem or self._diagnose(start + bad)
@@ -413,7 +438,7 @@ class _Verifier:
             prev = leaves[-1]
             start = end
         if self.count and not self.count % INDEX_BLOCK and self.count == high + 1:
-            problem = self._end_block(self.count // INDEX_BLOCK - 1, self.count)
+            problem = self._end_block(self.count // INDEX_BLOCK - 1)
             if problem is not None:
                 raise problem
 
@@ -451,7 +476,7 @@ class _Verifier:
                 if h != stored:
                     return hashes, None
                 if not seq & (INDEX_BLOCK - 1) and seq:
-                    problem = self._end_block(seq // INDEX_BLOCK - 1, seq)
+                    problem = self._end_block(seq // INDEX_BLOCK - 1)
                     if problem is not None:
                         return hashes, problem
                     block = self.block
@@ -466,21 +491,19 @@ class _Verifier:
                     return hashes, self._columns(seq, doc, time, principal, purpose)
                 subjects = doc.get("subjects")
                 if subjects:
+                    # The index as the entries make it: subject -> "seq,seq" per block.
                     if type(subjects) is list and len(subjects) == 1:
                         s = subjects[0]
                         if type(s) is str:
                             found = block.get(s)
-                            if found is None:
-                                block[s] = [seq]
-                            else:
-                                found.append(seq)
+                            block[s] = str(seq) if found is None else f"{found},{seq}"
                     elif type(subjects) is list:
                         for s in dict.fromkeys(x for x in subjects if type(x) is str):
-                            block.setdefault(s, []).append(seq)
-                if doc.get("action") == ROTATION_ACTION and seq in self.rotations \
-                        and self.rotations[seq] is None:
-                    return hashes, _Problem(BAD_SIGNATURE, seq, f"the key rotation at entry "
-                                            f"{seq} is not signed by both keys")
+                            found = block.get(s)
+                            block[s] = str(seq) if found is None else f"{found},{seq}"
+                if doc.get("action") == ROTATION_ACTION:
+                    # Followed in seq order with the checkpoints (see _follow).
+                    self.rotations.append((seq, doc, hashes[-1] if hashes else prev))
                 add(h)
                 seq += 1
         except (TypeError, orjson.JSONDecodeError):
@@ -499,68 +522,81 @@ class _Verifier:
                                 f"{stored!r}; its hashed body says {expected!r}")
         return _Problem(MODIFIED, seq, f"entry {seq} does not match its columns")
 
-    def _end_block(self, number: int, seq: int) -> _Problem | None:
-        """Block `number` is read whole: check its index rows, then merge it."""
+    def _end_block(self, number: int) -> _Problem | None:
+        """Block `number` is read whole: check its index rows, then keep it for the map.
+
+        Both sides are compared as one length-prefixed text (unambiguous whatever the
+        subjects hold), built by SQLite on one side: one row to fetch per block.
+        """
         block = self.block
         if number < self.indexed:
-            stored = dict(self.db.execute(_BLOCK_ROWS, (number,)).fetchall())
-            expected = {s: ",".join(map(str, seqs)) for s, seqs in block.items()}
-            if stored != expected:
-                return self._index_problem(number, seq, stored, block)
-        lists = self.lists
-        for s, seqs in block.items():
-            found = lists.get(s)
-            if found is None:
-                lists[s] = seqs
-            else:
-                found.extend(seqs)
+            text, odd = self.db.execute(_BLOCK_TEXT, (number,)).fetchone()
+            expected = "".join([f"{len(s)}:{s}{len(v)}:{v}" for s, v in sorted(block.items())])
+            if odd or (text or "") != expected:
+                stored = dict(self.db.execute(_BLOCK_ROWS, (number,)).fetchall())
+                problem = self._index_problem(number, stored, block)
+                if problem is not None:
+                    return problem
+        self.blocks.append((number, block))
         self.block = {}
         return None
 
-    def _index_problem(self, number: int, seq: int, stored: dict[Any, Any],
-                       block: dict[str, list[int]]) -> _Problem | None:
-        """A block whose rows differ from the entries' as text: the same pairs in
-        another order are fine (the SQL path may concatenate out of order)."""
-        for subject in sorted(set(stored) | set(block), key=str):
+    def _index_problem(self, number: int, stored: dict[Any, Any], block: dict[str, str]
+                       ) -> _Problem | None:
+        """A block whose rows differ from the entries' as text: the same pairs with the
+        seqs in another order are fine (the SQL path may concatenate out of order)."""
+        for subject in sorted(set(stored) | set(block), key=repr):
             want = block.get(subject)
             if subject not in stored:
                 return _Problem(MISSING, None, f"subject_blocks has no row for block {number} "
                                 f"and subject {subject!r}: entries {want} name it",
                                 table="subject_blocks", block=number)
-            try:
-                got = sorted(int(x) for x in str(stored[subject]).split(","))
-            except ValueError:
-                got = None
-            if want is None:
+            if want is None or type(subject) is not str:
                 return _Problem(INVENTED, None, f"subject_blocks lists subject {subject!r} "
                                 f"in block {number} (seqs {stored[subject]!r}), which no "
                                 "entry of the block names", table="subject_blocks",
                                 block=number)
-            if got != want:
-                return _Problem(MODIFIED, None, f"subject_blocks lists seqs "
-                                f"{stored[subject]!r} for subject {subject!r} in block "
-                                f"{number}; the entries say {','.join(map(str, want))}",
-                                table="subject_blocks", block=number)
-        del seq
+            value = stored[subject]
+            try:
+                got = sorted(int(x) for x in value.split(",")) if type(value) is str else None
+            except ValueError:
+                got = None
+            if got != [int(x) for x in want.split(",")]:
+                return _Problem(MODIFIED, None, f"subject_blocks lists seqs {value!r} for "
+                                f"subject {subject!r} in block {number}; the entries say "
+                                f"{want}", table="subject_blocks", block=number)
         return None
 
     def _subjects_at(self, size: int) -> SubjectMap:
-        lists: dict[str, list[int]] = dict(self.lists)
-        for s, seqs in self.block.items():
-            lists[s] = [*lists.get(s, ()), *seqs]
-        return SubjectMap(lists, size)
+        """The subject map of the first `size` entries: the blocks read whole, merged
+        once, and the part of the block being read that lies below `size`."""
+        texts = self.texts
+        later = []
+        for number, block in self.blocks:
+            if (number + 1) * INDEX_BLOCK > size:
+                later.append((number, block))
+                continue
+            for s, v in block.items():
+                found = texts.get(s)
+                if found is None:
+                    texts[s] = [v]
+                else:
+                    found.append(v)
+        self.blocks = later
+        current: dict[str, list[str]] = {s: list(v) for s, v in texts.items()}
+        for block in [b for _, b in later] + [self.block]:
+            for s, v in block.items():
+                below = [x for x in v.split(",") if int(x) < size]
+                if below:
+                    current.setdefault(s, []).append(",".join(below))
+        return SubjectMap({s: ",".join(v) for s, v in current.items()})
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
         found = self.by_size.get(size)
         if found is not None:
             cp, frontier = found
             self._check_signature(cp, "checkpoints")
-            if cp.prev != self.last_cp:
-                before = "none" if self.last_cp is None else f"the one at size {self.last_cp}"
-                raise _Problem(MISSING if (cp.prev or 0) > (self.last_cp or 0) else MODIFIED,
-                               None, f"the checkpoint at size {size} follows the one at "
-                               f"size {cp.prev}, but the checkpoint before it is {before}",
-                               table="checkpoints")
+            _check_prev(cp, self.last_cp, "checkpoints")
             if cp.root != root or cp.head != head:
                 self.ranges.append(CheckedRange(self.range_start, size, size, False, cp.time,
                                                 cp.key_id))
@@ -578,6 +614,8 @@ class _Verifier:
         index_cp = self.index_by_size.get(size)
         if index_cp is not None:
             self._check_signature(index_cp, "index_checkpoints")
+            _check_prev(index_cp, self.last_index_cp, "index_checkpoints")
+            self.last_index_cp = size
             if index_cp.root != root or index_cp.head != head:
                 raise _Problem(MODIFIED, None, f"the first {size} entries no longer match "
                                f"the index checkpoint signed {index_cp.time}",
@@ -617,6 +655,9 @@ class _Verifier:
         expected = max([*self.by_size, *self.index_by_size], default=0)
         if expected > self.count:
             table = "checkpoints" if expected in self.by_size else "index_checkpoints"
+            found = self.by_size.get(expected)
+            # One the pinned key did not sign is invented; one it signed outlives its entries.
+            self._check_signature(found[0] if found else self.index_by_size[expected], table)
             raise _Problem(TRUNCATED, self.count, f"the log ends at {self.count} entries but "
                            f"a checkpoint in {table} covers {expected}")
         if self.trusted is not None and self.trusted.size > self.count:
@@ -639,7 +680,9 @@ class _Verifier:
         if meta != expected:
             for key in sorted(set(meta) | set(expected)):
                 if meta.get(key) != expected.get(key):
-                    raise _Problem(INVENTED if key not in expected else MODIFIED, None,
+                    reason = INVENTED if key not in expected else \
+                        MISSING if key not in meta else MODIFIED
+                    raise _Problem(reason, None,
                                    f"meta {key!r} is {meta.get(key)!r}; the entries make it "
                                    f"{expected.get(key)!r}", table="meta")
         schema = {(str(t), str(n)) for t, n in self.db.execute(_SCHEMA)}
@@ -681,6 +724,20 @@ class _Verifier:
             key_pinned=self.pinned,
             source=self.source,
         )
+
+
+def _check_prev(cp: Checkpoint, last: int | None, table: str) -> None:
+    """Checkpoints name the one before them: one taken out of the middle shows."""
+    if cp.prev != last:
+        before = "none" if last is None else f"the one at size {last}"
+        raise _Problem(MISSING if (cp.prev or 0) > (last or 0) else MODIFIED, None,
+                       f"the checkpoint at size {cp.size} follows the one at size "
+                       f"{cp.prev}, but the checkpoint before it in {table} is {before}",
+                       table=table)
+
+
+def _short(key: bytes | None) -> str:
+    return "none" if key is None else key_fingerprint(bytes(key))[:16]
 
 
 def _body_seq(body: object) -> int | None:
