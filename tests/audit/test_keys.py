@@ -31,7 +31,8 @@ def _rotated(backend: SQLiteBackend) -> None:
     trail.close()
 
 
-def _verify(backend: SQLiteBackend, key: SigningKey | None, **kw: object) -> tuple[bool, str | None]:
+def _verify(backend: SQLiteBackend, key: SigningKey | None, **kw: object
+            ) -> tuple[bool, str | None]:
     trail = backend.open()
     try:
         r = verify(trail, public_key=None if key is None else key.public_key,

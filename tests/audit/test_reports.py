@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,13 +15,13 @@ from pacte.audit import (
     Checkpoint,
     access_report,
     check_report,
-    key_fingerprint,
-    verify,
     erasure_receipt,
+    key_fingerprint,
     leaf_hash,
     plain_words,
     record_of_processing,
     trace,
+    verify,
     verify_inclusion,
     verify_receipt,
 )
