@@ -74,11 +74,13 @@ _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq        INTEGER PRIMARY KEY,
-    time       TEXT NOT NULL,
-    principal  TEXT,
-    purpose    TEXT,
     body       BLOB NOT NULL,
-    entry_hash BLOB NOT NULL
+    entry_hash BLOB NOT NULL,
+    time       TEXT GENERATED ALWAYS AS (json_extract(CAST(body AS TEXT), '$.time')) VIRTUAL,
+    principal  TEXT GENERATED ALWAYS AS (CASE json_type(CAST(body AS TEXT), '$.principal')
+               WHEN 'text' THEN json_extract(CAST(body AS TEXT), '$.principal') END) VIRTUAL,
+    purpose    TEXT GENERATED ALWAYS AS (CASE json_type(CAST(body AS TEXT), '$.purpose')
+               WHEN 'text' THEN json_extract(CAST(body AS TEXT), '$.purpose') END) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS subject_blocks (
     block   INTEGER NOT NULL,
@@ -116,10 +118,10 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 _HEAD = "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
-_INSERT = (
-    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+# time, principal and purpose, the query filters, are not stored: SQLite computes them
+# from the hashed body whenever they are read (VIRTUAL generated columns), so they
+# cannot say anything the body does not; verify checks the table's definition.
+_INSERT = "INSERT INTO entries (seq, body, entry_hash) VALUES (?, ?, ?)"
 # Reads return each entry with the hash it chains from (its leaf data starts with it).
 _GET = (
     "SELECT e.seq, e.body, e.entry_hash,"
@@ -276,9 +278,8 @@ class AuditEntry:
                 "entry_hash": self.entry_hash.hex(), "prev_hash": self.prev_hash.hex()}
 
 
-# (record, fast path applies, principal column, purpose column, subjects): a plain
-# tuple, since one is made per append.
-_Prepared = tuple[Mapping[str, object], bool, str | None, str | None, Sequence[str]]
+# (record, fast path applies, subjects): a plain tuple, since one is made per append.
+_Prepared = tuple[Mapping[str, object], bool, Sequence[str]]
 
 
 class _StaleHead(Exception):
@@ -301,9 +302,7 @@ def _prepare(record: Mapping[str, object]) -> _Prepared:
         for s in subjects:
             if type(s) is not str:
                 raise IntegrityError("audit record subjects must be a list of strings")
-    principal, purpose = record.get("principal"), record.get("purpose")
-    return (record, fast, principal if type(principal) is str else None,
-            purpose if type(purpose) is str else None, subjects)
+    return record, fast, subjects
 
 
 def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
@@ -515,14 +514,14 @@ class AuditTrail:
                 head: tuple[int, bytes], time: str) -> list[AuditEntry]:
         seq, prev = head
         out: list[AuditEntry] = []
-        for record, fast, principal, purpose, subjects in prepared:
+        for record, fast, subjects in prepared:
             doc = dict(record)
             doc["seq"] = seq
             doc["time"] = time
             body = canonical_bytes(doc, checked=fast)
             entry_hash = chained_leaf_hash(prev, body)
             try:
-                db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash))
+                db.execute(_INSERT, (seq, body, entry_hash))
             except sqlite3.IntegrityError as exc:
                 if not out:
                     raise _StaleHead from exc
@@ -885,6 +884,17 @@ class AuditTrail:
             raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
         finally:
             db.close()
+
+
+def schema_objects() -> dict[tuple[str, str], str | None]:
+    """What sqlite_master of every trail holds: (type, name) -> its CREATE statement."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        rows = db.execute("SELECT type, name, sql FROM sqlite_master")
+        return {(t, n): sql for t, n, sql in rows}
+    finally:
+        db.close()
 
 
 def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:

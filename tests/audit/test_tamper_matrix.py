@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,8 @@ def _rollback(backend: SQLiteBackend, built: dict[str, Any]) -> list[Edit]:
 
 # (table, how, the edits or a function making them, trusted: "plain" / "index" / None,
 #  (reason, table named, first bad seq, block))
-CASES: list[tuple[str, str, Any, str | None, tuple[str, str, int | None, int | None]]] = [
+CASES: list[tuple[str, str, Any, str | None,
+                  tuple[str, str, int | None, int | None] | None]] = [
     # entries: every column
     ("entries", "modify body", lambda b, _: [("UPDATE entries SET body = ? WHERE seq = ?",
                                               (_forged_body(b, K), K))], "plain",
@@ -110,14 +112,17 @@ CASES: list[tuple[str, str, Any, str | None, tuple[str, str, int | None, int | N
     ("entries", "modify entry_hash", [("UPDATE entries SET entry_hash = zeroblob(32) "
                                        "WHERE seq = ?", (K,))], "plain",
      (MODIFIED, "entries", K, None)),
-    ("entries", "modify time", [("UPDATE entries SET time = '2020-01-01T00:00:00.000000Z' "
-                                 "WHERE seq = ?", (K,))], "plain",
-     (MODIFIED, "entries", K, None)),
-    ("entries", "modify principal", [("UPDATE entries SET principal = 'pr_other' "
-                                      "WHERE seq = ?", (K,))], "plain",
-     (MODIFIED, "entries", K, None)),
-    ("entries", "modify purpose", [("UPDATE entries SET purpose = NULL WHERE seq = ?",
-                                    (K,))], "plain", (MODIFIED, "entries", K, None)),
+    # time, principal and purpose are computed from the body (generated columns): SQLite
+    # refuses to write them, so an attacker rewrites their definition instead.
+    *[("entries", f"modify {column}", [
+        ("PRAGMA writable_schema = ON", ()),
+        ("UPDATE sqlite_master SET sql = replace(sql, ?, ?) WHERE name = 'entries'",
+         (f"'$.{column}')", "'$.request_id')")),
+        ("PRAGMA schema_version = 99", ())], "plain", (MODIFIED, "sqlite_master", None, None))
+      for column in ("time", "principal", "purpose")],
+    ("entries", "modify a column's value", [
+        ("UPDATE entries SET time = '2020-01-01T00:00:00.000000Z' WHERE seq = ?", (K,))],
+     "plain", None),
     ("entries", "modify seq", [("UPDATE entries SET seq = 99999 WHERE seq = ?", (K,))],
      "plain", (MISSING, "entries", K, None)),
     ("entries", "delete", [("DELETE FROM entries WHERE seq = ?", (K,))], "plain",
@@ -125,14 +130,14 @@ CASES: list[tuple[str, str, Any, str | None, tuple[str, str, int | None, int | N
     ("entries", "insert", lambda b, _: [
         ("UPDATE entries SET seq = -seq - 1 WHERE seq >= ?", (K,)),
         ("UPDATE entries SET seq = -seq WHERE seq < 0", ()),
-        ("INSERT INTO entries (seq, time, principal, purpose, body, entry_hash) SELECT ?, "
-         "time, principal, purpose, ?, entry_hash FROM entries WHERE seq = ?",
+        ("INSERT INTO entries (seq, body, entry_hash) SELECT ?, ?, entry_hash FROM entries "
+         "WHERE seq = ?",
          (K, _forged_body(b, K), K + 1))], "plain", (MODIFIED, "entries", K, None)),
     ("entries", "insert before the first", [
-        ("INSERT INTO entries SELECT -1, time, principal, purpose, body, entry_hash "
+        ("INSERT INTO entries (seq, body, entry_hash) SELECT -1, body, entry_hash "
          "FROM entries WHERE seq = 0", ())], "plain", (INVENTED, "entries", None, None)),
-    ("entries", "duplicate", [("INSERT INTO entries SELECT ?, time, principal, purpose, body,"
-                               " entry_hash FROM entries WHERE seq = ?", (N, K))], "plain",
+    ("entries", "duplicate", [("INSERT INTO entries (seq, body, entry_hash) SELECT ?, body, "
+                               "entry_hash FROM entries WHERE seq = ?", (N, K))], "plain",
      (REORDERED, "entries", N, None)),
     ("entries", "reorder", [("UPDATE entries SET seq = -1 WHERE seq = ?", (K,)),
                             ("UPDATE entries SET seq = ? WHERE seq = ?", (K, K + 1)),
@@ -293,17 +298,23 @@ def _cli(backend: SQLiteBackend, tmp: Path, trusted: Checkpoint | None) -> tuple
                          ids=[f"{c[0]}-{c[1]}".replace(" ", "_") for c in CASES])
 def test_every_tampering_is_detected_and_named(
         backend: SQLiteBackend, built: dict[str, Any], tmp_path: Path, table: str, how: str,
-        edits: Any, which: str | None, expected: tuple[str, str, int | None, int | None]
-) -> None:
+        edits: Any, which: str | None,
+        expected: tuple[str, str, int | None, int | None] | None) -> None:
     trusted = _trusted(built, which)
     assert _run_verify(backend, trusted).ok  # untouched, it verifies
     statements = edits(backend, built) if callable(edits) else edits
+    if expected is None:  # the store itself refuses the edit
+        with pytest.raises(sqlite3.OperationalError, match="generated column"):
+            backend.tamper(*statements)
+        assert _run_verify(backend, trusted).ok
+        return
     backend.tamper(*statements)
     before = backend.save()
     report = _run_verify(backend, trusted)
     assert (report.ok, report.reason, report.table, report.first_bad, report.block) == (
         False, *expected), report.detail
-    assert report.detail and (table in report.lines()[-2] or table in ("schema", "trail"))
+    assert report.detail and (table in report.lines()[-2] or table in report.detail
+                              or table in ("schema", "trail"))
     code, out = _cli(backend, tmp_path, trusted)
     assert code == 1 and "Audit trail is INVALID" in out, out
     # Verifying repairs nothing: the file is as the attacker left it, and still fails.
