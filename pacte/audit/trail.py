@@ -59,7 +59,14 @@ from pacte.errors import (
     StorageError,
 )
 
-__all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"]
+__all__ = [
+    "GENESIS",
+    "RESERVED_KEYS",
+    "AuditEntry",
+    "AuditTrail",
+    "format_time",
+    "schema_objects",
+]
 
 # The chain's "previous hash" before the first entry: a fixed, domain-separated value.
 # v3: one hash per entry, the chain link and the Merkle leaf at once (v1 and v2 hashed
@@ -166,15 +173,16 @@ _BY_SUBJECT_TAIL = (
     " WHERE j.value = ?7)"
     " ORDER BY e.seq LIMIT ?6"
 )
-# GROUP BY hands the rows over in key order (one block, subjects ascending). This
-# statement is the general way; a process that wrote a whole block itself inserts the
-# same rows from what it remembers (_PUT_BLOCK_ROW), without re-reading the entries.
+# The rows go in key order (one block, subjects ascending), each subject's seqs
+# ascending (the ordered subquery feeds group_concat). This statement is the general
+# way; a process that wrote a whole block itself inserts the same rows from what it
+# remembers (_PUT_BLOCK_ROW), without re-reading the entries.
 _INDEX_BLOCK = (
     "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs)"
-    " SELECT ?1, j.value, group_concat(DISTINCT e.seq) FROM entries e,"
-    " json_each(CAST(e.body AS TEXT), '$.subjects') j"
+    " SELECT ?1, value, group_concat(seq) FROM (SELECT DISTINCT j.value AS value, e.seq AS seq"
+    " FROM entries e, json_each(CAST(e.body AS TEXT), '$.subjects') j"
     " WHERE e.seq >= ?1 * ?2 AND e.seq < (?1 + 1) * ?2 AND j.type = 'text'"
-    " GROUP BY j.value"
+    " ORDER BY j.value, e.seq) GROUP BY value ORDER BY value"
 )
 _PUT_BLOCK_ROW = "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs) VALUES (?, ?, ?)"
 _INDEXED_BLOCKS = "SELECT value FROM meta WHERE key = 'subject_blocks_indexed'"
