@@ -45,16 +45,11 @@ from pacte.crypto.signing import SigningKey
 
 __all__ = ["run"]
 
+# The columns the trail stores (time, principal and purpose it computes on reading).
 _PLAIN_SCHEMA = """
-CREATE TABLE entries (
-    seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, purpose TEXT,
-    body BLOB NOT NULL, entry_hash BLOB NOT NULL
-)
+CREATE TABLE entries (seq INTEGER PRIMARY KEY, body BLOB NOT NULL, entry_hash BLOB NOT NULL)
 """
-_PLAIN_INSERT = (
-    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+_PLAIN_INSERT = "INSERT INTO entries (seq, body, entry_hash) VALUES (?, ?, ?)"
 
 
 def _record(i: int) -> dict[str, object]:
@@ -142,8 +137,8 @@ def _bench_append(root: Path, n: int, block: int) -> list[dict[str, Any]]:
             trail.append(rec)
         t_audit = time.perf_counter() - t0
         rows = reader.execute(
-            "SELECT seq, time, principal, purpose, body, entry_hash FROM entries"
-            " WHERE seq >= ? ORDER BY seq", (start,)).fetchall()
+            "SELECT seq, body, entry_hash FROM entries WHERE seq >= ? ORDER BY seq",
+            (start,)).fetchall()
         audit_us.append(t_audit / block * 1e6)
         for arm, (db, how) in arms.items():
             t_plain = _insert_each(db, rows, how=how)

@@ -493,9 +493,15 @@ class _Verifier:
                         return hashes, problem
                     block = self.block
                 i = body.find(_SUBJECTS)
+                subjects = None
                 if i > 0 and body[i - 1] in _STRUCTURAL and body.count(_BRACE) == 1:
-                    subjects = loads(body[i + 11:body.index(b"]", i) + 1])
+                    try:
+                        subjects = loads(body[i + 11:body.index(b"]", i) + 1])
+                    except ValueError:
+                        i = -1  # a "]" inside a subject: read the whole body
                 else:
+                    i = -1
+                if i < 0:
                     doc = loads(body)
                     if type(doc) is not dict:
                         return hashes, _Problem(MODIFIED, seq, f"entry {seq} is not a JSON "

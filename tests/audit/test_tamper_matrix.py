@@ -347,3 +347,19 @@ def test_an_append_after_tampering_repairs_nothing(backend: SQLiteBackend,
     report = _run_verify(backend, None)
     assert (report.reason, report.table, report.block) == (MISSING, "subject_blocks", 1)
 
+
+
+@pytest.mark.parametrize("subjects", [["s_a]b"], ["s_[x]", "s_y"], ['s_"q"'], ["s_{"], []])
+def test_subjects_with_odd_characters_are_indexed_and_verified(
+        backend: SQLiteBackend, subjects: list[str]) -> None:
+    """The fast reading of subjects falls back to a full parse whenever it must."""
+    trail = backend.create(signer=SIGNER, every=500, clock=Clock())
+    for i in range(1030):
+        trail.append({**record(i, subjects=subjects if i % 3 else ["s_plain"]),
+                      "extra": {"subjects": ["s_decoy"]} if i % 7 == 0 else None})
+    trail.checkpoint(index=True)
+    trail.close()
+    assert _run_verify(backend, None).ok
+    backend.tamper(("DELETE FROM subject_blocks WHERE subject = 's_plain'", ()))
+    report = _run_verify(backend, None)
+    assert (report.reason, report.table, report.block) == (MISSING, "subject_blocks", 0)
