@@ -121,6 +121,8 @@ _ROTATION_BYTES = b'"action":"' + ROTATION_ACTION.encode() + b'"'
 _SUBJECTS = b'"subjects":['
 _BRACE = b"{"
 _STRUCTURAL = b"{,"
+_ONE_END = b'"]'
+_QUOTE = ord('"')
 
 
 def parse_key(text: str) -> tuple[bytes | None, str | None]:
@@ -463,71 +465,87 @@ class _Verifier:
     def _entries(self, start: int, prev: bytes, rows: Sequence[tuple[Any, ...]]
                  ) -> tuple[list[bytes], _Problem | None]:
         """Chain and index rows from seq `start`, up to the first bad one (whose problem
-        is returned, or None when only the diagnosis can name it).
+        is returned, or None when only the diagnosis can name it). Rows are taken one
+        index block at a time, so that the loop over entries has no block to close."""
+        hashes: list[bytes] = []
+        h, pos, seq = prev, 0, start
+        while pos < len(rows):
+            if seq and not seq % INDEX_BLOCK:
+                problem = self._end_block(seq // INDEX_BLOCK - 1)
+                if problem is not None:
+                    return hashes, problem
+            stop = min(len(rows), pos + INDEX_BLOCK - seq % INDEX_BLOCK)
+            problem = self._segment(rows, pos, stop, seq, h, hashes)
+            done = len(hashes) - pos
+            if problem is not None or done < stop - pos:
+                return hashes, problem
+            h = hashes[-1]
+            seq += done
+            pos = stop
+        return hashes, None
+
+    def _segment(self, rows: Sequence[tuple[Any, ...]], pos: int, stop: int, seq: int,
+                 h: bytes, hashes: list[bytes]) -> _Problem | None:
+        """Rows [pos, stop) of one index block: hashes appended to `hashes` up to the
+        first bad one.
 
         Each entry's subjects are read without parsing the whole body when that is
         safe: a body holding one "{" is a flat object (no nested object, no brace in a
         string), so a `"subjects":[` right after "{" or "," is its top-level key (a
-        quote inside a string is escaped), and the list ends at the first "]" (one
-        inside a string would leave it unterminated, and orjson refuses it). Any other
-        body is parsed whole.
+        quote inside a string is escaped). One subject free of quotes and backslashes
+        is then the bytes up to `"]`; a longer list is parsed alone, up to the first
+        "]" (one inside a string leaves it unterminated, and orjson refuses it). Any
+        other body is parsed whole.
         """
         new = leaf_hasher  # chained_leaf_hash, inlined: this loop runs once per entry
         loads = orjson.loads
-        hashes: list[bytes] = []
         add = hashes.append
-        h = prev
-        seq = start
         block = self.block
+        first = h  # what the segment's first entry chains from
         try:
-            for body, stored in rows:
+            for body, stored in rows[pos:stop]:
                 x = new()
                 x.update(h)
                 x.update(body)
                 h = x.digest()
                 if h != stored:
-                    return hashes, None
-                if not seq & (INDEX_BLOCK - 1) and seq:
-                    problem = self._end_block(seq // INDEX_BLOCK - 1)
-                    if problem is not None:
-                        return hashes, problem
-                    block = self.block
+                    return None
                 i = body.find(_SUBJECTS)
-                subjects = None
                 if i > 0 and body[i - 1] in _STRUCTURAL and body.count(_BRACE) == 1:
-                    try:
-                        subjects = loads(body[i + 11:body.index(b"]", i) + 1])
-                    except ValueError:
-                        i = -1  # a "]" inside a subject: read the whole body
+                    j = body.find(_ONE_END, i)
+                    one = body[i + 13:j]
+                    if body[i + 12] == _QUOTE and b'"' not in one and b"\\" not in one:
+                        s = one.decode()
+                        found = block.get(s)
+                        block[s] = str(seq) if found is None else f"{found},{seq}"
+                        subjects = None
+                    else:
+                        try:
+                            subjects = loads(body[i + 11:body.index(b"]", i) + 1])
+                        except ValueError:  # a "]" inside a subject
+                            subjects = loads(body).get("subjects")
+                elif i < 0 and body.count(_BRACE) == 1:
+                    subjects = None
                 else:
-                    i = -1
-                if i < 0:
                     doc = loads(body)
                     if type(doc) is not dict:
-                        return hashes, _Problem(MODIFIED, seq, f"entry {seq} is not a JSON "
-                                                "object")
+                        return _Problem(MODIFIED, seq, f"entry {seq} is not a JSON object")
                     subjects = doc.get("subjects")
                 if subjects and type(subjects) is list:
                     # The index as the entries make it: subject -> "seq,seq" per block.
-                    if len(subjects) == 1:
-                        s = subjects[0]
-                        if type(s) is str:
-                            found = block.get(s)
-                            block[s] = str(seq) if found is None else f"{found},{seq}"
-                    else:
-                        for s in dict.fromkeys(x for x in subjects if type(x) is str):
-                            found = block.get(s)
-                            block[s] = str(seq) if found is None else f"{found},{seq}"
+                    for s in dict.fromkeys(x for x in subjects if type(x) is str):
+                        found = block.get(s)
+                        block[s] = str(seq) if found is None else f"{found},{seq}"
                 if _ROTATION_BYTES in body:
                     doc = loads(body)
                     if doc.get("action") == ROTATION_ACTION:
                         # Followed in seq order with the checkpoints (see _follow).
-                        self.rotations.append((seq, doc, hashes[-1] if hashes else prev))
+                        self.rotations.append((seq, doc, hashes[-1] if hashes else first))
                 add(h)
                 seq += 1
         except (TypeError, ValueError, AttributeError):
             pass  # NULL, a number or text written over a body, or a body that is not JSON
-        return hashes, None
+        return None
 
     def _end_block(self, number: int) -> _Problem | None:
         """Block `number` is read whole: check its index rows, then keep it for the map.

@@ -349,7 +349,8 @@ def test_an_append_after_tampering_repairs_nothing(backend: SQLiteBackend,
 
 
 
-@pytest.mark.parametrize("subjects", [["s_a]b"], ["s_[x]", "s_y"], ['s_"q"'], ["s_{"], []])
+@pytest.mark.parametrize("subjects", [["s_a]b"], ["s_[x]", "s_y"], ['s_"q"'], ["s_{"], [],
+                                      ["s_é"], ["s_back\\slash"], ["s_a", "s_a"]])
 def test_subjects_with_odd_characters_are_indexed_and_verified(
         backend: SQLiteBackend, subjects: list[str]) -> None:
     """The fast reading of subjects falls back to a full parse whenever it must."""
