@@ -27,6 +27,7 @@ from pacte.audit import (
     AuditTrail,
     access_report,
     erasure_receipt,
+    key_fingerprint,
     record_of_processing,
     trace,
     verify,
@@ -49,7 +50,7 @@ from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import open_store
 
-__all__ = ["OPERATOR", "Pacte", "default_data_dir"]
+__all__ = ["OPERATOR", "Pacte", "default_data_dir", "signing_public_key"]
 
 POLICY_FILE = "policy.toml"
 GRAPH_FILE = "graph.db"
@@ -72,6 +73,15 @@ OPERATOR = Principal(
 
 def default_data_dir() -> Path:
     return Path(os.environ.get("PACTE_DATA") or "./pacte-data")
+
+
+def signing_public_key(data_dir: Path | str) -> str:
+    """The base64 public key of the directory's signing.key: what verification pins by
+    default. KeyVaultError if the file is missing or unreadable."""
+    import base64
+
+    key = SigningKey.load(Path(data_dir) / SIGNING_KEY_FILE).public_key
+    return base64.b64encode(key).decode("ascii")
 
 
 class Pacte:
@@ -274,6 +284,26 @@ class Pacte:
             uri_file.chmod(0o600)  # it may carry the store's password
         return report
 
+    def rotate_signing_key(self) -> str:
+        """A new audit signing key, handed over on the trail; returns its fingerprint.
+
+        The rotation entry is signed by both keys (see `pacte.audit.rotation`); the new
+        key is written beside the old one first and replaces it once the trail has
+        recorded the hand-over, so a failure leaves the directory signing as before.
+        """
+        path = self.data_dir / SIGNING_KEY_FILE
+        staged = path.with_name(path.name + ".new")
+        staged.unlink(missing_ok=True)
+        new = SigningKey.create(staged)
+        try:
+            self.audit.rotate_signer(new)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        os.replace(staged, path)
+        self.signer = new
+        return key_fingerprint(new.public_key)
+
     def rotate_keys(self) -> int:
         """A new KEK version; every data key re-wrapped under it. Returns the new version."""
         version = self.vault.rotate_kek()
@@ -309,7 +339,9 @@ class Pacte:
         return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit)
 
     def audit_verify(self) -> Any:
-        return verify(self.audit)
+        # Pinned to this directory's signing key: a checkpoint signed by any key the
+        # trail did not rotate to from it fails.
+        return verify(self.audit, public_key=self.signer.public_key)
 
     def audit_trace(self, subject: str) -> list[Any]:
         return trace(self.audit, subject)

@@ -3,13 +3,14 @@
     trail = AuditTrail.open(data_dir / "audit.db", signer=SigningKey.load(key_file))
     trail.append({"action": "customer.read", "principal": "pr_crm", "purpose": "service",
                   "subjects": ["s_ab12..."], "fields": ["email"], "outcome": "ok"})
-    report = verify(trail, trusted=Checkpoint.from_json(exported))
+    report = verify(trail, trusted=Checkpoint.from_json(exported), key=fingerprint)
+    check_report(access_report(trail, "s_ab12...", policy_summary=...), key=fingerprint)
 """
 
 from __future__ import annotations
 
 from pacte.audit.canonical import canonical_bytes
-from pacte.audit.checkpoint import Checkpoint
+from pacte.audit.checkpoint import Checkpoint, key_fingerprint
 from pacte.audit.merkle import (
     CompactRange,
     MerkleTree,
@@ -20,9 +21,16 @@ from pacte.audit.merkle import (
     verify_inclusion,
 )
 from pacte.audit.receipts import erasure_receipt, verify_receipt
-from pacte.audit.reports import access_report, plain_words, record_of_processing, trace
+from pacte.audit.reports import (
+    access_report,
+    check_report,
+    plain_words,
+    record_of_processing,
+    trace,
+)
+from pacte.audit.subjects import SubjectMap, check_completeness
 from pacte.audit.trail import GENESIS, AuditEntry, AuditTrail
-from pacte.audit.verify import CheckedRange, VerificationReport, verify
+from pacte.audit.verify import CheckedRange, VerificationReport, parse_key, verify
 
 __all__ = [
     "GENESIS",
@@ -32,12 +40,17 @@ __all__ = [
     "Checkpoint",
     "CompactRange",
     "MerkleTree",
+    "SubjectMap",
     "VerificationReport",
     "access_report",
     "canonical_bytes",
+    "check_completeness",
+    "check_report",
     "erasure_receipt",
+    "key_fingerprint",
     "leaf_hash",
     "node_hash",
+    "parse_key",
     "plain_words",
     "record_of_processing",
     "root_of",

@@ -13,16 +13,20 @@ The policy module belongs to the graph layer, so these functions take a plain
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from pacte.audit.checkpoint import Checkpoint
+from pacte.audit.merkle import leaf_hash, verify_inclusion
+from pacte.audit.subjects import check_completeness
 from pacte.audit.trail import AuditEntry, AuditTrail, format_time
 from pacte.clock import utcnow
-from pacte.errors import InputError
+from pacte.errors import InputError, IntegrityError
 
-__all__ = ["access_report", "plain_words", "record_of_processing", "trace"]
+__all__ = ["access_report", "check_report", "plain_words", "record_of_processing", "trace"]
 
 _PAGE = 1000
 
@@ -96,16 +100,18 @@ def access_report(
 
     Each use carries its canonical entry, the hash of the entry before it and an
     inclusion proof against the signed checkpoint in the report, so the customer can
-    check it was on the record. With
-    `fresh_checkpoint` (and a signing key) a checkpoint is signed first, so the most
-    recent uses are covered too.
+    check it was on the record; `completeness` proves against the subject map that
+    same checkpoint signs that no use before it is left out (`check_report` does
+    both). With `fresh_checkpoint` (and a signing key) the checkpoint is signed now,
+    so the most recent uses are covered too; otherwise the latest one that signs a
+    subject map is used, and later uses are listed without proofs.
     """
-    entries = trace(trail, subject_ref)
     checkpoint: Checkpoint | None
     if fresh_checkpoint and trail.signer is not None:
-        checkpoint = trail.checkpoint()
+        checkpoint = trail.checkpoint(index=True)
     else:
-        checkpoint = trail.latest_checkpoint()
+        checkpoint = trail.latest_index_checkpoint()
+    entries = trace(trail, subject_ref)
     field_categories: Mapping[str, str] = policy_summary.get("fields") or {}
     purposes = {str(p.get("id")): p for p in _purposes(policy_summary)}
     uses: list[dict[str, Any]] = []
@@ -161,9 +167,86 @@ def access_report(
         "recipients": sorted(recipients),
         "uses": uses,
         "checkpoint": checkpoint.to_json() if checkpoint is not None else None,
+        "completeness": None if checkpoint is None
+        else trail.subject_map(checkpoint.size).proof(subject_ref),
         "proofs": "RFC 9162 inclusion proofs; leaf = SHA-256(0x00 || prev_hash || entry), "
-                  "which is also the entry's hash in the chain",
+                  "which is also the entry's hash in the chain; completeness against the "
+                  "checkpoint's subject map (docs/audit.md)",
     }
+
+
+def check_report(report: Mapping[str, Any], *, key: str | None = None,
+                 public_key: bytes | None = None) -> dict[str, Any]:
+    """Check an access report on its own, as its reader would; IntegrityError if it fails.
+
+    `key` (the base64 public key or the SHA-256 fingerprint printed by `pacte audit
+    checkpoint --export`) or `public_key` pins who must have signed the report's
+    checkpoint. Checked: that signature; each listed use names the subject and is in
+    the signed tree (its inclusion proof); and the uses below the checkpoint's size are
+    all the subject's uses in the signed subject map. Returns what was proven.
+    """
+    from pacte.audit.verify import parse_key
+
+    fingerprint = None
+    if key is not None:
+        public_key, fingerprint = parse_key(key)
+    if public_key is None and fingerprint is None:
+        raise InputError("give the key the report must be signed by (key=...)")
+    try:
+        subject = report["subject"]
+        cp = Checkpoint.from_json(report["checkpoint"])
+        uses = report["uses"]
+        if not isinstance(subject, str) or not isinstance(uses, list):
+            raise TypeError("subject and uses")
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise IntegrityError(f"not an access report with a signed checkpoint ({exc})") from exc
+    if (public_key is not None and cp.public_key != public_key) or (
+            fingerprint is not None and cp.fingerprint != fingerprint):
+        raise IntegrityError(f"the report is signed by key {cp.fingerprint[:16]}, not the "
+                             "pinned key")
+    if not cp.verify(cp.public_key) or cp.index_root is None or cp.subjects is None:
+        raise IntegrityError("the report's checkpoint is not validly signed with a subject map")
+    seqs: list[int] = []
+    for use in uses:
+        seq = _checked_use(use, subject, cp)
+        if seq < cp.size:
+            seqs.append(seq)
+    if seqs != sorted(set(seqs)):
+        raise IntegrityError("the report lists a use twice or out of order")
+    proof = report.get("completeness")
+    problem = "no completeness proof" if not isinstance(proof, Mapping) else \
+        check_completeness(subject, seqs, index_root=cp.index_root, subjects=cp.subjects,
+                           proof=proof)
+    if problem is not None:
+        raise IntegrityError(f"the report is not complete as of checkpoint {cp.size}: "
+                             f"{problem}")
+    return {"subject": subject, "uses": len(seqs), "checkpoint_size": cp.size,
+            "checkpoint_time": cp.time, "key_fingerprint": cp.fingerprint}
+
+
+def _checked_use(use: Any, subject: str, cp: Checkpoint) -> int:
+    """The seq of one listed use, once it is shown to be on the record."""
+    try:
+        entry = use["entry"].encode("utf-8")
+        doc = json.loads(entry)
+        seq = doc["seq"]
+        prev = base64.b64decode(use["prev_hash"], validate=True)
+        proof = use.get("inclusion_proof")
+        if not isinstance(seq, int) or use["seq"] != seq:
+            raise ValueError("seq")
+    except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
+        raise IntegrityError(f"a use in the report is malformed ({exc})") from exc
+    if subject not in (doc.get("subjects") or []):
+        raise IntegrityError(f"use {seq} does not name the subject")
+    if seq < cp.size:
+        try:
+            hashes = [base64.b64decode(h, validate=True) for h in proof or []]
+        except (TypeError, ValueError, binascii.Error) as exc:
+            raise IntegrityError(f"the inclusion proof of use {seq} is malformed") from exc
+        if proof is None or not verify_inclusion(leaf_hash(prev + entry), seq, cp.size,
+                                                 hashes, cp.root):
+            raise IntegrityError(f"use {seq} is not in the signed log")
+    return seq
 
 
 def _words(items: Sequence[str]) -> str:

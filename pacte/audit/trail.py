@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
 from pacte.audit.merkle import (
@@ -44,6 +46,7 @@ from pacte.audit.merkle import (
     MerkleTree,
     chained_leaf_hash,
 )
+from pacte.audit.subjects import SubjectMap, seqs_text
 from pacte.audit.wal import BACKSTOP_PAGES, WalCheckpointer
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
@@ -56,24 +59,35 @@ from pacte.errors import (
     StorageError,
 )
 
-__all__ = ["GENESIS", "RESERVED_KEYS", "AuditEntry", "AuditTrail", "format_time"]
+__all__ = [
+    "GENESIS",
+    "RESERVED_KEYS",
+    "AuditEntry",
+    "AuditTrail",
+    "format_time",
+    "schema_objects",
+]
 
 # The chain's "previous hash" before the first entry: a fixed, domain-separated value.
 # v3: one hash per entry, the chain link and the Merkle leaf at once (v1 and v2 hashed
 # each entry two or three times; neither was deployed). Schema version 2 marks v3 files.
 GENESIS = hashlib.sha256(b"pacte.audit.chain/v3 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
-SCHEMA_VERSION = "2"
+# 3: checkpoints chained (prev) and the subject map signed (index_checkpoints); every
+# meta row derived from the entries, so that verify can check it.
+SCHEMA_VERSION = "3"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq        INTEGER PRIMARY KEY,
-    time       TEXT NOT NULL,
-    principal  TEXT,
-    purpose    TEXT,
     body       BLOB NOT NULL,
-    entry_hash BLOB NOT NULL
+    entry_hash BLOB NOT NULL,
+    time       TEXT GENERATED ALWAYS AS (json_extract(CAST(body AS TEXT), '$.time')) VIRTUAL,
+    principal  TEXT GENERATED ALWAYS AS (CASE json_type(CAST(body AS TEXT), '$.principal')
+               WHEN 'text' THEN json_extract(CAST(body AS TEXT), '$.principal') END) VIRTUAL,
+    purpose    TEXT GENERATED ALWAYS AS (CASE json_type(CAST(body AS TEXT), '$.purpose')
+               WHEN 'text' THEN json_extract(CAST(body AS TEXT), '$.purpose') END) VIRTUAL
 );
 CREATE TABLE IF NOT EXISTS subject_blocks (
     block   INTEGER NOT NULL,
@@ -89,7 +103,20 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     key_id     TEXT NOT NULL,
     public_key BLOB NOT NULL,
     signature  BLOB NOT NULL,
-    frontier   BLOB NOT NULL
+    frontier   BLOB NOT NULL,
+    prev       INTEGER
+);
+CREATE TABLE IF NOT EXISTS index_checkpoints (
+    size       INTEGER PRIMARY KEY,
+    root       BLOB NOT NULL,
+    head       BLOB NOT NULL,
+    time       TEXT NOT NULL,
+    key_id     TEXT NOT NULL,
+    public_key BLOB NOT NULL,
+    signature  BLOB NOT NULL,
+    index_root BLOB NOT NULL,
+    subjects   INTEGER NOT NULL,
+    prev       INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -98,10 +125,10 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 _HEAD = "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
-_INSERT = (
-    "INSERT INTO entries (seq, time, principal, purpose, body, entry_hash)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
+# time, principal and purpose, the query filters, are not stored: SQLite computes them
+# from the hashed body whenever they are read (VIRTUAL generated columns), so they
+# cannot say anything the body does not; verify checks the table's definition.
+_INSERT = "INSERT INTO entries (seq, body, entry_hash) VALUES (?, ?, ?)"
 # Reads return each entry with the hash it chains from (its leaf data starts with it).
 _GET = (
     "SELECT e.seq, e.body, e.entry_hash,"
@@ -146,15 +173,16 @@ _BY_SUBJECT_TAIL = (
     " WHERE j.value = ?7)"
     " ORDER BY e.seq LIMIT ?6"
 )
-# GROUP BY hands the rows over in key order (one block, subjects ascending). This
-# statement is the general way; a process that wrote a whole block itself inserts the
-# same rows from what it remembers (_PUT_BLOCK_ROW), without re-reading the entries.
+# The rows go in key order (one block, subjects ascending), each subject's seqs
+# ascending (the ordered subquery feeds group_concat). This statement is the general
+# way; a process that wrote a whole block itself inserts the same rows from what it
+# remembers (_PUT_BLOCK_ROW), without re-reading the entries.
 _INDEX_BLOCK = (
     "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs)"
-    " SELECT ?1, j.value, group_concat(DISTINCT e.seq) FROM entries e,"
-    " json_each(CAST(e.body AS TEXT), '$.subjects') j"
+    " SELECT ?1, value, group_concat(seq) FROM (SELECT DISTINCT j.value AS value, e.seq AS seq"
+    " FROM entries e, json_each(CAST(e.body AS TEXT), '$.subjects') j"
     " WHERE e.seq >= ?1 * ?2 AND e.seq < (?1 + 1) * ?2 AND j.type = 'text'"
-    " GROUP BY j.value"
+    " ORDER BY j.value, e.seq) GROUP BY value ORDER BY value"
 )
 _PUT_BLOCK_ROW = "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs) VALUES (?, ?, ?)"
 _INDEXED_BLOCKS = "SELECT value FROM meta WHERE key = 'subject_blocks_indexed'"
@@ -163,20 +191,34 @@ _SET_INDEXED_BLOCKS = (
 )
 _LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _LAST_CHECKPOINT = (
-    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
     " ORDER BY size DESC LIMIT 1"
 )
 _CHECKPOINT_BASE = (
     "SELECT size, root, frontier FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1"
 )
 _CHECKPOINT_AT = (
-    "SELECT size, root, head, time, key_id, public_key, signature FROM checkpoints"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
     " WHERE size = ?"
 )
 _INSERT_CHECKPOINT = (
-    "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier,"
+    " prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INDEX_CHECKPOINT_AT = (
+    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects, prev"
+    " FROM index_checkpoints WHERE size = ?"
+)
+_LAST_INDEX_CHECKPOINT = (
+    "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects, prev"
+    " FROM index_checkpoints ORDER BY size DESC LIMIT 1"
+)
+_INSERT_INDEX_CHECKPOINT = (
+    "INSERT INTO index_checkpoints (size, root, head, time, key_id, public_key, signature,"
+    " index_root, subjects, prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_BODIES = "SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
+_FIRST_TIME = "SELECT time FROM entries ORDER BY seq LIMIT 1"
 _GET_META = "SELECT value FROM meta WHERE key = ?"
 _INIT_META = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"
 _MAX_LIMIT = 10_000
@@ -244,9 +286,8 @@ class AuditEntry:
                 "entry_hash": self.entry_hash.hex(), "prev_hash": self.prev_hash.hex()}
 
 
-# (record, fast path applies, principal column, purpose column, subjects): a plain
-# tuple, since one is made per append.
-_Prepared = tuple[Mapping[str, object], bool, str | None, str | None, Sequence[str]]
+# (record, fast path applies, subjects): a plain tuple, since one is made per append.
+_Prepared = tuple[Mapping[str, object], bool, Sequence[str]]
 
 
 class _StaleHead(Exception):
@@ -269,9 +310,7 @@ def _prepare(record: Mapping[str, object]) -> _Prepared:
         for s in subjects:
             if type(s) is not str:
                 raise IntegrityError("audit record subjects must be a list of strings")
-    principal, purpose = record.get("principal"), record.get("purpose")
-    return (record, fast, principal if type(principal) is str else None,
-            purpose if type(purpose) is str else None, subjects)
+    return record, fast, subjects
 
 
 def _storage_error(action: str, exc: sqlite3.Error) -> StorageError:
@@ -329,11 +368,14 @@ class AuditTrail:
         checkpoint_seconds: float = 60,
         now: Callable[[], datetime] = utcnow,
         read_only: bool = False,
+        for_verify: bool = False,
     ) -> AuditTrail:
         """Open (creating it if absent, unless `read_only`) the trail at `path`.
 
         Without a `signer` the trail can be appended to and verified but makes no
         checkpoints. CorruptStore if the file is damaged or is not an audit trail.
+        `for_verify` (read-only) skips the schema version check, so that a changed
+        version row is reported by `verify` like any other tampering.
         """
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise InputError("checkpoints must be due after >= 1 entry and > 0 seconds")
@@ -350,7 +392,7 @@ class AuditTrail:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open audit trail at {path}: {exc}") from exc
         try:
-            _prepare_file(db, path, read_only=read_only, created=_aware(now()))
+            _prepare_file(db, path, read_only=read_only, check_version=not for_verify)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise CorruptStore(f"{path} is damaged or is not an audit trail ({exc})") from exc
@@ -480,14 +522,14 @@ class AuditTrail:
                 head: tuple[int, bytes], time: str) -> list[AuditEntry]:
         seq, prev = head
         out: list[AuditEntry] = []
-        for record, fast, principal, purpose, subjects in prepared:
+        for record, fast, subjects in prepared:
             doc = dict(record)
             doc["seq"] = seq
             doc["time"] = time
             body = canonical_bytes(doc, checked=fast)
             entry_hash = chained_leaf_hash(prev, body)
             try:
-                db.execute(_INSERT, (seq, time, principal, purpose, body, entry_hash))
+                db.execute(_INSERT, (seq, body, entry_hash))
             except sqlite3.IntegrityError as exc:
                 if not out:
                     raise _StaleHead from exc
@@ -540,29 +582,87 @@ class AuditTrail:
 
     # -- checkpoints ------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint:
-        """Sign a checkpoint of the whole log now (or return the one at this size)."""
+    def checkpoint(self, *, index: bool = False) -> Checkpoint:
+        """Sign a checkpoint of the whole log now (or return the one at this size).
+
+        With `index`, the checkpoint also signs the subject map (`pacte.audit.subjects`)
+        of the same entries: the one an access report proves its completeness against.
+        It is kept apart (index_checkpoints), as computing the map reads the whole
+        subject index, which only reports need.
+        """
         if self._signer is None:
             raise ConfigError("this audit trail has no signing key: cannot sign a checkpoint")
+        return self._write("checkpoint", lambda db: self._sign_now(db, index=index),
+                           covers=not index)
+
+    def _sign_now(self, db: sqlite3.Connection, *, index: bool) -> Checkpoint:
+        size, head = _read_head(db)
+        now = _aware(self._now())
+        if index:
+            return self._index_checkpoint_locked(db, size, head, now)
+        return self._checkpoint_locked(db, size, head, now)
+
+    def rotate_signer(self, new: SigningKey) -> Checkpoint:
+        """Hand signing over to `new`: an explicit, signed event on the trail.
+
+        The rotation entry names both public keys and carries two signatures over
+        them and the log position: the old key's (it hands over) and the new key's (it
+        takes over). A verifier that pins either key follows the chain to the other.
+        A checkpoint signed by the new key then covers the rotation entry.
+        """
+        from pacte.audit.rotation import rotation_record
+
+        old = self._signer
+        if old is None:
+            raise ConfigError("this audit trail has no signing key to rotate")
+        if new.public_key == old.public_key:
+            raise InputError("the new signing key is the current one")
+
+        def rotate(db: sqlite3.Connection) -> Checkpoint:
+            size, head = _read_head(db)
+            self._head = None
+            self._insert(db, [_prepare(rotation_record(old, new, seq=size, after=head))],
+                         (size, head), format_time(_aware(self._now())))
+            self._signer = new
+            last = _read_head(db)
+            if last[0] // _BLOCK > size // _BLOCK:
+                self._index_subjects(db, last[0] // _BLOCK)
+            return self._checkpoint_locked(db, last[0], last[1], _aware(self._now()))
+
+        try:
+            return self._write("key rotation", rotate)
+        except BaseException:
+            self._signer = old
+            raise
+
+    def _write(self, action: str, work: Callable[[sqlite3.Connection], Checkpoint], *,
+               covers: bool = True) -> Checkpoint:
+        """Run `work` in one write transaction; `covers`: it signs a plain checkpoint of
+        the whole log, so close() need not sign another."""
         with self._lock:
+            if self._closed:
+                raise StorageError("the audit trail is closed")
             db = self._db
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    size, head = _read_head(db)
-                    cp = self._checkpoint_locked(db, size, head, _aware(self._now()))
+                    cp = work(db)
                     db.execute("COMMIT")
                 except BaseException:
+                    self._blocks.clear()
+                    self._last_seq = -2
+                    self._head = None
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise _storage_error("checkpoint", exc) from exc
+                raise _storage_error(action, exc) from exc
             except PacteError:
                 raise
             except Exception as exc:
-                raise IntegrityError(f"audit checkpoint failed: {exc}") from exc
-            self._appended = False
+                raise IntegrityError(f"audit {action} failed: {exc}") from exc
+            if covers:
+                self._appended = False
             return cp
 
     def _checkpoint_locked(self, db: sqlite3.Connection, size: int, head: bytes, now: datetime
@@ -571,14 +671,63 @@ class AuditTrail:
         existing = db.execute(_CHECKPOINT_AT, (size,)).fetchone()
         if existing is not None:
             return _checkpoint(existing)
+        last = db.execute(_LAST_CHECKPOINT).fetchone()
         frontier = self._frontier_locked(db, size)
         cp = Checkpoint.create(self._signer, size=size, root=frontier.root(), head=head,
-                               time=format_time(now))
+                               time=format_time(now), prev=None if last is None else last[0])
         db.execute(_INSERT_CHECKPOINT, (cp.size, cp.root, cp.head, cp.time, cp.key_id,
                                         cp.public_key, cp.signature,
-                                        b"".join(frontier.hashes)))
+                                        b"".join(frontier.hashes), cp.prev))
         self._checkpoint_due = now + self._interval
         return cp
+
+    def _index_checkpoint_locked(self, db: sqlite3.Connection, size: int, head: bytes,
+                                 now: datetime) -> Checkpoint:
+        assert self._signer is not None
+        existing = db.execute(_INDEX_CHECKPOINT_AT, (size,)).fetchone()
+        if existing is not None:
+            return _index_checkpoint(existing)
+        subject_map = SubjectMap({s: seqs_text(seqs)
+                                  for s, seqs in self._subject_lists(db, size).items()})
+        last = db.execute(_LAST_INDEX_CHECKPOINT).fetchone()
+        cp = Checkpoint.create(self._signer, size=size, root=self._frontier_locked(db, size)
+                               .root(), head=head, time=format_time(now),
+                               prev=None if last is None else last[0],
+                               index_root=subject_map.root, subjects=subject_map.size)
+        db.execute(_INSERT_INDEX_CHECKPOINT,
+                   (cp.size, cp.root, cp.head, cp.time, cp.key_id, cp.public_key,
+                    cp.signature, cp.index_root, cp.subjects, cp.prev))
+        return cp
+
+    def _subject_lists(self, db: sqlite3.Connection, size: int) -> dict[str, list[int]]:
+        """Every subject's seqs below `size`, ascending, from the entries themselves.
+
+        Not from the subject index: what is signed must not rest on a table a writer
+        of the file could have changed without breaking the chain. It reads the whole
+        log (about 1 s per million entries), which only index checkpoints pay.
+        """
+        lists: dict[str, list[int]] = {}
+        loads = orjson.loads
+        for start in range(0, size, 4096):
+            for seq, body in db.execute(_BODIES, (start, min(size, start + 4096))):
+                try:
+                    subjects = loads(body).get("subjects")
+                except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+                    raise IntegrityError(f"audit entry {seq} is unreadable") from exc
+                if type(subjects) is list:
+                    for subject in dict.fromkeys(s for s in subjects if type(s) is str):
+                        found = lists.get(subject)
+                        if found is None:
+                            lists[subject] = [seq]
+                        else:
+                            found.append(seq)
+        return lists
+
+    def subject_map(self, size: int) -> SubjectMap:
+        """The subject map of the first `size` entries (`size` at most the log's)."""
+        with self._lock, self.reader() as db:
+            return SubjectMap({s: seqs_text(seqs)
+                               for s, seqs in self._subject_lists(db, size).items()})
 
     def _frontier_locked(self, db: sqlite3.Connection, size: int) -> CompactRange:
         """The compact range at `size`, resumed from the last checkpoint's when it checks out."""
@@ -603,6 +752,10 @@ class AuditTrail:
         row = self._one(_LAST_CHECKPOINT, ())
         return None if row is None else _checkpoint(row)
 
+    def latest_index_checkpoint(self) -> Checkpoint | None:
+        row = self._one(_LAST_INDEX_CHECKPOINT, ())
+        return None if row is None else _index_checkpoint(row)
+
     def export_checkpoint(self) -> dict[str, Any]:
         """The latest signed checkpoint as JSON (signing one first if there is none)."""
         cp = self.latest_checkpoint()
@@ -615,10 +768,10 @@ class AuditTrail:
         if row is not None:
             with contextlib.suppress(ValueError):
                 return _parse_time(row[3])
-        created = self._one(_GET_META, ("created",))
-        if created is not None:
-            with contextlib.suppress(ValueError):
-                return _parse_time(created[0])
+        first = self._one(_FIRST_TIME, ())
+        if first is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                return _parse_time(first[0])
         return _aware(self._now())
 
     # -- proofs -----------------------------------------------------------------
@@ -741,6 +894,17 @@ class AuditTrail:
             db.close()
 
 
+def schema_objects() -> dict[tuple[str, str], str | None]:
+    """What sqlite_master of every trail holds: (type, name) -> its CREATE statement."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        rows = db.execute("SELECT type, name, sql FROM sqlite_master")
+        return {(t, n): sql for t, n, sql in rows}
+    finally:
+        db.close()
+
+
 def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:
     """(the next seq, the hash it chains from), read inside the write transaction."""
     row = db.execute(_HEAD).fetchone()
@@ -749,11 +913,17 @@ def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:
 
 def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
-                      public_key=row[5], signature=row[6])
+                      public_key=row[5], signature=row[6], prev=row[7])
 
 
-def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, created: datetime
-                  ) -> None:
+def _index_checkpoint(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
+                      public_key=row[5], signature=row[6], index_root=row[7],
+                      subjects=row[8], prev=row[9])
+
+
+def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool,
+                  check_version: bool = True) -> None:
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     fresh = app_id != _APPLICATION_ID
@@ -770,8 +940,7 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool, create
         db.executescript("BEGIN IMMEDIATE;" + _SCHEMA
                          + f"PRAGMA application_id={_APPLICATION_ID}; COMMIT;")
         db.execute(_INIT_META, ("schema_version", SCHEMA_VERSION))
-        db.execute(_INIT_META, ("created", format_time(created)))
-    else:
+    elif check_version:
         version = db.execute(_GET_META, ("schema_version",)).fetchone()
         if version is None or version[0] != SCHEMA_VERSION:
             found = "none" if version is None else version[0]

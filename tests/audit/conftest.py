@@ -79,3 +79,55 @@ def trail_factory(tmp_path: Path, signer: SigningKey, clock: Clock
     yield factory
     for t in opened:
         t.close()
+
+
+class SQLiteBackend:
+    """The trail's SQLite file, as an attacker with write access sees it.
+
+    The tamper matrix runs against every backend listed in `BACKENDS`: a second place
+    the trail may live adds a class with the same methods (`create`, `open`, `tamper`,
+    `save`, `restore`) and its name to the list.
+    """
+
+    name = "sqlite"
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "audit.db"
+
+    def create(self, *, signer: SigningKey | None, every: int = 1000,
+               clock: Clock | None = None) -> AuditTrail:
+        return make_trail(self.path, signer=signer, every=every, clock=clock)
+
+    def open(self) -> AuditTrail:
+        return AuditTrail.open(self.path, signer=None, read_only=True, for_verify=True)
+
+    def tamper(self, *statements: tuple[str, tuple[object, ...]]) -> None:
+        import sqlite3
+
+        db = sqlite3.connect(self.path)
+        for sql, params in statements:
+            db.execute(sql, params)
+        db.commit()
+        db.close()
+
+    def save(self) -> bytes:
+        """The whole trail as it is now (to roll back to later)."""
+        import sqlite3
+
+        db = sqlite3.connect(self.path)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.close()
+        return self.path.read_bytes()
+
+    def restore(self, saved: bytes) -> None:
+        for suffix in ("-wal", "-shm"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        self.path.write_bytes(saved)
+
+
+BACKENDS = [SQLiteBackend]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> SQLiteBackend:
+    return request.param(tmp_path)  # type: ignore[no-any-return]

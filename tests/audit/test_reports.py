@@ -6,6 +6,7 @@ import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,16 +14,19 @@ from pacte.audit import (
     AuditTrail,
     Checkpoint,
     access_report,
+    check_report,
     erasure_receipt,
+    key_fingerprint,
     leaf_hash,
     plain_words,
     record_of_processing,
     trace,
+    verify,
     verify_inclusion,
     verify_receipt,
 )
 from pacte.crypto.signing import SigningKey
-from pacte.errors import InputError
+from pacte.errors import InputError, IntegrityError
 
 from .conftest import Clock, record
 
@@ -144,7 +148,122 @@ def test_public_api_is_exactly_all() -> None:
     import pacte.audit as audit
 
     public = {n for n in dir(audit) if not n.startswith("_")} - {
-        "canonical", "checkpoint", "merkle", "receipts", "reports", "trail", "verify", "wal"}
+        "canonical", "checkpoint", "merkle", "receipts", "reports", "rotation", "subjects", "trail",
+        "verify", "wal"}
     assert set(audit.__all__) >= public - {"annotations"}
     for name in audit.__all__:
         assert hasattr(audit, name)
+
+
+# -- completeness: the report proves no use was left out ---------------------------
+
+def _complete_report(trail: AuditTrail, subject: str) -> dict[str, Any]:
+    return json.loads(json.dumps(access_report(trail, subject, policy_summary=POLICY,
+                                               now=Clock())))
+
+
+def test_an_access_report_is_provably_complete(trail_factory: Factory,
+                                               signer: SigningKey) -> None:
+    trail = trail_factory()
+    _fill(trail)
+    for subject, uses in (("s_alice", 11), ("s_bob", 20), ("s_nobody", 0), ("s_zzzz", 0),
+                          ("s_0", 0)):
+        report = _complete_report(trail, subject)
+        result = check_report(report, public_key=signer.public_key)
+        assert result["uses"] == uses and result["checkpoint_size"] == 31
+        assert check_report(report, key=key_fingerprint(signer.public_key))["uses"] == uses
+
+
+def test_a_report_with_a_use_left_out_fails(trail_factory: Factory, signer: SigningKey
+                                            ) -> None:
+    trail = trail_factory()
+    _fill(trail)
+    report = _complete_report(trail, "s_alice")
+    for i in (0, 5, len(report["uses"]) - 1):
+        cut = {**report, "uses": report["uses"][:i] + report["uses"][i + 1:]}
+        with pytest.raises(IntegrityError, match="not complete"):
+            check_report(cut, public_key=signer.public_key)
+    # Claiming the subject is absent, with another report's neighbours, fails too.
+    absent = _complete_report(trail, "s_nobody")
+    with pytest.raises(IntegrityError):
+        check_report({**report, "uses": [], "completeness": absent["completeness"]},
+                     public_key=signer.public_key)
+
+
+def test_a_report_built_on_a_tampered_index_fails(tmp_path: Path, signer: SigningKey
+                                                  ) -> None:
+    """The attack of issue 15: one index row deleted hides uses from the report."""
+    import sqlite3
+
+    path = tmp_path / "audit.db"
+    trail = AuditTrail.open(path, signer=signer, now=Clock())
+    for i in range(1100):
+        trail.append(record(i, subjects=["s_alice" if i % 10 == 0 else "s_bob"]))
+    honest = _complete_report(trail, "s_alice")
+    assert check_report(honest, public_key=signer.public_key)["uses"] == 110
+    db = sqlite3.connect(path)
+    db.execute("DELETE FROM subject_blocks WHERE block = 0 AND subject = 's_alice'")
+    db.commit()
+    db.close()
+    trail.append(record(1100, subjects=["s_alice"]))
+    # The map is signed from the entries, not from the damaged index: the report the
+    # index gives now is short, and its reader sees it.
+    short = _complete_report(trail, "s_alice")
+    assert len(short["uses"]) == 8
+    with pytest.raises(IntegrityError, match="not complete"):
+        check_report(short, public_key=signer.public_key)
+    report = verify(trail)
+    assert (report.ok, report.table, report.block) == (False, "subject_blocks", 0)
+    trail.close()
+
+
+def test_a_report_signed_by_another_key_or_altered_fails(trail_factory: Factory,
+                                                         signer: SigningKey) -> None:
+    trail = trail_factory()
+    _fill(trail)
+    report = _complete_report(trail, "s_alice")
+    with pytest.raises(IntegrityError, match="not the pinned key"):
+        check_report(report, public_key=SigningKey.generate().public_key)
+    with pytest.raises(InputError):
+        check_report(report)
+    with pytest.raises(InputError):
+        check_report(report, key="not a key")
+    bad_cp = {**report["checkpoint"], "subjects": report["checkpoint"]["subjects"] + 1}
+    with pytest.raises(IntegrityError, match="validly signed"):
+        check_report({**report, "checkpoint": bad_cp}, public_key=signer.public_key)
+    other = _complete_report(trail, "s_bob")
+    with pytest.raises(IntegrityError, match="does not name the subject"):
+        check_report({**report, "uses": other["uses"]}, public_key=signer.public_key)
+    with pytest.raises(IntegrityError, match="not an access report"):
+        check_report({"subject": "s_alice"}, public_key=signer.public_key)
+
+
+def test_check_report_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pacte.cli import app
+    from pacte.runtime import Pacte
+
+    data = tmp_path / "data"
+    Pacte.init(data).close()
+    runner = CliRunner()
+    assert runner.invoke(app, ["seed", "--customers", "6", "--data", str(data)]).exit_code == 0
+    with Pacte.open(data) as rt:
+        cid = rt.operator_session("service").customers(first=1).items[0].id
+        fingerprint = key_fingerprint(rt.signer.public_key)
+    out = runner.invoke(app, ["audit", "access-report", "--customer", cid, "--data", str(data)])
+    assert out.exit_code == 0, out.output
+    path = tmp_path / "report.json"
+    path.write_text(out.stdout, encoding="utf-8")
+    result = runner.invoke(app, ["audit", "check-report", str(path), "--key", fingerprint])
+    assert result.exit_code == 0 and result.stdout.startswith("complete: "), result.output
+    result = runner.invoke(app, ["audit", "check-report", str(path), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.stdout)
+    report["uses"] = report["uses"][1:]
+    path.write_text(json.dumps(report), encoding="utf-8")
+    result = runner.invoke(app, ["audit", "check-report", str(path), "--key", fingerprint])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert "not complete" in result.stderr
+    help_text = runner.invoke(app, ["audit", "check-report", "--help"]).stdout
+    assert "Example" in help_text

@@ -23,6 +23,7 @@ from pacte.audit.verify import (
     NOT_EXTENSION,
     REORDERED,
     TRUNCATED,
+    UNTRUSTED_KEY,
 )
 from pacte.crypto.signing import SigningKey
 
@@ -174,7 +175,7 @@ def test_a_checkpoint_signed_by_another_key_is_caught_when_the_key_is_pinned(
     path = tmp_path / "audit.db"
     _build(path, 6)
     assert _verify(path)[0]
-    assert _verify(path, public_key=SigningKey.generate().public_key)[2] == BAD_SIGNATURE
+    assert _verify(path, public_key=SigningKey.generate().public_key)[2] == UNTRUSTED_KEY
 
 
 def test_a_range_rewritten_with_consistent_hashes_is_caught_by_its_checkpoint(
@@ -271,7 +272,7 @@ def test_the_report_names_the_bad_entry_in_words(tmp_path: Path) -> None:
     trail.close()
     text = "\n".join(report.lines())
     assert "Entries 0 to 3: valid" in text
-    assert "INVALID: missing (first bad entry 5)" in text
+    assert "INVALID: missing in entries (first bad entry 5)" in text
     assert report.to_json()["first_bad"] == 5
 
 
