@@ -13,7 +13,7 @@ no group of fewer than `k` distinct customers appears (G9)::
 
 from __future__ import annotations
 
-from pacte.analytics.anonymity import Anonymity, Release, anonymise
+from pacte.analytics.anonymity import Anonymity, Release
 from pacte.analytics.communities import Communities, Community, communities
 from pacte.analytics.copurchase import BoughtTogether, Pair, bought_together, copurchase_graph
 from pacte.analytics.dp import EPSILON_BUDGET, PrivateCounts, private_counts
@@ -27,7 +27,7 @@ from pacte.analytics.journeys import (
     product_journeys,
     purchase_journeys,
 )
-from pacte.analytics.projection import Projection, build_projection
+from pacte.analytics.projection import Projection, anonymise, build_projection
 from pacte.analytics.ratings import ProductRating, Ratings, ratings
 from pacte.analytics.referrals import ReferralWeight, referral_weight
 from pacte.analytics.report import Findings, findings, report
