@@ -1,12 +1,15 @@
-"""Consented, pseudonymised networkx projections for analysts, and what they may learn.
+"""Consented, k-anonymous networkx projections for analysts, and what they may learn.
 
-Build a projection through an analyst's session, then run analyses on it; every
-analysis has the shape `fn(projection, *, k=5, ...)` and returns plain data in which
-no group of fewer than `k` distinct customers appears (G9)::
+Build a projection through an analyst's session: its graph is the k-anonymous
+release of the consenting customers (`pacte.analytics.anonymity`). Then run
+analyses on it; they read the detail the projection keeps inside (pacte's code, not
+the analyst's), every one has the shape `fn(projection, *, k=5, ...)` and returns
+plain data in which no group of fewer than `k` distinct customers appears (G9)::
 
     from pacte.analytics import build_projection, bought_together, report
     with Pacte.open("pacte-data") as rt:
         projection = build_projection(rt.session(analyst, "analytics"))
+    projection.graph, projection.anonymity      # records of classes of >= 5 customers
     bought_together(projection, top=10)
     report(projection, directory=Path("."))
 """
