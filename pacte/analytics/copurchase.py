@@ -90,11 +90,10 @@ def copurchase_graph(projection: Projection, *, k: int = K_DEFAULT) -> nx.Graph:
     buyers: Counter[str] = Counter()
     for basket in _baskets(projection):
         buyers.update(basket)
-    g = nx.Graph()
+    g, products = nx.Graph(), _detail(projection).nodes
     for product, n in sorted(buyers.items()):
         if n >= k:
-            g.add_node(product, kind="product",
-                       label=_detail(projection).nodes[product].get("label", product),
+            g.add_node(product, kind="product", label=products[product].get("label", product),
                        customers=n)
     for (a, b), n in sorted(_pair_counts(projection).items()):
         if n >= k:
