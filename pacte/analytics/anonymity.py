@@ -1,9 +1,10 @@
-"""k-anonymity for every customer record that leaves as a record (G9).
+"""k-anonymity for every customer record handed to analysts (G9).
 
-An export holds one node per customer with their edges; aggregates cannot protect
-that. Here each customer record (segment, age band and the whole edge set: products
-and categories bought or reviewed, channels and kinds of interaction, device types,
-with dates and amounts) is made identical to at least `k - 1` others before release:
+A projection's graph and its exports hold one node per customer with their edges;
+aggregates cannot protect that. Here each customer record (segment, age band and
+the whole edge set: products and categories bought or reviewed, channels and kinds
+of interaction, device types, with dates and amounts) is made identical to at
+least `k - 1` others before release:
 
 1. **Partition** (greedy top-down specialisation, Mondrian-style): customers are
    split on one quasi-identifier after another, from the coarsest (segment, age
@@ -37,10 +38,10 @@ from typing import Any
 
 import networkx as nx
 
-from pacte.analytics.projection import CUSTOMER, Projection, node_id
+from pacte.analytics.nodes import CUSTOMER, node_id
 from pacte.analytics.suppress import K_DEFAULT, check_k
 
-__all__ = ["AMOUNT_BANDS", "Anonymity", "Release", "anonymise"]
+__all__ = ["AMOUNT_BANDS", "Anonymity", "Release", "release_of"]
 
 # Amount bands (currency units): an amount is released as the band holding it.
 AMOUNT_BANDS: tuple[float, ...] = (0, 10, 25, 50, 100, 250, 500, 1000)
@@ -105,37 +106,24 @@ class _Record:
     coarse_items: frozenset[Item] = frozenset()
 
 
-def anonymise(projection: Projection, *, k: int = K_DEFAULT,
-              rename: Callable[[str], str] | None = None) -> Release:
-    """The k-anonymous release of `projection`'s customer records (see the module doc).
+def release_of(detail: nx.MultiDiGraph, *, k: int = K_DEFAULT, purpose: str,
+               built_at: datetime, rename: Callable[[str], str] | None = None) -> Release:
+    """The k-anonymous release of a projection's detailed graph (see the module doc).
 
-    `rename` maps a customer node to the id it gets in the release (exports use
-    fresh pseudonyms); by default nodes keep their ids.
-
-    >>> from pacte.analytics.testing import projection_of, row
-    >>> p = projection_of([row(i, bought=["lamp"]) for i in range(6)]
-    ...                   + [row(i, bought=["desk"], age_band="40-49") for i in range(6, 12)])
-    >>> r = anonymise(p)
-    >>> r.anonymity.achieved, r.anonymity.suppressed, r.anonymity.items_suppressed
-    (6, 0, 0.0)
-    >>> sorted({d for _, d in r.graph.out_edges(p.nodes("customer"))})
-    ['product:desk', 'product:lamp', 'segment:gold']
-    >>> lone = projection_of([row(i, bought=["lamp"]) for i in range(5)] + [row(9, age_band=None)])
-    >>> r = anonymise(lone)     # one class of six: the lamp and the age band are not shared
-    >>> {d.get("age_band") for _, d in r.graph.nodes(data=True)}, r.graph.number_of_edges()
-    ({'*', None}, 6)
+    Called by `Projection` for its public graph and by `anonymise` (exports), never
+    by analysts, who hold no detailed graph. `rename` maps a customer node to the id
+    it gets in the release (exports use fresh pseudonyms); by default nodes keep
+    their ids.
     """
     check_k(k)
-    src = projection.graph
-    records = [_record(src, c) for c, kind in src.nodes(data="kind") if kind == CUSTOMER]
+    records = [_record(detail, c) for c, kind in detail.nodes(data="kind") if kind == CUSTOMER]
     records.sort(key=lambda r: r.node)
     classes = _partition(records, k) if len(records) >= k else []
-    out = nx.MultiDiGraph(purpose=projection.purpose,
-                          built_on=projection.built_at.date().isoformat())
+    out = nx.MultiDiGraph(purpose=purpose, built_on=built_at.date().isoformat())
     named = rename or (lambda n: n)
     facts = kept = 0
     for members in classes:
-        kept += _release_class(out, src, members, named)
+        kept += _release_class(out, detail, members, named)
         facts += sum(len(r.facts) for r in members)
     suppressed = 0 if classes else len(records)
     facts += sum(len(r.facts) for r in records) if not classes else 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from pacte.analytics.projection import CUSTOMER, Projection
+from pacte.analytics.projection import CUSTOMER, Projection, _detail
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k, suppress_mix
 
 __all__ = ["Communities", "Community", "communities"]
@@ -55,7 +55,7 @@ def _link_graph(projection: Projection) -> tuple[nx.Graph, list[str], int]:
     Louvain iterates over sets of nodes; integer labels make that order, and so the
     communities found, the same in every process and for every pseudonym key.
     """
-    g = projection.graph
+    g = _detail(projection)
     names = list(g.nodes)
     index = {n: i for i, n in enumerate(names)}
     links = nx.Graph()
@@ -92,7 +92,7 @@ def communities(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0,
     (1, None)
     """
     check_k(k)
-    g = projection.graph
+    g = _detail(projection)
     links, names, unlinked = _link_graph(projection)
     parts = nx.community.louvain_communities(links, seed=seed, resolution=resolution) \
         if links.number_of_edges() else []
@@ -111,7 +111,7 @@ def communities(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0,
 
 def _describe(projection: Projection, members: list[str], *, number: int, k: int,
               top: int) -> Community:
-    g = projection.graph
+    g = _detail(projection)
     by: dict[str, dict[str, set[Hashable]]] = {
         "segment": defaultdict(set), "age_band": defaultdict(set),
         "channel": defaultdict(set), "product": defaultdict(set)}

@@ -13,7 +13,7 @@ from itertools import combinations
 
 import networkx as nx
 
-from pacte.analytics.projection import CUSTOMER, Projection
+from pacte.analytics.projection import CUSTOMER, Projection, _detail
 from pacte.analytics.suppress import K_DEFAULT, check_k
 
 __all__ = ["BoughtTogether", "Pair", "bought_together", "copurchase_graph"]
@@ -38,7 +38,7 @@ class BoughtTogether:
 
 def _baskets(projection: Projection) -> list[frozenset[str]]:
     """Each customer's set of products bought."""
-    g = projection.graph
+    g = _detail(projection)
     out: list[frozenset[str]] = []
     for node, kind in g.nodes(data="kind"):
         if kind != CUSTOMER:
@@ -90,11 +90,10 @@ def copurchase_graph(projection: Projection, *, k: int = K_DEFAULT) -> nx.Graph:
     buyers: Counter[str] = Counter()
     for basket in _baskets(projection):
         buyers.update(basket)
-    g = nx.Graph()
+    g, products = nx.Graph(), _detail(projection).nodes
     for product, n in sorted(buyers.items()):
         if n >= k:
-            g.add_node(product, kind="product",
-                       label=projection.graph.nodes[product].get("label", product),
+            g.add_node(product, kind="product", label=products[product].get("label", product),
                        customers=n)
     for (a, b), n in sorted(_pair_counts(projection).items()):
         if n >= k:

@@ -26,7 +26,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pacte.analytics.projection import CUSTOMER, Projection, node_id
+from pacte.analytics.projection import CUSTOMER, Projection, _detail, node_id
 from pacte.errors import InputError
 from pacte.graph.model import CHANNELS
 
@@ -116,7 +116,7 @@ def private_counts(projection: Projection, *, epsilon: float = EPSILON_DEFAULT,
     if not isinstance(epsilon, int | float) or not 0 < epsilon <= 10:
         raise InputError(f"epsilon must be > 0 and at most 10 (got {epsilon!r})")
     share = epsilon / 2
-    g = projection.graph
+    g = _detail(projection)
     people = [n for n, kind in g.nodes(data="kind") if kind == CUSTOMER]
     per_channel = {ch: 0 for ch in CHANNELS}
     for ch in CHANNELS:

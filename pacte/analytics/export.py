@@ -25,8 +25,8 @@ from typing import Literal
 
 import networkx as nx
 
-from pacte.analytics.anonymity import Anonymity, anonymise
-from pacte.analytics.projection import CUSTOMER, Projection, pseudonym
+from pacte.analytics.anonymity import Anonymity
+from pacte.analytics.projection import CUSTOMER, Projection, _detail, anonymise, pseudonym
 from pacte.analytics.suppress import K_DEFAULT
 from pacte.clock import Clock, utcnow
 from pacte.errors import InputError
@@ -57,7 +57,8 @@ def export_graph(projection: Projection, *, k: int = K_DEFAULT) -> nx.MultiDiGra
     (6, 6)
     """
     key = secrets.token_bytes(32)
-    names = {c: pseudonym(key, c) for c in projection.nodes(CUSTOMER)}
+    names = {c: pseudonym(key, c) for c, kind in _detail(projection).nodes(data="kind")
+             if kind == CUSTOMER}
     del key  # nothing can map an export's pseudonym back to the projection's
     release = anonymise(projection, k=k, rename=names.__getitem__)
     graph = release.graph

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pacte.analytics.projection import CUSTOMER, Projection, node_id
+from pacte.analytics.projection import CUSTOMER, Projection, _detail, node_id
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k, suppress_mix
 from pacte.errors import InputError
 
@@ -76,7 +76,7 @@ class ChannelMix:
 
 def _timelines(projection: Projection) -> dict[str, list[Step]]:
     """Every customer's interactions, oldest first."""
-    g = projection.graph
+    g = _detail(projection)
     out: dict[str, list[Step]] = {}
     for node, kind in g.nodes(data="kind"):
         if kind != CUSTOMER:

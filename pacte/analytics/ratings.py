@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pacte.analytics.projection import CUSTOMER, Projection
+from pacte.analytics.projection import CUSTOMER, Projection, _detail
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k, suppress_mix
 
 __all__ = ["ProductRating", "Ratings", "ratings"]
@@ -50,7 +50,7 @@ def ratings(projection: Projection, *, k: int = K_DEFAULT, top: int = 50) -> Rat
     1
     """
     check_k(k)
-    g = projection.graph
+    g = _detail(projection)
     latest: dict[str, dict[str, tuple[datetime, int]]] = defaultdict(dict)
     for node, kind in g.nodes(data="kind"):
         if kind != CUSTOMER:

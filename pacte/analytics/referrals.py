@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from pacte.analytics.projection import CUSTOMER, Projection
+from pacte.analytics.projection import CUSTOMER, Projection, _detail
 from pacte.analytics.suppress import K_DEFAULT, Bin, check_k, merge_sparse_bins, safe_quantiles
 
 __all__ = ["QUANTILES", "WEIGHT_BINS", "ReferralWeight", "referral_weight"]
@@ -55,7 +55,7 @@ def referral_weight(projection: Projection, *, k: int = K_DEFAULT, alpha: float 
     ([0.25, 0.5, 0.75], [20])
     """
     check_k(k)
-    g = projection.graph
+    g = _detail(projection)
     people = [n for n, kind in g.nodes(data="kind") if kind == CUSTOMER]
     flow = nx.DiGraph()
     flow.add_nodes_from(people)

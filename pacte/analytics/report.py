@@ -20,7 +20,7 @@ from pacte.analytics.copurchase import BoughtTogether, bought_together
 from pacte.analytics.dp import PrivateCounts
 from pacte.analytics.export import output_path
 from pacte.analytics.journeys import ChannelMix, Journeys, channel_mix, purchase_journeys
-from pacte.analytics.projection import Projection
+from pacte.analytics.projection import Projection, _detail
 from pacte.analytics.ratings import Ratings, ratings
 from pacte.analytics.referrals import ReferralWeight, referral_weight
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k
@@ -55,7 +55,7 @@ def findings(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0) -> Fi
     (None, [])
     """
     check_k(k)
-    n = projection.customers
+    n = projection.anonymity.customers  # every projected customer, released or not
     return Findings(
         k=k,
         customers=n if n >= k else None,
@@ -244,8 +244,9 @@ def _what_is_what(f: Findings, private: PrivateCounts | None) -> str:
 def _html(f: Findings, projection: Projection, *, images: dict[str, str],
           private: PrivateCounts | None, now: Clock) -> str:
     c, r = f.communities, f.referrals
-    g = projection.graph
-    names = {n: str(g.nodes[n].get("label", _short(n))) for n in projection.nodes("product")}
+    g = _detail(projection)
+    names = {n: str(d.get("label", _short(n))) for n, d in g.nodes(data=True)
+             if d.get("kind") == "product"}
     sections = [
         "<h2>What these figures are</h2>", _what_is_what(f, private),
         "<h2>Channels</h2>", _img(images["channels"], "customers per channel"),

@@ -4,8 +4,8 @@
 `projection_of()` builds a projection from rows through the real builder.
 
 >>> p = projection_of([row(1, bought=["lamp"]), row(2, referred=[1])])
->>> p.customers, p.nodes("product")
-(2, ['product:lamp'])
+>>> p.anonymity.customers, p.customers  # two projected: fewer than k, none released
+(2, 0)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from pacte.analytics.projection import Projection, build_projection
+from pacte.analytics.suppress import K_DEFAULT
 from pacte.clock import Clock
 from pacte.graph.views import ProjectedCustomer
 
@@ -65,6 +66,6 @@ class Rows:
 
 
 def projection_of(rows: Iterable[ProjectedCustomer], *, key: bytes | None = None,
-                  now: Clock = lambda: START) -> Projection:
+                  k: int = K_DEFAULT, now: Clock = lambda: START) -> Projection:
     """The projection `build_projection` makes of these rows."""
-    return build_projection(Rows(rows), key=key, now=now)
+    return build_projection(Rows(rows), k=k, key=key, now=now)

@@ -20,7 +20,7 @@ from pacte.analytics import (
     referral_weight,
     report,
 )
-from pacte.analytics.projection import Projection, build_projection, pseudonym
+from pacte.analytics.projection import Projection, _detail, build_projection, pseudonym
 from pacte.analytics.testing import START, Rows, projection_of, row
 from pacte.errors import InputError
 
@@ -40,15 +40,15 @@ def test_customer_nodes_carry_only_segment_and_age_band() -> None:
               "address": "1 Quorn Lane", "ciphertext": b"\x01\x02secret"}
     p = projection_of([row(1, extra=secret, bought=["lamp"], devices=["bulb"])], key=KEY)
     me = pseudonym(KEY, "c_1")
-    assert p.graph.nodes[me] == {"kind": "customer", "segment": "gold", "age_band": "30-39"}
-    assert "c_1" not in p.graph
-    for _, data in p.graph.nodes(data=True):
+    assert _detail(p).nodes[me] == {"kind": "customer", "segment": "gold", "age_band": "30-39"}
+    assert "c_1" not in _detail(p)
+    for _, data in _detail(p).nodes(data=True):
         assert not any(isinstance(v, bytes) for v in data.values())
 
 
 def test_odd_field_values_are_dropped_not_stringified() -> None:
     p = projection_of([row(1, segment=None, age_band=b"\x00cipher")], key=KEY)  # type: ignore[arg-type]
-    assert p.graph.nodes[pseudonym(KEY, "c_1")] == {"kind": "customer"}
+    assert _detail(p).nodes[pseudonym(KEY, "c_1")] == {"kind": "customer"}
 
 
 def test_relations_become_edges_with_times() -> None:
@@ -56,7 +56,7 @@ def test_relations_become_edges_with_times() -> None:
                            journey=[("web", "purchase", "lamp")], referred=[2]),
                        row(2)], key=KEY)
     me, peer = pseudonym(KEY, "c_1"), pseudonym(KEY, "c_2")
-    rels = {d["rel"]: (dst, d) for _, dst, d in p.graph.out_edges(me, data=True)}
+    rels = {d["rel"]: (dst, d) for _, dst, d in _detail(p).out_edges(me, data=True)}
     assert set(rels) == {"member_of", "bought", "reviewed", "interacted", "owns", "referred"}
     assert rels["bought"][0] == "product:lamp" and isinstance(rels["bought"][1]["at"], datetime)
     assert rels["reviewed"][1]["rating"] == 4
@@ -64,9 +64,9 @@ def test_relations_become_edges_with_times() -> None:
     assert rels["interacted"][1]["product"] == "product:lamp"
     assert rels["owns"][0] == "device:bulb" and rels["member_of"][0] == "segment:gold"
     assert rels["referred"][0] == peer
-    assert {p.graph.nodes[n]["kind"] for n in p.graph} == {
+    assert {_detail(p).nodes[n]["kind"] for n in _detail(p)} == {
         "customer", "product", "channel", "segment", "device"}
-    assert p.customers == 2 and p.built_at == START
+    assert p.anonymity.customers == 2 and p.built_at == START
 
 
 def test_projections_without_a_key_share_no_pseudonym() -> None:
@@ -151,8 +151,8 @@ def test_ratings_of_four_hidden_five_shown() -> None:
 
 def test_ratings_count_each_customer_once_with_the_latest_rating() -> None:
     p = projection_of(crowd(5, ratings={"lamp": 2}))
-    g = p.graph
-    for c in p.nodes("customer"):  # a later, second review by the same customers
+    g = _detail(p)
+    for c in [n for n, kind in g.nodes(data="kind") if kind == "customer"]:  # a later review
         g.add_edge(c, "product:lamp", rel="reviewed", at=START.replace(year=2027), rating=4)
     (only,) = ratings(p).products
     assert only.reviewers == 5 and only.mean == 4.0

@@ -6,7 +6,9 @@ own counting; the 2,000-customer world is the bar of issue #13.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import networkx as nx
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pacte.analytics import Projection, anonymise, build_projection, export, export_graph
+from pacte.analytics.projection import _detail
 from pacte.analytics.testing import projection_of, row
 from pacte.runtime import Pacte
 
@@ -73,23 +76,22 @@ def test_pycanon_finds_every_exported_record_5_anonymous(world: Projection,
     table = records(nx.read_graphml(export(world, format="graphml", directory=tmp_path).path))
     everything = list(table.columns)  # the whole record, edges with their attributes
     assert anonymity.k_anonymity(table, everything) >= 5
-    # The projection itself is not: that is why it never leaves as records.
-    raw = records(world.graph)
-    assert anonymity.k_anonymity(raw, everything) == 1
+    # The projection handed to the analyst is too; the detail inside it is not.
+    assert anonymity.k_anonymity(records(world.graph), everything) >= 5
+    assert anonymity.k_anonymity(records(_detail(world)), everything) == 1
 
 
 def test_anonymeter_cannot_single_out_from_the_release(world: Projection) -> None:
     """Singling out: predicates read off released records, tried on the true records.
 
-    The same attack on the projection released as it is (what exports were before)
-    singles out nearly everyone; on the k-anonymous release it rarely beats the
-    control set.
+    The same attack on the detail inside the projection, were it released as it is
+    (what projections and exports were before), singles out nearly everyone; on the
+    projection's graph, the k-anonymous release, it rarely beats the control set.
     """
     from anonymeter.evaluators import SinglingOutEvaluator
 
-    people = world.nodes("customer")
-    release = anonymise(world).graph  # keeps the projection's node ids, to line rows up
-    truth, released = flat(world.graph, people), flat(release, people)
+    people = world.nodes("customer")  # the release keeps the detail's node ids
+    truth, released = flat(_detail(world), people), flat(world.graph, people)
     third = len(people) // 3
 
     def risk(syn: pd.DataFrame) -> float:
@@ -159,8 +161,65 @@ def test_products_generalise_to_their_category_when_they_differ() -> None:
     rows = [row(i, bought=[f"p{i}"]) for i in range(6)]
     p = projection_of(rows)
     for i in range(6):
-        p.graph.nodes[f"product:p{i}"]["category"] = "lighting"
+        _detail(p).nodes[f"product:p{i}"]["category"] = "lighting"
     g = anonymise(p).graph
     bought = {b for _, b, rel in g.edges(data="rel") if rel == "bought"}
     assert bought == {"category:lighting"}
     assert g.nodes["category:lighting"]["kind"] == "category"
+
+
+# -- the projection handed to the analyst is the release ----------------------------------
+
+RELEASED_EDGE_ATTRS = {"rel", "months", "amount_band", "rating", "interaction"}
+
+
+def quasi_classes(g: nx.MultiDiGraph) -> Counter[tuple[object, ...]]:
+    """Customers per (segment, age band, set of items with their relation)."""
+    classes: Counter[tuple[object, ...]] = Counter()
+    for n, d in g.nodes(data=True):
+        if d.get("kind") == "customer":
+            items = frozenset((rel, b) for _, b, rel in g.out_edges(n, data="rel"))
+            classes[(d.get("segment"), d.get("age_band"), items)] += 1
+    return classes
+
+
+def test_the_projection_graph_has_no_class_under_5(world: Projection) -> None:
+    classes = quasi_classes(world.graph)
+    assert 100 < sum(classes.values()) == world.customers == world.anonymity.customers
+    assert min(classes.values()) >= 5
+    assert world.anonymity.achieved >= 5 and world.anonymity.suppression_rate == 0.0
+    # What projections used to hand over: most customers alone in their class.
+    detail = quasi_classes(_detail(world))
+    assert sum(1 for size in detail.values() if size == 1) > sum(detail.values()) / 2
+
+
+def test_the_projection_graph_carries_no_exact_date_or_amount(world: Projection) -> None:
+    g = world.graph
+    for *_, d in g.edges(data=True):
+        assert set(d) <= RELEASED_EDGE_ATTRS
+    values = [v for _, d in g.nodes(data=True) for v in d.values()] + [
+        v for *_, d in g.edges(data=True) for v in d.values()]
+    assert not any(isinstance(v, datetime | float) for v in values)
+    bought = [d for *_, d in g.edges(data=True) if d["rel"] == "bought"]
+    assert bought and all("-" in d["amount_band"] or d["amount_band"].endswith("+")
+                          for d in bought)
+    customer = world.nodes("customer")[0]
+    assert all("at" not in e and "amount" not in e for rel in ("bought", "reviewed", "interacted")
+               for e in world.edges(customer, rel))
+
+
+def test_the_detail_is_not_reachable_through_public_attributes(world: Projection) -> None:
+    detail = _detail(world)
+    public = [name for name in dir(world) if not name.startswith("_")]
+    assert set(public) == {"anonymity", "built_at", "customers", "edges", "graph", "nodes",
+                           "purpose"}
+    for name in public:
+        value = getattr(world, name)
+        assert value is not detail
+        assert not isinstance(value, nx.Graph) or value is world.graph
+    assert world.graph.number_of_edges() < detail.number_of_edges()
+    # No instance dict and no dataclass fields: vars() and dataclasses.asdict() fail.
+    assert not hasattr(world, "__dict__") and not dataclasses.is_dataclass(world)
+    for kind in ("customer", "product", "category", "channel", "segment", "device"):
+        assert set(world.nodes(kind)) <= set(world.graph)
+    assert "customer:" not in repr(world) and "amount" not in repr(world)

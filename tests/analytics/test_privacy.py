@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pacte.analytics import FORMATS, build_projection, export, report
-from pacte.analytics.projection import pseudonym
+from pacte.analytics.projection import _detail, pseudonym
 from pacte.cli import app
 from pacte.errors import Forbidden, PolicyDenied, PurposeNotGranted
 from pacte.graph.principals import Principal
@@ -72,14 +72,15 @@ def test_exports_hold_no_identifier_or_ciphertext(rt: Pacte, out: Path, fmt: str
 def test_the_projection_itself_holds_no_identifier_or_ciphertext(rt: Pacte) -> None:
     hunted = secrets_of(rt)
     projection = build_projection(rt.session(analyst(rt), "analytics"))
-    g = projection.graph
-    values = [str(n) for n in g] + [repr(d) for _, d in g.nodes(data=True)] + [
-        repr(d) for *_, d in g.edges(data=True)]
-    assert_clean("\n".join(values).encode(), hunted, "the projection")
-    for _, data in g.nodes(data=True):
-        if data["kind"] == "customer":
-            assert set(data) <= {"kind", "segment", "age_band"}
-    assert not any(isinstance(v, bytes) for _, d in g.nodes(data=True) for v in d.values())
+    # Neither what the analyst holds nor the detail the analyses read inside pacte.
+    for g in (projection.graph, _detail(projection)):
+        values = [str(n) for n in g] + [repr(d) for _, d in g.nodes(data=True)] + [
+            repr(d) for *_, d in g.edges(data=True)]
+        assert_clean("\n".join(values).encode(), hunted, "the projection")
+        for _, data in g.nodes(data=True):
+            if data["kind"] == "customer":
+                assert set(data) <= {"kind", "segment", "age_band"}
+        assert not any(isinstance(v, bytes) for _, d in g.nodes(data=True) for v in d.values())
 
 
 def test_report_holds_no_identifier(rt: Pacte, out: Path) -> None:
@@ -136,16 +137,16 @@ def test_a_withdrawal_removes_the_customer_from_the_next_projection(rt: Pacte) -
     who = analyst(rt)
     before = build_projection(rt.session(who, "analytics"), key=KEY)
     # The most connected consenting customer, so their edges are worth checking too.
-    target = max(consenting(rt, "analytics"),
-                 key=lambda c: before.graph.degree(pseudonym(KEY, c)))
+    was = _detail(before)
+    target = max(consenting(rt, "analytics"), key=lambda c: was.degree(pseudonym(KEY, c)))
     node = pseudonym(KEY, target)
-    assert node in before.graph
+    assert node in was and node in before.graph
     rt.operator_session("self_service").withdraw_consent(target, "analytics")
     after = build_projection(rt.session(who, "analytics"), key=KEY)
-    assert node not in after.graph
-    assert after.customers == before.customers - 1
-    lost = before.graph.degree(node)
-    assert after.graph.number_of_edges() == before.graph.number_of_edges() - lost
+    now = _detail(after)
+    assert node not in now and node not in after.graph
+    assert after.anonymity.customers == before.anonymity.customers - 1
+    assert now.number_of_edges() == was.number_of_edges() - was.degree(node)
 
 
 # -- the door: who may build a projection, and what analysts may not do -------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pacte.analytics import build_projection
-from pacte.analytics.projection import pseudonym
+from pacte.analytics.projection import _detail, pseudonym
 from pacte.graph.store import Node, WriteBatch
 from pacte.graph.views import ProjectedCustomer
 from pacte.runtime import Pacte
@@ -63,11 +63,13 @@ def test_only_the_consenting_customer_with_allowed_fields(world: tuple) -> None:
 def test_the_builder_keeps_segment_and_age_band_only(world: tuple) -> None:
     rt, _, ids = world
     projection = build_projection(rt.operator_session("analytics"), key=KEY)
-    node = projection.graph.nodes[pseudonym(KEY, ids["yes"])]
+    detail = _detail(projection)
+    node = detail.nodes[pseudonym(KEY, ids["yes"])]
     assert node == {"kind": "customer", "segment": "gold", "age_band": "40-49"}
-    assert projection.customers == 1
+    assert projection.anonymity.customers == 1
+    assert projection.customers == 0  # one customer is fewer than k: none is released
     # The only purchase is past the retention, so it brings no product in.
-    assert "product:p_lamp" not in projection.graph.nodes
+    assert "product:p_lamp" not in detail.nodes
 
 
 def test_project_hands_out_no_creation_time(world: tuple) -> None:
