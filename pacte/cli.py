@@ -66,6 +66,18 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except PacteError as exc:
         fail(str(exc))
+    except UnicodeEncodeError:
+        # An argument that was not valid UTF-8 reaches Python with lone surrogates.
+        fail(_NOT_UTF8, code=2)
+
+
+_NOT_UTF8 = "arguments must be valid UTF-8 text"
+_MAX_PORT = 65535
+
+
+def _check_port(port: int) -> None:
+    if not 0 < port <= _MAX_PORT:
+        fail(f"--port must be between 1 and {_MAX_PORT}", code=2)
 
 
 @app.command()
@@ -276,7 +288,10 @@ def audit_checkpoint(
         doc = guarded(rt.audit.export_checkpoint)
     text = json.dumps(doc, indent=2, sort_keys=True)
     if export is not None:
-        export.write_text(text + "\n", encoding="utf-8")
+        try:
+            export.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {export}: {exc.strerror or exc}")
         typer.echo(f"wrote {export}")
     else:
         typer.echo(text)
@@ -322,6 +337,13 @@ def audit_processing_record(data: DataOpt = None) -> None:
 
 
 def main() -> None:
+    for arg in sys.argv[1:]:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            # Outside the app, where typer.Exit would not be caught.
+            typer.echo(f"error: {_NOT_UTF8}", err=True)
+            sys.exit(2)
     try:
         app()
     except InputError as exc:  # pragma: no cover - raised outside a guarded call
@@ -406,6 +428,7 @@ def serve(
 
     Example: pacte serve --host 127.0.0.1 --port 8000
     """
+    _check_port(port)
     with opened(data) as rt:
         _serve(rt, host=host, port=port, dev=dev)
 
@@ -446,6 +469,7 @@ def demo(
 
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
+    _check_port(port)
     path = _dir(data)
     if not (path / "policy.toml").exists():
         guarded(lambda: Pacte.init(path).close())

@@ -149,6 +149,9 @@ class Pacte:
         # PACTE_STORE, like at every open, wins over store.uri; it is not written down,
         # which is how it keeps a password out of the directory.
         uri = store_uri or os.environ.get("PACTE_STORE") or str(path / GRAPH_FILE)
+        if uri == str(path / GRAPH_FILE):
+            _private_file(path / GRAPH_FILE)
+        _private_file(path / AUDIT_FILE)
         store = open_store(uri, create=True)
         store.close()
         AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
@@ -163,6 +166,7 @@ class Pacte:
         if not (path / POLICY_FILE).exists():
             raise NotInitialised(f"{path} is not a pacte data directory; run `pacte init` first")
         policy = Policy.load(path / POLICY_FILE)
+        _tighten(path)
         provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
         vault = KeyVault.open(path / KEYS_FILE, provider)
         uri = store_uri or os.environ.get("PACTE_STORE") or _stored_uri(path) or str(
@@ -349,6 +353,27 @@ def _safe(uri: str) -> str:
         creds, _, host = rest.rpartition("@")
         return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return uri
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file readable by its owner alone, before SQLite opens it.
+
+    SQLite creates a database with the process umask (often 0644), and its -wal and
+    -shm files with the database's mode: creating the file first makes all three 0600.
+    An empty file is a new database to SQLite.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _tighten(path: Path) -> None:
+    """Make the databases of a directory made by an older pacte 0600, like new ones."""
+    for name in (GRAPH_FILE, AUDIT_FILE, KEYS_FILE):
+        for f in (path / name, path / f"{name}-wal", path / f"{name}-shm"):
+            # Not ours to change (another owner), or gone meanwhile: left as it is.
+            with contextlib.suppress(OSError):
+                if f.stat().st_mode & 0o077:
+                    f.chmod(0o600)
 
 
 def _stored_uri(path: Path) -> str | None:
