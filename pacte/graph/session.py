@@ -13,6 +13,7 @@ session, consent states are memoised, since a session is one request.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -1218,13 +1219,19 @@ class Session:
 
     def my_data_uses(self, customer_id: str, *, first: int = 50, after: int | None = None
                      ) -> list[Any]:
-        """The uses of one customer's data, for that customer (under `self_service`)."""
+        """The uses of one customer's data, for that customer (under `self_service`).
+
+        Each entry is shown as it concerns this customer alone: an entry naming many
+        customers (a list page) names only them, and operations of a request that
+        concern only others are left out. `entry_hash` is still the recorded entry's.
+        """
+        self._no_single_records("audit.self")
         self._require_purpose("audit.self", "self_service")
         self._require_visible("audit.self", customer_id)
-        entries = self._b.audit_entries(subject=self._b.subject_ref(customer_id),
-                                        after_seq=after, limit=_page_size(first))
+        ref = self._b.subject_ref(customer_id)
+        entries = self._b.audit_entries(subject=ref, after_seq=after, limit=_page_size(first))
         self._audit(self._record("audit.self", subjects=[customer_id]))
-        return entries
+        return [dataclasses.replace(e, record=_concerning(e.record, ref)) for e in entries]
 
 
 # -- small helpers ---------------------------------------------------------------
@@ -1301,6 +1308,25 @@ class _Step(NamedTuple):
     fields: tuple[str, ...]
     reason: str | None
     extra: Mapping[str, object] | None
+
+
+def _concerning(record: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """An audit record as it concerns the customer `ref`: other customers left out."""
+    out = dict(record)
+    if "subjects" in out:
+        out["subjects"] = [ref]
+    operations = out.get("operations")
+    if isinstance(operations, list):
+        kept = []
+        for op in operations:
+            subjects = op.get("subjects") if isinstance(op, dict) else None
+            if isinstance(subjects, list):
+                if ref not in subjects:
+                    continue
+                op = {**op, "subjects": [ref]}
+            kept.append(op)
+        out["operations"] = kept
+    return out
 
 
 def _check_id(value: str) -> None:
