@@ -404,14 +404,16 @@ _DEMO_KEYS = (
 )
 
 
-def _serve(rt: Pacte, *, host: str, port: int, dev: bool) -> None:
+def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None
+           ) -> None:
     import uvicorn
 
-    from pacte.api import create_app
+    from pacte.api import Limits, create_app
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
-    uvicorn.run(create_app(rt, dev=dev), host=host, port=port, log_level="info",
+    limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
+    uvicorn.run(create_app(rt, dev=dev, limits=limits), host=host, port=port, log_level="info",
                 server_header=False, proxy_headers=False)
 
 
@@ -422,6 +424,10 @@ def serve(
     dev: Annotated[bool, typer.Option(
         "--dev", help="Introspection, field suggestions and GraphiQL (never in production)")
     ] = False,
+    max_cost: Annotated[int | None, typer.Option(
+        "--max-cost", help="Refuse documents that may resolve more fields than this, "
+                           "counting each once per item of the pages around it [50000]",
+        show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
@@ -429,8 +435,10 @@ def serve(
     Example: pacte serve --host 127.0.0.1 --port 8000
     """
     _check_port(port)
+    if max_cost is not None and max_cost < 1:
+        fail("--max-cost must be at least 1", code=2)
     with opened(data) as rt:
-        _serve(rt, host=host, port=port, dev=dev)
+        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
 
 
 @app.command("schema")
