@@ -6,6 +6,7 @@ Domain errors become one line on stderr and a non-zero exit code, never a traceb
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -409,11 +410,16 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     import uvicorn
 
     from pacte.api import Limits, create_app
+    from pacte.api.access_log import AccessLog
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
-    uvicorn.run(create_app(rt, dev=dev, limits=limits), host=host, port=port, log_level="info",
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
+    # uvicorn's access log writes query strings, where GET requests carry personal
+    # values: pacte's own logs method, route and status only (G1).
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    uvicorn.run(asgi, host=host, port=port, log_level="info", access_log=False,
                 server_header=False, proxy_headers=False)
 
 
