@@ -48,6 +48,7 @@ from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import open_store
+from pacte.refusals import RefusalTally
 
 __all__ = ["OPERATOR", "Pacte", "default_data_dir"]
 
@@ -99,6 +100,9 @@ class Pacte:
         self.codec = Codec(self.cipher, BlindIndex(vault),
                            today=lambda: self._now().date().isoformat())
         self.principals = PrincipalRegistry(store, policy)
+        self._refusals = RefusalTally(
+            append=self.audit_append,
+            record=lambda reason: self._system_record("auth", outcome="denied", reason=reason))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -182,7 +186,8 @@ class Pacte:
                    now=now)
 
     def close(self) -> None:
-        for close in (self.audit.close, self.store.close, self.vault.close):
+        for close in (self.flush_refusals, self.audit.close, self.store.close,
+                      self.vault.close):
             # Closing must release everything it can, even when one part fails.
             with contextlib.suppress(PacteError):
                 close()
@@ -219,10 +224,14 @@ class Pacte:
         try:
             return self.principals.authenticate(api_key)
         except PolicyDenied as exc:
-            rec = self._system_record("auth", outcome="denied", reason=exc.code)
-            rec["request_id"] = request_id
-            self.audit_append([rec])
+            # Counted per time window rather than one entry each (see pacte.refusals):
+            # anyone can send requests without a key, and the trail is not theirs to fill.
+            self._refusals.refused(exc.code, at=self.now(), request_id=request_id)
             raise
+
+    def flush_refusals(self) -> None:
+        """Append the counts of refused requests not yet on record (done by `close`)."""
+        self._refusals.flush()
 
     def create_principal(self, *, name: str, role: str, purposes: Sequence[str]
                          ) -> tuple[Principal, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -150,7 +151,9 @@ class Session:
         self._visible: dict[str, Node] = {}
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
-        self._claimed = purpose
+        # What the caller claimed, as the trail and messages may repeat it: anything
+        # but a short purpose-like name is recorded as its hash (see _claim).
+        self._claimed = _claim(purpose)
         self._purpose: Purpose | None = None
         self._purpose = self._admit(purpose)
 
@@ -171,11 +174,11 @@ class Session:
             # One message for unknown and not granted: which purposes exist is not a secret,
             # but the refusal should not differ in shape.
             self._deny("session.open", PurposeNotGranted(
-                f"purpose {purpose_id!r} is not granted to this principal"))
+                f"purpose {self._claimed!r} is not granted to this principal"))
         assert purpose is not None
         if purpose.analysts_only and self.principal.role not in ("analyst", "admin"):
             self._deny("session.open", PurposeNotGranted(
-                f"purpose {purpose_id!r} is for analysts only"))
+                f"purpose {self._claimed!r} is for analysts only"))
         return purpose
 
     def _record(self, action: str, *, outcome: str = "ok", subjects: Iterable[str] = (),
@@ -1308,6 +1311,21 @@ class _Step(NamedTuple):
     fields: tuple[str, ...]
     reason: str | None
     extra: Mapping[str, object] | None
+
+
+_PURPOSE_LIKE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _claim(purpose: str | None) -> str | None:
+    """A claimed purpose as it may be recorded: short names as they are, else a hash.
+
+    X-Purpose is whatever the caller sends (8,000 characters, or a personal value):
+    the trail keeps enough to tell claims apart, and no more.
+    """
+    if purpose is None or _PURPOSE_LIKE.fullmatch(purpose):
+        return purpose
+    digest = hashlib.sha256(purpose.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest[:32]}"
 
 
 def _concerning(record: Mapping[str, Any], ref: str) -> dict[str, Any]:
