@@ -182,8 +182,14 @@ class Pacte:
         except BaseException:
             vault.close()
             raise
-        return cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
-                   now=now)
+        rt = cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
+                 now=now)
+        try:
+            rt._finish_erasures()
+        except BaseException:
+            rt.close()
+            raise
+        return rt
 
     def close(self) -> None:
         for close in (self.flush_refusals, self.audit.close, self.store.close,
@@ -309,10 +315,32 @@ class Pacte:
             self.vault.data_keys(list(customer_ids), create=True)
 
     def shred(self, customer_id: str) -> None:
-        self.vault.destroy(customer_id)
+        # The vault notes the erasure as in progress in the same transaction.
+        self.vault.destroy(customer_id, pending=True)
         checkpoint = getattr(self.store, "checkpoint", None)
         if checkpoint is not None:
             checkpoint()
+
+    def shredded(self, customer_id: str) -> None:
+        self.vault.erasure_finished(customer_id)
+
+    def _finish_erasures(self) -> None:
+        """Finish erasures a crash interrupted after the keys were destroyed.
+
+        Their nodes could no longer be decrypted, so every list page holding them
+        failed; they are deleted now, and the completion is audited.
+        """
+        for customer_id in self.vault.erasures_pending():
+            owned = self.store.owned_by(customer_id)
+            self.store.write(WriteBatch(delete_nodes=owned))
+            checkpoint = getattr(self.store, "checkpoint", None)
+            if checkpoint is not None:
+                checkpoint()
+            self.audit_append([self._system_record(
+                "customer.erase", outcome="resumed",
+                extra={"subjects": [self.subject_ref(customer_id)],
+                       "deleted_nodes": len(owned)})])
+            self.vault.erasure_finished(customer_id)
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""
