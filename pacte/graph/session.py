@@ -333,11 +333,34 @@ class Session:
         if len(ids) == 1 and (seen := self._visible.get(ids[0])) is not None:
             return [seen]  # the common case: one customer, already read in this request
         nodes = self._customer_nodes(ids)
-        keep = self._visible_ids([i for i in ids if i in nodes])
+        absent = next((i for i in ids if i not in nodes), None)
+        present = [i for i in ids if i in nodes]
+        keep = self._visible_ids(present)
+        if self.purpose.needs_consent:
+            if absent is not None:
+                self._decoy_read(absent)
+            elif len(keep) < len(present):
+                # A hidden customer costs the failed read an absent one costs too.
+                self._b.store.get_nodes([_NO_CUSTOMER])
         found = [nodes[i] for i in keep]
         for node in found:
             self._visible[node.id] = node
         return found
+
+    def _decoy_read(self, absent: str) -> None:
+        """For an id that does not exist, the reads a hidden customer costs (G3, timing).
+
+        A customer who did not opt in costs a node read and a read of their consents;
+        one who does not exist would cost a failed read only, and the difference shows
+        in response times. So the next customer in id order (or the first) is read in
+        its place, node and consents, and nothing of it is used or returned; a hidden
+        customer costs one failed read more in turn (see `_visible_customers`).
+        """
+        store = self._b.store
+        decoy = store.scan_nodes("Customer", after=absent, limit=1) \
+            or store.scan_nodes("Customer", limit=1)
+        if decoy:
+            self._visible_ids([decoy[0].id])  # the same reads and checks, result unused
 
     def _no_single_records(self, action: str) -> None:
         if self.principal.role == "analyst":
@@ -492,7 +515,10 @@ class Session:
             raise
         candidates = self._b.store.lookup(index_name("Customer", "email"), token)
         match: CustomerView | None = None
-        for node in self._visible_customers(candidates):
+        # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
+        # reads one that does: both cost the same (G3, timing). Its decoy is then a
+        # customer picked by the token, as arbitrary as the one a hidden match reads.
+        for node in self._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
             opened = self._b.codec.open(node, ["email"])
             if _same_email(opened.get("email"), email):
                 match = self._customer_view(node, names, opened=opened)
@@ -1316,6 +1342,8 @@ class _Step(NamedTuple):
     extra: Mapping[str, object] | None
 
 
+# Not a valid customer id (ids never hold a NUL), so never found.
+_NO_CUSTOMER = "c_\x00absent"
 _PURPOSE_LIKE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
 
