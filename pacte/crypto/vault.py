@@ -486,8 +486,24 @@ class KeyVault:
                 if len(rows) < _REWRAP_BATCH:
                     break
                 after = (rows[-1][0], rows[-1][1])
+            self._retire_keks(current=version)
             self._truncate_wal()
             return version
+
+    def _retire_keks(self, *, current: int) -> None:
+        """Drop from the provider the KEK versions nothing is wrapped under any more.
+
+        The version just before the current one is kept too: another process that has
+        not yet seen the rotation may still wrap a new data key under it (the next
+        rotation re-wraps that key, and retires the version then). Providers that keep
+        nothing (PACTE_MASTER_KEY derives every version) have no `retire`.
+        """
+        retire = getattr(self._provider, "retire", None)
+        if retire is None:
+            return
+        in_use = {int(r[0]) for r in self._conn.execute("SELECT DISTINCT kek_version FROM deks")}
+        in_use.add(self._meta_int("secret_kek_version"))
+        retire(keep=in_use | {current, current - 1})
 
     # -- vault-level keys ----------------------------------------------------------------
 
