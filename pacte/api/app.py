@@ -41,6 +41,7 @@ from strawberry.types.graphql import OperationType
 from pacte.api.context import Context
 from pacte.api.errors import (
     AUDIT_FAILED,
+    BAD_INPUT,
     BAD_REQUEST,
     INTERNAL,
     UNAVAILABLE,
@@ -116,6 +117,14 @@ def _decode(raw: str | bytes, what: str) -> object:
         raise _Refused(400, f"{what} is not valid JSON") from exc
 
 
+def _is_unicode(*values: object) -> bool:
+    try:
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _GraphQLRequest:
     """The three parameters of a GraphQL request, checked for type."""
 
@@ -128,6 +137,11 @@ class _GraphQLRequest:
             raise _Refused(400, "`variables` must be a JSON object")
         if name is not None and not isinstance(name, str):
             raise _Refused(400, "`operationName` must be a string")
+        if not _is_unicode(query, variables, name):
+            # JSON may escape a lone surrogate (\ud800), which no store, index or audit
+            # entry can encode: refused here, whatever argument it is in.
+            raise _Refused(400, "the request holds text that is not valid Unicode "
+                                "(a lone surrogate)", BAD_INPUT)
         self.query: str = query
         self.variables: dict[str, Any] | None = variables
         self.operation_name: str | None = name
