@@ -635,7 +635,7 @@ class Session:
         self._no_single_records("interaction.list")
         first = _page_size(first)
         if channel is not None and channel not in CHANNELS:
-            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+            raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         names = self._pick(_INTERACTION, fields)
         before = decode_cursor(after) if after else None
         self._require_visible("interaction.list", customer_id)
@@ -791,7 +791,7 @@ class Session:
     def explain(self, *, kind: str = "Customer", customer_id: str | None = None) -> Explanation:
         """What a read of `kind` would reveal and withhold, decrypting nothing."""
         if kind not in NODE_KINDS:
-            raise InputError(f"unknown kind {kind!r}")
+            raise InputError("unknown kind")
         allowed, withheld = self._split(NODE_KINDS[kind].fields)
         visible: bool | None = None
         if customer_id is not None:
@@ -888,9 +888,9 @@ class Session:
         """Record one contact; replaying the same `event_id` returns the first record."""
         self._require_role("interaction.write", *_CONSENT_WRITERS)
         if channel not in CHANNELS:
-            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+            raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         if kind not in INTERACTION_KINDS:
-            raise InputError(f"unknown kind {kind!r}; one of {', '.join(INTERACTION_KINDS)}")
+            raise InputError(f"unknown kind; one of {', '.join(INTERACTION_KINDS)}")
         if not event_id or len(event_id) > 200:
             raise InputError("event_id must be 1 to 200 characters")
         if summary is not None and len(summary) > 10_000:
@@ -915,7 +915,7 @@ class Session:
             _check_id(product_id)
             prod = store.get_nodes([product_id]).get(product_id)
             if prod is None or prod.kind != "Product":
-                raise InputError(f"no product {product_id!r}")
+                raise InputError("no such product")
         at = to_micros(occurred_at) if occurred_at is not None else self._now_us
         iid = "i_" + secrets.token_hex(8)
         props: dict[str, Value] = {"channel": channel, "kind": kind, "occurred_at": at,
@@ -964,7 +964,7 @@ class Session:
         self._require_purpose(action, "self_service")
         target = self._b.policy.get(purpose_id)
         if target is None:
-            raise InputError(f"unknown purpose {purpose_id!r}")
+            raise InputError(f"unknown purpose; one of {', '.join(self._b.policy.purposes)}")
         if not source or len(source) > 200:
             raise InputError("source must be 1 to 200 characters")
         self._require_visible(action, customer_id)
