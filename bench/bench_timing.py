@@ -12,8 +12,8 @@ the best threshold classifier on half of the targets, tested on the other half.
   random half splits (50% is a coin toss; the bar is < 60%).
 - `timing_by_id_accuracy`: the same for `customer(id)`.
 
-Probes go round-robin over every target, so load that comes and goes falls on both
-classes alike. Run alone with `python -m bench.bench_timing [--quick]`.
+Each round probes every target once, in a new random order, so load that comes and
+goes falls on both classes alike. Run alone with `python -m bench.bench_timing [--quick]`.
 """
 
 from __future__ import annotations
@@ -65,8 +65,13 @@ def _score(labelled: Sequence[tuple[float, int]], threshold: float, above: bool)
 async def _medians(client: httpx.AsyncClient, query: str, targets: Sequence[str],
                    headers: dict[str, str]) -> list[float]:
     times: list[list[float]] = [[] for _ in targets]
+    order = list(range(len(targets)))
+    rng = random.Random(SEED)
     for _ in range(PROBES):
-        for i, target in enumerate(targets):
+        # A new order each round: load that comes and goes falls on both classes alike.
+        rng.shuffle(order)
+        for i in order:
+            target = targets[i]
             start = time.perf_counter()
             r = await client.post("/graphql", json={"query": query, "variables": {"e": target}},
                                   headers=headers)

@@ -340,8 +340,10 @@ class Session:
             if absent is not None:
                 self._decoy_read(absent)
             elif len(keep) < len(present):
-                # A hidden customer costs the failed read an absent one costs too.
+                # A hidden customer pays the other reads an absent one costs: a failed
+                # read and a scan (see `_decoy_read`).
                 self._b.store.get_nodes([_NO_CUSTOMER])
+                self._b.store.scan_nodes("Customer", after=present[0], limit=1)
         found = [nodes[i] for i in keep]
         for node in found:
             self._visible[node.id] = node
@@ -354,13 +356,16 @@ class Session:
         one who does not exist would cost a failed read only, and the difference shows
         in response times. So the next customer in id order (or the first) is read in
         its place, node and consents, and nothing of it is used or returned; a hidden
-        customer costs one failed read more in turn (see `_visible_customers`).
+        customer pays the failed read and the scan in turn (see `_visible_customers`),
+        so both make the same reads.
         """
         store = self._b.store
         decoy = store.scan_nodes("Customer", after=absent, limit=1) \
             or store.scan_nodes("Customer", limit=1)
         if decoy:
-            self._visible_ids([decoy[0].id])  # the same reads and checks, result unused
+            # The same reads and checks as for a hidden one, results unused.
+            store.get_nodes([decoy[0].id])
+            self._visible_ids([decoy[0].id])
 
     def _no_single_records(self, action: str) -> None:
         if self.principal.role == "analyst":
