@@ -6,6 +6,7 @@ Domain errors become one line on stderr and a non-zero exit code, never a traceb
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,6 +67,18 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except PacteError as exc:
         fail(str(exc))
+    except UnicodeEncodeError:
+        # An argument that was not valid UTF-8 reaches Python with lone surrogates.
+        fail(_NOT_UTF8, code=2)
+
+
+_NOT_UTF8 = "arguments must be valid UTF-8 text"
+_MAX_PORT = 65535
+
+
+def _check_port(port: int) -> None:
+    if not 0 < port <= _MAX_PORT:
+        fail(f"--port must be between 1 and {_MAX_PORT}", code=2)
 
 
 @app.command()
@@ -302,7 +315,10 @@ def audit_checkpoint(
         cp = guarded(rt.audit.checkpoint)
     text = json.dumps(cp.to_json(), indent=2, sort_keys=True)
     if export is not None:
-        export.write_text(text + "\n", encoding="utf-8")
+        try:
+            export.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {export}: {exc.strerror or exc}")
         typer.echo(f"wrote {export}")
         typer.echo(f"key fingerprint: {cp.fingerprint}")
     else:
@@ -395,6 +411,13 @@ def audit_processing_record(data: DataOpt = None) -> None:
 
 
 def main() -> None:
+    for arg in sys.argv[1:]:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            # Outside the app, where typer.Exit would not be caught.
+            typer.echo(f"error: {_NOT_UTF8}", err=True)
+            sys.exit(2)
     try:
         app()
     except InputError as exc:  # pragma: no cover - raised outside a guarded call
@@ -495,14 +518,21 @@ _DEMO_KEYS = (
 )
 
 
-def _serve(rt: Pacte, *, host: str, port: int, dev: bool) -> None:
+def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None
+           ) -> None:
     import uvicorn
 
-    from pacte.api import create_app
+    from pacte.api import Limits, create_app
+    from pacte.api.access_log import AccessLog
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
-    uvicorn.run(create_app(rt, dev=dev), host=host, port=port, log_level="info",
+    limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
+    # uvicorn's access log writes query strings, where GET requests carry personal
+    # values: pacte's own logs method, route and status only (G1).
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    uvicorn.run(asgi, host=host, port=port, log_level="info", access_log=False,
                 server_header=False, proxy_headers=False)
 
 
@@ -513,14 +543,21 @@ def serve(
     dev: Annotated[bool, typer.Option(
         "--dev", help="Introspection, field suggestions and GraphiQL (never in production)")
     ] = False,
+    max_cost: Annotated[int | None, typer.Option(
+        "--max-cost", help="Refuse documents that may resolve more fields than this, "
+                           "counting each once per item of the pages around it [50000]",
+        show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
 
     Example: pacte serve --host 127.0.0.1 --port 8000
     """
+    _check_port(port)
+    if max_cost is not None and max_cost < 1:
+        fail("--max-cost must be at least 1", code=2)
     with opened(data) as rt:
-        _serve(rt, host=host, port=port, dev=dev)
+        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
 
 
 @app.command("schema")
@@ -559,6 +596,7 @@ def demo(
 
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
+    _check_port(port)
     path = _dir(data)
     if not (path / "policy.toml").exists():
         guarded(lambda: Pacte.init(path).close())

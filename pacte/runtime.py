@@ -49,6 +49,7 @@ from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import open_store
+from pacte.refusals import RefusalTally
 
 __all__ = ["OPERATOR", "Pacte", "default_data_dir", "signing_public_key"]
 
@@ -109,6 +110,9 @@ class Pacte:
         self.codec = Codec(self.cipher, BlindIndex(vault),
                            today=lambda: self._now().date().isoformat())
         self.principals = PrincipalRegistry(store, policy)
+        self._refusals = RefusalTally(
+            append=self.audit_append,
+            record=lambda reason: self._system_record("auth", outcome="denied", reason=reason))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -159,6 +163,9 @@ class Pacte:
         # PACTE_STORE, like at every open, wins over store.uri; it is not written down,
         # which is how it keeps a password out of the directory.
         uri = store_uri or os.environ.get("PACTE_STORE") or str(path / GRAPH_FILE)
+        if uri == str(path / GRAPH_FILE):
+            _private_file(path / GRAPH_FILE)
+        _private_file(path / AUDIT_FILE)
         store = open_store(uri, create=True)
         store.close()
         AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
@@ -173,6 +180,7 @@ class Pacte:
         if not (path / POLICY_FILE).exists():
             raise NotInitialised(f"{path} is not a pacte data directory; run `pacte init` first")
         policy = Policy.load(path / POLICY_FILE)
+        _tighten(path)
         provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
         vault = KeyVault.open(path / KEYS_FILE, provider)
         uri = store_uri or os.environ.get("PACTE_STORE") or _stored_uri(path) or str(
@@ -184,11 +192,18 @@ class Pacte:
         except BaseException:
             vault.close()
             raise
-        return cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
-                   now=now)
+        rt = cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
+                 now=now)
+        try:
+            rt._finish_erasures()
+        except BaseException:
+            rt.close()
+            raise
+        return rt
 
     def close(self) -> None:
-        for close in (self.audit.close, self.store.close, self.vault.close):
+        for close in (self.flush_refusals, self.audit.close, self.store.close,
+                      self.vault.close):
             # Closing must release everything it can, even when one part fails.
             with contextlib.suppress(PacteError):
                 close()
@@ -225,10 +240,14 @@ class Pacte:
         try:
             return self.principals.authenticate(api_key)
         except PolicyDenied as exc:
-            rec = self._system_record("auth", outcome="denied", reason=exc.code)
-            rec["request_id"] = request_id
-            self.audit_append([rec])
+            # Counted per time window rather than one entry each (see pacte.refusals):
+            # anyone can send requests without a key, and the trail is not theirs to fill.
+            self._refusals.refused(exc.code, at=self.now(), request_id=request_id)
             raise
+
+    def flush_refusals(self) -> None:
+        """Append the counts of refused requests not yet on record (done by `close`)."""
+        self._refusals.flush()
 
     def create_principal(self, *, name: str, role: str, purposes: Sequence[str]
                          ) -> tuple[Principal, str]:
@@ -326,9 +345,28 @@ class Pacte:
             self.vault.data_keys(list(customer_ids), create=True)
 
     def shred(self, customer_id: str) -> None:
-        # The vault truncates its own log; the store does so after the deletion that
-        # follows (a batch deleting nodes, see Store.write).
-        self.vault.destroy(customer_id)
+        # The vault notes the erasure as in progress in the same transaction; it truncates
+        # its own log, and the store does so after the deletion that follows (a batch
+        # deleting nodes, see Store.write).
+        self.vault.destroy(customer_id, pending=True)
+
+    def shredded(self, customer_id: str) -> None:
+        self.vault.erasure_finished(customer_id)
+
+    def _finish_erasures(self) -> None:
+        """Finish erasures a crash interrupted after the keys were destroyed.
+
+        Their nodes could no longer be decrypted, so every list page holding them
+        failed; they are deleted now, and the completion is audited.
+        """
+        for customer_id in self.vault.erasures_pending():
+            owned = self.store.owned_by(customer_id)
+            self.store.write(WriteBatch(delete_nodes=owned))
+            self.audit_append([self._system_record(
+                "customer.erase", outcome="resumed",
+                extra={"subjects": [self.subject_ref(customer_id)],
+                       "deleted_nodes": len(owned)})])
+            self.vault.erasure_finished(customer_id)
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""
@@ -380,6 +418,27 @@ def _safe(uri: str) -> str:
         creds, _, host = rest.rpartition("@")
         return f"{scheme}://{creds.split(':')[0]}:***@{host}"
     return uri
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file readable by its owner alone, before SQLite opens it.
+
+    SQLite creates a database with the process umask (often 0644), and its -wal and
+    -shm files with the database's mode: creating the file first makes all three 0600.
+    An empty file is a new database to SQLite.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _tighten(path: Path) -> None:
+    """Make the databases of a directory made by an older pacte 0600, like new ones."""
+    for name in (GRAPH_FILE, AUDIT_FILE, KEYS_FILE):
+        for f in (path / name, path / f"{name}-wal", path / f"{name}-shm"):
+            # Not ours to change (another owner), or gone meanwhile: left as it is.
+            with contextlib.suppress(OSError):
+                if f.stat().st_mode & 0o077:
+                    f.chmod(0o600)
 
 
 def _stored_uri(path: Path) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,31 @@ def test_verify_against_an_exported_checkpoint_catches_a_rollback(data: Path,
         (data / name).write_bytes(blob)
     code, out, _ = run("audit", "verify", "--trusted", str(cp), "--data", str(data))
     assert code == 1, out
+
+
+def _script(*args: str | bytes, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """The real `pacte` process: argv bytes reach it as a shell would pass them."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([sys.executable, "-m", "pacte", *args], cwd=cwd, env=env,
+                          capture_output=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("argv", [
+    ("erase", b"c_\xff"),                                  # not UTF-8
+    ("audit", "checkpoint", "--export", "/nonexistent/x"),  # an unwritable file
+    ("serve", "--port", "99999"),                           # no such port
+    ("serve", "--port", "0"),
+    ("demo", "--no-serve", "--port", "70000"),
+])
+def test_bad_arguments_are_one_line_not_a_traceback(data: Path, argv: tuple[str | bytes, ...]
+                                                    ) -> None:
+    done = _script(*argv, "--data", str(data), cwd=data.parent)
+    err = done.stderr.decode(errors="replace")
+    assert done.returncode != 0 and "Traceback" not in err, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+
+
+def test_an_argument_that_is_not_utf8_through_the_runner(data: Path) -> None:
+    code, _out, err = run("erase", "--data", str(data), "c_\udcff")
+    assert code == 2 and err == "error: arguments must be valid UTF-8 text\n"

@@ -10,20 +10,25 @@ a code in `extensions` (see pacte.api.errors):
 5. `session.flush()`: the request's audit records are appended. If that fails the
    response is an error (503) and carries no data (G6, fail closed).
 
-Resolvers run on the event loop: the store is one SQLite connection behind a lock,
-so worker threads would only queue for it, and keeping the request on one thread
-needs no locking of the per-request session or its loaders.
+Steps 2 to 5 run in a worker thread, one request per thread at a time, so a slow
+request never holds the event loop: `/healthz` and the reading of other requests go
+on meanwhile. The request's session and loaders are made and used on that thread
+only (execution runs on an event loop of that thread's own); the stores, the key
+vault and the audit trail are shared between threads behind their own locks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -36,6 +41,7 @@ from strawberry.types.graphql import OperationType
 from pacte.api.context import Context
 from pacte.api.errors import (
     AUDIT_FAILED,
+    BAD_INPUT,
     BAD_REQUEST,
     INTERNAL,
     UNAVAILABLE,
@@ -111,6 +117,14 @@ def _decode(raw: str | bytes, what: str) -> object:
         raise _Refused(400, f"{what} is not valid JSON") from exc
 
 
+def _is_unicode(*values: object) -> bool:
+    try:
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _GraphQLRequest:
     """The three parameters of a GraphQL request, checked for type."""
 
@@ -123,6 +137,11 @@ class _GraphQLRequest:
             raise _Refused(400, "`variables` must be a JSON object")
         if name is not None and not isinstance(name, str):
             raise _Refused(400, "`operationName` must be a string")
+        if not _is_unicode(query, variables, name):
+            # JSON may escape a lone surrogate (\ud800), which no store, index or audit
+            # entry can encode: refused here, whatever argument it is in.
+            raise _Refused(400, "the request holds text that is not valid Unicode "
+                                "(a lone surrogate)", BAD_INPUT)
         self.query: str = query
         self.variables: dict[str, Any] | None = variables
         self.operation_name: str | None = name
@@ -147,11 +166,18 @@ class GraphQLEndpoint:
                     and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(get_graphql_ide_html())
             gql, allowed = await self._parse(request)
-            principal = self._pacte.authenticate(_bearer(request), request_id=request_id)
-            session = self._pacte.session(principal, request.headers.get("x-purpose") or None,
-                                          request_id=request_id, defer_audit=True)
         except _Refused as exc:
             return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
+        return await run_in_threadpool(self._admit_and_execute, gql, allowed, _bearer(request),
+                                       request.headers.get("x-purpose") or None, request_id)
+
+    def _admit_and_execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
+                           key: str | None, purpose: str | None, request_id: str) -> Response:
+        """Steps 2 to 5, on a worker thread."""
+        try:
+            principal = self._pacte.authenticate(key, request_id=request_id)
+            session = self._pacte.session(principal, purpose, request_id=request_id,
+                                          defer_audit=True)
         except PolicyDenied as exc:
             status = _ADMISSION_STATUS.get(exc.code, 403)
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -161,7 +187,7 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id, where="admission")
             return _respond(error_body("the service cannot admit requests right now",
                                        UNAVAILABLE), 503, request_id)
-        return await self._execute(gql, allowed, session, Context.create(
+        return self._execute(gql, allowed, session, Context.create(
             self._pacte, principal, session), request_id)
 
     async def _parse(self, request: Request) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
@@ -183,17 +209,17 @@ class GraphQLEndpoint:
             raise _Refused(400, "the request body must be a JSON object")
         return _GraphQLRequest(payload), (OperationType.QUERY, OperationType.MUTATION)
 
-    async def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
-                       session: Session, context: Context, request_id: str) -> Response:
+    def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
+                 session: Session, context: Context, request_id: str) -> Response:
         status, body, headers = 200, {}, {}
         failure: BaseException | None = None
         try:
             # One request, one read scope: on Neo4j a customer's neighbourhood is
             # fetched in one round trip (see `customer` in schema.py).
             with session.read_scope():
-                result = await self._schema.execute(
+                result = _thread_loop().run_until_complete(self._schema.execute(
                     gql.query, variable_values=gql.variables, context_value=context,
-                    operation_name=gql.operation_name, allowed_operation_types=allowed)
+                    operation_name=gql.operation_name, allowed_operation_types=allowed))
         except InvalidOperationTypeError:
             status, headers = 405, {"Allow": "POST"}
             body = error_body("mutations must be sent with POST", BAD_REQUEST)
@@ -229,6 +255,20 @@ class GraphQLEndpoint:
                                        "returned", code),
                             503 if isinstance(failure, StorageError) else 500, request_id)
         return _respond(body, status, request_id, headers)
+
+
+_LOOPS = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    """This worker thread's event loop, for the async parts of execution (DataLoaders).
+
+    One per thread, made once: a loop per request would cost more than most requests.
+    """
+    loop: asyncio.AbstractEventLoop | None = getattr(_LOOPS, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _LOOPS.loop = asyncio.new_event_loop()
+    return loop
 
 
 async def _healthz(request: Request) -> Response:

@@ -12,6 +12,8 @@ Codes:
     GRAPHQL_PARSE_FAILED   the query is not valid GraphQL syntax (HTTP 400)
     GRAPHQL_VALIDATION_FAILED  the query does not fit the schema (HTTP 400)
     QUERY_TOO_COMPLEX      too deep, too many aliases or fields, too many tokens (HTTP 400)
+    QUERY_TOO_COSTLY       too many fields to resolve, counting each once per item of the
+                           pages around it (`Limits.max_cost`; HTTP 400)
     AUDIT_FAILED           the audit trail could not record the request; no data (HTTP 503)
     UNAVAILABLE            a store or the audit trail failed during admission (HTTP 503)
     INTERNAL               anything else; the message is masked

@@ -59,6 +59,7 @@ def decode_seq_cursor(cursor: str | None) -> int | None:
         seq = int(text[len(_SEQ_PREFIX):])
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("malformed cursor") from exc
-    if seq < 0:
+    if not 0 <= seq < 2**63:
+        # Sequence numbers are 64-bit integers in the trail; a bigger one overflows there.
         raise InputError("malformed cursor")
     return seq

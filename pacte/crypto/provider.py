@@ -55,8 +55,9 @@ class KeyProvider(Protocol):
 class FileKeyProvider:
     """KEKs kept in a local JSON key file (mode 0600) made by `FileKeyProvider.create`.
 
-    The file holds every version ever created: dropping an old version would strand the
-    data keys still wrapped under it.
+    The file holds every version still needed: the vault retires (`retire`) the old
+    versions no data key is wrapped under any more once a rotation has re-wrapped them,
+    so a leaked copy of an old key file opens nothing the current one does not.
     """
 
     def __init__(self, path: Path) -> None:
@@ -103,6 +104,17 @@ class FileKeyProvider:
         self._texts = texts
         self._current = version
         return version
+
+    def retire(self, *, keep: set[int]) -> list[int]:
+        """Remove the versions older than the current one that are not in `keep`."""
+        self._load()  # the file as it is now: another process may have rotated
+        gone = sorted(v for v in self._texts if v < self._current and v not in keep)
+        if gone:
+            texts = {v: t for v, t in self._texts.items() if v not in gone}
+            write_private(self._path, _dump(self._current, texts), what=_WHAT, replace=True)
+            self._texts = texts
+            self._keys = {v: k for v, k in self._keys.items() if v not in gone}
+        return gone
 
     def _kek(self, version: int) -> Kek:
         kek = self._keys.get(version)

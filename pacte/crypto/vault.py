@@ -55,6 +55,11 @@ _DESTROYED = "this customer's data keys were destroyed"
 _ABSENT = "no data key exists for this customer"
 _REWRAP_BATCH = 1000
 
+# Customers whose keys are destroyed and whose erasure is not finished yet: written in
+# the same transaction as the destruction, deleted once the nodes are gone, so a crash
+# in between is finished when the data directory is next opened.
+_ERASING = ("CREATE TABLE IF NOT EXISTS erasing (customer_id TEXT PRIMARY KEY)"
+            " WITHOUT ROWID")
 _SCHEMA = (
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE deks (customer_id TEXT NOT NULL, version INTEGER NOT NULL,"
@@ -62,6 +67,7 @@ _SCHEMA = (
     " PRIMARY KEY (customer_id, version)) WITHOUT ROWID",
     "CREATE TABLE tombstones (subject_ref TEXT PRIMARY KEY, destroyed_at INTEGER NOT NULL)"
     " WITHOUT ROWID",
+    _ERASING,
 )
 
 # Constant query texts; a variable number of ids travels as one JSON array parameter.
@@ -190,6 +196,7 @@ class KeyVault:
                 raise KeyVaultError(_WRONG_KEY) from None
             if secret.check_value() != rows.get("key_check"):
                 raise KeyVaultError(_WRONG_KEY)
+            conn.execute(_ERASING)  # vaults made before it was
             return cls(conn, path, provider, secret, now=now, cache_size=cache_size)
         except BaseException:
             conn.close()
@@ -326,8 +333,11 @@ class KeyVault:
 
     # -- erasure -------------------------------------------------------------------------
 
-    def destroy(self, customer_id: str) -> None:
+    def destroy(self, customer_id: str, *, pending: bool = False) -> None:
         """Crypto-shred: delete every DEK version of the customer and leave a tombstone.
+
+        With `pending`, the customer is also noted as an erasure in progress, in the
+        same transaction, until `erasure_finished` (see `erasures_pending`).
 
         With secure_delete the rows are zeroed in the database pages; the WAL is then
         checkpointed and truncated so the wrapped keys linger in no file. Caches of
@@ -342,6 +352,9 @@ class KeyVault:
                 conn.execute("DELETE FROM deks WHERE customer_id = ?", (customer_id,))
                 conn.execute("INSERT OR IGNORE INTO tombstones (subject_ref, destroyed_at)"
                               " VALUES (?, ?)", (ref, _micros(self._now())))
+                if pending:
+                    conn.execute("INSERT OR IGNORE INTO erasing (customer_id) VALUES (?)",
+                                 (customer_id,))
                 conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'destroy_seq'")
                 conn.execute("COMMIT")
             except BaseException:
@@ -349,6 +362,20 @@ class KeyVault:
                 raise
             self._destroy_seq = self._meta_int("destroy_seq")
             self._flush()
+            self._truncate_wal()
+
+    def erasures_pending(self) -> list[str]:
+        """Customers destroyed here whose erasure was not marked finished (a crash)."""
+        with self._lock:
+            self._check_open()
+            return [r[0] for r in self._conn.execute(
+                "SELECT customer_id FROM erasing ORDER BY customer_id")]
+
+    def erasure_finished(self, customer_id: str) -> None:
+        """The customer's nodes are gone: forget the id (zeroed, WAL truncated)."""
+        with self._lock:
+            self._check_open()
+            self._conn.execute("DELETE FROM erasing WHERE customer_id = ?", (customer_id,))
             self._truncate_wal()
 
     def is_destroyed(self, customer_id: str) -> bool:
@@ -459,8 +486,24 @@ class KeyVault:
                 if len(rows) < _REWRAP_BATCH:
                     break
                 after = (rows[-1][0], rows[-1][1])
+            self._retire_keks(current=version)
             self._truncate_wal()
             return version
+
+    def _retire_keks(self, *, current: int) -> None:
+        """Drop from the provider the KEK versions nothing is wrapped under any more.
+
+        The version just before the current one is kept too: another process that has
+        not yet seen the rotation may still wrap a new data key under it (the next
+        rotation re-wraps that key, and retires the version then). Providers that keep
+        nothing (PACTE_MASTER_KEY derives every version) have no `retire`.
+        """
+        retire = getattr(self._provider, "retire", None)
+        if retire is None:
+            return
+        in_use = {int(r[0]) for r in self._conn.execute("SELECT DISTINCT kek_version FROM deks")}
+        in_use.add(self._meta_int("secret_kek_version"))
+        retire(keep=in_use | {current, current - 1})
 
     # -- vault-level keys ----------------------------------------------------------------
 

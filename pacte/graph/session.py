@@ -14,7 +14,9 @@ session, consent states are memoised, since a session is one request.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,6 +103,7 @@ class Backend(Protocol):
     def subject_ref(self, customer_id: str) -> str: ...
     def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
     def shred(self, customer_id: str) -> None: ...
+    def shredded(self, customer_id: str) -> None: ...
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]: ...
@@ -160,9 +163,9 @@ class Session:
         self._visible: dict[str, Node] = {}
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
-        # As claimed, for the audit entry; text that cannot be encoded is escaped so the
-        # refusal can still be written.
-        self._claimed = _escaped(purpose) if purpose is not None else None
+        # What the caller claimed, as the trail and messages may repeat it: anything
+        # but a short purpose-like name is recorded as its hash (see _claim).
+        self._claimed = _claim(purpose)
         self._purpose: Purpose | None = None
         self._purpose = self._admit(purpose)
 
@@ -183,11 +186,11 @@ class Session:
             # One message for unknown and not granted: which purposes exist is not a secret,
             # but the refusal should not differ in shape.
             self._deny("session.open", PurposeNotGranted(
-                f"purpose {purpose_id!r} is not granted to this principal"))
+                f"purpose {self._claimed!r} is not granted to this principal"))
         assert purpose is not None
         if purpose.analysts_only and self.principal.role not in ("analyst", "admin"):
             self._deny("session.open", PurposeNotGranted(
-                f"purpose {purpose_id!r} is for analysts only"))
+                f"purpose {self._claimed!r} is for analysts only"))
         return purpose
 
     def _record(self, action: str, *, outcome: str = "ok", subjects: Iterable[str] = (),
@@ -375,11 +378,39 @@ class Session:
         if len(ids) == 1 and (seen := self._visible.get(ids[0])) is not None:
             return [seen]  # the common case: one customer, already read in this request
         nodes = self._customer_nodes(ids)
-        keep = self._visible_ids([i for i in ids if i in nodes])
+        absent = next((i for i in ids if i not in nodes), None)
+        present = [i for i in ids if i in nodes]
+        keep = self._visible_ids(present)
+        if self.purpose.needs_consent:
+            if absent is not None:
+                self._decoy_read(absent)
+            elif len(keep) < len(present):
+                # A hidden customer pays the other reads an absent one costs: a failed
+                # read and a scan (see `_decoy_read`).
+                self._b.store.get_nodes([_NO_CUSTOMER])
+                self._b.store.scan_nodes("Customer", after=present[0], limit=1)
         found = [nodes[i] for i in keep]
         for node in found:
             self._visible[node.id] = node
         return found
+
+    def _decoy_read(self, absent: str) -> None:
+        """For an id that does not exist, the reads a hidden customer costs (G3, timing).
+
+        A customer who did not opt in costs a node read and a read of their consents;
+        one who does not exist would cost a failed read only, and the difference shows
+        in response times. So the next customer in id order (or the first) is read in
+        its place, node and consents, and nothing of it is used or returned; a hidden
+        customer pays the failed read and the scan in turn (see `_visible_customers`),
+        so both make the same reads.
+        """
+        store = self._b.store
+        decoy = store.scan_nodes("Customer", after=absent, limit=1) \
+            or store.scan_nodes("Customer", limit=1)
+        if decoy:
+            # The same reads and checks as for a hidden one, results unused.
+            store.get_nodes([decoy[0].id])
+            self._visible_ids([decoy[0].id])
 
     def _no_single_records(self, action: str) -> None:
         if self.principal.role == "analyst":
@@ -541,7 +572,10 @@ class Session:
             raise
         candidates = self._b.store.lookup(index_name("Customer", "email"), token)
         match: CustomerView | None = None
-        for node in self._visible_customers(candidates):
+        # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
+        # reads one that does: both cost the same (G3, timing). Its decoy is then a
+        # customer picked by the token, as arbitrary as the one a hidden match reads.
+        for node in self._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
             opened = self._b.codec.open(node, ["email"])
             if _same_email(opened.get("email"), email):
                 match = self._customer_view(node, names, opened=opened)
@@ -658,7 +692,7 @@ class Session:
         self._no_single_records("interaction.list")
         first = _page_size(first)
         if channel is not None and channel not in CHANNELS:
-            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+            raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         names = self._pick(_INTERACTION, fields)
         before = decode_cursor(after) if after else None
         self._require_visible("interaction.list", customer_id)
@@ -828,7 +862,7 @@ class Session:
     def explain(self, *, kind: str = "Customer", customer_id: str | None = None) -> Explanation:
         """What a read of `kind` would reveal and withhold, decrypting nothing."""
         if kind not in NODE_KINDS:
-            raise InputError(f"unknown kind {kind!r}")
+            raise InputError("unknown kind")
         allowed, withheld = self._split(NODE_KINDS[kind].fields)
         visible: bool | None = None
         consent: ConsentView | None = None
@@ -946,9 +980,9 @@ class Session:
         """Record one contact; replaying the same `event_id` returns the first record."""
         self._require_role("interaction.write", *_CONSENT_WRITERS)
         if channel not in CHANNELS:
-            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+            raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         if kind not in INTERACTION_KINDS:
-            raise InputError(f"unknown kind {kind!r}; one of {', '.join(INTERACTION_KINDS)}")
+            raise InputError(f"unknown kind; one of {', '.join(INTERACTION_KINDS)}")
         if not event_id or len(event_id) > 200:
             raise InputError("event_id must be 1 to 200 characters")
         _check_text("event_id", event_id)
@@ -970,7 +1004,7 @@ class Session:
             _check_id(product_id)
             prod = store.get_nodes([product_id]).get(product_id)
             if prod is None or prod.kind != "Product":
-                raise InputError(f"no product {product_id!r}")
+                raise InputError("no such product")
         iid = "i_" + secrets.token_hex(8)
         props: dict[str, Value] = {"channel": channel, "kind": kind, "occurred_at": at,
                                    "event_id": event_id, "summary": summary, "amount": amount}
@@ -1045,7 +1079,7 @@ class Session:
         self._require_purpose(action, "self_service")
         target = self._b.policy.get(purpose_id)
         if target is None:
-            raise InputError(f"unknown purpose {purpose_id!r}")
+            raise InputError(f"unknown purpose; one of {', '.join(self._b.policy.purposes)}")
         if not source or len(source) > 200:
             raise InputError("source must be 1 to 200 characters")
         _check_text("source", source)
@@ -1100,6 +1134,8 @@ class Session:
             # copies in backups, is unreadable, even if the deletion below is interrupted.
             self._b.shred(customer_id)
             store.write(WriteBatch(delete_nodes=owned))
+            # Until this, a crash leaves the erasure to be finished on the next open.
+            self._b.shredded(customer_id)
         except BaseException as exc:
             self._failed(step, exc)
             raise
@@ -1420,13 +1456,19 @@ class Session:
 
     def my_data_uses(self, customer_id: str, *, first: int = 50, after: int | None = None
                      ) -> list[Any]:
-        """The uses of one customer's data, for that customer (under `self_service`)."""
+        """The uses of one customer's data, for that customer (under `self_service`).
+
+        Each entry is shown as it concerns this customer alone: an entry naming many
+        customers (a list page) names only them, and operations of a request that
+        concern only others are left out. `entry_hash` is still the recorded entry's.
+        """
+        self._no_single_records("audit.self")
         self._require_purpose("audit.self", "self_service")
         self._require_visible("audit.self", customer_id)
-        entries = self._b.audit_entries(subject=self._b.subject_ref(customer_id),
-                                        after_seq=after, limit=_page_size(first))
+        ref = self._b.subject_ref(customer_id)
+        entries = self._b.audit_entries(subject=ref, after_seq=after, limit=_page_size(first))
         self._audit(self._record("audit.self", subjects=[customer_id]))
-        return entries
+        return [dataclasses.replace(e, record=_concerning(e.record, ref)) for e in entries]
 
 
 # -- small helpers ---------------------------------------------------------------
@@ -1511,6 +1553,42 @@ class _Step(NamedTuple):
     extra: Mapping[str, object] | None
 
 
+# Not a valid customer id (ids never hold a NUL), so never found.
+_NO_CUSTOMER = "c_\x00absent"
+_PURPOSE_LIKE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _claim(purpose: str | None) -> str | None:
+    """A claimed purpose as it may be recorded: short names as they are, else a hash.
+
+    X-Purpose is whatever the caller sends (8,000 characters, or a personal value):
+    the trail keeps enough to tell claims apart, and no more.
+    """
+    if purpose is None or _PURPOSE_LIKE.fullmatch(purpose):
+        return purpose
+    digest = hashlib.sha256(purpose.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest[:32]}"
+
+
+def _concerning(record: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """An audit record as it concerns the customer `ref`: other customers left out."""
+    out = dict(record)
+    if "subjects" in out:
+        out["subjects"] = [ref]
+    operations = out.get("operations")
+    if isinstance(operations, list):
+        kept = []
+        for op in operations:
+            subjects = op.get("subjects") if isinstance(op, dict) else None
+            if isinstance(subjects, list):
+                if ref not in subjects:
+                    continue
+                op = {**op, "subjects": [ref]}
+            kept.append(op)
+        out["operations"] = kept
+    return out
+
+
 def _check_id(value: str) -> None:
     if not isinstance(value, str) or not value or len(value) > _MAX_ID:
         raise InputError("ids are 1 to 100 characters")
@@ -1524,11 +1602,6 @@ def _check_text(what: str, value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InputError(f"{what} is not valid text (it holds a lone surrogate)") from None
-
-
-def _escaped(value: str) -> str:
-    """`value` with anything that cannot be encoded escaped, to be written as is."""
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Node properties that hold times (epoch microseconds), by name.

@@ -252,6 +252,9 @@ def encode_cursor(cursor: Cursor) -> str:
     return base64.urlsafe_b64encode(f"{cursor.at}:{cursor.id}".encode()).decode().rstrip("=")
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def decode_cursor(text: str) -> Cursor:
     from pacte.errors import InputError
 
@@ -260,7 +263,11 @@ def decode_cursor(text: str) -> Cursor:
         at, _, id_ = base64.urlsafe_b64decode(text + pad).decode().partition(":")
         if not id_:
             raise ValueError
-        return Cursor(int(at), id_)
+        moment = int(at)
+        if not _INT64_MIN <= moment <= _INT64_MAX:
+            # Both stores keep times as 64-bit integers; a bigger one overflows there.
+            raise ValueError
+        return Cursor(moment, id_)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("malformed cursor") from exc
 

@@ -152,3 +152,50 @@ def test_limits_are_configurable(world: World) -> None:
         assert r.status_code == 400
     finally:
         strict.close()
+
+
+_NESTED_PAGES = ("customers(first: 100) { edges { node { interactions(first: 100) "
+                 "{ edges { node { summary amount } } } } } }")
+
+
+def test_nested_pages_under_many_aliases_are_too_costly(api: Api, world: World) -> None:
+    # Within the alias, depth and field limits, yet about a million fields to resolve.
+    q = "{ " + " ".join(f"a{i}: {_NESTED_PAGES}" for i in range(27)) + " }"
+    before = world.rt.audit.size()
+    message = _refused(api, world, q, "QUERY_TOO_COSTLY")
+    assert "1088127" in message and "50000" in message
+    # Refused before execution: nothing was read, so the trail has nothing new.
+    assert world.rt.audit.size() == before
+
+
+@pytest.mark.parametrize("query", [
+    # the cost of a fragment counts wherever it is spread, under the page around it
+    "{ a: customers(first: 100) { edges { node { ...I } } } "
+    "b: customers(first: 100) { edges { node { ...I } } } } "
+    "fragment I on Customer { interactions(first: 100) { edges { node { summary } } } }",
+    # a page size given as a variable counts as the largest page
+    "query($n: Int) { a: customers(first: $n) { edges { node { interactions(first: $n) "
+    "{ edges { node { summary } } } } } } "
+    "b: customers(first: $n) { edges { node { interactions(first: $n) "
+    "{ edges { node { summary } } } } } } }",
+])
+def test_cost_counts_fragments_and_variables(api: Api, world: World, query: str) -> None:
+    _refused(api, world, query, "QUERY_TOO_COSTLY")
+
+
+def test_one_large_nested_page_is_within_the_cost(api: Api, world: World) -> None:
+    data = api.data("{ " + _NESTED_PAGES + " }", key=world.keys["app"], purpose="service")
+    assert len(data["customers"]["edges"]) > 50
+
+
+def test_the_cost_limit_is_configurable(world: World) -> None:
+    strict = Api(create_app(world.rt, limits=Limits(max_cost=100)))
+    try:
+        r = strict.post("{ customers(first: 10) { edges { node { id } } } }",
+                        key=world.keys["app"], purpose="service")
+        assert r.status_code == 200 and "errors" not in r.json()
+        r = strict.post("{ customers(first: 50) { edges { node { id } } } }",
+                        key=world.keys["app"], purpose="service")
+        assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    finally:
+        strict.close()

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pacte.runtime import Pacte
 from tests.api.conftest import Api
 from tests.helpers import World
 
@@ -53,9 +54,11 @@ def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
     assert r.headers["www-authenticate"] == "Bearer"
     assert _code(r.json()) == "UNAUTHENTICATED"
     assert "data" not in r.json()
+    world.rt.flush_refusals()  # refusals after the first of a window are counted
     entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
     assert [e.record["action"] for e in entries] == ["auth"]
     assert entries[0].record["outcome"] == "denied"
+    assert entries[0].record.get("count", 1) == 1
 
 
 @pytest.mark.parametrize(("purpose", "code", "status"), [
@@ -193,3 +196,53 @@ def test_graphiql_only_in_dev(api: Api, world: World) -> None:
         assert r.status_code == 200 and "graphiql" in r.text.lower()
     finally:
         dev.close()
+
+
+def _refusals(world: World, after: int) -> list[dict[str, object]]:
+    return [dict(e.record) for e in world.rt.audit.entries(after_seq=after - 1, limit=100)
+            if e.record["action"] == "auth"]
+
+
+def test_unauthenticated_refusals_are_counted_not_each_appended(fresh: tuple[World, Api]
+                                                                 ) -> None:
+    world, api = fresh
+    before = world.rt.audit.size()
+    for n in range(500):
+        r = api.request("POST", json={"query": ME},
+                        headers={"Authorization": f"Bearer pk_guess{n}"})
+        assert r.status_code == 401
+    # The first is on record at once; the other 499 are counted.
+    assert [e.get("count", 1) for e in _refusals(world, before)] == [1]
+    # A refusal in a later window writes the count of the one before.
+    world.clock.advance(minutes=2)
+    api.request("POST", json={"query": ME})
+    world.clock.advance(seconds=10)
+    api.request("POST", json={"query": ME})
+    recs = _refusals(world, before)
+    assert [e.get("count", 1) for e in recs] == [1, 499, 1]
+    assert all(e["reason"] == "UNAUTHENTICATED" for e in recs)
+    # The count of the window still open is written when the directory closes.
+    world.rt.close()
+    with Pacte.open(world.rt.data_dir) as again:
+        entries = again.audit.entries(after_seq=before - 1, limit=100)
+        counts = [e.record.get("count", 1) for e in entries if e.record["action"] == "auth"]
+    assert counts == [1, 499, 1, 1] and sum(counts) == 502
+
+
+def test_a_huge_purpose_is_not_copied_into_the_trail(api: Api, world: World) -> None:
+    before = world.rt.audit.size()
+    claimed = "grace.west10@example.com" + "x" * 8000
+    r = api.post(ME, key=world.keys["app"], purpose=claimed)
+    assert r.status_code == 403 and len(r.text) < 1000
+    assert "grace" not in r.text
+    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    assert [e.record["outcome"] for e in entries] == ["denied"]
+    text = json.dumps(dict(entries[0].record))
+    assert "grace" not in text and len(text) < 1000
+    assert str(entries[0].record["purpose"]).startswith("sha256:")
+    # Two different claims stay told apart; a purpose-like name is kept as it is.
+    api.post(ME, key=world.keys["app"], purpose=claimed + "y")
+    api.post(ME, key=world.keys["app"], purpose="astrology")
+    later = world.rt.audit.entries(after_seq=before, limit=10)
+    assert [e.record["purpose"] for e in later][1:] != [entries[0].record["purpose"]] * 2
+    assert later[-1].record["purpose"] == "astrology"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 from tests.api.conftest import Api
@@ -165,3 +166,40 @@ def test_audit_trail_for_auditors(fresh: tuple[World, Api]) -> None:
     ver = api.data("{ auditVerification { ok size entriesChecked firstBad lines } }",
                    key=world.keys["auditor"], purpose="legal")["auditVerification"]
     assert ver["ok"] is True and ver["firstBad"] is None and ver["entriesChecked"] > 0
+
+
+def test_data_uses_show_the_customer_only_what_concerns_them(fresh: tuple[World, Api]
+                                                             ) -> None:
+    world, api = fresh
+    key, cid = world.keys["app"], world.customers["granted"]
+    # A list page names many customers in one entry; a request with several
+    # operations names, per operation, the customers each one concerns.
+    api.data("{ customers(first: 100) { edges { node { id name } } } }", key=key,
+             purpose="service")
+    api.data("query($a: ID!, $b: ID!) { a: customer(id: $a) { name } "
+             "b: customer(id: $b) { name interactions { edges { cursor } } } }", key=key,
+             purpose="service", variables={"a": cid, "b": world.customers["none"]})
+    own = world.rt.subject_ref(cid)
+    others = {world.rt.subject_ref(c) for c in world.customers.values() if c != cid}
+    uses = api.data("""query($id: ID!) { myDataUses(customerId: $id, first: 100) { edges {
+        node { action subjects record } } } }""", key=key, purpose="self_service",
+                    variables={"id": cid})["myDataUses"]["edges"]
+    assert {"customer.list", "request"} <= {u["node"]["action"] for u in uses}
+    for use in uses:
+        assert use["node"]["subjects"] == [own]
+        text = json.dumps(use["node"]["record"])
+        assert not [o for o in others if o in text], text
+
+
+def test_analysts_get_no_single_customer_data_uses(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    rt = world.rt
+    _principal, key = rt.create_principal(name="nosy", role="analyst",
+                                          purposes=["analytics", "self_service"])
+    before = rt.audit.size()
+    assert _errors(api, "query($id: ID!) { myDataUses(customerId: $id) { edges { cursor } } }",
+                   key=key, purpose="self_service",
+                   variables={"id": world.customers["granted"]}) == ["FORBIDDEN"]
+    refused = rt.audit.entries(after_seq=before - 1, limit=10)
+    assert [e.record["reason"] for e in refused if e.record.get("outcome") == "denied"] \
+        == ["FORBIDDEN"]

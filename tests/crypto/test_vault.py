@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -284,3 +285,54 @@ def test_closed_vault_refuses(vault: KeyVault) -> None:
     vault.close()
     with pytest.raises(KeyVaultError, match="closed"):
         vault.data_keys(["c1"], create=True)
+
+
+# -- retiring old key-encryption keys ------------------------------------------------------
+
+def _file_versions(path: Path) -> set[int]:
+    return {int(v) for v in json.loads(path.read_text())["keys"]}
+
+
+def test_rotation_retires_keks_nothing_is_wrapped_under(tmp_path: Path,
+                                                        provider: FileKeyProvider) -> None:
+    key_file = tmp_path / "master.key"
+    path = tmp_path / "keys.db"
+    vault = KeyVault.create(path, provider)
+    cipher = FieldCipher(vault)
+    vault.data_keys(["c1", "c2"], create=True)
+    sealed = cipher.encrypt("c1", "n", "email", b"v1")
+    old_file = key_file.read_bytes()
+    assert vault.rotate_kek() == 2
+    # The previous version stays one rotation: a process that has not seen this one
+    # may still wrap a new key under it.
+    assert _file_versions(key_file) == {1, 2}
+    assert vault.rotate_kek() == 3
+    assert _file_versions(key_file) == {2, 3}
+    assert vault.rotate_kek() == 4
+    assert _file_versions(key_file) == {3, 4} and _kek_versions(path) == {4}
+    vault.close()
+    with KeyVault.open(path, FileKeyProvider(key_file)) as again:
+        assert FieldCipher(again).decrypt("c1", "n", "email", sealed) == b"v1"
+    # A copy of the key file from before holds nothing that opens today's keys.
+    stale = tmp_path / "stale.key"
+    stale.write_bytes(old_file)
+    stale.chmod(0o600)
+    with pytest.raises(KeyVaultError):
+        KeyVault.open(path, FileKeyProvider(stale))
+
+
+def test_a_kek_still_in_use_is_not_retired(tmp_path: Path, provider: FileKeyProvider) -> None:
+    key_file = tmp_path / "master.key"
+    path = tmp_path / "keys.db"
+    vault = KeyVault.create(path, provider)
+    vault.data_keys(["c1", "c2"], create=True)
+    vault.rotate_kek()
+    for _ in range(3):
+        provider.rotate()  # versions 3 to 5 exist; nothing is wrapped under them yet
+    # As if a data key had been left under version 1 by a process that missed a rotation.
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE deks SET kek_version = 1 WHERE customer_id = 'c1'")
+    vault._retire_keks(current=5)
+    # 1 and 2 hold keys, 4 is the one before the current: only 3 goes.
+    assert _file_versions(key_file) == {1, 2, 4, 5}
+    vault.close()

@@ -1,0 +1,47 @@
+"""The access log: method, route and status of each request, and nothing the caller sent.
+
+uvicorn's own access log writes the full request line, query string included, and a
+GraphQL GET carries its query and variables there (`customerByEmail(email: "...")`):
+personal values would reach the log (G1). `pacte serve` turns it off and logs through
+this middleware instead. The path is logged only when it is one of the app's routes,
+so a personal value put in a made-up path is not logged either.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, MutableMapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["AccessLog"]
+
+log = logging.getLogger("pacte.access")
+
+
+class AccessLog:
+    """ASGI middleware logging `METHOD route status` for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, *, routes: Collection[str]) -> None:
+        self._app = app
+        self._routes = frozenset(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        status: MutableMapping[str, Any] = {"code": None}
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, recording)
+        finally:
+            path = scope.get("path", "")
+            method = scope.get("method", "")
+            log.info("%s %s %s", method if method.isalpha() and len(method) <= 10 else "-",
+                     path if path in self._routes else "-", status["code"] or "-")
