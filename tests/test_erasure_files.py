@@ -31,9 +31,10 @@ from tests.helpers import World
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _raw(data_dir: Path) -> bytes:
-    files = sorted(p for p in data_dir.rglob("*") if p.is_file())
-    return b"\x00".join(p.read_bytes() for p in files)
+def _raw(data_dir: Path) -> dict[str, bytes]:
+    """Every file of the data directory (WAL and shared memory included), by relative name."""
+    return {str(p.relative_to(data_dir)): p.read_bytes()
+            for p in sorted(data_dir.rglob("*")) if p.is_file()}
 
 
 def _traces(world: World, cid: str) -> dict[str, bytes]:
@@ -66,9 +67,12 @@ def _traces(world: World, cid: str) -> dict[str, bytes]:
     return traces
 
 
-def _left(data_dir: Path, traces: dict[str, bytes]) -> list[str]:
+def _left(data_dir: Path, traces: dict[str, bytes]) -> dict[str, list[str]]:
+    """Each trace still found on disk, with the files that hold it (for the report)."""
     raw = _raw(data_dir)
-    return sorted(name for name, needle in traces.items() if needle in raw)
+    left = {name: [f for f, data in raw.items() if needle in data]
+            for name, needle in sorted(traces.items())}
+    return {name: files for name, files in left.items() if files}
 
 
 def _erase_python(world: World, cid: str) -> None:
@@ -110,18 +114,18 @@ def test_an_erased_customer_is_in_no_file(tmp_path: Path,
     assert other.operator_session("service").customer(cid) is not None
     survivor = world.customers["none"]
     traces = _traces(world, cid)
-    assert len(traces) > 15 and _left(world.rt.data_dir, traces) == sorted(traces)
+    assert len(traces) > 15 and sorted(_left(world.rt.data_dir, traces)) == sorted(traces)
     try:
         erase(world, cid)
         # While every handle is still open, as on a running server...
-        assert _left(world.rt.data_dir, traces) == []
+        assert _left(world.rt.data_dir, traces) == {}
         # ...and the others' data is all there.
         assert other.operator_session("service").customer(survivor) is not None
         assert world.rt.operator_session("service").customer(cid) is None
     finally:
         other.close()
         world.rt.close()
-    assert _left(world.rt.data_dir, traces) == []
+    assert _left(world.rt.data_dir, traces) == {}
 
 
 def test_an_erased_customer_leaves_no_record_in_any_store(tmp_path: Path,

@@ -339,9 +339,12 @@ class KeyVault:
         With `pending`, the customer is also noted as an erasure in progress, in the
         same transaction, until `erasure_finished` (see `erasures_pending`).
 
-        With secure_delete the rows are zeroed in the database pages; the WAL is then
-        checkpointed and truncated so the wrapped keys linger in no file. Caches of
-        this process are emptied now; other processes empty theirs on `sync()`.
+        With secure_delete the rows are zeroed in the database pages; the file is then
+        rewritten (VACUUM) and the WAL checkpointed and truncated, so the wrapped keys
+        linger in no file. Caches of this process are emptied now; other processes
+        empty theirs on `sync()`. If the file cannot be rewritten or the log truncated
+        (other connections keep reading for longer than the busy timeout), the keys are
+        gone from the table but KeyVaultError is raised: destroy again to finish.
         """
         with self._lock:
             self._check_open()
@@ -362,7 +365,7 @@ class KeyVault:
                 raise
             self._destroy_seq = self._meta_int("destroy_seq")
             self._flush()
-            self._truncate_wal()
+            self._scrub()
 
     def erasures_pending(self) -> list[str]:
         """Customers destroyed here whose erasure was not marked finished (a crash)."""
@@ -372,11 +375,11 @@ class KeyVault:
                 "SELECT customer_id FROM erasing ORDER BY customer_id")]
 
     def erasure_finished(self, customer_id: str) -> None:
-        """The customer's nodes are gone: forget the id (zeroed, WAL truncated)."""
+        """The customer's nodes are gone: forget the id (zeroed, file rewritten, WAL truncated)."""
         with self._lock:
             self._check_open()
             self._conn.execute("DELETE FROM erasing WHERE customer_id = ?", (customer_id,))
-            self._truncate_wal()
+            self._scrub()
 
     def is_destroyed(self, customer_id: str) -> bool:
         with self._lock:
@@ -421,6 +424,25 @@ class KeyVault:
                 callback()
                 alive.append(ref)
         self._listeners = alive
+
+    def _scrub(self) -> None:
+        # secure_delete zeroes the deleted cells, but B-tree rebalancing leaves stale
+        # copies of rows that moved to another page in the unused space of the page
+        # they left, and nothing zeroes those: a destroyed key could still be in one.
+        # VACUUM rebuilds the file from the live rows only (the vault is small: one
+        # short row per customer). The checkpoint then copies the new pages over the
+        # old ones and empties the log; it waits for other connections' reads (busy
+        # timeout, 30 s) and reports, rather than raises, if they still hold it.
+        try:
+            self._conn.execute("VACUUM")
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            raise KeyVaultError(f"the keys were destroyed, but {self._path} could not be "
+                                f"rewritten ({exc}); destroy again to finish") from None
+        if busy:
+            raise KeyVaultError("the keys were destroyed, but the key vault's write-ahead "
+                                "log could not be truncated while other connections read; "
+                                "destroy again to finish")
 
     def _truncate_wal(self) -> None:
         # A reader in another process can hold the WAL open; retry briefly. If it stays
