@@ -23,6 +23,7 @@ from pacte.errors import (
     PolicyDenied,
     PurposeNotGranted,
     PurposeRequired,
+    SourceError,
     StorageError,
     Unauthenticated,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "Purpose",
     "PurposeNotGranted",
     "PurposeRequired",
+    "SourceError",
     "Session",
     "StorageError",
     "Store",

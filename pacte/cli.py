@@ -109,6 +109,55 @@ def seed(
 
 
 @app.command()
+def ingest(
+    files: Annotated[list[str], typer.Argument(
+        help="CSV or JSON-lines files ('-' for standard input)", show_default=False)],
+    source: Annotated[str | None, typer.Option(
+        "--source", help="A name for the source (audit trail, reject file)")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="TOML file: which column is which field (docs/ingest.md)")] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", help="csv or jsonl [default: by extension or content]")] = None,
+    max_errors: Annotated[int | None, typer.Option(
+        "--max-errors", help="Stop after this many rejected rows")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Load customers, events, orders, consents, devices and readings from exports.
+
+    Prints one summary line; exits 1 when any row was rejected (they are listed, with
+    personal values masked, in the reject file it names). Running it again changes
+    nothing; after an interruption it goes on where it stopped.
+
+    Example: pacte ingest crm.csv shop_orders.csv tracker.jsonl --mapping tracker.toml
+    """
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    with opened(data) as rt, Progress(
+        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.completed:,} rows"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), transient=False, disable=not sys.stderr.isatty(),
+    ) as bar:
+        tasks: dict[str, Any] = {}
+        started: dict[str, float] = {}
+
+        def progress(name: str, rows: int) -> None:
+            import time
+
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"ingesting {name}", total=None, rate="")
+                started[name] = time.monotonic()
+            elapsed = max(time.monotonic() - started[name], 1e-6)
+            bar.update(tasks[name], completed=rows, rate=f"{rows / elapsed:,.0f} rows/s")
+
+        report = guarded(lambda: rt.ingest(files, source=source, mapping=mapping,
+                                           format=format, max_errors=max_errors,
+                                           progress=progress))
+    typer.echo(report.summary())
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
 def stats(data: DataOpt = None) -> None:
     """Count nodes per kind and edges per type, one `kind: count` per line.
 

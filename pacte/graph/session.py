@@ -1253,6 +1253,30 @@ class Session:
         self._audit(self._record("audit.self", subjects=[customer_id]))
         return entries
 
+    # -- identity primitives (issue #17) ----------------------------------------
+    # The gate pacte.ingest and pacte.identity need, kept in one block so that it can
+    # move with the session's split (issue #16). Tokens say nothing without the vault.
+
+    def keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]:
+        """16-byte keyed tokens of normalised values (identifiers, row keys); admins only."""
+        self._require_role("identity.token", "admin")
+        token = self._b.codec.keyed_token
+        return [token(namespace, v) for v in values]
+
+    def lookup_tokens(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        """The node ids each token of the index `index` points at (absent: none).
+
+        Admins only; the lookup is audited with the customers it found when the index
+        points at customers (identifier entries), never with the tokens themselves.
+        """
+        self._require_role("identity.lookup", "admin")
+        lookup = self._b.store.lookup
+        found = {t: ids for t in dict.fromkeys(tokens) if (ids := lookup(index, t))}
+        self._audit(self._record("identity.lookup", subjects=sorted(
+            {i for ids in found.values() for i in ids if i.startswith("c_")}),
+            extra={"index": index, "tokens": len(tokens), "found": len(found)}))
+        return found
+
 
 # -- small helpers ---------------------------------------------------------------
 
