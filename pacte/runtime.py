@@ -284,7 +284,8 @@ class Pacte:
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
                             max_errors=max_errors, purposes=self.policy.purposes.keys(),
                             policy_version=self.policy.version, work_dir=self.data_dir,
-                            now=self.now(), progress=progress)
+                            now=self.now(), erased=self.vault.is_destroyed,
+                            progress=progress)
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

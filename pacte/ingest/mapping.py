@@ -163,7 +163,12 @@ def _opt_str(value: object) -> str | None:
 def guess_kind(path: str, header: Sequence[str]) -> str | None:
     """The kind a file holds, by a word of its name ('crm_export.csv') or its header."""
     stem = Path(path).stem.lower() if path != "-" else ""
-    for word in stem.replace("-", "_").replace(".", "_").split("_"):
+    words = stem.replace("-", "_").replace(".", "_").split("_")
+    # A kind's own name wins over a source's name: shop_customers.csv holds customers.
+    for word in words:
+        if word in FIELDS or word + "s" in FIELDS:
+            return canonical_kind(word)
+    for word in words:
         kind = canonical_kind(word)
         if kind is not None:
             return kind

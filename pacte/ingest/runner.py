@@ -7,13 +7,14 @@ to `Session.ingest`, which seals, writes and audits it in one transaction. Then 
 resume checkpoint moves past the batch.
 
 Idempotency: an event (interaction, order line, reading) is known by its event id
-(order lines: `order:<order_id>:<line>`); a row without one, and every customer,
+(order lines: `order:<token of the order id>:<line>`); a row without one, and every customer,
 consent and device row, by its row key: a keyed token of the row's kind and mapped
 values. A row whose key or event id is already in the graph changes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ Progress = Callable[[str, int], object]
 def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
                  format: str | None, max_errors: int | None, purposes: Iterable[str],
                  policy_version: str, work_dir: Path, now: datetime,
+                 erased: Callable[[str], bool],
                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS
                  ) -> IngestReport:
     report = IngestReport()
@@ -97,7 +99,7 @@ def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
     report.rejects = rejects.path
     checkpoints = Checkpoints(work_dir / "ingest-progress")
     loader = _Loader(session, purposes=set(purposes), policy_version=policy_version,
-                     now_us=to_micros(now))
+                     now_us=to_micros(now), erased=erased)
     try:
         for path in files:
             file_report = FileReport(source_name(path))
@@ -200,8 +202,9 @@ class _Loader:
     """Turns checked records into writes; one `apply` per batch."""
 
     def __init__(self, session: Session, *, purposes: set[str], policy_version: str,
-                 now_us: int) -> None:
+                 now_us: int, erased: Callable[[str], bool]) -> None:
         self._s = session
+        self._erased = erased
         self.purposes = purposes
         self._policy_version = policy_version
         self._now_us = now_us
@@ -223,7 +226,7 @@ class _Loader:
             owners.update(s.lookup_tokens(identity_index(kind), tokens))
         row_tokens = s.keyed_tokens("ingest.row", [r.key() for r in records])
         row_done = s.lookup_tokens(ROW_INDEX, row_tokens)
-        event_ids = [_event_id(r, t) for r, t in zip(records, row_tokens, strict=True)]
+        event_ids = [_event_id(r, t, token) for r, t in zip(records, row_tokens, strict=True)]
         events = [event_token(e) if e else b"" for e in event_ids]
         seen_events = s.lookup_tokens(EVENT_INDEX, [e for e in events if e])
         # Profiles of the customers the batch may update or weakly match.
@@ -249,6 +252,17 @@ class _Loader:
         if batch:
             s.ingest(batch)
         return outcomes
+
+    def _new_id(self, token: bytes) -> str:
+        """A new customer's id, from the token of its first identifier: the same in every
+        run (a resumed run equals an uninterrupted one), but never an erased customer's."""
+        for generation in range(1000):
+            seed = token if generation == 0 else hashlib.sha256(
+                token + generation.to_bytes(2, "big")).digest()
+            cid = "c_" + seed.hex()[:12]
+            if not self._erased(cid):
+                return cid
+        raise InputError("no free customer id for this identifier")
 
     def _products(self, records: list[Record]) -> dict[str, str]:
         """Product reference of the rows -> product id (an existing id, else 'p_' + SKU)."""
@@ -287,7 +301,7 @@ class _Loader:
                 reject(rec.line, f"no known {what} matches its identifiers",
                        rec.row, rec.kind)
                 return None
-            cid = "c_" + token[personal[0]].hex()[:12]
+            cid = self._new_id(token[personal[0]])
             created = True
             out.profiles[cid] = {"created_at": _time_of(rec) or self._now_us}
             for ident in personal:
@@ -395,11 +409,12 @@ class _Batch:
                           edges=self.edges, index=self.index)
 
 
-def _event_id(rec: Record, row_token: bytes) -> str | None:
+def _event_id(rec: Record, row_token: bytes, token: dict[Identifier, bytes]) -> str | None:
     v = rec.values
     if rec.kind == "orders":
-        order = next(i.value for i in rec.identifiers if i.kind == "order")
-        return f"order:{order}:{v.get('line') or 1}"
+        # The order id is an identifier: the event id holds its keyed token, not its value.
+        order = next(i for i in rec.identifiers if i.kind == "order")
+        return f"order:{token[order].hex()}:{v.get('line') or 1}"
     if rec.kind in ("interactions", "readings"):
         given = v.get("event_id")
         return str(given) if given is not None else "row:" + row_token.hex()
