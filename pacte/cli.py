@@ -88,14 +88,30 @@ def init(data: DataOpt = None,
 def seed(
     customers: Annotated[int, typer.Option("--customers", help="How many customers")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same graph)")] = 0,
+    sources: Annotated[Path | None, typer.Option(
+        "--sources", help="Write the world as CRM, shop, store, tracker and IoT exports "
+        "into this directory instead (for `pacte ingest`)")] = None,
     data: DataOpt = None,
 ) -> None:
     """Fill the store with reproducible synthetic customers, interactions and consents.
 
     Example: pacte seed --customers 10000 --seed 7
+    Example: pacte seed --customers 1000 --sources ./exports
     """
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
+    if sources is not None:
+        from pacte.clock import utcnow
+        from pacte.seed.sources import TRUTH_FILE, write_sources
+
+        try:
+            rows = write_sources(sources, customers=customers, seed=seed, now=utcnow())
+        except OSError as exc:
+            fail(f"cannot write to {sources}: {exc.strerror}")
+        for name, n in rows.items():
+            typer.echo(f"{sources / name}: {n} rows")
+        typer.echo(f"ground truth (not a source): {sources / TRUTH_FILE}")
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with opened(data) as rt, Progress(

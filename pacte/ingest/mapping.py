@@ -68,6 +68,17 @@ _SIGNATURES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Where JSON exports commonly nest a field, tried in order when no mapping names it
+# (after the field's own name, then `user.<field>` and `customer.<field>`).
+_PATHS: dict[str, tuple[str, ...]] = {
+    "device_serial": ("device.serial", "device.id", "context.device.serial"),
+    "occurred_at": ("ts", "timestamp", "time"),
+    "at": ("ts", "timestamp", "time"),
+    "ordered_at": ("ts", "timestamp", "time"),
+    "product": ("product.id", "product.sku"),
+}
+
+
 def canonical_kind(value: str) -> str | None:
     """Our name for a kind of record ('Purchase' -> 'orders'), or None."""
     v = value.strip().lower()
@@ -86,6 +97,17 @@ class Mapping:
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
+
+    def value(self, record: MappingABC[str, Any], name: str) -> Any:
+        """The value of pacte field `name` in a record: from the mapped column, or
+        without a mapping for it, from the first default path present (`_PATHS`)."""
+        if name in self.columns:
+            return get_path(record, self.columns[name])
+        for path in (name, *_PATHS.get(name, ()), f"user.{name}", f"customer.{name}"):
+            value = get_path(record, path)
+            if value is not None:
+                return value
+        return None
 
     def kind_of(self, record: MappingABC[str, Any]) -> str | None:
         """The kind of one record: the mapping's, else the value of its kind field."""

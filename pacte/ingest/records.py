@@ -17,7 +17,7 @@ from pacte.clock import to_micros
 from pacte.errors import InputError
 from pacte.graph.model import CHANNELS, INTERACTION_KINDS
 from pacte.identity.normalise import Identifier, normalise_identifier
-from pacte.ingest.mapping import FIELDS, Mapping, get_path
+from pacte.ingest.mapping import FIELDS, Mapping
 
 __all__ = ["PERSONAL_FIELDS", "Record", "to_record"]
 
@@ -58,7 +58,7 @@ def to_record(kind: str, line: int, row: MappingABC[str, Any], mapping: Mapping)
     """The checked record of one row; InputError naming the field when it is not valid."""
     values: dict[str, Scalar] = {}
     for name in FIELDS[kind]:
-        raw = get_path(row, mapping.column(name))
+        raw = mapping.value(row, name)
         if name == "reading" and raw is None:
             raw = _rest(row, mapping, kind)
         values[name] = _parse(name, raw)

@@ -440,5 +440,6 @@ def _float(value: object) -> float | None:
 
 def _sku_id(ref: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in ref)[:80]
-    return "p_sku_" + safe
+    # A reference that is already a product id keeps it (a catalogue not loaded yet).
+    return safe if safe.startswith("p_") else "p_sku_" + safe
 
