@@ -94,6 +94,7 @@ class Mapping:
     kinds: MappingABC[str, str] = field(default_factory=dict)
     columns: MappingABC[str, str] = field(default_factory=dict)
     default_country_code: str = "+1"
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -101,13 +102,26 @@ class Mapping:
     def value(self, record: MappingABC[str, Any], name: str) -> Any:
         """The value of pacte field `name` in a record: from the mapped column, or
         without a mapping for it, from the first default path present (`_PATHS`)."""
-        if name in self.columns:
-            return get_path(record, self.columns[name])
-        for path in (name, *_PATHS.get(name, ()), f"user.{name}", f"customer.{name}"):
-            value = get_path(record, path)
+        for key, parts in self._paths(name):
+            value = record.get(key)
+            if value is None and parts:
+                value = record
+                for part in parts:
+                    value = value.get(part) if isinstance(value, MappingABC) else None
             if value is not None:
                 return value
         return None
+
+    def _paths(self, name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Where to look for a field, each path with its dotted parts (once per name)."""
+        cache: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = self._cache
+        found = cache.get(name)
+        if found is None:
+            paths = (self.columns[name],) if name in self.columns else (
+                name, *_PATHS.get(name, ()), f"user.{name}", f"customer.{name}")
+            found = cache[name] = tuple(
+                (p, tuple(p.split(".")) if "." in p else ()) for p in paths)
+        return found
 
     def kind_of(self, record: MappingABC[str, Any]) -> str | None:
         """The kind of one record: the mapping's, else the value of its kind field."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +30,7 @@ from pacte.graph.codec import EVENT_INDEX, event_token
 from pacte.graph.session import Session
 from pacte.graph.store import Edge, IndexEntry, Node, Value, WriteBatch
 from pacte.identity.normalise import PERSONAL_KINDS, Identifier
-from pacte.identity.rules import STRONG_KINDS, resolve
+from pacte.identity.rules import STRONG_KINDS, WEAK_KINDS, resolve
 from pacte.ingest.formats import BadRow, Row, detect_format, open_source, read_rows, source_name
 from pacte.ingest.mapping import Mapping, canonical_kind, guess_kind
 from pacte.ingest.records import Record, to_record
@@ -39,7 +41,7 @@ __all__ = ["OUTCOMES", "FileReport", "IngestReport", "ingest_files"]
 
 OUTCOMES = ("created", "updated", "merged", "unchanged", "rejected")
 ROW_INDEX = "Ingest.row"
-BATCH_ROWS = 500
+BATCH_ROWS = 1000
 _PROFILE = ("name", "email", "phone", "address", "birth_date", "segment")
 
 
@@ -117,8 +119,10 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
                  checkpoints: Checkpoints, progress: Progress | None, batch_rows: int
                  ) -> None:
     name = source_name(path)
-    stream = open_source(path)
-    try:
+    with ExitStack() as stack:
+        stream = open_source(path)
+        if path != "-":
+            stack.callback(stream.close)
         head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
         fmt = format or mapping.format or detect_format(path, head)
         key = None
@@ -137,15 +141,30 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
                 raise InputError(f"{name}: more than {max_errors} rows rejected; stopped at "
                                  f"line {line} (rows before it are in)")
 
+        # Batch k is written on a second thread while the rows of batch k+1 are parsed;
+        # its identities are resolved only once batch k has committed.
+        writer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="pacte-ingest"))
+        pending: list[tuple[Future[None] | None, int, int]] = []
+
+        def settle() -> None:
+            while pending:
+                write, line, read = pending.pop()
+                if write is not None:
+                    write.result()
+                if key:
+                    checkpoints.save(key, line)
+                if progress is not None:
+                    progress(name, read)
+
         def commit() -> None:
-            for outcome in loader.apply(batch, name, reject):
+            settle()
+            outcomes, writes = loader.apply(batch, name, reject)
+            for outcome in outcomes:
                 report.counts[outcome] += 1
             batch.clear()
             rejects.flush()
-            if key:
-                checkpoints.save(key, last_line)
-            if progress is not None:
-                progress(name, report.read)
+            write = writer.submit(loader.write, writes) if writes else None
+            pending.append((write, last_line, report.read))
 
         for item in read_rows(stream, name=name, format=fmt):
             report.read += 1
@@ -175,11 +194,9 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
             if len(batch) >= batch_rows:
                 commit()
         commit()
+        settle()
         if key:
             checkpoints.clear(key)
-    finally:
-        if path != "-":
-            stream.close()
 
 
 def _kind_rule(path: str, first: Row, mapping: Mapping
@@ -209,9 +226,14 @@ class _Loader:
         self._policy_version = policy_version
         self._now_us = now_us
 
-    def apply(self, records: list[Record], source: str, reject: Reject) -> list[str]:
+    def write(self, batch: WriteBatch) -> None:
+        self._s.ingest(batch)
+
+    def apply(self, records: list[Record], source: str, reject: Reject
+              ) -> tuple[list[str], WriteBatch | None]:
+        """The outcome of each record and the batch that writes them (None: nothing)."""
         if not records:
-            return []
+            return [], None
         s = self._s
         # -- every token the batch needs, then one lookup per index ---------------
         idents = sorted({i for r in records for i in r.identifiers})
@@ -229,8 +251,11 @@ class _Loader:
         event_ids = [_event_id(r, t, token) for r, t in zip(records, row_tokens, strict=True)]
         events = [event_token(e) if e else b"" for e in event_ids]
         seen_events = s.lookup_tokens(EVENT_INDEX, [e for e in events if e])
-        # Profiles of the customers the batch may update or weakly match.
-        matched = sorted({c for cids in owners.values() for c in cids})
+        # Profiles of the customers the batch may update or match by phone only: the
+        # others are not decrypted.
+        matched = sorted({c for r in records for i in r.identifiers
+                          if r.kind == "customers" or i.kind in WEAK_KINDS
+                          for c in owners.get(token[i], ())})
         profiles: dict[str, dict[str, Value]] = {
             cid: dict(view.fields) for cid, view in s.customers_by_id(matched).items()
         } if matched else {}
@@ -249,9 +274,7 @@ class _Loader:
             if outcome is not None:
                 outcomes.append(outcome)
         batch = out.write_batch()
-        if batch:
-            s.ingest(batch)
-        return outcomes
+        return outcomes, batch if batch else None
 
     def _new_id(self, token: bytes) -> str:
         """A new customer's id, from the token of its first identifier: the same in every
