@@ -107,7 +107,9 @@ class Mapping:
             if value is None and parts:
                 value = record
                 for part in parts:
-                    value = value.get(part) if isinstance(value, MappingABC) else None
+                    # Records are decoded JSON or CSV rows: plain dicts (no ABC check,
+                    # which costs more than the rest of this loop).
+                    value = value.get(part) if type(value) is dict else None
             if value is not None:
                 return value
         return None

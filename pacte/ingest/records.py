@@ -88,6 +88,11 @@ def _rest(row: MappingABC[str, Any], mapping: Mapping, kind: str) -> Any:
 def _parse(name: str, raw: Any) -> Scalar:
     if raw is None:
         return None
+    if type(raw) is str and name not in _NUMBER_FIELDS and name not in _TIME_FIELDS:
+        text = raw.strip()  # the common case, first
+        if len(text) > 10_000:
+            raise InputError(f"{name}: too long (10000 characters at most)")
+        return text or None
     if isinstance(raw, dict | list):
         if name != "reading":
             raise InputError(f"{name}: expected a value, found a nested object")

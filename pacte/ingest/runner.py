@@ -246,8 +246,14 @@ class _Loader:
             tokens = s.keyed_tokens(f"id.{kind}", [i.value for i in group])
             token.update(zip(group, tokens, strict=True))
             owners.update(s.lookup_tokens(identity_index(kind), tokens))
-        row_tokens = s.keyed_tokens("ingest.row", [r.key() for r in records])
-        row_done = s.lookup_tokens(ROW_INDEX, row_tokens)
+        # Row keys for the records that have no event id of their own (the others are
+        # known by it): a keyed hash of the whole row costs more than the rest of a row.
+        keyed = [i for i, r in enumerate(records) if not _has_event_id(r)]
+        row_tokens = [b""] * len(records)
+        for i, t in zip(keyed, s.keyed_tokens("ingest.row", [records[i].key() for i in keyed]),
+                        strict=True):
+            row_tokens[i] = t
+        row_done = s.lookup_tokens(ROW_INDEX, [row_tokens[i] for i in keyed])
         event_ids = [_event_id(r, t, token) for r, t in zip(records, row_tokens, strict=True)]
         events = [event_token(e) if e else b"" for e in event_ids]
         seen_events = s.lookup_tokens(EVENT_INDEX, [e for e in events if e])
@@ -442,6 +448,11 @@ def _event_id(rec: Record, row_token: bytes, token: dict[Identifier, bytes]) -> 
         given = v.get("event_id")
         return str(given) if given is not None else "row:" + row_token.hex()
     return None
+
+
+def _has_event_id(rec: Record) -> bool:
+    return rec.kind == "orders" or (rec.kind in ("interactions", "readings")
+                                    and rec.values.get("event_id") is not None)
 
 
 def _time_of(rec: Record) -> int | None:
