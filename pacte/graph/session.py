@@ -872,10 +872,11 @@ class Session:
     ) -> InteractionView:
         """Record one contact; replaying the same `event_id` returns the first record."""
         self._require_role("interaction.write", *_CONSENT_WRITERS)
+        # The messages do not echo the value: a caller may have put a personal one there.
         if channel not in CHANNELS:
-            raise InputError(f"unknown channel {channel!r}; one of {', '.join(CHANNELS)}")
+            raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         if kind not in INTERACTION_KINDS:
-            raise InputError(f"unknown kind {kind!r}; one of {', '.join(INTERACTION_KINDS)}")
+            raise InputError(f"unknown kind; one of {', '.join(INTERACTION_KINDS)}")
         if not event_id or len(event_id) > 200:
             raise InputError("event_id must be 1 to 200 characters")
         if summary is not None and len(summary) > 10_000:

@@ -59,3 +59,13 @@ def test_the_batch_is_bounded(fresh: tuple[World, Api]) -> None:
     body = api.post(BATCH, key=world.keys["app"], purpose="service",
                     variables={"items": items}).json()
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_INPUT"]
+
+
+def test_a_refused_item_does_not_echo_its_values(fresh: tuple[World, Api]) -> None:
+    world, api = fresh
+    email = "zelda.quorn0@example.com"
+    items = [_item(world.customers["none"], "e-1", channel=email),
+             _item(world.customers["none"], "e-2", kind=email)]
+    out = api.post(BATCH, key=world.keys["app"], purpose="service",
+                   variables={"items": items}).text
+    assert '"BAD_INPUT"' in out and email not in out
