@@ -268,6 +268,7 @@ class Pacte:
         Returns the counts per file; rejected rows are in `report.rejects`. Raises
         SourceError (one line) when a file cannot be read as a whole.
         """
+        from pacte.identity.rules import load_rules
         from pacte.ingest import ingest_files, load_mapping
         from pacte.ingest.mapping import Mapping
 
@@ -280,11 +281,13 @@ class Pacte:
         m = load_mapping(mapping) if mapping is not None else Mapping()
         if source is not None:
             m = replace(m, source=source)
+        policy_file = self.data_dir / POLICY_FILE
+        rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         session = self.operator_session("service")
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
                             max_errors=max_errors, purposes=self.policy.purposes.keys(),
                             policy_version=self.policy.version, work_dir=self.data_dir,
-                            now=self.now(), erased=self.vault.is_destroyed,
+                            now=self.now(), erased=self.vault.is_destroyed, rules=rules,
                             progress=progress)
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,

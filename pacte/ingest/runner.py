@@ -30,7 +30,7 @@ from pacte.graph.codec import EVENT_INDEX, event_token
 from pacte.graph.session import Session
 from pacte.graph.store import Edge, IndexEntry, Node, Value, WriteBatch
 from pacte.identity.normalise import PERSONAL_KINDS, Identifier
-from pacte.identity.rules import STRONG_KINDS, WEAK_KINDS, resolve
+from pacte.identity.rules import MatchRules, resolve
 from pacte.ingest.formats import BadRow, Row, detect_format, open_source, read_rows, source_name
 from pacte.ingest.mapping import Mapping, canonical_kind, guess_kind
 from pacte.ingest.records import Record, to_record
@@ -92,7 +92,7 @@ Progress = Callable[[str, int], object]
 def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
                  format: str | None, max_errors: int | None, purposes: Iterable[str],
                  policy_version: str, work_dir: Path, now: datetime,
-                 erased: Callable[[str], bool],
+                 erased: Callable[[str], bool], rules: MatchRules,
                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS
                  ) -> IngestReport:
     report = IngestReport()
@@ -101,7 +101,7 @@ def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
     report.rejects = rejects.path
     checkpoints = Checkpoints(work_dir / "ingest-progress")
     loader = _Loader(session, purposes=set(purposes), policy_version=policy_version,
-                     now_us=to_micros(now), erased=erased)
+                     now_us=to_micros(now), erased=erased, rules=rules)
     try:
         for path in files:
             file_report = FileReport(source_name(path))
@@ -119,6 +119,8 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
                  checkpoints: Checkpoints, progress: Progress | None, batch_rows: int
                  ) -> None:
     name = source_name(path)
+    # The source's name for the matching rules: --source, else the file's stem.
+    source = mapping.source or (Path(path).stem if path != "-" else "stdin")
     with ExitStack() as stack:
         stream = open_source(path)
         if path != "-":
@@ -158,7 +160,7 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
 
         def commit() -> None:
             settle()
-            outcomes, writes = loader.apply(batch, name, reject)
+            outcomes, writes = loader.apply(batch, source, reject)
             for outcome in outcomes:
                 report.counts[outcome] += 1
             batch.clear()
@@ -219,9 +221,10 @@ class _Loader:
     """Turns checked records into writes; one `apply` per batch."""
 
     def __init__(self, session: Session, *, purposes: set[str], policy_version: str,
-                 now_us: int, erased: Callable[[str], bool]) -> None:
+                 now_us: int, erased: Callable[[str], bool], rules: MatchRules) -> None:
         self._s = session
         self._erased = erased
+        self._rules = rules
         self.purposes = purposes
         self._policy_version = policy_version
         self._now_us = now_us
@@ -260,7 +263,7 @@ class _Loader:
         # Profiles of the customers the batch may update or match by phone only: the
         # others are not decrypted.
         matched = sorted({c for r in records for i in r.identifiers
-                          if r.kind == "customers" or i.kind in WEAK_KINDS
+                          if r.kind == "customers" or i.kind in self._rules.weak
                           for c in owners.get(token[i], ())})
         profiles: dict[str, dict[str, Value]] = {
             cid: dict(view.fields) for cid, view in s.customers_by_id(matched).items()
@@ -310,10 +313,14 @@ class _Loader:
              out: _Batch, source: str, reject: Reject) -> str | None:
         strong: set[str] = set()
         weak: set[str] = set()
-        for ident in rec.identifiers:
+        kinds = self._rules.kinds_for(source)
+        # Identifiers of kinds this source does not match on take no part at all; a
+        # device serial or order id still tells which device or order the row is.
+        idents = [i for i in rec.identifiers if i.kind in kinds]
+        for ident in idents:
             cids = out.owners.get(token[ident]) or owners.get(token[ident], [])
-            (strong if ident.kind in STRONG_KINDS else weak).update(cids)
-        has_email = any(i.kind == "email" for i in rec.identifiers)
+            (weak if ident.kind in self._rules.weak else strong).update(cids)
+        has_email = any(i.kind == "email" for i in idents)
         emails = {c: bool((out.profiles.get(c) or profiles.get(c) or {}).get("email"))
                   for c in weak}
         res = resolve(strong=strong, weak=weak, has_email=has_email, emails=emails)
@@ -324,7 +331,7 @@ class _Loader:
         cid = res.customer
         created = False
         if cid is None:
-            personal = [i for i in rec.identifiers if i.kind in PERSONAL_KINDS]
+            personal = [i for i in idents if i.kind in PERSONAL_KINDS]
             if not personal:
                 what = "device" if rec.kind == "readings" else "customer"
                 reject(rec.line, f"no known {what} matches its identifiers",
@@ -338,7 +345,7 @@ class _Loader:
                     out.profiles[cid].setdefault(ident.kind, ident.value)
             out.dirty.add(cid)
         linked = False
-        for ident in rec.identifiers:
+        for ident in idents:
             t = token[ident]
             known = out.owners.get(t) or owners.get(t, [])
             if cid not in known:

@@ -156,3 +156,44 @@ def test_erasure_removes_every_identifier(rt: Pacte, tmp_path: Path) -> None:
     assert left == []
     # Ingesting the same row again makes a new customer: nothing remembered them.
     assert rt.ingest([crm]).count("created") == 1
+
+
+POLICY_RULES = """
+[identity]
+match = ["crm", "email", "phone", "loyalty", "order", "device"]
+weak = ["phone"]
+[identity.sources.callcentre]
+match = ["crm"]
+"""
+
+
+def test_the_policy_file_says_which_kinds_match_per_source(rt: Pacte, tmp_path: Path) -> None:
+    policy = rt.data_dir / "policy.toml"
+    policy.write_text(policy.read_text(encoding="utf-8") + POLICY_RULES, encoding="utf-8")
+    crm = _jsonl(tmp_path / "crm.jsonl", [
+        {"customer_id": "C1", "email": "ann@example.com", "phone": "4155550101"}])
+    rt.ingest([crm])
+    calls = _jsonl(tmp_path / "calls.jsonl", [
+        # The call centre's caller ids are not trusted: no match by phone...
+        {"event_id": "k1", "phone": "4155550101", "channel": "phone", "kind": "support",
+         "occurred_at": "2026-05-01T10:00:00Z"},
+        # ... but its CRM ids are.
+        {"event_id": "k2", "customer_id": "c1", "phone": "4155550199", "channel": "phone",
+         "kind": "support", "occurred_at": "2026-05-01T11:00:00Z"}])
+    report = rt.ingest([calls], source="callcentre")
+    assert report.count("created") == 1 and report.rejected == 1
+    # The untrusted phone of k2 was not linked to the customer either.
+    token = rt.codec.keyed_token("id.phone", "+14155550199")
+    assert rt.store.lookup("Identity.phone", token) == []
+    assert rt.store.count_nodes()["Customer"] == 1
+
+
+def test_a_bad_identity_table_is_one_clear_error(rt: Pacte, tmp_path: Path) -> None:
+    from pacte.errors import ConfigError
+
+    policy = rt.data_dir / "policy.toml"
+    policy.write_text(policy.read_text(encoding="utf-8") + '\n[identity]\nmatch = ["iban"]\n',
+                      encoding="utf-8")
+    src = _jsonl(tmp_path / "crm.jsonl", [{"customer_id": "C1"}])
+    with pytest.raises(ConfigError, match="unknown identifier kind 'iban'"):
+        rt.ingest([src])
