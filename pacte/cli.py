@@ -32,6 +32,9 @@ keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+identity_app = typer.Typer(help="Identity resolution: how customers were assembled.",
+                           no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
 
 DataOpt = Annotated[
     Path | None,
@@ -171,6 +174,18 @@ def ingest(
     typer.echo(report.summary())
     if report.rejected:
         raise typer.Exit(1)
+
+
+@identity_app.command("explain")
+def identity_explain(customer_id: str, data: DataOpt = None) -> None:
+    """Which identifiers (kinds, blind refs; never values) and rules built a customer.
+
+    Example: pacte identity explain c_0123456789ab
+    """
+    with opened(data) as rt:
+        explanation = guarded(lambda: rt.explain_identity(customer_id))
+    for line in explanation.lines():
+        typer.echo(line)
 
 
 @app.command()

@@ -51,6 +51,7 @@ from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import open_store
 
 if TYPE_CHECKING:
+    from pacte.identity.explain import IdentityExplanation
     from pacte.ingest import IngestReport
 
 __all__ = ["OPERATOR", "Pacte", "default_data_dir"]
@@ -289,6 +290,15 @@ class Pacte:
                             policy_version=self.policy.version, work_dir=self.data_dir,
                             now=self.now(), erased=self.vault.is_destroyed, rules=rules,
                             progress=progress)
+
+    def explain_identity(self, customer_id: str) -> IdentityExplanation:
+        """Which identifiers (kinds and blind refs) and matching rules built a customer."""
+        from pacte.identity.explain import explain
+        from pacte.identity.rules import load_rules
+
+        policy_file = self.data_dir / POLICY_FILE
+        rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
+        return explain(self.operator_session("service"), customer_id, rules)
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

@@ -1278,6 +1278,22 @@ class Session:
             extra={"index": index, "tokens": len(tokens), "found": len(found)}))
         return found
 
+    def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
+        """The identifier entries pointing at a customer, by kind, as blind refs (the
+        first 8 hex digits of their tokens, never values); admins only, audited. It
+        scans the index: an operator's question, not a request path."""
+        self._require_role("identity.explain", "admin")
+        _check_id(customer_id)
+        self._require_visible("identity.explain", customer_id)
+        out: dict[str, list[str]] = {}
+        for entries in self._b.store.iter_index():
+            for e in entries:
+                if e.node_id == customer_id and e.name.startswith("Identity."):
+                    out.setdefault(e.name.removeprefix("Identity."), []).append(
+                        e.token.hex()[:8])
+        self._audit(self._record("identity.explain", subjects=[customer_id]))
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
 
 # -- small helpers ---------------------------------------------------------------
 

@@ -197,3 +197,22 @@ def test_a_bad_identity_table_is_one_clear_error(rt: Pacte, tmp_path: Path) -> N
     src = _jsonl(tmp_path / "crm.jsonl", [{"customer_id": "C1"}])
     with pytest.raises(ConfigError, match="unknown identifier kind 'iban'"):
         rt.ingest([src])
+
+
+def test_explain_lists_identifier_kinds_and_refs_never_values(tmp_path: Path) -> None:
+    crm = _jsonl(tmp_path / "crm.jsonl", [
+        {"customer_id": "CRM-77", "email": "ann@example.com", "phone": "4155550101"}])
+    shop = _jsonl(tmp_path / "shop_customers.jsonl", [
+        {"email": "ANN@example.com", "loyalty_card": "LC-5"}])
+    with Pacte.init(tmp_path / "data", now=FakeClock()) as rt:
+        rt.ingest([crm, shop])
+        view = rt.operator_session().customer_by_email("ann@example.com")
+        assert view is not None
+        explanation = rt.explain_identity(view.id)
+        assert sorted(explanation.identifiers) == ["crm", "email", "loyalty", "phone"]
+        text = "\n".join(explanation.lines())
+        assert "phone: 1 (" in text and "weak" in text
+        for value in ("CRM-77", "CRM77", "ann@", "4155550101", "LC5", "LC-5"):
+            assert value not in text
+        trail = [e.record for e in rt.audit.entries(subject=None, after_seq=None, limit=500)]
+        assert any(r.get("action") == "identity.explain" for r in trail)
