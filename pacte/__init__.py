@@ -25,6 +25,7 @@ from pacte.errors import (
     PrivacyBudgetSpent,
     PurposeNotGranted,
     PurposeRequired,
+    SourceError,
     StorageError,
     Unauthenticated,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "PurposeNotGranted",
     "PurposeRequired",
     "Session",
+    "SourceError",
     "StorageError",
     "Store",
     "Unauthenticated",

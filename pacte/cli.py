@@ -33,6 +33,9 @@ keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
+identity_app = typer.Typer(help="Identity resolution: how customers were assembled.",
+                           no_args_is_help=True)
+app.add_typer(identity_app, name="identity")
 
 DataOpt = Annotated[
     Path | None,
@@ -101,14 +104,30 @@ def init(data: DataOpt = None,
 def seed(
     customers: Annotated[int, typer.Option("--customers", help="How many customers")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same graph)")] = 0,
+    sources: Annotated[Path | None, typer.Option(
+        "--sources", help="Write the world as CRM, shop, store, tracker and IoT exports "
+        "into this directory instead (for `pacte ingest`)")] = None,
     data: DataOpt = None,
 ) -> None:
     """Fill the store with reproducible synthetic customers, interactions and consents.
 
     Example: pacte seed --customers 10000 --seed 7
+    Example: pacte seed --customers 1000 --sources ./exports
     """
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
+    if sources is not None:
+        from pacte.clock import utcnow
+        from pacte.seed.sources import TRUTH_FILE, write_sources
+
+        try:
+            rows = write_sources(sources, customers=customers, seed=seed, now=utcnow())
+        except OSError as exc:
+            fail(f"cannot write to {sources}: {exc.strerror}")
+        for name, n in rows.items():
+            typer.echo(f"{sources / name}: {n} rows")
+        typer.echo(f"ground truth (not a source): {sources / TRUTH_FILE}")
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     with opened(data) as rt, Progress(
@@ -119,6 +138,67 @@ def seed(
         stats = guarded(lambda: rt.seed(customers, seed=seed,
                                         progress=lambda n: bar.update(task, completed=n)))
     typer.echo(f"seeded {stats['customers']} customers, {stats['interactions']} interactions")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[str], typer.Argument(
+        help="CSV or JSON-lines files ('-' for standard input)", show_default=False)],
+    source: Annotated[str | None, typer.Option(
+        "--source", help="A name for the source (audit trail, reject file)")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", help="TOML file: which column is which field (docs/ingest.md)")] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", help="csv or jsonl [default: by extension or content]")] = None,
+    max_errors: Annotated[int | None, typer.Option(
+        "--max-errors", help="Stop after this many rejected rows")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Load customers, events, orders, consents, devices and readings from exports.
+
+    Prints one summary line; exits 1 when any row was rejected (they are listed, with
+    personal values masked, in the reject file it names). Running it again changes
+    nothing; after an interruption it goes on where it stopped.
+
+    Example: pacte ingest crm.csv shop_orders.csv tracker.jsonl --mapping tracker.toml
+    """
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    with opened(data) as rt, Progress(
+        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.completed:,} rows"), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), transient=False, disable=not sys.stderr.isatty(),
+    ) as bar:
+        tasks: dict[str, Any] = {}
+        started: dict[str, float] = {}
+
+        def progress(name: str, rows: int) -> None:
+            import time
+
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"ingesting {name}", total=None, rate="")
+                started[name] = time.monotonic()
+            elapsed = max(time.monotonic() - started[name], 1e-6)
+            bar.update(tasks[name], completed=rows, rate=f"{rows / elapsed:,.0f} rows/s")
+
+        report = guarded(lambda: rt.ingest(files, source=source, mapping=mapping,
+                                           format=format, max_errors=max_errors,
+                                           progress=progress))
+    typer.echo(report.summary())
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@identity_app.command("explain")
+def identity_explain(customer_id: str, data: DataOpt = None) -> None:
+    """Which identifiers (kinds, blind refs; never values) and rules built a customer.
+
+    Example: pacte identity explain c_0123456789ab
+    """
+    with opened(data) as rt:
+        explanation = guarded(lambda: rt.explain_identity(customer_id))
+    for line in explanation.lines():
+        typer.echo(line)
 
 
 @app.command()

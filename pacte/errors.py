@@ -4,6 +4,7 @@
     ├── ConfigError           the data directory, key file or policy file is unusable
     │   └── NotInitialised    `pacte init` has not been run for this data directory
     ├── InputError            a value supplied by the caller is malformed
+    │   └── SourceError       a file to ingest cannot be read (encoding, quoting, size)
     ├── NotFound              no such record visible under the caller's purpose
     ├── PolicyDenied          the policy refuses the request (always audited)
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
@@ -40,6 +41,7 @@ __all__ = [
     "PrivacyBudgetSpent",
     "PurposeNotGranted",
     "PurposeRequired",
+    "SourceError",
     "StorageError",
     "Unauthenticated",
 ]
@@ -67,6 +69,12 @@ class InputError(PacteError, ValueError):
     """A value supplied by the caller is malformed."""
 
     code = "BAD_INPUT"
+
+
+class SourceError(InputError):
+    """A file to ingest cannot be read as a whole: its message names file and line."""
+
+    code = "BAD_SOURCE"
 
 
 class NotFound(PacteError):

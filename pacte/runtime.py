@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pacte.audit import (
     AuditTrail,
@@ -50,6 +51,10 @@ from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import open_store
 from pacte.refusals import RefusalTally
+
+if TYPE_CHECKING:
+    from pacte.identity.explain import IdentityExplanation
+    from pacte.ingest import IngestReport
 
 __all__ = ["OPERATOR", "Pacte", "default_data_dir", "signing_public_key"]
 
@@ -282,6 +287,47 @@ class Pacte:
             generate(customers, seed=seed, batch_customers=batch_customers, now=self.now()),
             on_batch=done)
         return {"customers": stats.customers, "interactions": stats.interactions}
+
+    def ingest(self, files: Sequence[str | Path], *, source: str | None = None,
+               mapping: str | Path | None = None, format: str | None = None,
+               max_errors: int | None = None,
+               progress: Callable[[str, int], object] | None = None) -> IngestReport:
+        """Load source files (CSV, JSON lines; '-' is standard input) through the
+        operator's session, resolving identities; see docs/ingest.md.
+
+        Returns the counts per file; rejected rows are in `report.rejects`. Raises
+        SourceError (one line) when a file cannot be read as a whole.
+        """
+        from pacte.identity.rules import load_rules
+        from pacte.ingest import ingest_files, load_mapping
+        from pacte.ingest.mapping import Mapping
+
+        if not files:
+            raise InputError("name at least one file to ingest ('-' for standard input)")
+        if format is not None and format not in ("csv", "jsonl"):
+            raise InputError("format must be csv or jsonl")
+        if max_errors is not None and max_errors < 0:
+            raise InputError("max_errors must be >= 0")
+        m = load_mapping(mapping) if mapping is not None else Mapping()
+        if source is not None:
+            m = replace(m, source=source)
+        policy_file = self.data_dir / POLICY_FILE
+        rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
+        session = self.operator_session("service")
+        return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
+                            max_errors=max_errors, purposes=self.policy.purposes.keys(),
+                            policy_version=self.policy.version, work_dir=self.data_dir,
+                            now=self.now(), erased=self.vault.is_destroyed, rules=rules,
+                            progress=progress)
+
+    def explain_identity(self, customer_id: str) -> IdentityExplanation:
+        """Which identifiers (kinds and blind refs) and matching rules built a customer."""
+        from pacte.identity.explain import explain
+        from pacte.identity.rules import load_rules
+
+        policy_file = self.data_dir / POLICY_FILE
+        rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
+        return explain(self.operator_session("service"), customer_id, rules)
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
 from pacte.api.context import PacteInfo
+from pacte.api.errors import CLIENT_CODES
 from pacte.api.execution import PlainFieldExecutor
 from pacte.api.limits import Limits, QueryGuard
 from pacte.api.loaders import CustomerKey
@@ -28,17 +29,21 @@ from pacte.api.types import (
     ConsentChange,
     Customer,
     Interaction,
+    InteractionResult,
+    ItemError,
     Principal,
     Product,
     Purpose,
     customer_cursor,
     customer_fields,
 )
-from pacte.errors import InputError
+from pacte.errors import InputError, PacteError
 
 __all__ = ["Mutation", "Query", "build_schema", "sdl"]
 
 _MAX_PAGE = 100
+# Interactions per `recordInteractions` request: enough to stream, bounded per request.
+MAX_BATCH = 500
 
 
 @strawberry.input(description="A new customer (no id), or the fields to change of one.")
@@ -162,6 +167,37 @@ class Mutation:
             product_id=str(input.product_id) if input.product_id is not None else None,
             amount=input.amount)
         return Interaction.from_view(view)
+
+    @strawberry.mutation(description="Record many contacts in one request (at most "
+                                      f"{MAX_BATCH}); idempotent on each `eventId`, with "
+                                      "one result per item, in order: a refused item does "
+                                      "not stop the others.")
+    def record_interactions(self, info: PacteInfo, input: list[InteractionInput]
+                            ) -> list[InteractionResult]:
+        if len(input) > MAX_BATCH:
+            raise InputError(f"at most {MAX_BATCH} interactions per request")
+        session = info.context.session
+        results: list[InteractionResult] = []
+        for index, item in enumerate(input):
+            try:
+                view = session.record_interaction(
+                    customer_id=str(item.customer_id), channel=item.channel, kind=item.kind,
+                    event_id=item.event_id, occurred_at=item.occurred_at,
+                    summary=item.summary,
+                    product_id=str(item.product_id) if item.product_id is not None else None,
+                    amount=item.amount)
+            except PacteError as exc:
+                if exc.code not in CLIENT_CODES:
+                    raise  # a store or audit failure fails the whole request (G6)
+                results.append(InteractionResult(index=index, event_id=item.event_id,
+                                                 interaction=None,
+                                                 error=ItemError(code=exc.code,
+                                                                 message=str(exc))))
+                continue
+            results.append(InteractionResult(index=index, event_id=item.event_id,
+                                             interaction=Interaction.from_view(view),
+                                             error=None))
+        return results
 
     @strawberry.mutation(description="Record an opt-in (under `self_service`), for the purpose "
                                       "and the purposes below it.")

@@ -210,6 +210,21 @@ class Interaction:
         return Product.from_view(view) if view is not None else None
 
 
+@strawberry.type(description="Why one item of a batch was refused (the others still went in).")
+class ItemError:
+    code: str
+    message: str
+
+
+@strawberry.type(description="What became of one item of `recordInteractions`, by position.")
+class InteractionResult:
+    index: int = strawberry.field(description="The item's position in the input, from 0.")
+    event_id: str
+    interaction: Interaction | None = strawberry.field(
+        description="The interaction recorded, or the one first recorded under this eventId.")
+    error: ItemError | None = strawberry.field(description="Null when the item went in.")
+
+
 def _interaction_cursor(view: InteractionView) -> str:
     return view.cursor
 

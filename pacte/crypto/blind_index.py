@@ -31,9 +31,11 @@ from collections.abc import Callable, Mapping
 from pacte.crypto.vault import KeyVault
 from pacte.errors import InputError
 
-__all__ = ["TOKEN_BYTES", "BlindIndex", "normalise_email", "normalise_phone", "normalise_text"]
+__all__ = ["KEYED_TOKEN_BYTES", "TOKEN_BYTES", "BlindIndex", "normalise_email", "normalise_phone",
+           "normalise_text"]
 
 TOKEN_BYTES = 4
+KEYED_TOKEN_BYTES = 16
 
 _DIGITS = frozenset("0123456789")
 _PHONE_SEPARATORS = str.maketrans("", "", "-().")
@@ -112,3 +114,12 @@ class BlindIndex:
         """The `TOKEN_BYTES`-byte token of `value` in the index of `field`."""
         key = self._vault.index_key(field)
         return key.mac(self.normalise(field, value).encode("utf-8"))[:TOKEN_BYTES]
+
+    def keyed_token(self, namespace: str, value: str) -> bytes:
+        """A 16-byte token of an already normalised `value` under the key of `namespace`.
+
+        For identifiers that have no stored ciphertext to confirm a candidate against
+        (loyalty cards, order ids, ingestion row keys): a 4-byte token would make
+        collisions wrong answers, and 128 bits makes them practically impossible.
+        """
+        return self._vault.index_key(namespace).mac(value.encode("utf-8"))[:KEYED_TOKEN_BYTES]

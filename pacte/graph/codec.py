@@ -96,3 +96,6 @@ class Codec:
     def token(self, kind: str, field: str, value: str) -> bytes:
         return self._index.token(field, value)
 
+    def keyed_token(self, namespace: str, value: str) -> bytes:
+        return self._index.keyed_token(namespace, value)
+

@@ -979,6 +979,7 @@ class Session:
     ) -> InteractionView:
         """Record one contact; replaying the same `event_id` returns the first record."""
         self._require_role("interaction.write", *_CONSENT_WRITERS)
+        # The messages do not echo the value: a caller may have put a personal one there.
         if channel not in CHANNELS:
             raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
         if kind not in INTERACTION_KINDS:
@@ -1469,6 +1470,46 @@ class Session:
         entries = self._b.audit_entries(subject=ref, after_seq=after, limit=_page_size(first))
         self._audit(self._record("audit.self", subjects=[customer_id]))
         return [dataclasses.replace(e, record=_concerning(e.record, ref)) for e in entries]
+
+    # -- identity primitives (issue #17) ----------------------------------------
+    # The gate pacte.ingest and pacte.identity need, kept in one block so that it can
+    # move with the session's split (issue #16). Tokens say nothing without the vault.
+
+    def keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]:
+        """16-byte keyed tokens of normalised values (identifiers, row keys); admins only."""
+        self._require_role("identity.token", "admin")
+        token = self._b.codec.keyed_token
+        return [token(namespace, v) for v in values]
+
+    def lookup_tokens(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        """The node ids each token of the index `index` points at (absent: none).
+
+        Admins only; the lookup is audited with the customers it found when the index
+        points at customers (identifier entries), never with the tokens themselves.
+        """
+        self._require_role("identity.lookup", "admin")
+        lookup = self._b.store.lookup
+        found = {t: ids for t in dict.fromkeys(tokens) if (ids := lookup(index, t))}
+        self._audit(self._record("identity.lookup", subjects=sorted(
+            {i for ids in found.values() for i in ids if i.startswith("c_")}),
+            extra={"index": index, "tokens": len(tokens), "found": len(found)}))
+        return found
+
+    def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
+        """The identifier entries pointing at a customer, by kind, as blind refs (the
+        first 8 hex digits of their tokens, never values); admins only, audited. It
+        scans the index: an operator's question, not a request path."""
+        self._require_role("identity.explain", "admin")
+        _check_id(customer_id)
+        self._require_visible("identity.explain", customer_id)
+        out: dict[str, list[str]] = {}
+        for entries in self._b.store.iter_index():
+            for e in entries:
+                if e.node_id == customer_id and e.name.startswith("Identity."):
+                    out.setdefault(e.name.removeprefix("Identity."), []).append(
+                        e.token.hex()[:8])
+        self._audit(self._record("identity.explain", subjects=[customer_id]))
+        return {k: sorted(v) for k, v in sorted(out.items())}
 
 
 # -- small helpers ---------------------------------------------------------------
