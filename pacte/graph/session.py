@@ -1039,11 +1039,14 @@ class Session:
         """A replayed event id: the interaction first recorded with it."""
         store = self._b.store
         node = store.get_nodes([interaction_id]).get(interaction_id)
-        if node is None or node.owner != customer_id:
-            raise InputError("event_id was already used for another customer")
         # The interaction's own HAD edge: one indexed read, whatever the history.
-        page = self._interaction_views(
-            store.edges(node.id, "HAD", direction="in"), customer_id)
+        had = store.edges(node.id, "HAD", direction="in") if node is not None else []
+        if node is None or node.owner != customer_id or not had \
+                or had[0].at < self._horizon():
+            # One answer for another customer's event (who may be hidden from this
+            # purpose) and for one past the purpose's retention (which it may not read).
+            raise InputError("event_id was already used")
+        page = self._interaction_views(had, customer_id)
         self._audit(self._record("interaction.write", subjects=[customer_id],
                                  outcome="duplicate"))
         return page[0]
@@ -1094,7 +1097,9 @@ class Session:
         # the later-recorded choice is the later one even within one microsecond: the rule
         # then lets it decide over older choices on the purpose's ancestors.
         history = self._b.store.edges(customer_id, "CONSENTED")
-        at = max([self._now_us, *(e.at + 1 for e in history)])
+        # Only choices already in force count: one dated in the future (an import, another
+        # server's clock) must not push this choice, a withdrawal above all, past now.
+        at = max([self._now_us, *(e.at + 1 for e in history if e.at <= self._now_us)])
         props: dict[str, Value] = {
             "status": status.value, "until": until_us, "source": source,
             "policy_version": self._b.policy.version,
@@ -1201,7 +1206,7 @@ class Session:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pacte-ingest") as writer:
             pending: tuple[Future[None], WriteBatch, _Step] | None = None
             for batch in batches:
-                _check_times(batch)
+                _check_times(batch, now_us=self._now_us)
                 customers = [n.id for n in batch.nodes if n.kind == "Customer"]
                 self._b.ensure_keys(customers)
                 sealed = self._b.codec.seal_batch(batch)
@@ -1649,8 +1654,10 @@ def _check_text(what: str, value: str) -> None:
 _TIME_PROPS = ("created_at", "occurred_at", "revoked_at")
 
 
-def _check_times(batch: WriteBatch) -> None:
-    """Every time in a batch to ingest lies in the accepted range (see pacte.clock)."""
+def _check_times(batch: WriteBatch, *, now_us: int) -> None:
+    """Every time in a batch to ingest lies in the accepted range (see pacte.clock), and
+    no consent choice is dated after now: the customer has not made it yet, and as the
+    latest choice it would decide over every choice made until then."""
     for node in batch.nodes:
         for name in _TIME_PROPS:
             value = node.props.get(name)
@@ -1661,6 +1668,8 @@ def _check_times(batch: WriteBatch) -> None:
             _check_date(birth)
     for edge in batch.edges:
         check_micros(edge.at, f"{edge.type} time")
+        if edge.type == "CONSENTED" and edge.at > now_us:
+            raise InputError("a consent choice cannot be dated in the future")
         until = edge.props.get("until")
         if until is not None:
             check_micros(until, f"{edge.type}.until")  # type: ignore[arg-type]

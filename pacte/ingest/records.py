@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pacte.clock import to_micros
+from pacte.clock import check_micros, to_micros
 from pacte.errors import InputError
 from pacte.graph.model import CHANNELS, INTERACTION_KINDS
 from pacte.identity.normalise import Identifier, normalise_identifier
@@ -137,13 +137,13 @@ def _epoch(seconds: float) -> int:
 def _time(name: str, text: str) -> int:
     try:
         if re.fullmatch(r"\d+(\.\d+)?", text):
-            return _epoch(float(text))
+            return check_micros(_epoch(float(text)), name)
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InputError(f"{name}: not a date or time (ISO 8601 or epoch seconds)") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return to_micros(dt)
+    return check_micros(to_micros(dt), name)
 
 
 def _check(kind: str, values: dict[str, Scalar], identifiers: list[Identifier]) -> None:

@@ -189,6 +189,9 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
                 rec = to_record(kind, item.line, item.record, mapping)
                 if kind == "consents" and rec.values["purpose"] not in loader.purposes:
                     raise InputError("purpose: not a purpose of the policy")
+                if kind == "consents" and _int(rec.values["at"]) > loader.now_us:
+                    # Not made yet; as the latest choice it would overrule every later one.
+                    raise InputError("at: a consent choice cannot be dated in the future")
                 batch.append(rec)
             except InputError as exc:
                 reject(item.line, str(exc), item.record, kind)
@@ -226,6 +229,7 @@ class _Loader:
         self._erased = erased
         self._rules = rules
         self.purposes = purposes
+        self.now_us = now_us
         self._policy_version = policy_version
         self._now_us = now_us
 

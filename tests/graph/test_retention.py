@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 
 from pacte.clock import to_micros
+from pacte.errors import InputError
 from pacte.graph.store import Edge, Node, WriteBatch
 from tests.conftest import BACKENDS, backend_uri
 from tests.helpers import World, build_world
@@ -136,3 +137,21 @@ def test_graphql_products_cut_old_purchases(aged: Aged) -> None:
     assert [p["id"] for p in data["customer"]["products"]] == ["p_fresh"]
     assert [e["node"]["product"]["id"] for e in data["customer"]["interactions"]["edges"]] \
         == ["p_fresh"]
+
+
+@pytest.mark.parametrize("purpose", PURPOSES)
+def test_replaying_an_old_event_id_returns_nothing_past_retention(aged: Aged,
+                                                                  purpose: str) -> None:
+    """A replay answers with the first record: not when the purpose may no longer read it.
+    The refusal is the one another customer's event id gets (review of issue 14)."""
+    s = aged.world.rt.operator_session(purpose)
+    with pytest.raises(InputError, match=r"^event_id was already used$"):
+        s.record_interaction(customer_id=aged.cid, channel="web", kind="visit",
+                             event_id="buy-p_old")
+    other = aged.world.customers["parent"]  # visible under every purpose here
+    with pytest.raises(InputError, match=r"^event_id was already used$"):
+        s.record_interaction(customer_id=other, channel="web", kind="visit",
+                             event_id="buy-p_fresh")
+    fresh = s.record_interaction(customer_id=aged.cid, channel="web", kind="visit",
+                                 event_id="buy-p_fresh")
+    assert fresh.product_id == "p_fresh"

@@ -1,0 +1,45 @@
+"""A choice dated in the future must not postpone the choices made after it (review of
+issue 13): ingestion refuses it, and the session stamps a new choice after the choices
+already in force only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pacte.clock import to_micros
+from pacte.errors import InputError
+from pacte.graph.store import Edge, WriteBatch
+from tests.helpers import World, build_world
+
+
+@pytest.fixture
+def world(tmp_path: Path, store_uri: str | None) -> World:
+    return build_world(tmp_path, store_uri=store_uri)
+
+
+def _future_grant(world: World, cid: str) -> Edge:
+    return Edge("CONSENTED", "k_future0000001", cid, "personalization",
+                to_micros(world.clock.now + timedelta(days=365)),
+                {"status": "granted", "until": None, "source": "import",
+                 "policy_version": world.rt.policy.version})
+
+
+def test_ingest_refuses_a_consent_choice_dated_in_the_future(world: World) -> None:
+    cid = world.customers["granted"]
+    with pytest.raises(InputError, match="future"):
+        world.rt.operator_session("service").ingest(WriteBatch(edges=[_future_grant(world, cid)]))
+    assert not [e for e in world.rt.store.edges(cid, "CONSENTED") if e.id == "k_future0000001"]
+
+
+def test_a_future_choice_already_stored_does_not_postpone_a_withdrawal(world: World) -> None:
+    cid = world.customers["granted"]
+    app = world.principals["app"]
+    # As another server with a fast clock, or an older import, could have left it.
+    world.rt.store.write(WriteBatch(edges=[_future_grant(world, cid)]))
+    change = world.rt.operator_session("self_service").withdraw_consent(cid, "marketing.email")
+    assert change.recorded.at == world.clock.now
+    world.clock.advance(seconds=1)
+    assert world.rt.session(app, "marketing.email").customer(cid) is None
