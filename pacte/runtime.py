@@ -256,18 +256,17 @@ class Pacte:
 
     def create_principal(self, *, name: str, role: str, purposes: Sequence[str]
                          ) -> tuple[Principal, str]:
-        principal, key = self.principals.create(name=name, role=role, purposes=purposes,
-                                                now=to_micros(self.now()))
-        self.audit_append([self._system_record(
-            "principal.create", extra={"target": principal.id, "target_role": role,
-                                       "target_purposes": list(principal.purposes)})])
-        return principal, key
+        record = _Recorder(self, "principal.create", lambda p: {
+            "target": p.id, "target_role": p.role, "target_purposes": list(p.purposes)})
+        with record:
+            return self.principals.create(name=name, role=role, purposes=purposes,
+                                          now=to_micros(self.now()), before_write=record)
 
     def revoke_principal(self, principal_id: str) -> Principal:
-        principal = self.principals.revoke(principal_id, now=to_micros(self.now()))
-        self.audit_append([self._system_record("principal.revoke",
-                                               extra={"target": principal_id})])
-        return principal
+        record = _Recorder(self, "principal.revoke", lambda p: {"target": p.id})
+        with record:
+            return self.principals.revoke(principal_id, now=to_micros(self.now()),
+                                          before_write=record)
 
     def seed(self, customers: int, *, seed: int = 0, batch_customers: int = 1000,
              progress: Callable[[int], object] | None = None) -> dict[str, int]:
@@ -490,3 +489,26 @@ def _tighten(path: Path) -> None:
 def _stored_uri(path: Path) -> str | None:
     f = path / STORE_URI_FILE
     return f.read_text(encoding="utf-8").strip() if f.exists() else None
+
+
+class _Recorder:
+    """Puts an operator's write on record before it is stored, as every write is (G6; see
+    Session._commit): called with the principal about to be written, it appends the
+    record; a write that then fails is recorded as failed."""
+
+    def __init__(self, rt: Pacte, action: str,
+                 extra: Callable[[Principal], Mapping[str, object]]) -> None:
+        self._rt, self._action, self._extra = rt, action, extra
+        self._record: dict[str, object] | None = None
+
+    def __call__(self, principal: Principal) -> None:
+        record = self._rt._system_record(self._action, extra=self._extra(principal))
+        self._rt.audit_append([record])
+        self._record = record
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None and self._record is not None:
+            self._rt.audit_append([{**self._record, "outcome": "failed"}])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pacte.errors import InputError, Unauthenticated
@@ -57,9 +57,15 @@ class PrincipalRegistry:
         self._store = store
         self._policy = policy
 
-    def create(self, *, name: str, role: str, purposes: Iterable[str], now: int
+    def create(self, *, name: str, role: str, purposes: Iterable[str], now: int,
+               before_write: Callable[[Principal], object] | None = None
                ) -> tuple[Principal, str]:
-        """A new principal and its API key (the only time the key is available)."""
+        """A new principal and its API key (the only time the key is available).
+
+        `before_write` sees the principal once it is checked and before it is stored: the
+        runtime puts it on record there, so no principal exists that the trail does not
+        name (G6).
+        """
         name = name.strip()
         if not name or len(name) > 100:
             raise InputError("a principal needs a name of 1 to 100 characters")
@@ -77,6 +83,8 @@ class PrincipalRegistry:
             {"name": name, "role": role, "purposes": json.dumps(list(claimed)),
              "key_hash": _key_hash(key).hex(), "created_at": now, "revoked_at": None},
         )
+        if before_write is not None:
+            before_write(_principal(node))
         self._store.write(WriteBatch(nodes=[node], index=[IndexEntry(KEY_INDEX,
                                                                      _key_hash(key), pid)]))
         return _principal(node), key
@@ -93,12 +101,15 @@ class PrincipalRegistry:
         node = self._store.get_nodes([principal_id]).get(principal_id)
         return _principal(node) if node is not None and node.kind == "Principal" else None
 
-    def revoke(self, principal_id: str, *, now: int) -> Principal:
+    def revoke(self, principal_id: str, *, now: int,
+               before_write: Callable[[Principal], object] | None = None) -> Principal:
         node = self._store.get_nodes([principal_id]).get(principal_id)
         if node is None or node.kind != "Principal":
             raise InputError(f"no principal {principal_id!r}")
         props = dict(node.props)
         props["revoked_at"] = now
+        if before_write is not None:
+            before_write(_principal(node))
         self._store.write(WriteBatch(nodes=[Node("Principal", node.id, props)]))
         return _principal(Node("Principal", node.id, props))
 

@@ -257,3 +257,37 @@ def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
     assert r.status_code == 400, r.text
     assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["BAD_INPUT"]
     assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == before
+
+
+def test_a_principal_is_on_record_before_it_is_stored(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operator writes too (review of issue 14): a trail that cannot record stops the
+    write, and a write that fails after its record is recorded as failed."""
+    world = make_world(tmp_path / "w")
+    rt = world.rt
+    try:
+        before = rt.store.count_nodes()
+
+        def broken(records: object) -> int:
+            raise OSError("disk full")
+
+        monkeypatch.setattr(rt, "audit_append", broken)
+        with pytest.raises(OSError):
+            rt.create_principal(name="late", role="app", purposes=["service"])
+        monkeypatch.undo()
+        assert rt.store.count_nodes() == before
+
+        def failing_write(batch: object) -> None:
+            raise StorageError("the store is gone")
+
+        last = rt.audit.size() - 1
+        monkeypatch.setattr(rt.store, "write", failing_write)
+        with pytest.raises(StorageError):
+            rt.revoke_principal(world.principals["app"].id)
+        monkeypatch.undo()
+        outcomes = [(e.record["action"], e.record["outcome"])
+                    for e in rt.audit.entries(after_seq=last, limit=10)]
+        assert outcomes == [("principal.revoke", "ok"), ("principal.revoke", "failed")]
+        assert not rt.principals.get(world.principals["app"].id).revoked  # type: ignore[union-attr]
+    finally:
+        rt.close()
