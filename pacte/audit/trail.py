@@ -16,7 +16,9 @@ The head is read inside a `BEGIN IMMEDIATE` transaction, so appenders in several
 processes queue on SQLite's write lock and never fork the chain. Every
 `checkpoint_every` entries, or when `checkpoint_seconds` have passed (checked at each
 append), a signed checkpoint of (size, root, head, time, key id) is written in the
-same transaction as the entry that made it due.
+same transaction as the entry that made it due. `exclusive()` holds that write lock
+around a caller's read and append, for appends that depend on what the trail says
+(a privacy budget).
 
 The file holds no personal data: subjects are pseudonymous references, fields are
 names. Bytes are refused outright, since in a record they could only be ciphertext or
