@@ -551,20 +551,18 @@ def analytics_report(
     epsilon: Annotated[float | None, typer.Option(
         "--epsilon", help="Release the customer counts with differential privacy, "
                           "spending this much of the privacy budget")] = None,
-    budget: Annotated[float | None, typer.Option(
-        "--budget", help="The principal's total privacy budget [default: 1.0]",
-        show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
     """Write an HTML report with PNG plots to the current directory; prints its path.
 
     With --epsilon, the number of customers and the customers per channel are
     noisy (epsilon-differentially private) and the epsilon spent is recorded in
-    the audit trail; once the budget is spent, further releases are refused.
+    the audit trail; once the budget is spent, further releases are refused. The
+    budget is the policy file's ([privacy] budget, default 1.0), not an option.
 
     Example: pacte analytics report --epsilon 0.2
     """
-    from pacte.analytics import EPSILON_BUDGET, build_projection, private_counts, report
+    from pacte.analytics import build_projection, private_counts, report
 
     with opened(data) as rt:
         session = rt.operator_session("analytics")
@@ -576,8 +574,7 @@ def analytics_report(
             # never releases unaccounted figures.
             counts = guarded(lambda: private_counts(projection, epsilon=eps))
             left = guarded(lambda: session.record_release(
-                "analytics.dp_release", details=counts.parameters(), epsilon=eps,
-                budget=EPSILON_BUDGET if budget is None else budget))
+                "analytics.dp_release", details=counts.parameters(), epsilon=eps))
             private = counts
         path = guarded(lambda: report(projection, directory=Path.cwd(), private=private))
         guarded(lambda: session.record_release("analytics.report", details={

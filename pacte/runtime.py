@@ -421,6 +421,9 @@ class Pacte:
                       ) -> list[Any]:
         return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit)
 
+    def audit_exclusive(self) -> contextlib.AbstractContextManager[None]:
+        return self.audit.exclusive()
+
     def audit_verify(self) -> Any:
         # Pinned to this directory's signing key: a checkpoint signed by any key the
         # trail did not rotate to from it fails.

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pacte.analytics.anonymity import Anonymity, Release
 from pacte.analytics.communities import Communities, Community, communities
 from pacte.analytics.copurchase import BoughtTogether, Pair, bought_together, copurchase_graph
-from pacte.analytics.dp import EPSILON_BUDGET, PrivateCounts, private_counts
+from pacte.analytics.dp import PrivateCounts, private_counts
 from pacte.analytics.export import FORMATS, Exported, ExportFormat, export, export_graph
 from pacte.analytics.journeys import (
     ChannelMix,
@@ -37,7 +37,6 @@ from pacte.analytics.report import Findings, findings, report
 from pacte.analytics.suppress import K_DEFAULT, Bin, Mix
 
 __all__ = [
-    "EPSILON_BUDGET",
     "FORMATS",
     "K_DEFAULT",
     "Anonymity",

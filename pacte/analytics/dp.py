@@ -16,7 +16,8 @@ gets discrete Laplace noise of scale `sensitivity / share` (OpenDP's
 Noisy counts are clamped at 0, which is post-processing and costs no privacy.
 
 Each release spends `epsilon` from the analyst principal's budget, recorded in the
-audit trail by `Session.record_release` (default budget `EPSILON_BUDGET`).
+audit trail by `Session.record_release`. The budget is set by the policy file's
+`[privacy]` table (`Policy.privacy_budget`), never by the caller.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from pacte.errors import InputError
 from pacte.graph.model import CHANNELS
 
 __all__ = [
-    "EPSILON_BUDGET",
     "EPSILON_DEFAULT",
     "MECHANISM",
     "Noise",
@@ -41,8 +41,7 @@ __all__ = [
     "seeded_noise",
 ]
 
-# Per analyst principal, over every release; a report at the default spends a fifth.
-EPSILON_BUDGET = 1.0
+# A report at the default spends a fifth of the default budget (the policy's).
 EPSILON_DEFAULT = 0.2
 MECHANISM = "discrete Laplace (OpenDP make_laplace), epsilon split evenly over 2 queries"
 

@@ -16,7 +16,9 @@ The head is read inside a `BEGIN IMMEDIATE` transaction, so appenders in several
 processes queue on SQLite's write lock and never fork the chain. Every
 `checkpoint_every` entries, or when `checkpoint_seconds` have passed (checked at each
 append), a signed checkpoint of (size, root, head, time, key id) is written in the
-same transaction as the entry that made it due.
+same transaction as the entry that made it due. `exclusive()` holds that write lock
+around a caller's read and append, for appends that depend on what the trail says
+(a privacy budget).
 
 The file holds no personal data: subjects are pseudonymous references, fields are
 names. Bytes are refused outright, since in a record they could only be ciphertext or
@@ -341,6 +343,8 @@ class AuditTrail:
         self._now = now
         self._read_only = read_only
         self._lock = threading.RLock()
+        # True inside exclusive(): appends join its transaction instead of opening one.
+        self._exclusive = False
         self._appended = False
         self._closed = False
         self._tree: MerkleTree | None = None
@@ -443,7 +447,11 @@ class AuditTrail:
             db = self._db
             now = _aware(self._now())
             try:
-                out = self._append_alone(db, prepared, now) if len(prepared) == 1 else None
+                out: list[AuditEntry] | None = None
+                if self._exclusive:
+                    out = self._append_locked(db, prepared, now)  # exclusive() commits
+                elif len(prepared) == 1:
+                    out = self._append_alone(db, prepared, now)
                 if out is None:
                     db.execute("BEGIN IMMEDIATE")
                     try:
@@ -469,6 +477,42 @@ class AuditTrail:
             if self._wal is not None:
                 self._wal.poke()
             return out
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the trail's write lock: what is read and appended inside is one step.
+
+        For a check that depends on the trail and an append that depends on the check
+        (a privacy budget): other threads of this process wait on the trail's lock,
+        other processes on SQLite's write lock (`BEGIN IMMEDIATE`), until the block
+        ends. Its appends commit when it ends without an exception, else none does.
+        """
+        with self._lock:
+            if self._closed:
+                raise StorageError("the audit trail is closed")
+            if self._exclusive:
+                raise IntegrityError("exclusive() does not nest")
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _storage_error("lock", exc) from exc
+            self._exclusive = True
+            try:
+                yield
+                db.execute("COMMIT")
+            except BaseException as exc:
+                # What the block appended is undone, so is what we remembered of it.
+                self._blocks.clear()
+                self._last_seq = -2
+                self._head = None
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _storage_error("append", exc) from exc
+                raise
+            finally:
+                self._exclusive = False
 
     def _append_alone(self, db: sqlite3.Connection, prepared: list[_Prepared], now: datetime
                       ) -> list[AuditEntry] | None:

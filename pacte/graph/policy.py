@@ -1,4 +1,5 @@
-"""The policy: purposes, their legal basis, the data categories they may use, retention.
+"""The policy: purposes, their legal basis, the data categories they may use, retention,
+and the analysts' differential-privacy budget.
 
 The policy lives in a TOML file written by `pacte init`. Its version is the SHA-256
 of the file's bytes, recorded in every audit entry and consent, so an auditor can
@@ -18,6 +19,7 @@ from pacte.errors import ConfigError
 
 __all__ = [
     "DEFAULT_POLICY_TOML",
+    "DEFAULT_PRIVACY_BUDGET",
     "LEGAL_BASES",
     "ROLES",
     "Policy",
@@ -27,6 +29,9 @@ __all__ = [
 
 LEGAL_BASES = ("consent", "contract", "legal_obligation", "legitimate_interest", "request")
 ROLES = ("app", "auditor", "analyst", "admin")
+# Epsilon a principal may spend over all its differentially private releases, when the
+# policy file has no [privacy] table.
+DEFAULT_PRIVACY_BUDGET = 1.0
 
 DEFAULT_POLICY_TOML = """\
 # pacte policy: the purposes data may be used for.
@@ -101,6 +106,13 @@ legal_basis = "legal_obligation"
 description = "Consent records and the audit trail, for auditors; no personal fields."
 categories = []
 retention_days = 0
+
+# The differential-privacy budget: the total epsilon each principal may spend on
+# noisy releases (`pacte analytics report --epsilon`), kept in the audit trail.
+# Set here, by the operator, never by the analyst; [privacy.principals] gives one
+# principal (by id) a budget of its own.
+[privacy]
+budget = 1.0
 """
 
 
@@ -133,10 +145,18 @@ class Purpose:
 class Policy:
     """A parsed, validated policy file."""
 
-    def __init__(self, purposes: Iterable[Purpose], *, version: str, label: str = "") -> None:
+    def __init__(self, purposes: Iterable[Purpose], *, version: str, label: str = "",
+                 privacy_budget: float = DEFAULT_PRIVACY_BUDGET,
+                 principal_budgets: Mapping[str, float] | None = None) -> None:
         self.purposes: dict[str, Purpose] = {p.id: p for p in purposes}
         self.version = version
         self.label = label
+        self._budget = privacy_budget
+        self._budgets = dict(principal_budgets or {})
+
+    def privacy_budget(self, principal_id: str) -> float:
+        """The total epsilon `principal_id` may spend on differentially private releases."""
+        return self._budgets.get(principal_id, self._budget)
 
     @classmethod
     def default(cls) -> Policy:
@@ -166,8 +186,10 @@ class Policy:
                 raise ConfigError(f"{source}: purpose {p.id!r} is defined twice")
             if p.parent is not None and p.parent not in ids:
                 raise ConfigError(f"{source}: purpose {p.id!r} has unknown parent {p.parent!r}")
+        budget, budgets = _privacy(doc.get("privacy", {}), source)
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        policy = cls(purposes, version=version, label=str(doc.get("version_label", "")))
+        policy = cls(purposes, version=version, label=str(doc.get("version_label", "")),
+                     privacy_budget=budget, principal_budgets=budgets)
         for p in purposes:
             policy.ancestors(p.id)  # refuses cycles
         return policy
@@ -244,3 +266,26 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
         parent=parent,
         analysts_only=bool(entry.get("analysts_only", False)),
     )
+
+
+def _privacy(table: object, source: str) -> tuple[float, dict[str, float]]:
+    """The [privacy] table: the default budget and the per-principal ones."""
+    where = f"{source}: [privacy]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(table) - {"budget", "principals"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+    principals = table.get("principals", {})
+    if not isinstance(principals, Mapping):
+        raise ConfigError(f"{where}: principals must be a table of principal id = budget")
+    budgets = {str(pid): _budget(value, f"{where} principals.{pid}")
+               for pid, value in principals.items()}
+    return _budget(table.get("budget", DEFAULT_PRIVACY_BUDGET), f"{where} budget"), budgets
+
+
+def _budget(value: object, where: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) \
+            or not 0 <= value < float("inf"):
+        raise ConfigError(f"{where} must be a finite number >= 0 (an epsilon)")
+    return float(value)

@@ -107,6 +107,7 @@ class Backend(Protocol):
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]: ...
+    def audit_exclusive(self) -> contextlib.AbstractContextManager[None]: ...
     def audit_verify(self) -> Any: ...
     def audit_trace(self, subject: str) -> list[Any]: ...
     def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
@@ -1297,47 +1298,55 @@ class Session:
             yield out
 
     def record_release(self, action: str, *, details: Mapping[str, object],
-                       epsilon: float = 0.0, budget: float = 0.0) -> float:
+                       epsilon: float = 0.0) -> float:
         """Audit a release an analyst draws from a projection (an export, a report) (G9).
 
         `details` (scalars: achieved k, suppression rates, noise parameters) go into the
         audit entry. A release with `epsilon` > 0 spends that much of the principal's
-        differential-privacy `budget`: what was spent is read back from the audit trail
-        (the entries naming the principal's budget account), never from memory, so it
-        survives restarts and holds across processes; a release that would pass the
-        budget is refused with `PrivacyBudgetSpent`, and the refusal is audited.
-        Returns the budget left after this release.
+        differential-privacy budget, which the policy file sets (`[privacy]`), never
+        the caller. What was spent is read back from the audit trail (the entries
+        naming the principal's budget account), never from memory, so it survives
+        restarts; the read and the append are one exclusive step on the trail, so
+        concurrent releases (threads or processes) cannot both pass the check. A
+        release that would pass the budget is refused with `PrivacyBudgetSpent`, and
+        the refusal is audited. Returns the budget left after this release.
         """
         self._require_role(action, "analyst", "admin")
         if not self.purpose.analysts_only:
             self._deny(action, PurposeNotGranted(
                 f"releases are made under an analysts-only purpose, not {self.purpose.id}"))
+        budget = self._b.policy.privacy_budget(self.principal.id)
         if not epsilon:
             self._audit(self._record(action, extra=details))
-            return budget - self.privacy_spent() if budget else 0.0
+            return budget - self.privacy_spent()
         if not 0 < epsilon <= budget:
             self._deny(action, InputError(
                 f"epsilon must be > 0 and at most the budget {budget:g} (got {epsilon:g})"))
         account = [_budget_account(self.principal.id)]
-        spent = self.privacy_spent()
-        extra = {**details, "epsilon": epsilon, "epsilon_budget": budget,
-                 "epsilon_spent_before": round(spent, 9)}
-        if spent + epsilon > budget + 1e-9:
-            self._pending.append(self._record(action, outcome="denied", subjects=account,
-                                              reason=PrivacyBudgetSpent.code, extra=extra))
+        ref = self._ref(account[0])  # outside the trail's lock: it may consult the vault
+        # Read and append under the trail's write lock, or two releases read the same
+        # spent amount and both pass. The entry is appended at once, even when the
+        # request defers its audit: the next release must see this one spent.
+        with self._b.audit_exclusive():
+            spent = self._spent(ref)
+            extra = {**details, "epsilon": epsilon, "epsilon_budget": budget,
+                     "epsilon_spent_before": round(spent, 9)}
+            refused = spent + epsilon > budget + 1e-9
+            outcome, reason = ("denied", PrivacyBudgetSpent.code) if refused else ("ok", None)
+            self._pending.append(self._record(action, outcome=outcome, subjects=account,
+                                              reason=reason, extra=extra))
             self.flush()
+        if refused:
             raise PrivacyBudgetSpent(
                 f"privacy budget spent: {spent:g} of {budget:g} used, this release needs "
                 f"{epsilon:g}")
-        # Appended at once, even when the request defers its audit: the next release
-        # must see this one spent.
-        self._pending.append(self._record(action, subjects=account, extra=extra))
-        self.flush()
         return budget - spent - epsilon
 
     def privacy_spent(self) -> float:
         """The epsilon this principal's differentially private releases have spent."""
-        ref = self._ref(_budget_account(self.principal.id))
+        return self._spent(self._ref(_budget_account(self.principal.id)))
+
+    def _spent(self, ref: str) -> float:
         spent, after = 0.0, None
         while True:
             page = self._b.audit_entries(subject=ref, after_seq=after, limit=_MAX_PAGE)

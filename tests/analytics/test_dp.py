@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +17,10 @@ from pacte.analytics import private_counts, report
 from pacte.analytics.dp import MECHANISM, opendp_epsilon, opendp_noise, seeded_noise
 from pacte.analytics.testing import projection_of, row
 from pacte.cli import app
-from pacte.errors import InputError, PrivacyBudgetSpent, PurposeNotGranted
+from pacte.errors import InputError, PrivacyBudgetSpent, PurposeNotGranted, StorageError
+from pacte.graph.policy import DEFAULT_PRIVACY_BUDGET
 from pacte.graph.principals import Principal
+from pacte.graph.session import Session
 from pacte.runtime import Pacte
 from tests.analytics.test_privacy import last_entries
 
@@ -22,6 +29,14 @@ def analyst(rt: Pacte) -> Principal:
     principal, _ = rt.create_principal(name="ana", role="analyst",
                                        purposes=["analytics", "service"])
     return principal
+
+
+def set_budget(data: Path, privacy: str) -> None:
+    """Replace the [privacy] table of the directory's policy file (an operator's edit)."""
+    policy = data / "policy.toml"
+    text = policy.read_text(encoding="utf-8")
+    head, _, _ = text.partition("[privacy]\n")
+    policy.write_text(f"{head}[privacy]\n{privacy}\n", encoding="utf-8")
 
 
 def shop(n: int = 40) -> list:
@@ -72,10 +87,10 @@ def test_budget_is_spent_in_the_trail_refused_when_gone_and_survives_a_restart(
     who = analyst(rt)
     s = rt.session(who, "analytics")
     assert s.privacy_spent() == 0
-    assert s.record_release("analytics.dp_release", details={"what": "a"}, epsilon=0.4,
-                            budget=1.0) == pytest.approx(0.6)
+    assert s.record_release("analytics.dp_release", details={"what": "a"},
+                            epsilon=0.4) == pytest.approx(0.6)
     assert rt.session(who, "analytics").record_release(
-        "analytics.dp_release", details={}, epsilon=0.4, budget=1.0) == pytest.approx(0.2)
+        "analytics.dp_release", details={}, epsilon=0.4) == pytest.approx(0.2)
     entries = [e.record for e in last_entries(rt) if e.record["action"] == "analytics.dp_release"]
     assert [e["epsilon"] for e in entries] == [0.4, 0.4]
     assert entries[-1]["epsilon_spent_before"] == pytest.approx(0.4)
@@ -85,7 +100,7 @@ def test_budget_is_spent_in_the_trail_refused_when_gone_and_survives_a_restart(
         s = again.session(who, "analytics")
         assert s.privacy_spent() == pytest.approx(0.8)
         with pytest.raises(PrivacyBudgetSpent, match=r"0\.8 of 1 used"):
-            s.record_release("analytics.dp_release", details={}, epsilon=0.4, budget=1.0)
+            s.record_release("analytics.dp_release", details={}, epsilon=0.4)
         refused = [e.record for e in last_entries(again)
                    if e.record["action"] == "analytics.dp_release"][-1]
         assert refused["outcome"] == "denied" and refused["reason"] == "PRIVACY_BUDGET_SPENT"
@@ -99,7 +114,7 @@ def test_an_epsilon_over_the_budget_is_refused_and_audited(rt: Pacte) -> None:
     s = rt.session(analyst(rt), "analytics")
     for bad in (0.0 - 1, 2.0):
         with pytest.raises(InputError, match="epsilon must be"):
-            s.record_release("analytics.dp_release", details={}, epsilon=bad, budget=1.0)
+            s.record_release("analytics.dp_release", details={}, epsilon=bad)
     refused = [e.record for e in last_entries(rt) if e.record["action"] == "analytics.dp_release"]
     assert [r["outcome"] for r in refused] == ["denied", "denied"]
     assert s.privacy_spent() == 0
@@ -108,14 +123,14 @@ def test_an_epsilon_over_the_budget_is_refused_and_audited(rt: Pacte) -> None:
 def test_releases_are_for_analysts_under_analytics(rt: Pacte) -> None:
     with pytest.raises(PurposeNotGranted):
         rt.session(analyst(rt), "service").record_release("analytics.dp_release", details={},
-                                                          epsilon=0.1, budget=1.0)
+                                                          epsilon=0.1)
 
 
 def test_cli_report_spends_and_then_refuses(rt: Pacte, out: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(out)
-    args = ["analytics", "report", "--epsilon", "0.3", "--budget", "0.5",
-            "--data", str(rt.data_dir)]
+    set_budget(rt.data_dir, "budget = 0.5")
+    args = ["analytics", "report", "--epsilon", "0.3", "--data", str(rt.data_dir)]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.stderr
     assert "epsilon 0.3 spent, 0.2 of the budget left" in first.stdout
@@ -126,3 +141,138 @@ def test_cli_report_spends_and_then_refuses(rt: Pacte, out: Path,
     assert "Traceback" not in second.stderr
     assert len(list(out.glob("*.html"))) == 1  # nothing released the second time
     shutil.rmtree(out)
+
+
+def test_the_budget_comes_from_the_policy_and_a_caller_cannot_raise_it(rt: Pacte) -> None:
+    who = analyst(rt)
+    assert rt.policy.privacy_budget(who.id) == DEFAULT_PRIVACY_BUDGET == 1.0
+    s = rt.session(who, "analytics")
+    for _ in range(5):
+        s.record_release("analytics.dp_release", details={}, epsilon=0.2)
+    with pytest.raises(PrivacyBudgetSpent):
+        s.record_release("analytics.dp_release", details={}, epsilon=0.2)
+    with pytest.raises(TypeError):  # no budget= any more
+        s.record_release("analytics.dp_release", details={}, epsilon=0.2,
+                         budget=50.0)  # type: ignore[call-arg]
+    assert s.privacy_spent() == pytest.approx(1.0)
+    # Only the operator raises it, by editing the policy file, which changes the
+    # policy version recorded in every entry.
+    data, before = rt.data_dir, rt.policy.version
+    rt.close()
+    set_budget(data, f"budget = 1.0\n[privacy.principals]\n{who.id} = 1.5")
+    with Pacte.open(data) as again:
+        assert again.policy.version != before
+        assert again.session(who, "analytics").record_release(
+            "analytics.dp_release", details={}, epsilon=0.4) == pytest.approx(0.1)
+        entry = [e.record for e in last_entries(again)
+                 if e.record["action"] == "analytics.dp_release"][-1]
+        assert entry["epsilon_budget"] == 1.5 and entry["policy_version"] == again.policy.version
+
+
+def test_cli_has_no_budget_option(rt: Pacte, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(out)
+    result = CliRunner().invoke(app, ["analytics", "report", "--epsilon", "0.3",
+                                      "--budget", "50", "--data", str(rt.data_dir)])
+    assert result.exit_code == 2 and "--budget" in result.stderr
+    assert rt.operator_session("analytics").privacy_spent() == 0
+    shutil.rmtree(out)
+
+
+def test_concurrent_releases_cannot_both_pass_the_check(
+        rt: Pacte, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two threads each release 0.8 of a 1.0 budget; each reads what was spent before
+    either appends, unless the other waits for the trail's lock: one must be refused."""
+    who = analyst(rt)
+    state = {"read": 0, "waiting": 0}
+    cond = threading.Condition()
+    real_spent, real_exclusive = Session._spent, rt.audit_exclusive
+
+    def spent(self: Session, ref: str) -> float:
+        value = real_spent(self, ref)
+        with cond:
+            state["read"] += 1
+            cond.notify_all()
+            # Go on once the other thread has read too, or waits for our lock.
+            cond.wait_for(lambda: state["read"] + state["waiting"] >= 2)
+        return value
+
+    @contextlib.contextmanager
+    def exclusive() -> Iterator[None]:
+        with cond:
+            state["waiting"] += 1
+            cond.notify_all()
+        with real_exclusive():
+            with cond:
+                state["waiting"] -= 1
+            yield
+
+    monkeypatch.setattr(Session, "_spent", spent)
+    monkeypatch.setattr(rt, "audit_exclusive", exclusive)
+    outcomes: list[str] = []
+
+    def release() -> None:
+        try:
+            rt.session(who, "analytics").record_release("analytics.dp_release", details={},
+                                                        epsilon=0.8)
+            outcomes.append("ok")
+        except PrivacyBudgetSpent:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    monkeypatch.undo()
+    assert sorted(outcomes) == ["ok", "refused"]
+    assert rt.session(who, "analytics").privacy_spent() == pytest.approx(0.8)
+
+
+RELEASE = """
+import sys
+from pacte.errors import PrivacyBudgetSpent
+from pacte.runtime import Pacte
+with Pacte.open(sys.argv[1]) as rt:
+    who = rt.principals.get(sys.argv[2])
+    try:
+        rt.session(who, "analytics").record_release("analytics.dp_release", details={},
+                                                    epsilon=0.6)
+        print("ok")
+    except PrivacyBudgetSpent:
+        print("refused")
+"""
+
+
+def test_releases_from_two_processes_spend_the_budget_once(rt: Pacte) -> None:
+    who = analyst(rt)
+    root = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", RELEASE, str(rt.data_dir), who.id],
+                              cwd=root, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outcomes = sorted(p.communicate()[0].strip() for p in procs)
+    assert outcomes == ["ok", "refused"]
+    assert rt.session(who, "analytics").privacy_spent() == pytest.approx(0.6)
+
+
+def test_the_trail_lock_excludes_other_connections_and_rolls_back_on_error(rt: Pacte
+                                                                          ) -> None:
+    from pacte.audit import AuditTrail
+
+    other = AuditTrail.open(rt.data_dir / "audit.db", signer=None)
+    try:
+        other._db.execute("PRAGMA busy_timeout = 0")  # fail at once instead of queueing
+        size = len(last_entries(rt))
+        with rt.audit.exclusive():
+            rt.audit.append({"action": "test.inside", "principal": "p"})
+            with pytest.raises(StorageError) as caught:
+                other.append({"action": "test.other", "principal": "p"})
+            assert caught.value.retryable
+        with pytest.raises(RuntimeError), rt.audit.exclusive():
+            rt.audit.append({"action": "test.undone", "principal": "p"})
+            raise RuntimeError("boom")
+        actions = [e.record["action"] for e in last_entries(rt)]
+        assert "test.inside" in actions and "test.undone" not in actions
+        assert len(actions) >= size
+        other.append({"action": "test.after", "principal": "p"})  # the lock is gone
+    finally:
+        other.close()

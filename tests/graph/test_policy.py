@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from pacte.errors import ConfigError
-from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy, category_covers
+from pacte.graph.policy import (
+    DEFAULT_POLICY_TOML,
+    DEFAULT_PRIVACY_BUDGET,
+    Policy,
+    category_covers,
+)
 
 
 def test_default_policy_matches_the_design() -> None:
@@ -64,3 +69,30 @@ def test_malformed_policies_are_refused_with_the_reason(text: str, message: str)
 def test_load_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read policy file"):
         Policy.load(tmp_path / "nope.toml")
+
+
+PURPOSE = "[[purpose]]\nid='x'\nlegal_basis='consent'\n"
+
+
+def test_the_privacy_budget_is_set_by_the_policy_per_principal() -> None:
+    assert Policy.default().privacy_budget("pr_anyone") == DEFAULT_PRIVACY_BUDGET == 1.0
+    assert Policy.parse(PURPOSE).privacy_budget("pr_a") == DEFAULT_PRIVACY_BUDGET  # no table
+    p = Policy.parse(PURPOSE + "[privacy]\nbudget = 0.5\n[privacy.principals]\npr_a = 2\n")
+    assert p.privacy_budget("pr_a") == 2.0 and p.privacy_budget("pr_b") == 0.5
+
+
+@pytest.mark.parametrize(
+    ("privacy", "message"),
+    [
+        ("budget = -1", "budget must be a finite number"),
+        ("budget = 'lots'", "budget must be a finite number"),
+        ("budget = inf", "budget must be a finite number"),
+        ("budget = true", "budget must be a finite number"),
+        ("limit = 1", "unknown key 'limit'"),
+        ("principals = 3", "principals must be a table"),
+        ("[privacy.principals]\npr_a = -0.5", "principals.pr_a must be"),
+    ],
+)
+def test_a_bad_privacy_table_is_refused(privacy: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Policy.parse(f"{PURPOSE}[privacy]\n{privacy}\n")
