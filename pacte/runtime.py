@@ -17,8 +17,9 @@ The directory holds:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,15 @@ from pacte.crypto import (
     SigningKey,
     provider_from_env_or_file,
 )
-from pacte.errors import ConfigError, InputError, NotInitialised, PacteError, PolicyDenied
+from pacte.errors import (
+    ConfigError,
+    InputError,
+    KeyVaultError,
+    NotInitialised,
+    PacteError,
+    PolicyDenied,
+    StorageError,
+)
 from pacte.graph.codec import Codec
 from pacte.graph.migrate import MigrationReport, migrate
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
@@ -65,6 +74,7 @@ MASTER_KEY_FILE = "master.key"
 KEYS_FILE = "keys.db"
 AUDIT_FILE = "audit.db"
 SIGNING_KEY_FILE = "signing.key"
+ERASING_LOCK_FILE = "erasing.lock"
 
 # The command line acts as this built-in administrator: operators are on the machine
 # that holds the key file, and their actions are audited under this name.
@@ -389,29 +399,56 @@ class Pacte:
         if customer_ids:
             self.vault.data_keys(list(customer_ids), create=True)
 
-    def shred(self, customer_id: str) -> None:
-        # The vault notes the erasure as in progress in the same transaction; it truncates
-        # its own log, and the store does so after the deletion that follows (a batch
-        # deleting nodes, see Store.write).
-        self.vault.destroy(customer_id, pending=True)
+    @contextlib.contextmanager
+    def shredding(self, customer_id: str) -> Iterator[None]:
+        """Destroy the customer's keys; the body deletes their nodes; then scrub the files.
 
-    def shredded(self, customer_id: str) -> None:
+        The vault notes the erasure as pending in the same transaction as the
+        destruction, and the note goes once both files are rewritten, so an erasure
+        interrupted anywhere (a crash, a failed deletion, files that readers kept
+        busy) is finished on a later open. From before the destruction until then,
+        this process holds a shared lock on `erasing.lock`: that is how an open tells
+        an erasure under way from one whose process is gone (see `_finish_erasures`).
+        """
+        with _erasure_lock(self.data_dir, fcntl.LOCK_SH):  # blocking: always granted
+            self.vault.destroy(customer_id, pending=True)
+            yield
+            self._scrub(customer_id)
+
+    def _scrub(self, customer_id: str) -> None:
+        scrub = getattr(self.store, "scrub", None)  # a file store (SQLite); not Neo4j
+        if scrub is not None:
+            scrub()
         self.vault.erasure_finished(customer_id)
 
     def _finish_erasures(self) -> None:
-        """Finish erasures a crash interrupted after the keys were destroyed.
+        """Finish erasures whose process is gone (a crash, or a failure it left pending).
 
         Their nodes could no longer be decrypted, so every list page holding them
-        failed; they are deleted now, and the completion is audited.
+        failed; they are deleted now, the files rewritten, and the completion audited.
+        An erasure's process holds a shared lock on `erasing.lock` while it runs, and
+        the OS releases it when the process dies: if the lock cannot be taken
+        exclusively at once, some erasure is under way, and a later open finishes
+        what is left. Files that still cannot be rewritten (readers keep them busy)
+        leave the erasure pending and the directory usable.
         """
-        for customer_id in self.vault.erasures_pending():
-            owned = self.store.owned_by(customer_id)
-            self.store.write(WriteBatch(delete_nodes=owned))
-            self.audit_append([self._system_record(
-                "customer.erase", outcome="resumed",
-                extra={"subjects": [self.subject_ref(customer_id)],
-                       "deleted_nodes": len(owned)})])
-            self.vault.erasure_finished(customer_id)
+        if not self.vault.erasures_pending():
+            return
+        with _erasure_lock(self.data_dir, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
+            if not held:
+                return
+            for customer_id in self.vault.erasures_pending():
+                owned = self.store.owned_by(customer_id)
+                if owned:
+                    self.store.write(WriteBatch(delete_nodes=owned))
+                try:
+                    self._scrub(customer_id)
+                except (StorageError, KeyVaultError):
+                    continue
+                self.audit_append([self._system_record(
+                    "customer.erase", outcome="resumed",
+                    extra={"subjects": [self.subject_ref(customer_id)],
+                           "deleted_nodes": len(owned)})])
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""
@@ -457,6 +494,26 @@ class Pacte:
         if extra:
             rec.update(extra)
         return rec
+
+
+@contextlib.contextmanager
+def _erasure_lock(data_dir: Path, operation: int) -> Iterator[bool]:
+    """flock `erasing.lock` in the data directory; yields whether the lock is held.
+
+    Each call opens the file anew: flock locks belong to an open file, so two
+    erasures of one process, or an erasure and an open in one process, exclude each
+    other just as two processes do.
+    """
+    fd = os.open(data_dir / ERASING_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, operation)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _safe(uri: str) -> str:

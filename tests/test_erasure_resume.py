@@ -3,12 +3,15 @@ finished when the data directory is next opened (on each store)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pacte.errors import DecryptionError
+from pacte.crypto.vault import KeyVault
+from pacte.errors import DecryptionError, KeyVaultError, StorageError
+from pacte.graph.sqlite_store import SQLiteStore
 from pacte.graph.store import WriteBatch
 from pacte.runtime import Pacte
 from tests.helpers import build_world
@@ -64,3 +67,144 @@ def test_a_finished_erasure_leaves_nothing_pending(tmp_path: Path) -> None:
     vault = [f for f in world.rt.data_dir.iterdir() if f.name.startswith("keys.db")]
     assert not [f.name for f in vault if cid.encode() in f.read_bytes()]
     world.rt.close()
+
+
+def _erase_entries(rt: Pacte, size_before: int) -> list[dict[str, Any]]:
+    """The `customer.erase` entries appended since the trail had `size_before` entries."""
+    return [e.record for e in rt.audit.entries(after_seq=size_before - 1, limit=50)
+            if e.record["action"] == "customer.erase"]
+
+
+def test_an_open_does_not_resume_an_erasure_under_way(
+        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second server (or `pacte stats`) opening the directory while an erasure sits
+    # between its key destruction and its node deletion used to take it for a crash.
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    write = rt.store.write
+    reached, go_on = threading.Event(), threading.Event()
+
+    def held(batch: WriteBatch) -> Any:
+        if batch.delete_nodes:
+            reached.set()
+            go_on.wait(60)
+        return write(batch)
+
+    monkeypatch.setattr(rt.store, "write", held)
+    outcome: dict[str, object] = {}
+
+    def erase() -> None:
+        try:
+            outcome["receipt"] = rt.operator_session("self_service").erase(cid)
+        except BaseException as exc:  # reported to the test below
+            outcome["error"] = exc
+
+    before = rt.audit.size()
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    try:
+        assert reached.wait(60)
+        with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+            assert other.vault.erasures_pending() == [cid]  # left to its owner
+            assert other.store.owned_by(cid) != []
+    finally:
+        go_on.set()
+        eraser.join()
+    assert "receipt" in outcome, outcome
+    assert [r["outcome"] for r in _erase_entries(rt, before)] == ["ok"]
+    assert rt.vault.erasures_pending() == []
+
+    # Its process gone (the lock released, the note left): the next open, even while
+    # this process keeps the directory open, finishes it.
+    victim = world.customers["parent"]
+
+    def crashing(batch: WriteBatch) -> Any:
+        if batch.delete_nodes:
+            raise Crash
+        return write(batch)
+
+    monkeypatch.setattr(rt.store, "write", crashing)
+    with pytest.raises(Crash):
+        rt.operator_session("self_service").erase(victim)
+    monkeypatch.undo()
+    before = rt.audit.size()
+    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
+        assert again.vault.erasures_pending() == []
+        assert again.store.owned_by(victim) == []
+        assert [r["outcome"] for r in _erase_entries(again, before)] == ["resumed"]
+    rt.close()
+
+
+def test_a_busy_graph_file_leaves_the_erasure_done_and_its_scrub_pending(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # graph.db cannot be rewritten after the deletion committed (a long reader): the
+    # trail used to say the erasure failed, and no later open rewrote the file.
+    world = build_world(tmp_path)
+    rt, cid = world.rt, world.customers["granted"]
+    scrubs: list[str] = []
+    real = SQLiteStore.scrub
+
+    def busy(self: SQLiteStore) -> None:
+        scrubs.append("busy")
+        raise StorageError("deleted, but the database could not be rewritten "
+                           "(database is locked); call scrub() again", retryable=True)
+
+    monkeypatch.setattr(SQLiteStore, "scrub", busy)
+    before = rt.audit.size()
+    receipt = rt.operator_session("self_service").erase(cid)
+    assert receipt["subject"] == rt.subject_ref(cid)
+    assert scrubs == ["busy"]
+    assert rt.store.owned_by(cid) == []
+    assert [(r["outcome"], r.get("reason")) for r in _erase_entries(rt, before)] == [
+        ("ok", None), ("scrub_pending", "STORAGE")]
+    assert rt.vault.erasures_pending() == [cid]
+    # The directory stays usable meanwhile.
+    rt.operator_session("service").customers(first=100)
+    # An open while it is still busy leaves it pending, and still opens.
+    with Pacte.open(rt.data_dir, now=world.clock) as busy_open:
+        assert busy_open.vault.erasures_pending() == [cid]
+    rt.close()
+
+    def counted(self: SQLiteStore) -> None:
+        scrubs.append("scrub")
+        real(self)
+
+    monkeypatch.setattr(SQLiteStore, "scrub", counted)
+    with Pacte.open(rt.data_dir, now=world.clock) as again:
+        assert scrubs[-1] == "scrub"
+        assert again.vault.erasures_pending() == []
+        resumed = _erase_entries(again, before)[-1]
+        assert (resumed["outcome"], resumed["deleted_nodes"]) == ("resumed", 0)
+    graph = [f for f in rt.data_dir.iterdir() if f.name.startswith("graph.db")]
+    assert not [f.name for f in graph if cid.encode() in f.read_bytes()]
+
+
+def test_a_busy_key_vault_does_not_stop_the_deletion(
+        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # keys.db cannot be rewritten (readers elsewhere): destroy used to raise after
+    # committing, so the nodes stayed, undecryptable, and every list page failed.
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    real = KeyVault._scrub
+
+    def busy(self: KeyVault) -> None:
+        raise KeyVaultError("the key vault's write-ahead log could not be truncated "
+                            "while other connections read; retry to finish")
+
+    monkeypatch.setattr(KeyVault, "_scrub", busy)
+    before = rt.audit.size()
+    rt.operator_session("self_service").erase(cid)
+    assert rt.store.owned_by(cid) == []
+    ids = [c.id for c in rt.operator_session("service").customers(first=100).items]
+    assert cid not in ids and len(ids) == len(world.customers) - 1
+    assert [(r["outcome"], r.get("reason")) for r in _erase_entries(rt, before)] == [
+        ("ok", None), ("scrub_pending", "KEY")]
+    assert rt.vault.erasures_pending() == [cid]
+    rt.close()
+
+    monkeypatch.setattr(KeyVault, "_scrub", real)
+    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
+        assert again.vault.erasures_pending() == []
+        assert _erase_entries(again, before)[-1]["outcome"] == "resumed"
+    vault = [f for f in rt.data_dir.iterdir() if f.name.startswith("keys.db")]
+    assert not [f.name for f in vault if cid.encode() in f.read_bytes()]

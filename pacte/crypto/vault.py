@@ -336,15 +336,17 @@ class KeyVault:
     def destroy(self, customer_id: str, *, pending: bool = False) -> None:
         """Crypto-shred: delete every DEK version of the customer and leave a tombstone.
 
-        With `pending`, the customer is also noted as an erasure in progress, in the
-        same transaction, until `erasure_finished` (see `erasures_pending`).
-
         With secure_delete the rows are zeroed in the database pages; the file is then
         rewritten (VACUUM) and the WAL checkpointed and truncated, so the wrapped keys
         linger in no file. Caches of this process are emptied now; other processes
         empty theirs on `sync()`. If the file cannot be rewritten or the log truncated
         (other connections keep reading for longer than the busy timeout), the keys are
         gone from the table but KeyVaultError is raised: destroy again to finish.
+
+        With `pending`, the customer is also noted as an erasure in progress, in the
+        same transaction, and the file is not rewritten yet: `erasure_finished` does
+        it once the customer's nodes are deleted, so a busy vault cannot stop the
+        deletion of nodes whose keys are already gone (see `erasures_pending`).
         """
         with self._lock:
             self._check_open()
@@ -365,21 +367,36 @@ class KeyVault:
                 raise
             self._destroy_seq = self._meta_int("destroy_seq")
             self._flush()
-            self._scrub()
+            if not pending:
+                self._scrub()
 
     def erasures_pending(self) -> list[str]:
-        """Customers destroyed here whose erasure was not marked finished (a crash)."""
+        """Customers destroyed with `pending` whose erasure is not marked finished.
+
+        An erasure under way in some process, or one its process did not finish (a
+        crash, or files that could not be rewritten yet).
+        """
         with self._lock:
             self._check_open()
             return [r[0] for r in self._conn.execute(
                 "SELECT customer_id FROM erasing ORDER BY customer_id")]
 
     def erasure_finished(self, customer_id: str) -> None:
-        """The customer's nodes are gone: forget the id (zeroed, file rewritten, WAL truncated)."""
+        """The customer's nodes are gone: forget the id and rewrite the file.
+
+        The rewrite (see `destroy`) also removes the destroyed keys from every file.
+        If it cannot be done, the erasure stays pending and KeyVaultError is raised.
+        """
         with self._lock:
             self._check_open()
             self._conn.execute("DELETE FROM erasing WHERE customer_id = ?", (customer_id,))
-            self._scrub()
+            try:
+                self._scrub()
+            except KeyVaultError:
+                # Noted again, so that the rewrite is retried (see `erasures_pending`).
+                self._conn.execute("INSERT OR IGNORE INTO erasing (customer_id) VALUES (?)",
+                                   (customer_id,))
+                raise
 
     def is_destroyed(self, customer_id: str) -> bool:
         with self._lock:
@@ -438,11 +455,11 @@ class KeyVault:
             busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
         except sqlite3.OperationalError as exc:
             raise KeyVaultError(f"the keys were destroyed, but {self._path} could not be "
-                                f"rewritten ({exc}); destroy again to finish") from None
+                                f"rewritten ({exc}); retry to finish") from None
         if busy:
             raise KeyVaultError("the keys were destroyed, but the key vault's write-ahead "
                                 "log could not be truncated while other connections read; "
-                                "destroy again to finish")
+                                "retry to finish")
 
     def _truncate_wal(self) -> None:
         # A reader in another process can hold the WAL open; retry briefly. If it stays

@@ -102,8 +102,7 @@ class Backend(Protocol):
     def begin_request(self) -> None: ...
     def subject_ref(self, customer_id: str) -> str: ...
     def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
-    def shred(self, customer_id: str) -> None: ...
-    def shredded(self, customer_id: str) -> None: ...
+    def shredding(self, customer_id: str) -> AbstractContextManager[None]: ...
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]: ...
@@ -1136,15 +1135,29 @@ class Session:
         # which the receipt cites.
         self.flush()
         seq = self._on_record(step)
+        deleted = False
         try:
             # Keys first: once they are gone every ciphertext of this customer, including
             # copies in backups, is unreadable, even if the deletion below is interrupted.
-            self._b.shred(customer_id)
-            store.write(WriteBatch(delete_nodes=owned))
-            # Until this, a crash leaves the erasure to be finished on the next open.
-            self._b.shredded(customer_id)
+            # Until the files are scrubbed on leaving the block, the erasure is pending
+            # and an open after a crash or failure finishes it.
+            with self._b.shredding(customer_id):
+                store.write(WriteBatch(delete_nodes=owned))
+                deleted = True
+        except Exception as exc:
+            if not deleted:
+                self._failed(step, exc)
+                raise
+            # Deleted, keys gone; only rewriting the files failed (readers kept them
+            # busy): on record as such, not as a failed erasure, and retried on open.
+            code = exc.code if isinstance(exc, PacteError) else type(exc).__name__
+            with contextlib.suppress(Exception):
+                self._b.audit_append([self._entry([self._record(
+                    step.action, outcome="scrub_pending", subjects=step.subjects,
+                    reason=code)])])
         except BaseException as exc:
-            self._failed(step, exc)
+            if not deleted:
+                self._failed(step, exc)
             raise
         self._forget(customer_id)
         return self._b.sign_receipt(subject_ref=subject, destroyed=kinds,

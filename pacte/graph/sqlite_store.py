@@ -266,8 +266,6 @@ class SQLiteStore:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
-                if batch.delete_nodes:
-                    self._scrub()
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"write refused: {exc}") from exc
             except sqlite3.OperationalError as exc:
@@ -388,8 +386,10 @@ class SQLiteStore:
     def scrub(self) -> None:
         """Leave no byte of deleted rows in any file: rewrite the database, truncate the WAL.
 
-        Runs after every write that deletes nodes (erasure); call it again if that write
-        raised a retryable error after its deletion was committed.
+        The erasure calls it after the write that deleted the customer's nodes (see
+        `pacte.runtime.Pacte.shredding`), apart from that write, so that a failure here
+        (a retryable StorageError: other connections kept reading) cannot be taken for
+        a failed deletion; the erasure then stays pending and this is retried.
         """
         with self._lock:
             self._scrub()
