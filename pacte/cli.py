@@ -11,12 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from pacte.errors import InputError, IntegrityError, PacteError
 from pacte.runtime import Pacte, default_data_dir, signing_public_key
+
+if TYPE_CHECKING:
+    from pacte.graph.session import Session
 
 __all__ = ["app", "main"]
 
@@ -536,12 +539,8 @@ def analytics_export(
         session = rt.operator_session("analytics")
         projection = guarded(lambda: build_projection(session))
         done = guarded(lambda: export(projection, format=chosen, directory=Path.cwd(), k=k))
-        try:
-            session.record_release("analytics.export", details={
-                "format": chosen, **done.anonymity.metadata()})
-        except PacteError as exc:  # not audited: the file must not stay
-            done.path.unlink(missing_ok=True)
-            fail(str(exc))
+        _on_record(session, "analytics.export", done.path,
+                   {"format": chosen, **done.anonymity.metadata()})
     typer.echo(done.path.name)
     typer.echo(str(done.anonymity))
 
@@ -577,12 +576,24 @@ def analytics_report(
                 "analytics.dp_release", details=counts.parameters(), epsilon=eps))
             private = counts
         path = guarded(lambda: report(projection, directory=Path.cwd(), private=private))
-        guarded(lambda: session.record_release("analytics.report", details={
-            "file": path.name, "differentially_private": private is not None}))
+        _on_record(session, "analytics.report", path,
+                   {"file": path.name, "differentially_private": private is not None})
     typer.echo(path)
     if private is not None:
         typer.echo(f"differential privacy: epsilon {private.epsilon:g} spent, "
                    f"{left:g} of the budget left")
+
+
+def _on_record(session: Session, action: str, path: Path, details: dict[str, Any]) -> None:
+    """Record the release of the file at `path`; a file whose release could not be
+    recorded does not stay (whatever the failure), and a domain error is one line."""
+    try:
+        session.record_release(action, details=details)
+    except BaseException as exc:
+        path.unlink(missing_ok=True)
+        if isinstance(exc, PacteError):
+            fail(str(exc))
+        raise
 
 
 # -- the GraphQL server (pacte.api) ------------------------------------------------

@@ -247,3 +247,20 @@ def test_cli_refuses_an_unknown_format(rt: Pacte) -> None:
                                       "--data", str(rt.data_dir)])
     assert result.exit_code == 2 and "graphml, gexf, json" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["export", "--format", "graphml"], ["report"]])
+def test_cli_leaves_no_file_whose_release_was_not_recorded(
+        rt: Pacte, out: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    from pacte.errors import StorageError
+    from pacte.graph.session import Session
+
+    def refused(self: Session, action: str, **kwargs: object) -> None:
+        raise StorageError("the audit trail is unavailable")
+
+    monkeypatch.chdir(out)
+    monkeypatch.setattr(Session, "record_release", refused)
+    result = CliRunner().invoke(app, ["analytics", *args, "--data", str(rt.data_dir)])
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr == "error: the audit trail is unavailable\n"
+    assert not [p for p in out.iterdir() if p.suffix in (".graphml", ".html")]
