@@ -380,7 +380,16 @@ class Pacte:
 
     def rotate_keys(self) -> int:
         """A new KEK version; every data key re-wrapped under it. Returns the new version."""
-        version = self.vault.rotate_kek()
+        # On record before master.key and the vault change, as every write is (G6): the
+        # entry names the version rotated from; a second one the version made, or failure.
+        start = self._system_record("key.rotate", outcome="started",
+                                    extra={"from_kek_version": self.vault.kek_version})
+        self.audit_append([start])
+        try:
+            version = self.vault.rotate_kek()
+        except BaseException:
+            self.audit_append([{**start, "outcome": "failed"}])
+            raise
         self.audit_append([self._system_record("key.rotate", extra={"kek_version": version})])
         return version
 

@@ -291,3 +291,27 @@ def test_a_principal_is_on_record_before_it_is_stored(tmp_path: Path,
         assert not rt.principals.get(world.principals["app"].id).revoked  # type: ignore[union-attr]
     finally:
         rt.close()
+
+
+def test_a_key_rotation_is_on_record_before_it_starts(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    world = make_world(tmp_path / "w")
+    rt = world.rt
+    try:
+        def broken(records: object) -> int:
+            raise OSError("disk full")
+
+        version = rt.vault.kek_version
+        monkeypatch.setattr(rt, "audit_append", broken)
+        with pytest.raises(OSError):
+            rt.rotate_keys()
+        monkeypatch.undo()
+        assert rt.vault.kek_version == version  # nothing rotated without its record
+        last = rt.audit.size() - 1
+        made = rt.rotate_keys()
+        outcomes = [(e.record["outcome"], e.record.get("from_kek_version"),
+                     e.record.get("kek_version"))
+                    for e in rt.audit.entries(after_seq=last, limit=10)]
+        assert outcomes == [("started", version, None), ("ok", None, made)]
+    finally:
+        rt.close()
