@@ -21,10 +21,9 @@ class Crash(BaseException):
     """The process dying: nothing after it runs, no handler catches it."""
 
 
-def test_an_interrupted_erasure_is_finished_on_open(tmp_path: Path, store_uri: str | None,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    world = build_world(tmp_path, store_uri=store_uri)
-    rt, cid = world.rt, world.customers["granted"]
+def _erase_crashing_before_deletion(rt: Pacte, cid: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Erase `cid`, the process dying once the keys are gone and before the nodes are."""
     write = rt.store.write
 
     def crashing(batch: WriteBatch) -> Any:
@@ -36,6 +35,13 @@ def test_an_interrupted_erasure_is_finished_on_open(tmp_path: Path, store_uri: s
     with pytest.raises(Crash):
         rt.operator_session("self_service").erase(cid)
     monkeypatch.undo()
+
+
+def test_an_interrupted_erasure_is_finished_on_open(tmp_path: Path, store_uri: str | None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    _erase_crashing_before_deletion(rt, cid, monkeypatch)
     # The defect: keys gone, nodes still there, so every page holding them fails.
     with pytest.raises(DecryptionError):
         rt.operator_session("service").customers(first=100)
@@ -118,15 +124,7 @@ def test_an_open_does_not_resume_an_erasure_under_way(
     # this process keeps the directory open, finishes it.
     victim = world.customers["parent"]
 
-    def crashing(batch: WriteBatch) -> Any:
-        if batch.delete_nodes:
-            raise Crash
-        return write(batch)
-
-    monkeypatch.setattr(rt.store, "write", crashing)
-    with pytest.raises(Crash):
-        rt.operator_session("self_service").erase(victim)
-    monkeypatch.undo()
+    _erase_crashing_before_deletion(rt, victim, monkeypatch)
     before = rt.audit.size()
     with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
         assert again.vault.erasures_pending() == []

@@ -9,7 +9,7 @@ before anything is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,6 @@ mutation($c: ID!, $bad: ID!) {
   exportCustomer(customerId: $bad)
 }
 """
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[World, Api]]:
-    from pacte.api import create_app
-
-    w = make_world(tmp_path)
-    client = Api(create_app(w.rt))
-    yield w, client
-    client.close()
-    w.rt.close()
 
 
 def _post_raw(api: Api, world: World, variables: dict[str, Any]) -> httpx.Response:
@@ -65,9 +54,9 @@ def _consent_status(world: World, cid: str) -> str:
 
 
 def test_a_lone_surrogate_is_bad_input_and_nothing_is_written(
-        setup: tuple[World, Api]) -> None:
+        fresh: tuple[World, Api]) -> None:
     """The issue's document: the HTTP layer refuses it whole, before any write."""
-    world, api = setup
+    world, api = fresh
     cid = world.customers["granted"]
     r = _post_raw(api, world, {"c": cid, "bad": "c_" + LONE})
     body = r.json()
@@ -78,10 +67,10 @@ def test_a_lone_surrogate_is_bad_input_and_nothing_is_written(
 
 
 def test_writes_before_a_failing_field_are_committed_and_audited(
-        setup: tuple[World, Api]) -> None:
+        fresh: tuple[World, Api]) -> None:
     """The same shape with an error the HTTP layer cannot see coming: the writes before
     it are committed, and each is in the trail."""
-    world, api = setup
+    world, api = fresh
     cid = world.customers["granted"]
     last = world.rt.audit.size() - 1
     r = _post_raw(api, world, {"c": cid, "bad": "c_000000000000"})
@@ -95,9 +84,9 @@ def test_writes_before_a_failing_field_are_committed_and_audited(
     assert world.rt.audit_verify().ok
 
 
-def test_a_trail_that_cannot_record_stops_the_write(setup: tuple[World, Api],
+def test_a_trail_that_cannot_record_stops_the_write(fresh: tuple[World, Api],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    world, api = setup
+    world, api = fresh
     cid = world.customers["granted"]
 
     def broken(records: object) -> int:
@@ -113,9 +102,9 @@ def test_a_trail_that_cannot_record_stops_the_write(setup: tuple[World, Api],
     assert _consent_status(world, cid) == "granted"
 
 
-def test_python_writes_are_on_record_before_they_commit(setup: tuple[World, Api],
+def test_python_writes_are_on_record_before_they_commit(fresh: tuple[World, Api],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    world, _ = setup
+    world, _ = fresh
     cid = world.customers["granted"]
     session = world.rt.operator_session("self_service")
     order: list[str] = []
@@ -132,8 +121,8 @@ def test_python_writes_are_on_record_before_they_commit(setup: tuple[World, Api]
 
 
 def test_a_write_that_fails_after_its_record_is_recorded_as_failed(
-        setup: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
-    world, _ = setup
+        fresh: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    world, _ = fresh
     cid = world.customers["granted"]
     last = world.rt.audit.size() - 1
 
@@ -188,8 +177,8 @@ def _calls(world: World) -> list[tuple[str, Callable[[Session], object]]]:
 
 
 def test_a_lone_surrogate_in_any_python_argument_is_bad_input(
-        setup: tuple[World, Api]) -> None:
-    world, _ = setup
+        fresh: tuple[World, Api]) -> None:
+    world, _ = fresh
     service = "self_service"
     for name, call in _calls(world):
         snapshot = world.rt.store.count_nodes(), world.rt.store.count_edges()
@@ -203,9 +192,9 @@ def test_a_lone_surrogate_in_any_python_argument_is_bad_input(
 
 
 def test_a_write_refused_by_the_trail_is_not_recorded_later(
-        setup: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+        fresh: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
     """A deferred session keeps its pending reads for the final flush, not the write."""
-    world, _ = setup
+    world, _ = fresh
     cid = world.customers["granted"]
     session = world.rt.session(world.principals["app"], "self_service", defer_audit=True)
     session.customer(cid)
@@ -244,8 +233,8 @@ GRAPHQL_CALLS = [
 
 @pytest.mark.parametrize(("purpose", "query"), GRAPHQL_CALLS)
 def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
-        setup: tuple[World, Api], purpose: str, query: str) -> None:
-    world, api = setup
+        fresh: tuple[World, Api], purpose: str, query: str) -> None:
+    world, api = fresh
     before = world.rt.store.count_nodes(), world.rt.store.count_edges()
     body = json.dumps({"query": query % {"cid": world.customers["granted"]},
                        "variables": {"v": "x" + LONE}})
