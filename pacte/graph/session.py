@@ -1097,9 +1097,11 @@ class Session:
         # the later-recorded choice is the later one even within one microsecond: the rule
         # then lets it decide over older choices on the purpose's ancestors.
         history = self._b.store.edges(customer_id, "CONSENTED")
-        # Only choices already in force count: one dated in the future (an import, another
-        # server's clock) must not push this choice, a withdrawal above all, past now.
-        at = max([self._now_us, *(e.at + 1 for e in history if e.at <= self._now_us)])
+        # The stamps of a burst of choices run a few microseconds ahead of the clock and
+        # count; a choice dated further ahead (another server's clock) must not push this
+        # one, a withdrawal above all, past now: it is left out.
+        ahead = self._now_us + _STAMP_SLACK_US
+        at = max([self._now_us, *(e.at + 1 for e in history if e.at <= ahead)])
         props: dict[str, Value] = {
             "status": status.value, "until": until_us, "source": source,
             "policy_version": self._b.policy.version,
@@ -1542,6 +1544,9 @@ class Session:
 # -- small helpers ---------------------------------------------------------------
 
 
+# How far ahead of the clock a customer's consent stamps may run (a burst of choices
+# takes one microsecond each); a choice dated further ahead does not move the next one.
+_STAMP_SLACK_US = 1_000_000
 # Candidates read per purpose and round when listing consenting customers (at least).
 _CONSENT_PAGE = 64
 # The same when every consenting customer is wanted (counts, projections).

@@ -43,3 +43,19 @@ def test_a_future_choice_already_stored_does_not_postpone_a_withdrawal(world: Wo
     assert change.recorded.at == world.clock.now
     world.clock.advance(seconds=1)
     assert world.rt.session(app, "marketing.email").customer(cid) is None
+
+
+def test_choices_made_within_one_microsecond_keep_their_order(world: World) -> None:
+    """The stamps a burst of choices takes (one microsecond apart, ahead of a clock that
+    has not moved) count as choices in force: the third choice is not stamped beside the
+    second."""
+    cid = world.customers["none"]
+    ss = world.rt.operator_session("self_service")
+    ss.grant_consent(cid, "marketing", source="web")
+    ss.withdraw_consent(cid, "marketing.email")
+    last = ss.grant_consent(cid, "marketing.email", source="web")
+    stamps = sorted(e.at for e in world.rt.store.edges(cid, "CONSENTED"))
+    assert len(set(stamps)) == 3 and to_micros(last.recorded.at) == max(stamps)
+    world.clock.advance(seconds=1)
+    app = world.principals["app"]
+    assert world.rt.session(app, "marketing.email").customer(cid) is not None
