@@ -231,7 +231,6 @@ class _Loader:
         self.purposes = purposes
         self.now_us = now_us
         self._policy_version = policy_version
-        self._now_us = now_us
 
     def write(self, batch: WriteBatch) -> None:
         self._s.ingest(batch)
@@ -343,7 +342,7 @@ class _Loader:
                 return None
             cid = self._new_id(token[personal[0]])
             created = True
-            out.profiles[cid] = {"created_at": _time_of(rec) or self._now_us}
+            out.profiles[cid] = {"created_at": _time_of(rec) or self.now_us}
             for ident in personal:
                 if ident.kind in ("email", "phone"):
                     out.profiles[cid].setdefault(ident.kind, ident.value)
@@ -396,7 +395,7 @@ class _Loader:
                      "location": v.get("location"), "telemetry": None}
             out.nodes.append(Node("Device", did, props, cid))
             out.edges.append(Edge("OWNS", "o_" + did[2:], cid, did,
-                                  _time_of(rec) or self._now_us))
+                                  _time_of(rec) or self.now_us))
             out.index.append(IndexEntry(ROW_INDEX, row_token, cid))
             return "updated" if owners.get(token[serial]) else "created"
         raise AssertionError(kind)
@@ -405,7 +404,7 @@ class _Loader:
                products: dict[str, str], out: _Batch) -> None:
         v = rec.values
         iid = "i_" + ev.hex()[:16]
-        at = _time_of(rec) or self._now_us
+        at = _time_of(rec) or self.now_us
         if rec.kind == "readings":
             props: dict[str, Value] = {"channel": "iot", "kind": "telemetry", "occurred_at": at,
                                        "event_id": event_id, "summary": v.get("reading"),
