@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pacte.errors import InputError, Unauthenticated
+from pacte.graph.key_cache import KeyCache, RevocationStamp
 from pacte.graph.policy import ROLES, Policy
 from pacte.graph.store import IndexEntry, Node, Store, WriteBatch
 
@@ -53,9 +54,13 @@ def _principal(node: Node) -> Principal:
 class PrincipalRegistry:
     """Create, list, revoke and authenticate principals kept in the store."""
 
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, *,
+                 stamp: RevocationStamp | None = None) -> None:
+        """With `stamp` (shared by every process on the store), authentication answers
+        keys it has seen without reading the store (see pacte.graph.key_cache)."""
         self._store = store
         self._policy = policy
+        self._cache = KeyCache(stamp) if stamp is not None else None
 
     def create(self, *, name: str, role: str, purposes: Iterable[str], now: int,
                before_write: Callable[[Principal], object] | None = None
@@ -111,14 +116,23 @@ class PrincipalRegistry:
         if before_write is not None:
             before_write(_principal(node))
         self._store.write(WriteBatch(nodes=[Node("Principal", node.id, props)]))
+        if self._cache is not None:
+            # After the store write: every process drops its cached keys on its next request.
+            self._cache.revoked()
         return _principal(Node("Principal", node.id, props))
 
     def authenticate(self, key: str | None) -> Principal:
         """The principal holding `key`; Unauthenticated for a missing, unknown or revoked key."""
         if not key or not key.startswith(_PREFIX) or len(key) > 200:
             raise Unauthenticated("missing or malformed API key")
-        ids = self._store.lookup(KEY_INDEX, _key_hash(key))
+        digest = _key_hash(key)
+        stamp = self._cache.check() if self._cache is not None else None
+        if self._cache is not None and (known := self._cache.get(digest)) is not None:
+            return known
+        ids = self._store.lookup(KEY_INDEX, digest)
         principal = self.get(ids[0]) if ids else None
         if principal is None or principal.revoked:
             raise Unauthenticated("unknown or revoked API key")
+        if self._cache is not None:
+            self._cache.put(digest, principal, under=stamp)
         return principal
