@@ -39,7 +39,6 @@ is 7 calls, 7 round trips without it.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -58,8 +57,8 @@ from neo4j.exceptions import (
 )
 
 from pacte.errors import ConfigError, Conflict, CorruptStore, StorageError
+from pacte.graph.neo4j_write import SEEK_NODE, apply, plan, unique
 from pacte.graph.store import (
-    EVENT_INDEX,
     Cursor,
     Direction,
     Edge,
@@ -69,7 +68,6 @@ from pacte.graph.store import (
     Value,
     WriteBatch,
     decode_props,
-    encode_props,
 )
 from pacte.graph.stores import NEO4J_SCHEMES
 
@@ -108,38 +106,7 @@ _INIT_VERSION = (
     "RETURN m.value AS version"
 )
 
-# -- writes ----------------------------------------------------------------------------
-_SEEK_NODE: LiteralString = " USING INDEX SEEK n:PacteNode(id)"
-_DELETE_NODES = (
-    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE + " DETACH DELETE n"
-)
-_DELETE_EDGES = (
-    "UNWIND $ids AS eid MATCH ()-[r:PACTE_EDGE {id: eid}]->() "
-    "USING INDEX SEEK r:PACTE_EDGE(id) DELETE r"
-)
-_UNINDEX = (
-    "UNWIND $ids AS nid MATCH (i:PacteIndex {node_id: nid}) "
-    "USING INDEX SEEK i:PacteIndex(node_id) DELETE i"
-)
-# MERGE on a property with a uniqueness constraint always seeks the constraint's index.
-_PUT_NODES = (
-    "UNWIND $nodes AS n MERGE (x:PacteNode {id: n.id}) "
-    "SET x.kind = n.kind, x.owner = n.owner, x.props = n.props"
-)
-# Relationships cannot move to other endpoints, so an upserted edge is deleted (above,
-# with _DELETE_EDGES) and created afresh; the count tells whether every endpoint existed.
-_CREATE_EDGES = (
-    "UNWIND $edges AS e "
-    "MATCH (s:PacteNode {id: e.src}) USING INDEX SEEK s:PacteNode(id) "
-    "MATCH (d:PacteNode {id: e.dst}) USING INDEX SEEK d:PacteNode(id) "
-    "CREATE (s)-[:PACTE_EDGE {id: e.id, type: e.type, at: e.at, props: e.props}]->(d) "
-    "RETURN count(*) AS created"
-)
-_PUT_INDEX = (
-    "UNWIND $entries AS i MERGE (x:PacteIndex {key: i.key}) "
-    "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id, "
-    "x.unique_key = i.unique_key"
-)
+# -- writes (the batch's statements are in pacte.graph.neo4j_write) ---------------------
 _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 
 # -- reads -----------------------------------------------------------------------------
@@ -147,7 +114,7 @@ _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 # the order of the ORDER BY before it.
 _NODE_ROW = "[n.id, n.kind, n.owner, n.props]"
 _GET_NODES = (
-    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE
+    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + SEEK_NODE
     + " RETURN collect(" + _NODE_ROW + ")"
 )
 # Ordered by (kind, id), the composite index's own order: the page is read from the
@@ -269,26 +236,6 @@ def _edge(row: Sequence[Any]) -> Edge:
     return Edge(row[1], row[0], row[2], row[3], row[4], _props(row[5]))
 
 
-def _index_key(name: str, token_hex: str, node_id: str) -> str:
-    # One unique string per (name, token, node_id): Community has no composite node keys.
-    return json.dumps([name, token_hex, node_id], separators=(",", ":"), ensure_ascii=False)
-
-
-def _last_wins(items: Sequence[_T], key: Callable[[_T], str]) -> list[_T]:
-    # Within one UNWIND, Cypher does not let a later row see an earlier row's writes in
-    # every plan, so repeated ids in a batch are collapsed here: the last put wins, as in
-    # a sequence of upserts.
-    seen: dict[str, _T] = {}
-    for item in items:
-        seen.pop(key(item), None)
-        seen[key(item)] = item
-    return list(seen.values())
-
-
-def _unique(ids: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(ids))
-
-
 def _run_statement(tx: neo4j.ManagedTransaction, statement: LiteralString) -> None:
     tx.run(statement).consume()
 
@@ -307,10 +254,6 @@ def _first_record(result: neo4j.Result) -> list[Any] | None:
 
 
 _CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
-
-
-class _EndpointMissing(StorageError):
-    """Raised inside the write transaction, so the whole batch rolls back."""
 
 
 @contextlib.contextmanager
@@ -636,49 +579,19 @@ class Neo4jStore:
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
-        # Everything is encoded before the transaction: a value that cannot be stored
-        # fails here, before anything reaches the server.
-        nodes = [{"id": n.id, "kind": n.kind, "owner": n.owner, "props": encode_props(n.props)}
-                 for n in _last_wins(batch.nodes, lambda n: n.id)]
-        edges = [{"id": e.id, "type": e.type, "src": e.src, "dst": e.dst, "at": e.at,
-                  "props": encode_props(e.props)}
-                 for e in _last_wins(batch.edges, lambda e: e.id)]
-        entries = []
-        for i in batch.index:
-            token = bytes(i.token).hex()
-            entries.append({"key": _index_key(i.name, token, i.node_id), "name": i.name,
-                            "token": token, "node_id": i.node_id,
-                            "unique_key": f"{i.name}:{token}" if i.name == EVENT_INDEX
-                            else None})
-        delete_nodes = _unique(batch.delete_nodes)
-        delete_edges = _unique(batch.delete_edges)
-        unindex = _unique(batch.unindex)
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            # The order WriteBatch documents: deletions, then puts.
-            if delete_nodes:
-                tx.run(_DELETE_NODES, ids=delete_nodes).consume()
-                tx.run(_UNINDEX, ids=delete_nodes).consume()
-            if delete_edges:
-                tx.run(_DELETE_EDGES, ids=delete_edges).consume()
-            if unindex:
-                tx.run(_UNINDEX, ids=unindex).consume()
-            if nodes:
-                tx.run(_PUT_NODES, nodes=nodes).consume()
-            if edges:
-                tx.run(_DELETE_EDGES, ids=[e["id"] for e in edges]).consume()
-                created = tx.run(_CREATE_EDGES, edges=edges).single(strict=True)[0]
-                if created != len(edges):
-                    raise _EndpointMissing(
-                        f"{len(edges) - created} edge(s) refer to nodes that do not exist; "
-                        "the batch was not applied")
-            if entries:
-                tx.run(_PUT_INDEX, entries=entries).consume()
-
+        planned = plan(batch)
         self._ensure_schema()
         self._forget_scope()
         with _mapped("write"), self._session() as session:
-            session.execute_write(work)
+            try:
+                session.execute_write(apply, planned)
+            except ClientError as exc:
+                if exc.code != _CONSTRAINT_FAILED:
+                    raise
+                # Another transaction may have created a node this one found absent:
+                # replayed with MERGE (see pacte.graph.neo4j_write). A real conflict (an
+                # event id recorded twice) fails again, and is raised as Conflict.
+                session.execute_write(apply, planned, merge=True)
 
     def set_meta(self, key: str, value: str) -> None:
         self._ensure_schema()
@@ -691,7 +604,7 @@ class Neo4jStore:
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        wanted = _unique(ids)
+        wanted = unique(ids)
         found: dict[str, Node] = {}
         scope = self._scope.get()
         if scope is not None:
@@ -745,7 +658,7 @@ class Neo4jStore:
                 return {i: edges or [] for i, edges in known.items()}
         out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         query = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
-        for r in self._read("edges_many", query, ids=_unique(node_ids), type=type):
+        for r in self._read("edges_many", query, ids=unique(node_ids), type=type):
             e = _edge(r)
             out[e.src if direction == "out" else e.dst].append(e)
         return out
