@@ -192,11 +192,12 @@ _ITER_INDEX = (
 _GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
 
 # A node and, per hop, its newest `limit` edges of one type and direction, with the
-# nodes at their other ends and those nodes' outgoing edges of the `then` types: one
-# round trip for a customer-360 view. Hops are parameters (a list of maps), so the text
-# stays constant. The per-hop limit is a list slice (LIMIT takes no variable); the sort
-# before it is over the node's edges of that type, as in `edges`. The last aggregation
-# has no grouping key, so the node comes back even when no hop finds an edge.
+# nodes at their other ends and those nodes' outgoing edges of the `then` types (and the
+# nodes these lead to, with `then_nodes`): one round trip for a customer-360 view. Hops
+# are parameters (a list of maps), so the text stays constant. The per-hop limit is a
+# list slice (LIMIT takes no variable); the sort before it is over the node's edges of
+# that type, as in `edges`. The last aggregation has no grouping key, so the node comes
+# back even when no hop finds an edge.
 _AROUND = """
 MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)
 CALL (n) {
@@ -216,7 +217,8 @@ CALL (n) {
   WITH i, collect([r.id, r.at, r.props, m.id,
       CASE WHEN h.nodes THEN [m.kind, m.owner, m.props] END,
       [(m)-[t:PACTE_EDGE]->(q:PacteNode) WHERE t.type IN h.then
-       | [t.id, t.type, m.id, q.id, t.at, t.props]]]) AS rows
+       | [t.id, t.type, m.id, q.id, t.at, t.props,
+          CASE WHEN h.then_nodes THEN [q.kind, q.owner, q.props] END]]]) AS rows
   RETURN collect([i, rows]) AS hops
 }
 RETURN n.id, n.kind, n.owner, n.props, hops
@@ -329,6 +331,10 @@ class _Scope:
                     by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
                     for row in then:
                         by_type[row[1]].append(_edge(row))
+                        if row[6] is not None:
+                            far = row[6]
+                            self.nodes[row[3]] = Node(far[0], row[3], _props(far[2]), far[1])
+                            self.absent.discard(row[3])
                     for t, next_edges in by_type.items():
                         self.lists[(other, t, "out")] = (_newest_first(next_edges), True)
             complete = h.limit is None or len(listed) < h.limit
@@ -564,7 +570,8 @@ class Neo4jStore:
             return False
         params = [{"type": h.type, "out": h.direction == "out",
                    "limit": _NO_SLICE if h.limit is None else h.limit,
-                   "nodes": h.nodes, "then": list(h.then)} for h in hops]
+                   "nodes": h.nodes, "then": list(h.then), "then_nodes": h.then_nodes}
+                  for h in hops]
         scope.add(around, hops, self._query("prefetch", _AROUND,
                                             {"id": around, "hops": params}, _first_record))
         return True

@@ -1566,8 +1566,8 @@ def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...
     hops = [Hop("CONSENTED")]
     if interactions:
         # A default page of interactions and one more (its hasNext needs it); a larger
-        # page is read from the server as usual.
-        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",)))
+        # page is read from the server as usual. With the products they are about.
+        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",), then_nodes=True))
     if purchases:
         hops.append(Hop("BOUGHT", nodes=True))
     return tuple(hops)
