@@ -33,20 +33,7 @@ def recommendations(door: Door, customer_id: str, *, first: int = 5) -> list[Pro
         door._audit(door._record("recommendations", subjects=[customer_id],
                                  outcome="withheld"))
         return []
-    horizon = door._horizon()
-    mine = {e.dst for e in door._edges(customer_id, "BOUGHT") if e.at >= horizon}
-    # The newest buyers of each product: popular products have thousands, and the
-    # newest few hundred say as much about what goes with them, at a bounded cost.
-    peers: set[str] = set()
-    for product in sorted(mine):
-        peers.update(e.src for e in door._edges(product, "BOUGHT", direction="in",
-                                                limit=_NEIGHBOURHOOD) if e.at >= horizon)
-    peers.discard(customer_id)
-    consenting = door._visible_ids(sorted(peers))
-    backers: dict[str, set[str]] = {}
-    for peer, edges in door._edges_many(consenting, "BOUGHT").items():
-        for product in {e.dst for e in edges if e.at >= horizon} - mine:
-            backers.setdefault(product, set()).add(peer)
+    backers = _co_buyers(door, customer_id)
     # A product backed by fewer than k co-buyers would reveal what those few bought.
     supported = {p: b for p, b in backers.items() if len(b) >= MIN_SUPPORT}
     ranked = sorted(supported, key=lambda p: (-len(supported[p]), p))[:first]
@@ -56,3 +43,22 @@ def recommendations(door: Door, customer_id: str, *, first: int = 5) -> list[Pro
     door._audit(door._record("recommendations", subjects=[customer_id, *used],
                              fields=["BOUGHT"]))
     return views
+
+
+def _co_buyers(door: Door, customer_id: str) -> dict[str, set[str]]:
+    """Per product the customer did not buy, the consenting customers who bought it
+    along with one the customer did, within the purpose's retention."""
+    horizon = door._horizon()
+    mine = {e.dst for e in door._edges(customer_id, "BOUGHT") if e.at >= horizon}
+    # The newest buyers of each product: popular products have thousands, and the
+    # newest few hundred say as much about what goes with them, at a bounded cost.
+    peers: set[str] = set()
+    for product in sorted(mine):
+        peers.update(e.src for e in door._edges(product, "BOUGHT", direction="in",
+                                                limit=_NEIGHBOURHOOD) if e.at >= horizon)
+    peers.discard(customer_id)
+    backers: dict[str, set[str]] = {}
+    for peer, edges in door._edges_many(door._visible_ids(sorted(peers)), "BOUGHT").items():
+        for product in {e.dst for e in edges if e.at >= horizon} - mine:
+            backers.setdefault(product, set()).add(peer)
+    return backers

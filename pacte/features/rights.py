@@ -48,32 +48,41 @@ def export(door: Door, customer_id: str) -> dict[str, Any]:
     door._require_purpose("customer.export", "self_service")
     node = door._require_visible("customer.export", customer_id)
     profile = door._open(node, [f.name for f in _CUSTOMER.fields])
-    interactions = [
-        {"id": v.id, "occurred_at": v.occurred_at.isoformat(), "product": v.product_id,
-         **{k: val for k, val in v.fields.items() if k != "occurred_at"}}
-        for v in interaction_views(door, door._edges(customer_id, "HAD"), customer_id)
-    ]
-    dev_ids = [e.dst for e in door._edges(customer_id, "OWNS")]
-    dev_nodes = door._read_nodes(dev_ids)
-    devices = [{"id": i, **door._open(dev_nodes[i], [f.name for f in _DEVICE.fields])}
-               for i in dev_ids if i in dev_nodes]
-    consents = [
-        {"purpose": c.purpose, "status": c.status, "at": c.at.isoformat(),
-         "until": c.until.isoformat() if c.until else None, "source": c.source}
-        for c in (consent_view(s) for s in consent_states(
-            door._edges(customer_id, "CONSENTED"), at=door._now_us).values())
-    ]
     bought = [e.dst for e in door._edges(customer_id, "BOUGHT")]
     reviews = [{"product": e.dst, "rating": e.props.get("rating"),
                 "at": from_micros(e.at).isoformat()}
                for e in door._edges(customer_id, "REVIEWED")]
-    door._audit(door._record("customer.export", subjects=[customer_id],
-                             fields=[f.name for f in _CUSTOMER.fields]))
-    return {
+    held = {
         "customer": {"id": customer_id, **profile},
-        "consents": sorted(consents, key=lambda c: str(c["purpose"])),
-        "interactions": interactions,
-        "devices": devices,
+        "consents": _consents(door, customer_id),
+        "interactions": _interactions(door, customer_id),
+        "devices": _devices(door, customer_id),
         "products": [p.id for p in product_views(door, list(dict.fromkeys(bought)))],
         "reviews": reviews,
     }
+    door._audit(door._record("customer.export", subjects=[customer_id],
+                             fields=[f.name for f in _CUSTOMER.fields]))
+    return held
+
+
+def _interactions(door: Door, customer_id: str) -> list[dict[str, Any]]:
+    return [
+        {"id": v.id, "occurred_at": v.occurred_at.isoformat(), "product": v.product_id,
+         **{k: val for k, val in v.fields.items() if k != "occurred_at"}}
+        for v in interaction_views(door, door._edges(customer_id, "HAD"), customer_id)
+    ]
+
+
+def _devices(door: Door, customer_id: str) -> list[dict[str, Any]]:
+    ids = [e.dst for e in door._edges(customer_id, "OWNS")]
+    nodes = door._read_nodes(ids)
+    return [{"id": i, **door._open(nodes[i], [f.name for f in _DEVICE.fields])}
+            for i in ids if i in nodes]
+
+
+def _consents(door: Door, customer_id: str) -> list[dict[str, Any]]:
+    states = consent_states(door._edges(customer_id, "CONSENTED"), at=door._now_us)
+    views = sorted((consent_view(s) for s in states.values()), key=lambda c: c.purpose)
+    return [{"purpose": c.purpose, "status": c.status, "at": c.at.isoformat(),
+             "until": c.until.isoformat() if c.until else None, "source": c.source}
+            for c in views]
