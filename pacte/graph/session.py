@@ -9,6 +9,12 @@ writes an audit entry for every read, write and denial before returning.
 Nothing is cached across sessions: consent is read from the store on each request,
 so a withdrawal holds from the next request on, on every process (G5). Within one
 session, consent states are memoised, since a session is one request.
+
+This module holds the decisions; the audit steps and the plain reads and writes made
+once they are taken are its base `Access` (pacte.graph.access). The features (customer
+reads, consents, writes, erasure, ...) are functions in `pacte.features`, typed against
+the primitives listed in `pacte.features.door.Door` and bound here as methods of the
+same name: features never import this module, so there is no import cycle.
 """
 
 from __future__ import annotations
