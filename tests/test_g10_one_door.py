@@ -110,7 +110,9 @@ def test_the_door_imports_no_feature_but_to_bind_it() -> None:
     assert used == bound
 
 
-def test_every_public_feature_is_a_session_method() -> None:
+def test_a_session_method_named_like_a_feature_is_that_feature() -> None:
+    """No door method shadows a feature function of the same name (two versions of one
+    operation, one of them unchecked by the `Door` protocol)."""
     import importlib
 
     for path in FEATURES:
