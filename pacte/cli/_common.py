@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
@@ -12,30 +14,69 @@ import typer
 from pacte.errors import PacteError
 from pacte.runtime import Pacte, default_data_dir
 
+# The driver logs its connection failures itself; pacte turns them into its one line
+# (`pacte serve --log-level debug` shows them again).
+logging.getLogger("neo4j").setLevel(logging.CRITICAL)
+
+# -h as well as --help, everywhere.
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _group(help: str) -> typer.Typer:
+    return typer.Typer(help=help, no_args_is_help=True, context_settings=_CONTEXT)
+
+
 app = typer.Typer(
     name="pacte",
     help="pacte: a privacy-preserving customer knowledge graph.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings=_CONTEXT,
 )
-apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-audit_app = typer.Typer(help="Verify and read the audit trail.", no_args_is_help=True)
-keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
+apikey_app = _group("Create, list and revoke API keys.")
+audit_app = _group("Verify and read the audit trail.")
+keys_app = _group("Manage encryption keys.")
+identity_app = _group("Identity resolution: how customers were assembled.")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
-identity_app = typer.Typer(help="Identity resolution: how customers were assembled.",
-                           no_args_is_help=True)
 app.add_typer(identity_app, name="identity")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from pacte import __version__
+
+        typer.echo(f"pacte {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit", callback=_version,
+        is_eager=True)] = False) -> None:
+    """pacte: a privacy-preserving customer knowledge graph."""
 
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="Data directory [default: $PACTE_DATA, else ./pacte-data]",
+    typer.Option("--data", help="Data directory \\[default: $PACTE_DATA, else ./pacte-data]",
                  show_default=False),
 ]
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text")]
+
 T = TypeVar("T")
+
+
+def emit_json(value: object) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def emit_table(rows: Sequence[Sequence[str]]) -> None:
+    """Aligned columns, the first row a header (as `ls -l` or `docker ps` print them)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _dir(data: Path | None) -> Path:

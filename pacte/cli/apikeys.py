@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from pacte.cli._common import DataOpt, apikey_app, guarded, opened
+from pacte.cli._common import (
+    DataOpt,
+    JsonOpt,
+    apikey_app,
+    emit_json,
+    emit_table,
+    guarded,
+    opened,
+)
 
 
 @apikey_app.command("create")
@@ -31,15 +39,22 @@ def apikey_create(
 
 
 @apikey_app.command("list")
-def apikey_list(data: DataOpt = None) -> None:
-    """List principals (never their keys).
+def apikey_list(data: DataOpt = None, as_json: JsonOpt = False) -> None:
+    """List principals (never their keys): id, name, role, purposes, state, dates.
 
-    Example: pacte apikey list
+    The last use is kept to the day.
+
+    Example: pacte apikey list --json
     """
     with opened(data) as rt:
-        for p in rt.principals.list():
-            state = "revoked" if p.revoked else "active"
-            typer.echo(f"{p.id}\t{p.name}\t{p.role}\t{','.join(p.purposes)}\t{state}")
+        rows = guarded(rt.list_principals)
+    if as_json:
+        emit_json(rows)
+        return
+    table = [("ID", "NAME", "ROLE", "PURPOSES", "STATE", "CREATED", "LAST USED")]
+    table += [(r["id"], r["name"], r["role"], ",".join(r["purposes"]) or "-", r["state"],
+               r["created"] or "-", r["last_used"] or "never") for r in rows]
+    emit_table(table)
 
 
 @apikey_app.command("revoke")

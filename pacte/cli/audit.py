@@ -20,7 +20,7 @@ def _print_entries(entries: list[Any]) -> None:
 
 KeyOpt = Annotated[str | None, typer.Option(
     "--key", help="The signing key to pin: its base64 public key or SHA-256 fingerprint, as "
-                  "`pacte audit checkpoint` prints them [default: the data directory's "
+                  "`pacte audit checkpoint` prints them \\[default: the data directory's "
                   "signing.key]", show_default=False)]
 
 

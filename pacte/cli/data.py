@@ -11,13 +11,16 @@ import typer
 
 from pacte.cli._common import (
     DataOpt,
+    JsonOpt,
     _dir,
     app,
+    emit_json,
     fail,
     guarded,
     keys_app,
     opened,
 )
+from pacte.errors import NotFound, PacteError
 from pacte.runtime import Pacte
 
 
@@ -86,10 +89,11 @@ def ingest(
     mapping: Annotated[Path | None, typer.Option(
         "--mapping", help="TOML file: which column is which field (docs/ingest.md)")] = None,
     format: Annotated[str | None, typer.Option(
-        "--format", help="csv or jsonl [default: by extension or content]")] = None,
+        "--format", help="csv or jsonl \\[default: by extension or content]")] = None,
     max_errors: Annotated[int | None, typer.Option(
         "--max-errors", help="Stop after this many rejected rows")] = None,
     data: DataOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Load customers, events, orders, consents, devices and readings from exports.
 
@@ -121,45 +125,86 @@ def ingest(
         report = guarded(lambda: rt.ingest(files, source=source, mapping=mapping,
                                            format=format, max_errors=max_errors,
                                            progress=progress))
-    typer.echo(report.summary())
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        typer.echo(report.summary())
     if report.rejected:
         raise typer.Exit(1)
 
 
 @app.command()
-def stats(data: DataOpt = None) -> None:
+def stats(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """Count nodes per kind and edges per type, one `kind: count` per line.
 
-    Example: pacte stats
+    Example: pacte stats --json
     """
     with opened(data) as rt:
         counts = guarded(lambda: rt.operator_session().stats())
+    if as_json:
+        emit_json(counts)
+        return
     for kind, n in counts.items():
         typer.echo(f"{kind}: {n}")
 
 
 @app.command()
-def purposes(data: DataOpt = None) -> None:
+def purposes(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     """List the purposes of the policy, with legal basis and categories.
 
-    Example: pacte purposes
+    Example: pacte purposes --json
     """
     with opened(data) as rt:
-        typer.echo(f"policy version {rt.policy.version}")
-        for p in rt.policy.purposes.values():
-            cats = ", ".join(p.categories) or "(no personal fields)"
-            typer.echo(f"{p.id}: {p.legal_basis}; may use {cats}")
+        session = rt.operator_session()
+        listed = guarded(session.purposes)
+        version = rt.policy.version
+    if as_json:
+        emit_json({"policy_version": version, "purposes": [
+            {"id": p.id, "parent": p.parent, "legal_basis": p.legal_basis,
+             "needs_consent": p.needs_consent, "categories": list(p.categories),
+             "retention_days": p.retention_days, "description": p.description}
+            for p in listed]})
+        return
+    typer.echo(f"policy version {version}")
+    for p in listed:
+        cats = ", ".join(p.categories) or "(no personal fields)"
+        typer.echo(f"{p.id}: {p.legal_basis}; may use {cats}")
 
 
 @app.command()
-def erase(customer_id: str, data: DataOpt = None) -> None:
+def erase(customer_id: str,
+          yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")
+                         ] = False,
+          data: DataOpt = None) -> None:
     """Crypto-shred and delete a customer at their request; prints the signed receipt.
 
-    Example: pacte erase c_0123456789ab
+    Asks first (the keys are destroyed: nothing brings the customer back); `--yes` skips
+    the question. An id already erased is told apart from one that never existed.
+
+    Example: pacte erase c_0123456789ab --yes
     """
     with opened(data) as rt:
-        receipt = guarded(lambda: rt.operator_session("self_service").erase(customer_id))
+        if not yes:
+            typer.confirm(f"erase {customer_id} for good? Its keys are destroyed; this "
+                          "cannot be undone", abort=True, err=True)
+        try:
+            receipt = rt.operator_session("self_service").erase(customer_id)
+        except NotFound:
+            erased = guarded(lambda: _erasure_on_record(rt, customer_id))
+            fail(f"{customer_id} was already erased ({erased})" if erased
+                 else f"no customer {customer_id}")
+        except PacteError as exc:
+            fail(str(exc))
     typer.echo(json.dumps(receipt, indent=2, sort_keys=True))
+
+
+def _erasure_on_record(rt: Pacte, customer_id: str) -> str | None:
+    """When and in which audit entry the trail says this customer was erased, if it does."""
+    for entry in rt.operator_session("legal").trace(customer_id):
+        record = entry.record
+        if record.get("action") == "customer.erase" and record.get("outcome") == "ok":
+            return f"on {entry.time}, audit entry {entry.seq}"
+    return None
 
 
 @keys_app.command("rotate")

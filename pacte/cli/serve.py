@@ -19,8 +19,11 @@ _DEMO_KEYS = (
 )
 
 
-def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None
-           ) -> None:
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None,
+           log_level: str = "info") -> None:
     import uvicorn
 
     from pacte.api import Limits, create_app
@@ -32,8 +35,11 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
     # uvicorn's access log writes query strings, where GET requests carry personal
     # values: pacte's own logs method, route and status only (G1).
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
-    uvicorn.run(asgi, host=host, port=port, log_level="info", access_log=False,
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, format="%(levelname)s: %(name)s: %(message)s")
+    logging.getLogger("neo4j").setLevel(level if level == logging.DEBUG
+                                        else max(level, logging.WARNING))
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level, access_log=False,
                 server_header=False, proxy_headers=False)
 
 
@@ -46,19 +52,27 @@ def serve(
     ] = False,
     max_cost: Annotated[int | None, typer.Option(
         "--max-cost", help="Refuse documents that may resolve more fields than this, "
-                           "counting each once per item of the pages around it [50000]",
+                           "counting each once per item of the pages around it \\[default: 50000]",
         show_default=False)] = None,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help=f"How much to log: {', '.join(LOG_LEVELS)}")] = "info",
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
 
-    Example: pacte serve --host 127.0.0.1 --port 8000
+    Logs never hold a personal value or a key: requests are logged by method, route
+    and status only.
+
+    Example: pacte serve --host 127.0.0.1 --port 8000 --log-level warning
     """
     _check_port(port)
     if max_cost is not None and max_cost < 1:
         fail("--max-cost must be at least 1", code=2)
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}", code=2)
     with opened(data) as rt:
-        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
+        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost,
+               log_level=log_level.lower())
 
 
 @app.command("schema")
