@@ -339,7 +339,7 @@ def test_apikey_list_has_a_header_dates_and_json(data: Path) -> None:
         rt.authenticate(key)
         rt.authenticate(key)  # a second use the same day writes nothing more
         today = rt.now().date().isoformat()
-    code, out, _ = run("apikey", "list", "--json", "--data", str(data))
+    _code, out, _ = run("apikey", "list", "--json", "--data", str(data))
     (listed,) = [p for p in json.loads(out) if p["name"] == "crm"]
     assert listed["last_used"] == today and listed["state"] == "active"
     assert listed["created"].startswith(today) and listed["purposes"] == ["service"]
@@ -382,7 +382,7 @@ def test_init_against_an_unreachable_store_fails_fast_and_leaves_nothing(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     target = tmp_path / "d"
-    code, out, err = run("init", "--data", str(target), "--store", f"neo4j://127.0.0.1:{port}")
+    code, _out, err = run("init", "--data", str(target), "--store", f"neo4j://127.0.0.1:{port}")
     assert code == 1 and err.count("\n") == 1, err
     assert err.startswith("error: cannot reach the Neo4j store at neo4j://127.0.0.1:")
     assert not target.exists()
