@@ -328,7 +328,7 @@ def test_apikey_list_has_a_header_dates_and_json(data: Path) -> None:
     code, out, _ = run("apikey", "create", "--name", "crm", "--role", "app", "--purpose",
                        "service", "--data", str(data))
     key = out.strip().splitlines()[-1]
-    code, out, _ = run("apikey", "list", "--data", str(data))
+    _code, out, _ = run("apikey", "list", "--data", str(data))
     header, row = out.splitlines()[0], out.splitlines()[-1]
     assert header.split() == ["ID", "NAME", "ROLE", "PURPOSES", "STATE", "CREATED",
                               "LAST", "USED"]
