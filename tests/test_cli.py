@@ -327,6 +327,7 @@ def test_erase_asks_first_and_tells_erased_from_unknown(data: Path) -> None:
 def test_apikey_list_has_a_header_dates_and_json(data: Path) -> None:
     code, out, _ = run("apikey", "create", "--name", "crm", "--role", "app", "--purpose",
                        "service", "--data", str(data))
+    assert code == 0
     key = out.strip().splitlines()[-1]
     _code, out, _ = run("apikey", "list", "--data", str(data))
     header, row = out.splitlines()[0], out.splitlines()[-1]
