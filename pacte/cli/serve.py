@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -23,7 +25,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None,
-           log_level: str = "info") -> None:
+           log_level: str = "info", cors_origins: Sequence[str] = ()) -> None:
     import uvicorn
 
     from pacte.api import Limits, create_app
@@ -32,7 +34,8 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
-    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits, cors_origins=cors_origins),
+                     routes=("/graphql", "/healthz"))
     # uvicorn's access log writes query strings, where GET requests carry personal
     # values: pacte's own logs method, route and status only (G1).
     level = getattr(logging, log_level.upper())
@@ -56,6 +59,9 @@ def serve(
         show_default=False)] = None,
     log_level: Annotated[str, typer.Option(
         "--log-level", help=f"How much to log: {', '.join(LOG_LEVELS)}")] = "info",
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="A web origin whose pages may call the API from a browser, "
+                              "e.g. https://crm.example.com (repeat; none by default)")] = None,
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
@@ -70,9 +76,14 @@ def serve(
         fail("--max-cost must be at least 1", code=2)
     if log_level.lower() not in LOG_LEVELS:
         fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}", code=2)
+    origins = cors_origin or []
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            fail(f"--cors-origin takes an origin such as https://crm.example.com, not "
+                 f"{origin!r}", code=2)
     with opened(data) as rt:
         _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost,
-               log_level=log_level.lower())
+               log_level=log_level.lower(), cors_origins=origins)
 
 
 @app.command("schema")

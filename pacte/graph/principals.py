@@ -69,6 +69,9 @@ class PrincipalRegistry:
     def __init__(self, store: Store, policy: Policy) -> None:
         self._store = store
         self._policy = policy
+        # principal id -> the day of its last use noted by this process: after the first
+        # request of a day, authentication reads nothing more for it.
+        self._noted: dict[str, int] = {}
 
     def create(self, *, name: str, role: str, purposes: Iterable[str], now: int,
                before_write: Callable[[Principal], object] | None = None
@@ -145,11 +148,15 @@ class PrincipalRegistry:
     def _note_use(self, principal_id: str, now: int) -> None:
         # A node of its own, never the principal's: rewriting the principal here could
         # undo a revocation written by another process in between.
+        day = now // _DAY_US
+        if self._noted.get(principal_id) == day:
+            return
         use_id = _USE_PREFIX + principal_id
         use = self._store.get_nodes([use_id]).get(use_id)
         last = _micros(use.props.get("last_used_at")) if use is not None else None
-        if last is None or last // _DAY_US < now // _DAY_US:
+        if last is None or last // _DAY_US < day:
             self._store.write(WriteBatch(nodes=[Node(_USE_KIND, use_id, {"last_used_at": now})]))
+        self._noted[principal_id] = day
 
     def last_used(self, principal_id: str) -> int | None:
         """When the key was last used (to the day), if it ever was."""

@@ -41,6 +41,7 @@ from pacte.errors import (
     PrivacyBudgetSpent,
     PurposeNotGranted,
     PurposeRequired,
+    UnknownPurpose,
 )
 from pacte.graph.codec import EVENT_INDEX, Codec, event_token, index_name
 from pacte.graph.consent import ConsentState, Decision, consent_states, decide, decisions
@@ -182,9 +183,13 @@ class Session:
             self._deny("session.open", PurposeRequired("a purpose is required"))
         assert purpose_id is not None
         purpose = policy.get(purpose_id)
-        if purpose is None or not self.principal.may_claim(purpose_id) or self.principal.revoked:
-            # One message for unknown and not granted: which purposes exist is not a secret,
-            # but the refusal should not differ in shape.
+        if purpose is None:
+            # Which purposes exist is public (the policy, `pacte purposes`): saying so
+            # tells a caller nothing about any key or customer.
+            self._deny("session.open", UnknownPurpose(
+                f"unknown purpose {self._claimed!r}; the policy's purposes are listed by "
+                "`pacte purposes`"))
+        if not self.principal.may_claim(purpose_id) or self.principal.revoked:
             self._deny("session.open", PurposeNotGranted(
                 f"purpose {self._claimed!r} is not granted to this principal"))
         assert purpose is not None
