@@ -77,9 +77,12 @@ def test_the_projection_itself_holds_no_identifier_or_ciphertext(rt: Pacte) -> N
         values = [str(n) for n in g] + [repr(d) for _, d in g.nodes(data=True)] + [
             repr(d) for *_, d in g.edges(data=True)]
         assert_clean("\n".join(values).encode(), hunted, "the projection")
-        for _, data in g.nodes(data=True):
+        for node, data in g.nodes(data=True):
             if data["kind"] == "customer":
-                assert set(data) <= {"kind", "segment", "age_band"}
+                assert set(data) <= {"kind", "segment", "age_band", "label"}
+                # The label says no more than the pseudonymous node id it is cut from.
+                label = data.get("label")
+                assert label is None or label == f"customer {node.rsplit(':', 1)[-1][:8]}"
         assert not any(isinstance(v, bytes) for _, d in g.nodes(data=True) for v in d.values())
 
 
