@@ -25,7 +25,14 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from pacte.clock import to_micros
-from pacte.errors import Forbidden, InputError, NotFound, PurposeNotGranted, PurposeRequired
+from pacte.errors import (
+    Forbidden,
+    InputError,
+    NotFound,
+    PurposeNotGranted,
+    PurposeRequired,
+    UnknownPurpose,
+)
 from pacte.features import analysts as _analysts
 from pacte.features import consents as _consents
 from pacte.features import customers as _customers
@@ -111,9 +118,13 @@ class Session(Access):
             self._deny("session.open", PurposeRequired("a purpose is required"))
         assert purpose_id is not None
         purpose = policy.get(purpose_id)
-        if purpose is None or not self.principal.may_claim(purpose_id) or self.principal.revoked:
-            # One message for unknown and not granted: which purposes exist is not a secret,
-            # but the refusal should not differ in shape.
+        if purpose is None:
+            # Which purposes exist is public (the policy, `pacte purposes`): saying so
+            # tells a caller nothing about any key or customer.
+            self._deny("session.open", UnknownPurpose(
+                f"unknown purpose {self._claimed!r}; the policy's purposes are listed by "
+                "`pacte purposes`"))
+        if not self.principal.may_claim(purpose_id) or self.principal.revoked:
             self._deny("session.open", PurposeNotGranted(
                 f"purpose {self._claimed!r} is not granted to this principal"))
         assert purpose is not None
