@@ -556,7 +556,8 @@ class Neo4jStore:
     def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
         """Read a node and its hops into the current read scope, in one round trip.
 
-        For a customer-360 view: ``Hop("HAD", limit=21, nodes=True, then=("ABOUT",))``,
+        For a customer-360 view: ``Hop("HAD", limit=21, nodes=True, then=("ABOUT",),
+        then_nodes=True)``,
         ``Hop("BOUGHT", nodes=True)`` and ``Hop("CONSENTED")``. Returns False, reading
         nothing, outside a read scope.
         """
@@ -716,6 +717,11 @@ class Neo4jStore:
     def get_meta(self, key: str) -> str | None:
         values = self._read("get_meta", _GET_META, key=key)
         return str(values[0]) if values else None
+
+    def ping(self) -> None:
+        """Reach the server once (within the connection timeout); StorageError if not."""
+        with _mapped("connection"):
+            self._driver.verify_connectivity()
 
     def close(self) -> None:
         with self._readers_lock:
