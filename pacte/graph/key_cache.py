@@ -19,7 +19,9 @@ from the next request on every process, as it did without the cache (G5):
   new one, never a torn file, and a random value cannot come back (an mtime could).
 
 Unknown and revoked keys are never remembered: they always ask the store, so a new key
-works at once. A stamp that cannot be read turns the cache off for that request.
+works at once. A stamp that cannot be read turns the cache off for that request. A stamp
+that cannot be replaced fails the revocation with StorageError after the store holds it;
+other processes may then accept the key until the revocation is run again.
 """
 
 from __future__ import annotations

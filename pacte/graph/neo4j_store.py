@@ -27,13 +27,10 @@ Every lookup by id names its index (`USING INDEX SEEK`): a plan cached while the
 was empty, or while the index statistics lagged behind a bulk load, could otherwise
 scan a whole index per row (a 1000-customer batch then ran for minutes).
 
-A read costs one round trip (see `_query`), and one returns its rows as one list in one
+A read costs one round trip (see `_query`), and returns its rows as one list in one
 record: each record is a Bolt message, and handling messages is most of the driver's
-time. What is left per read is the round trip itself, about a millisecond on one
-machine. So `read_scope(around=..., hops=...)` reads a node and its neighbourhood (a
-customer's newest interactions with their products, purchases, consents) in one round
-trip and answers the matching store calls of the block from it: the customer-360 read
-is 7 calls, 7 round trips without it.
+time. Read scopes (pacte.graph.neo4j_scope) save the round trips themselves; batch
+writes are in pacte.graph.neo4j_write.
 """
 
 from __future__ import annotations
@@ -47,16 +44,18 @@ from urllib.parse import unquote, urlsplit
 
 import neo4j
 from neo4j.exceptions import (
-    AuthError,
     ClientError,
     DriverError,
     Neo4jError,
-    ServiceUnavailable,
-    SessionExpired,
-    TransientError,
 )
 
-from pacte.errors import ConfigError, Conflict, CorruptStore, StorageError
+from pacte.errors import ConfigError, CorruptStore
+from pacte.graph.neo4j_errors import CONSTRAINT_FAILED as _CONSTRAINT_FAILED
+from pacte.graph.neo4j_errors import mapped as _mapped
+from pacte.graph.neo4j_scope import AROUND as _AROUND
+from pacte.graph.neo4j_scope import Scope as _Scope
+from pacte.graph.neo4j_scope import edge_row as _edge
+from pacte.graph.neo4j_scope import node_row as _node
 from pacte.graph.neo4j_write import SEEK_NODE, apply, plan, unique
 from pacte.graph.store import (
     Cursor,
@@ -65,9 +64,7 @@ from pacte.graph.store import (
     Hop,
     IndexEntry,
     Node,
-    Value,
     WriteBatch,
-    decode_props,
 )
 from pacte.graph.stores import NEO4J_SCHEMES
 
@@ -191,52 +188,6 @@ _ITER_INDEX = (
 )
 _GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
 
-# A node and, per hop, its newest `limit` edges of one type and direction, with the
-# nodes at their other ends and those nodes' outgoing edges of the `then` types (and the
-# nodes these lead to, with `then_nodes`): one round trip for a customer-360 view. Hops
-# are parameters (a list of maps), so the text stays constant. The per-hop limit is a
-# list slice (LIMIT takes no variable); the sort before it is over the node's edges of
-# that type, as in `edges`. The last aggregation has no grouping key, so the node comes
-# back even when no hop finds an edge.
-_AROUND = """
-MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)
-CALL (n) {
-  UNWIND range(0, size($hops) - 1) AS i
-  WITH n, i, $hops[i] AS h
-  CALL (n, h) {
-    MATCH (n)-[r:PACTE_EDGE]->(m:PacteNode) WHERE h.out AND r.type = h.type
-    RETURN r, m
-    UNION ALL
-    MATCH (n)<-[r:PACTE_EDGE]-(m:PacteNode) WHERE NOT h.out AND r.type = h.type
-    RETURN r, m
-  }
-  WITH i, h, r, m ORDER BY r.at DESC, r.id DESC
-  WITH i, h, collect([r, m])[..h.limit] AS picked
-  UNWIND picked AS p
-  WITH i, h, p[0] AS r, p[1] AS m
-  WITH i, collect([r.id, r.at, r.props, m.id,
-      CASE WHEN h.nodes THEN [m.kind, m.owner, m.props] END,
-      [(m)-[t:PACTE_EDGE]->(q:PacteNode) WHERE t.type IN h.then
-       | [t.id, t.type, m.id, q.id, t.at, t.props,
-          CASE WHEN h.then_nodes THEN [q.kind, q.owner, q.props] END]]]) AS rows
-  RETURN collect([i, rows]) AS hops
-}
-RETURN n.id, n.kind, n.owner, n.props, hops
-"""
-
-
-def _props(text: str) -> dict[str, Value]:
-    # Most edges carry no properties: no JSON parser for those.
-    return {} if text == "{}" else decode_props(text)
-
-
-def _node(row: Sequence[Any]) -> Node:
-    return Node(row[1], row[0], _props(row[3]), row[2])
-
-
-def _edge(row: Sequence[Any]) -> Edge:
-    return Edge(row[1], row[0], row[2], row[3], row[4], _props(row[5]))
-
 
 def _run_statement(tx: neo4j.ManagedTransaction, statement: LiteralString) -> None:
     tx.run(statement).consume()
@@ -253,119 +204,6 @@ def _all_values(result: neo4j.Result) -> list[list[Any]]:
 def _first_record(result: neo4j.Result) -> list[Any] | None:
     record = result.single(strict=False)
     return None if record is None else list(record.values())
-
-
-_CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
-
-
-@contextlib.contextmanager
-def _mapped(operation: str) -> Iterator[None]:
-    """Driver errors become StorageError; messages carry codes, never values.
-
-    Neo4j's own messages can quote property values (a constraint violation names the
-    duplicate), so only the status code and the error class are kept.
-    """
-    try:
-        yield
-    except StorageError:
-        raise
-    except (ServiceUnavailable, SessionExpired) as exc:
-        raise StorageError(f"neo4j {operation} failed: server unavailable "
-                           f"({type(exc).__name__})", retryable=True) from exc
-    except TransientError as exc:
-        raise StorageError(f"neo4j {operation} failed: {exc.code}", retryable=True) from exc
-    except AuthError as exc:
-        raise StorageError(f"neo4j {operation} failed: authentication refused ({exc.code})",
-                           retryable=False) from exc
-    except Neo4jError as exc:
-        if exc.code == _CONSTRAINT_FAILED:
-            raise Conflict(f"neo4j {operation} refused: {exc.code}") from exc
-        raise StorageError(f"neo4j {operation} failed: {exc.code}", retryable=False) from exc
-    except DriverError as exc:
-        raise StorageError(f"neo4j {operation} failed: {type(exc).__name__}",
-                           retryable=False) from exc
-
-
-# -- read scopes ---------------------------------------------------------------------------
-
-
-def _newest_first(edges: list[Edge]) -> list[Edge]:
-    edges.sort(key=lambda e: (e.at, e.id), reverse=True)
-    return edges
-
-
-class _Scope:
-    """What the read scopes of one thread (or task) have read: nodes, and edge lists.
-
-    An edge list is newest first, and either complete or the newest `limit` edges.
-    """
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, Node] = {}
-        self.absent: set[str] = set()
-        # (node id, type, direction) -> (newest-first edges, whether that is all of them)
-        self.lists: dict[tuple[str, str, str], tuple[list[Edge], bool]] = {}
-
-    def clear(self) -> None:
-        self.nodes, self.absent, self.lists = {}, set(), {}
-
-    def add(self, node_id: str, hops: Sequence[Hop], value: Sequence[Any] | None) -> None:
-        """Remember the answer of _AROUND (None: there is no such node)."""
-        if value is None:
-            self.absent.add(node_id)
-            for h in hops:
-                self.lists[(node_id, h.type, h.direction)] = ([], True)
-            return
-        self.nodes[node_id] = _node(value)
-        self.absent.discard(node_id)
-        found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
-        for i, h in enumerate(hops):
-            listed: list[Edge] = []
-            for edge_id, at, props, other, node, then in found.get(i, ()):
-                src, dst = (node_id, other) if h.direction == "out" else (other, node_id)
-                listed.append(Edge(h.type, edge_id, src, dst, at, _props(props)))
-                if node is not None:
-                    self.nodes[other] = Node(node[0], other, _props(node[2]), node[1])
-                    self.absent.discard(other)
-                if h.then:
-                    by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
-                    for row in then:
-                        by_type[row[1]].append(_edge(row))
-                        if row[6] is not None:
-                            far = row[6]
-                            self.nodes[row[3]] = Node(far[0], row[3], _props(far[2]), far[1])
-                            self.absent.discard(row[3])
-                    for t, next_edges in by_type.items():
-                        self.lists[(other, t, "out")] = (_newest_first(next_edges), True)
-            complete = h.limit is None or len(listed) < h.limit
-            self.lists[(node_id, h.type, h.direction)] = (listed, complete)
-
-    def get_nodes(self, ids: Sequence[str]) -> tuple[dict[str, Node], list[str]]:
-        """The nodes it read among `ids`, and the ids it knows nothing of."""
-        found: dict[str, Node] = {}
-        unknown: list[str] = []
-        for i in ids:
-            node = self.nodes.get(i)
-            if node is not None:
-                found[i] = node
-            elif i not in self.absent:
-                unknown.append(i)
-        return found, unknown
-
-    def edges(self, node_id: str, type: str, direction: str, limit: int | None,
-              before: Cursor | None) -> list[Edge] | None:
-        """What `Store.edges` would answer, or None when this scope cannot tell."""
-        known = self.lists.get((node_id, type, direction))
-        if known is None:
-            return None
-        listed, complete = known
-        if before is not None:
-            if not complete:
-                return None
-            listed = [e for e in listed if (e.at, e.id) < (before.at, before.id)]
-        elif not complete and (limit is None or limit > len(listed)):
-            return None
-        return listed[:limit] if limit is not None else list(listed)
 
 
 # -- the store ----------------------------------------------------------------------------
