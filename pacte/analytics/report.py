@@ -20,14 +20,13 @@ from matplotlib.figure import Figure
 from pacte.analytics.communities import Communities, communities
 from pacte.analytics.copurchase import BoughtTogether, bought_together
 from pacte.analytics.dp import PrivateCounts
-from pacte.analytics.export import output_path
+from pacte.analytics.export import check_directory, new_file, output_path
 from pacte.analytics.journeys import ChannelMix, Journeys, channel_mix, purchase_journeys
 from pacte.analytics.projection import Projection, _detail
 from pacte.analytics.ratings import Ratings, ratings
 from pacte.analytics.referrals import ReferralWeight, referral_weight
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k
 from pacte.clock import Clock, utcnow
-from pacte.errors import InputError
 
 __all__ = ["Findings", "findings", "report"]
 
@@ -70,9 +69,11 @@ def findings(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0) -> Fi
     )
 
 
-def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed: int = 0,
+def report(projection: Projection, *, directory: Path | None = None,
+           output: Path | None = None, k: int = K_DEFAULT, seed: int = 0,
            private: PrivateCounts | None = None, now: Clock = utcnow) -> Path:
-    """Write `pacte-report-<time>.html` in `directory`; returns its path.
+    """Write `pacte-report-<time>.html` in `directory`, or `output` (a new file);
+    returns its path.
 
     One self-contained file: the PNG plots are inlined as data URIs, so the page can
     be mailed or archived as it is.
@@ -89,10 +90,9 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
     ...     path.suffix, sorted(f.suffix for f in Path(tmp).iterdir())
     ('.html', ['.html'])
     """
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory")
+    page = new_file(output) if output is not None else output_path(
+        check_directory(directory), stem="pacte-report", suffix="html", now=now)
     found = findings(projection, k=k, seed=seed)
-    page = output_path(directory, stem="pacte-report", suffix="html", now=now)
     channel_bars = (_with_other(found.channels.customers) if private is None
                     else sorted(private.channels.items(), key=lambda kv: (-kv[1], kv[0])))
     plots = {
