@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from pacte.clock import (
@@ -1539,6 +1539,97 @@ class Session:
                         e.token.hex()[:8])
         self._audit(self._record("identity.explain", subjects=[customer_id]))
         return {k: sorted(v) for k, v in sorted(out.items())}
+
+    # -- prediction primitives (issue #21) ---------------------------------------
+    # The gate pacte.predict needs, kept in one block so that it can move with the
+    # session's split (issue #16); the predictions themselves live in pacte.predict.
+    # What other customers contribute leaves this block as counts of at least k
+    # distinct consenting customers only, never as anyone's single record.
+
+    @property
+    def now(self) -> datetime:
+        """The time of this request: consent, retention and predictions are as of it."""
+        return from_micros(self._now_us)
+
+    def purchases_following(self, customer_id: str, *, within: timedelta, recent: int = 3,
+                            per_product: int = _NEIGHBOURHOOD, k: int = MIN_SUPPORT
+                            ) -> list[tuple[str, datetime, int, dict[str, int]]]:
+        """What other customers bought next, after what this customer bought lately.
+
+        For each of the customer's `recent` newest distinct purchases A made within
+        `within` of now: (A, when they bought it, how many customers visible under this
+        purpose bought A, and for each product B how many of those bought B within
+        `within` after A). Those customers are the newest `per_product` buyers of A,
+        within retention. Products the customer already bought are left out as B.
+        Computed per request, so a withdrawal or erasure holds from the next one (G5).
+        An A bought by fewer than `k` (at least 5) such customers is left out, and so is
+        a B bought next by fewer than `k`. Only under personalization (or a purpose below
+        it) with purchases allowed. The customers counted are audit subjects, so each
+        finds this use in their own trail.
+        """
+        action = "predict.peers"
+        self._no_single_records(action)
+        if RECOMMENDATIONS not in self._b.policy.ancestors(self.purpose.id) \
+                or not self._category_ok(_PURCHASES):
+            self._deny(action, PurposeNotGranted(
+                f"predictions are made under {RECOMMENDATIONS!r} only"))
+        if not isinstance(k, int) or k < MIN_SUPPORT:
+            raise InputError(f"k must be at least {MIN_SUPPORT}")
+        if not isinstance(per_product, int) or not 1 <= per_product <= _NEIGHBOURHOOD:
+            raise InputError(f"per_product must be between 1 and {_NEIGHBOURHOOD}")
+        if not isinstance(recent, int) or not 0 <= recent <= 10:
+            raise InputError("recent must be between 0 and 10")
+        window = int(within.total_seconds() * 1_000_000)
+        if window <= 0:
+            raise InputError("within must be positive")
+        self._require_visible(action, customer_id)
+        store = self._b.store
+        horizon = self._horizon()
+        own = [e for e in store.edges(customer_id, "BOUGHT") if e.at >= horizon]
+        mine = {e.dst for e in own}
+        latest: dict[str, int] = {}
+        for e in sorted(own, key=lambda e: -e.at):
+            if e.at >= self._now_us - window and len(latest) < recent:
+                latest.setdefault(e.dst, e.at)
+        buyers_of = {product: {e.src for e in store.edges(
+            product, "BOUGHT", direction="in", limit=per_product)
+            if e.at >= horizon and e.src != customer_id} for product in latest}
+        consenting = set(self._visible_ids(sorted(set().union(set(), *buyers_of.values()))))
+        bought = store.edges_many(sorted(consenting), "BOUGHT")
+        out: list[tuple[str, datetime, int, dict[str, int]]] = []
+        used: set[str] = set()
+        for product, at in latest.items():
+            peers = buyers_of[product] & consenting
+            if len(peers) < k:
+                continue
+            after: dict[str, set[str]] = {}
+            for peer in peers:
+                edges = [e for e in bought.get(peer, []) if e.at >= horizon]
+                first = min((e.at for e in edges if e.dst == product), default=None)
+                if first is None:
+                    continue
+                for e in edges:
+                    if e.dst not in mine and first < e.at <= first + window:
+                        after.setdefault(e.dst, set()).add(peer)
+            out.append((product, from_micros(at), len(peers),
+                        {b: len(who) for b, who in sorted(after.items()) if len(who) >= k}))
+            used |= peers
+        self._audit(self._record(action, subjects=[customer_id, *sorted(used)],
+                                 fields=["BOUGHT"], extra={"k": k}))
+        return out
+
+    def record_prediction(self, customer_id: str, *, kinds: Sequence[str],
+                          categories: Collection[str]) -> None:
+        """Put on record that predictions were served for a customer: the kinds of
+        action served and the data categories they were drawn from (pacte.predict)."""
+        action = "predict"
+        self._no_single_records(action)
+        if RECOMMENDATIONS not in self._b.policy.ancestors(self.purpose.id):
+            self._deny(action, PurposeNotGranted(
+                f"predictions are made under {RECOMMENDATIONS!r} only"))
+        self._require_visible(action, customer_id)
+        self._audit(self._record(action, subjects=[customer_id], extra={
+            "actions": list(kinds), "categories": sorted(set(categories))}))
 
 
 # -- small helpers ---------------------------------------------------------------
