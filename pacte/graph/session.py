@@ -1559,8 +1559,9 @@ class Session:
         For each of the customer's `recent` newest distinct purchases A made within
         `within` of now: (A, when they bought it, how many customers visible under this
         purpose bought A, and for each product B how many of those bought B within
-        `within` after A). Those customers are the newest `per_product` buyers of A,
-        within retention. Products the customer already bought are left out as B.
+        `within` after A). Those customers are among the first `per_product` buyers of
+        A by id (a stable sample, read as ids only), and count when they bought A within
+        retention. Products the customer already bought are left out as B.
         Computed per request, so a withdrawal or erasure holds from the next one (G5).
         An A bought by fewer than `k` (at least 5) such customers is left out, and so is
         a B bought next by fewer than `k`. Only under personalization (or a purpose below
@@ -1591,26 +1592,31 @@ class Session:
         for e in sorted(own, key=lambda e: -e.at):
             if e.at >= self._now_us - window and len(latest) < recent:
                 latest.setdefault(e.dst, e.at)
-        buyers_of = {product: {e.src for e in store.edges(
-            product, "BOUGHT", direction="in", limit=per_product)
-            if e.at >= horizon and e.src != customer_id} for product in latest}
+        # A sample of each product's buyers, by id: their ids only, so that nothing is
+        # decoded for those who turn out not to consent.
+        buyers_of = {product: [c for c in store.edge_sources(product, "BOUGHT",
+                                                            limit=per_product + 1)
+                               if c != customer_id][:per_product] for product in latest}
         consenting = set(self._visible_ids(sorted(set().union(set(), *buyers_of.values()))))
         bought = store.edges_many(sorted(consenting), "BOUGHT")
         out: list[tuple[str, datetime, int, dict[str, int]]] = []
         used: set[str] = set()
         for product, at in latest.items():
-            peers = buyers_of[product] & consenting
-            if len(peers) < k:
-                continue
+            peers: set[str] = set()
             after: dict[str, set[str]] = {}
-            for peer in peers:
+            for peer in buyers_of[product]:
+                if peer not in consenting:
+                    continue
                 edges = [e for e in bought.get(peer, []) if e.at >= horizon]
                 first = min((e.at for e in edges if e.dst == product), default=None)
                 if first is None:
-                    continue
+                    continue  # bought it before the retention only
+                peers.add(peer)
                 for e in edges:
                     if e.dst not in mine and first < e.at <= first + window:
                         after.setdefault(e.dst, set()).add(peer)
+            if len(peers) < k:
+                continue
             out.append((product, from_micros(at), len(peers),
                         {b: len(who) for b, who in sorted(after.items()) if len(who) >= k}))
             used |= peers
