@@ -17,7 +17,7 @@ import pytest
 
 from pacte.api import create_app
 from pacte.clock import to_micros
-from pacte.errors import Forbidden, NotFound, PurposeNotGranted
+from pacte.errors import Forbidden, InputError, NotFound, PurposeNotGranted
 from pacte.graph.principals import Principal
 from pacte.graph.store import Edge, Node, WriteBatch
 from pacte.predict import (
@@ -260,3 +260,9 @@ def test_graphql_field(shop: Shop) -> None:
         assert refused["errors"][0]["extensions"]["code"] == "PURPOSE_NOT_GRANTED"
     finally:
         api.close()
+
+
+@pytest.mark.parametrize("first", [-1, 11, True])
+def test_bad_first_is_one_clear_error(shop: Shop, first: int) -> None:
+    with pytest.raises(InputError, match="first must be between 0 and 10"):
+        shop.predict(ME, first=first)
