@@ -1552,21 +1552,23 @@ class Session:
         return from_micros(self._now_us)
 
     def purchases_following(self, customer_id: str, *, within: timedelta, recent: int = 3,
-                            per_product: int = _NEIGHBOURHOOD, k: int = MIN_SUPPORT
+                            skip: int = 0, per_product: int = _NEIGHBOURHOOD,
+                            k: int = MIN_SUPPORT
                             ) -> list[tuple[str, datetime, int, dict[str, int]]]:
         """What other customers bought next, after what this customer bought lately.
 
         For each of the customer's `recent` newest distinct purchases A made within
-        `within` of now: (A, when they bought it, how many customers visible under this
-        purpose bought A, and for each product B how many of those bought B within
-        `within` after A). Those customers are among the first `per_product` buyers of
-        A by id (a stable sample, read as ids only), and count when they bought A within
-        retention. Products the customer already bought are left out as B.
-        Computed per request, so a withdrawal or erasure holds from the next one (G5).
-        An A bought by fewer than `k` (at least 5) such customers is left out, and so is
-        a B bought next by fewer than `k`. Only under personalization (or a purpose below
-        it) with purchases allowed. The customers counted are audit subjects, so each
-        finds this use in their own trail.
+        `within` of now, after the `skip` newest: (A, when they bought it, how many
+        customers visible under this purpose bought A, and for each product B how many
+        of those bought B within `within` after A). Those customers are the newest
+        `per_product` buyers of A among those who bought it within retention and at
+        least `within` ago (each had the whole window to buy next). Products the
+        customer already bought are left out as B. Computed per request, so a
+        withdrawal or erasure holds from the next one (G5). An A bought by fewer than
+        `k` (at least 5) such customers is left out, and so is a B bought next by
+        fewer than `k`. Only under personalization (or a purpose below it) with
+        purchases allowed. The customers counted are audit subjects, so each finds
+        this use in their own trail.
         """
         action = "predict.peers"
         self._no_single_records(action)
@@ -1580,6 +1582,8 @@ class Session:
             raise InputError(f"per_product must be between 1 and {_NEIGHBOURHOOD}")
         if not isinstance(recent, int) or not 0 <= recent <= 10:
             raise InputError("recent must be between 0 and 10")
+        if not isinstance(skip, int) or not 0 <= skip <= 10:
+            raise InputError("skip must be between 0 and 10")
         window = int(within.total_seconds() * 1_000_000)
         if window <= 0:
             raise InputError("within must be positive")
@@ -1588,38 +1592,39 @@ class Session:
         horizon = self._horizon()
         own = [e for e in store.edges(customer_id, "BOUGHT") if e.at >= horizon]
         mine = {e.dst for e in own}
-        latest: dict[str, int] = {}
+        newest: dict[str, int] = {}
         for e in sorted(own, key=lambda e: -e.at):
-            if e.at >= self._now_us - window and len(latest) < recent:
-                latest.setdefault(e.dst, e.at)
-        # A sample of each product's buyers, by id: their ids only, so that nothing is
-        # decoded for those who turn out not to consent.
-        buyers_of = {product: [c for c in store.edge_sources(product, "BOUGHT",
-                                                            limit=per_product + 1)
-                               if c != customer_id][:per_product] for product in latest}
-        consenting = set(self._visible_ids(sorted(set().union(set(), *buyers_of.values()))))
+            if e.at >= self._now_us - window:
+                newest.setdefault(e.dst, e.at)
+        latest = dict(list(newest.items())[skip:skip + recent])
+        # The newest buyers of each product who bought it at least `within` ago, so that
+        # each had the whole window to buy something next: a bounded neighbourhood,
+        # read through the index newest first.
+        settled = Cursor(self._now_us - window, "")
+        sampled: dict[str, dict[str, int]] = {}
+        for product in latest:
+            when: dict[str, int] = {}
+            for e in store.edges(product, "BOUGHT", direction="in", limit=per_product + 1,
+                                 before=settled):
+                if e.at >= horizon and e.src != customer_id:
+                    when.setdefault(e.src, e.at)
+            sampled[product] = dict(list(when.items())[:per_product])
+        consenting = set(self._visible_ids(sorted({c for w in sampled.values() for c in w})))
         bought = store.edges_many(sorted(consenting), "BOUGHT")
         out: list[tuple[str, datetime, int, dict[str, int]]] = []
         used: set[str] = set()
         for product, at in latest.items():
-            peers: set[str] = set()
+            peers = {c: t for c, t in sampled[product].items() if c in consenting}
             after: dict[str, set[str]] = {}
-            for peer in buyers_of[product]:
-                if peer not in consenting:
-                    continue
-                edges = [e for e in bought.get(peer, []) if e.at >= horizon]
-                first = min((e.at for e in edges if e.dst == product), default=None)
-                if first is None:
-                    continue  # bought it before the retention only
-                peers.add(peer)
-                for e in edges:
+            for peer, first in peers.items():
+                for e in bought.get(peer, ()):
                     if e.dst not in mine and first < e.at <= first + window:
                         after.setdefault(e.dst, set()).add(peer)
             if len(peers) < k:
                 continue
             out.append((product, from_micros(at), len(peers),
                         {b: len(who) for b, who in sorted(after.items()) if len(who) >= k}))
-            used |= peers
+            used.update(peers)
         self._audit(self._record(action, subjects=[customer_id, *sorted(used)],
                                  fields=["BOUGHT"], extra={"k": k}))
         return out

@@ -19,25 +19,33 @@ if TYPE_CHECKING:
 __all__ = ["FOLLOW_WINDOW", "follow_ups"]
 
 FOLLOW_WINDOW = timedelta(days=60)  # how soon after a purchase its follow-up counts
-RECENT = 2  # the customer's newest purchases (within the window) looked at
-PEERS = 80  # the newest buyers of each of them read (a bounded neighbourhood)
+RECENT = 2  # the customer's newest purchases (within the window) looked at, at most
+PEERS = 45  # the newest buyers of each of them read (a bounded neighbourhood)
 
 
 def follow_ups(session: Session, customer_id: str) -> list[NextBestAction]:
     """One offer per product B usually bought after a recent purchase A; the score is
-    the share of A's consenting buyers who bought B next (the best A for each B)."""
+    the share of A's consenting buyers who bought B next (the best A for each B).
+
+    The newest purchase is looked at first, and the next ones (up to RECENT) only while
+    none has given an offer: each costs a neighbourhood read.
+    """
     best: dict[str, NextBestAction] = {}
-    for product, at, buyers, following in session.purchases_following(
-            customer_id, within=FOLLOW_WINDOW, recent=RECENT, per_product=PEERS):
-        for nxt, n in following.items():
-            score = round(n / buyers, 3)
-            if nxt in best and best[nxt].score >= score:
-                continue
-            best[nxt] = NextBestAction(FOLLOW_UP, nxt, score, _expiry(at), (
-                Signal("user.financial", "customer", f"bought {product} on {at.date()}"),
-                Signal("user.financial", "customers",
-                       f"bought {nxt} within {FOLLOW_WINDOW.days} days of {product}",
-                       customers=n)))
+    for skip in range(RECENT):
+        found = session.purchases_following(customer_id, within=FOLLOW_WINDOW, recent=1,
+                                            skip=skip, per_product=PEERS)
+        for product, at, buyers, following in found:
+            for nxt, n in following.items():
+                score = round(n / buyers, 3)
+                if nxt in best and best[nxt].score >= score:
+                    continue
+                best[nxt] = NextBestAction(FOLLOW_UP, nxt, score, _expiry(at), (
+                    Signal("user.financial", "customer", f"bought {product} on {at.date()}"),
+                    Signal("user.financial", "customers",
+                           f"bought {nxt} within {FOLLOW_WINDOW.days} days of {product}",
+                           customers=n)))
+        if best:
+            break
     return list(best.values())
 
 

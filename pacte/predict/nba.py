@@ -28,7 +28,7 @@ MAX_FIRST = 10
 # The customer's own contacts read: pages of 20, newest first, until one reaches past
 # the longest window a predictor looks at (within retention, at most _JOURNEY).
 _JOURNEY = 100
-_PAGE = 20
+_PAGE = 10
 _WINDOW = max(RECENT_CHANNEL, RECENT_RISK) * 2
 # Channel and kind only: nothing personal is decrypted to predict.
 _FIELDS = ("channel", "kind")
