@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FIRST", "next_best_actions"]
 
 MAX_FIRST = 10
-# The customer's own contacts read: pages of 20, newest first, until one reaches past
+# The customer's own contacts read: pages of 10, newest first, until one reaches past
 # the longest window a predictor looks at (within retention, at most _JOURNEY).
 _JOURNEY = 100
 _PAGE = 10
