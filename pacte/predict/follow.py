@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 __all__ = ["FOLLOW_WINDOW", "follow_ups"]
 
 FOLLOW_WINDOW = timedelta(days=60)  # how soon after a purchase its follow-up counts
-RECENT = 2  # the customer's newest purchases (within the window) looked at, at most
-PEERS = 45  # the newest buyers of each of them read (a bounded neighbourhood)
+RECENT = 1  # the customer's newest purchases (within the window) looked at, at most
+PEERS = 50  # the newest buyers of each of them read (a bounded neighbourhood)
 
 
 def follow_ups(session: Session, customer_id: str) -> list[NextBestAction]:

@@ -9,15 +9,13 @@ Nothing is kept between calls.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pacte.errors import InputError
-from pacte.graph.views import InteractionView
 from pacte.predict.actions import NextBestAction
 from pacte.predict.devices import device_actions
 from pacte.predict.follow import follow_ups
-from pacte.predict.journey import RECENT_CHANNEL, RECENT_RISK, at_risk, channel_change
+from pacte.predict.journey import at_risk, channel_change
 
 if TYPE_CHECKING:
     from pacte.graph.session import Session
@@ -25,11 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["MAX_FIRST", "next_best_actions"]
 
 MAX_FIRST = 10
-# The customer's own contacts read: pages of 10, newest first, until one reaches past
-# the longest window a predictor looks at (within retention, at most _JOURNEY).
-_JOURNEY = 100
-_PAGE = 10
-_WINDOW = max(RECENT_CHANNEL, RECENT_RISK) * 2
+# The customer's own newest contacts read (one page, within retention): enough to see
+# the last months and what came before them, which is all the journey rules compare.
+_JOURNEY = 15
 # Channel and kind only: nothing personal is decrypted to predict.
 _FIELDS = ("channel", "kind")
 _CATEGORIES = ("user.behavior", "user.device", "user.financial")
@@ -46,7 +42,7 @@ def next_best_actions(session: Session, customer_id: str, *, first: int = 3
         raise InputError(f"first must be between 0 and {MAX_FIRST}")
     actions = follow_ups(session, customer_id)  # first: it is the gate
     now = session.now
-    journey = _journey(session, customer_id, since=now - _WINDOW)
+    journey = session.interactions(customer_id, first=_JOURNEY, fields=_FIELDS).items
     for found in (at_risk(journey, now=now), channel_change(journey, now=now)):
         if found is not None:
             actions.append(found)
@@ -56,15 +52,3 @@ def next_best_actions(session: Session, customer_id: str, *, first: int = 3
                               categories=_CATEGORIES)
     return ranked
 
-
-def _journey(session: Session, customer_id: str, *, since: datetime
-             ) -> list[InteractionView]:
-    out: list[InteractionView] = []
-    after: str | None = None
-    while len(out) < _JOURNEY:
-        page = session.interactions(customer_id, first=_PAGE, after=after, fields=_FIELDS)
-        out.extend(page.items)
-        if not page.has_next or not page.items or page.items[-1].occurred_at < since:
-            break
-        after = page.end_cursor
-    return out
