@@ -44,6 +44,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "Unauthenticated",
+    "UnknownPurpose",
 ]
 
 
@@ -102,9 +103,15 @@ class PurposeRequired(PolicyDenied):
 
 
 class PurposeNotGranted(PolicyDenied):
-    """The purpose is unknown or the principal may not claim it."""
+    """The principal may not claim the purpose (or it is unknown: see UnknownPurpose)."""
 
     code = "PURPOSE_NOT_GRANTED"
+
+
+class UnknownPurpose(PurposeNotGranted):
+    """The purpose is not in the policy (which purposes exist is public: nothing leaks)."""
+
+    code = "UNKNOWN_PURPOSE"
 
 
 class PrivacyBudgetSpent(PolicyDenied):
