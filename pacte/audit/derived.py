@@ -139,6 +139,12 @@ class IndexCheck:
                                         daemon=True)
         self._thread.start()
 
+    def stop(self) -> None:
+        """Check nothing more and wait for the thread (before its connection closes)."""
+        self.limit = -1
+        if self._thread is not None:
+            self._thread.join()
+
     def result(self) -> tuple[int, Problem] | None:
         """The first problem (waiting for the thread); a storage error is raised here."""
         if self._thread is not None:

@@ -127,10 +127,14 @@ def verify(
                     fingerprint=None if fingerprint is None else fingerprint.lower())
     with trail.reader() as db:
         other = twin(db, trail.path, first_read=_HIGH)
+        verifier = None
         try:
-            return _Verifier(db, other, trusted=trusted, keys=keys,
-                             source=str(trail.path)).run()
+            verifier = _Verifier(db, other, trusted=trusted, keys=keys,
+                                 source=str(trail.path))
+            return verifier.run()
         finally:
+            if verifier is not None:
+                verifier.index.stop()  # a storage error may leave it running
             if other is not None:
                 other.close()
 

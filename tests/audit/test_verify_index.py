@@ -134,3 +134,21 @@ def _run_verify_with(backend: Any, trusted: Any) -> Any:
         return verify(trail, trusted=trusted, public_key=SIGNER.public_key)
     finally:
         trail.close()
+
+
+def test_a_storage_error_in_the_walk_stops_the_index_thread_before_its_connection_closes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from pacte.errors import CorruptStore
+
+    path = tmp_path / "audit.db"
+    _trail(path, lambda i: [f"s_{i % 3}"], n=3000)
+
+    def broken(self: Any) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(_verify_module._Verifier, "_start", broken)
+    with pytest.raises(CorruptStore):
+        _verify(path)
+    assert not [t for t in threading.enumerate() if t.name == "pacte-verify-index"]
