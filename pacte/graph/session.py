@@ -77,6 +77,7 @@ from pacte.graph.views import (
     Page,
     ProductView,
     ProjectedCustomer,
+    ReviewView,
     Withheld,
 )
 
@@ -127,6 +128,7 @@ _KNOWN = {kind.name: frozenset(f.name for f in kind.fields) for kind in NODE_KIN
 _PURCHASES = "user.financial"
 _BEHAVIOUR = "user.behavior"
 _DEVICES = "user.device"
+_CONTENT = "user.content"
 _CONSENT_WRITERS = ("app", "admin")
 
 
@@ -562,34 +564,53 @@ class Session:
     def customer_by_email(self, email: str, *, fields: Collection[str] | None = None
                           ) -> CustomerView | None:
         """Exact lookup through the blind index; None when absent or not visible."""
+        return self._lookup("email", email, fields)
+
+    def customer_by_phone(self, phone: str, *, fields: Collection[str] | None = None
+                          ) -> CustomerView | None:
+        """Exact lookup through the phone's blind index; None when absent or not visible.
+
+        The number is normalised to E.164 as it was on the way in (a national number
+        gets the data directory's default country code). Several customers may share a
+        phone (households): the first visible one in id order is returned.
+        """
+        return self._lookup("phone", phone, fields)
+
+    def _lookup(self, field: str, value: str, fields: Collection[str] | None
+                ) -> CustomerView | None:
+        """The visible customer whose `field` is `value`, found through its blind index.
+
+        The answer for a hidden customer is the answer for nobody: None, after the same
+        reads, with the same audit entry (G3); a purpose that may not use `field` may not
+        look customers up by it at all.
+        """
         self._no_single_records("customer.lookup")
         names = self._pick(_CUSTOMER, fields)
-        email_field = _CUSTOMER.field("email")
-        reason = self._reason(email_field)
+        reason = self._reason(_CUSTOMER.field(field))
         if reason is not None:
             self._deny("customer.lookup", PurposeNotGranted(
-                f"cannot look customers up by email: {reason}"))
+                f"cannot look customers up by {field}: {reason}"))
         try:
-            _check_text("email", email)
-            token = self._b.codec.token("Customer", "email", email)
+            _check_text(field, value)
+            token = self._b.codec.token("Customer", field, value)
         except InputError:
             self._audit(self._record("customer.lookup", outcome="bad_input"))
             raise
-        candidates = self._b.store.lookup(index_name("Customer", "email"), token)
+        candidates = sorted(self._b.store.lookup(index_name("Customer", field), token))
         match: CustomerView | None = None
         # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
         # reads one that does: both cost the same (G3, timing). Its decoy is then a
         # customer picked by the token, as arbitrary as the one a hidden match reads.
         for node in self._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
-            opened = self._b.codec.open(node, ["email"])
-            if _same_email(opened.get("email"), email):
+            opened = self._b.codec.open(node, [field])
+            if self._b.codec.same(field, opened.get(field), value):
                 match = self._customer_view(node, names, opened=opened)
                 break
-        # The email is opened to confirm the match: on record even when not returned.
+        # The value is opened to confirm the match: on record even when not returned.
         used = match.fields.keys() if match else ()
         self._audit(self._record(
             "customer.lookup", subjects=[match.id] if match else [],
-            fields=used if "email" in used else (*used, "email"),
+            fields=used if field in used else (*used, field),
             outcome="ok" if match else "not_found"))
         return match
 
@@ -784,6 +805,16 @@ class Session:
         self._audit(self._record("product.read", extra={"product": product_id}))
         return views[0] if views else None
 
+    def products(self, *, first: int = 20, after: str | None = None) -> Page[ProductView]:
+        """The catalogue in id order (keyset pagination); holds no personal data."""
+        first = _page_size(first)
+        page = self._b.store.scan_nodes("Product", after=_id_cursor(after), limit=first + 1)
+        views = [_product(n) for n in page[:first]]
+        self._audit(self._record("product.catalogue",
+                                 extra={"products": [v.id for v in views]}))
+        end = _encode_id_cursor(views[-1].id) if views else None
+        return Page(views, end, len(page) > first)
+
     def products_by_id(self, product_ids: Sequence[str]) -> dict[str, ProductView]:
         """Many catalogue products in one round trip and one audit record."""
         ids = list(dict.fromkeys(product_ids))
@@ -809,15 +840,39 @@ class Session:
                                  fields=views[0].fields.keys() if views else ()))
         return views
 
-    def referrals(self, customer_id: str) -> list[CustomerView]:
-        """The visible customers this customer referred, within the purpose's retention."""
+    def referrals(self, customer_id: str, *, fields: Collection[str] | None = None
+                  ) -> list[CustomerView]:
+        """The visible customers this customer referred, within the purpose's retention.
+
+        `fields` names the fields to open (default: every one the purpose may use).
+        """
         self._no_single_records("customer.referrals")
+        names = self._pick(_CUSTOMER, fields)
         self._require_visible("customer.referrals", customer_id)
         horizon = self._horizon()
         ids = [e.dst for e in self._b.store.edges(customer_id, "REFERRED") if e.at >= horizon]
-        views = [self._customer_view(n) for n in self._visible_customers(ids)]
+        views = [self._customer_view(n, names) for n in self._visible_customers(ids)]
         self._audit(self._record("customer.referrals",
-                                 subjects=[customer_id, *(v.id for v in views)]))
+                                 subjects=[customer_id, *(v.id for v in views)],
+                                 fields=views[0].fields.keys() if views else ()))
+        return views
+
+    def reviews(self, customer_id: str) -> list[ReviewView]:
+        """The products a customer rated within the purpose's retention, newest first.
+
+        A rating is content the customer wrote (`user.content`): under a purpose that may
+        not use it, the list is empty and the refusal on record, as for devices.
+        """
+        self._no_single_records("review.list")
+        self._require_visible("review.list", customer_id)
+        if not self._category_ok(_CONTENT):
+            self._audit(self._record("review.list", subjects=[customer_id],
+                                     outcome="withheld"))
+            return []
+        horizon = self._horizon()
+        views = [ReviewView(e.dst, from_micros(e.at), _int(e.props.get("rating")))
+                 for e in self._b.store.edges(customer_id, "REVIEWED") if e.at >= horizon]
+        self._audit(self._record("review.list", subjects=[customer_id], fields=["REVIEWED"]))
         return views
 
     def devices(self, customer_id: str) -> list[DeviceView]:
