@@ -7,7 +7,11 @@ anything runs, and its message does not repeat it.
 
 from __future__ import annotations
 
-from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role
+import re
+from pathlib import Path
+
+import pacte
+from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Outcome, Role
 from pacte.graph.model import CHANNELS, INTERACTION_KINDS
 from pacte.graph.model import ConsentStatus as ModelConsentStatus
 from pacte.graph.policy import ROLES
@@ -23,6 +27,15 @@ def test_the_enums_are_the_model_s_values() -> None:
     assert [k.value for k in InteractionKind] == list(INTERACTION_KINDS)
     assert {s.value for s in ConsentStatus} == {s.value for s in ModelConsentStatus}
     assert [r.value for r in Role] == list(ROLES)
+
+
+def test_every_outcome_the_code_records_is_a_value_of_outcome() -> None:
+    """An outcome missing from the enum would read as `other` in `auditTrail`."""
+    written = re.compile(r'outcome(?:=|": |, reason = \()"([a-z_]+)"')
+    found = {m for path in Path(pacte.__file__).parent.rglob("*.py")
+             for m in written.findall(path.read_text(encoding="utf-8"))}
+    assert found >= {"ok", "not_found", "denied", "failed", "withheld"}
+    assert found <= {o.value for o in Outcome} - {"other"}, found
 
 
 def test_old_string_values_go_through_variables(fresh: tuple[World, Api]) -> None:
