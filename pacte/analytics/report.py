@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from pacte.analytics.communities import Communities, communities
 from pacte.analytics.copurchase import BoughtTogether, bought_together
@@ -27,6 +26,10 @@ from pacte.analytics.ratings import Ratings, ratings
 from pacte.analytics.referrals import ReferralWeight, referral_weight
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k
 from pacte.clock import Clock, utcnow
+from pacte.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Findings", "findings", "report"]
 
@@ -115,6 +118,16 @@ def report(projection: Projection, *, directory: Path | None = None,
 # -- plots -------------------------------------------------------------------------
 
 
+def _new_figure(*, figsize: tuple[float, float]) -> Figure:
+    # matplotlib is the `report` extra: only the report needs it (and numpy with it).
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ConfigError("the HTML report needs matplotlib: pip install 'pacte[report]'"
+                          ) from exc
+    return Figure(figsize=figsize, layout="constrained")
+
+
 def _data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -134,7 +147,7 @@ def _bin_label(low: float, high: float) -> str:
 
 def _bar_plot(bars: Sequence[tuple[str, int]], title: str, unit: str, *,
               horizontal: bool = True) -> Figure:
-    fig = Figure(figsize=(8, max(2.5, 0.45 * len(bars) + 1.5)), layout="constrained")
+    fig = _new_figure(figsize=(8, max(2.5, 0.45 * len(bars) + 1.5)))
     ax = fig.add_subplot()
     ax.set_title(title)
     if not bars:
@@ -161,7 +174,7 @@ def _bar_plot(bars: Sequence[tuple[str, int]], title: str, unit: str, *,
 
 def _communities_plot(found: Communities, *, shown: int = 8) -> Figure:
     rows = found.communities[:shown]
-    fig = Figure(figsize=(8, max(2.5, 0.5 * len(rows) + 1.8)), layout="constrained")
+    fig = _new_figure(figsize=(8, max(2.5, 0.5 * len(rows) + 1.8)))
     ax = fig.add_subplot()
     ax.set_title("Communities by segment (distinct customers)")
     if not rows:
