@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 
 import pytest
 
@@ -13,14 +12,15 @@ from tests.helpers import World
 
 
 def _refused(api: Api, world: World, query: str, code: str) -> str:
-    started = time.perf_counter()
+    # Refused before execution (no wall-clock limit here: a loaded machine is slow, and
+    # speed is the benchmarks' business): nothing ran, so the trail has nothing new.
+    before = world.rt.audit.size()
     r = api.post(query, key=world.keys["app"], purpose="service")
-    elapsed = time.perf_counter() - started
     assert r.status_code == 400, r.text
     body = r.json()
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == code, body
-    assert elapsed < 2, f"refusing took {elapsed:.1f}s"
+    assert world.rt.audit.size() == before
     message: str = body["errors"][0]["message"]
     return message
 

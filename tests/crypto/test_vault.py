@@ -9,7 +9,6 @@ import os
 import re
 import sqlite3
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -144,9 +143,7 @@ def test_open_and_create_refusals(tmp_path: Path, provider: FileKeyProvider) -> 
 
 def test_data_keys_batch(vault: KeyVault) -> None:
     ids = [f"c{i}" for i in range(20_000)]
-    t0 = time.perf_counter()
     keys = vault.data_keys(ids, create=True)
-    assert time.perf_counter() - t0 < 10
     assert set(keys) == set(ids) and all(k.version == 1 for k in keys.values())
     assert vault.data_keys(["c5", "c5", "c7"]) == {"c5": keys["c5"], "c7": keys["c7"]}
     assert "material" not in repr(keys["c5"]) and repr(keys["c5"]).startswith("DataKey(")

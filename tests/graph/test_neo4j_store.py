@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from typing import Any
 
 import neo4j
@@ -174,13 +173,10 @@ def test_neo4j_large_batch_is_one_transaction(neo4j_store: Neo4jStore) -> None:
     nodes = [_customer(f"c{i:05}", blob=EVERY_BYTE[: i % 256]) for i in range(n)]
     edges = [Edge("REFERRED", f"r{i:05}", f"c{i:05}", f"c{(i + 1) % n:05}", i) for i in range(n)]
     index = [IndexEntry("Customer.email", i.to_bytes(4, "big"), f"c{i:05}") for i in range(n)]
-    started = time.monotonic()
     neo4j_store.write(WriteBatch(nodes=nodes, edges=edges, index=index))
-    elapsed = time.monotonic() - started
     assert neo4j_store.count_nodes() == {"Customer": n}
     assert neo4j_store.count_edges() == {"REFERRED": n}
     assert neo4j_store.lookup("Customer.email", (1234).to_bytes(4, "big")) == ["c01234"]
-    assert elapsed < 60, f"{n} nodes + edges + index entries took {elapsed:.1f} s"
 
 
 # -- edges ----------------------------------------------------------------------------------
@@ -548,11 +544,9 @@ def test_neo4j_unreachable_server_is_a_retryable_storage_error() -> None:
     store = Neo4jStore(f"neo4j://127.0.0.1:{_closed_port()}", max_retry_time=0.2,
                        connection_timeout=2)
     try:
-        started = time.monotonic()
-        with pytest.raises(StorageError) as info:
+        with pytest.raises(StorageError) as info:  # (a hang is the test timeout's)
             store.get_nodes(["c1"])
         assert info.value.retryable
-        assert time.monotonic() - started < 20
         with pytest.raises(StorageError) as info:
             store.write(WriteBatch(nodes=[_customer("c1", email_ct=b"secret")]))
         assert info.value.retryable
