@@ -635,17 +635,72 @@ def serve(
         "--max-cost", help="Refuse documents that may resolve more fields than this, "
                            "counting each once per item of the pages around it [50000]",
         show_default=False)] = None,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="The store, e.g. neo4j://host:7687 [default: $PACTE_STORE, else the "
+                        "data directory's]", show_default=False)] = None,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Without a data directory: the policy file [$PACTE_POLICY]",
+        show_default=False)] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", help="Without a data directory: the audit signing key "
+                              "[$PACTE_SIGNING_KEY]", show_default=False)] = None,
+    master_key: Annotated[Path | None, typer.Option(
+        "--master-key", help="Without a data directory and without $PACTE_MASTER_KEY: "
+                             "the key file", show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
 
+    With a Neo4j store made by `pacte init --store neo4j://...`, a server needs no data
+    directory: give it the store, the policy and the signing key (and the KEK in
+    PACTE_MASTER_KEY or --master-key); --data is then only its working directory.
+
     Example: pacte serve --host 127.0.0.1 --port 8000
+    Example: pacte serve --store neo4j://db:7687 --policy policy.toml --signing-key signing.key
     """
     _check_port(port)
     if max_cost is not None and max_cost < 1:
         fail("--max-cost must be at least 1", code=2)
-    with opened(data) as rt:
+    with _opened_to_serve(data, store=store, policy=policy, signing_key=signing_key,
+                          master_key=master_key) as rt:
         _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
+
+
+@contextmanager
+def _opened_to_serve(data: Path | None, *, store: str | None, policy: Path | None,
+                     signing_key: Path | None, master_key: Path | None) -> Iterator[Pacte]:
+    """The data directory if there is one, else the Neo4j store attached (docs/scale-out.md)."""
+    import os
+
+    path = _dir(data)
+    policy = policy or _env_path("PACTE_POLICY")
+    signing_key = signing_key or _env_path("PACTE_SIGNING_KEY")
+    if (path / "policy.toml").exists() or (policy is None and signing_key is None):
+        if master_key is not None:
+            fail("--master-key is for a server without a data directory", code=2)
+        try:
+            with Pacte.open(path, store_uri=store) as rt:
+                yield rt
+        except PacteError as exc:
+            fail(str(exc))
+        return
+    uri = store or os.environ.get("PACTE_STORE")
+    if uri is None or policy is None or signing_key is None:
+        fail("a server without a data directory needs --store, --policy and --signing-key",
+             code=2)
+    try:
+        with Pacte.attach(uri, policy_file=policy, signing_key_file=signing_key,
+                          master_key_file=master_key, work_dir=path) as rt:
+            yield rt
+    except PacteError as exc:
+        fail(str(exc))
+
+
+def _env_path(name: str) -> Path | None:
+    import os
+
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 @app.command("schema")
