@@ -110,6 +110,19 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "FOR (t:PacteTombstone) REQUIRE t.subject_ref IS UNIQUE",
     "CREATE CONSTRAINT pacte_erasing_customer IF NOT EXISTS "
     "FOR (e:PacteErasing) REQUIRE e.customer_id IS UNIQUE",
+    # The audit trail kept beside the graph (pacte.audit.shared_trail).
+    "CREATE CONSTRAINT pacte_audit_chain IF NOT EXISTS "
+    "FOR (c:PacteAuditChain) REQUIRE c.chain IS UNIQUE",
+    "CREATE CONSTRAINT pacte_audit_entry IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) REQUIRE e.key IS UNIQUE",
+    "CREATE INDEX pacte_audit_entry_time IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) ON (e.time)",
+    "CREATE INDEX pacte_audit_entry_chain IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) ON (e.chain, e.n)",
+    "CREATE INDEX pacte_audit_subject IF NOT EXISTS "
+    "FOR (s:PacteAuditSubject) ON (s.subject, s.time)",
+    "CREATE CONSTRAINT pacte_audit_checkpoint IF NOT EXISTS "
+    "FOR (c:PacteAuditCheckpoint) REQUIRE c.key IS UNIQUE",
 )
 _AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 _INIT_VERSION = (
