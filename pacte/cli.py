@@ -6,7 +6,6 @@ Domain errors become one line on stderr and a non-zero exit code, never a traceb
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -79,6 +78,7 @@ def guarded(fn: Callable[[], T]) -> T:
 
 
 _NOT_UTF8 = "arguments must be valid UTF-8 text"
+_MAX_WORKERS = 64
 _MAX_PORT = 65535
 
 
@@ -606,22 +606,43 @@ _DEMO_KEYS = (
 )
 
 
+_ROUTES = ("/graphql", "/healthz", "/metrics")
+
+
 def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None
            ) -> None:
     import uvicorn
 
     from pacte.api import Limits, create_app
     from pacte.api.access_log import AccessLog
+    from pacte.api.logs import configure_logging
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
-    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=_ROUTES)
     # uvicorn's access log writes query strings, where GET requests carry personal
-    # values: pacte's own logs method, route and status only (G1).
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")
+    # values: pacte's own logs method, route and status only (G1), as JSON lines.
+    configure_logging()
     uvicorn.run(asgi, host=host, port=port, log_level="info", access_log=False,
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False, log_config=None)
+
+
+def _serve_workers(config: dict[str, Any], *, workers: int, host: str, port: int) -> None:
+    """`--workers N`: uvicorn starts N processes, each opening its own runtime."""
+    import os
+
+    import uvicorn
+
+    from pacte.api.logs import configure_logging
+    from pacte.api.workers import CONFIG_ENV
+
+    typer.echo(f"serving GraphQL at http://{host}:{port}/graphql with {workers} processes")
+    os.environ[CONFIG_ENV] = json.dumps(config)
+    configure_logging()
+    uvicorn.run("pacte.api.workers:app", factory=True, workers=workers, host=host, port=port,
+                log_level="info", access_log=False, server_header=False,
+                proxy_headers=False, log_config=None)
 
 
 @app.command()
@@ -647,6 +668,8 @@ def serve(
     master_key: Annotated[Path | None, typer.Option(
         "--master-key", help="Without a data directory and without $PACTE_MASTER_KEY: "
                              "the key file", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Server processes on this machine, sharing the port")] = 1,
     data: DataOpt = None,
 ) -> None:
     """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
@@ -655,15 +678,26 @@ def serve(
     directory: give it the store, the policy and the signing key (and the KEK in
     PACTE_MASTER_KEY or --master-key); --data is then only its working directory.
 
-    Example: pacte serve --host 127.0.0.1 --port 8000
+    Example: pacte serve --host 127.0.0.1 --port 8000 --workers 2
     Example: pacte serve --store neo4j://db:7687 --policy policy.toml --signing-key signing.key
     """
     _check_port(port)
     if max_cost is not None and max_cost < 1:
         fail("--max-cost must be at least 1", code=2)
+    if not 1 <= workers <= _MAX_WORKERS:
+        fail(f"--workers must be between 1 and {_MAX_WORKERS}", code=2)
     with _opened_to_serve(data, store=store, policy=policy, signing_key=signing_key,
                           master_key=master_key) as rt:
-        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
+        if workers == 1:
+            _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost)
+            return
+        # Opened once here, so that a wrong key or path is one line before any worker
+        # starts; each worker then opens its own.
+        config = {"data": str(rt.data_dir), "store": store, "dev": dev, "max_cost": max_cost,
+                  "attach": _attaches(data, policy=policy, signing_key=signing_key),
+                  "policy": str(rt.policy_file), "signing_key": str(rt.signing_key_file),
+                  "master_key": None if master_key is None else str(master_key)}
+    _serve_workers(config, workers=workers, host=host, port=port)
 
 
 @contextmanager
@@ -675,7 +709,7 @@ def _opened_to_serve(data: Path | None, *, store: str | None, policy: Path | Non
     path = _dir(data)
     policy = policy or _env_path("PACTE_POLICY")
     signing_key = signing_key or _env_path("PACTE_SIGNING_KEY")
-    if (path / "policy.toml").exists() or (policy is None and signing_key is None):
+    if not _attaches(data, policy=policy, signing_key=signing_key):
         if master_key is not None:
             fail("--master-key is for a server without a data directory", code=2)
         try:
@@ -694,6 +728,12 @@ def _opened_to_serve(data: Path | None, *, store: str | None, policy: Path | Non
             yield rt
     except PacteError as exc:
         fail(str(exc))
+
+
+def _attaches(data: Path | None, *, policy: Path | None, signing_key: Path | None) -> bool:
+    """Whether `serve` attaches to a store rather than opening a data directory."""
+    given = policy or _env_path("PACTE_POLICY") or signing_key or _env_path("PACTE_SIGNING_KEY")
+    return given is not None and not (_dir(data) / "policy.toml").exists()
 
 
 def _env_path(name: str) -> Path | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -64,6 +65,7 @@ from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
 from pacte.graph.stores import NEO4J_SCHEMES, open_store
+from pacte.metrics import Metrics
 from pacte.refusals import RefusalTally
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ class Pacte:
         self.codec = Codec(self.cipher, BlindIndex(vault),
                            today=lambda: self._now().date().isoformat())
         self.principals = PrincipalRegistry(store, policy)
+        self.metrics = Metrics()
         self._refusals = RefusalTally(
             append=self.audit_append,
             record=lambda reason: self._system_record("auth", outcome="denied", reason=reason))
@@ -550,7 +553,11 @@ class Pacte:
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""
-        return self.audit.append_many(records)[-1].seq
+        start = time.perf_counter()
+        try:
+            return self.audit.append_many(records)[-1].seq
+        finally:
+            self.metrics.audit_append(time.perf_counter() - start)
 
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]:
@@ -562,7 +569,9 @@ class Pacte:
     def audit_verify(self) -> Any:
         # Pinned to this directory's signing key: a checkpoint signed by any key the
         # trail did not rotate to from it fails.
-        return verify(self.audit, public_key=self.signer.public_key)
+        report = verify(self.audit, public_key=self.signer.public_key)
+        self.metrics.verified(report.ok)
+        return report
 
     def audit_trace(self, subject: str) -> list[Any]:
         return trace(self.audit, subject)

@@ -32,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -51,6 +52,7 @@ from pacte.api.errors import (
     server_failure,
 )
 from pacte.api.limits import Limits
+from pacte.api.metrics import MetricsMiddleware
 from pacte.api.schema import build_schema
 from pacte.errors import PacteError, PolicyDenied, StorageError
 
@@ -277,7 +279,7 @@ async def _healthz(request: Request) -> Response:
 
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
-               schema: strawberry.Schema | None = None) -> Starlette:
+               schema: strawberry.Schema | None = None) -> ASGIApp:
     """The ASGI app serving an opened data directory.
 
     `dev` turns on introspection, field suggestions and a GraphiQL page at
@@ -285,8 +287,10 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
                                dev=dev, max_body=max_body)
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/graphql", endpoint.handle,
               methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         Route("/healthz", _healthz, methods=["GET"]),
     ])
+    # `GET /metrics` (Prometheus text): counts and latencies, no personal value.
+    return MetricsMiddleware(app, pacte.metrics, purposes=pacte.policy.purposes.keys())

@@ -16,6 +16,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 _READY = "Uvicorn running on"
+_WORKER_READY = "Application startup complete"
 
 
 def free_port() -> int:
@@ -66,6 +67,19 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def workers(self) -> list[int]:
+        """The pids of its worker processes (`--workers N`)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid and b"spawn_main" in cmdline:
+                pids.append(int(stat.parent.name))
+        return pids
+
     def kill(self) -> None:
         """kill -9: nothing runs after it."""
         if self._client is not None:
@@ -79,23 +93,30 @@ def _drain(stream: IO[str], into: list[str]) -> None:
         into.append(line)
 
 
-def start(work_dir: Path, *, env: Mapping[str, str], args: Sequence[str]) -> Server:
-    """Start `pacte serve` in `work_dir` (made empty) and wait until it listens."""
+def start(work_dir: Path, *, env: Mapping[str, str], args: Sequence[str],
+          data: Path | None = None) -> Server:
+    """Start `pacte serve` in `work_dir` (made empty) and wait until it listens; its
+    `--data` is `data`, else the working directory itself."""
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "pacte", "serve", "--port", str(port), "--data", str(work_dir),
-         *args],
+        [sys.executable, "-m", "pacte", "serve", "--port", str(port),
+         "--data", str(data or work_dir), *args],
         cwd=work_dir, env={**env, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
     assert process.stdout is not None
     server = Server(process, port, work_dir)
-    # Reading blocks until the line comes (no sleeping): uvicorn says so once it listens.
+    # Reading blocks until the line comes (no sleeping): uvicorn says so once it
+    # listens; with workers, each says so once it is up (the parent's line comes first).
+    workers = int(args[list(args).index("--workers") + 1]) if "--workers" in args else 0
+    waiting = workers or 1
     for line in process.stdout:
         server.log.append(line)
-        if _READY in line:
-            break
+        if (_WORKER_READY if workers else _READY) in line:
+            waiting -= 1
+            if not waiting:
+                break
     else:
         process.wait()
         raise RuntimeError(f"pacte serve did not start (exit {process.returncode}):\n"
