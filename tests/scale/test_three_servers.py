@@ -157,3 +157,50 @@ def test_the_scan_would_catch_plaintext(shared: Shared) -> None:
 
     shared.world.rt.store.write(WriteBatch(nodes=[Node("Note", "n_1", {"x": "Leaky Value"})]))
     assert b"Leaky Value" in neo4j_text(shared.uri)
+
+
+def test_a_server_killed_during_writes_loses_no_acknowledged_write(
+        shared: Shared, servers: list[Server], app_key: str) -> None:
+    import threading
+
+    from pacte.audit import AuditTrail, verify
+    from pacte.crypto import SigningKey
+
+    s0, s1, _ = servers
+    acknowledged: list[str] = []
+    started = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while True:
+            try:
+                r = s0.graphql(app_key, "service", UPSERT, {"i": {
+                    "name": f"Kill Nine{n}", "email": f"kill.nine{n}@example.com"}})
+            except Exception:
+                return  # the server is gone
+            if r.status_code != 200 or "errors" in r.json():
+                return
+            acknowledged.append(r.json()["data"]["upsertCustomer"]["id"])
+            n += 1
+            if n == 10:
+                started.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    started.wait(timeout=120)
+    s0.kill()  # kill -9, while the writer keeps sending
+    writer.join()
+    assert len(acknowledged) >= 10
+    # Every write it acknowledged is there for another server...
+    for cid in acknowledged:
+        assert s1.data(app_key, "service", READ, {"id": cid})["customer"] is not None
+    # ...and its trail verifies, holding a record of each.
+    key = SigningKey.load(shared.signing_key_file)
+    with AuditTrail.open(s0.work_dir / "audit.db", signer=None, read_only=True,
+                         for_verify=True) as trail:
+        report = verify(trail, public_key=key.public_key)
+        assert report.ok, report.lines()
+        for cid in acknowledged:
+            ref = shared.world.rt.subject_ref(cid)
+            assert [e for e in trail.entries(subject=ref, limit=10)
+                    if e.record["outcome"] == "ok"], cid
