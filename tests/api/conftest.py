@@ -122,7 +122,7 @@ _LOG_SCANNED = {"tests.api.test_privacy", "tests.api.test_hostile"}
 
 class _Lines(logging.Handler):
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+        super().__init__(logging.INFO)
         self.lines: list[str] = []
         self.setFormatter(JsonLines())
 
@@ -139,7 +139,7 @@ def scanned_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     root = logging.getLogger()
     level = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(logging.INFO)  # as `pacte serve` logs
     try:
         yield
     finally:
