@@ -56,3 +56,6 @@ def configure_logging(*, level: int = logging.INFO) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # The driver's own connection chatter only when debugging.
+    logging.getLogger("neo4j").setLevel(level if level == logging.DEBUG
+                                        else max(level, logging.WARNING))

@@ -50,11 +50,12 @@ def app() -> ASGIApp:
     from pacte.api.access_log import AccessLog
     from pacte.api.logs import configure_logging
 
-    configure_logging()
     config = json.loads(os.environ[CONFIG_ENV])
+    configure_logging(level=getattr(logging, str(config.get("log_level", "info")).upper()))
     rt = open_runtime(config)
     limits = Limits() if config.get("max_cost") is None else Limits(max_cost=config["max_cost"])
-    inner = AccessLog(create_app(rt, dev=bool(config.get("dev")), limits=limits),
+    inner = AccessLog(create_app(rt, dev=bool(config.get("dev")), limits=limits,
+                                 cors_origins=config.get("cors_origins") or ()),
                       routes=("/graphql", "/healthz", "/metrics"))
     return ClosingOnShutdown(inner, rt.close)
 

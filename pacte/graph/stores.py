@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-from pacte.errors import ConfigError
+from typing import TYPE_CHECKING
+
+from pacte.errors import ConfigError, StorageError
 from pacte.graph.store import Store
 
-__all__ = ["NEO4J_SCHEMES", "open_store"]
+if TYPE_CHECKING:
+    from pacte.graph.neo4j_store import Neo4jStore
+
+__all__ = ["NEO4J_SCHEMES", "check_reachable", "open_store"]
 
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+
+
+def check_reachable(uri: str, *, timeout: float = 5.0) -> None:
+    """Fail within about `timeout` seconds, with one line, when `uri` cannot be used.
+
+    For `pacte init`, before anything is written: the driver would otherwise retry an
+    unreachable server for a minute."""
+    if not uri.startswith(NEO4J_SCHEMES):
+        if "://" in uri and not uri.startswith("sqlite:///"):
+            open_store(uri)  # raises the unsupported-scheme error
+        return
+    probe = _neo4j().from_uri(uri, connection_timeout=timeout, max_retry_time=0.0)
+    try:
+        probe.ping()
+    except StorageError as exc:
+        host = uri.split("@")[-1]  # never the password
+        raise ConfigError(f"cannot reach the Neo4j store at {host}: {exc}") from exc
+    finally:
+        probe.close()
 
 
 def open_store(uri: str, *, create: bool = False) -> Store:
     """The store at `uri`: SQLite for a path, Neo4j for neo4j:// and bolt:// URIs."""
     if uri.startswith(NEO4J_SCHEMES):
-        from pacte.graph.neo4j_store import Neo4jStore
-
-        store: Store = Neo4jStore.from_uri(uri)
+        store: Store = _neo4j().from_uri(uri)
         return store
     if "://" in uri and not uri.startswith("sqlite:///"):
         raise ConfigError(f"unsupported store URI {uri.split('://')[0]}://; use a file path, "
@@ -23,3 +45,13 @@ def open_store(uri: str, *, create: bool = False) -> Store:
     from pacte.graph.sqlite_store import SQLiteStore
 
     return SQLiteStore(uri.removeprefix("sqlite:///"), create=create)
+
+
+def _neo4j() -> type[Neo4jStore]:
+    # The driver is the `neo4j` extra: a SQLite-only install does without it.
+    try:
+        from pacte.graph.neo4j_store import Neo4jStore
+    except ImportError as exc:
+        raise ConfigError("a Neo4j store needs the Neo4j driver: pip install 'pacte[neo4j]'"
+                          ) from exc
+    return Neo4jStore
