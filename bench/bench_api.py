@@ -271,6 +271,7 @@ class _BareRuntime:
     def __init__(self, rt: Any) -> None:
         self._rt = rt
         self.policy = rt.policy
+        self.metrics = rt.metrics
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Any:
         return self._rt.authenticate(api_key, request_id=request_id)

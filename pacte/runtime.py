@@ -1,7 +1,9 @@
 """An opened data directory: the store, the key vault, the audit trail and the policy.
 
-`Pacte.init(dir)` creates one; `Pacte.open(dir)` opens it. Everything that reads or
-writes customer data then goes through `pacte.session(principal, purpose)` (G10).
+`Pacte.init(dir)` creates one; `Pacte.open(dir)` opens it; `Pacte.attach(store_uri, ...)`
+serves a Neo4j store whose keys live in it, from a machine with no data directory.
+Everything that reads or writes customer data then goes through
+`pacte.session(principal, purpose)` (G10).
 
 The directory holds:
 
@@ -9,7 +11,8 @@ The directory holds:
     graph.db      the SQLite store (unless the graph lives in Neo4j: see store.uri)
     store.uri     where the graph lives, when it is not graph.db
     master.key    the key-encryption keys (0600), unless PACTE_MASTER_KEY is set
-    keys.db       the wrapped per-customer data keys, apart from the graph
+    keys.db       the wrapped per-customer data keys, apart from the graph (beside a
+                  Neo4j store they live in Neo4j instead: see docs/scale-out.md)
     audit.db      the audit trail
     signing.key   the Ed25519 key that signs audit checkpoints and receipts (0600)
     revocations.stamp  replaced by every API-key revocation; read per request, so that
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -39,12 +43,14 @@ from pacte.audit import (
 from pacte.clock import Clock, from_micros, to_micros, utcnow
 from pacte.crypto import (
     BlindIndex,
+    EnvKeyProvider,
     FieldCipher,
     FileKeyProvider,
     KeyVault,
     SigningKey,
     provider_from_env_or_file,
 )
+from pacte.crypto.vault import VaultRows, new_vault_meta
 from pacte.errors import (
     ConfigError,
     InputError,
@@ -56,13 +62,14 @@ from pacte.errors import (
 )
 from pacte.graph.codec import Codec
 from pacte.graph.key_cache import STAMP_FILE as REVOCATION_STAMP_FILE
-from pacte.graph.key_cache import RevocationStamp
+from pacte.graph.key_cache import revocation_stamp
 from pacte.graph.migrate import MigrationReport, migrate
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
 from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
-from pacte.graph.stores import check_reachable, open_store
+from pacte.graph.stores import NEO4J_SCHEMES, check_reachable, open_store
+from pacte.metrics import Metrics
 from pacte.refusals import RefusalTally
 
 if TYPE_CHECKING:
@@ -117,8 +124,13 @@ class Pacte:
         signer: SigningKey,
         policy: Policy,
         now: Clock,
+        policy_file: Path | None = None,
+        signing_key_file: Path | None = None,
     ) -> None:
+        # The working directory: the whole data directory, or (attach) scratch space.
         self.data_dir = data_dir
+        self.policy_file = policy_file or data_dir / POLICY_FILE
+        self.signing_key_file = signing_key_file or data_dir / SIGNING_KEY_FILE
         self.store = store
         self.vault = vault
         self.audit = audit
@@ -128,9 +140,12 @@ class Pacte:
         self.cipher = FieldCipher(vault)
         self.codec = Codec(self.cipher, BlindIndex(vault),
                            today=lambda: self._now().date().isoformat())
-        # Every process of this directory reads the stamp per request; revocations move it.
-        self.principals = PrincipalRegistry(
-            store, policy, stamp=RevocationStamp(data_dir / REVOCATION_STAMP_FILE))
+        # Every process reads the stamp per request; revocations move it. A file in the
+        # data directory where one is shared (SQLite: one machine); in the store itself
+        # otherwise, since servers on other machines have directories of their own.
+        self.principals = PrincipalRegistry(store, policy, stamp=revocation_stamp(
+            store, data_dir / REVOCATION_STAMP_FILE))
+        self.metrics = Metrics()
         self._refusals = RefusalTally(
             append=self.audit_append,
             record=lambda reason: self._system_record("auth", outcome="denied", reason=reason))
@@ -182,7 +197,6 @@ class Pacte:
         if not os.environ.get("PACTE_MASTER_KEY"):
             FileKeyProvider.create(path / MASTER_KEY_FILE)
         provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
-        KeyVault.create(path / KEYS_FILE, provider).close()
         SigningKey.create(path / SIGNING_KEY_FILE)
         if store_uri:
             uri_file = path / STORE_URI_FILE
@@ -195,7 +209,16 @@ class Pacte:
             _private_file(path / GRAPH_FILE)
         _private_file(path / AUDIT_FILE)
         store = open_store(uri, create=True)
-        store.close()
+        try:
+            # Beside a Neo4j store the wrapped keys live in Neo4j, so that a server on
+            # any machine reads them; beside SQLite, in keys.db.
+            if uri.startswith(NEO4J_SCHEMES):
+                KeyVault.over(_neo4j_vault_rows(store, new=new_vault_meta(provider, now=now)[1]),
+                              provider).close()
+            else:
+                KeyVault.create(path / KEYS_FILE, provider).close()
+        finally:
+            store.close()
         AuditTrail.open(path / AUDIT_FILE, signer=SigningKey.load(path / SIGNING_KEY_FILE),
                         now=now).close()
         # Written last: its presence is what marks the directory as initialised.
@@ -210,18 +233,80 @@ class Pacte:
         policy = Policy.load(path / POLICY_FILE)
         _tighten(path)
         provider = provider_from_env_or_file(path / MASTER_KEY_FILE)
-        vault = KeyVault.open(path / KEYS_FILE, provider)
         uri = store_uri or os.environ.get("PACTE_STORE") or _stored_uri(path) or str(
             path / GRAPH_FILE)
+        store = open_store(uri)
         try:
-            store = open_store(uri)
+            # keys.db wins where there is one (a directory made before the keys could
+            # live in Neo4j, or a graph migrated there): its keys are the ones in use.
+            if uri.startswith(NEO4J_SCHEMES) and not (path / KEYS_FILE).exists():
+                vault = KeyVault.over(_neo4j_vault_rows(store), provider)
+            else:
+                vault = KeyVault.open(path / KEYS_FILE, provider)
+        except BaseException:
+            store.close()
+            raise
+        try:
             signer = SigningKey.load(path / SIGNING_KEY_FILE)
             audit = AuditTrail.open(path / AUDIT_FILE, signer=signer, now=now)
         except BaseException:
             vault.close()
+            store.close()
             raise
-        rt = cls(path, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
-                 now=now)
+        return cls._started(path, store=store, vault=vault, audit=audit, signer=signer,
+                            policy=policy, now=now)
+
+    @classmethod
+    def attach(cls, store_uri: str, *, policy_file: Path | str, signing_key_file: Path | str,
+               work_dir: Path | str, master_key_file: Path | str | None = None,
+               now: Clock = utcnow) -> Pacte:
+        """Serve a Neo4j store made by `init`, from a machine with no data directory.
+
+        What a server needs comes from outside: the store URI (and credentials), the
+        KEK (PACTE_MASTER_KEY, else `master_key_file`), the audit signing key and the
+        policy, identical on every server. The wrapped keys are read from Neo4j.
+        `work_dir` (created if absent) holds what is this process's own: its audit
+        trail, and scratch files of ingestion.
+        """
+        work = Path(work_dir)
+        policy_path, signing_path = Path(policy_file), Path(signing_key_file)
+        policy = Policy.load(policy_path)
+        if not os.environ.get("PACTE_MASTER_KEY") and master_key_file is None:
+            raise ConfigError("give the key-encryption key: set PACTE_MASTER_KEY, or name "
+                              "the key file")
+        provider = provider_from_env_or_file(Path(master_key_file or work / MASTER_KEY_FILE))
+        signer = SigningKey.load(signing_path)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot write to {work}: {exc.strerror}") from exc
+        if not store_uri.startswith(NEO4J_SCHEMES):
+            raise ConfigError("only a Neo4j store can be served without a data directory "
+                              "(its keys live in it)")
+        store = open_store(store_uri)
+        try:
+            vault = KeyVault.over(_neo4j_vault_rows(store), provider)
+        except BaseException:
+            store.close()
+            raise
+        try:
+            _private_file(work / AUDIT_FILE)
+            audit = AuditTrail.open(work / AUDIT_FILE, signer=signer, now=now)
+        except BaseException:
+            vault.close()
+            store.close()
+            raise
+        return cls._started(work, store=store, vault=vault, audit=audit, signer=signer,
+                            policy=policy, now=now, policy_file=policy_path,
+                            signing_key_file=signing_path)
+
+    @classmethod
+    def _started(cls, work: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
+                 signer: SigningKey, policy: Policy, now: Clock,
+                 policy_file: Path | None = None, signing_key_file: Path | None = None
+                 ) -> Pacte:
+        rt = cls(work, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
+                 now=now, policy_file=policy_file, signing_key_file=signing_key_file)
         try:
             rt._finish_erasures()
         except BaseException:
@@ -360,7 +445,7 @@ class Pacte:
         m = load_mapping(mapping) if mapping is not None else Mapping()
         if source is not None:
             m = replace(m, source=source)
-        policy_file = self.data_dir / POLICY_FILE
+        policy_file = self.policy_file
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         session = self.operator_session("service")
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
@@ -374,7 +459,7 @@ class Pacte:
         from pacte.identity.explain import explain
         from pacte.identity.rules import load_rules
 
-        policy_file = self.data_dir / POLICY_FILE
+        policy_file = self.policy_file
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         return explain(self.operator_session("service"), customer_id, rules)
 
@@ -405,7 +490,7 @@ class Pacte:
         key is written beside the old one first and replaces it once the trail has
         recorded the hand-over, so a failure leaves the directory signing as before.
         """
-        path = self.data_dir / SIGNING_KEY_FILE
+        path = self.signing_key_file
         staged = path.with_name(path.name + ".new")
         staged.unlink(missing_ok=True)
         new = SigningKey.create(staged)
@@ -419,7 +504,16 @@ class Pacte:
         return key_fingerprint(new.public_key)
 
     def rotate_keys(self) -> int:
-        """A new KEK version; every data key re-wrapped under it. Returns the new version."""
+        """A new KEK version; every data key re-wrapped under it. Returns the new version.
+
+        With the keys in Neo4j, every server must be able to unwrap under the new version
+        from its next request: PACTE_MASTER_KEY derives every version on every server,
+        whereas a new version written to this machine's key file would be on it alone.
+        """
+        if self.vault.path is None and not isinstance(self.vault.provider, EnvKeyProvider):
+            raise ConfigError("with the keys in Neo4j, rotate with PACTE_MASTER_KEY set on "
+                              "every server (a key file's new version would be on this "
+                              "machine only)")
         # On record before master.key and the vault change, as every write is (G6): the
         # entry names the version rotated from; a second one the version made, or failure.
         start = self._system_record("key.rotate", outcome="started",
@@ -501,7 +595,11 @@ class Pacte:
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""
-        return self.audit.append_many(records)[-1].seq
+        start = time.perf_counter()
+        try:
+            return self.audit.append_many(records)[-1].seq
+        finally:
+            self.metrics.audit_append(time.perf_counter() - start)
 
     def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
                       ) -> list[Any]:
@@ -513,7 +611,9 @@ class Pacte:
     def audit_verify(self) -> Any:
         # Pinned to this directory's signing key: a checkpoint signed by any key the
         # trail did not rotate to from it fails.
-        return verify(self.audit, public_key=self.signer.public_key)
+        report = verify(self.audit, public_key=self.signer.public_key)
+        self.metrics.verified(report.ok)
+        return report
 
     def audit_trace(self, subject: str) -> list[Any]:
         return trace(self.audit, subject)
@@ -593,6 +693,17 @@ def _tighten(path: Path) -> None:
             with contextlib.suppress(OSError):
                 if f.stat().st_mode & 0o077:
                     f.chmod(0o600)
+
+
+def _neo4j_vault_rows(store: Store, *, new: Mapping[str, object] | None = None) -> VaultRows:
+    """The key vault's rows in the Neo4j store's database (`new`: made with this meta)."""
+    # Imported here: the Neo4j driver costs half a second to import, which a command on
+    # a SQLite directory should not pay.
+    from pacte.crypto.neo4j_vault import Neo4jVaultRows
+    from pacte.graph.neo4j_store import Neo4jStore
+
+    assert isinstance(store, Neo4jStore)
+    return Neo4jVaultRows(store) if new is None else Neo4jVaultRows.create(store, dict(new))
 
 
 def _stored_uri(path: Path) -> str | None:

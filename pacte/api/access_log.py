@@ -43,5 +43,7 @@ class AccessLog:
         finally:
             path = scope.get("path", "")
             method = scope.get("method", "")
-            log.info("%s %s %s", method if method.isalpha() and len(method) <= 10 else "-",
-                     path if path in self._routes else "-", status["code"] or "-")
+            fields = {"method": method if method.isalpha() and len(method) <= 10 else "-",
+                      "route": path if path in self._routes else "-",
+                      "status": status["code"] or "-"}
+            log.info("%(method)s %(route)s %(status)s", fields, extra=fields)

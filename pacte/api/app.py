@@ -34,6 +34,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from strawberry.exceptions import MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -55,6 +56,7 @@ from pacte.api.errors import (
     server_failure,
 )
 from pacte.api.limits import Limits
+from pacte.api.metrics import MetricsMiddleware
 from pacte.api.schema import build_schema
 from pacte.errors import PacteError, PolicyDenied, StorageError
 
@@ -280,7 +282,7 @@ async def _healthz(request: Request) -> Response:
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
                schema: strawberry.Schema | None = None,
-               cors_origins: Sequence[str] = ()) -> Starlette:
+               cors_origins: Sequence[str] = ()) -> ASGIApp:
     """The ASGI app serving an opened data directory.
 
     `dev` turns on introspection, field suggestions and a GraphiQL page at
@@ -293,11 +295,14 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
         CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
         allow_headers=list(CORS_HEADERS), expose_headers=["X-Request-Id"], max_age=600,
     )] if cors_origins else []
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/graphql", endpoint.handle,
               methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         Route("/healthz", _healthz, methods=["GET"]),
     ], middleware=middleware)
+    # `GET /metrics` (Prometheus text): counts and latencies, no personal value.
+    return MetricsMiddleware(app, pacte.metrics, purposes=pacte.policy.purposes.keys())
+
 
 
 # What a browser client sends: the key, the purpose, and its own request id.

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from pacte.cli._common import DataOpt, _check_port, _dir, app, fail, guarded, opened
+from pacte.errors import PacteError
 from pacte.runtime import Pacte
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+ROUTES = ("/graphql", "/healthz", "/metrics")
+_MAX_WORKERS = 64
 
 
 def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None,
@@ -22,20 +27,36 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
 
     from pacte.api import Limits, create_app
     from pacte.api.access_log import AccessLog
+    from pacte.api.logs import configure_logging
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
     asgi = AccessLog(create_app(rt, dev=dev, limits=limits, cors_origins=cors_origins),
-                     routes=("/graphql", "/healthz"))
+                     routes=ROUTES)
     # uvicorn's access log writes query strings, where GET requests carry personal
-    # values: pacte's own logs method, route and status only (G1).
-    level = getattr(logging, log_level.upper())
-    logging.basicConfig(level=level, format="%(levelname)s: %(name)s: %(message)s")
-    logging.getLogger("neo4j").setLevel(level if level == logging.DEBUG
-                                        else max(level, logging.WARNING))
+    # values: pacte's own logs method, route and status only (G1), as JSON lines.
+    configure_logging(level=getattr(logging, log_level.upper()))
     uvicorn.run(asgi, host=host, port=port, log_level=log_level, access_log=False,
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False, log_config=None)
+
+
+def _serve_workers(config: dict[str, Any], *, workers: int, host: str, port: int,
+                   log_level: str) -> None:
+    """`--workers N`: uvicorn starts N processes, each opening its own runtime."""
+    import os
+
+    import uvicorn
+
+    from pacte.api.logs import configure_logging
+    from pacte.api.workers import CONFIG_ENV
+
+    typer.echo(f"serving GraphQL at http://{host}:{port}/graphql with {workers} processes")
+    os.environ[CONFIG_ENV] = json.dumps(config)
+    configure_logging(level=getattr(logging, log_level.upper()))
+    uvicorn.run("pacte.api.workers:app", factory=True, workers=workers, host=host, port=port,
+                log_level=log_level, access_log=False, server_header=False,
+                proxy_headers=False, log_config=None)
 
 
 @app.command()
@@ -54,14 +75,34 @@ def serve(
     cors_origin: Annotated[list[str] | None, typer.Option(
         "--cors-origin", help="A web origin whose pages may call the API from a browser, "
                               "e.g. https://crm.example.com (repeat; none by default)")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", help="Server processes on this machine, sharing the port")] = 1,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="The store, e.g. neo4j://host:7687 \\[default: $PACTE_STORE, else "
+                        "the data directory's]", show_default=False)] = None,
+    policy: Annotated[Path | None, typer.Option(
+        "--policy", help="Without a data directory: the policy file \\[$PACTE_POLICY]",
+        show_default=False)] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", help="Without a data directory: the audit signing key "
+                              "\\[$PACTE_SIGNING_KEY]", show_default=False)] = None,
+    master_key: Annotated[Path | None, typer.Option(
+        "--master-key", help="Without a data directory and without $PACTE_MASTER_KEY: "
+                             "the key file", show_default=False)] = None,
     data: DataOpt = None,
 ) -> None:
-    """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
+    """Serve GraphQL at /graphql (Bearer key + X-Purpose), health at /healthz, and
+    Prometheus figures at /metrics.
 
-    Logs never hold a personal value or a key: requests are logged by method, route
-    and status only.
+    Logs are JSON lines and never hold a personal value or a key: requests are logged
+    by method, route and status only.
 
-    Example: pacte serve --host 127.0.0.1 --port 8000 --log-level warning
+    With a Neo4j store made by `pacte init --store neo4j://...`, a server needs no data
+    directory: give it the store, the policy and the signing key (and the KEK in
+    PACTE_MASTER_KEY or --master-key); --data is then only its working directory.
+
+    Example: pacte serve --host 127.0.0.1 --port 8000 --log-level warning --workers 2
+    Example: pacte serve --store neo4j://db:7687 --policy policy.toml --signing-key signing.key
     """
     _check_port(port)
     if max_cost is not None and max_cost < 1:
@@ -73,9 +114,65 @@ def serve(
         if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
             fail(f"--cors-origin takes an origin such as https://crm.example.com, not "
                  f"{origin!r}", code=2)
-    with opened(data) as rt:
-        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost,
-               log_level=log_level.lower(), cors_origins=origins)
+    if not 1 <= workers <= _MAX_WORKERS:
+        fail(f"--workers must be between 1 and {_MAX_WORKERS}", code=2)
+    with _opened_to_serve(data, store=store, policy=policy, signing_key=signing_key,
+                          master_key=master_key) as rt:
+        if workers == 1:
+            _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost,
+                   log_level=log_level.lower(), cors_origins=origins)
+            return
+        # Opened once here, so that a wrong key or path is one line before any worker
+        # starts; each worker then opens its own.
+        config = {"data": str(rt.data_dir), "store": store, "dev": dev, "max_cost": max_cost,
+                  "cors_origins": origins, "log_level": log_level.lower(),
+                  "attach": _attaches(data, policy=policy, signing_key=signing_key),
+                  "policy": str(rt.policy_file), "signing_key": str(rt.signing_key_file),
+                  "master_key": None if master_key is None else str(master_key)}
+    _serve_workers(config, workers=workers, host=host, port=port, log_level=log_level.lower())
+
+
+@contextmanager
+def _opened_to_serve(data: Path | None, *, store: str | None, policy: Path | None,
+                     signing_key: Path | None, master_key: Path | None) -> Iterator[Pacte]:
+    """The data directory if there is one, else the Neo4j store attached (docs/scale-out.md)."""
+    import os
+
+    path = _dir(data)
+    policy = policy or _env_path("PACTE_POLICY")
+    signing_key = signing_key or _env_path("PACTE_SIGNING_KEY")
+    if not _attaches(data, policy=policy, signing_key=signing_key):
+        if master_key is not None:
+            fail("--master-key is for a server without a data directory", code=2)
+        try:
+            with Pacte.open(path, store_uri=store) as rt:
+                yield rt
+        except PacteError as exc:
+            fail(str(exc))
+        return
+    uri = store or os.environ.get("PACTE_STORE")
+    if uri is None or policy is None or signing_key is None:
+        fail("a server without a data directory needs --store, --policy and --signing-key",
+             code=2)
+    try:
+        with Pacte.attach(uri, policy_file=policy, signing_key_file=signing_key,
+                          master_key_file=master_key, work_dir=path) as rt:
+            yield rt
+    except PacteError as exc:
+        fail(str(exc))
+
+
+def _attaches(data: Path | None, *, policy: Path | None, signing_key: Path | None) -> bool:
+    """Whether `serve` attaches to a store rather than opening a data directory."""
+    given = policy or _env_path("PACTE_POLICY") or signing_key or _env_path("PACTE_SIGNING_KEY")
+    return given is not None and not (_dir(data) / "policy.toml").exists()
+
+
+def _env_path(name: str) -> Path | None:
+    import os
+
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 @app.command("schema")

@@ -36,8 +36,9 @@ from pacte.errors import StorageError
 
 if TYPE_CHECKING:
     from pacte.graph.principals import Principal
+    from pacte.graph.store import Store
 
-__all__ = ["KeyCache", "RevocationStamp"]
+__all__ = ["KeyCache", "RevocationStamp", "StoreStamp", "revocation_stamp"]
 
 STAMP_FILE = "revocations.stamp"
 _MAX_ENTRIES = 10_000  # principals are few; a flood of distinct valid keys just restarts it
@@ -75,10 +76,41 @@ class RevocationStamp:
                                f"{exc.strerror}", retryable=True) from exc
 
 
+class StoreStamp:
+    """The same stamp kept in the store's meta, for servers that share only the store.
+
+    One small read per request (on Neo4j, a round trip): the price of seeing a
+    revocation made on another machine from the next request on (G5)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def read(self) -> bytes | None:
+        try:
+            value = self._store.get_meta(_META_KEY)
+        except StorageError:
+            return None
+        return b"" if value is None else value.encode("ascii")
+
+    def move(self) -> None:
+        self._store.set_meta(_META_KEY, secrets.token_hex(16))
+
+
+_META_KEY = "revocations.stamp"
+
+
+def revocation_stamp(store: Store, path: Path) -> RevocationStamp | StoreStamp:
+    """A file stamp for a SQLite store (its data directory is the one machine's), the
+    store's own otherwise."""
+    from pacte.graph.sqlite_store import SQLiteStore
+
+    return RevocationStamp(path) if isinstance(store, SQLiteStore) else StoreStamp(store)
+
+
 class KeyCache:
     """Key hash -> principal, valid while the stamp holds the value it was filed under."""
 
-    def __init__(self, stamp: RevocationStamp) -> None:
+    def __init__(self, stamp: RevocationStamp | StoreStamp) -> None:
         self._stamp = stamp
         self._lock = threading.Lock()
         self._seen: bytes | None = None

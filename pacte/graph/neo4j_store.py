@@ -96,6 +96,28 @@ _SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX pacte_index_node IF NOT EXISTS FOR (i:PacteIndex) ON (i.node_id)",
     "CREATE CONSTRAINT pacte_meta_key IF NOT EXISTS "
     "FOR (m:PacteMeta) REQUIRE m.key IS UNIQUE",
+    # The key vault kept beside the graph (pacte.crypto.neo4j_vault).
+    "CREATE CONSTRAINT pacte_vault_key IF NOT EXISTS "
+    "FOR (v:PacteVault) REQUIRE v.key IS UNIQUE",
+    "CREATE CONSTRAINT pacte_dek_key IF NOT EXISTS FOR (k:PacteDek) REQUIRE k.key IS UNIQUE",
+    "CREATE INDEX pacte_dek_customer IF NOT EXISTS FOR (k:PacteDek) ON (k.customer_id)",
+    "CREATE CONSTRAINT pacte_tombstone_ref IF NOT EXISTS "
+    "FOR (t:PacteTombstone) REQUIRE t.subject_ref IS UNIQUE",
+    "CREATE CONSTRAINT pacte_erasing_customer IF NOT EXISTS "
+    "FOR (e:PacteErasing) REQUIRE e.customer_id IS UNIQUE",
+    # The audit trail kept beside the graph (pacte.audit.shared_trail).
+    "CREATE CONSTRAINT pacte_audit_chain IF NOT EXISTS "
+    "FOR (c:PacteAuditChain) REQUIRE c.chain IS UNIQUE",
+    "CREATE CONSTRAINT pacte_audit_entry IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) REQUIRE e.key IS UNIQUE",
+    "CREATE INDEX pacte_audit_entry_time IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) ON (e.time)",
+    "CREATE INDEX pacte_audit_entry_chain IF NOT EXISTS "
+    "FOR (e:PacteAuditEntry) ON (e.chain, e.n)",
+    "CREATE INDEX pacte_audit_subject IF NOT EXISTS "
+    "FOR (s:PacteAuditSubject) ON (s.subject, s.time)",
+    "CREATE CONSTRAINT pacte_audit_checkpoint IF NOT EXISTS "
+    "FOR (c:PacteAuditCheckpoint) REQUIRE c.key IS UNIQUE",
 )
 _AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 _INIT_VERSION = (
@@ -444,6 +466,21 @@ class Neo4jStore:
         self._forget_scope()
         with _mapped("set_meta"), self._session() as session:
             session.execute_write(lambda tx: tx.run(_SET_META, key=key, value=value).consume())
+
+    # -- beside the graph: the key vault and the audit trail --------------------------------
+
+    def run_write(self, operation: str, work: Callable[[neo4j.ManagedTransaction], _T]) -> _T:
+        """`work` in one managed write transaction on this store's database, retried by
+        the driver on transient failures (so `work` must be safe to run again), with the
+        store's bookmarks: what pacte keeps beside the graph (pacte.crypto.neo4j_vault)."""
+        self._ensure_schema()
+        with _mapped(operation), self._session() as session:
+            return session.execute_write(work)
+
+    def run_read(self, operation: str, query: LiteralString, **params: Any) -> list[list[Any]]:
+        """The rows of one read query, in one round trip (see `_query`)."""
+        rows: list[list[Any]] = self._query(operation, query, params, _all_values)
+        return rows
 
     # -- reads ----------------------------------------------------------------------------
 

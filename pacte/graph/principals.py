@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pacte.errors import InputError, Unauthenticated
-from pacte.graph.key_cache import KeyCache, RevocationStamp
+from pacte.graph.key_cache import KeyCache, RevocationStamp, StoreStamp
 from pacte.graph.policy import ROLES, Policy
 from pacte.graph.store import IndexEntry, Node, Store, WriteBatch
 
@@ -68,7 +68,7 @@ class PrincipalRegistry:
     """Create, list, revoke and authenticate principals kept in the store."""
 
     def __init__(self, store: Store, policy: Policy, *,
-                 stamp: RevocationStamp | None = None) -> None:
+                 stamp: RevocationStamp | StoreStamp | None = None) -> None:
         """With `stamp` (shared by every process on the store), authentication answers
         keys it has seen without reading the store (see pacte.graph.key_cache)."""
         self._store = store

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import pytest
 from starlette.applications import Starlette
 
 from pacte.api import create_app
+from pacte.api.access_log import AccessLog
+from pacte.api.logs import JsonLines
 from tests.helpers import World, build_world
 
 QUERY_360 = """
@@ -106,9 +109,49 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def api(world: World) -> Iterator[Api]:
-    client = Api(create_app(world.rt))
+    # With the access log, as `pacte serve` runs it: its lines are scanned (below).
+    client = Api(AccessLog(create_app(world.rt), routes=("/graphql", "/healthz", "/metrics")))
     yield client
     client.close()
+
+
+# The suites whose every log line, as the server writes it (JSON lines), is scanned
+# for personal values: requests that probe for them, and hostile input.
+_LOG_SCANNED = {"tests.api.test_privacy", "tests.api.test_hostile"}
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.setFormatter(JsonLines())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scanned_logs(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.module.__name__ not in _LOG_SCANNED:
+        yield
+        return
+    handler = _Lines()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # as `pacte serve` logs
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = "\n".join(handler.lines)
+    assert any('"logger": "pacte.access"' in line for line in handler.lines)
+    assert all(json.loads(line) for line in handler.lines)
+    # Every world's emails are on example.com, its names Quorn, its phones +1555...
+    # (tests.helpers; the seeded customers' emails too): one search covers them all.
+    leaked = [v for v in ("example.com", "Quorn", "+1555", "1555") if v in text]
+    assert not leaked, f"personal values in the logs: {leaked}"
 
 
 @pytest.fixture

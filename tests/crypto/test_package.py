@@ -17,7 +17,8 @@ EXPECTED = {
 def test_all_matches_exports() -> None:
     assert set(pacte.crypto.__all__) == EXPECTED
     public = {n for n in vars(pacte.crypto) if not n.startswith("_")}
-    modules = {"blind_index", "cipher", "provider", "signing", "vault", "annotations"}
+    modules = {"blind_index", "cipher", "provider", "signing", "vault", "neo4j_vault",
+               "annotations"}
     assert public - modules == EXPECTED
 
 

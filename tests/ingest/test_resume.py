@@ -62,9 +62,17 @@ def backend(request: pytest.FixtureRequest) -> tuple[str | None, Callable[[], No
     uri = backend_uri(request)
     if uri is None:
         return None, lambda: None
-    from tests.neo4j_fixture import clean_database
 
-    return uri, lambda: clean_database(uri)
+    def clean() -> None:
+        # The graph only: the key vault lives in the database too, and both runs share
+        # it (as they share a copied keys.db on SQLite).
+        import neo4j
+
+        with neo4j.GraphDatabase.driver(uri, auth=None) as driver:
+            driver.execute_query("MATCH (n) WHERE n:PacteNode OR n:PacteIndex OR n:PacteMeta "
+                                 "DETACH DELETE n")
+
+    return uri, clean
 
 
 @pytest.mark.parametrize("checkpoint", ["kept", "lost"])

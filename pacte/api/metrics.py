@@ -1,0 +1,67 @@
+"""`GET /metrics`: the server's figures in the Prometheus text format (0.0.4).
+
+- `pacte_requests_total{purpose, outcome}`: GraphQL requests by the purpose they
+  declared and their HTTP status. A purpose is a label only when the policy names it
+  (else "other", or "none" without one): label values come from the policy, never
+  from what a client wrote, so a client can neither flood the label space nor put
+  text in it.
+- `pacte_request_duration_seconds`: a histogram of GraphQL request latencies.
+- `pacte_audit_append_duration_seconds`: a histogram of audit appends (the runtime
+  times every append, whatever the caller).
+- `pacte_audit_verify_ok` and `pacte_audit_verify_timestamp_seconds`: the result of
+  the last verification of the trail this process ran, and when.
+
+Figures are per process: with `--workers N`, each worker keeps its own, and a scrape
+reaches one of them (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pacte.metrics import CONTENT_TYPE, Metrics
+
+__all__ = ["MetricsMiddleware"]
+
+class MetricsMiddleware:
+    """Counts and times the requests to `/graphql`; answers `GET /metrics`."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, purposes: Collection[str]) -> None:
+        self._app = app
+        self._metrics = metrics
+        self._purposes = frozenset(purposes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        if path == "/metrics":
+            response = Response(self._metrics.text(), media_type=CONTENT_TYPE,
+                                headers={"Cache-Control": "no-store"})
+            await response(scope, receive, send)
+            return
+        if path != "/graphql":
+            await self._app(scope, receive, send)
+            return
+        declared = Request(scope).headers.get("x-purpose")
+        purpose = ("none" if not declared else declared if declared in self._purposes
+                   else "other")
+        status = {"code": 500}
+        start = time.perf_counter()
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._app(scope, receive, recording)
+        finally:
+            self._metrics.request(purpose=purpose, outcome=str(status["code"]),
+                                  seconds=time.perf_counter() - start)

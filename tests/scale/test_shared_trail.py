@@ -1,0 +1,187 @@
+"""Part 2 of scale-out: the audit trail in Neo4j with one hash chain per writer.
+
+Many writers append at once and the whole verifies; a writer killed mid-append leaves
+nothing that fails verification and loses no acknowledged entry; tampering with any
+chain is caught and named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pacte.audit.shared_trail import SharedTrail, verify_shared
+from pacte.crypto import SigningKey
+from pacte.errors import IntegrityError
+from pacte.graph.neo4j_store import Neo4jStore
+from tests.helpers import FakeClock
+from tests.neo4j_fixture import clean_database
+
+pytestmark = pytest.mark.neo4j
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def store(neo4j_uri: str) -> Iterator[Neo4jStore]:
+    clean_database(neo4j_uri)
+    s = Neo4jStore(neo4j_uri)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def signer() -> SigningKey:
+    return SigningKey.generate()
+
+
+def _record(n: int, subject: str | None = None) -> dict[str, object]:
+    return {"action": "customer.read", "principal": "pr_x", "purpose": "service",
+            "subjects": [subject] if subject else [], "fields": ["name"], "n_": n}
+
+
+def _run(store: Neo4jStore, query: str, **params: object) -> None:
+    store.run_write("test", lambda tx: tx.run(query, **params).consume())  # type: ignore[arg-type]
+
+
+def test_writers_append_at_once_and_the_chains_verify_together(
+        store: Neo4jStore, signer: SigningKey) -> None:
+    clock = FakeClock()
+    trails = [SharedTrail.open(store, signer=signer, checkpoint_every=7, now=clock)
+              for _ in range(3)]
+
+    def write(trail: SharedTrail, k: int) -> None:
+        for i in range(40):
+            trail.append_many([_record(i, f"s_{k}{i % 3}"), _record(i)])
+
+    threads = [threading.Thread(target=write, args=(t, k)) for k, t in enumerate(trails)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for t in trails:
+        t.close()
+    report = verify_shared(store, public_key=signer.public_key)
+    assert report.ok, report.lines()
+    assert report.chains == 3 and report.entries == 3 * 81 and report.unsigned == 0
+    # The later chains name the earlier ones as they found them.
+    assert len(trails[0].entries(limit=1000)) == 3 * 81
+    # The subject index, merged by time across chains.
+    named = trails[2].entries(subject="s_10", limit=100)
+    assert len(named) == 14 and all(e.chain == trails[1].chain for e in named)
+    page = trails[0].entries(limit=100)
+    rest = trails[0].entries(after=page[-1].cursor, limit=1000)
+    assert len(page) + len(rest) == 3 * 81
+    assert [e.cursor for e in page + rest] == sorted(e.cursor for e in page + rest)
+
+
+def test_verify_pins_the_signing_key(store: Neo4jStore, signer: SigningKey) -> None:
+    with SharedTrail.open(store, signer=signer) as trail:
+        trail.append(_record(1))
+    other = SigningKey.generate()
+    report = verify_shared(store, public_key=other.public_key)
+    assert not report.ok and "pinned" in (report.reason or "")
+
+
+@pytest.mark.parametrize("attack", ["edit", "delete_middle", "delete_tail_signed",
+                                    "swap_chains", "drop_chain", "forged_chain"])
+def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
+                                       attack: str) -> None:
+    first = SharedTrail.open(store, signer=signer, checkpoint_every=4)
+    for i in range(10):
+        first.append(_record(i, "s_a"))
+    first.close()
+    second = SharedTrail.open(store, signer=signer, checkpoint_every=4)
+    for i in range(10):
+        second.append(_record(i, "s_b"))
+    second.close()
+    assert verify_shared(store, public_key=signer.public_key).ok
+    a, b = first.chain, second.chain
+    if attack == "edit":
+        _run(store, "MATCH (e:PacteAuditEntry {key: $k}) "
+                    "SET e.body = replace(e.body, 'service', 'legal')", k=f"{a}/5")
+        where = f"{a}/5"
+    elif attack == "delete_middle":
+        _run(store, "MATCH (e:PacteAuditEntry {key: $k}) DELETE e", k=f"{b}/3")
+        where = f"{b}/3"
+    elif attack == "delete_tail_signed":
+        _run(store, "MATCH (e:PacteAuditEntry {chain: $c}) WHERE e.n >= 9 DELETE e", c=a)
+        where = f"{a}/9"
+    elif attack == "swap_chains":
+        # Entry 5 of one chain put in place of entry 5 of the other.
+        _run(store, "MATCH (x:PacteAuditEntry {key: $kx}), (y:PacteAuditEntry {key: $ky}) "
+                    "SET x.body = y.body, x.hash = y.hash", kx=f"{a}/5", ky=f"{b}/5")
+        where = f"{a}/5"
+    elif attack == "drop_chain":
+        # The first chain removed whole: the second named it when it opened.
+        _run(store, "MATCH (n) WHERE (n:PacteAuditEntry OR n:PacteAuditCheckpoint "
+                    "OR n:PacteAuditSubject OR n:PacteAuditChain) AND n.chain = $c DETACH DELETE n",
+             c=a)
+        where = f"{b}/0"
+    else:
+        # Entries of a chain nobody opened (written past the trail's API).
+        _run(store, "CREATE (:PacteAuditEntry {key: 'w_x/0', chain: 'w_x', n: 0, "
+                    "time: '2026', body: '{}', hash: $h})", h=b"\x00" * 32)
+        where = "w_x/0"
+    report = verify_shared(store, public_key=signer.public_key)
+    assert not report.ok and report.first_bad == where, report.lines()
+
+
+def test_records_are_checked_like_the_single_writer_trail(store: Neo4jStore,
+                                                         signer: SigningKey) -> None:
+    with SharedTrail.open(store, signer=signer) as trail:
+        for bad in ({"chain": "x"}, {"n": 1}, {"time": "t"}, {"blob": b"key"},
+                    {"subjects": "s_1"}):
+            with pytest.raises(IntegrityError):
+                trail.append(bad)
+        assert trail.size() == 1  # the chain's opening entry only
+
+
+CHILD = r"""
+import sys
+from pacte.audit.shared_trail import SharedTrail
+from pacte.crypto import SigningKey
+from pacte.graph.neo4j_store import Neo4jStore
+
+store = Neo4jStore(sys.argv[1])
+trail = SharedTrail.open(store, signer=SigningKey.load(sys.argv[2]), checkpoint_every=5)
+print("CHAIN", trail.chain, flush=True)
+i = 0
+while True:
+    entry = trail.append_many([{"action": "write", "i": i, "subjects": ["s_k"]},
+                               {"action": "write", "i": i + 1}])
+    print("ACK", entry[-1].n, flush=True)
+    i += 2
+"""
+
+
+def test_a_writer_killed_mid_append_leaves_a_trail_that_verifies(
+        store: Neo4jStore, signer: SigningKey, neo4j_uri: str, tmp_path: Path) -> None:
+    key_file = tmp_path / "signing.key"
+    key = SigningKey.create(key_file)
+    survivor = SharedTrail.open(store, signer=key, checkpoint_every=5)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, neo4j_uri, str(key_file)],
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    chain = child.stdout.readline().split()[1]
+    acknowledged = -1
+    for line in child.stdout:
+        acknowledged = int(line.split()[1])
+        survivor.append(_record(acknowledged))  # another writer goes on meanwhile
+        if acknowledged >= 41:
+            break
+    os.kill(child.pid, signal.SIGKILL)  # most likely in the middle of an append
+    child.wait()
+    survivor.close()
+    report = verify_shared(store, public_key=key.public_key)
+    assert report.ok, report.lines()
+    held = [e for e in survivor.entries(limit=10_000) if e.chain == chain]
+    # Every acknowledged entry is there, in order, and nothing half-written.
+    assert [e.n for e in held] == list(range(len(held))) and len(held) > acknowledged
+    assert len(held) % 2 == 1  # the opening entry, then whole pairs
