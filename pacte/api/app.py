@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -50,6 +49,7 @@ from pacte.api.errors import (
     log_unexpected,
     server_failure,
 )
+from pacte.api.graphiql import STATIC_PREFIX, graphiql_page, graphiql_static
 from pacte.api.limits import Limits
 from pacte.api.schema import build_schema
 from pacte.errors import PacteError, PolicyDenied, StorageError
@@ -164,7 +164,7 @@ class GraphQLEndpoint:
                 raise _Refused(405, "use POST (or GET for queries)", headers={"Allow": "GET, POST"})
             if request.method == "GET" and self._dev and "query" not in request.query_params \
                     and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(get_graphql_ide_html())
+                return graphiql_page()
             gql, allowed = await self._parse(request)
         except _Refused as exc:
             return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
@@ -285,8 +285,11 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
                                dev=dev, max_body=max_body)
-    return Starlette(routes=[
+    routes = [
         Route("/graphql", endpoint.handle,
               methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         Route("/healthz", _healthz, methods=["GET"]),
-    ])
+    ]
+    if dev:
+        routes.append(Route(STATIC_PREFIX + "{name}", graphiql_static, methods=["GET"]))
+    return Starlette(routes=routes)
