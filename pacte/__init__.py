@@ -18,6 +18,7 @@ from pacte.errors import (
     InputError,
     IntegrityError,
     KeyVaultError,
+    LinkRefused,
     NotFound,
     NotInitialised,
     PacteError,
@@ -27,6 +28,7 @@ from pacte.errors import (
     PurposeRequired,
     SourceError,
     StorageError,
+    TooManyAttempts,
     Unauthenticated,
 )
 from pacte.graph.policy import Policy, Purpose
@@ -67,6 +69,7 @@ __all__ = [
     "IntegrityError",
     "InteractionView",
     "KeyVaultError",
+    "LinkRefused",
     "Node",
     "NotFound",
     "NotInitialised",
@@ -86,6 +89,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "Store",
+    "TooManyAttempts",
     "Unauthenticated",
     "Withheld",
     "WriteBatch",

@@ -616,7 +616,10 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
-    asgi = AccessLog(create_app(rt, dev=dev, limits=limits), routes=("/graphql", "/healthz"))
+    from pacte.console import ROUTES_LOGGED
+
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits),
+                     routes=("/graphql", "/healthz", *ROUTES_LOGGED))
     # uvicorn's access log writes query strings, where GET requests carry personal
     # values: pacte's own logs method, route and status only (G1).
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(name)s: %(message)s")

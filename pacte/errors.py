@@ -11,6 +11,8 @@
     │   ├── PurposeRequired   the request names no purpose
     │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
+    │   ├── LinkRefused       a transparency link is expired, altered or not ours
+    │   ├── TooManyAttempts   too many failed sign-ins from one address
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification
     ├── DecryptionError       a ciphertext could not be opened (one opaque message)
@@ -34,6 +36,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "KeyVaultError",
+    "LinkRefused",
     "NotFound",
     "NotInitialised",
     "PacteError",
@@ -43,6 +46,7 @@ __all__ = [
     "PurposeRequired",
     "SourceError",
     "StorageError",
+    "TooManyAttempts",
     "Unauthenticated",
 ]
 
@@ -111,6 +115,18 @@ class PrivacyBudgetSpent(PolicyDenied):
     """A differentially private release would spend more than the principal's budget."""
 
     code = "PRIVACY_BUDGET_SPENT"
+
+
+class LinkRefused(PolicyDenied):
+    """A transparency link that is expired, altered, or not for this server."""
+
+    code = "LINK_REFUSED"
+
+
+class TooManyAttempts(PolicyDenied):
+    """Too many failed sign-ins from one address in a short time."""
+
+    code = "RATE_LIMITED"
 
 
 class Forbidden(PolicyDenied):

@@ -463,17 +463,17 @@ class Pacte:
         """Append records in one transaction; the sequence number of the last one."""
         return self.audit.append_many(records)[-1].seq
 
-    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
-                      ) -> list[Any]:
-        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit)
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
+                      **filters: Any) -> list[Any]:
+        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit, **filters)
 
     def audit_exclusive(self) -> contextlib.AbstractContextManager[None]:
         return self.audit.exclusive()
 
-    def audit_verify(self) -> Any:
+    def audit_verify(self, *, progress: Callable[[int, int], object] | None = None) -> Any:
         # Pinned to this directory's signing key: a checkpoint signed by any key the
         # trail did not rotate to from it fails.
-        return verify(self.audit, public_key=self.signer.public_key)
+        return verify(self.audit, public_key=self.signer.public_key, progress=progress)
 
     def audit_trace(self, subject: str) -> list[Any]:
         return trace(self.audit, subject)

@@ -277,11 +277,12 @@ async def _healthz(request: Request) -> Response:
 
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
-               schema: strawberry.Schema | None = None) -> Starlette:
+               schema: strawberry.Schema | None = None, console: bool = True) -> Starlette:
     """The ASGI app serving an opened data directory.
 
     `dev` turns on introspection, field suggestions and a GraphiQL page at
-    `GET /graphql`; never in production.
+    `GET /graphql`; never in production. `console` serves the auditors' console at
+    `/console` and the customers' transparency pages at `/me` (pacte.console).
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
                                dev=dev, max_body=max_body)
@@ -292,4 +293,8 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
     ]
     if dev:
         routes.append(Route(STATIC_PREFIX + "{name}", graphiql_static, methods=["GET"]))
+    if console:
+        from pacte.console import console_routes
+
+        routes += console_routes(pacte)
     return Starlette(routes=routes)

@@ -54,6 +54,10 @@ _VERBS: dict[str, tuple[str, str]] = {
     "analytics.project": ("included in a pseudonymised analysis", "your data"),
     "audit.read": ("read", "the record of uses of your data"),
     "audit.self": ("read", "the record of uses of your data"),
+    "audit.trace": ("read", "the record of uses of your data"),
+    "audit.lookup": ("looked you up by", "your email, to search the record of uses"),
+    "audit.access_report": ("prepared", "your access report"),
+    "customer.link": ("made", "a link to your transparency page"),
     "explain": ("explained what it may see of", "your data"),
 }
 _ROLES = {"app": "the app", "auditor": "the auditor", "analyst": "the analyst",

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,8 +250,12 @@ def verify(
     key: str | None = None,
     public_key: bytes | None = None,
     fingerprint: str | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> VerificationReport:
     """Recompute and check the whole trail; see the module docstring for the reasons.
+
+    `progress(checked, total)` is called after each batch of entries (a console shows
+    how far a long verification has got).
 
     `key` (text, as `parse_key` reads it), `public_key` (raw Ed25519) or `fingerprint`
     (SHA-256 of it, hex) pins the key the checkpoints must be signed with; without
@@ -271,14 +275,15 @@ def verify(
     with trail.reader() as db:
         return _Verifier(db, trusted=trusted, public_key=public_key,
                          fingerprint=None if fingerprint is None else fingerprint.lower(),
-                         pinned=pinned, source=str(trail.path)).run()
+                         pinned=pinned, source=str(trail.path), progress=progress).run()
 
 
 class _Verifier:
     def __init__(self, db: sqlite3.Connection, *, trusted: Checkpoint | None,
                  public_key: bytes | None, fingerprint: str | None, pinned: bool,
-                 source: str) -> None:
+                 source: str, progress: Callable[[int, int], object] | None = None) -> None:
         self.db = db
+        self.progress = progress
         self.trusted = trusted
         self.checkpoints = [(Checkpoint(*row[:8]), row[8]) for row in db.execute(_CHECKPOINTS)]
         self.by_size = {cp.size: (cp, frontier) for cp, frontier in self.checkpoints}
@@ -438,6 +443,8 @@ class _Verifier:
                 raise problem or self._diagnose(start + bad)
             self.frontier.extend(leaves[done:])
             self.checked = start + n
+            if self.progress is not None:
+                self.progress(self.checked, self.count)
             if limit < end:
                 raise _Problem(MISSING, limit, f"entry {limit} is absent; "
                                f"entries up to {high} follow it")

@@ -104,10 +104,11 @@ class Backend(Protocol):
     def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
     def shredding(self, customer_id: str) -> AbstractContextManager[None]: ...
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
-    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
-                      ) -> list[Any]: ...
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
+                      **filters: Any) -> list[Any]: ...
     def audit_exclusive(self) -> contextlib.AbstractContextManager[None]: ...
-    def audit_verify(self) -> Any: ...
+    def audit_verify(self, *, progress: Callable[[int, int], object] | None = None
+                     ) -> Any: ...
     def audit_trace(self, subject: str) -> list[Any]: ...
     def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
                             ) -> dict[str, Any]: ...
@@ -1434,20 +1435,37 @@ class Session:
     # -- the audit trail, for auditors and for the customers themselves --------
 
     def audit_trail(self, *, customer_id: str | None = None, first: int = 50,
-                    after: int | None = None) -> list[Any]:
-        """Audit entries, optionally for one customer (auditors and admins)."""
+                    after: int | None = None, principal: str | None = None,
+                    purpose: str | None = None, action: str | None = None,
+                    outcome: str | None = None, since: datetime | None = None,
+                    until: datetime | None = None) -> list[Any]:
+        """Audit entries, optionally for one customer and filtered by principal id,
+        purpose, action, outcome and period (`until` exclusive); auditors and admins."""
         self._require_role("audit.read", "auditor", "admin")
         if customer_id:
             _check_id(customer_id)
+        for what, text in (("principal", principal), ("purpose", purpose),
+                           ("action", action), ("outcome", outcome)):
+            if text is not None:
+                _check_text(what, text)
+                if len(text) > 200:
+                    raise InputError(f"{what} must be at most 200 characters")
+        for what, moment in (("since", since), ("until", until)):
+            if moment is not None:
+                input_micros(moment, what)
         subject = self._b.subject_ref(customer_id) if customer_id else None
         entries = self._b.audit_entries(subject=subject, after_seq=after,
-                                        limit=_page_size(first))
+                                        limit=_page_size(first), principal=principal,
+                                        purpose=purpose, action=action, outcome=outcome,
+                                        since=since, until=until)
         self._audit(self._record("audit.read", subjects=[customer_id] if customer_id else []))
         return entries
 
-    def audit_verification(self) -> Any:
+    def audit_verification(self, *, progress: Callable[[int, int], object] | None = None
+                           ) -> Any:
+        """Verify the whole trail; `progress(checked, total)` after each batch."""
         self._require_role("audit.verify", "auditor", "admin")
-        report = self._b.audit_verify()
+        report = self._b.audit_verify(progress=progress)
         self._audit(self._record("audit.verify", outcome="ok" if report.ok else "invalid"))
         return report
 
@@ -1470,6 +1488,29 @@ class Session:
         report = self._b.audit_access_report(self._ref(customer_id), self._policy_summary())
         self._audit(self._record("audit.access_report", subjects=[customer_id]))
         return report
+
+    def audit_lookup(self, email: str) -> list[str]:
+        """The customers whose email has this blind-index token, so that an auditor can
+        search the trail by email (auditors and admins). No field is opened: the purpose
+        of an auditor (`legal`) may not read emails, so the rare token collision is not
+        resolved and every candidate is returned (and named in the entry)."""
+        self._require_role("audit.lookup", "auditor", "admin")
+        _check_text("email", email)
+        token = self._b.codec.token("Customer", "email", email)
+        found = sorted(self._b.store.lookup(index_name("Customer", "email"), token))
+        self._audit(self._record("audit.lookup", subjects=found,
+                                 outcome="ok" if found else "not_found"))
+        return found
+
+    def transparency_link(self, customer_id: str) -> None:
+        """Allow a link to one customer's transparency page (pacte.console.links): for an
+        app (or admin) acting on the customer's request, under `self_service`, for a
+        customer it can see. On record; the link itself is sealed by the console."""
+        self._require_role("customer.link", *_CONSENT_WRITERS)
+        self._require_purpose("customer.link", "self_service")
+        _check_id(customer_id)
+        self._require_visible("customer.link", customer_id)
+        self._audit(self._record("customer.link", subjects=[customer_id]))
 
     def record_of_processing(self) -> dict[str, Any]:
         """The Art. 30 record of processing activities, generated from the policy."""
