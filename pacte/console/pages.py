@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.PackageLoader("pacte.console", "templates"),
-    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    autoescape=True, trim_blocks=True, lstrip_blocks=True)
 
 
 class Pages:
