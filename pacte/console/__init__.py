@@ -25,8 +25,8 @@ __all__ = ["ROUTES_LOGGED", "console_routes", "transparency_link"]
 # The paths the access log may name (a link's path carries its token: never logged).
 ROUTES_LOGGED = ("/console", "/console/sign-in", "/console/sign-out", "/console/verify",
                  "/console/search", "/console/report", "/console/report.json",
-                 "/console/record", "/console/static/console.css", "/me", "/me/consent",
-                 "/me/export", "/me/erase")
+                 "/console/report.html", "/console/record", "/console/static/console.css",
+                 "/me", "/me/consent", "/me/export", "/me/erase")
 
 
 def console_routes(rt: Pacte) -> list[Route]:

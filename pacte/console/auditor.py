@@ -15,10 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from pacte.console.guard import clear_cookie, read_form, set_cookie
+from pacte.console.documents import access_report_html
+from pacte.console.guard import DOCUMENT_CSP, HEADERS, clear_cookie, read_form, set_cookie
 from pacte.console.pages import Pages, static_css
 from pacte.errors import InputError, LinkRefused, PacteError, PolicyDenied, TooManyAttempts
 from pacte.graph.principals import Principal
@@ -248,6 +249,12 @@ class Auditor:
         return self._page(request, "report.html", principal, **values)
 
     async def report_json(self, request: Request) -> Response:
+        return await self._report_file(request, html=False)
+
+    async def report_html(self, request: Request) -> Response:
+        return await self._report_file(request, html=True)
+
+    async def _report_file(self, request: Request, *, html: bool) -> Response:
         got = await self._signed_in(request)
         if isinstance(got, Response):
             return got
@@ -265,6 +272,11 @@ class Auditor:
         except PacteError as exc:
             return self._page(request, "report.html", principal, status=_status(exc),
                               error=str(exc), report=None, candidates=[], customer_id=None)
+        if html:
+            # A standalone document (its own styles, no script): printed or sent as is.
+            page = access_report_html(report, controller=self.p.rt.policy.controller)
+            return HTMLResponse(page, headers={**HEADERS, "Content-Security-Policy":
+                                               DOCUMENT_CSP})
         body = json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
         return self.p.download(body, filename="access-report.json")
 
@@ -288,8 +300,6 @@ def _status(exc: PacteError) -> int:
 
 
 async def _css(request: Request) -> Response:
-    from pacte.console.guard import HEADERS
-
     return Response(static_css(), media_type="text/css; charset=utf-8",
                     headers={**HEADERS, "Cache-Control": "public, max-age=3600"})
 
@@ -304,6 +314,7 @@ def auditor_routes(pages: Pages) -> list[Route]:
         Route("/console/search", a.search, methods=["GET", "POST"]),
         Route("/console/report", a.report, methods=["GET", "POST"]),
         Route("/console/report.json", a.report_json, methods=["POST"]),
+        Route("/console/report.html", a.report_html, methods=["POST"]),
         Route("/console/record", a.record, methods=["GET"]),
         Route("/console/static/console.css", _css, methods=["GET"]),
     ]

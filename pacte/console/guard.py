@@ -27,11 +27,13 @@ from pacte.clock import Clock
 from pacte.console.seal import Sealer
 from pacte.errors import InputError, TooManyAttempts
 
-__all__ = ["CSP", "CSRF_COOKIE", "HEADERS", "Csrf", "SignInLimiter", "clear_cookie", "read_form",
-           "set_cookie"]
+__all__ = ["CSP", "CSRF_COOKIE", "DOCUMENT_CSP", "HEADERS", "Csrf", "SignInLimiter",
+           "clear_cookie", "read_form", "set_cookie"]
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
+# Printable documents carry their own styles, and still no script and nothing external.
+DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store",
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY"}

@@ -73,8 +73,13 @@ def test_sign_in_search_report_download_and_verify(
     proven = check_report(report, public_key=world.rt.signer.public_key)
     assert proven["uses"] >= 3
 
+    # The printable letter for the customer, in plain words.
+    page.get_by_role("button", name="Printable letter for the customer").click()
+    assert "How to object" in page.inner_text("body")
+    assert "recorded your consent to marketing.email" in page.inner_text("body")
+
     # The record of processing lists every purpose of the policy.
-    page.get_by_role("link", name="Record of processing").click()
+    page.goto(server.url + "/console/record")
     cells = page.locator("tbody tr td:first-child").all_inner_texts()
     assert {c.split()[0] for c in cells} == set(world.rt.policy.purposes)
 
