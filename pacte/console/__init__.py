@@ -25,7 +25,8 @@ __all__ = ["ROUTES_LOGGED", "console_routes", "transparency_link"]
 # The paths the access log may name (a link's path carries its token: never logged).
 ROUTES_LOGGED = ("/console", "/console/sign-in", "/console/sign-out", "/console/verify",
                  "/console/search", "/console/report", "/console/report.json",
-                 "/console/report.html", "/console/record", "/console/static/console.css",
+                 "/console/report.html", "/console/record", "/console/receipt",
+                 "/console/static/console.css",
                  "/me", "/me/consent", "/me/export", "/me/erase")
 
 

@@ -280,6 +280,48 @@ class Auditor:
         body = json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
         return self.p.download(body, filename="access-report.json")
 
+    # -- erasure receipts ---------------------------------------------------------------
+
+    def _check_receipt(self, principal: Principal, text: str) -> list[tuple[bool, str]]:
+        from pacte.audit.receipts import verify_receipt
+
+        try:
+            receipt = json.loads(text)
+        except ValueError:
+            raise InputError("the receipt is not JSON") from None
+        if not isinstance(receipt, dict):
+            raise InputError("the receipt is not a JSON object")
+        signed = verify_receipt(receipt, public_key=self.p.rt.signer.public_key)
+        checks = [(signed, "signed by this server's signing key" if signed else
+                   "not signed by this server's current signing key (altered, or signed "
+                   "before a key rotation)")]
+        seq, subject = receipt.get("audit_seq"), receipt.get("subject")
+        entries = self._session(principal).audit_trail(
+            first=1, after=seq - 1, action="customer.erase") \
+            if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else []
+        on_record = bool(entries) and entries[0].seq == seq \
+            and subject in (entries[0].record.get("subjects") or [])
+        checks.append((on_record, f"the trail recorded this erasure at entry {seq}"
+                       if on_record else "no erasure of this subject is on record at the "
+                       "entry the receipt cites"))
+        return checks
+
+    async def receipt(self, request: Request) -> Response:
+        got = await self._signed_in(request)
+        if isinstance(got, Response):
+            return got
+        principal, form = got
+        if request.method == "GET":
+            return self._page(request, "receipt.html", principal, checks=[], given=None)
+        try:
+            checks = await self.p.call(self._check_receipt, principal,
+                                       form.get("receipt", ""))
+        except PacteError as exc:
+            return self._page(request, "receipt.html", principal, status=_status(exc),
+                              error=str(exc), checks=[], given=form.get("receipt"))
+        return self._page(request, "receipt.html", principal, checks=checks,
+                          given=form.get("receipt"))
+
     async def record(self, request: Request) -> Response:
         got = await self._signed_in(request)
         if isinstance(got, Response):
@@ -316,5 +358,6 @@ def auditor_routes(pages: Pages) -> list[Route]:
         Route("/console/report.json", a.report_json, methods=["POST"]),
         Route("/console/report.html", a.report_html, methods=["POST"]),
         Route("/console/record", a.record, methods=["GET"]),
+        Route("/console/receipt", a.receipt, methods=["GET", "POST"]),
         Route("/console/static/console.css", _css, methods=["GET"]),
     ]

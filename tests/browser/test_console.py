@@ -58,6 +58,7 @@ def test_sign_in_search_report_download_and_verify(
     assert rows.count() >= 3
     assert "denied" not in page.locator("table.entries").inner_text()
     assert email not in page.url and "@" not in page.url
+    assert email not in page.content()  # nor on the page: the search goes on by id
 
     # The Art. 15 report: on screen, checked, and downloaded as JSON with its proofs.
     page.get_by_role("link", name="Access report").click()
@@ -100,3 +101,23 @@ def test_a_wrong_key_or_an_app_key_is_refused(
     assert "cannot open the audit console" in page.inner_text("main")
     page.goto(server.url + "/console/search")
     assert page.get_by_label("API key").count() == 1  # still signed out
+
+
+def test_an_erasure_receipt_is_checked(
+        world: World, page: Any, serve: Callable[[Any], LiveServer]) -> None:
+    receipt = world.rt.operator_session("self_service").erase(world.customers["none"])
+    server = serve(create_app(world.rt))
+    sign_in(page, server, world.keys["auditor"])
+    page.get_by_role("link", name="Erasure receipts").click()
+    page.get_by_label("Receipt (JSON)").fill(json.dumps(receipt))
+    page.get_by_role("button", name="Check the receipt").click()
+    checks = page.locator("#receipt-checks li.ok")
+    assert checks.count() == 2, page.inner_text("#receipt-checks")
+    forged = {**receipt, "destroyed": {**receipt["destroyed"], "Customer": 0}}
+    page.get_by_label("Receipt (JSON)").fill(json.dumps(forged))
+    page.get_by_role("button", name="Check the receipt").click()
+    assert "not signed by this server" in page.inner_text("#receipt-checks")
+    cited = {**receipt, "audit_seq": 0}
+    page.get_by_label("Receipt (JSON)").fill(json.dumps(cited))
+    page.get_by_role("button", name="Check the receipt").click()
+    assert "no erasure of this subject is on record" in page.inner_text("#receipt-checks")
