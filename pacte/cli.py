@@ -647,6 +647,7 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
                + (" (development mode: introspection and GraphiQL on)" if dev else ""))
+    typer.echo(f"audit console at http://{host}:{port}/console")
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
     from pacte.console import ROUTES_LOGGED
 

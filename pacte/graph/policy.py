@@ -113,8 +113,8 @@ retention_days = 0
 # safeguards), e.g. recipients = ["Mail provider (processor)"].
 # [controller]
 # name = "Example Ltd"
-# contact = "privacy@example.com"
-# dpo = "dpo@example.com"
+# contact = "privacy@acme.test"
+# dpo = "dpo@acme.test"
 
 # The differential-privacy budget: the total epsilon each principal may spend on
 # noisy releases (`pacte analytics report --epsilon`), kept in the audit trail.
