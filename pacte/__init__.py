@@ -30,6 +30,7 @@ from pacte.errors import (
     StorageError,
     TooManyAttempts,
     Unauthenticated,
+    UnknownPurpose,
 )
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
@@ -91,6 +92,7 @@ __all__ = [
     "Store",
     "TooManyAttempts",
     "Unauthenticated",
+    "UnknownPurpose",
     "Withheld",
     "WriteBatch",
     "__version__",

@@ -10,6 +10,7 @@
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
     │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   │   └── UnknownPurpose  the purpose is not in the policy
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   ├── LinkRefused       a transparency link is expired, altered or not ours
     │   ├── TooManyAttempts   too many failed sign-ins from one address
@@ -48,6 +49,7 @@ __all__ = [
     "StorageError",
     "TooManyAttempts",
     "Unauthenticated",
+    "UnknownPurpose",
 ]
 
 
@@ -106,9 +108,15 @@ class PurposeRequired(PolicyDenied):
 
 
 class PurposeNotGranted(PolicyDenied):
-    """The purpose is unknown or the principal may not claim it."""
+    """The principal may not claim the purpose (or it is unknown: see UnknownPurpose)."""
 
     code = "PURPOSE_NOT_GRANTED"
+
+
+class UnknownPurpose(PurposeNotGranted):
+    """The purpose is not in the policy (which purposes exist is public: nothing leaks)."""
+
+    code = "UNKNOWN_PURPOSE"
 
 
 class PrivacyBudgetSpent(PolicyDenied):

@@ -1,0 +1,166 @@
+"""The GraphQL server, its schema, and the demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from pacte.cli._common import DataOpt, _check_port, _dir, app, fail, guarded, opened
+from pacte.runtime import Pacte
+
+_DEMO_KEYS = (
+    ("demo-app", "app", ("service", "self_service", "marketing", "marketing.email",
+                         "personalization")),
+    ("demo-auditor", "auditor", ("legal",)),
+    ("demo-analyst", "analyst", ("analytics",)),
+)
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None = None,
+           log_level: str = "info", cors_origins: Sequence[str] = ()) -> None:
+    import uvicorn
+
+    from pacte.api import Limits, create_app
+    from pacte.api.access_log import AccessLog
+    from pacte.console import ROUTES_LOGGED
+
+    typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
+               + (" (development mode: introspection and GraphiQL on)" if dev else ""))
+    typer.echo(f"audit console at http://{host}:{port}/console")
+    limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
+    asgi = AccessLog(create_app(rt, dev=dev, limits=limits, cors_origins=cors_origins),
+                     routes=("/graphql", "/healthz", *ROUTES_LOGGED))
+    # uvicorn's access log writes query strings, where GET requests carry personal
+    # values: pacte's own logs method, route and status only (G1).
+    level = getattr(logging, log_level.upper())
+    logging.basicConfig(level=level, format="%(levelname)s: %(name)s: %(message)s")
+    logging.getLogger("neo4j").setLevel(level if level == logging.DEBUG
+                                        else max(level, logging.WARNING))
+    uvicorn.run(asgi, host=host, port=port, log_level=log_level, access_log=False,
+                server_header=False, proxy_headers=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    dev: Annotated[bool, typer.Option(
+        "--dev", help="Introspection, field suggestions and GraphiQL (never in production)")
+    ] = False,
+    max_cost: Annotated[int | None, typer.Option(
+        "--max-cost", help="Refuse documents that may resolve more fields than this, "
+                           "counting each once per item of the pages around it \\[default: 50000]",
+        show_default=False)] = None,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help=f"How much to log: {', '.join(LOG_LEVELS)}")] = "info",
+    cors_origin: Annotated[list[str] | None, typer.Option(
+        "--cors-origin", help="A web origin whose pages may call the API from a browser, "
+                              "e.g. https://crm.example.com (repeat; none by default)")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Serve GraphQL at /graphql (Bearer key + X-Purpose) and health at /healthz.
+
+    Logs never hold a personal value or a key: requests are logged by method, route
+    and status only.
+
+    Example: pacte serve --host 127.0.0.1 --port 8000 --log-level warning
+    """
+    _check_port(port)
+    if max_cost is not None and max_cost < 1:
+        fail("--max-cost must be at least 1", code=2)
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}", code=2)
+    origins = cors_origin or []
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            fail(f"--cors-origin takes an origin such as https://crm.example.com, not "
+                 f"{origin!r}", code=2)
+    with opened(data) as rt:
+        _serve(rt, host=host, port=port, dev=dev, max_cost=max_cost,
+               log_level=log_level.lower(), cors_origins=origins)
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the GraphQL schema (SDL).
+
+    Example: pacte schema > schema.graphql
+    """
+    from pacte.api import sdl
+
+    typer.echo(sdl(), nl=False)
+
+
+def _curl(port: int, key: str, purpose: str, query: str) -> str:
+    body = json.dumps({"query": query}).replace("'", "'\\''")
+    return (f"curl -s http://127.0.0.1:{port}/graphql -H 'Authorization: Bearer {key}' "
+            f"-H 'X-Purpose: {purpose}' -H 'Content-Type: application/json' -d '{body}'")
+
+
+@app.command()
+def demo(
+    data: DataOpt = None,
+    customers: Annotated[int, typer.Option("--customers", help="How many to seed")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    dev: Annotated[bool, typer.Option("--dev", help="Introspection and GraphiQL")] = False,
+    no_serve: Annotated[bool, typer.Option(
+        "--no-serve", help="Prepare and print, but do not serve")] = False,
+) -> None:
+    """Init (if needed), seed, create demo API keys, print sample queries, serve.
+
+    Example: pacte demo --data ./pacte-demo --customers 2000 --port 8000
+    """
+    from functools import partial
+
+    if customers < 1 or customers > 10_000_000:
+        fail("--customers must be between 1 and 10000000", code=2)
+    _check_port(port)
+    path = _dir(data)
+    if not (path / "policy.toml").exists():
+        guarded(lambda: Pacte.init(path).close())
+        typer.echo(f"initialised {path}")
+    with opened(path) as rt:
+        op = rt.operator_session("service")
+        if guarded(op.stats).get("Customer", 0) == 0:
+            typer.echo(f"seeding {customers} customers (seed {seed}) ...")
+            stats = guarded(lambda: rt.seed(customers, seed=seed))
+            typer.echo(f"seeded {stats['customers']} customers, "
+                       f"{stats['interactions']} interactions")
+        keys: dict[str, str] = {}
+        for name, role, purposes_ in _DEMO_KEYS:
+            principal, key = guarded(partial(rt.create_principal, name=name, role=role,
+                                             purposes=purposes_))
+            keys[role] = key
+            typer.echo(f"{role:8} key ({', '.join(principal.purposes)}): {key}")
+        first = guarded(lambda: rt.operator_session("service").customers(first=1)).items
+        cid = first[0].id if first else "c_000000000000"
+        typer.echo("\ntry:")
+        for purpose, key, query in (
+            ("service", keys["app"], "{ customers(first: 3) { edges { node { id name email } } "
+                                     "pageInfo { hasNextPage endCursor } } }"),
+            ("service", keys["app"], f'{{ customer(id: "{cid}") {{ name email phone '
+                                     "consents { purpose status } interactions(first: 5) "
+                                     "{ edges { node { channel kind occurredAt summary "
+                                     "product { name } } } } products { name } } }"),
+            ("marketing.email", keys["app"], "{ customers(first: 3) { edges { node { id name "
+                                             "phone withheld { field reason } } } } }"),
+            ("self_service", keys["app"], f'{{ myDataUses(customerId: "{cid}", first: 5) '
+                                          "{ edges { node { at principalName purpose action "
+                                          "fields } } } }"),
+            ("legal", keys["auditor"], "{ auditVerification { ok lines } }"),
+        ):
+            typer.echo(_curl(port, key, purpose, query))
+        if not no_serve:
+            typer.echo("")
+            _serve(rt, host=host, port=port, dev=dev)
+
