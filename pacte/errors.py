@@ -9,8 +9,8 @@
     ├── PolicyDenied          the policy refuses the request (always audited)
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
-    │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
-    │   │   └── UnknownPurpose  the purpose is not in the policy
+    │   ├── PurposeNotGranted a purpose the principal may not claim
+    │   │   └── UnknownPurpose a purpose the policy does not have (nothing secret)
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   ├── LinkRefused       a transparency link is expired, altered or not ours
     │   ├── TooManyAttempts   too many failed sign-ins from one address
