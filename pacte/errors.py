@@ -12,6 +12,8 @@
     │   ├── PurposeNotGranted a purpose the principal may not claim
     │   │   └── UnknownPurpose a purpose the policy does not have (nothing secret)
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
+    │   ├── LinkRefused       a transparency link is expired, altered or not ours
+    │   ├── TooManyAttempts   too many failed sign-ins from one address
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification
     ├── DecryptionError       a ciphertext could not be opened (one opaque message)
@@ -35,6 +37,7 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "KeyVaultError",
+    "LinkRefused",
     "NotFound",
     "NotInitialised",
     "PacteError",
@@ -44,6 +47,7 @@ __all__ = [
     "PurposeRequired",
     "SourceError",
     "StorageError",
+    "TooManyAttempts",
     "Unauthenticated",
     "UnknownPurpose",
 ]
@@ -119,6 +123,18 @@ class PrivacyBudgetSpent(PolicyDenied):
     """A differentially private release would spend more than the principal's budget."""
 
     code = "PRIVACY_BUDGET_SPENT"
+
+
+class LinkRefused(PolicyDenied):
+    """A transparency link that is expired, altered, or not for this server."""
+
+    code = "LINK_REFUSED"
+
+
+class TooManyAttempts(PolicyDenied):
+    """Too many failed sign-ins from one address in a short time."""
+
+    code = "RATE_LIMITED"
 
 
 class Forbidden(PolicyDenied):

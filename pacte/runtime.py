@@ -601,17 +601,17 @@ class Pacte:
         finally:
             self.metrics.audit_append(time.perf_counter() - start)
 
-    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
-                      ) -> list[Any]:
-        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit)
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
+                      **filters: Any) -> list[Any]:
+        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit, **filters)
 
     def audit_exclusive(self) -> contextlib.AbstractContextManager[None]:
         return self.audit.exclusive()
 
-    def audit_verify(self) -> Any:
+    def audit_verify(self, *, progress: Callable[[int, int], object] | None = None) -> Any:
         # Pinned to this directory's signing key: a checkpoint signed by any key the
         # trail did not rotate to from it fails.
-        report = verify(self.audit, public_key=self.signer.public_key)
+        report = verify(self.audit, public_key=self.signer.public_key, progress=progress)
         self.metrics.verified(report.ok)
         return report
 

@@ -32,11 +32,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 from strawberry.exceptions import MissingQueryError
-from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
@@ -55,6 +54,7 @@ from pacte.api.errors import (
     log_unexpected,
     server_failure,
 )
+from pacte.api.graphiql import STATIC_PREFIX, graphiql_page, graphiql_static
 from pacte.api.limits import Limits
 from pacte.api.metrics import MetricsMiddleware
 from pacte.api.schema import build_schema
@@ -169,7 +169,7 @@ class GraphQLEndpoint:
                 raise _Refused(405, "use POST (or GET for queries)", headers={"Allow": "GET, POST"})
             if request.method == "GET" and self._dev and "query" not in request.query_params \
                     and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(get_graphql_ide_html())
+                return graphiql_page()
             gql, allowed = await self._parse(request)
         except _Refused as exc:
             return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
@@ -282,12 +282,14 @@ async def _healthz(request: Request) -> Response:
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
                schema: strawberry.Schema | None = None,
-               cors_origins: Sequence[str] = ()) -> ASGIApp:
+               cors_origins: Sequence[str] = (), console: bool = True) -> ASGIApp:
     """The ASGI app serving an opened data directory.
 
     `dev` turns on introspection, field suggestions and a GraphiQL page at
     `GET /graphql`; never in production. `cors_origins` lists the web origins whose
     pages may call the API from a browser (preflight answered); none by default.
+    `console` serves the auditors' console at `/console` and the customers'
+    transparency pages at `/me` (pacte.console).
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
                                dev=dev, max_body=max_body)
@@ -295,11 +297,18 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
         CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
         allow_headers=list(CORS_HEADERS), expose_headers=["X-Request-Id"], max_age=600,
     )] if cors_origins else []
-    app = Starlette(routes=[
+    routes = [
         Route("/graphql", endpoint.handle,
               methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         Route("/healthz", _healthz, methods=["GET"]),
-    ], middleware=middleware)
+    ]
+    if dev:
+        routes.append(Route(STATIC_PREFIX + "{name}", graphiql_static, methods=["GET"]))
+    if console:
+        from pacte.console import console_routes
+
+        routes += console_routes(pacte)
+    app = Starlette(routes=routes, middleware=middleware)
     # `GET /metrics` (Prometheus text): counts and latencies, no personal value.
     return MetricsMiddleware(app, pacte.metrics, purposes=pacte.policy.purposes.keys())
 

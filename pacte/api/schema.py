@@ -164,14 +164,21 @@ class Query:
                                 cursor=lambda v: customer_cursor(v.id),
                                 has_next=page.has_next, after=after)
 
-    @strawberry.field(description="Audit entries, optionally for one customer (auditors).")
+    @strawberry.field(description="Audit entries, optionally for one customer, a principal "
+                                  "(its id), a purpose, an action, an outcome and a period "
+                                  "(`until` exclusive); auditors.")
     def audit_trail(self, info: PacteInfo, customer_id: strawberry.ID | None = None,
-                    first: int | None = 50, after: str | None = None
+                    first: int | None = 50, after: str | None = None,
+                    principal: strawberry.ID | None = None, purpose: str | None = None,
+                    action: str | None = None, outcome: str | None = None,
+                    since: datetime | None = None, until: datetime | None = None
                     ) -> Connection[AuditEntry]:
         first = _or(first, 50)
         entries = info.context.session.audit_trail(
             customer_id=str(customer_id) if customer_id is not None else None,
-            first=_audit_limit(first), after=decode_seq_cursor(after))
+            first=_audit_limit(first), after=decode_seq_cursor(after),
+            principal=str(principal) if principal is not None else None, purpose=purpose,
+            action=action, outcome=outcome, since=since, until=until)
         return _audit_page(entries, first, after)
 
     @strawberry.field(description="Verify the whole audit trail (auditors).")
@@ -259,6 +266,16 @@ class Mutation:
     @strawberry.mutation(description="Crypto-shred and delete a customer (under `self_service`).")
     def erase_customer(self, info: PacteInfo, customer_id: strawberry.ID) -> ErasureReceipt:
         return ErasureReceipt.from_receipt(info.context.session.erase(str(customer_id)))
+
+    @strawberry.mutation(description="A link to the customer's transparency page (under "
+                                      "`self_service`), valid `minutes` (1 to 1440): the "
+                                      "path to append to this server's address.")
+    def transparency_link(self, info: PacteInfo, customer_id: strawberry.ID,
+                          minutes: int | None = 15) -> str:
+        from pacte.console.links import transparency_link
+
+        return transparency_link(info.context.pacte, info.context.session, str(customer_id),
+                                 minutes=_or(minutes, 15))
 
     @strawberry.mutation(description="Everything held about a customer, for that customer.")
     def export_customer(self, info: PacteInfo, customer_id: strawberry.ID) -> JSON:

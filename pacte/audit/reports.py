@@ -54,6 +54,10 @@ _VERBS: dict[str, tuple[str, str]] = {
     "analytics.project": ("included in a pseudonymised analysis", "your data"),
     "audit.read": ("read", "the record of uses of your data"),
     "audit.self": ("read", "the record of uses of your data"),
+    "audit.trace": ("read", "the record of uses of your data"),
+    "audit.lookup": ("looked you up by", "your email, to search the record of uses"),
+    "audit.access_report": ("prepared", "your access report"),
+    "customer.link": ("made", "a link to your transparency page"),
     "explain": ("explained what it may see of", "your data"),
 }
 _ROLES = {"app": "the app", "auditor": "the auditor", "analyst": "the analyst",
@@ -288,12 +292,18 @@ def plain_words(entries: Iterable[AuditEntry]) -> list[str]:
 def record_of_processing(
     policy: Mapping[str, Any],
     *,
-    controller: str | None = None,
+    controller: Mapping[str, str] | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> dict[str, Any]:
-    """The Art. 30 record of processing activities, one activity per purpose."""
+    """The Art. 30 record of processing activities, one activity per purpose.
+
+    The controller (name, address, contact, DPO, representative), each purpose's
+    recipients and transfers come from the policy file (`[controller]`, and
+    `recipients` / `transfers` in a purpose); `controller` overrides the policy's.
+    """
     activities = []
     for p in _purposes(policy):
+        days = p.get("retention_days")
         activities.append({
             "purpose": p.get("id"),
             "parent": p.get("parent"),
@@ -301,15 +311,20 @@ def record_of_processing(
             "legal_basis": p.get("legal_basis"),
             "data_subjects": "customers",
             "data_categories": sorted(p.get("categories") or []),
-            "retention_days": p.get("retention_days"),
+            "recipients": list(p.get("recipients") or []),
+            "transfers": list(p.get("transfers") or []),
+            "retention_days": days,
+            "retention": f"records older than {days} days are not used for this purpose"
+                         if days else "no time limit set for this purpose",
             "safeguards": [
                 "field-level encryption (AES-256-GCM, per-customer keys)",
                 "purpose-bound access with consent checks",
                 "tamper-evident audit trail with signed checkpoints",
             ],
         })
+    given = controller if controller is not None else policy.get("controller")
     return {
-        "controller": controller,
+        "controller": dict(given) if given else None,
         "generated_at": format_time(now()),
         "policy_version": policy.get("version"),
         "activities": sorted(activities, key=lambda a: str(a["purpose"])),

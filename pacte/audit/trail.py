@@ -144,6 +144,8 @@ _ENTRIES = (
     " FROM entries e WHERE e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " AND (?10 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.action') = ?10)"
+    " AND (?11 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.outcome') = ?11)"
     " ORDER BY e.seq LIMIT ?6"
 )
 # The subject index: for each block of _BLOCK entries, one row per subject named in it,
@@ -163,6 +165,8 @@ _BY_SUBJECT_BLOCKS = (
     " WHERE e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " AND (?10 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.action') = ?10)"
+    " AND (?11 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.outcome') = ?11)"
     " ORDER BY e.seq LIMIT ?6"
 )
 _BY_SUBJECT_TAIL = (
@@ -171,6 +175,8 @@ _BY_SUBJECT_TAIL = (
     " WHERE e.seq >= ?8 AND e.seq > ?5"
     " AND (?1 IS NULL OR e.principal = ?1) AND (?2 IS NULL OR e.purpose = ?2)"
     " AND (?3 IS NULL OR e.time >= ?3) AND (?4 IS NULL OR e.time < ?4)"
+    " AND (?10 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.action') = ?10)"
+    " AND (?11 IS NULL OR json_extract(CAST(e.body AS TEXT), '$.outcome') = ?11)"
     " AND EXISTS (SELECT 1 FROM json_each(CAST(e.body AS TEXT), '$.subjects') j"
     " WHERE j.value = ?7)"
     " ORDER BY e.seq LIMIT ?6"
@@ -868,20 +874,28 @@ class AuditTrail:
         until: datetime | str | None = None,
         principal: str | None = None,
         purpose: str | None = None,
+        action: str | None = None,
+        outcome: str | None = None,
     ) -> list[AuditEntry]:
-        """Entries in seq order after `after_seq`, filtered; `until` is exclusive."""
+        """Entries in seq order after `after_seq`, filtered; `until` is exclusive.
+
+        Action and outcome are read from the body as the rows are scanned (they are not
+        indexed): a rare one costs a longer scan, bounded by `limit` matches.
+        """
         if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
             raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
         after = -1 if after_seq is None else after_seq
         filters = (principal, purpose, _time_param(since), _time_param(until), after)
+        # ?10 and ?11 in every statement; the parameters between are each statement's own.
+        kinds = (action, outcome)
         if subject is None:
-            rows = self._all(_ENTRIES, (*filters, limit))
+            rows = self._all(_ENTRIES, (*filters, limit, None, None, None, *kinds))
         else:
-            rows = self._by_subject(subject, filters, after, limit)
+            rows = self._by_subject(subject, filters, kinds, after, limit)
         return [AuditEntry.from_row(*r) for r in rows]
 
-    def _by_subject(self, subject: str, filters: tuple[object, ...], after: int, limit: int
-                    ) -> list[Any]:
+    def _by_subject(self, subject: str, filters: tuple[object, ...],
+                    kinds: tuple[object, ...], after: int, limit: int) -> list[Any]:
         row = self._one(_INDEXED_BLOCKS, ())
         indexed = 0 if row is None else int(row[0])
         rows: list[Any] = []
@@ -891,11 +905,12 @@ class AuditTrail:
         while len(rows) < limit and block < indexed:
             stop = min(block + _BLOCKS_PER_QUERY, indexed)
             rows += self._all(_BY_SUBJECT_BLOCKS,
-                              (*filters, limit - len(rows), subject, block, stop))
+                              (*filters, limit - len(rows), subject, block, stop, *kinds))
             block = stop
         if len(rows) < limit:
             rows += self._all(_BY_SUBJECT_TAIL,
-                              (*filters, limit - len(rows), subject, indexed * _BLOCK))
+                              (*filters, limit - len(rows), subject, indexed * _BLOCK, None,
+                               *kinds))
         return rows
 
     def _one(self, sql: str, params: Sequence[object]) -> Any:

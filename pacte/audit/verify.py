@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -105,8 +105,12 @@ def verify(
     key: str | None = None,
     public_key: bytes | None = None,
     fingerprint: str | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> VerificationReport:
     """Recompute and check the whole trail; see the module docstring for the reasons.
+
+    `progress(checked, total)` is called after each batch of entries (a console shows
+    how far a long verification has got).
 
     `key` (text, as `parse_key` reads it), `public_key` (raw Ed25519) or `fingerprint`
     (SHA-256 of it, hex) pins the key the checkpoints must be signed with; without
@@ -130,7 +134,7 @@ def verify(
         verifier = None
         try:
             verifier = _Verifier(db, other, trusted=trusted, keys=keys,
-                                 source=str(trail.path))
+                                 source=str(trail.path), progress=progress)
             return verifier.run()
         finally:
             if verifier is not None:
@@ -141,8 +145,10 @@ def verify(
 
 class _Verifier:
     def __init__(self, db: sqlite3.Connection, other: sqlite3.Connection | None, *,
-                 trusted: Checkpoint | None, keys: KeyChain, source: str) -> None:
+                 trusted: Checkpoint | None, keys: KeyChain, source: str,
+                 progress: Callable[[int, int], object] | None = None) -> None:
         self.db = db
+        self.progress = progress
         self.trusted = trusted
         self.keys = keys
         high = db.execute(_HIGH).fetchone()[0]
@@ -249,6 +255,8 @@ class _Verifier:
             self.checked = start + good
             if start + good < limit:
                 raise self._diagnose(start + good)
+            if self.progress is not None:
+                self.progress(self.checked, self.count)
             if limit < end:
                 raise Problem(MISSING, limit, f"entry {limit} is absent; "
                               f"entries up to {high} follow it")

@@ -163,27 +163,59 @@ def audit_trace(
         _print_entries(entries)
 
 
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help="json (with its proofs, for machines), text, or html (a printable "
+                     "page in plain words)")]
+
+
+def _check_format(fmt: str) -> None:
+    from pacte.console.documents import FORMATS
+
+    if fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}", code=2)
+
+
 @audit_app.command("access-report")
 def audit_access_report(
     customer: Annotated[str, typer.Option("--customer", help="The customer id")],
+    fmt: FormatOpt = "json",
     data: DataOpt = None,
 ) -> None:
-    """The Art. 15 access report for one customer, with inclusion proofs (JSON).
+    """The Art. 15 access report for one customer: JSON with inclusion proofs, or for
+    the customer in plain words (text or a printable HTML page).
 
     Example: pacte audit access-report --customer c_0123456789ab > report.json
     """
+    from pacte.console.documents import access_report_html, access_report_text
+
+    _check_format(fmt)
     with opened(data) as rt:
         report = guarded(lambda: rt.operator_session("legal").access_report(customer))
-    typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+        controller = rt.policy.controller
+    if fmt == "text":
+        typer.echo(access_report_text(report, controller=controller), nl=False)
+    elif fmt == "html":
+        typer.echo(access_report_html(report, controller=controller))
+    else:
+        typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
 
 
 @audit_app.command("processing-record")
-def audit_processing_record(data: DataOpt = None) -> None:
-    """The Art. 30 record of processing activities, generated from the policy (JSON).
+def audit_processing_record(fmt: FormatOpt = "json", data: DataOpt = None) -> None:
+    """The Art. 30 record of processing activities, from the policy (controller, DPO,
+    recipients, transfers and retention as set in policy.toml).
 
-    Example: pacte audit processing-record > ropa.json
+    Example: pacte audit processing-record --format html > ropa.html
     """
+    from pacte.console.documents import record_html, record_text
+
+    _check_format(fmt)
     with opened(data) as rt:
         record = guarded(lambda: rt.operator_session("legal").record_of_processing())
-    typer.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
+    if fmt == "text":
+        typer.echo(record_text(record))
+    elif fmt == "html":
+        typer.echo(record_html(record))
+    else:
+        typer.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
 

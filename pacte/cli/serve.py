@@ -28,12 +28,15 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     from pacte.api import Limits, create_app
     from pacte.api.access_log import AccessLog
     from pacte.api.logs import configure_logging
+    from pacte.console import ROUTES_LOGGED
 
+    # One line: what follows on the terminal is the JSON-lines log.
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql"
-               + (" (development mode: introspection and GraphiQL on)" if dev else ""))
+               + (" (development mode: introspection and GraphiQL on)" if dev else "")
+               + f", the audit console at http://{host}:{port}/console")
     limits = Limits() if max_cost is None else Limits(max_cost=max_cost)
     asgi = AccessLog(create_app(rt, dev=dev, limits=limits, cors_origins=cors_origins),
-                     routes=ROUTES)
+                     routes=(*ROUTES, *ROUTES_LOGGED))
     # uvicorn's access log writes query strings, where GET requests carry personal
     # values: pacte's own logs method, route and status only (G1), as JSON lines.
     configure_logging(level=getattr(logging, log_level.upper()))

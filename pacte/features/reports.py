@@ -5,16 +5,19 @@ and the operators' counts."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
+from pacte.clock import input_micros
+from pacte.errors import InputError
 from pacte.features.door import Door
-from pacte.graph.checks import check_id, page_size
+from pacte.graph.checks import check_id, check_text, page_size
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose
 
-__all__ = ["access_report", "audit_trail", "audit_verification", "my_data_uses", "purposes",
-           "record_of_processing", "stats", "trace"]
+__all__ = ["access_report", "audit_lookup", "audit_trail", "audit_verification",
+           "my_data_uses", "purposes", "record_of_processing", "stats", "trace"]
 
 
 def purposes(door: Door) -> list[Purpose]:
@@ -32,21 +35,51 @@ def stats(door: Door) -> dict[str, int]:
 
 
 def audit_trail(door: Door, *, customer_id: str | None = None, first: int = 50,
-                after: int | None = None) -> list[Any]:
-    """Audit entries, optionally for one customer (auditors and admins)."""
+                after: int | None = None, principal: str | None = None,
+                purpose: str | None = None, action: str | None = None,
+                outcome: str | None = None, since: datetime | None = None,
+                until: datetime | None = None) -> list[Any]:
+    """Audit entries, optionally for one customer and filtered by principal id,
+    purpose, action, outcome and period (`until` exclusive); auditors and admins."""
     door._require_role("audit.read", "auditor", "admin")
     if customer_id:
         check_id(customer_id)
+    for what, text in (("principal", principal), ("purpose", purpose),
+                       ("action", action), ("outcome", outcome)):
+        if text is not None:
+            check_text(what, text)
+            if len(text) > 200:
+                raise InputError(f"{what} must be at most 200 characters")
+    for what, moment in (("since", since), ("until", until)):
+        if moment is not None:
+            input_micros(moment, what)
     subject = door._ref(customer_id) if customer_id else None
-    entries = door._trail_entries(subject=subject, after_seq=after, limit=page_size(first))
+    entries = door._trail_entries(subject=subject, after_seq=after, limit=page_size(first),
+                                  principal=principal, purpose=purpose, action=action,
+                                  outcome=outcome, since=since, until=until)
     door._audit(door._record("audit.read", subjects=[customer_id] if customer_id else []))
     return entries
 
 
-def audit_verification(door: Door) -> Any:
-    """The verification of the whole trail (auditors and admins)."""
+def audit_lookup(door: Door, email: str) -> list[str]:
+    """The customers whose email has this blind-index token, so that an auditor can
+    search the trail by email (auditors and admins). No field is opened: the purpose
+    of an auditor (`legal`) may not read emails, so the rare token collision is not
+    resolved and every candidate is returned (and named in the entry)."""
+    door._require_role("audit.lookup", "auditor", "admin")
+    check_text("email", email)
+    found = sorted(door._index_owners("email", door._index_token("email", email)))
+    door._audit(door._record("audit.lookup", subjects=found,
+                             outcome="ok" if found else "not_found"))
+    return found
+
+
+def audit_verification(door: Door, *,
+                       progress: Callable[[int, int], object] | None = None) -> Any:
+    """The verification of the whole trail (auditors and admins); `progress(checked,
+    total)` after each batch of entries."""
     door._require_role("audit.verify", "auditor", "admin")
-    report = door._trail_verify()
+    report = door._trail_verify(progress=progress)
     door._audit(door._record("audit.verify", outcome="ok" if report.ok else "invalid"))
     return report
 

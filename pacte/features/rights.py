@@ -12,10 +12,11 @@ from pacte.features.consents import CONSENT_WRITERS, consent_view
 from pacte.features.door import Door
 from pacte.features.interactions import interaction_views
 from pacte.features.products import product_views
+from pacte.graph.checks import check_id
 from pacte.graph.consent import consent_states
 from pacte.graph.model import NODE_KINDS
 
-__all__ = ["erase", "export"]
+__all__ = ["erase", "export", "transparency_link"]
 
 _CUSTOMER = NODE_KINDS["Customer"]
 _DEVICE = NODE_KINDS["Device"]
@@ -36,6 +37,17 @@ def erase(door: Door, customer_id: str) -> dict[str, Any]:
     door._forget(customer_id)
     return door._sign_receipt(subject_ref=subject, destroyed=kinds,
                               requested_by=door.principal.name, audit_seq=seq)
+
+
+def transparency_link(door: Door, customer_id: str) -> None:
+    """Allow a link to one customer's transparency page (pacte.console.links): for an
+    app (or admin) acting on the customer's request, under `self_service`, for a
+    customer it can see. On record; the link itself is sealed by the console."""
+    door._require_role("customer.link", *CONSENT_WRITERS)
+    door._require_purpose("customer.link", "self_service")
+    check_id(customer_id)
+    door._require_visible("customer.link", customer_id)
+    door._audit(door._record("customer.link", subjects=[customer_id]))
 
 
 def export(door: Door, customer_id: str) -> dict[str, Any]:

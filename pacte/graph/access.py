@@ -48,10 +48,11 @@ class Backend(Protocol):
     def ensure_keys(self, customer_ids: Sequence[str]) -> None: ...
     def shredding(self, customer_id: str) -> AbstractContextManager[None]: ...
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int: ...
-    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int
-                      ) -> list[Any]: ...
+    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
+                      **filters: Any) -> list[Any]: ...
     def audit_exclusive(self) -> contextlib.AbstractContextManager[None]: ...
-    def audit_verify(self) -> Any: ...
+    def audit_verify(self, *, progress: Callable[[int, int], object] | None = None
+                     ) -> Any: ...
     def audit_trace(self, subject: str) -> list[Any]: ...
     def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
                             ) -> dict[str, Any]: ...
@@ -289,15 +290,17 @@ class Access:
         self._pending.append(step)
         self.flush()
 
-    def _trail_entries(self, *, subject: str | None, after_seq: int | None, limit: int
-                       ) -> list[Any]:
-        return self._b.audit_entries(subject=subject, after_seq=after_seq, limit=limit)
+    def _trail_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
+                       **filters: Any) -> list[Any]:
+        return self._b.audit_entries(subject=subject, after_seq=after_seq, limit=limit,
+                                     **filters)
 
     def _trail_exclusive(self) -> AbstractContextManager[None]:
         return self._b.audit_exclusive()
 
-    def _trail_verify(self) -> Any:
-        return self._b.audit_verify()
+    def _trail_verify(self, *, progress: Callable[[int, int], object] | None = None
+                      ) -> Any:
+        return self._b.audit_verify(progress=progress)
 
     def _trail_trace(self, subject: str) -> list[Any]:
         return self._b.audit_trace(subject)

@@ -107,6 +107,15 @@ description = "Consent records and the audit trail, for auditors; no personal fi
 categories = []
 retention_days = 0
 
+# Who is responsible, for the Art. 30 record of processing (`pacte audit
+# processing-record`); each key optional: name, address, contact, dpo, representative.
+# A purpose may also list its `recipients` and `transfers` (outside the EEA, with their
+# safeguards), e.g. recipients = ["Mail provider (processor)"].
+# [controller]
+# name = "Example Ltd"
+# contact = "privacy@acme.test"
+# dpo = "dpo@acme.test"
+
 # The differential-privacy budget: the total epsilon each principal may spend on
 # noisy releases (`pacte analytics report --epsilon`), kept in the audit trail.
 # Set here, by the operator, never by the analyst; [privacy.principals] gives one
@@ -130,6 +139,10 @@ class Purpose:
     description: str = ""
     parent: str | None = None
     analysts_only: bool = False
+    # For the Art. 30 record: who receives the data, and transfers outside the EEA
+    # with their safeguards (free text, as the controller writes them).
+    recipients: tuple[str, ...] = ()
+    transfers: tuple[str, ...] = ()
 
     @property
     def needs_consent(self) -> bool:
@@ -147,10 +160,12 @@ class Policy:
 
     def __init__(self, purposes: Iterable[Purpose], *, version: str, label: str = "",
                  privacy_budget: float = DEFAULT_PRIVACY_BUDGET,
-                 principal_budgets: Mapping[str, float] | None = None) -> None:
+                 principal_budgets: Mapping[str, float] | None = None,
+                 controller: Mapping[str, str] | None = None) -> None:
         self.purposes: dict[str, Purpose] = {p.id: p for p in purposes}
         self.version = version
         self.label = label
+        self.controller: dict[str, str] = dict(controller or {})
         self._budget = privacy_budget
         self._budgets = dict(principal_budgets or {})
 
@@ -189,7 +204,8 @@ class Policy:
         budget, budgets = _privacy(doc.get("privacy", {}), source)
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
         policy = cls(purposes, version=version, label=str(doc.get("version_label", "")),
-                     privacy_budget=budget, principal_budgets=budgets)
+                     privacy_budget=budget, principal_budgets=budgets,
+                     controller=_controller(doc.get("controller", {}), source))
         for p in purposes:
             policy.ancestors(p.id)  # refuses cycles
         return policy
@@ -218,6 +234,7 @@ class Policy:
         return {
             "version": self.version,
             "label": self.label,
+            "controller": dict(self.controller) or None,
             "purposes": [
                 {
                     "id": p.id,
@@ -226,6 +243,8 @@ class Policy:
                     "categories": list(p.categories),
                     "retention_days": p.retention_days,
                     "description": p.description,
+                    "recipients": list(p.recipients),
+                    "transfers": list(p.transfers),
                 }
                 for p in self.purposes.values()
             ],
@@ -237,7 +256,7 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: must be a table")
     known = {"id", "parent", "legal_basis", "categories", "retention_days", "description",
-             "analysts_only"}
+             "analysts_only", "recipients", "transfers"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
@@ -248,9 +267,7 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     basis = entry.get("legal_basis")
     if basis not in LEGAL_BASES:
         raise ConfigError(f"{where}: legal_basis must be one of {', '.join(LEGAL_BASES)}")
-    cats = entry.get("categories", [])
-    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
-        raise ConfigError(f"{where}: categories must be a list of strings")
+    cats = _strings(entry.get("categories", []), f"{where}: categories")
     days = entry.get("retention_days", 0)
     if not isinstance(days, int) or isinstance(days, bool) or days < 0:
         raise ConfigError(f"{where}: retention_days must be a whole number >= 0")
@@ -265,7 +282,33 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
         description=str(entry.get("description", "")),
         parent=parent,
         analysts_only=bool(entry.get("analysts_only", False)),
+        recipients=tuple(_strings(entry.get("recipients", []), f"{where}: recipients")),
+        transfers=tuple(_strings(entry.get("transfers", []), f"{where}: transfers")),
     )
+
+
+def _strings(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of strings")
+    return list(value)
+
+
+# The [controller] table: who is responsible, for the Art. 30 record (Art. 30(1)(a)).
+CONTROLLER_KEYS = ("name", "address", "contact", "dpo", "representative")
+
+
+def _controller(table: object, source: str) -> dict[str, str]:
+    where = f"{source}: [controller]"
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(table) - set(CONTROLLER_KEYS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; known: "
+                          + ", ".join(CONTROLLER_KEYS))
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string")
+    return {k: str(table[k]) for k in CONTROLLER_KEYS if table.get(k)}
 
 
 def _privacy(table: object, source: str) -> tuple[float, dict[str, float]]:

@@ -486,6 +486,7 @@ class Session(Access):
     record_interaction = _writes.record_interaction
     erase = _rights.erase
     export = _rights.export
+    transparency_link = _rights.transparency_link
     ingest = _ingest.ingest
     project = _analysts.project
     record_release = _analysts.record_release
@@ -496,6 +497,7 @@ class Session(Access):
     purposes = _reports.purposes
     stats = _reports.stats
     audit_trail = _reports.audit_trail
+    audit_lookup = _reports.audit_lookup
     audit_verification = _reports.audit_verification
     trace = _reports.trace
     access_report = _reports.access_report

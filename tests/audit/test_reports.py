@@ -109,8 +109,8 @@ def test_plain_words_for_customers(tmp_path: Path) -> None:
 
 
 def test_record_of_processing() -> None:
-    ropa = record_of_processing(POLICY, controller="Example SA", now=Clock())
-    assert ropa["controller"] == "Example SA" and ropa["policy_version"] == "p_test"
+    ropa = record_of_processing(POLICY, controller={"name": "Example SA"}, now=Clock())
+    assert ropa["controller"] == {"name": "Example SA"} and ropa["policy_version"] == "p_test"
     by_purpose = {a["purpose"]: a for a in ropa["activities"]}
     assert by_purpose["marketing.email"]["legal_basis"] == "consent"
     assert by_purpose["marketing.email"]["parent"] == "marketing"
