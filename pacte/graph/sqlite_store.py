@@ -141,10 +141,10 @@ _FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at 
 _LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
 # Tokens are blobs and SQLite 3.40 cannot unhex a JSON list, so a batched lookup binds
 # a fixed number of tokens per query (padded with an empty token, which no entry has):
-# the text stays one constant, prepared once.
+# the text stays one constant, prepared once (placeholders only, joined at import).
 _LOOKUP_CHUNK = 250
-_LOOKUP_MANY = (  # noqa: S608 (placeholders only, joined once at import)
-    "SELECT token, node_id FROM blind_index WHERE name = ? AND token IN ("
+_LOOKUP_MANY = (
+    "SELECT token, node_id FROM blind_index WHERE name = ? AND token IN ("  # noqa: S608
     + ", ".join("?" * _LOOKUP_CHUNK) + ") ORDER BY token, node_id"
 )
 _OWNED_BY = "SELECT id FROM nodes WHERE owner = ? ORDER BY id"
