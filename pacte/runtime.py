@@ -324,8 +324,7 @@ class Pacte:
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         session = self.operator_session("service")
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
-                            max_errors=max_errors, purposes=self.policy.purposes.keys(),
-                            policy_version=self.policy.version, work_dir=self.data_dir,
+                            max_errors=max_errors, policy=self.policy, work_dir=self.data_dir,
                             now=self.now(), erased=self.vault.is_destroyed, rules=rules,
                             progress=progress)
 
@@ -337,6 +336,15 @@ class Pacte:
         policy_file = self.data_dir / POLICY_FILE
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         return explain(self.operator_session("service"), customer_id, rules)
+
+    def unmerge(self, customer_id: str) -> str:
+        """Undo the merge of `customer_id` (a merged part) into its survivor, consent
+        states included; what arrived for it since goes back to it. Returns the
+        survivor's id. See pacte.identity.merge."""
+        from pacte.identity.merge import unmerge
+
+        return unmerge(self.operator_session("service"), customer_id, policy=self.policy,
+                       now_us=to_micros(self.now()))
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

@@ -47,7 +47,9 @@ from pacte.graph.consent import ConsentState, Decision, consent_states, decide, 
 from pacte.graph.model import (
     CHANNELS,
     INTERACTION_KINDS,
+    MERGED_PART,
     NODE_KINDS,
+    PART_CONSENT,
     ConsentStatus,
     Field,
     NodeKind,
@@ -79,7 +81,7 @@ from pacte.graph.views import (
     Withheld,
 )
 
-__all__ = ["Backend", "Session"]
+__all__ = ["Backend", "MergeGraph", "Session"]
 
 _DAY_US = 86_400 * 1_000_000
 _MAX_PAGE = 100
@@ -158,6 +160,8 @@ class Session:
         # Customer nodes read in this request (None: absent); a request touches the
         # same customer from several resolvers, and one read serves them all.
         self._nodes: dict[str, Node | None] = {}
+        # Ids read in this request that are parts of a merged customer (issue #17).
+        self._parts: set[str] = set()
         # Customers found visible under this purpose in this request (consent is read
         # once per request; a write to a customer drops it, see _forget).
         self._visible: dict[str, Node] = {}
@@ -366,6 +370,8 @@ class Session:
             for i in missing:
                 n = found.get(i)
                 self._nodes[i] = n if n is not None and n.kind == "Customer" else None
+                if n is not None and n.kind == MERGED_PART:
+                    self._parts.add(i)
         return {i: n for i in ids if (n := self._nodes.get(i)) is not None}
 
     def _forget(self, customer_id: str) -> None:
@@ -531,6 +537,9 @@ class Session:
         _check_id(customer_id)
         names = self._pick(_CUSTOMER, fields)
         found = self._visible_customers([customer_id])
+        if not found and customer_id in self._parts:  # merged: the survivor answers
+            customer_id = self._survivors([customer_id])[customer_id]
+            found = self._visible_customers([customer_id])
         view = self._customer_view(found[0], names) if found else None
         self._audit(self._record(
             "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
@@ -546,8 +555,14 @@ class Session:
             _check_id(cid)
         names = self._pick(_CUSTOMER, fields)
         views = {n.id: self._customer_view(n, names) for n in self._visible_customers(ids)}
+        merged = self._survivors([i for i in ids if i in self._parts])
+        if merged:  # a merged part's id answers with its survivor
+            views.update((n.id, self._customer_view(n, names)) for n in
+                         self._visible_customers(sorted(set(merged.values()) - set(views))))
+            views.update((i, views[s]) for i, s in merged.items() if s in views)
         opened = next(iter(views.values())).fields.keys() if views else ()
-        self._audit(self._record("customer.read", subjects=views.keys(), fields=opened))
+        self._audit(self._record("customer.read", subjects={v.id for v in views.values()},
+                                 fields=opened))
         hidden = [i for i in ids if i not in views]
         if hidden:
             # Asked for but absent or not visible: on record, as for a single read.
@@ -571,11 +586,22 @@ class Session:
             self._audit(self._record("customer.lookup", outcome="bad_input"))
             raise
         candidates = self._b.store.lookup(index_name("Customer", "email"), token)
+        self._customer_nodes(candidates)
+        via: set[str] = set()  # survivors found by the email of one of their merged parts
+        if parts := [c for c in candidates if c in self._parts]:
+            raw = self._b.store.get_nodes(parts)
+            survivors = self._survivors(parts)
+            via = {survivors[c] for c in parts
+                   if _same_email(self._b.codec.open(raw[c], ["email"]).get("email"), email)}
+            candidates = [c for c in candidates if c not in self._parts] + sorted(via)
         match: CustomerView | None = None
         # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
         # reads one that does: both cost the same (G3, timing). Its decoy is then a
         # customer picked by the token, as arbitrary as the one a hidden match reads.
         for node in self._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
+            if node.id in via:
+                match = self._customer_view(node, names)
+                break
             opened = self._b.codec.open(node, ["email"])
             if _same_email(opened.get("email"), email):
                 match = self._customer_view(node, names, opened=opened)
@@ -1126,13 +1152,14 @@ class Session:
         self._require_purpose("customer.erase", "self_service")
         self._require_visible("customer.erase", customer_id)
         store = self._b.store
-        owned = store.owned_by(customer_id)
+        # A merged customer is erased with every part merged into it (issue #17).
+        whole = [customer_id, *self._merged_parts(customer_id)]
+        owned = [n for cid in whole for n in store.owned_by(cid)]
         kinds: dict[str, int] = {}
         for node in store.get_nodes(owned).values():
             kinds[node.kind] = kinds.get(node.kind, 0) + 1
         subject = self._b.subject_ref(customer_id)
-        step = self._record("customer.erase", subjects=[customer_id],
-                            extra={"destroyed": kinds})
+        step = self._record("customer.erase", subjects=whole, extra={"destroyed": kinds})
         # On record before anything is destroyed (see `_commit`), in an entry of its own,
         # which the receipt cites.
         self.flush()
@@ -1143,7 +1170,9 @@ class Session:
             # copies in backups, is unreadable, even if the deletion below is interrupted.
             # Until the files are scrubbed on leaving the block, the erasure is pending
             # and an open after a crash or failure finishes it.
-            with self._b.shredding(customer_id):
+            with contextlib.ExitStack() as shredding:
+                for cid in whole:
+                    shredding.enter_context(self._b.shredding(cid))
                 store.write(WriteBatch(delete_nodes=owned))
                 deleted = True
         except Exception as exc:
@@ -1161,7 +1190,8 @@ class Session:
             if not deleted:
                 self._failed(step, exc)
             raise
-        self._forget(customer_id)
+        for cid in whole:
+            self._forget(cid)
         return self._b.sign_receipt(subject_ref=subject, destroyed=kinds,
                                     requested_by=self.principal.name, audit_seq=seq)
 
@@ -1525,23 +1555,100 @@ class Session:
         return found
 
     def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
-        """The identifier entries pointing at a customer, by kind, as blind refs (the
-        first 8 hex digits of their tokens, never values); admins only, audited. It
+        """The identifier entries pointing at a customer or its merged parts, by kind, as
+        blind refs (the first 8 hex digits of their tokens, never values); admins only,
+        audited. It
         scans the index: an operator's question, not a request path."""
         self._require_role("identity.explain", "admin")
         _check_id(customer_id)
         self._require_visible("identity.explain", customer_id)
+        whole = {customer_id, *self._merged_parts(customer_id)}  # its parts built it too
         out: dict[str, list[str]] = {}
         for entries in self._b.store.iter_index():
             for e in entries:
-                if e.node_id == customer_id and e.name.startswith("Identity."):
+                if e.node_id in whole and e.name.startswith("Identity."):
                     out.setdefault(e.name.removeprefix("Identity."), []).append(
                         e.token.hex()[:8])
         self._audit(self._record("identity.explain", subjects=[customer_id]))
         return {k: sorted(v) for k, v in sorted(out.items())}
 
+    # Merges (pacte.identity.merge): a part keeps resolving to its survivor.
+
+    def _survivors(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each merged part among `ids` -> the customer it is now part of (chains
+        followed: a survivor may since have been merged in turn)."""
+        out: dict[str, str] = {}
+        for start in ids:
+            cid, seen = start, {start}
+            while edges := self._b.store.edges(cid, "SAME_AS", limit=1):
+                cid = edges[0].dst
+                if cid in seen:
+                    break  # never written so; no loop may hang a read
+                seen.add(cid)
+            if cid != start:
+                out[start] = cid
+        return out
+
+    def _merged_parts(self, customer_id: str) -> list[str]:
+        """Every part merged into the customer, directly or through another part."""
+        parts: list[str] = []
+        todo = [customer_id]
+        while todo:
+            found = [e.src for e in self._b.store.edges(todo.pop(), "SAME_AS",
+                                                           direction="in")]
+            new = [p for p in found if p not in parts and p != customer_id]
+            parts.extend(new)
+            todo.extend(new)
+        return parts
+
+    def survivors(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """For ingestion: which of these ids are merged parts, and their survivors;
+        admins only (a part's id is still a customer's, so nothing new is told)."""
+        self._require_role("identity.lookup", "admin")
+        found = self._b.store.edges_many(list(dict.fromkeys(customer_ids)), "SAME_AS")
+        parts = [c for c, edges in found.items() if edges]
+        return self._survivors(parts) if parts else {}
+
+    def merge_graph(self, customer_ids: Sequence[str]) -> dict[str, MergeGraph]:
+        """The stored nodes and edges of customers or merged parts, as they are
+        (ciphertext), for `pacte.identity.merge` to rewrite; admins only, audited.
+        Absent ids are left out."""
+        self._require_role("identity.merge", "admin")
+        for cid in customer_ids:
+            _check_id(cid)
+        store = self._b.store
+        nodes = store.get_nodes(list(customer_ids))
+        out: dict[str, MergeGraph] = {}
+        for cid, node in nodes.items():
+            if node.kind not in ("Customer", MERGED_PART):
+                continue
+            edges = [e for t in _CUSTOMER_EDGES for d in ("out", "in")
+                     for e in store.edges(cid, t, direction=d)]
+            out[cid] = MergeGraph(node, list({e.id: e for e in edges}.values()))
+        self._audit(self._record("identity.read", subjects=sorted(out)))
+        return out
+
+    def merge_write(self, batch: WriteBatch, *, action: str, subjects: Sequence[str],
+                    details: Mapping[str, object]) -> None:
+        """Write a merge or unmerge built by `pacte.identity.merge`, on record first
+        (action, the customers, and `details`: rule, identifier kinds and blind refs,
+        never values); admins only."""
+        self._require_role(action, "admin")
+        self._commit(batch, self._record(action, subjects=subjects, extra=details))
+        for cid in subjects:
+            self._forget(cid)
+
 
 # -- small helpers ---------------------------------------------------------------
+
+# The edge types at a customer that a merge moves or keeps (SAME_AS: its own parts).
+_CUSTOMER_EDGES = ("HAD", "BOUGHT", "REVIEWED", "OWNS", "REFERRED", "CONSENTED",
+                   PART_CONSENT, "SAME_AS")
+
+
+class MergeGraph(NamedTuple):
+    node: Node
+    edges: list[Edge]  # in and out, each once
 
 
 # How far ahead of the clock a customer's consent stamps may run (a burst of choices
