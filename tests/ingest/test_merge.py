@@ -250,3 +250,32 @@ def test_the_cli_unmerges_and_explains(tmp_path: Path) -> None:
     assert ann in done.stdout
     again = cli("identity", "unmerge", bob)
     assert again.returncode != 0 and "not a merged customer" in again.stderr
+
+
+def test_graphql_customer_by_an_old_id_answers_with_the_survivor(
+        rt: Pacte, tmp_path: Path) -> None:
+    from pacte.api import create_app
+    from tests.api.conftest import Api
+
+    ann, bob = _two(rt, tmp_path)
+    rt.ingest([_jsonl(tmp_path / "p.jsonl", [
+        _consent("personalization", "granted", 3, customer_id="C2")])])
+    _merge_row(rt, tmp_path)
+    _, key = rt.create_principal(name="shop", role="app",
+                                 purposes=["service", "personalization"])
+    api = Api(create_app(rt))
+    try:
+        query = ("query($id: ID!) { customer(id: $id) { id name "
+                 "interactions(first: 10) { edges { node { summary } } } } }")
+        got = api.data(query, key=key, purpose="service", variables={"id": bob})["customer"]
+        assert got["id"] == ann and got["name"] == "Ann"
+        assert {e["node"]["summary"] for e in got["interactions"]["edges"]} == {
+            "page e-ann", "page e-bob"}
+        # Personalization saw Bob only: the merged customer is hidden from it, by
+        # either id.
+        for cid in (ann, bob):
+            hidden = api.data(query, key=key, purpose="personalization",
+                              variables={"id": cid})
+            assert hidden["customer"] is None
+    finally:
+        api.close()
