@@ -591,8 +591,8 @@ class Session:
         if parts := [c for c in candidates if c in self._parts]:
             raw = self._b.store.get_nodes(parts)
             survivors = self._survivors(parts)
-            via = {survivors[c] for c in parts
-                   if _same_email(self._b.codec.open(raw[c], ["email"]).get("email"), email)}
+            via = {survivors[c] for c in parts if _same_email(
+                self._b.codec.open(_as_customer(raw[c]), ["email"]).get("email"), email)}
             candidates = [c for c in candidates if c not in self._parts] + sorted(via)
         match: CustomerView | None = None
         # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
@@ -1227,10 +1227,16 @@ class Session:
         reviews = [{"product": e.dst, "rating": e.props.get("rating"),
                     "at": from_micros(e.at).isoformat()}
                    for e in store.edges(customer_id, "REVIEWED")]
-        self._audit(self._record("customer.export", subjects=[customer_id],
+        # Customers merged into this one keep their own profile: held, so exported.
+        part_ids = self._merged_parts(customer_id)
+        parts = [{"id": n.id, **self._b.codec.open(_as_customer(n),
+                                                   [f.name for f in _CUSTOMER.fields])}
+                 for n in store.get_nodes(part_ids).values()] if part_ids else []
+        self._audit(self._record("customer.export", subjects=[customer_id, *part_ids],
                                  fields=[f.name for f in _CUSTOMER.fields]))
         return {
             "customer": {"id": customer_id, **profile},
+            **({"merged_parts": sorted(parts, key=lambda p: str(p["id"]))} if parts else {}),
             "consents": sorted(consents, key=lambda c: str(c["purpose"])),
             "interactions": interactions,
             "devices": devices,
@@ -1644,6 +1650,11 @@ class Session:
 # The edge types at a customer that a merge moves or keeps (SAME_AS: its own parts).
 _CUSTOMER_EDGES = ("HAD", "BOUGHT", "REVIEWED", "OWNS", "REFERRED", "CONSENTED",
                    PART_CONSENT, "SAME_AS")
+
+
+def _as_customer(part: Node) -> Node:
+    """A merged part's node as the customer it was, to open its fields."""
+    return Node("Customer", part.id, part.props, part.owner)
 
 
 class MergeGraph(NamedTuple):

@@ -67,8 +67,8 @@ def _two(rt: Pacte, tmp_path: Path) -> tuple[str, str]:
 
 def _merge_row(rt: Pacte, tmp_path: Path) -> None:
     """One record saying Ann's CRM id and Bob's email are one person."""
-    report = rt.ingest([_jsonl(tmp_path / "link_customers.jsonl", [
-        {"customer_id": "c-1", "email": "BOB@example.com", "segment": "gold"}])])
+    report = rt.ingest([_jsonl(tmp_path / "link_events.jsonl", [
+        _event("e-link", 4, customer_id="c-1", email="BOB@example.com")])])
     assert report.count("merged") == 1 and report.rejected == 0, report.summary()
 
 
@@ -91,13 +91,14 @@ def test_a_record_naming_two_customers_merges_them_into_the_older(
     assert [c.id for c in s.customers().items] == [ann]
     assert s.count_customers() == 1
     summaries = {i.fields["summary"] for i in s.interactions(ann).items}
-    assert summaries == {"page e-ann", "page e-bob"}
+    assert summaries == {"page e-ann", "page e-bob", "page e-link"}
+    assert s.customer(ann).fields["email"] == "ann@example.com"  # type: ignore[union-attr]
     # Ingesting the same files again changes nothing; an event by Bob's email goes to Ann.
     again = rt.ingest([tmp_path / "crm.jsonl", tmp_path / "events.jsonl",
-                       tmp_path / "link_customers.jsonl"])
+                       tmp_path / "link_events.jsonl"])
     assert again.read == again.count("unchanged"), again.summary()
     rt.ingest([_jsonl(tmp_path / "later.jsonl", [_event("e-3", 3, email="bob@example.com")])])
-    assert len(rt.operator_session().interactions(ann).items) == 3
+    assert len(rt.operator_session().interactions(ann).items) == 4
     assert rt.store.count_nodes()["Customer"] == 1
 
 
@@ -170,7 +171,9 @@ def test_merge_then_withdraw_then_unmerge(rt: Pacte, tmp_path: Path) -> None:
     restored = s.customer(bob)
     assert restored is not None and restored.id == bob and restored.fields["name"] == "Bob"
     # Each gets its own events back, and Bob the one that arrived for him since.
-    assert {i.fields["summary"] for i in s.interactions(ann).items} == {"page e-ann"}
+    # (the event that said they were one stays with the survivor: it carried both)
+    assert {i.fields["summary"] for i in s.interactions(ann).items} == {"page e-ann",
+                                                                         "page e-link"}
     assert {i.fields["summary"] for i in s.interactions(bob).items} == {"page e-bob",
                                                                          "page e-late"}
     # Consent as it was, except the withdrawal made since, which holds for both.
@@ -203,6 +206,15 @@ def test_every_merge_and_unmerge_is_audited_without_values(rt: Pacte, tmp_path: 
                                                             limit=10_000)])
     for value in ("bob@example.com", "C1", "Bob", ann, bob):
         assert value not in text
+
+
+def test_the_export_of_a_merged_customer_holds_every_part(rt: Pacte, tmp_path: Path) -> None:
+    ann, bob = _two(rt, tmp_path)
+    _merge_row(rt, tmp_path)
+    export = rt.operator_session("self_service").export(ann)
+    assert export["customer"]["name"] == "Ann"
+    assert [(p["id"], p["name"]) for p in export["merged_parts"]] == [(bob, "Bob")]
+    assert len(export["interactions"]) == 3
 
 
 def test_erasing_a_merged_customer_erases_every_part(rt: Pacte, tmp_path: Path) -> None:
@@ -270,7 +282,7 @@ def test_graphql_customer_by_an_old_id_answers_with_the_survivor(
         got = api.data(query, key=key, purpose="service", variables={"id": bob})["customer"]
         assert got["id"] == ann and got["name"] == "Ann"
         assert {e["node"]["summary"] for e in got["interactions"]["edges"]} == {
-            "page e-ann", "page e-bob"}
+            "page e-ann", "page e-bob", "page e-link"}
         # Personalization saw Bob only: the merged customer is hidden from it, by
         # either id.
         for cid in (ann, bob):
