@@ -328,7 +328,9 @@ class _Loader:
             return None
         if writes:
             self.write(writes)
-        return "merged" if outcomes else None
+        if not outcomes:
+            return None  # rejected
+        return "merged" if len(ids) > 1 else outcomes[0]
 
     def _new_id(self, token: bytes) -> str:
         """A new customer's id, from the token of its first identifier: the same in every

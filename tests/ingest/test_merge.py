@@ -112,9 +112,11 @@ def test_a_transitive_chain_of_merges_is_one_customer(rt: Pacte, tmp_path: Path)
     assert rt.store.count_nodes()["Customer"] == 3
     links = _jsonl(tmp_path / "links.jsonl", [
         _event("x1", 1, email="a@example.com", customer_id="b"),
-        _event("x2", 2, customer_id="B", loyalty_card="lc 3")])
+        _event("x2", 2, customer_id="B", loyalty_card="lc 3"),
+        _event("x1", 1, email="a@example.com", customer_id="b")])  # a repeat: no merge
     report = rt.ingest([links])
     assert report.count("merged") == 2 and report.rejected == 0, report.summary()
+    assert report.count("unchanged") == 1
     assert rt.store.count_nodes()["Customer"] == 1
     a = rt.operator_session().customer_by_email("a@example.com")
     assert a is not None
