@@ -43,7 +43,9 @@ __all__ = ["OUTCOMES", "FileReport", "IngestReport", "ingest_files"]
 
 OUTCOMES = ("created", "updated", "merged", "unchanged", "rejected")
 ROW_INDEX = "Ingest.row"
-BATCH_ROWS = 1000
+# Rows per batch: one write, one checkpoint, one lookup per index. Fewer, larger
+# batches cost less per row (each has its lookups, audit entries and transaction).
+BATCH_ROWS = 5000
 _PROFILE = ("name", "email", "phone", "address", "birth_date", "segment")
 
 
@@ -459,7 +461,10 @@ class _Loader:
     def _event(self, rec: Record, cid: str, event_id: str, ev: bytes,
                products: dict[str, str], out: _Batch, part: str | None) -> None:
         v = rec.values
-        iid = "i_" + ev.hex()[:16]
+        # Prefixed by the customer's id: the events of one customer, which exports list
+        # together, are written side by side in the store's id order (about a fifth
+        # less work than scattering them; a customer's 360 reads neighbouring rows).
+        iid = f"i_{cid.removeprefix('c_')}_{ev.hex()[:16]}"
         at = _time_of(rec) or self.now_us
         if rec.kind == "readings":
             props: dict[str, Value] = {"channel": "iot", "kind": "telemetry", "occurred_at": at,
