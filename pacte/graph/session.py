@@ -1563,8 +1563,7 @@ class Session:
     def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
         """The identifier entries pointing at a customer or its merged parts, by kind, as
         blind refs (the first 8 hex digits of their tokens, never values); admins only,
-        audited. It
-        scans the index: an operator's question, not a request path."""
+        audited. It scans the index: an operator's question, not a request path."""
         self._require_role("identity.explain", "admin")
         _check_id(customer_id)
         self._require_visible("identity.explain", customer_id)
@@ -1639,6 +1638,8 @@ class Session:
         """Write a merge or unmerge built by `pacte.identity.merge`, on record first
         (action, the customers, and `details`: rule, identifier kinds and blind refs,
         never values); admins only."""
+        if action not in ("identity.merge", "identity.unmerge"):
+            raise InputError("a merge write is identity.merge or identity.unmerge")
         self._require_role(action, "admin")
         self._commit(batch, self._record(action, subjects=subjects, extra=details))
         for cid in subjects:

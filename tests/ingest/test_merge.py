@@ -293,3 +293,18 @@ def test_graphql_customer_by_an_old_id_answers_with_the_survivor(
             assert hidden["customer"] is None
     finally:
         api.close()
+
+
+def test_a_grant_that_ends_sooner_on_one_side_ends_then_for_the_merged_customer(
+        rt: Pacte, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    ann, bob = _two(rt, tmp_path)
+    s = rt.operator_session("self_service")
+    s.grant_consent(ann, "personalization", source="app")
+    s.grant_consent(bob, "personalization", source="app",
+                    until=CLOCK.now + timedelta(days=3))
+    _merge_row(rt, tmp_path)
+    assert _visible(rt, "personalization", ann)
+    CLOCK.advance(days=4)
+    assert not _visible(rt, "personalization", ann)
