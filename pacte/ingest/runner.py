@@ -385,7 +385,7 @@ class _Loader:
         # Matched through a merged part's identifiers alone: what the record brings is
         # the part's, tagged so that an unmerge sends it back (pacte.identity.merge).
         part: str | None = None
-        if cid is not None and cid not in {c for i in idents for c in
+        if redirect and cid is not None and cid not in {c for i in idents for c in
                                            out.owners.get(token[i]) or owners.get(token[i], [])}:
             parts = {c for i in idents for c in out.owners.get(token[i])
                      or owners.get(token[i], []) if redirect.get(c) == cid}
