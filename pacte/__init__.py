@@ -28,6 +28,7 @@ from pacte.errors import (
     SourceError,
     StorageError,
     Unauthenticated,
+    UnknownPurpose,
 )
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
@@ -87,6 +88,7 @@ __all__ = [
     "StorageError",
     "Store",
     "Unauthenticated",
+    "UnknownPurpose",
     "Withheld",
     "WriteBatch",
     "__version__",

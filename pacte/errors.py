@@ -9,7 +9,8 @@
     ├── PolicyDenied          the policy refuses the request (always audited)
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
-    │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   ├── PurposeNotGranted a purpose the principal may not claim
+    │   │   └── UnknownPurpose a purpose the policy does not have (nothing secret)
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification
@@ -44,6 +45,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "Unauthenticated",
+    "UnknownPurpose",
 ]
 
 
@@ -102,9 +104,15 @@ class PurposeRequired(PolicyDenied):
 
 
 class PurposeNotGranted(PolicyDenied):
-    """The purpose is unknown or the principal may not claim it."""
+    """The principal may not claim the purpose (or it is unknown: see UnknownPurpose)."""
 
     code = "PURPOSE_NOT_GRANTED"
+
+
+class UnknownPurpose(PurposeNotGranted):
+    """The purpose is not in the policy (which purposes exist is public: nothing leaks)."""
+
+    code = "UNKNOWN_PURPOSE"
 
 
 class PrivacyBudgetSpent(PolicyDenied):

@@ -34,7 +34,7 @@ from pacte.audit import (
     trace,
     verify,
 )
-from pacte.clock import Clock, to_micros, utcnow
+from pacte.clock import Clock, from_micros, to_micros, utcnow
 from pacte.crypto import (
     BlindIndex,
     FieldCipher,
@@ -58,7 +58,7 @@ from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
 from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
 from pacte.graph.store import Node, Store, WriteBatch
-from pacte.graph.stores import open_store
+from pacte.graph.stores import check_reachable, open_store
 from pacte.refusals import RefusalTally
 
 if TYPE_CHECKING:
@@ -138,6 +138,9 @@ class Pacte:
         path = Path(data_dir)
         if (path / POLICY_FILE).exists() or (path / KEYS_FILE).exists():
             raise ConfigError(f"{path} is already initialised")
+        # Before anything is written: an unreachable store fails in seconds, not after
+        # the driver's minute of retries, and leaves no directory behind.
+        check_reachable(store_uri or os.environ.get("PACTE_STORE") or str(path / GRAPH_FILE))
         try:
             path.mkdir(parents=True, exist_ok=True)
             probe = path / ".pacte-write-test"
@@ -151,6 +154,12 @@ class Pacte:
         try:
             cls._create_files(path, store_uri=store_uri, now=now)
             rt = cls.open(path, store_uri=store_uri, now=now)
+            try:
+                rt._sync_purposes()
+                rt.audit_append([rt._system_record("init")])
+            except BaseException:
+                rt.close()
+                raise
         except BaseException:
             # Nothing half-made: a failed init leaves the directory as it found it, so
             # the next attempt is not refused as "already initialised".
@@ -160,8 +169,6 @@ class Pacte:
                                      p.with_name(p.name + "-shm")):
                         leftover.unlink(missing_ok=True)
             raise
-        rt._sync_purposes()
-        rt.audit_append([rt._system_record("init")])
         return rt
 
     @staticmethod
@@ -253,7 +260,7 @@ class Pacte:
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Principal:
         """The principal holding this API key; failures are audited, then raised."""
         try:
-            return self.principals.authenticate(api_key)
+            return self.principals.authenticate(api_key, now=to_micros(self.now()))
         except PolicyDenied as exc:
             # Counted per time window rather than one entry each (see pacte.refusals):
             # anyone can send requests without a key, and the trail is not theirs to fill.
@@ -271,6 +278,20 @@ class Pacte:
         with record:
             return self.principals.create(name=name, role=role, purposes=purposes,
                                           now=to_micros(self.now()), before_write=record)
+
+    def list_principals(self) -> list[dict[str, Any]]:
+        """Every principal (never a key): id, name, role, purposes, state, created and
+        last-used dates (ISO 8601; the last use to the day)."""
+        rows = []
+        for p in self.principals.list():
+            last = self.principals.last_used(p.id)
+            day = None if last is None else from_micros(last).date().isoformat()
+            rows.append({"id": p.id, "name": p.name, "role": p.role,
+                         "purposes": list(p.purposes),
+                         "state": "revoked" if p.revoked else "active",
+                         "created": _iso(p.created_at),
+                         "last_used": day})
+        return rows
 
     def revoke_principal(self, principal_id: str) -> Principal:
         record = _Recorder(self, "principal.revoke", lambda p: {"target": p.id})
@@ -594,3 +615,7 @@ class _Recorder:
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         if kind is not None and self._record is not None:
             self._rt.audit_append([{**self._record, "outcome": "failed"}])
+
+
+def _iso(micros: int | None) -> str | None:
+    return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")

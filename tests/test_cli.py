@@ -123,11 +123,11 @@ def test_erase_prints_a_signed_receipt_and_verify_stays_valid(data: Path) -> Non
 
     with Pacte.open(data) as rt:
         cid = rt.operator_session("service").customers(first=1).items[0].id
-    code, out, err = run("erase", cid, "--data", str(data))
+    code, out, err = run("erase", cid, "--yes", "--data", str(data))
     assert code == 0, err
     receipt = json.loads(out)
     assert receipt["signature"] and cid not in out
-    code, out, _ = run("erase", cid, "--data", str(data))
+    code, out, err = run("erase", cid, "--yes", "--data", str(data))
     assert code == 1
     code, out, _ = run("audit", "verify", "--data", str(data))
     assert code == 0, out
@@ -212,7 +212,7 @@ def test_a_failed_init_leaves_nothing_behind(tmp_path: Path) -> None:
     path = tmp_path / "data"
     code, _, err = run("init", "--store", "ftp://nowhere", "--data", str(path))
     assert code == 1 and "unsupported store URI" in err
-    assert list(path.iterdir()) == []
+    assert not path.exists() or list(path.iterdir()) == []
     assert run("init", "--data", str(path))[0] == 0
 
 
@@ -276,5 +276,116 @@ def test_bad_arguments_are_one_line_not_a_traceback(data: Path, argv: tuple[str 
 
 def test_an_argument_that_is_not_utf8_through_the_runner(data: Path) -> None:
     # Past `main` (which refuses such argv whole, exit 2) the session refuses the id.
-    code, _out, err = run("erase", "--data", str(data), "c_\udcff")
+    code, _out, err = run("erase", "--yes", "--data", str(data), "c_\udcff")
     assert code == 1 and err == "error: an id is not valid text (it holds a lone surrogate)\n"
+
+
+# -- what users of sqlite-utils and typer expect (issue #22) --------------------------
+
+
+def test_help_shows_the_data_default_and_takes_h() -> None:
+    code, out, _ = run("init", "-h")
+    assert code == 0
+    assert "[default: $PACTE_DATA, else ./pacte-data]" in _flat(out)
+    code, out, _ = run("serve", "--help")
+    assert "[default: 50000]" in _flat(out) and "--log-level" in out
+
+
+def _flat(help_text: str) -> str:
+    """Help text without the box drawing and line wrapping."""
+    return " ".join(help_text.replace("│", " ").split())
+
+
+def test_version() -> None:
+    from pacte import __version__
+
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"pacte {__version__}"
+
+
+def test_erase_asks_first_and_tells_erased_from_unknown(data: Path) -> None:
+    assert run("seed", "--customers", "3", "--data", str(data))[0] == 0
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        cid = rt.operator_session("service").customers(first=1).items[0].id
+    result = runner.invoke(app, ["erase", cid, "--data", str(data)], input="n\n")
+    assert result.exit_code == 1 and "cannot be undone" in result.stderr
+    with Pacte.open(data) as rt:  # still there
+        assert rt.operator_session("service").customer(cid) is not None
+    result = runner.invoke(app, ["erase", cid, "--data", str(data)], input="y\n")
+    assert result.exit_code == 0, result.stderr
+    # (the runner echoes the typed answer into stdout; a terminal would not)
+    assert json.loads(result.stdout[result.stdout.index("{"):])["signature"]
+    code, _, err = run("erase", cid, "-y", "--data", str(data))
+    assert code == 1 and f"{cid} was already erased" in err and "audit entry" in err
+    assert err.count("\n") == 1
+    code, _, err = run("erase", "c_000000000000", "--yes", "--data", str(data))
+    assert code == 1 and err.strip() == "error: no customer c_000000000000"
+
+
+def test_apikey_list_has_a_header_dates_and_json(data: Path) -> None:
+    code, out, _ = run("apikey", "create", "--name", "crm", "--role", "app", "--purpose",
+                       "service", "--data", str(data))
+    assert code == 0
+    key = out.strip().splitlines()[-1]
+    _code, out, _ = run("apikey", "list", "--data", str(data))
+    header, row = out.splitlines()[0], out.splitlines()[-1]
+    assert header.split() == ["ID", "NAME", "ROLE", "PURPOSES", "STATE", "CREATED",
+                              "LAST", "USED"]
+    assert "crm" in row and row.endswith("never") and key not in out
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        rt.authenticate(key)
+        rt.authenticate(key)  # a second use the same day writes nothing more
+        today = rt.now().date().isoformat()
+    _code, out, _ = run("apikey", "list", "--json", "--data", str(data))
+    (listed,) = [p for p in json.loads(out) if p["name"] == "crm"]
+    assert listed["last_used"] == today and listed["state"] == "active"
+    assert listed["created"].startswith(today) and listed["purposes"] == ["service"]
+
+
+def test_noting_a_key_use_never_undoes_a_revocation(data: Path) -> None:
+    """The use is kept apart from the principal: a revocation written between the
+    lookup and the note of use must stand."""
+    from pacte.errors import Unauthenticated
+    from pacte.runtime import Pacte
+
+    with Pacte.open(data) as rt:
+        principal, key = rt.create_principal(name="app", role="app", purposes=["service"])
+        registry = rt.principals
+        real_note = registry._note_use
+
+        def revoke_then_note(principal_id: str, now: int) -> None:
+            rt.revoke_principal(principal.id)  # lands between lookup and note
+            real_note(principal_id, now)
+
+        registry._note_use = revoke_then_note  # type: ignore[method-assign]
+        rt.authenticate(key)
+        registry._note_use = real_note  # type: ignore[method-assign]
+        with pytest.raises(Unauthenticated):
+            rt.authenticate(key)
+
+
+@pytest.mark.parametrize("args", [("stats",), ("purposes",)])
+def test_printing_commands_take_json(data: Path, args: tuple[str, ...]) -> None:
+    code, out, err = run(*args, "--json", "--data", str(data))
+    assert code == 0, err
+    assert isinstance(json.loads(out), dict)
+
+
+def test_init_against_an_unreachable_store_fails_fast_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    target = tmp_path / "d"
+    code, _out, err = run("init", "--data", str(target), "--store", f"neo4j://127.0.0.1:{port}")
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("error: cannot reach the Neo4j store at neo4j://127.0.0.1:")
+    assert not target.exists()
+    code, _, err = run("init", "--data", str(target), "--store", "mysql://x/y")
+    assert code == 1 and "unsupported store URI mysql://" in err and not target.exists()

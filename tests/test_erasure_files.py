@@ -93,7 +93,7 @@ def _erase_graphql(world: World, cid: str) -> None:
 
 def _erase_cli(world: World, cid: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "pacte", "erase", cid, "--data",
+    done = subprocess.run([sys.executable, "-m", "pacte", "erase", cid, "--yes", "--data",
                            str(world.rt.data_dir)], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -280,7 +280,9 @@ def _release_class(out: nx.MultiDiGraph, src: nx.MultiDiGraph, members: Sequence
     kept = 0
     for r in members:
         me = named(r.node)
-        out.add_node(me, **attrs)
+        # A label for graph tools (Gephi shows labels, not ids): the pseudonym itself,
+        # shortened, which says no more than the node id does.
+        out.add_node(me, label=f"customer {me.rsplit(':', 1)[-1][:8]}", **attrs)
         if seg_node is not None:
             out.add_edge(me, seg_node, rel="member_of")
         for dst, data in edges:

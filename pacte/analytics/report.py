@@ -8,6 +8,8 @@ display and no global state are involved.
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -70,7 +72,10 @@ def findings(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0) -> Fi
 
 def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed: int = 0,
            private: PrivateCounts | None = None, now: Clock = utcnow) -> Path:
-    """Write `pacte-report-<time>.html` and its PNG plots in `directory`; returns the HTML path.
+    """Write `pacte-report-<time>.html` in `directory`; returns its path.
+
+    One self-contained file: the PNG plots are inlined as data URIs, so the page can
+    be mailed or archived as it is.
 
     With `private` (see `pacte.analytics.dp`), the customer count and the customers
     per channel are its noisy, differentially private figures, and their exact
@@ -82,13 +87,12 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = report(p, directory=Path(tmp))
     ...     path.suffix, sorted(f.suffix for f in Path(tmp).iterdir())
-    ('.html', ['.html', '.png', '.png', '.png', '.png'])
+    ('.html', ['.html'])
     """
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
     found = findings(projection, k=k, seed=seed)
     page = output_path(directory, stem="pacte-report", suffix="html", now=now)
-    base = page.stem
     channel_bars = (_with_other(found.channels.customers) if private is None
                     else sorted(private.channels.items(), key=lambda kv: (-kv[1], kv[0])))
     plots = {
@@ -102,15 +106,19 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
             [(_bin_label(b.low, b.high), b.customers) for b in found.referrals.histogram],
             "Referral weight (1.0 = average customer)", "customers", horizontal=False),
     }
-    for name, fig in plots.items():
-        fig.savefig(directory / f"{base}-{name}.png", dpi=110)
-    html = _html(found, projection, images={n: f"{base}-{n}.png" for n in plots},
+    html = _html(found, projection, images={n: _data_uri(fig) for n, fig in plots.items()},
                  private=private, now=now)
     page.write_text(html, encoding="utf-8")
     return page
 
 
 # -- plots -------------------------------------------------------------------------
+
+
+def _data_uri(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _with_other(mix: Mix) -> list[tuple[str, int]]:

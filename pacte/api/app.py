@@ -24,11 +24,13 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -43,10 +45,12 @@ from pacte.api.errors import (
     AUDIT_FAILED,
     BAD_INPUT,
     BAD_REQUEST,
+    HTTP_STATUS,
     INTERNAL,
     UNAVAILABLE,
     error_body,
     format_error,
+    http_status,
     log_unexpected,
     server_failure,
 )
@@ -66,7 +70,6 @@ MAX_BODY_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _JSON_TYPES = ("application/json", "application/graphql-response+json")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-_ADMISSION_STATUS = {"UNAUTHENTICATED": 401, "PURPOSE_REQUIRED": 400}
 
 
 class _Refused(Exception):
@@ -179,7 +182,7 @@ class GraphQLEndpoint:
             session = self._pacte.session(principal, purpose, request_id=request_id,
                                           defer_audit=True)
         except PolicyDenied as exc:
-            status = _ADMISSION_STATUS.get(exc.code, 403)
+            status = HTTP_STATUS.get(exc.code, 403)
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             return _respond(error_body(str(exc), exc.code), status, request_id, headers)
         except Exception as exc:
@@ -235,10 +238,9 @@ class GraphQLEndpoint:
             failure = next((f for f in map(server_failure, errors) if f is not None), None)
             if errors:
                 body["errors"] = [format_error(e, request_id=request_id) for e in errors]
-            if isinstance(result, PreExecutionError):
-                status = 400
-            else:
+            if not isinstance(result, PreExecutionError):
                 body["data"] = result.data
+            status = http_status(body)
         try:
             session.flush()
         except Exception as exc:
@@ -277,16 +279,26 @@ async def _healthz(request: Request) -> Response:
 
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
-               schema: strawberry.Schema | None = None) -> Starlette:
+               schema: strawberry.Schema | None = None,
+               cors_origins: Sequence[str] = ()) -> Starlette:
     """The ASGI app serving an opened data directory.
 
     `dev` turns on introspection, field suggestions and a GraphiQL page at
-    `GET /graphql`; never in production.
+    `GET /graphql`; never in production. `cors_origins` lists the web origins whose
+    pages may call the API from a browser (preflight answered); none by default.
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
                                dev=dev, max_body=max_body)
+    middleware = [Middleware(
+        CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
+        allow_headers=list(CORS_HEADERS), expose_headers=["X-Request-Id"], max_age=600,
+    )] if cors_origins else []
     return Starlette(routes=[
         Route("/graphql", endpoint.handle,
               methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
         Route("/healthz", _healthz, methods=["GET"]),
-    ])
+    ], middleware=middleware)
+
+
+# What a browser client sends: the key, the purpose, and its own request id.
+CORS_HEADERS = ("Authorization", "Content-Type", "X-Purpose", "X-Request-Id")

@@ -1,25 +1,34 @@
 """How errors leave the API: a message and a stable code in `extensions`, never a trace.
 
-Codes:
+Codes, with the HTTP status each one gives a response that answered nothing:
 
-    UNAUTHENTICATED        no API key, or an unknown or revoked one (HTTP 401)
-    PURPOSE_REQUIRED       no X-Purpose header (HTTP 400)
-    PURPOSE_NOT_GRANTED    unknown purpose, or one this key may not claim (HTTP 403)
-    FORBIDDEN              the caller's role may not do this
-    NOT_FOUND              no such record visible under the purpose
-    BAD_INPUT              a malformed argument or variable
-    BAD_REQUEST            the HTTP request is not a GraphQL request we accept (HTTP 4xx)
-    GRAPHQL_PARSE_FAILED   the query is not valid GraphQL syntax (HTTP 400)
-    GRAPHQL_VALIDATION_FAILED  the query does not fit the schema (HTTP 400)
-    QUERY_TOO_COMPLEX      too deep, too many aliases or fields, too many tokens (HTTP 400)
+    BAD_REQUEST            the HTTP request is not a GraphQL request we accept (400;
+                           405, 413 or 415 where HTTP has a more precise status)
+    GRAPHQL_PARSE_FAILED   the query is not valid GraphQL syntax (400)
+    GRAPHQL_VALIDATION_FAILED  the query does not fit the schema (400)
+    QUERY_TOO_COMPLEX      too deep, too many aliases or fields, too many tokens (400)
     QUERY_TOO_COSTLY       too many fields to resolve, counting each once per item of the
-                           pages around it (`Limits.max_cost`; HTTP 400)
-    AUDIT_FAILED           the audit trail could not record the request; no data (HTTP 503)
-    UNAVAILABLE            a store or the audit trail failed during admission (HTTP 503)
-    INTERNAL               anything else; the message is masked
+                           pages around it (`Limits.max_cost`; 400)
+    BAD_INPUT              a malformed argument or variable (400)
+    PURPOSE_REQUIRED       no X-Purpose header (400)
+    UNKNOWN_PURPOSE        X-Purpose names no purpose of the policy (400)
+    UNAUTHENTICATED        no API key, or an unknown or revoked one (401)
+    PURPOSE_NOT_GRANTED    a purpose this key may not claim, or one the operation is not
+                           for (403)
+    FORBIDDEN              the caller's role may not do this (403)
+    PRIVACY_BUDGET_SPENT   a differentially private release over the budget (403)
+    NOT_FOUND              no such record visible under the purpose (404)
+    CONFLICT               the write clashes with what is stored, e.g. an email taken (409)
+    INTERNAL               anything else; the message is masked (500)
+    AUDIT_FAILED           the audit trail could not record the request; no data (503)
+    UNAVAILABLE            a store or the audit trail failed during admission (503)
 
-A resolver failing with anything but a client error (the first six codes) fails the
-whole response: its audit records may be lost with it, so no data is returned (G6).
+One rule for the status (`http_status`): a response that answered something (some
+top-level field has data) is 200, its errors beside the data, as GraphQL over HTTP
+has it; a response that answered nothing takes the status of its first error's code.
+
+A resolver failing with anything but a client error (`CLIENT_CODES`) fails the whole
+response: its audit records may be lost with it, so no data is returned (G6).
 
 PacteError messages are written to hold no personal value, so they are passed on;
 any other exception is masked, and logged without its message (which could hold one).
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -43,6 +53,7 @@ __all__ = [
     "UNAVAILABLE",
     "error_body",
     "format_error",
+    "http_status",
     "log_unexpected",
     "server_failure",
 ]
@@ -56,9 +67,26 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 AUDIT_FAILED = "AUDIT_FAILED"
 UNAVAILABLE = "UNAVAILABLE"
 CLIENT_CODES = frozenset({"UNAUTHENTICATED", "PURPOSE_REQUIRED", "PURPOSE_NOT_GRANTED",
-                          "FORBIDDEN", "NOT_FOUND", "BAD_INPUT"})
+                          "UNKNOWN_PURPOSE", "FORBIDDEN", "NOT_FOUND", "BAD_INPUT"})
+HTTP_STATUS = {
+    BAD_REQUEST: 400, PARSE_FAILED: 400, VALIDATION_FAILED: 400, "QUERY_TOO_COMPLEX": 400,
+    "QUERY_TOO_COSTLY": 400, BAD_INPUT: 400, "PURPOSE_REQUIRED": 400, "UNKNOWN_PURPOSE": 400,
+    "UNAUTHENTICATED": 401, "PURPOSE_NOT_GRANTED": 403, "FORBIDDEN": 403,
+    "PRIVACY_BUDGET_SPENT": 403, "NOT_FOUND": 404, "CONFLICT": 409, AUDIT_FAILED: 503,
+    UNAVAILABLE: 503,
+}
 INTERNAL = "INTERNAL"
 MASKED_MESSAGE = "internal error"
+
+
+def http_status(body: Mapping[str, Any]) -> int:
+    """The status of a GraphQL response body, by the one rule above."""
+    errors = body.get("errors") or []
+    data = body.get("data")
+    if not errors or (isinstance(data, Mapping) and any(v is not None for v in data.values())):
+        return 200
+    code = (errors[0].get("extensions") or {}).get("code")
+    return HTTP_STATUS.get(code, 500) if isinstance(code, str) else 500
 
 
 def error_body(message: str, code: str) -> dict[str, Any]:

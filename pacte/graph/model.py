@@ -167,6 +167,12 @@ NODE_KINDS: dict[str, NodeKind] = {
             ),
             doc="An app or a person calling pacte.",
         ),
+        NodeKind(
+            "PrincipalUse",
+            (_f("last_used_at", None, type="int"),),
+            doc="When a principal's key was last used, to the day (kept apart from the "
+                "principal so that noting a use never rewrites a revocation).",
+        ),
     )
 }
 

@@ -810,6 +810,11 @@ class Neo4jStore:
         values = self._read("get_meta", _GET_META, key=key)
         return str(values[0]) if values else None
 
+    def ping(self) -> None:
+        """Reach the server once (within the connection timeout); StorageError if not."""
+        with _mapped("connection"):
+            self._driver.verify_connectivity()
+
     def close(self) -> None:
         with self._readers_lock:
             self._closed = True

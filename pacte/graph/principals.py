@@ -30,6 +30,7 @@ class Principal:
     role: str
     purposes: tuple[str, ...]
     revoked: bool = False
+    created_at: int | None = None  # microseconds since the epoch
 
     def may_claim(self, purpose: str) -> bool:
         return purpose in self.purposes
@@ -47,7 +48,19 @@ def _principal(node: Node) -> Principal:
         role=str(node.props.get("role", "")),
         purposes=tuple(json.loads(purposes)) if isinstance(purposes, str) else (),
         revoked=node.props.get("revoked_at") is not None,
+        created_at=_micros(node.props.get("created_at")),
     )
+
+
+def _micros(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# The last use of a key is kept to the day, in a node of its own: once a day per key,
+# not a write per request.
+_DAY_US = 86_400_000_000
+_USE_KIND = "PrincipalUse"
+_USE_PREFIX = "pu_"
 
 
 class PrincipalRegistry:
@@ -56,6 +69,9 @@ class PrincipalRegistry:
     def __init__(self, store: Store, policy: Policy) -> None:
         self._store = store
         self._policy = policy
+        # principal id -> the day of its last use noted by this process: after the first
+        # request of a day, authentication reads nothing more for it.
+        self._noted: dict[str, int] = {}
 
     def create(self, *, name: str, role: str, purposes: Iterable[str], now: int,
                before_write: Callable[[Principal], object] | None = None
@@ -113,12 +129,37 @@ class PrincipalRegistry:
         self._store.write(WriteBatch(nodes=[Node("Principal", node.id, props)]))
         return _principal(Node("Principal", node.id, props))
 
-    def authenticate(self, key: str | None) -> Principal:
-        """The principal holding `key`; Unauthenticated for a missing, unknown or revoked key."""
+    def authenticate(self, key: str | None, *, now: int | None = None) -> Principal:
+        """The principal holding `key`; Unauthenticated for a missing, unknown or revoked key.
+
+        With `now`, the key's last use is recorded when the one on file is a day old.
+        """
         if not key or not key.startswith(_PREFIX) or len(key) > 200:
             raise Unauthenticated("missing or malformed API key")
         ids = self._store.lookup(KEY_INDEX, _key_hash(key))
-        principal = self.get(ids[0]) if ids else None
-        if principal is None or principal.revoked:
+        node = self._store.get_nodes(ids[:1]).get(ids[0]) if ids else None
+        principal = _principal(node) if node is not None and node.kind == "Principal" else None
+        if node is None or principal is None or principal.revoked:
             raise Unauthenticated("unknown or revoked API key")
+        if now is not None:
+            self._note_use(principal.id, now)
         return principal
+
+    def _note_use(self, principal_id: str, now: int) -> None:
+        # A node of its own, never the principal's: rewriting the principal here could
+        # undo a revocation written by another process in between.
+        day = now // _DAY_US
+        if self._noted.get(principal_id) == day:
+            return
+        use_id = _USE_PREFIX + principal_id
+        use = self._store.get_nodes([use_id]).get(use_id)
+        last = _micros(use.props.get("last_used_at")) if use is not None else None
+        if last is None or last // _DAY_US < day:
+            self._store.write(WriteBatch(nodes=[Node(_USE_KIND, use_id, {"last_used_at": now})]))
+        self._noted[principal_id] = day
+
+    def last_used(self, principal_id: str) -> int | None:
+        """When the key was last used (to the day), if it ever was."""
+        use_id = _USE_PREFIX + principal_id
+        use = self._store.get_nodes([use_id]).get(use_id)
+        return _micros(use.props.get("last_used_at")) if use is not None else None

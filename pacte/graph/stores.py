@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from pacte.errors import ConfigError
+from pacte.errors import ConfigError, StorageError
 from pacte.graph.store import Store
 
-__all__ = ["NEO4J_SCHEMES", "open_store"]
+__all__ = ["NEO4J_SCHEMES", "check_reachable", "open_store"]
 
 NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+
+
+def check_reachable(uri: str, *, timeout: float = 5.0) -> None:
+    """Fail within about `timeout` seconds, with one line, when `uri` cannot be used.
+
+    For `pacte init`, before anything is written: the driver would otherwise retry an
+    unreachable server for a minute."""
+    if not uri.startswith(NEO4J_SCHEMES):
+        if "://" in uri and not uri.startswith("sqlite:///"):
+            open_store(uri)  # raises the unsupported-scheme error
+        return
+    from pacte.graph.neo4j_store import Neo4jStore
+
+    probe = Neo4jStore.from_uri(uri, connection_timeout=timeout, max_retry_time=0.0)
+    try:
+        probe.ping()
+    except StorageError as exc:
+        host = uri.split("@")[-1]  # never the password
+        raise ConfigError(f"cannot reach the Neo4j store at {host}: {exc}") from exc
+    finally:
+        probe.close()
 
 
 def open_store(uri: str, *, create: bool = False) -> Store:

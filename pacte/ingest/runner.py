@@ -81,6 +81,13 @@ class IngestReport:
     def rejected(self) -> int:
         return self.count("rejected")
 
+    def to_json(self) -> dict[str, object]:
+        return {"read": self.read, **{k: self.count(k) for k in OUTCOMES},
+                "rejects": None if self.rejects is None or not self.rejected
+                else str(self.rejects),
+                "files": [{"source": f.source, "kind": f.kind, "read": f.read, **f.counts}
+                          for f in self.files]}
+
     def summary(self) -> str:
         """One line: read, created, updated, merged, unchanged, rejected."""
         parts = ", ".join(f"{k} {self.count(k)}" for k in OUTCOMES)

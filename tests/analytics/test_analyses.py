@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -254,9 +256,11 @@ def test_report_plots_leave_out_groups_of_four(tmp_path: Path,
     for absent in ("sms", "chat", "desk", "rare"):
         assert absent not in html, absent
     assert "email &gt; store" in html
-    pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) == 4 and all(f.read_bytes()[:4] == b"\x89PNG" for f in pngs)
-    assert all(f'src="{f.name}"' in html for f in pngs)
+    # One self-contained file: the four plots are PNGs inlined as data URIs.
+    assert list(tmp_path.iterdir()) == [page]
+    inlined = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(inlined) == 4
+    assert all(base64.b64decode(png)[:4] == b"\x89PNG" for png in inlined)
 
 
 def test_report_of_a_tiny_projection_shows_nothing(tmp_path: Path) -> None:

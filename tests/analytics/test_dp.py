@@ -18,6 +18,7 @@ from pacte.analytics.dp import MECHANISM, opendp_epsilon, opendp_noise, seeded_n
 from pacte.analytics.testing import projection_of, row
 from pacte.cli import app
 from pacte.errors import InputError, PrivacyBudgetSpent, PurposeNotGranted, StorageError
+from pacte.features import analysts
 from pacte.graph.policy import DEFAULT_PRIVACY_BUDGET
 from pacte.graph.principals import Principal
 from pacte.graph.session import Session
@@ -185,7 +186,7 @@ def test_concurrent_releases_cannot_both_pass_the_check(
     who = analyst(rt)
     state = {"read": 0, "waiting": 0}
     cond = threading.Condition()
-    real_spent, real_exclusive = Session._spent, rt.audit_exclusive
+    real_spent, real_exclusive = analysts._spent, rt.audit_exclusive
 
     def spent(self: Session, ref: str) -> float:
         value = real_spent(self, ref)
@@ -206,7 +207,7 @@ def test_concurrent_releases_cannot_both_pass_the_check(
                 state["waiting"] -= 1
             yield
 
-    monkeypatch.setattr(Session, "_spent", spent)
+    monkeypatch.setattr(analysts, "_spent", spent)
     monkeypatch.setattr(rt, "audit_exclusive", exclusive)
     outcomes: list[str] = []
 

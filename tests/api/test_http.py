@@ -64,7 +64,7 @@ def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
 @pytest.mark.parametrize(("purpose", "code", "status"), [
     (None, "PURPOSE_REQUIRED", 400),
     ("", "PURPOSE_REQUIRED", 400),
-    ("astrology", "PURPOSE_NOT_GRANTED", 403),   # unknown
+    ("astrology", "UNKNOWN_PURPOSE", 400),       # unknown: the policy is public
     ("analytics", "PURPOSE_NOT_GRANTED", 403),   # not granted to this key
 ])
 def test_purpose_admission(api: Api, world: World, purpose: str | None, code: str,
@@ -233,7 +233,7 @@ def test_a_huge_purpose_is_not_copied_into_the_trail(api: Api, world: World) -> 
     before = world.rt.audit.size()
     claimed = "grace.west10@example.com" + "x" * 8000
     r = api.post(ME, key=world.keys["app"], purpose=claimed)
-    assert r.status_code == 403 and len(r.text) < 1000
+    assert r.status_code == 400 and len(r.text) < 1000  # UNKNOWN_PURPOSE
     assert "grace" not in r.text
     entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
     assert [e.record["outcome"] for e in entries] == ["denied"]
@@ -246,3 +246,55 @@ def test_a_huge_purpose_is_not_copied_into_the_trail(api: Api, world: World) -> 
     later = world.rt.audit.entries(after_seq=before, limit=10)
     assert [e.record["purpose"] for e in later][1:] != [entries[0].record["purpose"]] * 2
     assert later[-1].record["purpose"] == "astrology"
+
+
+# -- one status rule for every error code (issue #22) ---------------------------------
+
+
+def test_the_status_follows_one_rule(api: Api, world: World) -> None:
+    """Nothing answered: the status of the error's code; something answered: 200."""
+    from pacte.api.errors import HTTP_STATUS
+
+    key = world.keys["app"]
+    cid = world.customers["granted"]
+    alone = api.post('{ customer(id: "") { id } }', key=key, purpose="service")
+    assert (alone.status_code, _code(alone.json())) == (HTTP_STATUS["BAD_INPUT"], "BAD_INPUT")
+    partial = api.post(f'{{ a: customer(id: "") {{ id }} b: customer(id: "{cid}") {{ id }} }}',
+                       key=key, purpose="service")
+    body = partial.json()
+    assert partial.status_code == 200 and body["data"]["b"] == {"id": cid}
+    assert _code(body) == "BAD_INPUT"
+    forbidden = api.post("{ auditVerification { ok } }", key=key, purpose="service")
+    assert (forbidden.status_code, _code(forbidden.json())) == (403, "FORBIDDEN")
+    parse = api.post("{ customer(", key=key, purpose="service")
+    assert (parse.status_code, _code(parse.json())) == (400, "GRAPHQL_PARSE_FAILED")
+    for code, status in HTTP_STATUS.items():  # client errors 4xx, our failures 5xx
+        assert (400 <= status < 500) != (code in {"AUDIT_FAILED", "UNAVAILABLE"}), code
+
+
+def test_cors_is_off_by_default_and_configurable(world: World) -> None:
+    from pacte.api import create_app
+
+    preflight = {"Origin": "https://crm.example.com", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization, x-purpose, content-type"}
+    closed = Api(create_app(world.rt))
+    try:
+        r = closed.request("OPTIONS", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+    finally:
+        closed.close()
+    open_ = Api(create_app(world.rt, cors_origins=["https://crm.example.com"]))
+    try:
+        r = open_.request("OPTIONS", headers=preflight)
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://crm.example.com"
+        allowed = r.headers["access-control-allow-headers"].lower()
+        assert "x-purpose" in allowed and "authorization" in allowed
+        r = open_.request("OPTIONS", headers={**preflight, "Origin": "https://evil.example"})
+        assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
+        r = open_.post(ME, key=world.keys["app"], purpose="service",
+                       headers={"Origin": "https://crm.example.com"})
+        assert r.status_code == 200
+        assert r.headers["access-control-allow-origin"] == "https://crm.example.com"
+    finally:
+        open_.close()

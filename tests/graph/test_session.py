@@ -21,6 +21,7 @@ from pacte.errors import (
     PacteError,
     PurposeNotGranted,
     PurposeRequired,
+    UnknownPurpose,
 )
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.session import Session
@@ -122,12 +123,17 @@ def test_no_purpose_is_refused_and_audited(world: World) -> None:
         assert last.record["reason"] == "PURPOSE_REQUIRED"
 
 
-def test_unknown_purpose_is_refused_like_an_ungranted_one(world: World) -> None:
-    with pytest.raises(PurposeNotGranted) as unknown:
+def test_an_unknown_purpose_is_told_apart_from_an_ungranted_one(world: World) -> None:
+    # Which purposes exist is public (the policy), so saying "unknown" leaks nothing;
+    # an unknown purpose is still a PurposeNotGranted for callers catching that.
+    with pytest.raises(UnknownPurpose) as unknown:
         world.rt.session(world.principals["app"], "astrology")
     with pytest.raises(PurposeNotGranted) as ungranted:
         world.rt.session(world.principals["auditor"], "service")
-    assert "not granted" in str(unknown.value) and "not granted" in str(ungranted.value)
+    assert unknown.value.code == "UNKNOWN_PURPOSE" and "unknown purpose" in str(unknown.value)
+    assert isinstance(unknown.value, PurposeNotGranted)
+    assert ungranted.value.code == "PURPOSE_NOT_GRANTED" and "not granted" in str(
+        ungranted.value)
 
 
 def test_analysts_get_no_single_records(world: World) -> None:

@@ -1,0 +1,189 @@
+"""The audit trail: verify, checkpoints, traces and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pacte.cli._common import DataOpt, _dir, audit_app, fail, guarded, opened
+from pacte.errors import InputError, IntegrityError, PacteError
+from pacte.runtime import signing_public_key
+
+
+def _print_entries(entries: list[Any]) -> None:
+    for e in entries:
+        typer.echo(json.dumps(e.to_json() if hasattr(e, "to_json") else e, sort_keys=True))
+
+
+KeyOpt = Annotated[str | None, typer.Option(
+    "--key", help="The signing key to pin: its base64 public key or SHA-256 fingerprint, as "
+                  "`pacte audit checkpoint` prints them \\[default: the data directory's "
+                  "signing.key]", show_default=False)]
+
+
+def _pinned_key(data: Path | None, key: str | None) -> str:
+    """--key, else the public key of the data directory's signing.key (exit 2 if neither)."""
+    if key is not None:
+        return key
+    try:
+        return signing_public_key(_dir(data))
+    except PacteError as exc:
+        fail(f"no key to pin: give --key ({exc})", code=2)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data: DataOpt = None,
+    trusted: Annotated[Path | None, typer.Option(
+        "--trusted", help="A checkpoint exported earlier; the log must still extend it")] = None,
+    key: KeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+) -> None:
+    """Verify the audit trail: exit 0 valid, 1 invalid, 2 unreadable.
+
+    Reads only audit.db (and signing.key, unless --key is given), so an auditor can
+    check a copy of the file.
+
+    Example: pacte audit verify --trusted checkpoint.json --key 3f9a...e1 (fingerprint)
+    """
+    from pacte.audit import AuditTrail, Checkpoint, verify
+
+    path = _dir(data) / "audit.db"
+    if not path.exists():
+        fail(f"{_dir(data)} holds no audit trail; run `pacte init` first", code=2)
+    pin = _pinned_key(data, key)
+    cp = None
+    if trusted is not None:
+        try:
+            cp = Checkpoint.from_json(json.loads(trusted.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            fail(f"cannot read trusted checkpoint {trusted}: {exc}", code=2)
+    try:
+        with AuditTrail.open(path, signer=None, read_only=True, for_verify=True) as trail:
+            report = verify(trail, trusted=cp, key=pin)
+    except IntegrityError as exc:
+        fail(f"audit trail unreadable: {exc}", code=2)
+    except PacteError as exc:
+        fail(str(exc), code=2)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    export: Annotated[Path | None, typer.Option(
+        "--export", help="Write the signed checkpoint to this file")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Sign a checkpoint of the audit trail now, and optionally export it.
+
+    Keep the exported file where whoever can write audit.db cannot (see the README);
+    the key fingerprint printed is what auditors pin with --key.
+
+    Example: pacte audit checkpoint --export checkpoint.json
+    """
+    with opened(data) as rt:
+        cp = guarded(rt.audit.checkpoint)
+    text = json.dumps(cp.to_json(), indent=2, sort_keys=True)
+    if export is not None:
+        try:
+            export.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {export}: {exc.strerror or exc}")
+        typer.echo(f"wrote {export}")
+        typer.echo(f"key fingerprint: {cp.fingerprint}")
+    else:
+        typer.echo(text)
+
+
+@audit_app.command("rotate-key")
+def audit_rotate_key(data: DataOpt = None) -> None:
+    """Replace the audit signing key; the hand-over is an entry signed by both keys.
+
+    Verifiers pinning the old key follow the rotation; export a checkpoint afterwards
+    to give auditors the new fingerprint.
+
+    Example: pacte audit rotate-key
+    """
+    with opened(data) as rt:
+        fingerprint = guarded(rt.rotate_signing_key)
+    typer.echo(f"rotated: checkpoints are now signed by key {fingerprint}")
+
+
+@audit_app.command("check-report")
+def audit_check_report(
+    file: Annotated[Path, typer.Argument(help="An access report (JSON), as access-report "
+                                              "prints it")],
+    key: KeyOpt = None,
+    data: DataOpt = None,
+) -> None:
+    """Check an access report: signed by the pinned key, every use on the record, and
+    no use left out as of its checkpoint. Exit 0 complete, 1 not, 2 unreadable.
+
+    Example: pacte audit check-report report.json --key 3f9a...e1 (fingerprint)
+    """
+    from pacte.audit import check_report
+
+    pin = _pinned_key(data, key)
+    try:
+        report = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read report {file}: {exc}", code=2)
+    if not isinstance(report, dict):
+        fail(f"{file} is not an access report", code=2)
+    try:
+        result = check_report(report, key=pin)
+    except InputError as exc:
+        fail(str(exc), code=2)
+    except IntegrityError as exc:
+        fail(str(exc))
+    typer.echo(f"complete: {result['uses']} uses of {result['subject']} as of checkpoint "
+               f"{result['checkpoint_size']} signed {result['checkpoint_time']} by key "
+               f"{result['key_fingerprint'][:16]}")
+
+
+@audit_app.command("trace")
+def audit_trace(
+    customer: Annotated[str, typer.Option("--customer", help="The customer id")],
+    data: DataOpt = None,
+) -> None:
+    """Every use of one customer's data: when, who, purpose, fields, outcome (JSON lines).
+
+    Example: pacte audit trace --customer c_0123456789ab
+    """
+    with opened(data) as rt:
+        entries = guarded(lambda: rt.operator_session("legal").trace(customer))
+        _print_entries(entries)
+
+
+@audit_app.command("access-report")
+def audit_access_report(
+    customer: Annotated[str, typer.Option("--customer", help="The customer id")],
+    data: DataOpt = None,
+) -> None:
+    """The Art. 15 access report for one customer, with inclusion proofs (JSON).
+
+    Example: pacte audit access-report --customer c_0123456789ab > report.json
+    """
+    with opened(data) as rt:
+        report = guarded(lambda: rt.operator_session("legal").access_report(customer))
+    typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+
+
+@audit_app.command("processing-record")
+def audit_processing_record(data: DataOpt = None) -> None:
+    """The Art. 30 record of processing activities, generated from the policy (JSON).
+
+    Example: pacte audit processing-record > ropa.json
+    """
+    with opened(data) as rt:
+        record = guarded(lambda: rt.operator_session("legal").record_of_processing())
+    typer.echo(json.dumps(record, indent=2, sort_keys=True, default=str))
+

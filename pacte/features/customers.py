@@ -1,0 +1,142 @@
+"""Customer reads: by id, many by id, by email, pages and counts (G3, G4)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from pacte.errors import InputError, PurposeNotGranted
+from pacte.features.door import Door
+from pacte.graph.checks import (
+    check_id,
+    check_text,
+    encode_id_cursor,
+    id_cursor,
+    page_size,
+    same_email,
+)
+from pacte.graph.model import NODE_KINDS
+from pacte.graph.store import Node
+from pacte.graph.views import CustomerView, Page
+
+__all__ = ["as_customer", "count_customers", "customer", "customer_by_email", "customers",
+           "customers_by_id"]
+
+_CUSTOMER = NODE_KINDS["Customer"]
+
+
+def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = None
+             ) -> CustomerView | None:
+    """One customer, or None when absent or not visible under this purpose.
+
+    `fields` names the fields to open (default: every one the purpose may use).
+    """
+    door._no_single_records("customer.read")
+    check_id(customer_id)
+    names = door._pick(_CUSTOMER, fields)
+    found = door._visible_customers([customer_id])
+    if not found and customer_id in door._parts:  # merged: the survivor answers
+        customer_id = door._survivors([customer_id])[customer_id]
+        found = door._visible_customers([customer_id])
+    view = door._customer_view(found[0], names) if found else None
+    door._audit(door._record(
+        "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
+        fields=view.fields.keys() if view else ()))
+    return view
+
+
+def customers_by_id(door: Door, customer_ids: Sequence[str], *,
+                    fields: Collection[str] | None = None) -> dict[str, CustomerView]:
+    """Many customers in one round trip (for DataLoaders); invisible ones are absent."""
+    door._no_single_records("customer.read")
+    ids = list(dict.fromkeys(customer_ids))
+    for cid in ids:
+        check_id(cid)
+    names = door._pick(_CUSTOMER, fields)
+    views = {n.id: door._customer_view(n, names) for n in door._visible_customers(ids)}
+    merged = door._survivors([i for i in ids if i in door._parts])
+    if merged:  # a merged part's id answers with its survivor
+        views.update((n.id, door._customer_view(n, names)) for n in
+                     door._visible_customers(sorted(set(merged.values()) - set(views))))
+        views.update((i, views[s]) for i, s in merged.items() if s in views)
+    opened = next(iter(views.values())).fields.keys() if views else ()
+    door._audit(door._record("customer.read", subjects={v.id for v in views.values()},
+                             fields=opened))
+    hidden = [i for i in ids if i not in views]
+    if hidden:
+        # Asked for but absent or not visible: on record, as for a single read.
+        door._audit(door._record("customer.read", subjects=hidden, outcome="not_found"))
+    return views
+
+
+def customer_by_email(door: Door, email: str, *, fields: Collection[str] | None = None
+                      ) -> CustomerView | None:
+    """Exact lookup through the blind index; None when absent or not visible."""
+    door._no_single_records("customer.lookup")
+    names = door._pick(_CUSTOMER, fields)
+    reason = door._reason(_CUSTOMER.field("email"))
+    if reason is not None:
+        door._deny("customer.lookup", PurposeNotGranted(
+            f"cannot look customers up by email: {reason}"))
+    try:
+        check_text("email", email)
+        token = door._email_token(email)
+    except InputError:
+        door._audit(door._record("customer.lookup", outcome="bad_input"))
+        raise
+    candidates = door._email_owners(token)
+    door._customer_nodes(candidates)
+    via: set[str] = set()  # survivors found by the email of one of their merged parts
+    if parts := [c for c in candidates if c in door._parts]:
+        raw = door._read_nodes(parts)
+        survivors = door._survivors(parts)
+        via = {survivors[c] for c in parts if same_email(
+            door._open(as_customer(raw[c]), ["email"]).get("email"), email)}
+        candidates = [c for c in candidates if c not in door._parts] + sorted(via)
+    match: CustomerView | None = None
+    # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
+    # reads one that does: both cost the same (G3, timing). Its decoy is then a
+    # customer picked by the token, as arbitrary as the one a hidden match reads.
+    for node in door._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
+        if node.id in via:
+            match = door._customer_view(node, names)
+            break
+        opened = door._open(node, ["email"])
+        if same_email(opened.get("email"), email):
+            match = door._customer_view(node, names, opened=opened)
+            break
+    # The email is opened to confirm the match: on record even when not returned.
+    used = match.fields.keys() if match else ()
+    door._audit(door._record(
+        "customer.lookup", subjects=[match.id] if match else [],
+        fields=used if "email" in used else (*used, "email"),
+        outcome="ok" if match else "not_found"))
+    return match
+
+
+def customers(door: Door, *, first: int = 20, after: str | None = None,
+              fields: Collection[str] | None = None) -> Page[CustomerView]:
+    """Visible customers in id order (keyset pagination)."""
+    door._no_single_records("customer.list")
+    first = page_size(first)
+    names = door._pick(_CUSTOMER, fields)
+    items = door._visible_page(id_cursor(after), first + 1)
+    has_next = len(items) > first
+    views = [door._customer_view(n, names) for n in items[:first]]
+    door._audit(door._record(
+        "customer.list", subjects=[v.id for v in views],
+        fields=views[0].fields.keys() if views else ()))
+    end = encode_id_cursor(views[-1].id) if views else None
+    return Page(views, end, has_next)
+
+
+def as_customer(part: Node) -> Node:
+    """A merged part's node as the customer it was, to open its fields."""
+    return Node("Customer", part.id, part.props, part.owner)
+
+
+def count_customers(door: Door) -> int:
+    """How many customers this purpose may see; invisible ones are not counted."""
+    door._no_single_records("customer.count")
+    n = door._visible_count()
+    door._audit(door._record("customer.count", extra={"count": n}))
+    return n

@@ -1,0 +1,95 @@
+"""A customer's interactions, newest first, within the purpose's retention."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from pacte.clock import from_micros
+from pacte.errors import InputError
+from pacte.features.door import Door
+from pacte.graph.checks import page_size
+from pacte.graph.model import CHANNELS, NODE_KINDS
+from pacte.graph.store import Cursor, Edge, decode_cursor, encode_cursor
+from pacte.graph.views import InteractionView, Page
+
+__all__ = ["BEHAVIOUR", "interaction_views", "interactions"]
+
+_INTERACTION = NODE_KINDS["Interaction"]
+# The category interactions carry.
+BEHAVIOUR = "user.behavior"
+
+
+def interactions(
+    door: Door,
+    customer_id: str,
+    *,
+    first: int = 20,
+    after: str | None = None,
+    channel: str | None = None,
+    fields: Collection[str] | None = None,
+) -> Page[InteractionView]:
+    """A customer's interactions, newest first, within the purpose's retention.
+
+    `fields` names the fields to open (default: every one the purpose may use).
+    """
+    door._no_single_records("interaction.list")
+    first = page_size(first)
+    if channel is not None and channel not in CHANNELS:
+        raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
+    names = door._pick(_INTERACTION, fields)
+    before = decode_cursor(after) if after else None
+    door._require_visible("interaction.list", customer_id)
+    if not door._category_ok(BEHAVIOUR):
+        door._audit(door._record("interaction.list", subjects=[customer_id],
+                                 outcome="withheld"))
+        return Page([], None, False)
+    horizon = door._horizon()
+    views: list[InteractionView] = []
+    # A channel filter drops rows after the fetch, so read in chunks until the page
+    # fills; edges are newest first, so the first one past the horizon ends it.
+    chunk = first + 1 if channel is None else max(first + 1, 20)
+    while True:
+        edges = door._edges(customer_id, "HAD", limit=chunk, before=before)
+        fresh = [e for e in edges if e.at >= horizon]
+        views.extend(interaction_views(door, fresh, customer_id, channel=channel,
+                                       names=names))
+        if len(views) > first or len(edges) < chunk or len(fresh) < len(edges):
+            break
+        before = Cursor(edges[-1].at, edges[-1].id)
+    has_next = len(views) > first
+    views = views[:first]
+    opened = views[0].fields.keys() if views else ()
+    door._audit(door._record("interaction.list", subjects=[customer_id], fields=opened))
+    end = views[-1].cursor if views else None
+    return Page(views, end, has_next)
+
+
+def interaction_views(door: Door, edges: Sequence[Edge], customer_id: str, *,
+                      channel: str | None = None, names: list[str] | None = None
+                      ) -> list[InteractionView]:
+    """The views of the interactions `edges` (HAD) lead to, opening the allowed fields."""
+    if not edges:
+        return []
+    ids = [e.dst for e in edges]
+    nodes = door._read_nodes(ids)
+    about = door._edges_many(ids, "ABOUT")
+    allowed, withheld = door._split(_INTERACTION.fields)
+    if names is not None:
+        allowed = names
+    out: list[InteractionView] = []
+    for e in edges:
+        node = nodes.get(e.dst)
+        # Filtered before opening: nothing is decrypted for a row nobody returns.
+        if node is None or (channel is not None and node.props.get("channel") != channel):
+            continue
+        products = about.get(node.id) or []
+        out.append(InteractionView(
+            id=node.id,
+            customer_id=customer_id,
+            occurred_at=from_micros(e.at),
+            fields=door._open(node, allowed),
+            product_id=products[0].dst if products else None,
+            withheld=withheld,
+            cursor=encode_cursor(Cursor(e.at, e.id)),
+        ))
+    return out

@@ -1,0 +1,114 @@
+"""Catalogue products and what relates customers to them: purchases, buyers, and the
+customers' referrals and devices, within the purpose's retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pacte.features.door import Door
+from pacte.graph.checks import check_id
+from pacte.graph.model import NODE_KINDS
+from pacte.graph.store import Node
+from pacte.graph.views import CustomerView, DeviceView, ProductView
+
+__all__ = ["DEVICES", "PURCHASES", "buyers", "devices", "product", "product_views",
+           "products_by_id", "products_of", "referrals"]
+
+_DEVICE = NODE_KINDS["Device"]
+# The categories that relations carry: purchases are financial, devices are device data.
+PURCHASES = "user.financial"
+DEVICES = "user.device"
+
+
+def products_of(door: Door, customer_id: str) -> list[ProductView]:
+    """What a customer bought within the purpose's retention (financial data)."""
+    door._no_single_records("product.list")
+    door._require_visible("product.list", customer_id)
+    if not door._category_ok(PURCHASES):
+        door._audit(door._record("product.list", subjects=[customer_id], outcome="withheld"))
+        return []
+    horizon = door._horizon()
+    edges = door._edges(customer_id, "BOUGHT")
+    ids = list(dict.fromkeys(e.dst for e in edges if e.at >= horizon))
+    views = product_views(door, ids)
+    door._audit(door._record("product.list", subjects=[customer_id], fields=["BOUGHT"]))
+    return views
+
+
+def product_views(door: Door, ids: Sequence[str]) -> list[ProductView]:
+    """The catalogue products among `ids`, in order (no personal data)."""
+    nodes = door._read_nodes(list(ids))
+    return [_product(nodes[i]) for i in ids if i in nodes and nodes[i].kind == "Product"]
+
+
+def product(door: Door, product_id: str) -> ProductView | None:
+    """A catalogue product; holds no personal data, but its use is still audited."""
+    check_id(product_id)
+    views = product_views(door, [product_id])
+    door._audit(door._record("product.read", extra={"product": product_id}))
+    return views[0] if views else None
+
+
+def products_by_id(door: Door, product_ids: Sequence[str]) -> dict[str, ProductView]:
+    """Many catalogue products in one round trip and one audit record."""
+    ids = list(dict.fromkeys(product_ids))
+    for pid in ids:
+        check_id(pid)
+    views = {v.id: v for v in product_views(door, ids)}
+    door._audit(door._record("product.read", extra={"products": sorted(views)}))
+    return views
+
+
+def buyers(door: Door, product_id: str) -> list[CustomerView]:
+    """Customers who bought a product, limited to those visible under this purpose."""
+    door._no_single_records("product.buyers")
+    check_id(product_id)
+    if not door._category_ok(PURCHASES):
+        door._audit(door._record("product.buyers", outcome="withheld"))
+        return []
+    horizon = door._horizon()
+    ids = list(dict.fromkeys(e.src for e in door._edges(product_id, "BOUGHT", direction="in")
+                             if e.at >= horizon))
+    views = [door._customer_view(n) for n in door._visible_customers(ids)]
+    door._audit(door._record("product.buyers", subjects=[v.id for v in views],
+                             fields=views[0].fields.keys() if views else ()))
+    return views
+
+
+def referrals(door: Door, customer_id: str) -> list[CustomerView]:
+    """The visible customers this customer referred, within the purpose's retention."""
+    door._no_single_records("customer.referrals")
+    door._require_visible("customer.referrals", customer_id)
+    horizon = door._horizon()
+    ids = [e.dst for e in door._edges(customer_id, "REFERRED") if e.at >= horizon]
+    views = [door._customer_view(n) for n in door._visible_customers(ids)]
+    door._audit(door._record("customer.referrals",
+                             subjects=[customer_id, *(v.id for v in views)]))
+    return views
+
+
+def devices(door: Door, customer_id: str) -> list[DeviceView]:
+    """The devices a customer registered within the purpose's retention."""
+    door._no_single_records("device.list")
+    door._require_visible("device.list", customer_id)
+    if not door._category_ok(DEVICES):
+        door._audit(door._record("device.list", subjects=[customer_id], outcome="withheld"))
+        return []
+    horizon = door._horizon()
+    ids = [e.dst for e in door._edges(customer_id, "OWNS") if e.at >= horizon]
+    nodes = door._read_nodes(ids)
+    allowed, withheld = door._split(_DEVICE.fields)
+    views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
+    door._audit(door._record("device.list", subjects=[customer_id], fields=allowed))
+    return views
+
+
+def _product(node: Node) -> ProductView:
+    price = node.props.get("price")
+    return ProductView(
+        id=node.id,
+        sku=str(node.props.get("sku", "")),
+        name=str(node.props.get("name", "")),
+        category=str(node.props.get("category", "")),
+        price=float(price) if isinstance(price, int | float) else None,
+    )

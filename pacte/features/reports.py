@@ -1,0 +1,124 @@
+"""What the trail and the policy tell: the trail for auditors, verification, traces,
+Art. 15 access reports, the Art. 30 record, a customer's own data uses, the purposes
+and the operators' counts."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from pacte.features.door import Door
+from pacte.graph.checks import check_id, page_size
+from pacte.graph.model import NODE_KINDS
+from pacte.graph.policy import Purpose
+
+__all__ = ["access_report", "audit_trail", "audit_verification", "my_data_uses", "purposes",
+           "record_of_processing", "stats", "trace"]
+
+
+def purposes(door: Door) -> list[Purpose]:
+    """The policy's purposes (no personal data; the read is audited like any other)."""
+    door._audit(door._record("policy.read"))
+    return list(door._policy.purposes.values())
+
+
+def stats(door: Door) -> dict[str, int]:
+    """Counts per node kind and edge type, sorted by name (operators only)."""
+    door._require_role("stats", "admin")
+    counts = door._counts()
+    door._audit(door._record("stats"))
+    return dict(sorted(counts.items()))
+
+
+def audit_trail(door: Door, *, customer_id: str | None = None, first: int = 50,
+                after: int | None = None) -> list[Any]:
+    """Audit entries, optionally for one customer (auditors and admins)."""
+    door._require_role("audit.read", "auditor", "admin")
+    if customer_id:
+        check_id(customer_id)
+    subject = door._ref(customer_id) if customer_id else None
+    entries = door._trail_entries(subject=subject, after_seq=after, limit=page_size(first))
+    door._audit(door._record("audit.read", subjects=[customer_id] if customer_id else []))
+    return entries
+
+
+def audit_verification(door: Door) -> Any:
+    """The verification of the whole trail (auditors and admins)."""
+    door._require_role("audit.verify", "auditor", "admin")
+    report = door._trail_verify()
+    door._audit(door._record("audit.verify", outcome="ok" if report.ok else "invalid"))
+    return report
+
+
+def trace(door: Door, customer_id: str) -> list[Any]:
+    """Every use of one customer's data, in order (auditors and admins)."""
+    door._require_role("audit.trace", "auditor", "admin")
+    check_id(customer_id)
+    entries = door._trail_trace(door._ref(customer_id))
+    door._audit(door._record("audit.trace", subjects=[customer_id]))
+    return entries
+
+
+def access_report(door: Door, customer_id: str) -> dict[str, Any]:
+    """The Art. 15 report for one customer, with inclusion proofs (auditors, admins,
+    or the customer's own request under `self_service`)."""
+    if door.purpose.id != "self_service":
+        door._require_role("audit.access_report", "auditor", "admin")
+    else:
+        door._require_visible("audit.access_report", customer_id)
+    check_id(customer_id)
+    report = door._trail_access_report(door._ref(customer_id), _policy_summary(door))
+    door._audit(door._record("audit.access_report", subjects=[customer_id]))
+    return report
+
+
+def record_of_processing(door: Door) -> dict[str, Any]:
+    """The Art. 30 record of processing activities, generated from the policy."""
+    door._require_role("audit.processing_record", "auditor", "admin")
+    record = door._trail_processing(_policy_summary(door))
+    door._audit(door._record("audit.processing_record"))
+    return record
+
+
+def _policy_summary(door: Door) -> dict[str, Any]:
+    summary = dict(door._policy.summary())
+    summary["fields"] = {f.name: f.category for kind in NODE_KINDS.values()
+                         for f in kind.fields if f.category is not None}
+    return summary
+
+
+def my_data_uses(door: Door, customer_id: str, *, first: int = 50, after: int | None = None
+                 ) -> list[Any]:
+    """The uses of one customer's data, for that customer (under `self_service`).
+
+    Each entry is shown as it concerns this customer alone: an entry naming many
+    customers (a list page) names only them, and operations of a request that
+    concern only others are left out. `entry_hash` is still the recorded entry's.
+    """
+    door._no_single_records("audit.self")
+    door._require_purpose("audit.self", "self_service")
+    door._require_visible("audit.self", customer_id)
+    ref = door._ref(customer_id)
+    entries = door._trail_entries(subject=ref, after_seq=after, limit=page_size(first))
+    door._audit(door._record("audit.self", subjects=[customer_id]))
+    return [dataclasses.replace(e, record=_concerning(e.record, ref)) for e in entries]
+
+
+def _concerning(record: Mapping[str, Any], ref: str) -> dict[str, Any]:
+    """An audit record as it concerns the customer `ref`: other customers left out."""
+    out = dict(record)
+    if "subjects" in out:
+        out["subjects"] = [ref]
+    operations = out.get("operations")
+    if isinstance(operations, list):
+        kept = []
+        for op in operations:
+            subjects = op.get("subjects") if isinstance(op, dict) else None
+            if isinstance(subjects, list):
+                if ref not in subjects:
+                    continue
+                op = {**op, "subjects": [ref]}
+            kept.append(op)
+        out["operations"] = kept
+    return out
