@@ -425,16 +425,19 @@ class Pacte:
     def ingest(self, files: Sequence[str | Path], *, source: str | None = None,
                mapping: str | Path | None = None, format: str | None = None,
                max_errors: int | None = None,
-               progress: Callable[[str, int], object] | None = None) -> IngestReport:
+               progress: Callable[[str, int], object] | None = None,
+               batch_rows: int | None = None) -> IngestReport:
         """Load source files (CSV, JSON lines; '-' is standard input) through the
         operator's session, resolving identities; see docs/ingest.md.
 
         Returns the counts per file; rejected rows are in `report.rejects`. Raises
-        SourceError (one line) when a file cannot be read as a whole.
+        SourceError (one line) when a file cannot be read as a whole. `batch_rows`: rows
+        per written batch and checkpoint (default 5,000; memory grows with it).
         """
         from pacte.identity.rules import load_rules
         from pacte.ingest import ingest_files, load_mapping
         from pacte.ingest.mapping import Mapping
+        from pacte.ingest.runner import BATCH_ROWS
 
         if not files:
             raise InputError("name at least one file to ingest ('-' for standard input)")
@@ -442,6 +445,8 @@ class Pacte:
             raise InputError("format must be csv or jsonl")
         if max_errors is not None and max_errors < 0:
             raise InputError("max_errors must be >= 0")
+        if batch_rows is not None and not 1 <= batch_rows <= 100_000:
+            raise InputError("batch_rows must be 1 to 100000")
         m = load_mapping(mapping) if mapping is not None else Mapping()
         if source is not None:
             m = replace(m, source=source)
@@ -449,10 +454,9 @@ class Pacte:
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         session = self.operator_session("service")
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
-                            max_errors=max_errors, purposes=self.policy.purposes.keys(),
-                            policy_version=self.policy.version, work_dir=self.data_dir,
+                            max_errors=max_errors, policy=self.policy, work_dir=self.data_dir,
                             now=self.now(), erased=self.vault.is_destroyed, rules=rules,
-                            progress=progress)
+                            progress=progress, batch_rows=batch_rows or BATCH_ROWS)
 
     def explain_identity(self, customer_id: str) -> IdentityExplanation:
         """Which identifiers (kinds and blind refs) and matching rules built a customer."""
@@ -462,6 +466,15 @@ class Pacte:
         policy_file = self.policy_file
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         return explain(self.operator_session("service"), customer_id, rules)
+
+    def unmerge(self, customer_id: str) -> str:
+        """Undo the merge of `customer_id` (a merged part) into its survivor, consent
+        states included; what arrived for it since goes back to it. Returns the
+        survivor's id. See pacte.identity.merge."""
+        from pacte.identity.merge import unmerge
+
+        return unmerge(self.operator_session("service"), customer_id, policy=self.policy,
+                       now_us=to_micros(self.now()))
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:

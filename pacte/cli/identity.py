@@ -22,3 +22,15 @@ def identity_explain(customer_id: str, data: DataOpt = None, as_json: JsonOpt = 
         return
     for line in explanation.lines():
         typer.echo(line)
+
+
+@identity_app.command("unmerge")
+def identity_unmerge(customer_id: str, data: DataOpt = None) -> None:
+    """Undo a merge: the customer merged into another is restored as it was, consents
+    included; what arrived for it since goes back to it.
+
+    Example: pacte identity unmerge c_0123456789ab
+    """
+    with opened(data) as rt:
+        survivor = guarded(lambda: rt.unmerge(customer_id))
+    typer.echo(f"{customer_id} restored; split from {survivor}")

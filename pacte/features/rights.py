@@ -9,6 +9,7 @@ from typing import Any
 
 from pacte.clock import from_micros
 from pacte.features.consents import CONSENT_WRITERS, consent_view
+from pacte.features.customers import as_customer
 from pacte.features.door import Door
 from pacte.features.interactions import interaction_views
 from pacte.features.products import product_views
@@ -27,14 +28,18 @@ def erase(door: Door, customer_id: str) -> dict[str, Any]:
     door._require_role("customer.erase", *CONSENT_WRITERS)
     door._require_purpose("customer.erase", "self_service")
     door._require_visible("customer.erase", customer_id)
-    owned = door._owned_by(customer_id)
+    # A merged customer is erased with every part merged into it (issue #17).
+    parts = door._merged_parts(customer_id)
+    owned = [n for cid in (customer_id, *parts) for n in door._owned_by(cid)]
     kinds: dict[str, int] = {}
     for node in door._read_nodes(owned).values():
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     subject = door._ref(customer_id)
-    step = door._record("customer.erase", subjects=[customer_id], extra={"destroyed": kinds})
-    seq = door._shred(customer_id, owned, step)
-    door._forget(customer_id)
+    step = door._record("customer.erase", subjects=[customer_id, *parts],
+                        extra={"destroyed": kinds})
+    seq = door._shred(customer_id, owned, step, parts=parts)
+    for cid in (customer_id, *parts):
+        door._forget(cid)
     return door._sign_receipt(subject_ref=subject, destroyed=kinds,
                               requested_by=door.principal.name, audit_seq=seq)
 
@@ -64,15 +69,21 @@ def export(door: Door, customer_id: str) -> dict[str, Any]:
     reviews = [{"product": e.dst, "rating": e.props.get("rating"),
                 "at": from_micros(e.at).isoformat()}
                for e in door._edges(customer_id, "REVIEWED")]
-    held = {
+    # Customers merged into this one keep their own profile: held, so exported.
+    parts = door._merged_parts(customer_id)
+    merged: list[dict[str, Any]] = [
+        {"id": n.id, **door._open(as_customer(n), [f.name for f in _CUSTOMER.fields])}
+        for n in door._read_nodes(parts).values()] if parts else []
+    held: dict[str, Any] = {
         "customer": {"id": customer_id, **profile},
+        **({"merged_parts": sorted(merged, key=lambda p: str(p["id"]))} if merged else {}),
         "consents": _consents(door, customer_id),
         "interactions": _interactions(door, customer_id),
         "devices": _devices(door, customer_id),
         "products": [p.id for p in product_views(door, list(dict.fromkeys(bought)))],
         "reviews": reviews,
     }
-    door._audit(door._record("customer.export", subjects=[customer_id],
+    door._audit(door._record("customer.export", subjects=[customer_id, *parts],
                              fields=[f.name for f in _CUSTOMER.fields]))
     return held
 

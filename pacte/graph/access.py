@@ -253,9 +253,11 @@ class Access:
         if on_batch is not None:
             on_batch(batch)
 
-    def _shred(self, customer_id: str, owned: Sequence[str], step: Step) -> int:
-        """Destroy a customer's keys and delete `owned`, once `step` is on record in an
-        entry of its own (see `_commit`); that entry's sequence number."""
+    def _shred(self, customer_id: str, owned: Sequence[str], step: Step, *,
+               parts: Sequence[str] = ()) -> int:
+        """Destroy a customer's keys (and those of the `parts` merged into it) and delete
+        `owned`, once `step` is on record in an entry of its own (see `_commit`); that
+        entry's sequence number."""
         self.flush()
         seq = self._on_record(step)
         deleted = False
@@ -264,7 +266,9 @@ class Access:
             # copies in backups, is unreadable, even if the deletion below is interrupted.
             # Until the files are scrubbed on leaving the block, the erasure is pending
             # and an open after a crash or failure finishes it.
-            with self._b.shredding(customer_id):
+            with contextlib.ExitStack() as shredding:
+                for cid in (customer_id, *parts):
+                    shredding.enter_context(self._b.shredding(cid))
                 self._b.store.write(WriteBatch(delete_nodes=list(owned)))
                 deleted = True
         except Exception as exc:

@@ -15,7 +15,9 @@ __all__ = [
     "CHANNELS",
     "EDGE_KINDS",
     "INTERACTION_KINDS",
+    "MERGED_PART",
     "NODE_KINDS",
+    "PART_CONSENT",
     "CategoryName",
     "ConsentStatus",
     "EdgeKind",
@@ -173,6 +175,15 @@ NODE_KINDS: dict[str, NodeKind] = {
         ),
     )
 }
+
+# A customer merged into another (identity resolution, issue #17) keeps its node under
+# this kind, as it was, so that the merge can be undone: a part is no customer of its
+# own (lists, counts and lookups skip it), and its id resolves to its survivor through
+# its SAME_AS edge. Its consent history is kept under PART_CONSENT, out of the rule's
+# sight: the merged customer's consent is decided on the survivor (see
+# pacte.identity.merge).
+MERGED_PART = "MergedCustomer"
+PART_CONSENT = "CONSENTED_PART"
 
 EDGE_KINDS: dict[str, EdgeKind] = {
     k.name: k

@@ -189,6 +189,12 @@ _LOOKUP = (
     "USING INDEX SEEK i:PacteIndex(name, token) "
     "WITH i.node_id AS node_id ORDER BY node_id RETURN collect(node_id)"
 )
+_LOOKUP_MANY = (
+    "UNWIND $tokens AS t "
+    "MATCH (i:PacteIndex {name: $name, token: t}) "
+    "USING INDEX SEEK i:PacteIndex(name, token) "
+    "WITH t, i.node_id AS node_id ORDER BY node_id RETURN t, collect(node_id)"
+)
 _OWNED_BY = (
     "MATCH (n:PacteNode {owner: $owner}) USING INDEX SEEK n:PacteNode(owner) "
     "WITH n.id AS id ORDER BY id RETURN collect(id)"
@@ -559,6 +565,13 @@ class Neo4jStore:
     def lookup(self, name: str, token: bytes) -> list[str]:
         rows = self._read("lookup", _LOOKUP, name=name, token=bytes(token).hex())
         return [str(r) for r in rows]
+
+    def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        unique = list(dict.fromkeys(bytes(t).hex() for t in tokens if t))
+        if not unique:
+            return {}
+        rows = self._read_rows("lookup_many", _LOOKUP_MANY, name=name, tokens=unique)
+        return {bytes.fromhex(t): [str(i) for i in ids] for t, ids in rows}
 
     def owned_by(self, owner: str) -> list[str]:
         return [str(r) for r in self._read("owned_by", _OWNED_BY, owner=owner)]

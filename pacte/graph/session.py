@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pacte.clock import from_micros, to_micros
 from pacte.errors import (
@@ -48,14 +48,14 @@ from pacte.features import writes as _writes
 from pacte.graph.access import Access, Backend
 from pacte.graph.checks import check_id
 from pacte.graph.consent import ConsentState, consent_states, decide
-from pacte.graph.model import NODE_KINDS, Field, NodeKind
+from pacte.graph.model import MERGED_PART, NODE_KINDS, PART_CONSENT, Field, NodeKind
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Hop, Node, Value
+from pacte.graph.store import Edge, Hop, Node, Value, WriteBatch
 from pacte.graph.views import CustomerView, Withheld
 
-__all__ = ["Backend", "Session"]
+__all__ = ["Backend", "MergeGraph", "Session"]
 
 _DAY_US = 86_400 * 1_000_000
 
@@ -96,6 +96,8 @@ class Session(Access):
         # Customer nodes read in this request (None: absent); a request touches the
         # same customer from several resolvers, and one read serves them all.
         self._nodes: dict[str, Node | None] = {}
+        # Ids read in this request that are parts of a merged customer (issue #17).
+        self._parts: set[str] = set()
         # Customers found visible under this purpose in this request (consent is read
         # once per request; a write to a customer drops it, see _forget).
         self._visible: dict[str, Node] = {}
@@ -181,6 +183,8 @@ class Session(Access):
             for i in missing:
                 n = found.get(i)
                 self._nodes[i] = n if n is not None and n.kind == "Customer" else None
+                if n is not None and n.kind == MERGED_PART:
+                    self._parts.add(i)
         return {i: n for i in ids if (n := self._nodes.get(i)) is not None}
 
     def _forget(self, customer_id: str) -> None:
@@ -423,34 +427,103 @@ class Session(Access):
         return [token(namespace, v) for v in values]
 
     def lookup_tokens(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
-        """The node ids each token of the index `index` points at (absent: none).
+        """The node ids each token of the index `index` points at (absent: none), in one
+        round trip.
 
         Admins only; the lookup is audited with the customers it found when the index
         points at customers (identifier entries), never with the tokens themselves.
         """
         self._require_role("identity.lookup", "admin")
-        lookup = self._b.store.lookup
-        found = {t: ids for t in dict.fromkeys(tokens) if (ids := lookup(index, t))}
+        found = self._b.store.lookup_many(index, tokens) if tokens else {}
         self._audit(self._record("identity.lookup", subjects=sorted(
             {i for ids in found.values() for i in ids if i.startswith("c_")}),
             extra={"index": index, "tokens": len(tokens), "found": len(found)}))
         return found
 
     def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
-        """The identifier entries pointing at a customer, by kind, as blind refs (the
-        first 8 hex digits of their tokens, never values); admins only, audited. It
-        scans the index: an operator's question, not a request path."""
+        """The identifier entries pointing at a customer or its merged parts, by kind, as
+        blind refs (the first 8 hex digits of their tokens, never values); admins only,
+        audited. It scans the index: an operator's question, not a request path."""
         self._require_role("identity.explain", "admin")
         check_id(customer_id)
         self._require_visible("identity.explain", customer_id)
+        whole = {customer_id, *self._merged_parts(customer_id)}  # its parts built it too
         out: dict[str, list[str]] = {}
         for entries in self._b.store.iter_index():
             for e in entries:
-                if e.node_id == customer_id and e.name.startswith("Identity."):
+                if e.node_id in whole and e.name.startswith("Identity."):
                     out.setdefault(e.name.removeprefix("Identity."), []).append(
                         e.token.hex()[:8])
         self._audit(self._record("identity.explain", subjects=[customer_id]))
         return {k: sorted(v) for k, v in sorted(out.items())}
+
+    # Merges (pacte.identity.merge): a part keeps resolving to its survivor.
+
+    def _survivors(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each merged part among `ids` -> the customer it is now part of (chains
+        followed: a survivor may since have been merged in turn)."""
+        out: dict[str, str] = {}
+        for start in ids:
+            cid, seen = start, {start}
+            while edges := self._b.store.edges(cid, "SAME_AS", limit=1):
+                cid = edges[0].dst
+                if cid in seen:
+                    break  # never written so; no loop may hang a read
+                seen.add(cid)
+            if cid != start:
+                out[start] = cid
+        return out
+
+    def _merged_parts(self, customer_id: str) -> list[str]:
+        """Every part merged into the customer, directly or through another part."""
+        parts: list[str] = []
+        todo = [customer_id]
+        while todo:
+            found = [e.src for e in self._b.store.edges(todo.pop(), "SAME_AS",
+                                                           direction="in")]
+            new = [p for p in found if p not in parts and p != customer_id]
+            parts.extend(new)
+            todo.extend(new)
+        return parts
+
+    def survivors(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """For ingestion: which of these ids are merged parts, and their survivors;
+        admins only (a part's id is still a customer's, so nothing new is told)."""
+        self._require_role("identity.lookup", "admin")
+        found = self._b.store.edges_many(list(dict.fromkeys(customer_ids)), "SAME_AS")
+        parts = [c for c, edges in found.items() if edges]
+        return self._survivors(parts) if parts else {}
+
+    def merge_graph(self, customer_ids: Sequence[str]) -> dict[str, MergeGraph]:
+        """The stored nodes and edges of customers or merged parts, as they are
+        (ciphertext), for `pacte.identity.merge` to rewrite; admins only, audited.
+        Absent ids are left out."""
+        self._require_role("identity.merge", "admin")
+        for cid in customer_ids:
+            check_id(cid)
+        store = self._b.store
+        nodes = store.get_nodes(list(customer_ids))
+        out: dict[str, MergeGraph] = {}
+        for cid, node in nodes.items():
+            if node.kind not in ("Customer", MERGED_PART):
+                continue
+            edges = [e for t in _CUSTOMER_EDGES for d in ("out", "in")
+                     for e in store.edges(cid, t, direction=d)]
+            out[cid] = MergeGraph(node, list({e.id: e for e in edges}.values()))
+        self._audit(self._record("identity.read", subjects=sorted(out)))
+        return out
+
+    def merge_write(self, batch: WriteBatch, *, action: str, subjects: Sequence[str],
+                    details: Mapping[str, object]) -> None:
+        """Write a merge or unmerge built by `pacte.identity.merge`, on record first
+        (action, the customers, and `details`: rule, identifier kinds and blind refs,
+        never values); admins only."""
+        if action not in ("identity.merge", "identity.unmerge"):
+            raise InputError("a merge write is identity.merge or identity.unmerge")
+        self._require_role(action, "admin")
+        self._commit(batch, self._record(action, subjects=subjects, extra=details))
+        for cid in subjects:
+            self._forget(cid)
 
 
 # -- small helpers ---------------------------------------------------------------
@@ -563,3 +636,14 @@ class _Around:
 
 # Not a valid customer id (ids never hold a NUL), so never found.
 _NO_CUSTOMER = "c_\x00absent"
+
+# The edge types at a customer that a merge moves or keeps (SAME_AS: its own parts).
+_CUSTOMER_EDGES = ("HAD", "BOUGHT", "REVIEWED", "OWNS", "REFERRED", "CONSENTED",
+                   PART_CONSENT, "SAME_AS")
+
+
+class MergeGraph(NamedTuple):
+    """A customer's or merged part's node and every edge at it (in and out, once)."""
+
+    node: Node
+    edges: list[Edge]

@@ -139,6 +139,14 @@ _EDGES_MANY_IN = (
 )
 _FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at DESC, id DESC"
 _LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
+# Tokens are blobs and SQLite 3.40 cannot unhex a JSON list, so a batched lookup binds
+# a fixed number of tokens per query (padded with an empty token, which no entry has):
+# the text stays one constant, prepared once (placeholders only, joined at import).
+_LOOKUP_CHUNK = 250
+_LOOKUP_MANY = (
+    "SELECT token, node_id FROM blind_index WHERE name = ? AND token IN ("  # noqa: S608
+    + ", ".join("?" * _LOOKUP_CHUNK) + ") ORDER BY token, node_id"
+)
 _OWNED_BY = "SELECT id FROM nodes WHERE owner = ? ORDER BY id"
 _COUNT_NODES = "SELECT kind, count(*) FROM nodes GROUP BY kind ORDER BY kind"
 _COUNT_EDGES = "SELECT type, count(*) FROM edges GROUP BY type ORDER BY type"
@@ -346,6 +354,17 @@ class SQLiteStore:
 
     def lookup(self, name: str, token: bytes) -> list[str]:
         return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
+
+    def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        unique = list(dict.fromkeys(bytes(t) for t in tokens if t))
+        out: dict[bytes, list[str]] = {}
+        for start in range(0, len(unique), _LOOKUP_CHUNK):
+            chunk = unique[start:start + _LOOKUP_CHUNK]
+            chunk += [b""] * (_LOOKUP_CHUNK - len(chunk))
+            for token, node_id in self._all(_LOOKUP_MANY, (name, *chunk)):
+                if token:  # not the padding, whatever the index holds
+                    out.setdefault(bytes(token), []).append(str(node_id))
+        return out
 
     def owned_by(self, owner: str) -> list[str]:
         return [str(r[0]) for r in self._all(_OWNED_BY, (owner,))]

@@ -173,6 +173,10 @@ class Store(Protocol):
     def lookup(self, name: str, token: bytes) -> list[str]:
         """Node ids whose blind-index entry `name` equals `token`."""
 
+    def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        """`lookup` of many tokens in one round trip: for each token that has entries,
+        their node ids in id order; a token without one is absent."""
+
     def owned_by(self, owner: str) -> list[str]:
         """Ids of every node whose `owner` is this customer (for erasure and export)."""
 

@@ -70,6 +70,9 @@ _SIGNATURES: tuple[tuple[str, str], ...] = (
 
 # Where JSON exports commonly nest a field, tried in order when no mapping names it
 # (after the field's own name, then `user.<field>` and `customer.<field>`).
+# Record shapes (sets of keys) whose reading plan is kept: JSON lines may vary.
+_MAX_SHAPES = 256
+
 _PATHS: dict[str, tuple[str, ...]] = {
     "device_serial": ("device.serial", "device.id", "context.device.serial"),
     "occurred_at": ("ts", "timestamp", "time"),
@@ -95,6 +98,8 @@ class Mapping:
     columns: MappingABC[str, str] = field(default_factory=dict)
     default_country_code: str = "+1"
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _plans: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -113,6 +118,36 @@ class Mapping:
             if value is not None:
                 return value
         return None
+
+    def values(self, record: MappingABC[str, Any], names: tuple[str, ...]) -> list[Any]:
+        """`value` of each name, in one loop: a row's fields are read here, and the
+        calls `value` makes per field cost as much as the lookups themselves."""
+        # The paths that can hold a value in records of this shape (its keys): the
+        # others are skipped, which for a CSV file (one shape) is most of them.
+        shape = (names, tuple(record))
+        plan: tuple[tuple[tuple[str, tuple[str, ...]], ...], ...] | None = \
+            self._plans.get(shape)
+        if plan is None:
+            keys = set(shape[1])
+            plan = tuple(tuple(p for p in self._paths(n)
+                               if p[0] in keys or (p[1] and p[1][0] in keys))
+                         for n in names)
+            if len(self._plans) < _MAX_SHAPES:
+                self._plans[shape] = plan
+        get = record.get
+        out: list[Any] = []
+        for paths in plan:
+            value = None
+            for key, parts in paths:
+                value = get(key)
+                if value is None and parts:
+                    value = record
+                    for part in parts:
+                        value = value.get(part) if type(value) is dict else None
+                if value is not None:
+                    break
+            out.append(value)
+        return out
 
     def _paths(self, name: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """Where to look for a field, each path with its dotted parts (once per name)."""

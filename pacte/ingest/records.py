@@ -57,8 +57,8 @@ class Record:
 def to_record(kind: str, line: int, row: MappingABC[str, Any], mapping: Mapping) -> Record:
     """The checked record of one row; InputError naming the field when it is not valid."""
     values: dict[str, Scalar] = {}
-    for name in FIELDS[kind]:
-        raw = mapping.value(row, name)
+    names = FIELDS[kind]
+    for name, raw in zip(names, mapping.values(row, names), strict=True):
         if name == "reading" and raw is None:
             raw = _rest(row, mapping, kind)
         values[name] = _parse(name, raw)

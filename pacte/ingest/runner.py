@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -27,8 +27,10 @@ from typing import Any
 from pacte.clock import to_micros
 from pacte.errors import InputError
 from pacte.graph.codec import EVENT_INDEX, event_token
+from pacte.graph.policy import Policy
 from pacte.graph.session import Session
 from pacte.graph.store import Edge, IndexEntry, Node, Value, WriteBatch
+from pacte.identity.merge import MergeEvidence, merge_customers
 from pacte.identity.normalise import PERSONAL_KINDS, Identifier
 from pacte.identity.rules import MatchRules, resolve
 from pacte.ingest.formats import BadRow, Row, detect_format, open_source, read_rows, source_name
@@ -41,7 +43,9 @@ __all__ = ["OUTCOMES", "FileReport", "IngestReport", "ingest_files"]
 
 OUTCOMES = ("created", "updated", "merged", "unchanged", "rejected")
 ROW_INDEX = "Ingest.row"
-BATCH_ROWS = 1000
+# Rows per batch: one write, one checkpoint, one lookup per index. Fewer, larger
+# batches cost less per row (each has its lookups, audit entries and transaction).
+BATCH_ROWS = 5000
 _PROFILE = ("name", "email", "phone", "address", "birth_date", "segment")
 
 
@@ -97,8 +101,8 @@ Progress = Callable[[str, int], object]
 
 
 def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
-                 format: str | None, max_errors: int | None, purposes: Iterable[str],
-                 policy_version: str, work_dir: Path, now: datetime,
+                 format: str | None, max_errors: int | None, policy: Policy,
+                 work_dir: Path, now: datetime,
                  erased: Callable[[str], bool], rules: MatchRules,
                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS
                  ) -> IngestReport:
@@ -107,8 +111,8 @@ def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
     rejects = RejectFile(work_dir / "rejects" / f"ingest-{run}.csv")
     report.rejects = rejects.path
     checkpoints = Checkpoints(work_dir / "ingest-progress")
-    loader = _Loader(session, purposes=set(purposes), policy_version=policy_version,
-                     now_us=to_micros(now), erased=erased, rules=rules)
+    loader = _Loader(session, policy=policy, now_us=to_micros(now), erased=erased,
+                     rules=rules)
     try:
         for path in files:
             file_report = FileReport(source_name(path))
@@ -173,6 +177,17 @@ def _ingest_file(loader: _Loader, path: str, report: FileReport, *, mapping: Map
             batch.clear()
             rejects.flush()
             write = writer.submit(loader.write, writes) if writes else None
+            if deferred := loader.deferred:
+                # Merges read the store: the batch goes in first, and they are done
+                # before the checkpoint moves past their rows.
+                if write is not None:
+                    write.result()
+                    write = None
+                for rec, customers, evidence in deferred:
+                    merged = loader.merge(rec, customers, evidence, source, reject)
+                    if merged is not None:
+                        report.counts[merged] += 1
+                rejects.flush()
             pending.append((write, last_line, report.read))
 
         for item in read_rows(stream, name=name, format=fmt):
@@ -230,21 +245,26 @@ Reject = Callable[[int, str, dict[Any, Any], str | None], None]
 class _Loader:
     """Turns checked records into writes; one `apply` per batch."""
 
-    def __init__(self, session: Session, *, purposes: set[str], policy_version: str,
-                 now_us: int, erased: Callable[[str], bool], rules: MatchRules) -> None:
+    def __init__(self, session: Session, *, policy: Policy, now_us: int,
+                 erased: Callable[[str], bool], rules: MatchRules) -> None:
         self._s = session
+        self._policy = policy
+        self._redirect: dict[str, str] = {}
+        self.deferred: list[tuple[Record, tuple[str, ...], MergeEvidence]] = []
         self._erased = erased
         self._rules = rules
-        self.purposes = purposes
+        self.purposes = set(policy.purposes)
         self.now_us = now_us
-        self._policy_version = policy_version
+        self._policy_version = policy.version
 
     def write(self, batch: WriteBatch) -> None:
         self._s.ingest(batch)
 
     def apply(self, records: list[Record], source: str, reject: Reject
               ) -> tuple[list[str], WriteBatch | None]:
-        """The outcome of each record and the batch that writes them (None: nothing)."""
+        """The outcome of each record and the batch that writes them (None: nothing);
+        the records that need a merge first are left in `deferred`."""
+        self.deferred = []
         if not records:
             return [], None
         s = self._s
@@ -259,6 +279,10 @@ class _Loader:
             tokens = s.keyed_tokens(f"id.{kind}", [i.value for i in group])
             token.update(zip(group, tokens, strict=True))
             owners.update(s.lookup_tokens(identity_index(kind), tokens))
+        # Identifiers of a merged customer's part point at the part: followed to the
+        # survivor (pacte.identity.merge).
+        found = sorted({c for ids in owners.values() for c in ids})
+        self._redirect = s.survivors(found) if found else {}
         # Row keys for the records that have no event id of their own (the others are
         # known by it): a keyed hash of the whole row costs more than the rest of a row.
         keyed = [i for i, r in enumerate(records) if not _has_event_id(r)]
@@ -272,7 +296,7 @@ class _Loader:
         seen_events = s.lookup_tokens(EVENT_INDEX, [e for e in events if e])
         # Profiles of the customers the batch may update or match by phone only: the
         # others are not decrypted.
-        matched = sorted({c for r in records for i in r.identifiers
+        matched = sorted({self._redirect.get(c, c) for r in records for i in r.identifiers
                           if r.kind == "customers" or i.kind in self._rules.weak
                           for c in owners.get(token[i], ())})
         profiles: dict[str, dict[str, Value]] = {
@@ -293,7 +317,29 @@ class _Loader:
             if outcome is not None:
                 outcomes.append(outcome)
         batch = out.write_batch()
+        self.deferred = out.deferred
         return outcomes, batch if batch else None
+
+    def merge(self, rec: Record, customers: tuple[str, ...], evidence: MergeEvidence,
+              source: str, reject: Reject) -> str | None:
+        """A record naming several customers: they are merged, then it is applied to the
+        survivor (after the batch it came in is written: the merge reads the store)."""
+        # An earlier merge of the batch may have joined some of them already.
+        moved = self._s.survivors(customers)
+        ids = sorted({moved.get(c, c) for c in customers})
+        if len(ids) > 1:
+            merge_customers(self._s, ids, policy=self._policy, now_us=self.now_us,
+                            evidence=evidence)
+        outcomes, writes = self.apply([rec], source, reject)
+        if self.deferred:  # only if another merge raced this one; never silently joined
+            reject(rec.line, "its identifiers still name several customers after merging",
+                   rec.row, rec.kind)
+            return None
+        if writes:
+            self.write(writes)
+        if not outcomes:
+            return None  # rejected
+        return "merged" if len(ids) > 1 else outcomes[0]
 
     def _new_id(self, token: bytes) -> str:
         """A new customer's id, from the token of its first identifier: the same in every
@@ -327,18 +373,30 @@ class _Loader:
         # Identifiers of kinds this source does not match on take no part at all; a
         # device serial or order id still tells which device or order the row is.
         idents = [i for i in rec.identifiers if i.kind in kinds]
+        redirect = self._redirect
         for ident in idents:
             cids = out.owners.get(token[ident]) or owners.get(token[ident], [])
-            (weak if ident.kind in self._rules.weak else strong).update(cids)
+            (weak if ident.kind in self._rules.weak else strong).update(
+                redirect.get(c, c) for c in cids)
         has_email = any(i.kind == "email" for i in idents)
         emails = {c: bool((out.profiles.get(c) or profiles.get(c) or {}).get("email"))
                   for c in weak}
         res = resolve(strong=strong, weak=weak, has_email=has_email, emails=emails)
         if res.conflict:
-            reject(rec.line, f"its identifiers belong to {len(res.conflict)} different "
-                   "customers (they need a merge)", rec.row, rec.kind)
+            named = [i for i in idents if i.kind not in self._rules.weak]
+            out.deferred.append((rec, res.conflict, MergeEvidence(
+                "exact", tuple(i.kind for i in named),
+                tuple(token[i].hex()[:8] for i in named))))
             return None
         cid = res.customer
+        # Matched through a merged part's identifiers alone: what the record brings is
+        # the part's, tagged so that an unmerge sends it back (pacte.identity.merge).
+        part: str | None = None
+        if redirect and cid is not None and cid not in {c for i in idents for c in
+                                           out.owners.get(token[i]) or owners.get(token[i], [])}:
+            parts = {c for i in idents for c in out.owners.get(token[i])
+                     or owners.get(token[i], []) if redirect.get(c) == cid}
+            part = min(parts) if len(parts) == 1 else None
         created = False
         if cid is None:
             personal = [i for i in idents if i.kind in PERSONAL_KINDS]
@@ -358,9 +416,9 @@ class _Loader:
         for ident in idents:
             t = token[ident]
             known = out.owners.get(t) or owners.get(t, [])
-            if cid not in known:
-                out.owners[t] = [*known, cid]
-                out.index.append(IndexEntry(identity_index(ident.kind), t, cid))
+            if cid not in {redirect.get(c, c) for c in known}:
+                out.owners[t] = [*known, part or cid]
+                out.index.append(IndexEntry(identity_index(ident.kind), t, part or cid))
                 linked = True
         kind = rec.kind
         v = rec.values
@@ -384,13 +442,13 @@ class _Loader:
         if kind in ("interactions", "orders", "readings"):
             assert event_id is not None
             out.events.add(ev)
-            self._event(rec, cid, event_id, ev, products, out)
+            self._event(rec, cid, event_id, ev, products, out, part)
             return "created"
         if kind == "consents":
             purpose = str(v["purpose"])
             props: dict[str, Value] = {
                 "status": v["status"], "until": None, "source": v.get("source") or source,
-                "policy_version": self._policy_version, "proof": None}
+                "policy_version": self._policy_version, "proof": None, **_tag(part)}
             out.edges.append(Edge("CONSENTED", "k_" + row_token.hex()[:16], cid, purpose,
                                   _int(v["at"]), props))
             out.index.append(IndexEntry(ROW_INDEX, row_token, cid))
@@ -400,17 +458,20 @@ class _Loader:
             did = "d_" + token[serial].hex()[:16]
             props = {"device_type": v.get("device_type"), "model": v.get("model"),
                      "location": v.get("location"), "telemetry": None}
-            out.nodes.append(Node("Device", did, props, cid))
+            out.nodes.append(Node("Device", did, props, part or cid))
             out.edges.append(Edge("OWNS", "o_" + did[2:], cid, did,
-                                  _time_of(rec) or self.now_us))
+                                  _time_of(rec) or self.now_us, _tag(part)))
             out.index.append(IndexEntry(ROW_INDEX, row_token, cid))
             return "updated" if owners.get(token[serial]) else "created"
         raise AssertionError(kind)
 
     def _event(self, rec: Record, cid: str, event_id: str, ev: bytes,
-               products: dict[str, str], out: _Batch) -> None:
+               products: dict[str, str], out: _Batch, part: str | None) -> None:
         v = rec.values
-        iid = "i_" + ev.hex()[:16]
+        # Prefixed by the customer's id: the events of one customer, which exports list
+        # together, are written side by side in the store's id order (about a fifth
+        # less work than scattering them; a customer's 360 reads neighbouring rows).
+        iid = f"i_{cid.removeprefix('c_')}_{ev.hex()[:16]}"
         at = _time_of(rec) or self.now_us
         if rec.kind == "readings":
             props: dict[str, Value] = {"channel": "iot", "kind": "telemetry", "occurred_at": at,
@@ -421,8 +482,8 @@ class _Loader:
             props = {"channel": v.get("channel"), "kind": kind, "occurred_at": at,
                      "event_id": event_id, "summary": v.get("summary"),
                      "amount": _float(v.get("amount"))}
-        out.nodes.append(Node("Interaction", iid, props, cid))
-        out.edges.append(Edge("HAD", "h_" + iid, cid, iid, at))
+        out.nodes.append(Node("Interaction", iid, props, part or cid))
+        out.edges.append(Edge("HAD", "h_" + iid, cid, iid, at, _tag(part)))
         out.index.append(IndexEntry(EVENT_INDEX, ev, iid))
         ref = v.get("product")
         if ref is not None:
@@ -433,7 +494,7 @@ class _Loader:
             out.edges.append(Edge("ABOUT", "a_" + iid, iid, pid, at))
             if props["kind"] == "purchase":
                 out.edges.append(Edge("BOUGHT", "b_" + iid, cid, pid, at,
-                                      {"amount": props["amount"]}))
+                                      {"amount": props["amount"], **_tag(part)}))
 
 
 class _Batch:
@@ -446,6 +507,9 @@ class _Batch:
         self.dirty: set[str] = set()
         self.owners: dict[bytes, list[str]] = {}
         self.events: set[bytes] = set()
+        # Records naming several customers, with them and the evidence: merged after
+        # this batch is written (see `_Loader.merge`).
+        self.deferred: list[tuple[Record, tuple[str, ...], MergeEvidence]] = []
 
     def write_batch(self) -> WriteBatch:
         customers = [Node("Customer", cid, {k: val for k, val in self.profiles[cid].items()
@@ -465,6 +529,11 @@ def _event_id(rec: Record, row_token: bytes, token: dict[Identifier, bytes]) -> 
         given = v.get("event_id")
         return str(given) if given is not None else "row:" + row_token.hex()
     return None
+
+
+def _tag(part: str | None) -> dict[str, Value]:
+    """The props that mark an edge as a merged part's (sent back by an unmerge)."""
+    return {"part": part} if part is not None else {}
 
 
 def _has_event_id(rec: Record) -> bool:

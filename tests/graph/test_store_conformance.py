@@ -140,6 +140,24 @@ def test_blind_index_lookup(store: Store) -> None:
     assert store.lookup("Customer.email", b"\x03" * 8) == ["c2"]
 
 
+def test_lookup_many_answers_as_lookup_does_for_each_token(store: Store) -> None:
+    tokens = [n.to_bytes(16, "big") for n in range(1, 602)]  # several chunks
+    store.write(WriteBatch(
+        nodes=[_customer("c1"), _customer("c2")],
+        index=[*(IndexEntry("Identity.email", t, "c1") for t in tokens[::2]),
+               IndexEntry("Identity.email", tokens[4], "c2"),
+               IndexEntry("Identity.phone", tokens[1], "c2"),
+               IndexEntry("Identity.email", b"", "c2")]))
+    asked = [*tokens, tokens[4], b""]  # a repeat and an empty token
+    found = store.lookup_many("Identity.email", asked)
+    assert found == {t: store.lookup("Identity.email", t) for t in tokens
+                     if store.lookup("Identity.email", t)}
+    assert found[tokens[4]] == ["c1", "c2"] and tokens[1] not in found
+    assert len(found) == 301
+    assert store.lookup_many("Identity.email", []) == {}
+    assert store.lookup_many("Identity.nothing", tokens) == {}
+
+
 def test_delete_node_removes_its_edges_and_index_entries(store: Store) -> None:
     store.write(WriteBatch(
         nodes=[_customer("c1"), _customer("c2"), Node("Interaction", "i1", {}, owner="c1")],

@@ -34,7 +34,7 @@ def progress(name, rows):
         print("COMMITTED", rows, flush=True)
         sys.stdin.read()
 with Pacte.open(sys.argv[1]) as rt:
-    rt.ingest([sys.argv[2]], progress=progress)
+    rt.ingest([sys.argv[2]], progress=progress, batch_rows=1000)
 """
 
 
