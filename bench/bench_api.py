@@ -102,7 +102,7 @@ def _prepare(data: Path) -> tuple[str, list[str]]:
         ids: list[str] = []
         after: str | None = None
         while True:
-            page = rt.store.scan_nodes("Customer", after=after, limit=5000)
+            page = rt._backend.store.scan_nodes("Customer", after=after, limit=5000)
             if not page:
                 break
             ids += [n.id for n in page]
@@ -270,7 +270,7 @@ class _BareRuntime:
 
     def __init__(self, rt: Any) -> None:
         self._rt = rt
-        self.policy = rt.policy
+        self.policy = rt._backend.policy
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Any:
         return self._rt.authenticate(api_key, request_id=request_id)
@@ -279,8 +279,8 @@ class _BareRuntime:
                 defer_audit: bool = False) -> _BareSession:
         from pacte.clock import to_micros
 
-        return _BareSession(self._rt.store, purpose or "", request_id or uuid.uuid4().hex,
-                            to_micros(self._rt.now()), self._rt.policy)
+        return _BareSession(self._rt._backend.store, purpose or "", request_id or uuid.uuid4().hex,
+                            to_micros(self._rt.now()), self._rt._backend.policy)
 
 
 def _stand_in(props: dict[str, Any]) -> dict[str, Any]:

@@ -190,8 +190,7 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id, where="admission")
             return _respond(error_body("the service cannot admit requests right now",
                                        UNAVAILABLE), 503, request_id)
-        return self._execute(gql, allowed, session, Context.create(
-            self._pacte, principal, session), request_id)
+        return self._execute(gql, allowed, session, Context.create(session), request_id)
 
     async def _parse(self, request: Request) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
         if request.method == "GET":

@@ -10,9 +10,7 @@ from strawberry.types import Info
 from pacte.api.loaders import Loaders
 
 if TYPE_CHECKING:
-    from pacte.graph.principals import Principal
     from pacte.graph.session import Session
-    from pacte.runtime import Pacte
 
 __all__ = ["Context", "PacteInfo"]
 
@@ -23,21 +21,16 @@ class Context:
 
     `session` is the only way resolvers reach customer data (G10); `loaders` batch
     its calls and are created with the session, so nothing is shared between
-    requests (G5: no cache outlives a request).
+    requests (G5: no cache outlives a request). Nothing else is here: who asks is
+    `session.principal`, for what `session.purpose`.
     """
 
-    pacte: Pacte
-    principal: Principal
-    purpose: str
-    request_id: str
     session: Session
     loaders: Loaders
 
     @classmethod
-    def create(cls, pacte: Pacte, principal: Principal, session: Session) -> Context:
-        return cls(pacte=pacte, principal=principal, purpose=session.purpose.id,
-                   request_id=session.request_id, session=session,
-                   loaders=Loaders(session))
+    def create(cls, session: Session) -> Context:
+        return cls(session=session, loaders=Loaders(session))
 
 
 PacteInfo: TypeAlias = Info[Context, None]

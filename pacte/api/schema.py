@@ -91,7 +91,7 @@ def _audit_limit(first: int) -> int:
 class Query:
     @strawberry.field(description="The caller, as authenticated by its API key.")
     def me(self, info: PacteInfo) -> Principal:
-        return Principal.from_record(info.context.principal)
+        return Principal.from_record(info.context.session.principal)
 
     @strawberry.field(description="The purposes of the policy in force.")
     def purposes(self, info: PacteInfo) -> list[Purpose]:

@@ -90,7 +90,7 @@ def audit_checkpoint(
     Example: pacte audit checkpoint --export checkpoint.json
     """
     with opened(data) as rt:
-        cp = guarded(rt.audit.checkpoint)
+        cp = guarded(rt.checkpoint)
     text = json.dumps(cp.to_json(), indent=2, sort_keys=True)
     if export is not None:
         try:

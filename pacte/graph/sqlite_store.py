@@ -387,7 +387,7 @@ class SQLiteStore:
         """Leave no byte of deleted rows in any file: rewrite the database, truncate the WAL.
 
         The erasure calls it after the write that deleted the customer's nodes (see
-        `pacte.runtime.Pacte.shredding`), apart from that write, so that a failure here
+        `pacte.runtime._Backend.shredding`), apart from that write, so that a failure here
         (a retryable StorageError: other connections kept reading) cannot be taken for
         a failed deletion; the erasure then stays pending and this is retried.
         """
