@@ -60,6 +60,7 @@ from neo4j.exceptions import (
 from pacte.errors import ConfigError, Conflict, CorruptStore, StorageError
 from pacte.graph.store import (
     EVENT_INDEX,
+    NEO4J_SCHEMES,
     Cursor,
     Direction,
     Edge,
@@ -71,7 +72,6 @@ from pacte.graph.store import (
     decode_props,
     encode_props,
 )
-from pacte.graph.stores import NEO4J_SCHEMES
 
 __all__ = ["SCHEMA_VERSION", "Hop", "Neo4jStore"]
 

@@ -15,6 +15,7 @@ last edge of the previous page, so pages are stable while new edges arrive.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -23,6 +24,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
     "EVENT_INDEX",
+    "NEO4J_SCHEMES",
     "Cursor",
     "Direction",
     "Edge",
@@ -37,6 +39,7 @@ __all__ = [
     "decode_props",
     "encode_cursor",
     "encode_props",
+    "event_token",
 ]
 
 Value = str | int | float | bool | bytes | list[str] | None
@@ -45,7 +48,17 @@ Value = str | int | float | bool | bytes | list[str] | None
 # interaction, even when two processes record it at the same moment. Every store
 # enforces it with a unique constraint, and refuses a second entry with `Conflict`.
 EVENT_INDEX = "Interaction.event_id"
+# The URI schemes the Neo4j store serves (`pacte.graph.stores` chooses by them; the
+# store checks them): here, so that neither of the two imports the other.
+NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 Props = Mapping[str, Value]
+
+
+def event_token(event_id: str) -> bytes:
+    """The `EVENT_INDEX` token of an event id. Event ids are the caller's idempotency
+    keys, not personal data: a plain hash keeps the index entry fixed-size."""
+    return hashlib.sha256(event_id.encode("utf-8")).digest()
+
 Direction = Literal["out", "in"]
 
 

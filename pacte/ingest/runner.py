@@ -26,9 +26,8 @@ from typing import Any
 
 from pacte.clock import to_micros
 from pacte.errors import InputError
-from pacte.graph.codec import EVENT_INDEX, event_token
 from pacte.graph.session import Session
-from pacte.graph.store import Edge, IndexEntry, Node, Value, WriteBatch
+from pacte.graph.store import EVENT_INDEX, Edge, IndexEntry, Node, Value, WriteBatch, event_token
 from pacte.identity.normalise import PERSONAL_KINDS, Identifier
 from pacte.identity.rules import MatchRules, resolve
 from pacte.ingest.formats import BadRow, Row, detect_format, open_source, read_rows, source_name
