@@ -55,6 +55,7 @@ from pacte.errors import (
 )
 from pacte.graph.codec import Codec
 from pacte.graph.migrate import MigrationReport
+from pacte.graph.operations import Role
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
 from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
@@ -78,14 +79,9 @@ SIGNING_KEY_FILE = "signing.key"
 ERASING_LOCK_FILE = "erasing.lock"
 
 # The command line acts as this built-in administrator: operators are on the machine
-# that holds the key file, and their actions are audited under this name.
-OPERATOR = Principal(
-    id="pr_operator",
-    name="operator",
-    role="admin",
-    purposes=("service", "self_service", "marketing", "marketing.email", "marketing.sms",
-              "personalization", "analytics", "legal"),
-)
+# that holds the key file, and their actions are audited under this name. It may claim
+# every purpose of the policy (`operator_session`), a purpose added to it included.
+OPERATOR = Principal(id="pr_operator", name="operator", role=Role.ADMIN.value, purposes=())
 
 
 def default_data_dir() -> Path:
@@ -242,7 +238,8 @@ class Pacte:
 
     def operator_session(self, purpose: str = "service") -> Session:
         """A session for the command line's built-in operator."""
-        return self.session(OPERATOR, purpose)
+        every = tuple(self._backend.policy.purposes)
+        return self.session(replace(OPERATOR, purposes=every), purpose)
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Principal:
         """The principal holding this API key; failures are audited, then raised."""

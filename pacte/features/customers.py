@@ -15,6 +15,7 @@ from pacte.graph.checks import (
     same_email,
 )
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action
 from pacte.graph.views import CustomerView, Page
 
 __all__ = ["count_customers", "customer", "customer_by_email", "customers", "customers_by_id"]
@@ -28,13 +29,13 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
 
     `fields` names the fields to open (default: every one the purpose may use).
     """
-    door._no_single_records("customer.read")
+    door._gate(Action.CUSTOMER_READ)
     check_id(customer_id)
     names = door._pick(_CUSTOMER, fields)
     found = door._visible_customers([customer_id])
     view = door._customer_view(found[0], names) if found else None
     door._audit(door._record(
-        "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
+        Action.CUSTOMER_READ, subjects=[customer_id], outcome="ok" if view else "not_found",
         fields=view.fields.keys() if view else ()))
     return view
 
@@ -42,35 +43,35 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
 def customers_by_id(door: Door, customer_ids: Sequence[str], *,
                     fields: Collection[str] | None = None) -> dict[str, CustomerView]:
     """Many customers in one round trip (for DataLoaders); invisible ones are absent."""
-    door._no_single_records("customer.read")
+    door._gate(Action.CUSTOMER_READ)
     ids = list(dict.fromkeys(customer_ids))
     for cid in ids:
         check_id(cid)
     names = door._pick(_CUSTOMER, fields)
     views = {n.id: door._customer_view(n, names) for n in door._visible_customers(ids)}
     opened = next(iter(views.values())).fields.keys() if views else ()
-    door._audit(door._record("customer.read", subjects=views.keys(), fields=opened))
+    door._audit(door._record(Action.CUSTOMER_READ, subjects=views.keys(), fields=opened))
     hidden = [i for i in ids if i not in views]
     if hidden:
         # Asked for but absent or not visible: on record, as for a single read.
-        door._audit(door._record("customer.read", subjects=hidden, outcome="not_found"))
+        door._audit(door._record(Action.CUSTOMER_READ, subjects=hidden, outcome="not_found"))
     return views
 
 
 def customer_by_email(door: Door, email: str, *, fields: Collection[str] | None = None
                       ) -> CustomerView | None:
     """Exact lookup through the blind index; None when absent or not visible."""
-    door._no_single_records("customer.lookup")
+    door._gate(Action.CUSTOMER_LOOKUP)
     names = door._pick(_CUSTOMER, fields)
     reason = door._reason(_CUSTOMER.field("email"))
     if reason is not None:
-        door._deny("customer.lookup", PurposeNotGranted(
+        door._deny(Action.CUSTOMER_LOOKUP, PurposeNotGranted(
             f"cannot look customers up by email: {reason}"))
     try:
         check_text("email", email)
         token = door._email_token(email)
     except InputError:
-        door._audit(door._record("customer.lookup", outcome="bad_input"))
+        door._audit(door._record(Action.CUSTOMER_LOOKUP, outcome="bad_input"))
         raise
     candidates = door._email_owners(token)
     match: CustomerView | None = None
@@ -85,7 +86,7 @@ def customer_by_email(door: Door, email: str, *, fields: Collection[str] | None 
     # The email is opened to confirm the match: on record even when not returned.
     used = match.fields.keys() if match else ()
     door._audit(door._record(
-        "customer.lookup", subjects=[match.id] if match else [],
+        Action.CUSTOMER_LOOKUP, subjects=[match.id] if match else [],
         fields=used if "email" in used else (*used, "email"),
         outcome="ok" if match else "not_found"))
     return match
@@ -94,14 +95,14 @@ def customer_by_email(door: Door, email: str, *, fields: Collection[str] | None 
 def customers(door: Door, *, first: int = 20, after: str | None = None,
               fields: Collection[str] | None = None) -> Page[CustomerView]:
     """Visible customers in id order (keyset pagination)."""
-    door._no_single_records("customer.list")
+    door._gate(Action.CUSTOMER_LIST)
     first = page_size(first)
     names = door._pick(_CUSTOMER, fields)
     items = door._visible_page(id_cursor(after), first + 1)
     has_next = len(items) > first
     views = [door._customer_view(n, names) for n in items[:first]]
     door._audit(door._record(
-        "customer.list", subjects=[v.id for v in views],
+        Action.CUSTOMER_LIST, subjects=[v.id for v in views],
         fields=views[0].fields.keys() if views else ()))
     end = encode_id_cursor(views[-1].id) if views else None
     return Page(views, end, has_next)
@@ -109,7 +110,7 @@ def customers(door: Door, *, first: int = 20, after: str | None = None,
 
 def count_customers(door: Door) -> int:
     """How many customers this purpose may see; invisible ones are not counted."""
-    door._no_single_records("customer.count")
+    door._gate(Action.CUSTOMER_COUNT)
     n = door._visible_count()
-    door._audit(door._record("customer.count", extra={"count": n}))
+    door._audit(door._record(Action.CUSTOMER_COUNT, extra={"count": n}))
     return n

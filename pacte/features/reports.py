@@ -11,6 +11,7 @@ from typing import Any
 from pacte.features.door import Door
 from pacte.graph.checks import check_id, page_size
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action, Capability
 from pacte.graph.policy import Purpose
 
 __all__ = ["access_report", "audit_trail", "audit_verification", "my_data_uses", "purposes",
@@ -19,65 +20,65 @@ __all__ = ["access_report", "audit_trail", "audit_verification", "my_data_uses",
 
 def purposes(door: Door) -> list[Purpose]:
     """The policy's purposes (no personal data; the read is audited like any other)."""
-    door._audit(door._record("policy.read"))
+    door._audit(door._record(Action.POLICY_READ))
     return list(door._policy.purposes.values())
 
 
 def stats(door: Door) -> dict[str, int]:
     """Counts per node kind and edge type, sorted by name (operators only)."""
-    door._require_role("stats", "admin")
+    door._gate(Action.STATS)
     counts = door._counts()
-    door._audit(door._record("stats"))
+    door._audit(door._record(Action.STATS))
     return dict(sorted(counts.items()))
 
 
 def audit_trail(door: Door, *, customer_id: str | None = None, first: int = 50,
                 after: int | None = None) -> list[Any]:
     """Audit entries, optionally for one customer (auditors and admins)."""
-    door._require_role("audit.read", "auditor", "admin")
+    door._gate(Action.AUDIT_READ)
     if customer_id:
         check_id(customer_id)
     subject = door._ref(customer_id) if customer_id else None
     entries = door._trail_entries(subject=subject, after_seq=after, limit=page_size(first))
-    door._audit(door._record("audit.read", subjects=[customer_id] if customer_id else []))
+    door._audit(door._record(Action.AUDIT_READ, subjects=[customer_id] if customer_id else []))
     return entries
 
 
 def audit_verification(door: Door) -> Any:
     """The verification of the whole trail (auditors and admins)."""
-    door._require_role("audit.verify", "auditor", "admin")
+    door._gate(Action.AUDIT_VERIFY)
     report = door._trail_verify()
-    door._audit(door._record("audit.verify", outcome="ok" if report.ok else "invalid"))
+    door._audit(door._record(Action.AUDIT_VERIFY, outcome="ok" if report.ok else "invalid"))
     return report
 
 
 def trace(door: Door, customer_id: str) -> list[Any]:
     """Every use of one customer's data, in order (auditors and admins)."""
-    door._require_role("audit.trace", "auditor", "admin")
+    door._gate(Action.AUDIT_TRACE)
     check_id(customer_id)
     entries = door._trail_trace(door._ref(customer_id))
-    door._audit(door._record("audit.trace", subjects=[customer_id]))
+    door._audit(door._record(Action.AUDIT_TRACE, subjects=[customer_id]))
     return entries
 
 
 def access_report(door: Door, customer_id: str) -> dict[str, Any]:
     """The Art. 15 report for one customer, with inclusion proofs (auditors, admins,
-    or the customer's own request under `self_service`)."""
-    if door.purpose.id != "self_service":
-        door._require_role("audit.access_report", "auditor", "admin")
+    or the customer's own request, under a purpose that may show it: `own_audit`)."""
+    if not door._may(Capability.OWN_AUDIT):
+        door._gate(Action.AUDIT_ACCESS_REPORT)
     else:
-        door._require_visible("audit.access_report", customer_id)
+        door._require_visible(Action.AUDIT_ACCESS_REPORT, customer_id)
     check_id(customer_id)
     report = door._trail_access_report(door._ref(customer_id), _policy_summary(door))
-    door._audit(door._record("audit.access_report", subjects=[customer_id]))
+    door._audit(door._record(Action.AUDIT_ACCESS_REPORT, subjects=[customer_id]))
     return report
 
 
 def record_of_processing(door: Door) -> dict[str, Any]:
     """The Art. 30 record of processing activities, generated from the policy."""
-    door._require_role("audit.processing_record", "auditor", "admin")
+    door._gate(Action.AUDIT_PROCESSING_RECORD)
     record = door._trail_processing(_policy_summary(door))
-    door._audit(door._record("audit.processing_record"))
+    door._audit(door._record(Action.AUDIT_PROCESSING_RECORD))
     return record
 
 
@@ -90,18 +91,18 @@ def _policy_summary(door: Door) -> dict[str, Any]:
 
 def my_data_uses(door: Door, customer_id: str, *, first: int = 50, after: int | None = None
                  ) -> list[Any]:
-    """The uses of one customer's data, for that customer (under `self_service`).
+    """The uses of one customer's data, for that customer (under a purpose that may
+    show it, `own_audit`: in the default policy `self_service`).
 
     Each entry is shown as it concerns this customer alone: an entry naming many
     customers (a list page) names only them, and operations of a request that
     concern only others are left out. `entry_hash` is still the recorded entry's.
     """
-    door._no_single_records("audit.self")
-    door._require_purpose("audit.self", "self_service")
-    door._require_visible("audit.self", customer_id)
+    door._gate(Action.AUDIT_SELF)
+    door._require_visible(Action.AUDIT_SELF, customer_id)
     ref = door._ref(customer_id)
     entries = door._trail_entries(subject=ref, after_seq=after, limit=page_size(first))
-    door._audit(door._record("audit.self", subjects=[customer_id]))
+    door._audit(door._record(Action.AUDIT_SELF, subjects=[customer_id]))
     return [dataclasses.replace(e, record=_concerning(e.record, ref)) for e in entries]
 
 
