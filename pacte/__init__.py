@@ -31,6 +31,7 @@ from pacte.errors import (
     SourceError,
     StorageError,
     Unauthenticated,
+    UnknownPurpose,
 )
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
@@ -84,6 +85,7 @@ __all__ = [
     "SourceError",
     "StorageError",
     "Unauthenticated",
+    "UnknownPurpose",
     "Withheld",
     "__version__",
 ]

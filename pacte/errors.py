@@ -9,7 +9,8 @@
     ├── PolicyDenied          the policy refuses the request (always audited)
     │   ├── Unauthenticated   no principal, or an unknown or revoked API key
     │   ├── PurposeRequired   the request names no purpose
-    │   ├── PurposeNotGranted unknown purpose, or one the principal may not claim
+    │   ├── PurposeNotGranted a purpose the principal may not claim
+    │   │   └── UnknownPurpose a purpose the policy does not have (nothing secret)
     │   ├── PrivacyBudgetSpent a DP release would pass the analyst's epsilon budget
     │   └── Forbidden         the principal's role may not do this
     ├── IntegrityError        stored data or the audit trail fails verification

@@ -70,6 +70,24 @@ def export_graph(projection: Projection, *, k: int = K_DEFAULT) -> nx.MultiDiGra
     return graph
 
 
+def check_directory(directory: Path | None) -> Path:
+    """`directory`, checked to be one."""
+    if directory is None:
+        raise InputError("give a directory or an output file")
+    if not directory.is_dir():
+        raise InputError(f"{directory} is not a directory")
+    return directory
+
+
+def new_file(path: Path) -> Path:
+    """`path`, checked to be a file that can be created and does not exist yet."""
+    if path.exists():
+        raise InputError(f"{path} already exists; choose a new file name")
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent} is not a directory")
+    return path
+
+
 def output_path(directory: Path, *, stem: str, suffix: str, now: Clock = utcnow) -> Path:
     """A new file name in `directory`: `<stem>-<UTC time>[-n].<suffix>`, never an old one."""
     stamp = now().strftime("%Y%m%dT%H%M%SZ")
@@ -81,9 +99,10 @@ def output_path(directory: Path, *, stem: str, suffix: str, now: Clock = utcnow)
     return path
 
 
-def export(projection: Projection, *, format: ExportFormat, directory: Path,
-           k: int = K_DEFAULT, now: Clock = utcnow) -> Exported:
-    """Write the k-anonymous release to a new file in `directory`.
+def export(projection: Projection, *, format: ExportFormat, directory: Path | None = None,
+           output: Path | None = None, k: int = K_DEFAULT, now: Clock = utcnow) -> Exported:
+    """Write the k-anonymous release to a new file in `directory`, or to `output`
+    (a new file: an existing one is never overwritten).
 
     >>> import tempfile
     >>> from pacte.analytics.testing import projection_of, row
@@ -95,12 +114,11 @@ def export(projection: Projection, *, format: ExportFormat, directory: Path,
     """
     if format not in FORMATS:
         raise InputError(f"unknown export format {format!r}; one of {', '.join(FORMATS)}")
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory")
+    path = new_file(output) if output is not None else output_path(
+        check_directory(directory), stem="pacte-projection", suffix=format, now=now)
     graph = export_graph(projection, k=k)
     meta = {name: value for name, value in graph.graph.items()
             if isinstance(value, str | int | float)}
-    path = output_path(directory, stem="pacte-projection", suffix=format, now=now)
     if format == "graphml":
         nx.write_graphml(graph, path, encoding="utf-8", prettyprint=True)
     elif format == "gexf":

@@ -14,20 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from pacte.analytics.communities import Communities, communities
 from pacte.analytics.copurchase import BoughtTogether, bought_together
 from pacte.analytics.dp import PrivateCounts
-from pacte.analytics.export import output_path
+from pacte.analytics.export import check_directory, new_file, output_path
 from pacte.analytics.journeys import ChannelMix, Journeys, channel_mix, purchase_journeys
 from pacte.analytics.projection import Projection, _detail
 from pacte.analytics.ratings import Ratings, ratings
 from pacte.analytics.referrals import ReferralWeight, referral_weight
 from pacte.analytics.suppress import K_DEFAULT, Mix, check_k
 from pacte.clock import Clock, utcnow
-from pacte.errors import InputError
+from pacte.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["Findings", "findings", "report"]
 
@@ -70,9 +72,11 @@ def findings(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0) -> Fi
     )
 
 
-def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed: int = 0,
+def report(projection: Projection, *, directory: Path | None = None,
+           output: Path | None = None, k: int = K_DEFAULT, seed: int = 0,
            private: PrivateCounts | None = None, now: Clock = utcnow) -> Path:
-    """Write `pacte-report-<time>.html` in `directory`; returns its path.
+    """Write `pacte-report-<time>.html` in `directory`, or `output` (a new file);
+    returns its path.
 
     One self-contained file: the PNG plots are inlined as data URIs, so the page can
     be mailed or archived as it is.
@@ -89,10 +93,9 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
     ...     path.suffix, sorted(f.suffix for f in Path(tmp).iterdir())
     ('.html', ['.html'])
     """
-    if not directory.is_dir():
-        raise InputError(f"{directory} is not a directory")
+    page = new_file(output) if output is not None else output_path(
+        check_directory(directory), stem="pacte-report", suffix="html", now=now)
     found = findings(projection, k=k, seed=seed)
-    page = output_path(directory, stem="pacte-report", suffix="html", now=now)
     channel_bars = (_with_other(found.channels.customers) if private is None
                     else sorted(private.channels.items(), key=lambda kv: (-kv[1], kv[0])))
     plots = {
@@ -115,6 +118,16 @@ def report(projection: Projection, *, directory: Path, k: int = K_DEFAULT, seed:
 # -- plots -------------------------------------------------------------------------
 
 
+def _new_figure(*, figsize: tuple[float, float]) -> Figure:
+    # matplotlib is the `report` extra: only the report needs it (and numpy with it).
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ConfigError("the HTML report needs matplotlib: pip install 'pacte[report]'"
+                          ) from exc
+    return Figure(figsize=figsize, layout="constrained")
+
+
 def _data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -134,7 +147,7 @@ def _bin_label(low: float, high: float) -> str:
 
 def _bar_plot(bars: Sequence[tuple[str, int]], title: str, unit: str, *,
               horizontal: bool = True) -> Figure:
-    fig = Figure(figsize=(8, max(2.5, 0.45 * len(bars) + 1.5)), layout="constrained")
+    fig = _new_figure(figsize=(8, max(2.5, 0.45 * len(bars) + 1.5)))
     ax = fig.add_subplot()
     ax.set_title(title)
     if not bars:
@@ -161,7 +174,7 @@ def _bar_plot(bars: Sequence[tuple[str, int]], title: str, unit: str, *,
 
 def _communities_plot(found: Communities, *, shown: int = 8) -> Figure:
     rows = found.communities[:shown]
-    fig = Figure(figsize=(8, max(2.5, 0.5 * len(rows) + 1.8)), layout="constrained")
+    fig = _new_figure(figsize=(8, max(2.5, 0.5 * len(rows) + 1.8)))
     ax = fig.add_subplot()
     ax.set_title("Communities by segment (distinct customers)")
     if not rows:

@@ -18,34 +18,43 @@ analytics_app = typer.Typer(help="Pseudonymised, consented projections for analy
 app.add_typer(analytics_app, name="analytics")
 
 
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="The file to write (a new one; never overwritten)",
+    show_default=False)]
+
+
 @analytics_app.command("export")
 def analytics_export(
     format: Annotated[str, typer.Option(
         "--format", help="graphml, gexf or json (node-link)")] = "graphml",
     k: Annotated[int, typer.Option("--k", help="Smallest equivalence class (>= 5)")] = 5,
+    output: OutputOpt = None,
     data: DataOpt = None,
 ) -> None:
-    """Export the k-anonymous projection to a new file in the current directory.
+    """Export the k-anonymous projection to a new file (-o), else one named by the time
+    in the current directory.
 
     Every customer record (segment, age band, edges with month ranges and amount
     bands) matches at least k-1 others; customers are pseudonyms keyed for this
     export alone. Prints the file name, then the achieved k and suppression rates
     (also in the file's metadata and the export's audit entry).
 
-    Example: pacte analytics export --format gexf
+    Example: pacte analytics export --format gexf -o customers.gexf --k 10
     """
     from pacte.analytics import FORMATS, build_projection, export
 
+    _check_output(output)
     chosen = next((f for f in FORMATS if f == format), None)
     if chosen is None:
         fail(f"--format must be one of {', '.join(FORMATS)}", code=2)
     with opened(data) as rt:
         session = rt.operator_session("analytics")
         projection = guarded(lambda: build_projection(session))
-        done = guarded(lambda: export(projection, format=chosen, directory=Path.cwd(), k=k))
+        done = guarded(lambda: export(projection, format=chosen, directory=Path.cwd(),
+                                      output=output, k=k))
         _on_record(session, "analytics.export", done.path,
                    {"format": chosen, **done.anonymity.metadata()})
-    typer.echo(done.path.name)
+    typer.echo(done.path.name if output is None else done.path)
     typer.echo(str(done.anonymity))
 
 
@@ -54,19 +63,22 @@ def analytics_report(
     epsilon: Annotated[float | None, typer.Option(
         "--epsilon", help="Release the customer counts with differential privacy, "
                           "spending this much of the privacy budget")] = None,
+    output: OutputOpt = None,
     data: DataOpt = None,
 ) -> None:
-    """Write an HTML report with PNG plots to the current directory; prints its path.
+    """Write an HTML report (one file, plots inlined) to -o, else to a new file named by
+    the time in the current directory; prints its path.
 
     With --epsilon, the number of customers and the customers per channel are
     noisy (epsilon-differentially private) and the epsilon spent is recorded in
     the audit trail; once the budget is spent, further releases are refused. The
     budget is the policy file's ([privacy] budget, default 1.0), not an option.
 
-    Example: pacte analytics report --epsilon 0.2
+    Example: pacte analytics report --epsilon 0.2 -o report.html
     """
     from pacte.analytics import build_projection, private_counts, report
 
+    _check_output(output)  # before any budget is spent
     with opened(data) as rt:
         session = rt.operator_session("analytics")
         projection = guarded(lambda: build_projection(session))
@@ -79,13 +91,21 @@ def analytics_report(
             left = guarded(lambda: session.record_release(
                 "analytics.dp_release", details=counts.parameters(), epsilon=eps))
             private = counts
-        path = guarded(lambda: report(projection, directory=Path.cwd(), private=private))
+        path = guarded(lambda: report(projection, directory=Path.cwd(), output=output,
+                                      private=private))
         _on_record(session, "analytics.report", path,
                    {"file": path.name, "differentially_private": private is not None})
     typer.echo(path)
     if private is not None:
         typer.echo(f"differential privacy: epsilon {private.epsilon:g} spent, "
                    f"{left:g} of the budget left")
+
+
+def _check_output(output: Path | None) -> None:
+    from pacte.analytics.export import new_file
+
+    if output is not None:
+        guarded(lambda: new_file(output))
 
 
 def _on_record(session: Session, action: str, path: Path, details: dict[str, Any]) -> None:

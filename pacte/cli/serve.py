@@ -13,14 +13,6 @@ import typer
 from pacte.cli._common import DataOpt, _check_port, _dir, app, fail, guarded, opened
 from pacte.runtime import Pacte
 
-_DEMO_KEYS = (
-    ("demo-app", "app", ("service", "self_service", "marketing", "marketing.email",
-                         "personalization")),
-    ("demo-auditor", "auditor", ("legal",)),
-    ("demo-analyst", "analyst", ("analytics",)),
-)
-
-
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -110,15 +102,20 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Random seed")] = 0,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
-    dev: Annotated[bool, typer.Option("--dev", help="Introspection and GraphiQL")] = False,
+    dev: Annotated[bool, typer.Option(
+        "--dev/--no-dev", help="Introspection and GraphiQL at /graphql")] = True,
     no_serve: Annotated[bool, typer.Option(
         "--no-serve", help="Prepare and print, but do not serve")] = False,
 ) -> None:
-    """Init (if needed), seed, create demo API keys, print sample queries, serve.
+    """Init (if needed), seed, demo API keys and a sample customer, sample queries, serve.
+
+    The keys are saved in the data directory (demo-keys.json, readable by you only) and
+    reused by the next run; the sample customer was created by the demo app, so its
+    consents, recommendations and myDataUses show what an app's customer would see.
 
     Example: pacte demo --data ./pacte-demo --customers 2000 --port 8000
     """
-    from functools import partial
+    from pacte.demo import KEYS_FILE, prepare_demo
 
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
@@ -128,20 +125,18 @@ def demo(
         guarded(lambda: Pacte.init(path).close())
         typer.echo(f"initialised {path}")
     with opened(path) as rt:
-        op = rt.operator_session("service")
-        if guarded(op.stats).get("Customer", 0) == 0:
-            typer.echo(f"seeding {customers} customers (seed {seed}) ...")
-            stats = guarded(lambda: rt.seed(customers, seed=seed))
-            typer.echo(f"seeded {stats['customers']} customers, "
-                       f"{stats['interactions']} interactions")
-        keys: dict[str, str] = {}
-        for name, role, purposes_ in _DEMO_KEYS:
-            principal, key = guarded(partial(rt.create_principal, name=name, role=role,
-                                             purposes=purposes_))
-            keys[role] = key
-            typer.echo(f"{role:8} key ({', '.join(principal.purposes)}): {key}")
-        first = guarded(lambda: rt.operator_session("service").customers(first=1)).items
-        cid = first[0].id if first else "c_000000000000"
+        typer.echo(f"preparing the demo ({customers} customers, seed {seed}, if the store "
+                   "is empty) ...")
+        world = guarded(lambda: prepare_demo(rt, customers=customers, seed=seed))
+        if world.seeded is not None:
+            typer.echo(f"seeded {world.seeded['customers']} customers, "
+                       f"{world.seeded['interactions']} interactions")
+        keys, cid = world.keys, world.sample
+        typer.echo(("keys reused from " if world.reused else "keys saved to ")
+                   + str(path / KEYS_FILE))
+        for role, key in keys.items():
+            typer.echo(f"{role:8} key: {key}")
+        typer.echo(f"sample customer: {cid}")
         typer.echo("\ntry:")
         for purpose, key, query in (
             ("service", keys["app"], "{ customers(first: 3) { edges { node { id name email } } "
@@ -150,6 +145,8 @@ def demo(
                                      "consents { purpose status } interactions(first: 5) "
                                      "{ edges { node { channel kind occurredAt summary "
                                      "product { name } } } } products { name } } }"),
+            ("personalization", keys["app"], f'{{ customer(id: "{cid}") {{ name '
+                                             "recommendations { name price } } }"),
             ("marketing.email", keys["app"], "{ customers(first: 3) { edges { node { id name "
                                              "phone withheld { field reason } } } } }"),
             ("self_service", keys["app"], f'{{ myDataUses(customerId: "{cid}", first: 5) '
@@ -160,5 +157,7 @@ def demo(
             typer.echo(_curl(port, key, purpose, query))
         if not no_serve:
             typer.echo("")
+            if dev:
+                typer.echo(f"GraphiQL: http://{host}:{port}/graphql in a browser (send the "
+                           "key as a Bearer header and X-Purpose)")
             _serve(rt, host=host, port=port, dev=dev)
-

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pacte.errors import ConfigError, StorageError
 from pacte.graph.store import NEO4J_SCHEMES, Store
+
+if TYPE_CHECKING:
+    from pacte.graph.neo4j_store import Neo4jStore
 
 __all__ = ["NEO4J_SCHEMES", "check_reachable", "open_store"]
 
@@ -17,9 +22,7 @@ def check_reachable(uri: str, *, timeout: float = 5.0) -> None:
         if "://" in uri and not uri.startswith("sqlite:///"):
             open_store(uri)  # raises the unsupported-scheme error
         return
-    from pacte.graph.neo4j_store import Neo4jStore
-
-    probe = Neo4jStore.from_uri(uri, connection_timeout=timeout, max_retry_time=0.0)
+    probe = _neo4j().from_uri(uri, connection_timeout=timeout, max_retry_time=0.0)
     try:
         probe.ping()
     except StorageError as exc:
@@ -32,9 +35,7 @@ def check_reachable(uri: str, *, timeout: float = 5.0) -> None:
 def open_store(uri: str, *, create: bool = False) -> Store:
     """The store at `uri`: SQLite for a path, Neo4j for neo4j:// and bolt:// URIs."""
     if uri.startswith(NEO4J_SCHEMES):
-        from pacte.graph.neo4j_store import Neo4jStore
-
-        store: Store = Neo4jStore.from_uri(uri)
+        store: Store = _neo4j().from_uri(uri)
         return store
     if "://" in uri and not uri.startswith("sqlite:///"):
         raise ConfigError(f"unsupported store URI {uri.split('://')[0]}://; use a file path, "
@@ -42,3 +43,13 @@ def open_store(uri: str, *, create: bool = False) -> Store:
     from pacte.graph.sqlite_store import SQLiteStore
 
     return SQLiteStore(uri.removeprefix("sqlite:///"), create=create)
+
+
+def _neo4j() -> type[Neo4jStore]:
+    # The driver is the `neo4j` extra: a SQLite-only install does without it.
+    try:
+        from pacte.graph.neo4j_store import Neo4jStore
+    except ImportError as exc:
+        raise ConfigError("a Neo4j store needs the Neo4j driver: pip install 'pacte[neo4j]'"
+                          ) from exc
+    return Neo4jStore

@@ -278,3 +278,33 @@ def test_the_trail_lock_excludes_other_connections_and_rolls_back_on_error(rt: P
         other.append({"action": "test.after", "principal": "p"})  # the lock is gone
     finally:
         other.close()
+
+
+def test_cli_export_and_report_write_where_told_and_never_overwrite(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with Pacte.init(data) as rt:
+        rt.seed(60, seed=3)
+    target = tmp_path / "out.gexf"
+    result = CliRunner().invoke(app, ["analytics", "export", "--format", "gexf", "-o",
+                                      str(target), "--k", "6", "--data", str(data)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == str(target) and target.is_file()
+    assert "customer " in target.read_text(encoding="utf-8")  # labels for Gephi
+    before = target.read_bytes()
+    again = CliRunner().invoke(app, ["analytics", "export", "--format", "gexf", "-o",
+                                     str(target), "--data", str(data)])
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    assert target.read_bytes() == before
+    page = tmp_path / "report.html"
+    result = CliRunner().invoke(app, ["analytics", "report", "--output", str(page),
+                                      "--data", str(data)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == str(page) and "data:image/png;base64," in page.read_text()
+    with Pacte.open(data) as rt:
+        spent = rt.operator_session("analytics").privacy_spent()
+    refused = CliRunner().invoke(app, ["analytics", "report", "--epsilon", "0.1", "-o",
+                                       str(page), "--data", str(data)])
+    assert refused.exit_code == 1 and "already exists" in refused.stderr
+    with Pacte.open(data) as rt:  # refused before any budget was spent
+        assert rt.operator_session("analytics").privacy_spent() == spent

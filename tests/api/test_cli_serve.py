@@ -19,9 +19,11 @@ def test_demo_no_serve(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--data", str(data), "--customers", "30",
                                       "--no-serve"])
     assert result.exit_code == 0, result.output
-    keys = dict(re.findall(r"^(app|auditor|analyst)\s+key \(.*\): (pk_\S+)$", result.stdout,
+    keys = dict(re.findall(r"^(app|auditor|analyst)\s+key: (pk_\S+)$", result.stdout,
                            flags=re.M))
     assert keys.keys() == {"app", "auditor", "analyst"}
+    saved = data / "demo-keys.json"
+    assert saved.stat().st_mode & 0o777 == 0o600
     curls = [line for line in result.stdout.splitlines() if line.startswith("curl ")]
     assert len(curls) >= 4
     with Pacte.open(data) as rt:
@@ -36,9 +38,37 @@ def test_demo_no_serve(tmp_path: Path) -> None:
                 assert r.status_code == 200 and "errors" not in r.json(), (line, r.text)
         finally:
             api.close()
-    # A second run reuses the data and makes new keys.
+    # A second run reuses the data, the keys and the sample customer.
     again = CliRunner().invoke(app, ["demo", "--data", str(data), "--no-serve"])
-    assert again.exit_code == 0 and "seeding" not in again.stdout
+    assert again.exit_code == 0 and "seeded" not in again.stdout
+    assert "keys reused from" in again.stdout
+    assert dict(re.findall(r"^(app|auditor|analyst)\s+key: (pk_\S+)$", again.stdout,
+                           flags=re.M)) == keys
+    with Pacte.open(data) as rt:
+        assert [p.name for p in rt.principals.list()].count("demo-app") == 1
+
+
+def test_the_demo_sample_has_consents_recommendations_and_its_own_trail(
+        tmp_path: Path) -> None:
+    import json
+
+    from pacte.demo import prepare_demo
+
+    with Pacte.init(tmp_path / "demo") as rt:
+        demo = prepare_demo(rt, customers=2000)
+        app_ = rt.authenticate(demo.keys["app"])
+        cid = demo.sample
+        consents = {c.purpose: c.status.value if hasattr(c.status, "value") else c.status
+                    for c in rt.session(app_, "service").consents(cid)}
+        assert consents["personalization"] == "granted" and consents["marketing"] == "granted"
+        assert rt.session(app_, "personalization").recommendations(cid)
+        uses = rt.session(app_, "self_service").my_data_uses(cid, first=50)
+        # Only the demo app's own uses: the bulk seeding never named this customer.
+        assert uses and {u.record["principal_name"] for u in uses} == {"demo-app"}
+        again = prepare_demo(rt)
+        assert again.sample == cid and again.reused and again.keys == demo.keys
+        saved = json.loads((rt.data_dir / "demo-keys.json").read_text())
+        assert saved == {"keys": demo.keys, "sample": cid}
 
 
 def test_serve_help_has_an_example() -> None:
