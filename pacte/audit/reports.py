@@ -111,60 +111,16 @@ def access_report(
         checkpoint = trail.checkpoint(index=True)
     else:
         checkpoint = trail.latest_index_checkpoint()
-    entries = trace(trail, subject_ref)
     field_categories: Mapping[str, str] = policy_summary.get("fields") or {}
-    purposes = {str(p.get("id")): p for p in _purposes(policy_summary)}
-    uses: list[dict[str, Any]] = []
-    seen_purposes: dict[str, int] = {}
-    categories: set[str] = set()
-    recipients: set[str] = set()
-    for e in entries:
-        r = e.record
-        fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
-        cats = sorted({field_categories[f] for f in fields if f in field_categories})
-        use: dict[str, Any] = {
-            "seq": e.seq,
-            "time": e.time,
-            "action": r.get("action"),
-            "by": r.get("principal_name") or r.get("principal"),
-            "role": r.get("role"),
-            "purpose": r.get("purpose"),
-            "legal_basis": r.get("legal_basis"),
-            "fields": fields,
-            "categories": cats,
-            "outcome": r.get("outcome"),
-            "entry": e.canonical.decode("utf-8"),
-            "prev_hash": _b64(e.prev_hash),
-            "inclusion_proof": None,
-        }
-        if checkpoint is not None and e.seq < checkpoint.size:
-            use["inclusion_proof"] = [_b64(h) for h in
-                                      trail.inclusion_proof(e.seq, checkpoint.size)]
-        uses.append(use)
-        if r.get("outcome") == "ok":
-            purpose = r.get("purpose")
-            if isinstance(purpose, str):
-                seen_purposes[purpose] = seen_purposes.get(purpose, 0) + 1
-            categories.update(cats)
-            if use["by"] is not None:
-                recipients.add(str(use["by"]))
+    uses = [_use(trail, e, field_categories, checkpoint) for e in trace(trail, subject_ref)]
+    ok = [u for u in uses if u["outcome"] == "ok"]
     return {
         "subject": subject_ref,
         "generated_at": format_time(now()),
         "policy_version": policy_summary.get("version"),
-        "purposes": [
-            {
-                "id": pid,
-                "uses": n,
-                "description": purposes.get(pid, {}).get("description"),
-                "legal_basis": purposes.get(pid, {}).get("legal_basis"),
-                "categories": list(purposes.get(pid, {}).get("categories") or []),
-                "retention_days": purposes.get(pid, {}).get("retention_days"),
-            }
-            for pid, n in sorted(seen_purposes.items())
-        ],
-        "categories": sorted(categories),
-        "recipients": sorted(recipients),
+        "purposes": _purposes_used(ok, policy_summary),
+        "categories": sorted({c for u in ok for c in u["categories"]}),
+        "recipients": sorted({str(u["by"]) for u in ok if u["by"] is not None}),
         "uses": uses,
         "checkpoint": checkpoint.to_json() if checkpoint is not None else None,
         "completeness": None if checkpoint is None
@@ -173,6 +129,52 @@ def access_report(
                   "which is also the entry's hash in the chain; completeness against the "
                   "checkpoint's subject map (docs/audit.md)",
     }
+
+
+def _use(trail: AuditTrail, e: AuditEntry, field_categories: Mapping[str, str],
+         checkpoint: Checkpoint | None) -> dict[str, Any]:
+    """One use of an access report: what the entry says, and its inclusion proof."""
+    r = e.record
+    fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
+    proof = None
+    if checkpoint is not None and e.seq < checkpoint.size:
+        proof = [_b64(h) for h in trail.inclusion_proof(e.seq, checkpoint.size)]
+    return {
+        "seq": e.seq,
+        "time": e.time,
+        "action": r.get("action"),
+        "by": r.get("principal_name") or r.get("principal"),
+        "role": r.get("role"),
+        "purpose": r.get("purpose"),
+        "legal_basis": r.get("legal_basis"),
+        "fields": fields,
+        "categories": sorted({field_categories[f] for f in fields if f in field_categories}),
+        "outcome": r.get("outcome"),
+        "entry": e.canonical.decode("utf-8"),
+        "prev_hash": _b64(e.prev_hash),
+        "inclusion_proof": proof,
+    }
+
+
+def _purposes_used(ok: Sequence[Mapping[str, Any]], policy_summary: Mapping[str, Any]
+                   ) -> list[dict[str, Any]]:
+    """The purposes the successful uses were made for, with what the policy says of each."""
+    purposes = {str(p.get("id")): p for p in _purposes(policy_summary)}
+    seen: dict[str, int] = {}
+    for u in ok:
+        if isinstance(u["purpose"], str):
+            seen[u["purpose"]] = seen.get(u["purpose"], 0) + 1
+    return [
+        {
+            "id": pid,
+            "uses": n,
+            "description": purposes.get(pid, {}).get("description"),
+            "legal_basis": purposes.get(pid, {}).get("legal_basis"),
+            "categories": list(purposes.get(pid, {}).get("categories") or []),
+            "retention_days": purposes.get(pid, {}).get("retention_days"),
+        }
+        for pid, n in sorted(seen.items())
+    ]
 
 
 def check_report(report: Mapping[str, Any], *, key: str | None = None,
