@@ -187,6 +187,30 @@ def check_report(report: Mapping[str, Any], *, key: str | None = None,
     the signed tree (its inclusion proof); and the uses below the checkpoint's size are
     all the subject's uses in the signed subject map. Returns what was proven.
     """
+    subject, cp, uses = _signed_parts(report, key=key, public_key=public_key)
+    assert cp.index_root is not None and cp.subjects is not None  # _signed_parts checks
+    seqs: list[int] = []
+    for use in uses:
+        seq = _checked_use(use, subject, cp)
+        if seq < cp.size:
+            seqs.append(seq)
+    if seqs != sorted(set(seqs)):
+        raise IntegrityError("the report lists a use twice or out of order")
+    proof = report.get("completeness")
+    problem = "no completeness proof" if not isinstance(proof, Mapping) else \
+        check_completeness(subject, seqs, index_root=cp.index_root, subjects=cp.subjects,
+                           proof=proof)
+    if problem is not None:
+        raise IntegrityError(f"the report is not complete as of checkpoint {cp.size}: "
+                             f"{problem}")
+    return {"subject": subject, "uses": len(seqs), "checkpoint_size": cp.size,
+            "checkpoint_time": cp.time, "key_fingerprint": cp.fingerprint}
+
+
+def _signed_parts(report: Mapping[str, Any], *, key: str | None, public_key: bytes | None
+                  ) -> tuple[str, Checkpoint, list[Any]]:
+    """The report's subject, checkpoint and uses, once the checkpoint is shown to be
+    signed, with a subject map, by the pinned key."""
     from pacte.audit.verify import parse_key
 
     fingerprint = None
@@ -208,22 +232,7 @@ def check_report(report: Mapping[str, Any], *, key: str | None = None,
                              "pinned key")
     if not cp.verify(cp.public_key) or cp.index_root is None or cp.subjects is None:
         raise IntegrityError("the report's checkpoint is not validly signed with a subject map")
-    seqs: list[int] = []
-    for use in uses:
-        seq = _checked_use(use, subject, cp)
-        if seq < cp.size:
-            seqs.append(seq)
-    if seqs != sorted(set(seqs)):
-        raise IntegrityError("the report lists a use twice or out of order")
-    proof = report.get("completeness")
-    problem = "no completeness proof" if not isinstance(proof, Mapping) else \
-        check_completeness(subject, seqs, index_root=cp.index_root, subjects=cp.subjects,
-                           proof=proof)
-    if problem is not None:
-        raise IntegrityError(f"the report is not complete as of checkpoint {cp.size}: "
-                             f"{problem}")
-    return {"subject": subject, "uses": len(seqs), "checkpoint_size": cp.size,
-            "checkpoint_time": cp.time, "key_fingerprint": cp.fingerprint}
+    return subject, cp, uses
 
 
 def _checked_use(use: Any, subject: str, cp: Checkpoint) -> int:
@@ -260,31 +269,34 @@ def _words(items: Sequence[str]) -> str:
 
 def plain_words(entries: Iterable[AuditEntry]) -> list[str]:
     """One sentence per entry, for the customer whose data it was."""
-    out: list[str] = []
-    for e in entries:
-        r = e.record
-        day = e.time[:10]
-        action = str(r.get("action") or "")
-        role = _ROLES.get(str(r.get("role")), "the service")
-        who = f"{role} '{r.get('principal_name') or r.get('principal') or 'unknown'}'"
-        purpose = r.get("purpose")
-        why = f" for {purpose}" if isinstance(purpose, str) and purpose else ""
-        fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
-        if action in ("consent.grant", "consent.withdraw"):
-            verb = "recorded your consent to" if action == "consent.grant" \
-                else "recorded the withdrawal of your consent to"
-            out.append(f"On {day} {who} {verb} {r.get('consent_purpose') or 'a purpose'}.")
-            continue
-        verb, default = _VERBS.get(action, ("used", "your data"))
-        named = verb in ("read", "changed") or action == "request"
-        data = "your " + _words(fields) if fields and named else default
-        if r.get("outcome") == "denied":
-            out.append(f"On {day} {who} asked to use your data{why} and was refused.")
-        elif r.get("outcome") not in (None, "ok"):
-            out.append(f"On {day} {who} tried to use your data{why} ({r.get('outcome')}).")
-        else:
-            out.append(f"On {day} {who} {verb} {data}{why}.")
-    return out
+    return [_sentence(e) for e in entries]
+
+
+def _sentence(e: AuditEntry) -> str:
+    r = e.record
+    day = e.time[:10]
+    action = str(r.get("action") or "")
+    who = _who(r)
+    if action in ("consent.grant", "consent.withdraw"):
+        verb = "recorded your consent to" if action == "consent.grant" \
+            else "recorded the withdrawal of your consent to"
+        return f"On {day} {who} {verb} {r.get('consent_purpose') or 'a purpose'}."
+    purpose = r.get("purpose")
+    why = f" for {purpose}" if isinstance(purpose, str) and purpose else ""
+    if r.get("outcome") == "denied":
+        return f"On {day} {who} asked to use your data{why} and was refused."
+    if r.get("outcome") not in (None, "ok"):
+        return f"On {day} {who} tried to use your data{why} ({r.get('outcome')})."
+    verb, default = _VERBS.get(action, ("used", "your data"))
+    fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
+    named = verb in ("read", "changed") or action == "request"
+    data = "your " + _words(fields) if fields and named else default
+    return f"On {day} {who} {verb} {data}{why}."
+
+
+def _who(r: Mapping[str, Any]) -> str:
+    role = _ROLES.get(str(r.get("role")), "the service")
+    return f"{role} '{r.get('principal_name') or r.get('principal') or 'unknown'}'"
 
 
 def record_of_processing(

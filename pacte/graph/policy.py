@@ -260,8 +260,24 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     if not isinstance(pid, str) or not pid or pid != pid.strip().lower():
         raise ConfigError(f"{where}: 'id' must be a lowercase string")
     where = f"{source}: purpose {pid!r}"
+    basis, cats, days, parent, may = _checked_fields(entry, where)
+    return Purpose(
+        id=pid,
+        legal_basis=str(basis),
+        categories=tuple(cats),
+        retention_days=days,
+        description=str(entry.get("description", "")),
+        parent=parent,
+        analysts_only=bool(entry.get("analysts_only", False)),
+        may=tuple(may),
+    )
+
+
+def _checked_fields(entry: Mapping[str, object], where: str
+                    ) -> tuple[str, list[str], int, str | None, list[str]]:
+    """A purpose's legal basis, categories, retention, parent and capabilities, checked."""
     basis = entry.get("legal_basis")
-    if basis not in LEGAL_BASES:
+    if not isinstance(basis, str) or basis not in LEGAL_BASES:
         raise ConfigError(f"{where}: legal_basis must be one of {', '.join(LEGAL_BASES)}")
     cats = entry.get("categories", [])
     if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
@@ -275,16 +291,7 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     may = entry.get("may", [])
     if not isinstance(may, list) or not all(m in CAPABILITIES for m in may):
         raise ConfigError(f"{where}: may must be a list of {', '.join(CAPABILITIES)}")
-    return Purpose(
-        id=pid,
-        legal_basis=str(basis),
-        categories=tuple(cats),
-        retention_days=days,
-        description=str(entry.get("description", "")),
-        parent=parent,
-        analysts_only=bool(entry.get("analysts_only", False)),
-        may=tuple(may),
-    )
+    return basis, cats, days, parent, may
 
 
 # A policy file written before purposes declared their capabilities (`may`) meant these:
