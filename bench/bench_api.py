@@ -35,7 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,7 +204,10 @@ class _BareSession:
 
     def read_scope(self) -> Any:
         """The store's read scope, as the Session opens it (on SQLite it does nothing)."""
-        return self._store.read_scope()
+        from pacte.graph.store import ScopedReads
+
+        store = self._store
+        return store.read_scope() if isinstance(store, ScopedReads) else nullcontext()
 
     def prefetch(self, customer_id: str) -> None:
         """As the Session: a SQLite store has nothing to prefetch."""

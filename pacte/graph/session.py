@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from pacte.clock import to_micros
@@ -51,7 +51,7 @@ from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Hop, Node, Value
+from pacte.graph.store import Hop, Node, ScopedReads, Value
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "Session"]
@@ -326,7 +326,8 @@ class Session(Access):
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        return self._b.store.read_scope()
+        store = self._b.store
+        return store.read_scope() if isinstance(store, ScopedReads) else _NO_SCOPE
 
     def prefetch(self, customer_id: str) -> None:
         """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
@@ -336,8 +337,10 @@ class Session(Access):
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
         check_id(customer_id)
-        self._b.store.prefetch(customer_id, _C360_HOPS[
-            self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+        store = self._b.store
+        if isinstance(store, ScopedReads):
+            store.prefetch(customer_id, _C360_HOPS[
+                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
@@ -562,6 +565,9 @@ class _Around:
     def __exit__(self, *exc: Any) -> bool | None:
         return self._scope.__exit__(*exc)
 
+
+# The read scope of a store without the capability: entering and leaving it does nothing.
+_NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 # Not a valid customer id (ids never hold a NUL), so never found.
 _NO_CUSTOMER = "c_\x00absent"

@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from pacte.graph.store import (
     Cursor,
     Direction,
     Edge,
-    Hop,
     IndexEntry,
     Node,
     WriteBatch,
@@ -34,8 +32,6 @@ from pacte.graph.store import (
 __all__ = ["SQLiteStore"]
 
 SCHEMA_VERSION = "1"
-# The read scope of a store without one: entering and leaving it does nothing.
-_NO_SCOPE: AbstractContextManager[None] = contextlib.nullcontext()
 _APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign database is refused
 
 # Who consented to a purpose, in id order (customer lists under consent, see
@@ -426,13 +422,6 @@ class SQLiteStore:
                                retryable=True)
 
     # Reads are local calls here: there is no round trip for a read scope to save.
-    def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
-                   ) -> AbstractContextManager[None]:
-        return _NO_SCOPE
-
-    def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
-        return False
-
     def close(self) -> None:
         # Closing twice, or after a crash, is not an error.
         with self._lock, contextlib.suppress(sqlite3.Error):

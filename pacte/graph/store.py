@@ -32,6 +32,7 @@ __all__ = [
     "IndexEntry",
     "Node",
     "Props",
+    "ScopedReads",
     "Store",
     "Value",
     "WriteBatch",
@@ -207,20 +208,25 @@ class Store(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ScopedReads(Protocol):
+    """An optional capability of a store whose reads are round trips (Neo4j): a block
+    (one request) whose reads may be answered from one neighbourhood read. A local
+    store (SQLite) has no use for it and does not offer it; the session asks
+    `isinstance(store, ScopedReads)`.
+    """
+
     def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
                    ) -> AbstractContextManager[None]:
-        """A block (one request) whose reads may be answered from what it prefetched.
-
-        A store whose reads are round trips (Neo4j) answers them from one neighbourhood
-        read; a local store (SQLite) does nothing.
-        """
+        """A block whose reads may be answered from what it prefetched."""
         ...
 
     def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
         """Read a node and its hops into the current scope; False when nothing was read."""
         ...
-
-    def close(self) -> None: ...
 
 
 # -- helpers shared by backends --------------------------------------------------
