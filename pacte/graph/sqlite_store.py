@@ -236,28 +236,8 @@ class SQLiteStore:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    for node_id in batch.delete_nodes:
-                        db.execute(_DELETE_NODE_EDGES, (node_id, node_id))
-                        db.execute(_DELETE_NODE_INDEX, (node_id,))
-                        db.execute(_DELETE_NODE, (node_id,))
-                    if batch.delete_edges:
-                        db.executemany(_DELETE_EDGE, ((e,) for e in batch.delete_edges))
-                    if batch.unindex:
-                        db.executemany(_DELETE_NODE_INDEX, ((n,) for n in batch.unindex))
-                    # Rows sorted by key touch each B-tree page once per batch; the sort is
-                    # stable, so of two puts of one id the later still wins.
-                    if batch.nodes:
-                        db.executemany(_PUT_NODE, sorted(
-                            ((n.id, n.kind, n.owner, encode_props(n.props)) for n in batch.nodes),
-                            key=_first))
-                    if batch.edges:
-                        db.executemany(_PUT_EDGE, sorted(
-                            ((e.id, e.type, e.src, e.dst, e.at, encode_props(e.props))
-                             for e in batch.edges), key=_first))
-                    if batch.index:
-                        db.executemany(_PUT_INDEX, sorted(
-                            (i.name, i.token, i.node_id) for i in batch.index
-                        ))
+                    _delete(db, batch)
+                    _put(db, batch)
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
@@ -428,3 +408,27 @@ class SQLiteStore:
             self._db.close()
 
 
+def _delete(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    """A batch's deletions, first: a batch may delete a node and write it anew."""
+    for node_id in batch.delete_nodes:
+        db.execute(_DELETE_NODE_EDGES, (node_id, node_id))
+        db.execute(_DELETE_NODE_INDEX, (node_id,))
+        db.execute(_DELETE_NODE, (node_id,))
+    if batch.delete_edges:
+        db.executemany(_DELETE_EDGE, ((e,) for e in batch.delete_edges))
+    if batch.unindex:
+        db.executemany(_DELETE_NODE_INDEX, ((n,) for n in batch.unindex))
+
+
+def _put(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    # Rows sorted by key touch each B-tree page once per batch; the sort is stable, so
+    # of two puts of one id the later still wins.
+    if batch.nodes:
+        db.executemany(_PUT_NODE, sorted(
+            ((n.id, n.kind, n.owner, encode_props(n.props)) for n in batch.nodes), key=_first))
+    if batch.edges:
+        db.executemany(_PUT_EDGE, sorted(
+            ((e.id, e.type, e.src, e.dst, e.at, encode_props(e.props)) for e in batch.edges),
+            key=_first))
+    if batch.index:
+        db.executemany(_PUT_INDEX, sorted((i.name, i.token, i.node_id) for i in batch.index))
