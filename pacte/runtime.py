@@ -280,9 +280,16 @@ class Pacte:
         return admin.checkpoint(self._backend)
 
     def seed(self, customers: int, *, seed: int = 0, batch_customers: int = 1000,
-             progress: Callable[[int], object] | None = None) -> dict[str, int]:
-        """Load reproducible synthetic data through the operator's session, batch by batch."""
+             progress: Callable[[int], object] | None = None,
+             truth: dict[str, set[tuple[str, str]]] | None = None) -> dict[str, int]:
+        """Load reproducible synthetic data through the operator's session, batch by batch.
+
+        With `truth` (an empty dict), the world gets the planted patterns of
+        pacte.seed.patterns and `truth` receives, per customer id, the actions that
+        will be right for them: keep it apart from the data directory.
+        """
         from pacte.seed import SeedStats, generate
+        from pacte.seed.patterns import Planted
 
         if not isinstance(customers, int) or customers < 1:
             raise InputError("the number of customers must be a whole number >= 1")
@@ -293,9 +300,15 @@ class Pacte:
             if progress is not None:
                 progress(stats.customers)
 
-        self.operator_session("service").ingest(
-            generate(customers, seed=seed, batch_customers=batch_customers, now=self.now()),
-            on_batch=done)
+        if truth is None:
+            batches = generate(customers, seed=seed, batch_customers=batch_customers,
+                               now=self.now())
+        else:
+            planted = Planted(customers, seed=seed, batch_customers=batch_customers,
+                              now=self.now())
+            planted.truth = truth
+            batches = planted.batches()
+        self.operator_session("service").ingest(batches, on_batch=done)
         return {"customers": stats.customers, "interactions": stats.interactions}
 
     def ingest(self, files: Sequence[str | Path], *, source: str | None = None,

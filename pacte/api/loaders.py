@@ -27,11 +27,13 @@ from strawberry.dataloader import DataLoader
 
 from pacte.errors import InputError, PacteError
 from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page, ProductView
+from pacte.predict import NextBestAction, next_best_actions
 
 if TYPE_CHECKING:
     from pacte.graph.session import Session
 
-__all__ = ["CustomerKey", "InteractionsKey", "Loaders", "Memo", "RecommendationsKey"]
+__all__ = ["CustomerKey", "InteractionsKey", "Loaders", "Memo", "PredictionsKey",
+           "RecommendationsKey"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -54,6 +56,12 @@ class InteractionsKey:
     # Part of the key: two selections of one page asking for different fields are two
     # reads (rare; a memo cannot wait to merge them as the customer DataLoader does).
     fields: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionsKey:
+    customer_id: str
+    first: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +115,8 @@ class Loaders:
             self._interactions)
         self.recommendations: Memo[RecommendationsKey, list[ProductView]] = Memo(
             lambda k: session.recommendations(k.customer_id, first=k.first))
+        self.predictions: Memo[PredictionsKey, list[NextBestAction]] = Memo(
+            lambda k: next_best_actions(session, k.customer_id, first=k.first))
 
     def _interactions(self, k: InteractionsKey) -> Page[InteractionView]:
         page = self._session.interactions(k.customer_id, first=k.first, after=k.after,

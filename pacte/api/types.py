@@ -14,7 +14,7 @@ import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from pacte.api.context import PacteInfo
-from pacte.api.loaders import InteractionsKey, RecommendationsKey
+from pacte.api.loaders import InteractionsKey, PredictionsKey, RecommendationsKey
 from pacte.api.relay import Connection
 from pacte.clock import from_micros
 from pacte.graph.model import NODE_KINDS
@@ -29,6 +29,7 @@ from pacte.graph.views import (
     ProductView,
     Withheld,
 )
+from pacte.predict import NextBestAction as PredictedAction
 
 __all__ = [
     "Consent",
@@ -284,6 +285,45 @@ class Customer:
         views = info.context.loaders.recommendations.load(
             RecommendationsKey(self.view.id, 5 if first is None else first))
         return [Product.from_view(v) for v in views]
+
+    @strawberry.field(description="What to do next for this customer, best first: under "
+                                  "personalization only, from consented data only.")
+    def next_best_actions(self, info: PacteInfo, first: int | None = 3
+                          ) -> list[NextBestAction]:
+        actions = info.context.loaders.predictions.load(
+            PredictionsKey(self.view.id, 3 if first is None else first))
+        return [NextBestAction.from_action(a) for a in actions]
+
+
+@strawberry.type(description="One reason for a next best action, as an advisor may say it.")
+class PredictionSignal:
+    category: str = strawberry.field(description="The data category it was drawn from.")
+    source: str = strawberry.field(
+        description="customer (their own data) or customers (what consenting customers did).")
+    detail: str = strawberry.field(
+        description="The signal in words: values of this customer only, never of others.")
+    customers: int | None = strawberry.field(
+        description="How many consenting customers it rests on (at least 5), for source "
+                    "customers.")
+
+
+@strawberry.type(description="An action to take for a customer, from consented data only.")
+class NextBestAction:
+    kind: str = strawberry.field(
+        description="device.replace, device.service, offer.follow_up, channel.change or "
+                    "contact.at_risk.")
+    target: str = strawberry.field(
+        description="A device id, a product id, a channel, or empty (the customer).")
+    score: float = strawberry.field(description="From 0 to 1; the list is best first.")
+    expires_at: datetime
+    why: list[PredictionSignal]
+
+    @classmethod
+    def from_action(cls, a: PredictedAction) -> NextBestAction:
+        return cls(kind=a.kind, target=a.target, score=a.score, expires_at=a.expires_at,
+                   why=[PredictionSignal(category=s.category, source=s.source,
+                                         detail=s.detail, customers=s.customers)
+                        for s in a.why])
 
 
 @strawberry.type(description="The caller: an app or a person holding an API key.")

@@ -47,15 +47,28 @@ def seed(
     sources: Annotated[Path | None, typer.Option(
         "--sources", help="Write the world as CRM, shop, store, tracker and IoT exports "
         "into this directory instead (for `pacte ingest`)")] = None,
+    planted_truth: Annotated[Path | None, typer.Option(
+        "--planted-truth", help="Plant learnable patterns (worn devices, purchases that "
+        "follow others, usage changes before a churn) and write what will be right per "
+        "customer to this JSON-lines file, outside the data directory")] = None,
     data: DataOpt = None,
 ) -> None:
     """Fill the store with reproducible synthetic customers, interactions and consents.
 
     Example: pacte seed --customers 10000 --seed 7
     Example: pacte seed --customers 1000 --sources ./exports
+    Example: pacte seed --customers 2000 --planted-truth ../truth.jsonl
     """
     if customers < 1 or customers > 10_000_000:
         fail("--customers must be between 1 and 10000000", code=2)
+    truth: dict[str, set[tuple[str, str]]] | None = None
+    if planted_truth is not None:
+        if sources is not None:
+            fail("--planted-truth and --sources cannot be combined", code=2)
+        if planted_truth.resolve().is_relative_to(_dir(data).resolve()):
+            fail("the planted truth must be kept apart: write it outside the data directory",
+                 code=2)
+        truth = {}
     if sources is not None:
         from pacte.clock import utcnow
         from pacte.seed.sources import TRUTH_FILE, write_sources
@@ -75,9 +88,19 @@ def seed(
         TimeRemainingColumn(), transient=False, disable=not sys.stderr.isatty(),
     ) as bar:
         task = bar.add_task("seeding customers", total=customers)
-        stats = guarded(lambda: rt.seed(customers, seed=seed,
+        stats = guarded(lambda: rt.seed(customers, seed=seed, truth=truth,
                                         progress=lambda n: bar.update(task, completed=n)))
     typer.echo(f"seeded {stats['customers']} customers, {stats['interactions']} interactions")
+    if planted_truth is not None and truth is not None:
+        try:
+            with planted_truth.open("w", encoding="utf-8") as out:
+                for cid, actions in sorted(truth.items()):
+                    for kind, target in sorted(actions):
+                        out.write(json.dumps({"customer": cid, "kind": kind,
+                                              "target": target}) + "\n")
+        except OSError as exc:
+            fail(f"cannot write {planted_truth}: {exc.strerror}")
+        typer.echo(f"planted truth (not in the store): {planted_truth}")
 
 
 @app.command()

@@ -61,6 +61,8 @@ class Action(StrEnum):
     CONSENT_WITHDRAW = "consent.withdraw"
     EXPLAIN = "explain"
     RECOMMENDATIONS = "recommendations"
+    PREDICT = "predict"
+    PREDICT_PEERS = "predict.peers"
     INGEST = "ingest"
     ANALYTICS_PROJECT = "analytics.project"
     POLICY_READ = "policy.read"
@@ -117,6 +119,11 @@ OPERATIONS: Mapping[Action, Operation] = _declare(
     Operation(Action.CONSENT_HISTORY, "the customer", single_records=True),
     Operation(Action.RECOMMENDATIONS, "the customer and every co-buyer whose purchases "
               "shaped the answer", single_records=True),
+    Operation(Action.PREDICT, "the customer, the kinds of action served and the "
+              "categories they were drawn from", single_records=True,
+              capability=Capability.RECOMMEND),
+    Operation(Action.PREDICT_PEERS, "the customer and every customer counted",
+              single_records=True, capability=Capability.RECOMMEND),
     Operation(Action.AUDIT_SELF, "the customer", single_records=True,
               capability=Capability.OWN_AUDIT),
     Operation(Action.CUSTOMER_WRITE, "the customer and the fields written, before the write",

@@ -22,9 +22,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from typing import Any
 
-from pacte.clock import to_micros
+from pacte.clock import from_micros, to_micros
 from pacte.errors import (
     Forbidden,
     InputError,
@@ -38,6 +39,7 @@ from pacte.features import consents as _consents
 from pacte.features import customers as _customers
 from pacte.features import ingest as _ingest
 from pacte.features import interactions as _interactions
+from pacte.features import predictions as _predictions
 from pacte.features import products as _products
 from pacte.features import recommendations as _recommendations
 from pacte.features import reports as _reports
@@ -110,6 +112,11 @@ class Session(Access):
     def purpose(self) -> Purpose:
         assert self._purpose is not None  # set by __init__, or __init__ raised
         return self._purpose
+
+    @property
+    def now(self) -> datetime:
+        """The time of this request: consent, retention and predictions are as of it."""
+        return from_micros(self._now_us)
 
     # -- admission and audit --------------------------------------------------
 
@@ -500,6 +507,8 @@ class Session(Access):
     record_release = _analysts.record_release
     privacy_spent = _analysts.privacy_spent
     recommendations = _recommendations.recommendations
+    purchases_following = _predictions.purchases_following
+    record_prediction = _predictions.record_prediction
     purposes = _reports.purposes
     stats = _reports.stats
     audit_trail = _reports.audit_trail
