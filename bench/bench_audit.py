@@ -12,8 +12,9 @@
 - `audit_verify_vs_sha256`: speed of `verify()` over N entries relative to a plain
   checksum scan of the same file. verify does everything it does for `pacte audit
   verify`: chain, leaves, Merkle root, frontier and signature of every checkpoint under
-  the pinned key, every entry parsed and its columns compared, the subject index
-  checked block by block, meta and schema; and the trail ends with one index
+  the pinned key, the subject index recomputed from every entry and checked block by
+  block (by SQLite, on a second connection in a thread beside the chain pass), meta
+  and the schema (which defines the columns); and the trail ends with one index
   checkpoint (as an access report makes), whose subject map verify recomputes. The
   baseline: reading every entry's bytes in the same batches as
   verify (`pacte.audit.verify.BATCH`, which suits both) and hashing each once with

@@ -5,6 +5,11 @@
 - `seed_encrypted_vs_plain`: customers/s of `Pacte.seed` (generate, seal, write,
   audit) over customers/s of the same generator written straight into a SQLite
   store without keys, sealing or audit (target >= 0.5).
+- `seed_neo4j_vs_sqlite`: customers/s of `Pacte.seed` into a Neo4j server (the test
+  server, full JIT) over the same into SQLite, interleaved rounds, best of each
+  (target >= 0.5). The server is warmed by a throwaway load first, as a server in
+  production is warm: a fresh JVM spends its first thousands of rows compiling. Skipped,
+  with the reason, without Java.
 """
 
 from __future__ import annotations
@@ -78,6 +83,42 @@ def seed_plain(customers: int) -> float:
     return rate
 
 
+def seed_neo4j_vs_sqlite(customers: int, *, rounds: int = 2) -> tuple[float, float] | None:
+    """(Neo4j, SQLite) customers/s of `Pacte.seed`, best of `rounds`; None without Java."""
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # `tests` is a package at the repository root
+        sys.path.insert(0, root)
+    from tests.neo4j_fixture import build_server, clean_database, missing_tools, start_server
+
+    reason = missing_tools()
+    if reason is not None:
+        print(f"  bench_seed: SKIPPED seed_neo4j_vs_sqlite: {reason}", file=sys.stderr)
+        return None
+    build_server()
+    jvm = ("-Xms2g", "-Xmx2g", "-XX:+UseParallelGC", "-XX:+ExitOnOutOfMemoryError",
+           f"-Dpacte.pagecache={2**30}", f"-Dpacte.txmemory={2**30}")
+    best = {"neo4j": 0.0, "sqlite": 0.0}
+    with tempfile.TemporaryDirectory(prefix="pacte-bench-") as tmp:
+        server = start_server(Path(tmp) / "server", jvm_options=jvm)
+        try:
+            def once(uri: str | None, n: int, seed: int) -> float:
+                if uri is not None:
+                    clean_database(uri)
+                with tempfile.TemporaryDirectory(prefix="pacte-bench-") as data, \
+                        Pacte.init(Path(data) / "d", store_uri=uri) as rt:
+                    t0 = time.perf_counter()
+                    rt.seed(n, seed=seed)
+                    return n / (time.perf_counter() - t0)
+
+            once(server.uri, max(customers // 2, 500), 2)  # warm-up, not counted
+            for _ in range(rounds):
+                best["sqlite"] = max(best["sqlite"], once(None, customers, 1))
+                best["neo4j"] = max(best["neo4j"], once(server.uri, customers, 1))
+        finally:
+            server.stop()
+    return best["neo4j"], best["sqlite"]
+
+
 def run(quick: bool) -> list[Record]:
     records: list[Record] = []
     cli_size = 5_000 if quick else 100_000
@@ -95,6 +136,19 @@ def run(quick: bool) -> list[Record]:
                          numerator_label="Pacte.seed customers/s (sealed, keyed, audited)",
                          denominator_label="generate -> SQLiteStore.write customers/s (plain)",
                          size=size, target=">= 0.5"))
+    both = seed_neo4j_vs_sqlite(2_000 if quick else 10_000)
+    if both is not None:
+        neo4j_rate, sqlite_rate = both
+        n = 2_000 if quick else 10_000
+        records += [
+            figure("seed_neo4j_throughput", neo4j_rate, unit="customers/s", size=n),
+            figure("seed_sqlite_throughput", sqlite_rate, unit="customers/s", size=n),
+            ratio("seed_neo4j_vs_sqlite", neo4j_rate, sqlite_rate,
+                  numerator_label="Pacte.seed customers/s into Neo4j (local test server, "
+                                  "warm, Bolt)",
+                  denominator_label="Pacte.seed customers/s into SQLite", size=n,
+                  target=">= 0.5"),
+        ]
     return records
 
 

@@ -12,6 +12,8 @@ The directory holds:
     keys.db       the wrapped per-customer data keys, apart from the graph
     audit.db      the audit trail
     signing.key   the Ed25519 key that signs audit checkpoints and receipts (0600)
+    revocations.stamp  replaced by every API-key revocation; read per request, so that
+                  every process drops the keys it remembers (see pacte.graph.key_cache)
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from pacte.errors import (
     StorageError,
 )
 from pacte.graph.codec import Codec
+from pacte.graph.key_cache import STAMP_FILE as REVOCATION_STAMP_FILE
+from pacte.graph.key_cache import RevocationStamp
 from pacte.graph.migrate import MigrationReport
 from pacte.graph.operations import Role
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
@@ -394,7 +398,9 @@ class _Backend:
         self.cipher = FieldCipher(vault)
         self.codec = Codec(self.cipher, BlindIndex(vault),
                            today=lambda: self._now().date().isoformat())
-        self.principals = PrincipalRegistry(store, policy)
+        # Every process of this directory reads the stamp per request; revocations move it.
+        self.principals = PrincipalRegistry(
+            store, policy, stamp=RevocationStamp(data_dir / REVOCATION_STAMP_FILE))
 
     def sync_purposes(self) -> None:
         """Mirror the policy's purposes as Purpose nodes, the targets of consent edges."""

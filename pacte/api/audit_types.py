@@ -13,6 +13,8 @@ from typing import Any, Protocol, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from pacte.api.enums import Outcome, Role, enum_value
+
 __all__ = ["AuditEntry", "AuditVerification", "ErasureReceipt"]
 
 
@@ -49,10 +51,10 @@ class AuditEntry:
     seq: int
     at: datetime
     action: str
-    outcome: str
+    outcome: Outcome
     principal: str | None = strawberry.field(description="The principal's id.")
     principal_name: str | None = strawberry.field(description="The app or person, by name.")
-    role: str | None
+    role: Role | None
     purpose: str | None
     legal_basis: str | None
     subjects: list[str] = strawberry.field(
@@ -72,9 +74,10 @@ class AuditEntry:
         r = entry.record
         return cls(
             seq=entry.seq, at=_time(entry.time),
-            action=_str(r.get("action")) or "", outcome=_str(r.get("outcome")) or "",
+            action=_str(r.get("action")) or "",
+            outcome=enum_value(Outcome, r.get("outcome"), default=Outcome.other) or Outcome.other,
             principal=_str(r.get("principal")), principal_name=_str(r.get("principal_name")),
-            role=_str(r.get("role")), purpose=_str(r.get("purpose")),
+            role=enum_value(Role, r.get("role")), purpose=_str(r.get("purpose")),
             legal_basis=_str(r.get("legal_basis")), subjects=_strings(r.get("subjects")),
             fields=_strings(r.get("fields")), reason=_str(r.get("reason")),
             policy_version=_str(r.get("policy_version")), request_id=_str(r.get("request_id")),

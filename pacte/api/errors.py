@@ -37,6 +37,7 @@ any other exception is masked, and logged without its message (which could hold 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -111,6 +112,16 @@ def server_failure(error: GraphQLError) -> BaseException | None:
     return original
 
 
+# graphql-core quotes the value it could not coerce to an enum; a caller may have put a
+# personal value there (an email in `channel`), and errors never echo one.
+_ENUM_VALUE = re.compile(r"Value '.*' does not exist in '(\w+)' enum\..*"
+                         r"|Enum '(\w+)' cannot represent non-string value: .*", re.S)
+
+
+def _without_values(message: str) -> str:
+    return _ENUM_VALUE.sub(lambda m: f"not a value of the enum {m[1] or m[2]}", message)
+
+
 def _code_of(error: GraphQLError) -> str | None:
     code = (error.extensions or {}).get("code")
     return code if isinstance(code, str) else None
@@ -125,8 +136,8 @@ def format_error(error: GraphQLError, *, request_id: str | None = None) -> dict[
         message, code = error.message, PARSE_FAILED
     elif error.path is None:
         # Before execution nothing has been read: the message derives from the query
-        # and the caller's own variables alone.
-        message = error.message
+        # and the caller's own variables alone (an enum's refused value left out).
+        message = _without_values(error.message)
         code = _code_of(error) or (BAD_INPUT if original is not None else VALIDATION_FAILED)
     elif original is None:
         # graphql-core's own execution errors (e.g. a null in a non-null field) name

@@ -1,25 +1,43 @@
-"""Relay-style connections: `edges { cursor node }` and `pageInfo { hasNextPage endCursor }`."""
+"""Relay conventions: connections (`edges { cursor node }`, `pageInfo`) and the Node interface.
+
+Pages go forward only (`first`/`after`): every list is read in keyset order from
+the store, which serves "the next n after this key" from an index, never "the n
+before it". `hasPreviousPage` is therefore what Relay allows for forward paging: it
+says whether `after` was given (the page continues an earlier one), without reading
+backwards to check that an item before the cursor is still visible.
+"""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 import strawberry
 
 from pacte.errors import InputError
 
-__all__ = ["Connection", "Edge", "PageInfo", "decode_seq_cursor", "encode_seq_cursor"]
+__all__ = ["Connection", "Edge", "Node", "PageInfo", "decode_seq_cursor", "encode_seq_cursor"]
 
 T = TypeVar("T")
 S = TypeVar("S")
 
 
-@strawberry.type(description="Where a page ends, and whether another follows.")
+@strawberry.type(description="Where a page starts and ends, and whether others surround it.")
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="Pages go forward only: true when `after` was given, i.e. this page "
+                    "continues an earlier one (whether items before the cursor are still "
+                    "visible is not read again).")
+    start_cursor: str | None
     end_cursor: str | None
+
+
+@strawberry.interface(description="An object that can be fetched again by its id with "
+                                  "`node(id:)`, under the same purpose and consent rules.")
+class Node:
+    id: strawberry.ID
 
 
 @strawberry.type(description="One item of a page, with the cursor that points just past it.")
@@ -35,10 +53,13 @@ class Connection(Generic[T]):
 
     @classmethod
     def build(cls, items: Sequence[S], *, node: Callable[[S], T], cursor: Callable[[S], str],
-              has_next: bool) -> Connection[T]:
+              has_next: bool, after: str | None) -> Self:
+        """The page of `items`; `after` is the cursor it was asked after (None: the first)."""
         edges = [Edge(cursor=cursor(i), node=node(i)) for i in items]
         return cls(edges=edges, page_info=PageInfo(
-            has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None))
+            has_next_page=has_next, has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None))
 
 
 _SEQ_PREFIX = "seq:"

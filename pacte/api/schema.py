@@ -20,14 +20,16 @@ from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
 from pacte.api.context import PacteInfo
+from pacte.api.enums import Channel, InteractionKind
 from pacte.api.errors import CLIENT_CODES
 from pacte.api.execution import PlainFieldExecutor
 from pacte.api.limits import Limits, QueryGuard
 from pacte.api.loaders import CustomerKey
-from pacte.api.relay import Connection, decode_seq_cursor, encode_seq_cursor
+from pacte.api.relay import Connection, Node, decode_seq_cursor, encode_seq_cursor
 from pacte.api.types import (
     ConsentChange,
     Customer,
+    CustomerConnection,
     Interaction,
     InteractionResult,
     ItemError,
@@ -60,8 +62,8 @@ class CustomerInput:
 @strawberry.input(description="One contact with a customer; replays of `eventId` are ignored.")
 class InteractionInput:
     customer_id: strawberry.ID
-    channel: str
-    kind: str
+    channel: Channel
+    kind: InteractionKind
     event_id: str = strawberry.field(description="The caller's idempotency key.")
     occurred_at: datetime | None = None
     summary: str | None = None
@@ -74,10 +76,14 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
-def _audit_page(entries: list[Any], first: int) -> Connection[AuditEntry]:
+def _audit_page(entries: list[Any], first: int, after: str | None) -> Connection[AuditEntry]:
     return Connection.build(entries[:first], node=AuditEntry.from_entry,
                             cursor=lambda e: encode_seq_cursor(e.seq),
-                            has_next=len(entries) > first)
+                            has_next=len(entries) > first, after=after)
+
+
+# Ids of products start with this; any other id is a customer's (see `Query.node`).
+_PRODUCT_PREFIX = "p_"
 
 
 def _audit_limit(first: int) -> int:
@@ -85,6 +91,20 @@ def _audit_limit(first: int) -> int:
         raise InputError(f"first must be between 0 and {_MAX_PAGE}")
     # One more than asked tells whether another page follows (up to the session's cap).
     return min(first + 1, _MAX_PAGE)
+
+
+async def _customer(info: PacteInfo, customer_id: str) -> Customer | None:
+    # The fields below it (interactions, products, consents) are then answered
+    # from one read where the store can (Neo4j); elsewhere this does nothing.
+    info.context.session.prefetch(customer_id)
+    view = await info.context.loaders.customer.load(
+        CustomerKey(customer_id, customer_fields(info)))
+    return Customer.from_view(view) if view is not None else None
+
+
+def _product(info: PacteInfo, product_id: str) -> Product | None:
+    view = info.context.loaders.product.load(product_id)
+    return Product.from_view(view) if view is not None else None
 
 
 @strawberry.type
@@ -99,30 +119,50 @@ class Query:
 
     @strawberry.field(description="Null when absent or not visible under the purpose.")
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:
-        # The fields below it (interactions, products, consents) are then answered
-        # from one read where the store can (Neo4j); elsewhere this does nothing.
-        info.context.session.prefetch(str(id))
-        view = await info.context.loaders.customer.load(
-            CustomerKey(str(id), customer_fields(info)))
-        return Customer.from_view(view) if view is not None else None
+        return await _customer(info, str(id))
+
+    @strawberry.field(description="Refetch a customer or product by id (Relay), through the "
+                                  "same checks as `customer(id:)` and `product(id:)`: null "
+                                  "when absent or not visible under the purpose. Ids starting "
+                                  f"`{_PRODUCT_PREFIX}` are products; any other is looked up "
+                                  "as a customer.")
+    async def node(self, info: PacteInfo, id: strawberry.ID) -> Node | None:
+        if str(id).startswith(_PRODUCT_PREFIX):
+            return _product(info, str(id))
+        return await _customer(info, str(id))
 
     @strawberry.field(description="Exact match through the blind index; null when not visible.")
     def customer_by_email(self, info: PacteInfo, email: str) -> Customer | None:
         view = info.context.session.customer_by_email(email, fields=customer_fields(info))
         return Customer.from_view(view) if view is not None else None
 
+    @strawberry.field(description="Exact match through the blind index (the number normalised "
+                                  "to E.164); null when not visible. Several customers may "
+                                  "share a phone: the first visible in id order.")
+    def customer_by_phone(self, info: PacteInfo, phone: str) -> Customer | None:
+        view = info.context.session.customer_by_phone(phone, fields=customer_fields(info))
+        return Customer.from_view(view) if view is not None else None
+
     @strawberry.field(description="Customers visible under the purpose, in id order.")
     def customers(self, info: PacteInfo, first: int | None = 20,
-                  after: str | None = None) -> Connection[Customer]:
+                  after: str | None = None) -> CustomerConnection:
         page = info.context.session.customers(first=_or(first, 20), after=after,
                                               fields=customer_fields(info, "edges", "node"))
-        return Connection.build(page.items, node=Customer.from_view,
-                                cursor=lambda v: customer_cursor(v.id), has_next=page.has_next)
+        return CustomerConnection.build(page.items, node=Customer.from_view,
+                                        cursor=lambda v: customer_cursor(v.id),
+                                        has_next=page.has_next, after=after)
 
     @strawberry.field
     def product(self, info: PacteInfo, id: strawberry.ID) -> Product | None:
-        view = info.context.loaders.product.load(str(id))
-        return Product.from_view(view) if view is not None else None
+        return _product(info, str(id))
+
+    @strawberry.field(description="The catalogue, in id order.")
+    def products(self, info: PacteInfo, first: int | None = 20,
+                 after: str | None = None) -> Connection[Product]:
+        page = info.context.session.products(first=_or(first, 20), after=after)
+        return Connection.build(page.items, node=Product.from_view,
+                                cursor=lambda v: customer_cursor(v.id),
+                                has_next=page.has_next, after=after)
 
     @strawberry.field(description="Audit entries, optionally for one customer (auditors).")
     def audit_trail(self, info: PacteInfo, customer_id: strawberry.ID | None = None,
@@ -132,7 +172,7 @@ class Query:
         entries = info.context.session.audit_trail(
             customer_id=str(customer_id) if customer_id is not None else None,
             first=_audit_limit(first), after=decode_seq_cursor(after))
-        return _audit_page(entries, first)
+        return _audit_page(entries, first, after)
 
     @strawberry.field(description="Verify the whole audit trail (auditors).")
     def audit_verification(self, info: PacteInfo) -> AuditVerification:
@@ -146,7 +186,7 @@ class Query:
         first = _or(first, 50)
         entries = info.context.session.my_data_uses(
             str(customer_id), first=_audit_limit(first), after=decode_seq_cursor(after))
-        return _audit_page(entries, first)
+        return _audit_page(entries, first, after)
 
 
 @strawberry.type
@@ -162,7 +202,8 @@ class Mutation:
     @strawberry.mutation(description="Record one contact; idempotent on `input.eventId`.")
     def record_interaction(self, info: PacteInfo, input: InteractionInput) -> Interaction:
         view = info.context.session.record_interaction(
-            customer_id=str(input.customer_id), channel=input.channel, kind=input.kind,
+            customer_id=str(input.customer_id), channel=input.channel.value,
+            kind=input.kind.value,
             event_id=input.event_id, occurred_at=input.occurred_at, summary=input.summary,
             product_id=str(input.product_id) if input.product_id is not None else None,
             amount=input.amount)
@@ -181,7 +222,8 @@ class Mutation:
         for index, item in enumerate(input):
             try:
                 view = session.record_interaction(
-                    customer_id=str(item.customer_id), channel=item.channel, kind=item.kind,
+                    customer_id=str(item.customer_id), channel=item.channel.value,
+                    kind=item.kind.value,
                     event_id=item.event_id, occurred_at=item.occurred_at,
                     summary=item.summary,
                     product_id=str(item.product_id) if item.product_id is not None else None,
@@ -241,6 +283,8 @@ def build_schema(*, dev: bool = False, limits: Limits | None = None) -> strawber
     return PacteSchema(
         query=Query,
         mutation=Mutation,
+        # Implementations of Node no field returns directly would be left out otherwise.
+        types=[Customer, Product],
         extensions=extensions,
         execution_context_class=PlainFieldExecutor,
         config=StrawberryConfig(disable_field_suggestions=not dev),

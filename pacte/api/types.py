@@ -7,15 +7,18 @@ through the request's loaders, never from a store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.types.nodes import SelectedField, Selection
 
 from pacte.api.context import PacteInfo
+from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role, enum_value
 from pacte.api.loaders import InteractionsKey, PredictionsKey, RecommendationsKey
-from pacte.api.relay import Connection
+from pacte.api.relay import Connection, Node
 from pacte.clock import from_micros
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose as PolicyPurpose
@@ -25,8 +28,10 @@ from pacte.graph.views import ConsentChange as ConsentChangeView
 from pacte.graph.views import (
     ConsentView,
     CustomerView,
+    DeviceView,
     InteractionView,
     ProductView,
+    ReviewView,
     Withheld,
 )
 from pacte.predict import NextBestAction as PredictedAction
@@ -35,10 +40,14 @@ __all__ = [
     "Consent",
     "ConsentChange",
     "Customer",
+    "CustomerConnection",
+    "Device",
+    "DeviceTelemetry",
     "Interaction",
     "Principal",
     "Product",
     "Purpose",
+    "Review",
     "WithheldField",
     "camel",
     "customer_cursor",
@@ -61,7 +70,8 @@ def _text(value: Value) -> str | None:
 
 
 def customer_cursor(customer_id: str) -> str:
-    """The cursor of a customer in id order (as `Session.customers` pages)."""
+    """The cursor of a customer (or product) in id order, as `Session.customers` (and
+    `Session.products`) page."""
     return encode_cursor(Cursor(0, customer_id))
 
 
@@ -77,26 +87,26 @@ def customer_fields(info: PacteInfo, *path: str) -> frozenset[str]:
     `path` leads from the current field to the Customer objects (`"edges", "node"` for
     a connection); empty, the current field's value is a Customer.
     """
-    return _selected(info, _CUSTOMER_FIELDS, path)
+    return _selected(info, _CUSTOMER_FIELDS, path, on=("Customer", "Node"))
 
 
 def interaction_fields(info: PacteInfo, *path: str) -> frozenset[str]:
     """The Interaction fields the query returns (see `customer_fields`)."""
-    return _selected(info, _INTERACTION_FIELDS, path)
+    return _selected(info, _INTERACTION_FIELDS, path, on=("Interaction",))
 
 
-def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str]
-              ) -> frozenset[str]:
+def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str], *,
+              on: tuple[str, ...]) -> frozenset[str]:
     found: set[str] = set()
     # Several nodes when the query names the field more than once (merged by GraphQL).
     for node in info.selected_fields:
         if isinstance(node, SelectedField):
-            _collect(node.selections, names, path, found)
+            _collect(node.selections, names, path, found, on)
     return frozenset(found)
 
 
 def _collect(selections: Sequence[Selection], names: Mapping[str, str], path: Sequence[str],
-             found: set[str]) -> None:
+             found: set[str], on: tuple[str, ...]) -> None:
     for s in selections:
         d = s.directives
         # A skipped selection returns nothing, so it opens nothing.
@@ -104,11 +114,14 @@ def _collect(selections: Sequence[Selection], names: Mapping[str, str], path: Se
                   or (d.get("include") or {}).get("if") is False):
             continue
         if not isinstance(s, SelectedField):
-            # A fragment, named or inline: its fields belong to the same object.
-            _collect(s.selections, names, path, found)
+            # A fragment, named or inline: its fields belong to the same object, unless
+            # it is for another type (`node(id:) { ... on Product { name } }` opens no
+            # customer's name).
+            if path or s.type_condition is None or s.type_condition in on:
+                _collect(s.selections, names, path, found, on)
         elif path:
             if s.name == path[0]:
-                _collect(s.selections, names, path[1:], found)
+                _collect(s.selections, names, path[1:], found, on)
         elif (name := names.get(s.name)) is not None:  # by name: an alias changes nothing
             found.add(name)
 
@@ -124,7 +137,7 @@ class WithheldField:
 
 
 @strawberry.type(description="An item of the catalogue; holds no personal data.")
-class Product:
+class Product(Node):
     id: strawberry.ID
     sku: str
     name: str
@@ -141,7 +154,7 @@ class Product:
                              "on it or on an ancestor decides.")
 class Consent:
     purpose: str
-    status: str = strawberry.field(description="granted, withdrawn or expired")
+    status: ConsentStatus
     at: datetime
     until: datetime | None
     source: str | None
@@ -151,7 +164,8 @@ class Consent:
 
     @classmethod
     def from_view(cls, view: ConsentView) -> Consent:
-        return cls(purpose=view.purpose, status=view.status, at=view.at, until=view.until,
+        return cls(purpose=view.purpose, status=ConsentStatus(view.status), at=view.at,
+                   until=view.until,
                    source=view.source, policy_version=view.policy_version,
                    decided_by=view.decided_by)
 
@@ -159,7 +173,7 @@ class Consent:
 @strawberry.type(description="A recorded consent choice, and what it leaves in force.")
 class ConsentChange:
     purpose: str
-    status: str = strawberry.field(description="granted or withdrawn")
+    status: ConsentStatus = strawberry.field(description="granted or withdrawn")
     at: datetime
     until: datetime | None
     source: str | None
@@ -170,7 +184,8 @@ class ConsentChange:
     @classmethod
     def from_view(cls, view: ConsentChangeView) -> ConsentChange:
         r = view.recorded
-        return cls(purpose=r.purpose, status=r.status, at=r.at, until=r.until, source=r.source,
+        return cls(purpose=r.purpose, status=ConsentStatus(r.status), at=r.at, until=r.until,
+                   source=r.source,
                    policy_version=r.policy_version,
                    effective=[Consent.from_view(v) for v in view.effective])
 
@@ -184,8 +199,8 @@ class ConsentChange:
 class Interaction:
     view: strawberry.Private[InteractionView]
     id: strawberry.ID
-    channel: str
-    kind: str
+    channel: Channel
+    kind: InteractionKind
     occurred_at: datetime
     summary: str | None = strawberry.field(description="Free text; null when withheld.")
     amount: float | None = strawberry.field(
@@ -194,8 +209,12 @@ class Interaction:
     @classmethod
     def from_view(cls, view: InteractionView) -> Interaction:
         amount = view.get("amount")
-        return cls(view=view, id=strawberry.ID(view.id), channel=_text(view.get("channel")) or "",
-                   kind=_text(view.get("kind")) or "", occurred_at=view.occurred_at,
+        # The view holds only the fields the query selected (see `interaction_fields`):
+        # an unselected channel or kind is None here and never returned.
+        return cls(view=view, id=strawberry.ID(view.id),
+                   channel=cast(Channel, enum_value(Channel, view.get("channel"))),
+                   kind=cast(InteractionKind, enum_value(InteractionKind, view.get("kind"))),
+                   occurred_at=view.occurred_at,
                    summary=_text(view.get("summary")),
                    amount=float(amount) if isinstance(amount, int | float) else None)
 
@@ -234,7 +253,7 @@ _WITHHELD = "Null when withheld (see `withheld`)."
 
 
 @strawberry.type(description="A person the company serves, as the declared purpose sees them.")
-class Customer:
+class Customer(Node):
     view: strawberry.Private[CustomerView]
     id: strawberry.ID
     name: str | None = strawberry.field(description=_WITHHELD)
@@ -267,13 +286,14 @@ class Customer:
 
     @strawberry.field(description="Newest first, within the purpose's retention.")
     def interactions(self, info: PacteInfo, first: int | None = 20,
-                     after: str | None = None, channel: str | None = None
+                     after: str | None = None, channel: Channel | None = None
                      ) -> Connection[Interaction]:
         page = info.context.loaders.interactions.load(
-            InteractionsKey(self.view.id, 20 if first is None else first, after, channel,
+            InteractionsKey(self.view.id, 20 if first is None else first, after,
+                            channel.value if channel is not None else None,
                             interaction_fields(info, "edges", "node")))
         return Connection.build(page.items, node=Interaction.from_view,
-                                cursor=_interaction_cursor, has_next=page.has_next)
+                                cursor=_interaction_cursor, has_next=page.has_next, after=after)
 
     @strawberry.field(description="What the customer bought (empty when purchases are withheld).")
     def products(self, info: PacteInfo) -> list[Product]:
@@ -286,6 +306,24 @@ class Customer:
             RecommendationsKey(self.view.id, 5 if first is None else first))
         return [Product.from_view(v) for v in views]
 
+    @strawberry.field(description="The devices the customer registered, within the purpose's "
+                                  "retention; empty when the purpose may not use device data "
+                                  "(user.device).")
+    def devices(self, info: PacteInfo) -> list[Device]:
+        return [Device.from_view(v) for v in info.context.session.devices(self.view.id)]
+
+    @strawberry.field(description="The products the customer rated, newest first; empty when "
+                                  "the purpose may not use what customers write "
+                                  "(user.content).")
+    def reviews(self, info: PacteInfo) -> list[Review]:
+        return [Review.from_view(v) for v in info.context.session.reviews(self.view.id)]
+
+    @strawberry.field(description="The customers this one referred who are visible under the "
+                                  "purpose, within its retention.")
+    def referrals(self, info: PacteInfo) -> list[Customer]:
+        views = info.context.session.referrals(self.view.id, fields=customer_fields(info))
+        return [Customer.from_view(v) for v in views]
+
     @strawberry.field(description="What to do next for this customer, best first: under "
                                   "personalization only, from consented data only.")
     def next_best_actions(self, info: PacteInfo, first: int | None = 3
@@ -293,6 +331,80 @@ class Customer:
         actions = info.context.loaders.predictions.load(
             PredictionsKey(self.view.id, 3 if first is None else first))
         return [NextBestAction.from_action(a) for a in actions]
+
+
+@strawberry.type(name="CustomerConnection",
+                 description="A page of customers; pass `pageInfo.endCursor` as `after` for "
+                             "the next.")
+class CustomerConnection(Connection[Customer]):
+    @strawberry.field(description="How many customers the purpose sees in all (under a "
+                                  "consent purpose, those who opted in); read only when "
+                                  "selected.")
+    def total_count(self, info: PacteInfo) -> int:
+        return info.context.session.count_customers()
+
+
+@strawberry.type(description="A device's usage, as its telemetry reported it (user.device).")
+class DeviceTelemetry:
+    usage_minutes_per_day: int | None
+    times_of_use: list[str]
+    energy_kwh_30d: float | None
+
+    @classmethod
+    def parse(cls, value: Value) -> DeviceTelemetry | None:
+        """The summary in a device's telemetry field (JSON), or None when there is none."""
+        text = _text(value)
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        minutes, times, energy = (data.get(k) for k in (
+            "usage_minutes_per_day", "times_of_use", "energy_kwh_30d"))
+        return cls(
+            usage_minutes_per_day=minutes if isinstance(minutes, int)
+            and not isinstance(minutes, bool) else None,
+            times_of_use=[t for t in times if isinstance(t, str)] if isinstance(times, list)
+            else [],
+            energy_kwh_30d=float(energy) if isinstance(energy, int | float)
+            and not isinstance(energy, bool) else None)
+
+
+@strawberry.type(description="A connected device a customer owns (e.g. a smart bulb).")
+class Device:
+    id: strawberry.ID
+    device_type: str | None = strawberry.field(description=_WITHHELD)
+    model: str | None = strawberry.field(description=_WITHHELD)
+    location: str | None = strawberry.field(
+        description="Home location, blurred (`lat,lon`); null when withheld (user.location).")
+    telemetry: DeviceTelemetry | None = strawberry.field(
+        description="Usage summary; null when withheld or never reported.")
+    withheld: list[WithheldField]
+
+    @classmethod
+    def from_view(cls, view: DeviceView) -> Device:
+        f = view.fields
+        return cls(id=strawberry.ID(view.id), device_type=_text(f.get("device_type")),
+                   model=_text(f.get("model")), location=_text(f.get("location")),
+                   telemetry=DeviceTelemetry.parse(f.get("telemetry")),
+                   withheld=WithheldField.many(view.withheld))
+
+
+@strawberry.type(description="A rating a customer gave a product.")
+class Review:
+    view: strawberry.Private[ReviewView]
+    rating: int | None
+    at: datetime
+
+    @classmethod
+    def from_view(cls, view: ReviewView) -> Review:
+        return cls(view=view, rating=view.rating, at=view.at)
+
+    @strawberry.field
+    def product(self, info: PacteInfo) -> Product | None:
+        view = info.context.loaders.product.load(self.view.product_id)
+        return Product.from_view(view) if view is not None else None
 
 
 @strawberry.type(description="One reason for a next best action, as an advisor may say it.")
@@ -330,12 +442,13 @@ class NextBestAction:
 class Principal:
     id: strawberry.ID
     name: str
-    role: str
+    role: Role
     purposes: list[str]
 
     @classmethod
     def from_record(cls, p: PrincipalRecord) -> Principal:
-        return cls(id=strawberry.ID(p.id), name=p.name, role=p.role, purposes=list(p.purposes))
+        return cls(id=strawberry.ID(p.id), name=p.name, role=Role(p.role),
+                   purposes=list(p.purposes))
 
 
 @strawberry.type(description="A purpose of the policy: what data it may use, on what legal basis.")

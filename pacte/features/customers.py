@@ -1,4 +1,4 @@
-"""Customer reads: by id, many by id, by email, pages and counts (G3, G4)."""
+"""Customer reads: by id, many by id, by email or phone, pages and counts (G3, G4)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pacte.graph.checks import (
     encode_id_cursor,
     id_cursor,
     page_size,
-    same_email,
 )
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.operations import Action
 from pacte.graph.views import CustomerView, Page
 
-__all__ = ["count_customers", "customer", "customer_by_email", "customers", "customers_by_id"]
+__all__ = ["count_customers", "customer", "customer_by_email", "customer_by_phone", "customers",
+           "customers_by_id"]
 
 _CUSTOMER = NODE_KINDS["Customer"]
 
@@ -61,33 +61,55 @@ def customers_by_id(door: Door, customer_ids: Sequence[str], *,
 def customer_by_email(door: Door, email: str, *, fields: Collection[str] | None = None
                       ) -> CustomerView | None:
     """Exact lookup through the blind index; None when absent or not visible."""
+    return _lookup(door, "email", email, fields)
+
+
+def customer_by_phone(door: Door, phone: str, *, fields: Collection[str] | None = None
+                      ) -> CustomerView | None:
+    """Exact lookup through the phone's blind index; None when absent or not visible.
+
+    The number is normalised to E.164 as it was on the way in (a national number gets
+    the data directory's default country code). Several customers may share a phone
+    (households): the first visible one in id order is returned.
+    """
+    return _lookup(door, "phone", phone, fields)
+
+
+def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
+            ) -> CustomerView | None:
+    """The visible customer whose `field` is `value`, found through its blind index.
+
+    The answer for a hidden customer is the answer for nobody: None, after the same
+    reads, with the same audit entry (G3); a purpose that may not use `field` may not
+    look customers up by it at all.
+    """
     door._gate(Action.CUSTOMER_LOOKUP)
     names = door._pick(_CUSTOMER, fields)
-    reason = door._reason(_CUSTOMER.field("email"))
+    reason = door._reason(_CUSTOMER.field(field))
     if reason is not None:
         door._deny(Action.CUSTOMER_LOOKUP, PurposeNotGranted(
-            f"cannot look customers up by email: {reason}"))
+            f"cannot look customers up by {field}: {reason}"))
     try:
-        check_text("email", email)
-        token = door._email_token(email)
+        check_text(field, value)
+        token = door._index_token(field, value)
     except InputError:
         door._audit(door._record(Action.CUSTOMER_LOOKUP, outcome="bad_input"))
         raise
-    candidates = door._email_owners(token)
+    candidates = sorted(door._index_owners(field, token))
     match: CustomerView | None = None
     # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
     # reads one that does: both cost the same (G3, timing). Its decoy is then a
     # customer picked by the token, as arbitrary as the one a hidden match reads.
     for node in door._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
-        opened = door._open(node, ["email"])
-        if same_email(opened.get("email"), email):
+        opened = door._open(node, [field])
+        if door._same_indexed(field, opened.get(field), value):
             match = door._customer_view(node, names, opened=opened)
             break
-    # The email is opened to confirm the match: on record even when not returned.
+    # The value is opened to confirm the match: on record even when not returned.
     used = match.fields.keys() if match else ()
     door._audit(door._record(
         Action.CUSTOMER_LOOKUP, subjects=[match.id] if match else [],
-        fields=used if "email" in used else (*used, "email"),
+        fields=used if field in used else (*used, field),
         outcome="ok" if match else "not_found"))
     return match
 

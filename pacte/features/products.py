@@ -1,24 +1,29 @@
-"""Catalogue products and what relates customers to them: purchases, buyers, and the
-customers' referrals and devices, within the purpose's retention."""
+"""Catalogue products and what relates customers to them: purchases, buyers, reviews,
+and the customers' referrals and devices, within the purpose's retention."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
+from pacte.clock import from_micros
 from pacte.features.door import Door
-from pacte.graph.checks import check_id
+from pacte.graph.checks import check_id, encode_id_cursor, id_cursor, page_size
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.operations import Action
 from pacte.graph.store import Node
-from pacte.graph.views import CustomerView, DeviceView, ProductView
+from pacte.graph.views import CustomerView, DeviceView, Page, ProductView, ReviewView
 
-__all__ = ["DEVICES", "PURCHASES", "buyers", "devices", "product", "product_views",
-           "products_by_id", "products_of", "referrals"]
+__all__ = ["CONTENT", "DEVICES", "PURCHASES", "buyers", "devices", "product", "product_views",
+           "products", "products_by_id", "products_of", "referrals", "reviews"]
+
+_CUSTOMER = NODE_KINDS["Customer"]
 
 _DEVICE = NODE_KINDS["Device"]
 # The categories that relations carry: purchases are financial, devices are device data.
 PURCHASES = "user.financial"
 DEVICES = "user.device"
+# A rating is content the customer wrote.
+CONTENT = "user.content"
 
 
 def products_of(door: Door, customer_id: str) -> list[ProductView]:
@@ -50,6 +55,16 @@ def product(door: Door, product_id: str) -> ProductView | None:
     return views[0] if views else None
 
 
+def products(door: Door, *, first: int = 20, after: str | None = None) -> Page[ProductView]:
+    """The catalogue in id order (keyset pagination); holds no personal data."""
+    first = page_size(first)
+    page = door._products_page(id_cursor(after), first + 1)
+    views = [_product(n) for n in page[:first]]
+    door._audit(door._record("product.catalogue", extra={"products": [v.id for v in views]}))
+    end = encode_id_cursor(views[-1].id) if views else None
+    return Page(views, end, len(page) > first)
+
+
 def products_by_id(door: Door, product_ids: Sequence[str]) -> dict[str, ProductView]:
     """Many catalogue products in one round trip and one audit record."""
     ids = list(dict.fromkeys(product_ids))
@@ -76,15 +91,39 @@ def buyers(door: Door, product_id: str) -> list[CustomerView]:
     return views
 
 
-def referrals(door: Door, customer_id: str) -> list[CustomerView]:
-    """The visible customers this customer referred, within the purpose's retention."""
+def referrals(door: Door, customer_id: str, *, fields: Collection[str] | None = None
+              ) -> list[CustomerView]:
+    """The visible customers this customer referred, within the purpose's retention.
+
+    `fields` names the fields to open (default: every one the purpose may use).
+    """
     door._gate(Action.CUSTOMER_REFERRALS)
+    names = door._pick(_CUSTOMER, fields)
     door._require_visible(Action.CUSTOMER_REFERRALS, customer_id)
     horizon = door._horizon()
     ids = [e.dst for e in door._edges(customer_id, "REFERRED") if e.at >= horizon]
-    views = [door._customer_view(n) for n in door._visible_customers(ids)]
+    views = [door._customer_view(n, names) for n in door._visible_customers(ids)]
     door._audit(door._record(Action.CUSTOMER_REFERRALS,
-                             subjects=[customer_id, *(v.id for v in views)]))
+                             subjects=[customer_id, *(v.id for v in views)],
+                             fields=views[0].fields.keys() if views else ()))
+    return views
+
+
+def reviews(door: Door, customer_id: str) -> list[ReviewView]:
+    """The products a customer rated within the purpose's retention, newest first.
+
+    Under a purpose that may not use what customers write (`CONTENT`), the list is
+    empty and the refusal on record, as for devices.
+    """
+    door._gate(Action.REVIEW_LIST)
+    door._require_visible(Action.REVIEW_LIST, customer_id)
+    if not door._category_ok(CONTENT):
+        door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], outcome="withheld"))
+        return []
+    horizon = door._horizon()
+    views = [ReviewView(e.dst, from_micros(e.at), _rating(e.props.get("rating")))
+             for e in door._edges(customer_id, "REVIEWED") if e.at >= horizon]
+    door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], fields=["REVIEWED"]))
     return views
 
 
@@ -102,6 +141,10 @@ def devices(door: Door, customer_id: str) -> list[DeviceView]:
     views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
     door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], fields=allowed))
     return views
+
+
+def _rating(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _product(node: Node) -> ProductView:

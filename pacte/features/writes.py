@@ -93,7 +93,8 @@ def _refuse_taken_email(door: Door, customer_id: str, email: str) -> None:
         door._deny(Action.CUSTOMER_WRITE, PurposeNotGranted(
             f"emails are changed under a purpose that sees every customer, "
             f"not {door.purpose.id}"), subjects=[customer_id])
-    others = [c for c in door._email_owners(door._email_token(email)) if c != customer_id]
+    token = door._index_token("email", email)
+    others = [c for c in door._index_owners("email", token) if c != customer_id]
     for node in door._customer_nodes(others).values():
         if same_email(door._open(node, ["email"]).get("email"), email):
             door._audit(door._record(Action.CUSTOMER_WRITE, outcome="bad_input",

@@ -191,11 +191,21 @@ class Access:
     def _edges_many(self, node_ids: Sequence[str], type: str) -> dict[str, list[Edge]]:
         return self._b.store.edges_many(node_ids, type)
 
-    def _email_token(self, email: str) -> bytes:
-        return self._b.codec.token("Customer", "email", email)
+    def _index_token(self, field: str, value: str) -> bytes:
+        """The blind-index token of a customer's `field` (email, phone) for `value`."""
+        return self._b.codec.token("Customer", field, value)
 
-    def _email_owners(self, token: bytes) -> list[str]:
-        return self._b.store.lookup(index_name("Customer", "email"), token)
+    def _index_owners(self, field: str, token: bytes) -> list[str]:
+        """The customers whose `field` has `token`: candidates, to confirm by decrypting."""
+        return self._b.store.lookup(index_name("Customer", field), token)
+
+    def _same_indexed(self, field: str, stored: Value, given: str) -> bool:
+        """Whether a decrypted `field` is `given`, both normalised as the index has them."""
+        return self._b.codec.same(field, stored, given)
+
+    def _products_page(self, after: str | None, limit: int) -> list[Node]:
+        """Catalogue products in id order after `after` (no personal data)."""
+        return self._b.store.scan_nodes("Product", after=after, limit=limit)
 
     def _event_owners(self, event_id: str) -> list[str]:
         return self._b.store.lookup(EVENT_INDEX, event_token(event_id))

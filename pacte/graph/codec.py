@@ -89,6 +89,16 @@ class Codec:
     def token(self, kind: str, field: str, value: str) -> bytes:
         return self._index.token(field, value)
 
+    def same(self, field: str, stored: Value, given: str) -> bool:
+        """Whether a decrypted value is `given` once both are normalised as the blind
+        index of `field` normalises them (a candidate of a lookup is then the match)."""
+        if not isinstance(stored, str):
+            return False
+        try:
+            return self._index.normalise(field, stored) == self._index.normalise(field, given)
+        except InputError:
+            return False
+
     def keyed_token(self, namespace: str, value: str) -> bytes:
         return self._index.keyed_token(namespace, value)
 

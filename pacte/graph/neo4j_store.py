@@ -27,19 +27,15 @@ Every lookup by id names its index (`USING INDEX SEEK`): a plan cached while the
 was empty, or while the index statistics lagged behind a bulk load, could otherwise
 scan a whole index per row (a 1000-customer batch then ran for minutes).
 
-A read costs one round trip (see `_query`), and one returns its rows as one list in one
+A read costs one round trip (see `_query`), and returns its rows as one list in one
 record: each record is a Bolt message, and handling messages is most of the driver's
-time. What is left per read is the round trip itself, about a millisecond on one
-machine. So `read_scope(around=..., hops=...)` reads a node and its neighbourhood (a
-customer's newest interactions with their products, purchases, consents) in one round
-trip and answers the matching store calls of the block from it: the customer-360 read
-is 7 calls, 7 round trips without it.
+time. Read scopes (pacte.graph.neo4j_scope) save the round trips themselves; batch
+writes are in pacte.graph.neo4j_write.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -48,18 +44,20 @@ from urllib.parse import unquote, urlsplit
 
 import neo4j
 from neo4j.exceptions import (
-    AuthError,
     ClientError,
     DriverError,
     Neo4jError,
-    ServiceUnavailable,
-    SessionExpired,
-    TransientError,
 )
 
-from pacte.errors import ConfigError, Conflict, CorruptStore, StorageError
+from pacte.errors import ConfigError, CorruptStore
+from pacte.graph.neo4j_errors import CONSTRAINT_FAILED as _CONSTRAINT_FAILED
+from pacte.graph.neo4j_errors import mapped as _mapped
+from pacte.graph.neo4j_scope import AROUND as _AROUND
+from pacte.graph.neo4j_scope import Scope as _Scope
+from pacte.graph.neo4j_scope import edge_row as _edge
+from pacte.graph.neo4j_scope import node_row as _node
+from pacte.graph.neo4j_write import SEEK_NODE, apply, plan, unique
 from pacte.graph.store import (
-    EVENT_INDEX,
     NEO4J_SCHEMES,
     Cursor,
     Direction,
@@ -67,10 +65,7 @@ from pacte.graph.store import (
     Hop,
     IndexEntry,
     Node,
-    Value,
     WriteBatch,
-    decode_props,
-    encode_props,
 )
 
 __all__ = ["SCHEMA_VERSION", "Hop", "Neo4jStore"]
@@ -108,38 +103,7 @@ _INIT_VERSION = (
     "RETURN m.value AS version"
 )
 
-# -- writes ----------------------------------------------------------------------------
-_SEEK_NODE: LiteralString = " USING INDEX SEEK n:PacteNode(id)"
-_DELETE_NODES = (
-    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE + " DETACH DELETE n"
-)
-_DELETE_EDGES = (
-    "UNWIND $ids AS eid MATCH ()-[r:PACTE_EDGE {id: eid}]->() "
-    "USING INDEX SEEK r:PACTE_EDGE(id) DELETE r"
-)
-_UNINDEX = (
-    "UNWIND $ids AS nid MATCH (i:PacteIndex {node_id: nid}) "
-    "USING INDEX SEEK i:PacteIndex(node_id) DELETE i"
-)
-# MERGE on a property with a uniqueness constraint always seeks the constraint's index.
-_PUT_NODES = (
-    "UNWIND $nodes AS n MERGE (x:PacteNode {id: n.id}) "
-    "SET x.kind = n.kind, x.owner = n.owner, x.props = n.props"
-)
-# Relationships cannot move to other endpoints, so an upserted edge is deleted (above,
-# with _DELETE_EDGES) and created afresh; the count tells whether every endpoint existed.
-_CREATE_EDGES = (
-    "UNWIND $edges AS e "
-    "MATCH (s:PacteNode {id: e.src}) USING INDEX SEEK s:PacteNode(id) "
-    "MATCH (d:PacteNode {id: e.dst}) USING INDEX SEEK d:PacteNode(id) "
-    "CREATE (s)-[:PACTE_EDGE {id: e.id, type: e.type, at: e.at, props: e.props}]->(d) "
-    "RETURN count(*) AS created"
-)
-_PUT_INDEX = (
-    "UNWIND $entries AS i MERGE (x:PacteIndex {key: i.key}) "
-    "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id, "
-    "x.unique_key = i.unique_key"
-)
+# -- writes (the batch's statements are in pacte.graph.neo4j_write) ---------------------
 _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 
 # -- reads -----------------------------------------------------------------------------
@@ -147,7 +111,7 @@ _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 # the order of the ORDER BY before it.
 _NODE_ROW = "[n.id, n.kind, n.owner, n.props]"
 _GET_NODES = (
-    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + _SEEK_NODE
+    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + SEEK_NODE
     + " RETURN collect(" + _NODE_ROW + ")"
 )
 # Ordered by (kind, id), the composite index's own order: the page is read from the
@@ -224,70 +188,6 @@ _ITER_INDEX = (
 )
 _GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
 
-# A node and, per hop, its newest `limit` edges of one type and direction, with the
-# nodes at their other ends and those nodes' outgoing edges of the `then` types: one
-# round trip for a customer-360 view. Hops are parameters (a list of maps), so the text
-# stays constant. The per-hop limit is a list slice (LIMIT takes no variable); the sort
-# before it is over the node's edges of that type, as in `edges`. The last aggregation
-# has no grouping key, so the node comes back even when no hop finds an edge.
-_AROUND = """
-MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)
-CALL (n) {
-  UNWIND range(0, size($hops) - 1) AS i
-  WITH n, i, $hops[i] AS h
-  CALL (n, h) {
-    MATCH (n)-[r:PACTE_EDGE]->(m:PacteNode) WHERE h.out AND r.type = h.type
-    RETURN r, m
-    UNION ALL
-    MATCH (n)<-[r:PACTE_EDGE]-(m:PacteNode) WHERE NOT h.out AND r.type = h.type
-    RETURN r, m
-  }
-  WITH i, h, r, m ORDER BY r.at DESC, r.id DESC
-  WITH i, h, collect([r, m])[..h.limit] AS picked
-  UNWIND picked AS p
-  WITH i, h, p[0] AS r, p[1] AS m
-  WITH i, collect([r.id, r.at, r.props, m.id,
-      CASE WHEN h.nodes THEN [m.kind, m.owner, m.props] END,
-      [(m)-[t:PACTE_EDGE]->(q:PacteNode) WHERE t.type IN h.then
-       | [t.id, t.type, m.id, q.id, t.at, t.props]]]) AS rows
-  RETURN collect([i, rows]) AS hops
-}
-RETURN n.id, n.kind, n.owner, n.props, hops
-"""
-
-
-def _props(text: str) -> dict[str, Value]:
-    # Most edges carry no properties: no JSON parser for those.
-    return {} if text == "{}" else decode_props(text)
-
-
-def _node(row: Sequence[Any]) -> Node:
-    return Node(row[1], row[0], _props(row[3]), row[2])
-
-
-def _edge(row: Sequence[Any]) -> Edge:
-    return Edge(row[1], row[0], row[2], row[3], row[4], _props(row[5]))
-
-
-def _index_key(name: str, token_hex: str, node_id: str) -> str:
-    # One unique string per (name, token, node_id): Community has no composite node keys.
-    return json.dumps([name, token_hex, node_id], separators=(",", ":"), ensure_ascii=False)
-
-
-def _last_wins(items: Sequence[_T], key: Callable[[_T], str]) -> list[_T]:
-    # Within one UNWIND, Cypher does not let a later row see an earlier row's writes in
-    # every plan, so repeated ids in a batch are collapsed here: the last put wins, as in
-    # a sequence of upserts.
-    seen: dict[str, _T] = {}
-    for item in items:
-        seen.pop(key(item), None)
-        seen[key(item)] = item
-    return list(seen.values())
-
-
-def _unique(ids: Sequence[str]) -> list[str]:
-    return list(dict.fromkeys(ids))
-
 
 def _run_statement(tx: neo4j.ManagedTransaction, statement: LiteralString) -> None:
     tx.run(statement).consume()
@@ -304,119 +204,6 @@ def _all_values(result: neo4j.Result) -> list[list[Any]]:
 def _first_record(result: neo4j.Result) -> list[Any] | None:
     record = result.single(strict=False)
     return None if record is None else list(record.values())
-
-
-_CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
-
-
-class _EndpointMissing(StorageError):
-    """Raised inside the write transaction, so the whole batch rolls back."""
-
-
-@contextlib.contextmanager
-def _mapped(operation: str) -> Iterator[None]:
-    """Driver errors become StorageError; messages carry codes, never values.
-
-    Neo4j's own messages can quote property values (a constraint violation names the
-    duplicate), so only the status code and the error class are kept.
-    """
-    try:
-        yield
-    except StorageError:
-        raise
-    except (ServiceUnavailable, SessionExpired) as exc:
-        raise StorageError(f"neo4j {operation} failed: server unavailable "
-                           f"({type(exc).__name__})", retryable=True) from exc
-    except TransientError as exc:
-        raise StorageError(f"neo4j {operation} failed: {exc.code}", retryable=True) from exc
-    except AuthError as exc:
-        raise StorageError(f"neo4j {operation} failed: authentication refused ({exc.code})",
-                           retryable=False) from exc
-    except Neo4jError as exc:
-        if exc.code == _CONSTRAINT_FAILED:
-            raise Conflict(f"neo4j {operation} refused: {exc.code}") from exc
-        raise StorageError(f"neo4j {operation} failed: {exc.code}", retryable=False) from exc
-    except DriverError as exc:
-        raise StorageError(f"neo4j {operation} failed: {type(exc).__name__}",
-                           retryable=False) from exc
-
-
-# -- read scopes ---------------------------------------------------------------------------
-
-
-def _newest_first(edges: list[Edge]) -> list[Edge]:
-    edges.sort(key=lambda e: (e.at, e.id), reverse=True)
-    return edges
-
-
-class _Scope:
-    """What the read scopes of one thread (or task) have read: nodes, and edge lists.
-
-    An edge list is newest first, and either complete or the newest `limit` edges.
-    """
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, Node] = {}
-        self.absent: set[str] = set()
-        # (node id, type, direction) -> (newest-first edges, whether that is all of them)
-        self.lists: dict[tuple[str, str, str], tuple[list[Edge], bool]] = {}
-
-    def clear(self) -> None:
-        self.nodes, self.absent, self.lists = {}, set(), {}
-
-    def add(self, node_id: str, hops: Sequence[Hop], value: Sequence[Any] | None) -> None:
-        """Remember the answer of _AROUND (None: there is no such node)."""
-        if value is None:
-            self.absent.add(node_id)
-            for h in hops:
-                self.lists[(node_id, h.type, h.direction)] = ([], True)
-            return
-        self.nodes[node_id] = _node(value)
-        self.absent.discard(node_id)
-        found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
-        for i, h in enumerate(hops):
-            listed: list[Edge] = []
-            for edge_id, at, props, other, node, then in found.get(i, ()):
-                src, dst = (node_id, other) if h.direction == "out" else (other, node_id)
-                listed.append(Edge(h.type, edge_id, src, dst, at, _props(props)))
-                if node is not None:
-                    self.nodes[other] = Node(node[0], other, _props(node[2]), node[1])
-                    self.absent.discard(other)
-                if h.then:
-                    by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
-                    for row in then:
-                        by_type[row[1]].append(_edge(row))
-                    for t, next_edges in by_type.items():
-                        self.lists[(other, t, "out")] = (_newest_first(next_edges), True)
-            complete = h.limit is None or len(listed) < h.limit
-            self.lists[(node_id, h.type, h.direction)] = (listed, complete)
-
-    def get_nodes(self, ids: Sequence[str]) -> tuple[dict[str, Node], list[str]]:
-        """The nodes it read among `ids`, and the ids it knows nothing of."""
-        found: dict[str, Node] = {}
-        unknown: list[str] = []
-        for i in ids:
-            node = self.nodes.get(i)
-            if node is not None:
-                found[i] = node
-            elif i not in self.absent:
-                unknown.append(i)
-        return found, unknown
-
-    def edges(self, node_id: str, type: str, direction: str, limit: int | None,
-              before: Cursor | None) -> list[Edge] | None:
-        """What `Store.edges` would answer, or None when this scope cannot tell."""
-        known = self.lists.get((node_id, type, direction))
-        if known is None:
-            return None
-        listed, complete = known
-        if before is not None:
-            if not complete:
-                return None
-            listed = [e for e in listed if (e.at, e.id) < (before.at, before.id)]
-        elif not complete and (limit is None or limit > len(listed)):
-            return None
-        return listed[:limit] if limit is not None else list(listed)
 
 
 # -- the store ----------------------------------------------------------------------------
@@ -607,7 +394,8 @@ class Neo4jStore:
     def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
         """Read a node and its hops into the current read scope, in one round trip.
 
-        For a customer-360 view: ``Hop("HAD", limit=21, nodes=True, then=("ABOUT",))``,
+        For a customer-360 view: ``Hop("HAD", limit=21, nodes=True, then=("ABOUT",),
+        then_nodes=True)``,
         ``Hop("BOUGHT", nodes=True)`` and ``Hop("CONSENTED")``. Returns False, reading
         nothing, outside a read scope.
         """
@@ -621,7 +409,8 @@ class Neo4jStore:
             return False
         params = [{"type": h.type, "out": h.direction == "out",
                    "limit": _NO_SLICE if h.limit is None else h.limit,
-                   "nodes": h.nodes, "then": list(h.then)} for h in hops]
+                   "nodes": h.nodes, "then": list(h.then), "then_nodes": h.then_nodes}
+                  for h in hops]
         scope.add(around, hops, self._query("prefetch", _AROUND,
                                             {"id": around, "hops": params}, _first_record))
         return True
@@ -636,49 +425,19 @@ class Neo4jStore:
     def write(self, batch: WriteBatch) -> None:
         if not batch:
             return
-        # Everything is encoded before the transaction: a value that cannot be stored
-        # fails here, before anything reaches the server.
-        nodes = [{"id": n.id, "kind": n.kind, "owner": n.owner, "props": encode_props(n.props)}
-                 for n in _last_wins(batch.nodes, lambda n: n.id)]
-        edges = [{"id": e.id, "type": e.type, "src": e.src, "dst": e.dst, "at": e.at,
-                  "props": encode_props(e.props)}
-                 for e in _last_wins(batch.edges, lambda e: e.id)]
-        entries = []
-        for i in batch.index:
-            token = bytes(i.token).hex()
-            entries.append({"key": _index_key(i.name, token, i.node_id), "name": i.name,
-                            "token": token, "node_id": i.node_id,
-                            "unique_key": f"{i.name}:{token}" if i.name == EVENT_INDEX
-                            else None})
-        delete_nodes = _unique(batch.delete_nodes)
-        delete_edges = _unique(batch.delete_edges)
-        unindex = _unique(batch.unindex)
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            # The order WriteBatch documents: deletions, then puts.
-            if delete_nodes:
-                tx.run(_DELETE_NODES, ids=delete_nodes).consume()
-                tx.run(_UNINDEX, ids=delete_nodes).consume()
-            if delete_edges:
-                tx.run(_DELETE_EDGES, ids=delete_edges).consume()
-            if unindex:
-                tx.run(_UNINDEX, ids=unindex).consume()
-            if nodes:
-                tx.run(_PUT_NODES, nodes=nodes).consume()
-            if edges:
-                tx.run(_DELETE_EDGES, ids=[e["id"] for e in edges]).consume()
-                created = tx.run(_CREATE_EDGES, edges=edges).single(strict=True)[0]
-                if created != len(edges):
-                    raise _EndpointMissing(
-                        f"{len(edges) - created} edge(s) refer to nodes that do not exist; "
-                        "the batch was not applied")
-            if entries:
-                tx.run(_PUT_INDEX, entries=entries).consume()
-
+        planned = plan(batch)
         self._ensure_schema()
         self._forget_scope()
         with _mapped("write"), self._session() as session:
-            session.execute_write(work)
+            try:
+                session.execute_write(apply, planned)
+            except ClientError as exc:
+                if exc.code != _CONSTRAINT_FAILED:
+                    raise
+                # Another transaction may have created a node this one found absent:
+                # replayed with MERGE (see pacte.graph.neo4j_write). A real conflict (an
+                # event id recorded twice) fails again, and is raised as Conflict.
+                session.execute_write(apply, planned, merge=True)
 
     def set_meta(self, key: str, value: str) -> None:
         self._ensure_schema()
@@ -691,7 +450,7 @@ class Neo4jStore:
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        wanted = _unique(ids)
+        wanted = unique(ids)
         found: dict[str, Node] = {}
         scope = self._scope.get()
         if scope is not None:
@@ -745,7 +504,7 @@ class Neo4jStore:
                 return {i: edges or [] for i, edges in known.items()}
         out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         query = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
-        for r in self._read("edges_many", query, ids=_unique(node_ids), type=type):
+        for r in self._read("edges_many", query, ids=unique(node_ids), type=type):
             e = _edge(r)
             out[e.src if direction == "out" else e.dst].append(e)
         return out

@@ -55,6 +55,7 @@ class Action(StrEnum):
     PRODUCT_READ = "product.read"
     PRODUCT_BUYERS = "product.buyers"
     DEVICE_LIST = "device.list"
+    REVIEW_LIST = "review.list"
     CONSENT_READ = "consent.read"
     CONSENT_HISTORY = "consent.history"
     CONSENT_GRANT = "consent.grant"
@@ -115,6 +116,7 @@ OPERATIONS: Mapping[Action, Operation] = _declare(
     Operation(Action.PRODUCT_LIST, "the customer (BOUGHT)", single_records=True),
     Operation(Action.PRODUCT_BUYERS, "the buyers shown", single_records=True),
     Operation(Action.DEVICE_LIST, "the customer and the fields opened", single_records=True),
+    Operation(Action.REVIEW_LIST, "the customer (REVIEWED)", single_records=True),
     Operation(Action.CONSENT_READ, "the customer", single_records=True),
     Operation(Action.CONSENT_HISTORY, "the customer", single_records=True),
     Operation(Action.RECOMMENDATIONS, "the customer and every co-buyer whose purchases "

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from pacte.errors import InputError, Unauthenticated
+from pacte.graph.key_cache import KeyCache, RevocationStamp
 from pacte.graph.policy import ROLES, Policy
 from pacte.graph.store import IndexEntry, Node, Store, WriteBatch
 
@@ -66,9 +67,13 @@ _USE_PREFIX = "pu_"
 class PrincipalRegistry:
     """Create, list, revoke and authenticate principals kept in the store."""
 
-    def __init__(self, store: Store, policy: Policy) -> None:
+    def __init__(self, store: Store, policy: Policy, *,
+                 stamp: RevocationStamp | None = None) -> None:
+        """With `stamp` (shared by every process on the store), authentication answers
+        keys it has seen without reading the store (see pacte.graph.key_cache)."""
         self._store = store
         self._policy = policy
+        self._cache = KeyCache(stamp) if stamp is not None else None
         # principal id -> the day of its last use noted by this process: after the first
         # request of a day, authentication reads nothing more for it.
         self._noted: dict[str, int] = {}
@@ -127,6 +132,9 @@ class PrincipalRegistry:
         if before_write is not None:
             before_write(_principal(node))
         self._store.write(WriteBatch(nodes=[Node("Principal", node.id, props)]))
+        if self._cache is not None:
+            # After the store write: every process drops its cached keys on its next request.
+            self._cache.revoked()
         return _principal(Node("Principal", node.id, props))
 
     def authenticate(self, key: str | None, *, now: int | None = None) -> Principal:
@@ -136,11 +144,18 @@ class PrincipalRegistry:
         """
         if not key or not key.startswith(_PREFIX) or len(key) > 200:
             raise Unauthenticated("missing or malformed API key")
-        ids = self._store.lookup(KEY_INDEX, _key_hash(key))
-        node = self._store.get_nodes(ids[:1]).get(ids[0]) if ids else None
-        principal = _principal(node) if node is not None and node.kind == "Principal" else None
-        if node is None or principal is None or principal.revoked:
-            raise Unauthenticated("unknown or revoked API key")
+        digest = _key_hash(key)
+        stamp = self._cache.check() if self._cache is not None else None
+        principal = self._cache.get(digest) if self._cache is not None else None
+        if principal is None:
+            ids = self._store.lookup(KEY_INDEX, digest)
+            node = self._store.get_nodes(ids[:1]).get(ids[0]) if ids else None
+            principal = _principal(node) if node is not None and node.kind == "Principal" \
+                else None
+            if principal is None or principal.revoked:
+                raise Unauthenticated("unknown or revoked API key")
+            if self._cache is not None:
+                self._cache.put(digest, principal, under=stamp)
         if now is not None:
             self._note_use(principal.id, now)
         return principal

@@ -484,15 +484,18 @@ class Session(Access):
     customer = _customers.customer
     customers_by_id = _customers.customers_by_id
     customer_by_email = _customers.customer_by_email
+    customer_by_phone = _customers.customer_by_phone
     customers = _customers.customers
     count_customers = _customers.count_customers
     interactions = _interactions.interactions
     products_of = _products.products_of
     product = _products.product
     products_by_id = _products.products_by_id
+    products = _products.products
     buyers = _products.buyers
     referrals = _products.referrals
     devices = _products.devices
+    reviews = _products.reviews
     consents = _consents.consents
     consent_history = _consents.consent_history
     explain = _consents.explain
@@ -537,8 +540,8 @@ def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...
     hops = [Hop("CONSENTED")]
     if interactions:
         # A default page of interactions and one more (its hasNext needs it); a larger
-        # page is read from the server as usual.
-        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",)))
+        # page is read from the server as usual. With the products they are about.
+        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",), then_nodes=True))
     if purchases:
         hops.append(Hop("BOUGHT", nodes=True))
     return tuple(hops)

@@ -129,7 +129,8 @@ class Hop:
 
     The newest `limit` edges of `type` in `direction` (all of them when None); with
     `nodes`, the nodes at their other ends too; with `then`, every outgoing edge of those
-    types at those nodes (an interaction's ABOUT edge, say).
+    types at those nodes (an interaction's ABOUT edge, say); with `then_nodes`, the nodes
+    those edges lead to as well (the product an interaction is about).
     """
 
     type: str
@@ -137,6 +138,7 @@ class Hop:
     limit: int | None = None
     nodes: bool = False
     then: tuple[str, ...] = ()
+    then_nodes: bool = False
 
 
 @runtime_checkable

@@ -18,6 +18,7 @@ __all__ = [
     "Page",
     "ProductView",
     "ProjectedCustomer",
+    "ReviewView",
     "Withheld",
 ]
 
@@ -70,6 +71,15 @@ class ProductView:
     name: str
     category: str
     price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewView:
+    """A product a customer rated, and when."""
+
+    product_id: str
+    at: datetime
+    rating: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ def _item(cid: str, event_id: str, **extra: Any) -> dict[str, Any]:
 def test_each_item_gets_its_own_result(fresh: tuple[World, Api]) -> None:
     world, api = fresh
     cid = world.customers["none"]
-    items = [_item(cid, "b-1"), _item(cid, "b-2", channel="fax"), _item(cid, "b-1"),
+    items = [_item(cid, "b-1"), _item(cid, "b-2", summary="x" * 10_001), _item(cid, "b-1"),
              _item("c_nobody", "b-3"), _item(cid, "b-4")]
     out = api.data(BATCH, key=world.keys["app"], purpose="service",
                    variables={"items": items})["recordInteractions"]

@@ -20,7 +20,7 @@ from tests.helpers import World
 
 RECORD = """
 mutation($c: ID!, $at: DateTime!, $ev: String!) {
-  recordInteraction(input: {customerId: $c, channel: "web", kind: "visit",
+  recordInteraction(input: {customerId: $c, channel: web, kind: visit,
                             eventId: $ev, occurredAt: $at}) { id occurredAt }
 }
 """

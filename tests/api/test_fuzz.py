@@ -200,7 +200,7 @@ def test_fuzz_mutations(probe: Probe) -> None:
 _NESTED = ("customers(first: 100) { edges { node { interactions(first: 100) "
            "{ edges { node { summary amount } } } } } }")
 _RECORD = ("mutation($c: ID!, $d: DateTime) { recordInteraction(input: {customerId: $c, "
-           'channel: "email", kind: "visit", eventId: "fuzz-date", occurredAt: $d}) { id } }')
+           'channel: email, kind: visit, eventId: "fuzz-date", occurredAt: $d}) { id } }')
 
 
 @pytest.mark.parametrize(("query", "variables", "caller", "code"), [

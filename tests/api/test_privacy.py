@@ -138,8 +138,8 @@ def test_role_forbidden(api: Api, world: World, role: str, purpose: str, query: 
 
 
 def test_hidden_and_absent_customers_fail_alike(api: Api, world: World) -> None:
-    q = """mutation($id: ID!) { recordInteraction(input: {customerId: $id, channel: "web",
-           kind: "visit", eventId: "probe"}) { id } }"""
+    q = """mutation($id: ID!) { recordInteraction(input: {customerId: $id, channel: web,
+           kind: visit, eventId: "probe"}) { id } }"""
     hidden = world.customers["withdrawn"]
     absent = "c_" + "0" * 12
     errors = []
@@ -160,7 +160,7 @@ def test_no_personal_value_in_any_error(api: Api, world: World) -> None:
             probes += [
                 ("app", purpose, QUERY_360, {"id": cid}),
                 ("app", purpose, "query($id: ID!) { customer(id: $id) { recommendations "
-                                 "{ id } interactions(channel: \"fax\") { edges { cursor } } "
+                                 "{ id } interactions(channel: sms) { edges { cursor } } "
                                  "} }", {"id": cid}),
                 ("app", purpose, "mutation($id: ID!) { exportCustomer(customerId: $id) }",
                  {"id": cid}),

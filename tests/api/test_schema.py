@@ -46,5 +46,27 @@ def test_contract_names() -> None:
         "exportCustomer(customerId: ID!): JSON!",
         "pageInfo: PageInfo!",
         "hasNextPage: Boolean!",
+        # Relay, enums and what the graph holds (issue 22).
+        "hasPreviousPage: Boolean!",
+        "startCursor: String",
+        "interface Node {",
+        "type Customer implements Node {",
+        "type Product implements Node {",
+        "node(id: ID!): Node",
+        "totalCount: Int!",
+        "customerByPhone(phone: String!): Customer",
+        "products(first: Int = 20, after: String = null): ProductConnection!",
+        "devices: [Device!]!",
+        "reviews: [Review!]!",
+        "referrals: [Customer!]!",
+        "telemetry: DeviceTelemetry",
+        "channel: Channel!",
+        "kind: InteractionKind!",
+        "status: ConsentStatus!",
+        "role: Role!",
+        "outcome: Outcome!",
+        "interactions(first: Int = 20, after: String = null, channel: Channel = null)",
     ):
         assert line in text, line
+    # Purposes stay strings: they come from the policy.
+    assert "purpose: String!" in text and "enum Purpose" not in text

@@ -222,9 +222,9 @@ GRAPHQL_CALLS = [
     ("service", 'mutation($v: String!) { upsertCustomer(input: {id: "%(cid)s", name: $v}) '
                 "{ id } }"),
     ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
-                'channel: "web", kind: "visit", eventId: "e-1", summary: $v}) { id } }'),
+                'channel: web, kind: visit, eventId: "e-1", summary: $v}) { id } }'),
     ("service", 'mutation($v: String!) { recordInteraction(input: {customerId: "%(cid)s", '
-                'channel: "web", kind: "visit", eventId: $v}) { id } }'),
+                'channel: web, kind: visit, eventId: $v}) { id } }'),
     ("self_service", 'mutation($v: String!) { grantConsent(customerId: "%(cid)s", '
                      'purpose: "marketing", source: $v) { status } }'),
     ("self_service", "mutation($v: ID!) { eraseCustomer(customerId: $v) { signature } }"),

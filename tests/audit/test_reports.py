@@ -148,8 +148,8 @@ def test_public_api_is_exactly_all() -> None:
     import pacte.audit as audit
 
     public = {n for n in dir(audit) if not n.startswith("_")} - {
-        "canonical", "checkpoint", "merkle", "receipts", "reports", "rotation", "subjects", "trail",
-        "verify", "wal"}
+        "canonical", "checkpoint", "derived", "findings", "merkle", "pinning", "receipts",
+        "reports", "rotation", "subjects", "trail", "verify", "wal"}
     assert set(audit.__all__) >= public - {"annotations"}
     for name in audit.__all__:
         assert hasattr(audit, name)

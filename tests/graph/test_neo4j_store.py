@@ -364,6 +364,24 @@ def test_neo4j_read_scope_answers_a_customer_360_in_one_round_trip(
     assert len(calls) == 8
 
 
+def test_neo4j_read_scope_reads_the_products_interactions_are_about(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `then_nodes`, a customer-360 whose interactions name a product the customer
+    never bought (p2) still takes one round trip."""
+    _c360_graph(neo4j_store)
+    expected = neo4j_store.get_nodes(["p2", "p1"])
+    calls = _server_reads(neo4j_store, monkeypatch)
+    hops = (Hop("HAD", limit=3, nodes=True, then=("ABOUT",), then_nodes=True),
+            *_C360[1:])
+    with neo4j_store.read_scope(around="c1", hops=hops):
+        assert _c360_reads(neo4j_store)[1][0].dst == "i4"
+        assert neo4j_store.get_nodes(["p2", "p1"]) == expected
+        assert calls == ["prefetch"]
+    with neo4j_store.read_scope(around="c1", hops=_C360):  # without: p2 is a read more
+        neo4j_store.get_nodes(["p2"])
+        assert calls == ["prefetch", "prefetch", "get_nodes"]
+
+
 def test_neo4j_read_scope_edge_cases(neo4j_store: Neo4jStore,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _c360_graph(neo4j_store)

@@ -1,0 +1,63 @@
+"""Neo4j batch writes: CREATE for the nodes found absent, and the replay with MERGE when
+another writer created one of them meanwhile (see pacte.graph.neo4j_write)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pacte.errors import Conflict
+from pacte.graph import neo4j_write
+from pacte.graph.neo4j_store import Neo4jStore
+from pacte.graph.store import EVENT_INDEX, Edge, IndexEntry, Node, WriteBatch
+
+pytestmark = pytest.mark.neo4j
+
+# What the existence read answers when every node was created by another transaction
+# after it looked.
+_SAW_NOTHING = "UNWIND $ids AS nid RETURN collect(null)[..0]"
+
+
+def test_a_node_created_meanwhile_by_another_writer_is_updated(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1", {"v": 1}, owner="c_1")]))
+    monkeypatch.setattr(neo4j_write, "_EXISTING_NODES", _SAW_NOTHING)
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1", {"v": 2}, owner="c_1"),
+                                        Node("Customer", "c_2", {"v": 3})],
+                                 edges=[Edge("REFERRED", "r_1", "c_1", "c_2", 5)]))
+    nodes = neo4j_store.get_nodes(["c_1", "c_2"])
+    assert nodes["c_1"].props == {"v": 2} and nodes["c_2"].props == {"v": 3}
+    assert [e.id for e in neo4j_store.edges("c_1", "REFERRED")] == ["r_1"]
+    assert neo4j_store.count_nodes() == {"Customer": 2}
+
+
+def test_an_edge_moved_to_a_new_node_is_moved(neo4j_store: Neo4jStore) -> None:
+    """Only edges between nodes that existed are looked for; an upserted edge whose new
+    end is a new node existed elsewhere, and is still moved, not doubled."""
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1"), Node("Customer", "c_2")],
+                                 edges=[Edge("REFERRED", "r_1", "c_1", "c_2", 5)]))
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_3")],
+                                 edges=[Edge("REFERRED", "r_1", "c_1", "c_3", 6)]))
+    assert [(e.dst, e.at) for e in neo4j_store.edges("c_1", "REFERRED")] == [("c_3", 6)]
+    assert neo4j_store.count_edges() == {"REFERRED": 1}
+
+
+def test_bulk_batch_of_new_nodes_and_edges_round_trips(neo4j_store: Neo4jStore) -> None:
+    nodes = [Node("Customer", f"c_{i}", {"n": i}, owner=f"c_{i}") for i in range(50)]
+    edges = [Edge("REFERRED", f"r_{i}", f"c_{i}", f"c_{i + 1}", i) for i in range(49)]
+    neo4j_store.write(WriteBatch(nodes=nodes, edges=edges))
+    neo4j_store.write(WriteBatch(nodes=nodes[:10], edges=edges[:10]))  # the same again
+    assert neo4j_store.count_nodes() == {"Customer": 50}
+    assert neo4j_store.count_edges() == {"REFERRED": 49}
+    assert neo4j_store.get_nodes(["c_7"])["c_7"].props == {"n": 7}
+
+
+def test_a_real_conflict_still_fails_after_the_replay(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = b"\x01" * 32
+    neo4j_store.write(WriteBatch(nodes=[Node("Interaction", "i_1")],
+                                 index=[IndexEntry(EVENT_INDEX, token, "i_1")]))
+    monkeypatch.setattr(neo4j_write, "_EXISTING_NODES", _SAW_NOTHING)
+    with pytest.raises(Conflict):
+        neo4j_store.write(WriteBatch(nodes=[Node("Interaction", "i_2")],
+                                     index=[IndexEntry(EVENT_INDEX, token, "i_2")]))
+    assert neo4j_store.count_nodes() == {"Interaction": 1}
