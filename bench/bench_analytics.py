@@ -68,7 +68,7 @@ def _projection(rt: Pacte, size: int) -> list[dict[str, Any]]:
     ours = _timed(lambda: built.append(build_projection(session)))
     plain = _timed(lambda: _detailed_graph(session, key=None, batch=1000))
     bare_nodes: list[int] = []
-    bare = _timed(lambda: bare_nodes.append(_bare_projection(rt.store)))
+    bare = _timed(lambda: bare_nodes.append(_bare_projection(rt._backend.store)))
     projected, everyone = built[0].anonymity.customers, bare_nodes[0]
     where = f"{size} customers, {projected} consenting to analytics"
     return [
@@ -141,7 +141,7 @@ def _recommendations(rt: Pacte, size: int) -> list[dict[str, Any]]:
         rt.session(app, "personalization").recommendations(c)
     ours = sorted(_timed(lambda c=c: rt.session(app, "personalization").recommendations(c))
                   for c in targets)
-    bare = sorted(_timed(lambda c=c: _bare_recommendations(rt.store, c)) for c in targets)
+    bare = sorted(_timed(lambda c=c: _bare_recommendations(rt._backend.store, c)) for c in targets)
     p50, p99 = _pct(ours, 0.5) * 1000, _pct(ours, 0.99) * 1000
     where = f"{size} customers, {len(targets)} requests"
     return [

@@ -35,7 +35,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def _prepare(data: Path) -> tuple[str, list[str]]:
         ids: list[str] = []
         after: str | None = None
         while True:
-            page = rt.store.scan_nodes("Customer", after=after, limit=5000)
+            page = rt._backend.store.scan_nodes("Customer", after=after, limit=5000)
             if not page:
                 break
             ids += [n.id for n in page]
@@ -204,7 +204,10 @@ class _BareSession:
 
     def read_scope(self) -> Any:
         """The store's read scope, as the Session opens it (on SQLite it does nothing)."""
-        return self._store.read_scope()
+        from pacte.graph.store import ScopedReads
+
+        store = self._store
+        return store.read_scope() if isinstance(store, ScopedReads) else nullcontext()
 
     def prefetch(self, customer_id: str) -> None:
         """As the Session: a SQLite store has nothing to prefetch."""
@@ -270,7 +273,7 @@ class _BareRuntime:
 
     def __init__(self, rt: Any) -> None:
         self._rt = rt
-        self.policy = rt.policy
+        self.policy = rt._backend.policy
         self.metrics = rt.metrics
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Any:
@@ -280,8 +283,8 @@ class _BareRuntime:
                 defer_audit: bool = False) -> _BareSession:
         from pacte.clock import to_micros
 
-        return _BareSession(self._rt.store, purpose or "", request_id or uuid.uuid4().hex,
-                            to_micros(self._rt.now()), self._rt.policy)
+        return _BareSession(self._rt._backend.store, purpose or "", request_id or uuid.uuid4().hex,
+                            to_micros(self._rt.now()), self._rt._backend.policy)
 
 
 def _stand_in(props: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def _record(i: int) -> dict[str, object]:
 def _fill(rt: Pacte, n: int) -> None:
     chunk = 1000
     for start in range(0, n, chunk):
-        rt.audit.append_many([_record(i) for i in range(start, min(n, start + chunk))])
+        rt._backend.audit.append_many([_record(i) for i in range(start, min(n, start + chunk))])
 
 
 def run(quick: bool) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ def seed_rows_per_s(customers: int, store_uri: str | None = None) -> float:
         t0 = time.perf_counter()
         rt.seed(customers, seed=1)
         seconds = time.perf_counter() - t0
-        counts = rt.store.count_nodes()
+        counts = rt._backend.store.count_nodes()
         rows = sum(counts.get(k, 0) for k in ("Customer", "Interaction", "Device"))
     return rows / seconds
 

@@ -122,9 +122,9 @@ def _c360_unscoped(rt: Pacte, principal: object) -> Callable[[str], object]:
 def _c360(sqlite_rt: Pacte, neo4j_rt: Pacte, customers: int, *, sample: int
           ) -> dict[str, float]:
     """Seconds per customer-360 read: SQLite, Neo4j, Neo4j without the read scope."""
-    ids = [n.id for n in sqlite_rt.store.scan_nodes("Customer", limit=customers)]
+    ids = [n.id for n in sqlite_rt._backend.store.scan_nodes("Customer", limit=customers)]
     chosen = random.Random(7).sample(ids, min(sample, len(ids)))
-    missing = set(chosen) - set(neo4j_rt.store.get_nodes(chosen))
+    missing = set(chosen) - set(neo4j_rt._backend.store.get_nodes(chosen))
     if missing:
         raise RuntimeError(f"{len(missing)} of {len(chosen)} sampled customers are not in "
                            "Neo4j: the two data sets differ")
@@ -171,8 +171,8 @@ def _measure(base: Path, customers: int, *, sample: int, every: int
         neo4j_rt, neo4j_s = _seed(base / f"neo4j-{label}", customers, progress,
                                   store_uri=server.uri)
         opened.callback(neo4j_rt.close)
-        counts = sqlite_rt.store.count_nodes()
-        nodes, edges = sum(counts.values()), sum(sqlite_rt.store.count_edges().values())
+        counts = sqlite_rt._backend.store.count_nodes()
+        nodes, edges = sum(counts.values()), sum(sqlite_rt._backend.store.count_edges().values())
         _log(f"seeded {customers} customers ({nodes} nodes, {edges} edges): SQLite "
              f"{sqlite_s:.1f} s ({customers / sqlite_s:.0f}/s), Neo4j {neo4j_s:.1f} s "
              f"({customers / neo4j_s:.0f}/s)")

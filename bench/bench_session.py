@@ -45,7 +45,7 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
 
     `measure` checks that both return equal results before timing them.
     """
-    store, codec = rt.store, rt.codec
+    store, codec = rt._backend.store, rt._backend.codec
 
     def read(cid: str) -> object:
         now = to_micros(rt.now())  # consents are read as of now, as the Session does
@@ -74,7 +74,7 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
         consents = [ConsentView(d.purpose, st.status.value, from_micros(st.at),
                                 None if st.until is None else from_micros(st.until),
                                 st.source, st.policy_version, st.purpose)
-                    for d in decisions(rt.policy, states) if (st := d.by) is not None]
+                    for d in decisions(rt._backend.policy, states) if (st := d.by) is not None]
         return profile, interactions, bought_views, consents
     return read
 
@@ -89,7 +89,7 @@ def _product(node: Node) -> ProductView:
 def measure(customers: int, *, sample: int) -> tuple[float, float]:
     with Pacte.open(seeded(customers, seed=11)) as rt:
         principal, _ = rt.create_principal(name="bench", role="app", purposes=["service"])
-        ids = [n.id for n in rt.store.scan_nodes("Customer", limit=customers)]
+        ids = [n.id for n in rt._backend.store.scan_nodes("Customer", limit=customers)]
         chosen = random.Random(7).sample(ids, min(sample, len(ids)))
         on, off = c360_on(rt, principal), c360_off(rt)
         for cid in chosen[:50]:  # warm caches on both paths, and check they agree

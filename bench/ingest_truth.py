@@ -25,7 +25,7 @@ def _pairs(n: int) -> int:
 
 
 def _customer(rt: Pacte, kind: str, key: str) -> str | None:
-    store, codec = rt.store, rt.codec
+    store, codec = rt._backend.store, rt._backend.codec
     if kind == "event":
         found = store.lookup(EVENT_INDEX, event_token(key))
         node = store.get_nodes(found[:1]).get(found[0]) if found else None

@@ -6,7 +6,10 @@
         session = rt.session(rt.authenticate(api_key), "marketing.email")
         customer = session.customer("c_0123456789ab")   # None unless they opted in
 
-Everything that touches customer data goes through a purpose-bound `Session` (G10).
+Everything that touches customer data goes through a purpose-bound `Session` (G10);
+what an operator does to the directory itself (API keys, key rotations, checkpoints,
+migration) are `Pacte`'s audited methods (pacte.admin). The store, the key vault and
+the trail are offered by no public name.
 """
 
 from pacte.errors import (
@@ -35,7 +38,6 @@ from pacte.errors import (
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.session import Session
-from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, WriteBatch
 from pacte.graph.views import (
     ConsentChange,
     ConsentView,
@@ -58,20 +60,16 @@ __all__ = [
     "ConsentChange",
     "ConsentView",
     "CorruptStore",
-    "Cursor",
     "CustomerView",
     "DecryptionError",
     "DeviceView",
-    "Edge",
     "Explanation",
     "Forbidden",
-    "IndexEntry",
     "InputError",
     "IntegrityError",
     "InteractionView",
     "KeyVaultError",
     "LinkRefused",
-    "Node",
     "NotFound",
     "NotInitialised",
     "Pacte",
@@ -89,11 +87,9 @@ __all__ = [
     "Session",
     "SourceError",
     "StorageError",
-    "Store",
     "TooManyAttempts",
     "Unauthenticated",
     "UnknownPurpose",
     "Withheld",
-    "WriteBatch",
     "__version__",
 ]

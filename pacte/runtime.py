@@ -31,19 +31,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pacte import admin
 from pacte.audit import (
     AuditTrail,
+    Checkpoint,
     access_report,
     erasure_receipt,
-    key_fingerprint,
     record_of_processing,
     trace,
     verify,
 )
-from pacte.clock import Clock, from_micros, to_micros, utcnow
+from pacte.clock import Clock, to_micros, utcnow
 from pacte.crypto import (
     BlindIndex,
-    EnvKeyProvider,
     FieldCipher,
     FileKeyProvider,
     KeyVault,
@@ -63,7 +63,8 @@ from pacte.errors import (
 from pacte.graph.codec import Codec
 from pacte.graph.key_cache import STAMP_FILE as REVOCATION_STAMP_FILE
 from pacte.graph.key_cache import revocation_stamp
-from pacte.graph.migrate import MigrationReport, migrate
+from pacte.graph.migrate import MigrationReport
+from pacte.graph.operations import Role
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
 from pacte.graph.principals import Principal, PrincipalRegistry
 from pacte.graph.session import Session
@@ -88,14 +89,9 @@ SIGNING_KEY_FILE = "signing.key"
 ERASING_LOCK_FILE = "erasing.lock"
 
 # The command line acts as this built-in administrator: operators are on the machine
-# that holds the key file, and their actions are audited under this name.
-OPERATOR = Principal(
-    id="pr_operator",
-    name="operator",
-    role="admin",
-    purposes=("service", "self_service", "marketing", "marketing.email", "marketing.sms",
-              "personalization", "analytics", "legal"),
-)
+# that holds the key file, and their actions are audited under this name. It may claim
+# every purpose of the policy (`operator_session`), a purpose added to it included.
+OPERATOR = Principal(id="pr_operator", name="operator", role=Role.ADMIN.value, purposes=())
 
 
 def default_data_dir() -> Path:
@@ -131,24 +127,16 @@ class Pacte:
         self.data_dir = data_dir
         self.policy_file = policy_file or data_dir / POLICY_FILE
         self.signing_key_file = signing_key_file or data_dir / SIGNING_KEY_FILE
-        self.store = store
-        self.vault = vault
-        self.audit = audit
-        self.signer = signer
-        self.policy = policy
-        self._now = now
-        self.cipher = FieldCipher(vault)
-        self.codec = Codec(self.cipher, BlindIndex(vault),
-                           today=lambda: self._now().date().isoformat())
-        # Every process reads the stamp per request; revocations move it. A file in the
-        # data directory where one is shared (SQLite: one machine); in the store itself
-        # otherwise, since servers on other machines have directories of their own.
-        self.principals = PrincipalRegistry(store, policy, stamp=revocation_stamp(
-            store, data_dir / REVOCATION_STAMP_FILE))
+        # Per process: counts and latencies for `/metrics`, never a personal value.
         self.metrics = Metrics()
+        # Everything below the door, in one object no public name reaches: the store,
+        # the key vault, the trail and what sessions need of them (see `_Backend`).
+        self._backend = _Backend(data_dir, store=store, vault=vault, audit=audit,
+                                 signer=signer, policy=policy, now=now, metrics=self.metrics)
         self._refusals = RefusalTally(
-            append=self.audit_append,
-            record=lambda reason: self._system_record("auth", outcome="denied", reason=reason))
+            append=self._backend.audit_append,
+            record=lambda reason: self._backend.system_record(
+                "auth", outcome="denied", reason=reason))
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -176,8 +164,8 @@ class Pacte:
             cls._create_files(path, store_uri=store_uri, now=now)
             rt = cls.open(path, store_uri=store_uri, now=now)
             try:
-                rt._sync_purposes()
-                rt.audit_append([rt._system_record("init")])
+                rt._backend.sync_purposes()
+                rt._backend.audit_append([rt._backend.system_record("init")])
             except BaseException:
                 rt.close()
                 raise
@@ -308,15 +296,15 @@ class Pacte:
         rt = cls(work, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
                  now=now, policy_file=policy_file, signing_key_file=signing_key_file)
         try:
-            rt._finish_erasures()
+            rt._backend.finish_erasures()
         except BaseException:
             rt.close()
             raise
         return rt
 
     def close(self) -> None:
-        for close in (self.flush_refusals, self.audit.close, self.store.close,
-                      self.vault.close):
+        b = self._backend
+        for close in (self.flush_refusals, b.audit.close, b.store.close, b.vault.close):
             # Closing must release everything it can, even when one part fails.
             with contextlib.suppress(PacteError):
                 close()
@@ -327,31 +315,23 @@ class Pacte:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _sync_purposes(self) -> None:
-        """Mirror the policy's purposes as Purpose nodes, the targets of consent edges."""
-        nodes = [
-            Node("Purpose", p.id, {"parent": p.parent, "legal_basis": p.legal_basis,
-                                   "description": p.description})
-            for p in self.policy.purposes.values()
-        ]
-        self.store.write(WriteBatch(nodes=nodes))
-
     # -- the door -------------------------------------------------------------
 
     def session(self, principal: Principal, purpose: str | None, *,
                 request_id: str | None = None, defer_audit: bool = False) -> Session:
         """A purpose-bound session: the only way to read or write customer data."""
-        return Session(self, principal, purpose, request_id=request_id,
+        return Session(self._backend, principal, purpose, request_id=request_id,
                        defer_audit=defer_audit)
 
     def operator_session(self, purpose: str = "service") -> Session:
         """A session for the command line's built-in operator."""
-        return self.session(OPERATOR, purpose)
+        every = tuple(self._backend.policy.purposes)
+        return self.session(replace(OPERATOR, purposes=every), purpose)
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Principal:
         """The principal holding this API key; failures are audited, then raised."""
         try:
-            return self.principals.authenticate(api_key, now=to_micros(self.now()))
+            return self._backend.principals.authenticate(api_key, now=to_micros(self.now()))
         except PolicyDenied as exc:
             # Counted per time window rather than one entry each (see pacte.refusals):
             # anyone can send requests without a key, and the trail is not theirs to fill.
@@ -362,33 +342,29 @@ class Pacte:
         """Append the counts of refused requests not yet on record (done by `close`)."""
         self._refusals.flush()
 
+    # -- the operator's audited operations (pacte.admin) ----------------------------
+
+    @property
+    def policy_version(self) -> str:
+        """The hash of policy.toml, which every audit entry names."""
+        return self._backend.policy.version
+
     def create_principal(self, *, name: str, role: str, purposes: Sequence[str]
                          ) -> tuple[Principal, str]:
-        record = _Recorder(self, "principal.create", lambda p: {
-            "target": p.id, "target_role": p.role, "target_purposes": list(p.purposes)})
-        with record:
-            return self.principals.create(name=name, role=role, purposes=purposes,
-                                          now=to_micros(self.now()), before_write=record)
+        """A new principal and its API key (shown once; only its hash is kept), audited."""
+        return admin.create_principal(self._backend, name=name, role=role, purposes=purposes)
 
     def list_principals(self) -> list[dict[str, Any]]:
         """Every principal (never a key): id, name, role, purposes, state, created and
         last-used dates (ISO 8601; the last use to the day)."""
-        rows = []
-        for p in self.principals.list():
-            last = self.principals.last_used(p.id)
-            day = None if last is None else from_micros(last).date().isoformat()
-            rows.append({"id": p.id, "name": p.name, "role": p.role,
-                         "purposes": list(p.purposes),
-                         "state": "revoked" if p.revoked else "active",
-                         "created": _iso(p.created_at),
-                         "last_used": day})
-        return rows
+        return admin.list_principals(self._backend)
 
     def revoke_principal(self, principal_id: str) -> Principal:
-        record = _Recorder(self, "principal.revoke", lambda p: {"target": p.id})
-        with record:
-            return self.principals.revoke(principal_id, now=to_micros(self.now()),
-                                          before_write=record)
+        return admin.revoke_principal(self._backend, principal_id)
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign a checkpoint of the audit trail now (`pacte audit checkpoint`)."""
+        return admin.checkpoint(self._backend)
 
     def seed(self, customers: int, *, seed: int = 0, batch_customers: int = 1000,
              progress: Callable[[int], object] | None = None,
@@ -453,9 +429,10 @@ class Pacte:
         policy_file = self.policy_file
         rules = load_rules(policy_file.read_text(encoding="utf-8"), where=str(policy_file))
         session = self.operator_session("service")
+        b = self._backend
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
-                            max_errors=max_errors, policy=self.policy, work_dir=self.data_dir,
-                            now=self.now(), erased=self.vault.is_destroyed, rules=rules,
+                            max_errors=max_errors, policy=b.policy, work_dir=self.data_dir,
+                            now=self.now(), erased=b.vault.is_destroyed, rules=rules,
                             progress=progress, batch_rows=batch_rows or BATCH_ROWS)
 
     def explain_identity(self, customer_id: str) -> IdentityExplanation:
@@ -473,8 +450,8 @@ class Pacte:
         survivor's id. See pacte.identity.merge."""
         from pacte.identity.merge import unmerge
 
-        return unmerge(self.operator_session("service"), customer_id, policy=self.policy,
-                       now_us=to_micros(self.now()))
+        return unmerge(self.operator_session("service"), customer_id,
+                       policy=self._backend.policy, now_us=to_micros(self.now()))
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:
@@ -482,65 +459,79 @@ class Pacte:
 
         With `switch`, the data directory uses the new store from then on.
         """
-        target = open_store(to, create=True)
-        try:
-            self.audit_append([self._system_record("migrate.start", extra={"to": _safe(to)})])
-            report = migrate(self.store, target, batch=batch, progress=progress)
-            self.audit_append([self._system_record("migrate.done", extra={
-                "to": _safe(to), "counts": report.counts, "checksum": report.checksum})])
-        finally:
-            target.close()
-        if switch:
-            uri_file = self.data_dir / STORE_URI_FILE
-            uri_file.write_text(to + "\n", encoding="utf-8")
-            uri_file.chmod(0o600)  # it may carry the store's password
-        return report
+        return admin.migrate_store(self._backend, self.data_dir, to, switch=switch,
+                                   batch=batch, progress=progress)
 
     def rotate_signing_key(self) -> str:
-        """A new audit signing key, handed over on the trail; returns its fingerprint.
-
-        The rotation entry is signed by both keys (see `pacte.audit.rotation`); the new
-        key is written beside the old one first and replaces it once the trail has
-        recorded the hand-over, so a failure leaves the directory signing as before.
-        """
-        path = self.signing_key_file
-        staged = path.with_name(path.name + ".new")
-        staged.unlink(missing_ok=True)
-        new = SigningKey.create(staged)
-        try:
-            self.audit.rotate_signer(new)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        os.replace(staged, path)
-        self.signer = new
-        return key_fingerprint(new.public_key)
+        """A new audit signing key, handed over on the trail; returns its fingerprint."""
+        return admin.rotate_signing_key(self._backend, self.signing_key_file)
 
     def rotate_keys(self) -> int:
-        """A new KEK version; every data key re-wrapped under it. Returns the new version.
+        """A new KEK version; every data key re-wrapped under it. Returns the new version."""
+        return admin.rotate_keys(self._backend)
 
-        With the keys in Neo4j, every server must be able to unwrap under the new version
-        from its next request: PACTE_MASTER_KEY derives every version on every server,
-        whereas a new version written to this machine's key file would be on it alone.
-        """
-        if self.vault.path is None and not isinstance(self.vault.provider, EnvKeyProvider):
-            raise ConfigError("with the keys in Neo4j, rotate with PACTE_MASTER_KEY set on "
-                              "every server (a key file's new version would be on this "
-                              "machine only)")
-        # On record before master.key and the vault change, as every write is (G6): the
-        # entry names the version rotated from; a second one the version made, or failure.
-        start = self._system_record("key.rotate", outcome="started",
-                                    extra={"from_kek_version": self.vault.kek_version})
-        self.audit_append([start])
-        try:
-            version = self.vault.rotate_kek()
-        except BaseException:
-            self.audit_append([{**start, "outcome": "failed"}])
-            raise
-        self.audit_append([self._system_record("key.rotate", extra={"kek_version": version})])
-        return version
+    def now(self) -> datetime:
+        return self._backend.now()
 
-    # -- what sessions need (the Backend protocol) ------------------------------
+    # -- public facts of the policy and the keys (nothing personal, nothing secret) --
+
+    @property
+    def purpose_ids(self) -> tuple[str, ...]:
+        """The policy's purposes (public: `pacte purposes` lists them)."""
+        return tuple(self._backend.policy.purposes)
+
+    @property
+    def controller(self) -> Any:
+        """The controller named in the policy, for the Art. 15 and 30 documents."""
+        return self._backend.policy.controller
+
+    @property
+    def signing_public_key(self) -> bytes:
+        """The public half of the audit signing key: what receipts and reports are
+        checked against."""
+        return self._backend.signer.public_key
+
+    def principal(self, principal_id: str) -> Principal | None:
+        """A principal by id (never its key), or None; for checking that a console
+        cookie's or a link's principal still exists and is not revoked."""
+        return self._backend.principals.get(principal_id)
+
+
+class _Backend:
+    """What sessions need of an opened data directory (the `Backend` protocol of
+    pacte.graph.access): the store, the codec, the key vault, the trail, the policy.
+
+    Private to `Pacte`: callers get sessions and the audited operations of
+    `pacte.admin`, never this (G10); tests reach it as `rt._backend`.
+    """
+
+    def __init__(self, data_dir: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
+                 signer: SigningKey, policy: Policy, now: Clock, metrics: Metrics) -> None:
+        self.data_dir = data_dir
+        self.metrics = metrics
+        self.store = store
+        self.vault = vault
+        self.audit = audit
+        self.signer = signer
+        self.policy = policy
+        self._now = now
+        self.cipher = FieldCipher(vault)
+        self.codec = Codec(self.cipher, BlindIndex(vault),
+                           today=lambda: self._now().date().isoformat())
+        # Every process reads the stamp per request; revocations move it. A file in the
+        # data directory where one is shared (SQLite: one machine); in the store itself
+        # otherwise, since servers on other machines have directories of their own.
+        self.principals = PrincipalRegistry(store, policy, stamp=revocation_stamp(
+            store, data_dir / REVOCATION_STAMP_FILE))
+
+    def sync_purposes(self) -> None:
+        """Mirror the policy's purposes as Purpose nodes, the targets of consent edges."""
+        nodes = [
+            Node("Purpose", p.id, {"parent": p.parent, "legal_basis": p.legal_basis,
+                                   "description": p.description})
+            for p in self.policy.purposes.values()
+        ]
+        self.store.write(WriteBatch(nodes=nodes))
 
     def now(self) -> datetime:
         return self._now()
@@ -564,7 +555,7 @@ class Pacte:
         interrupted anywhere (a crash, a failed deletion, files that readers kept
         busy) is finished on a later open. From before the destruction until then,
         this process holds a shared lock on `erasing.lock`: that is how an open tells
-        an erasure under way from one whose process is gone (see `_finish_erasures`).
+        an erasure under way from one whose process is gone (see `finish_erasures`).
         """
         with _erasure_lock(self.data_dir, fcntl.LOCK_SH):  # blocking: always granted
             self.vault.destroy(customer_id, pending=True)
@@ -577,7 +568,7 @@ class Pacte:
             scrub()
         self.vault.erasure_finished(customer_id)
 
-    def _finish_erasures(self) -> None:
+    def finish_erasures(self) -> None:
         """Finish erasures whose process is gone (a crash, or a failure it left pending).
 
         Their nodes could no longer be decrypted, so every list page holding them
@@ -601,7 +592,7 @@ class Pacte:
                     self._scrub(customer_id)
                 except (StorageError, KeyVaultError):
                     continue
-                self.audit_append([self._system_record(
+                self.audit_append([self.system_record(
                     "customer.erase", outcome="resumed",
                     extra={"subjects": [self.subject_ref(customer_id)],
                            "deleted_nodes": len(owned)})])
@@ -643,7 +634,7 @@ class Pacte:
         return erasure_receipt(self.signer, subject_ref=subject_ref, destroyed=destroyed,
                                requested_by=requested_by, audit_seq=audit_seq, now=self._now)
 
-    def _system_record(self, action: str, *, outcome: str = "ok", reason: str | None = None,
+    def system_record(self, action: str, *, outcome: str = "ok", reason: str | None = None,
                        extra: Mapping[str, object] | None = None) -> dict[str, object]:
         rec: dict[str, object] = {
             "action": action, "principal": OPERATOR.id, "principal_name": OPERATOR.name,
@@ -678,15 +669,6 @@ def _erasure_lock(data_dir: Path, operation: int) -> Iterator[bool]:
         os.close(fd)  # releases the lock
 
 
-def _safe(uri: str) -> str:
-    """A store URI without its password, for the audit trail."""
-    scheme, sep, rest = uri.partition("://")
-    if sep and "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return uri
-
-
 def _private_file(path: Path) -> None:
     """Create an empty file readable by its owner alone, before SQLite opens it.
 
@@ -708,6 +690,11 @@ def _tighten(path: Path) -> None:
                     f.chmod(0o600)
 
 
+def _stored_uri(path: Path) -> str | None:
+    f = path / STORE_URI_FILE
+    return f.read_text(encoding="utf-8").strip() if f.exists() else None
+
+
 def _neo4j_vault_rows(store: Store, *, new: Mapping[str, object] | None = None) -> VaultRows:
     """The key vault's rows in the Neo4j store's database (`new`: made with this meta)."""
     # Imported here: the Neo4j driver costs half a second to import, which a command on
@@ -717,35 +704,3 @@ def _neo4j_vault_rows(store: Store, *, new: Mapping[str, object] | None = None) 
 
     assert isinstance(store, Neo4jStore)
     return Neo4jVaultRows(store) if new is None else Neo4jVaultRows.create(store, dict(new))
-
-
-def _stored_uri(path: Path) -> str | None:
-    f = path / STORE_URI_FILE
-    return f.read_text(encoding="utf-8").strip() if f.exists() else None
-
-
-class _Recorder:
-    """Puts an operator's write on record before it is stored, as every write is (G6; see
-    Session._commit): called with the principal about to be written, it appends the
-    record; a write that then fails is recorded as failed."""
-
-    def __init__(self, rt: Pacte, action: str,
-                 extra: Callable[[Principal], Mapping[str, object]]) -> None:
-        self._rt, self._action, self._extra = rt, action, extra
-        self._record: dict[str, object] | None = None
-
-    def __call__(self, principal: Principal) -> None:
-        record = self._rt._system_record(self._action, extra=self._extra(principal))
-        self._rt.audit_append([record])
-        self._record = record
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        if kind is not None and self._record is not None:
-            self._rt.audit_append([{**self._record, "outcome": "failed"}])
-
-
-def _iso(micros: int | None) -> str | None:
-    return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")

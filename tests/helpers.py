@@ -116,7 +116,7 @@ def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
         for n, cid in enumerate(customers.values()) if cid != customers["granted"]]))
     clock.advance(days=2)  # past the expiry
     world = World(rt, clock, customers, plaintext, product=product)
-    everything = tuple(rt.policy.purposes)
+    everything = tuple(rt._backend.policy.purposes)
     for role, purposes in (("app", tuple(p for p in everything if p != "analytics")),
                            ("auditor", ("legal",)), ("analyst", ("analytics",)),
                            ("admin", everything)):
@@ -132,11 +132,11 @@ def build_world(tmp_path: Path, *, store_uri: str | None = None) -> World:
 def record_decrypts(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the fields decrypted from now on, in order (the list grows)."""
     opened: list[str] = []
-    real = world.rt.cipher.decrypt
+    real = world.rt._backend.cipher.decrypt
 
     def spy(customer_id: str, node_id: str, field: str, blob: bytes) -> bytes:
         opened.append(field)
         return real(customer_id, node_id, field, blob)
 
-    monkeypatch.setattr(world.rt.cipher, "decrypt", spy)
+    monkeypatch.setattr(world.rt._backend.cipher, "decrypt", spy)
     return opened

@@ -354,7 +354,7 @@ def test_noting_a_key_use_never_undoes_a_revocation(data: Path) -> None:
 
     with Pacte.open(data) as rt:
         principal, key = rt.create_principal(name="app", role="app", purposes=["service"])
-        registry = rt.principals
+        registry = rt._backend.principals
         real_note = registry._note_use
 
         def revoke_then_note(principal_id: str, now: int) -> None:

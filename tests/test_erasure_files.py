@@ -41,7 +41,7 @@ def _traces(world: World, cid: str) -> dict[str, bytes]:
     """Byte strings that only this customer's data contains, named for the report."""
     rt = world.rt
     traces: dict[str, bytes] = {"customer id": cid.encode()}
-    owned = rt.store.get_nodes(rt.store.owned_by(cid))
+    owned = rt._backend.store.get_nodes(rt._backend.store.owned_by(cid))
     assert any(n.kind == "Interaction" for n in owned.values())
     for node in owned.values():
         traces[f"node id {node.id}"] = node.id.encode()
@@ -52,11 +52,11 @@ def _traces(world: World, cid: str) -> dict[str, bytes]:
                 traces[f"event token {value}"] = event_token(value)
     edges: list[Edge] = []
     for t in EDGE_KINDS:
-        edges += rt.store.edges(cid, t) + rt.store.edges(cid, t, direction="in")
+        edges += rt._backend.store.edges(cid, t) + rt._backend.store.edges(cid, t, direction="in")
     for e in edges:
         if len(e.id) >= 8:  # the world's hand-made referrals ("r1") are too short to scan
             traces[f"edge id {e.id}"] = e.id.encode()
-    for batch in rt.store.iter_index():
+    for batch in rt._backend.store.iter_index():
         for entry in batch:
             if entry.node_id == cid:  # a blind-index row: name, token, node id
                 traces[f"{entry.name} token"] = entry.token + cid.encode()
@@ -136,16 +136,16 @@ def test_an_erased_customer_leaves_no_record_in_any_store(tmp_path: Path,
 
     world = build_world(tmp_path, store_uri=store_uri)
     rt, cid = world.rt, world.customers["granted"]
-    owned = set(rt.store.owned_by(cid))
+    owned = set(rt._backend.store.owned_by(cid))
     events = {event_token(f"ev-{n}") for n in range(6)}
     try:
         rt.operator_session("self_service").erase(cid)
         gone = owned | {cid}
-        nodes = [n for batch in rt.store.iter_nodes() for n in batch]
+        nodes = [n for batch in rt._backend.store.iter_nodes() for n in batch]
         assert not [n for n in nodes if n.id in gone or n.owner == cid]
-        edges = [e for batch in rt.store.iter_edges() for e in batch]
+        edges = [e for batch in rt._backend.store.iter_edges() for e in batch]
         assert not [e for e in edges if e.src in gone or e.dst in gone]
-        index = [i for batch in rt.store.iter_index() for i in batch]
+        index = [i for batch in rt._backend.store.iter_index() for i in batch]
         assert not [i for i in index if i.node_id in gone]
         # The other customers' event tokens are all still there; theirs is not.
         assert len(events & {i.token for i in index}) == len(events) - 1

@@ -24,14 +24,14 @@ class Crash(BaseException):
 def _erase_crashing_before_deletion(rt: Pacte, cid: str,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Erase `cid`, the process dying once the keys are gone and before the nodes are."""
-    write = rt.store.write
+    write = rt._backend.store.write
 
     def crashing(batch: WriteBatch) -> Any:
         if batch.delete_nodes:
             raise Crash
         return write(batch)
 
-    monkeypatch.setattr(rt.store, "write", crashing)
+    monkeypatch.setattr(rt._backend.store, "write", crashing)
     with pytest.raises(Crash):
         rt.operator_session("self_service").erase(cid)
     monkeypatch.undo()
@@ -45,30 +45,30 @@ def test_an_interrupted_erasure_is_finished_on_open(tmp_path: Path, store_uri: s
     # The defect: keys gone, nodes still there, so every page holding them fails.
     with pytest.raises(DecryptionError):
         rt.operator_session("service").customers(first=100)
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     rt.close()
 
     with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
         service = again.operator_session("service")
         ids = [c.id for c in service.customers(first=100).items]
         assert cid not in ids and len(ids) == len(world.customers) - 1
-        assert again.store.owned_by(cid) == []
-        assert again.vault.erasures_pending() == []
-        resumed = [e.record for e in again.audit.entries(after_seq=before - 1, limit=20)
+        assert again._backend.store.owned_by(cid) == []
+        assert again._backend.vault.erasures_pending() == []
+        resumed = [e.record for e in again._backend.audit.entries(after_seq=before - 1, limit=20)
                    if e.record["action"] == "customer.erase"]
         assert [r["outcome"] for r in resumed] == ["resumed"]
-        assert resumed[0]["subjects"] == [again.subject_ref(cid)]
-        size = again.audit.size()
+        assert resumed[0]["subjects"] == [again._backend.subject_ref(cid)]
+        size = again._backend.audit.size()
     # Finished once: the next open has nothing left to do.
     with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as third:
-        assert third.audit.size() == size
+        assert third._backend.audit.size() == size
 
 
 def test_a_finished_erasure_leaves_nothing_pending(tmp_path: Path) -> None:
     world = build_world(tmp_path)
     cid = world.customers["granted"]
     world.rt.operator_session("self_service").erase(cid)
-    assert world.rt.vault.erasures_pending() == []
+    assert world.rt._backend.vault.erasures_pending() == []
     # The note of the erasure in progress does not outlive it in the vault's files.
     vault = [f for f in world.rt.data_dir.iterdir() if f.name.startswith("keys.db")]
     assert not [f.name for f in vault if cid.encode() in f.read_bytes()]
@@ -77,7 +77,7 @@ def test_a_finished_erasure_leaves_nothing_pending(tmp_path: Path) -> None:
 
 def _erase_entries(rt: Pacte, size_before: int) -> list[dict[str, Any]]:
     """The `customer.erase` entries appended since the trail had `size_before` entries."""
-    return [e.record for e in rt.audit.entries(after_seq=size_before - 1, limit=50)
+    return [e.record for e in rt._backend.audit.entries(after_seq=size_before - 1, limit=50)
             if e.record["action"] == "customer.erase"]
 
 
@@ -87,7 +87,7 @@ def test_an_open_does_not_resume_an_erasure_under_way(
     # between its key destruction and its node deletion used to take it for a crash.
     world = build_world(tmp_path, store_uri=store_uri)
     rt, cid = world.rt, world.customers["granted"]
-    write = rt.store.write
+    write = rt._backend.store.write
     reached, go_on = threading.Event(), threading.Event()
 
     def held(batch: WriteBatch) -> Any:
@@ -96,7 +96,7 @@ def test_an_open_does_not_resume_an_erasure_under_way(
             go_on.wait(60)
         return write(batch)
 
-    monkeypatch.setattr(rt.store, "write", held)
+    monkeypatch.setattr(rt._backend.store, "write", held)
     outcome: dict[str, object] = {}
 
     def erase() -> None:
@@ -105,30 +105,30 @@ def test_an_open_does_not_resume_an_erasure_under_way(
         except BaseException as exc:  # reported to the test below
             outcome["error"] = exc
 
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     eraser = threading.Thread(target=erase)
     eraser.start()
     try:
         assert reached.wait(60)
         with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
-            assert other.vault.erasures_pending() == [cid]  # left to its owner
-            assert other.store.owned_by(cid) != []
+            assert other._backend.vault.erasures_pending() == [cid]  # left to its owner
+            assert other._backend.store.owned_by(cid) != []
     finally:
         go_on.set()
         eraser.join()
     assert "receipt" in outcome, outcome
     assert [r["outcome"] for r in _erase_entries(rt, before)] == ["ok"]
-    assert rt.vault.erasures_pending() == []
+    assert rt._backend.vault.erasures_pending() == []
 
     # Its process gone (the lock released, the note left): the next open, even while
     # this process keeps the directory open, finishes it.
     victim = world.customers["parent"]
 
     _erase_crashing_before_deletion(rt, victim, monkeypatch)
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
-        assert again.vault.erasures_pending() == []
-        assert again.store.owned_by(victim) == []
+        assert again._backend.vault.erasures_pending() == []
+        assert again._backend.store.owned_by(victim) == []
         assert [r["outcome"] for r in _erase_entries(again, before)] == ["resumed"]
     rt.close()
 
@@ -148,19 +148,19 @@ def test_a_busy_graph_file_leaves_the_erasure_done_and_its_scrub_pending(
                            "(database is locked); call scrub() again", retryable=True)
 
     monkeypatch.setattr(SQLiteStore, "scrub", busy)
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     receipt = rt.operator_session("self_service").erase(cid)
-    assert receipt["subject"] == rt.subject_ref(cid)
+    assert receipt["subject"] == rt._backend.subject_ref(cid)
     assert scrubs == ["busy"]
-    assert rt.store.owned_by(cid) == []
+    assert rt._backend.store.owned_by(cid) == []
     assert [(r["outcome"], r.get("reason")) for r in _erase_entries(rt, before)] == [
         ("ok", None), ("scrub_pending", "STORAGE")]
-    assert rt.vault.erasures_pending() == [cid]
+    assert rt._backend.vault.erasures_pending() == [cid]
     # The directory stays usable meanwhile.
     rt.operator_session("service").customers(first=100)
     # An open while it is still busy leaves it pending, and still opens.
     with Pacte.open(rt.data_dir, now=world.clock) as busy_open:
-        assert busy_open.vault.erasures_pending() == [cid]
+        assert busy_open._backend.vault.erasures_pending() == [cid]
     rt.close()
 
     def counted(self: SQLiteStore) -> None:
@@ -170,7 +170,7 @@ def test_a_busy_graph_file_leaves_the_erasure_done_and_its_scrub_pending(
     monkeypatch.setattr(SQLiteStore, "scrub", counted)
     with Pacte.open(rt.data_dir, now=world.clock) as again:
         assert scrubs[-1] == "scrub"
-        assert again.vault.erasures_pending() == []
+        assert again._backend.vault.erasures_pending() == []
         resumed = _erase_entries(again, before)[-1]
         assert (resumed["outcome"], resumed["deleted_nodes"]) == ("resumed", 0)
     graph = [f for f in rt.data_dir.iterdir() if f.name.startswith("graph.db")]
@@ -190,19 +190,19 @@ def test_a_busy_key_vault_does_not_stop_the_deletion(
                             "while other connections read; retry to finish")
 
     monkeypatch.setattr(KeyVault, "_scrub", busy)
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     rt.operator_session("self_service").erase(cid)
-    assert rt.store.owned_by(cid) == []
+    assert rt._backend.store.owned_by(cid) == []
     ids = [c.id for c in rt.operator_session("service").customers(first=100).items]
     assert cid not in ids and len(ids) == len(world.customers) - 1
     assert [(r["outcome"], r.get("reason")) for r in _erase_entries(rt, before)] == [
         ("ok", None), ("scrub_pending", "KEY")]
-    assert rt.vault.erasures_pending() == [cid]
+    assert rt._backend.vault.erasures_pending() == [cid]
     rt.close()
 
     monkeypatch.setattr(KeyVault, "_scrub", real)
     with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
-        assert again.vault.erasures_pending() == []
+        assert again._backend.vault.erasures_pending() == []
         assert _erase_entries(again, before)[-1]["outcome"] == "resumed"
     vault = [f for f in rt.data_dir.iterdir() if f.name.startswith("keys.db")]
     assert not [f.name for f in vault if cid.encode() in f.read_bytes()]

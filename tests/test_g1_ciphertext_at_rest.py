@@ -81,7 +81,8 @@ def test_the_scan_would_catch_plaintext(tmp_path: Path) -> None:
     rt = Pacte.init(tmp_path / "data", now=FakeClock())
     from pacte.graph.store import WriteBatch
 
-    rt.store.write(WriteBatch(nodes=[Node("Product", "p1", {"name": "Leaky Widget 9000"})]))
+    rt._backend.store.write(WriteBatch(nodes=[Node("Product", "p1",
+                                                 {"name": "Leaky Widget 9000"})]))
     rt.close()
     assert b"Leaky Widget 9000" in _raw(tmp_path / "data")
 
@@ -89,17 +90,17 @@ def test_the_scan_would_catch_plaintext(tmp_path: Path) -> None:
 def test_a_ciphertext_moved_to_another_customer_or_field_fails(
         seeded: tuple[Pacte, FakeClock]) -> None:
     rt, _ = seeded
-    page = rt.store.scan_nodes("Customer", limit=2)
+    page = rt._backend.store.scan_nodes("Customer", limit=2)
     a, b = page[0], page[1]
     assert isinstance(a.props["email"], bytes)
     swapped = Node("Customer", b.id, {**b.props, "email": a.props["email"]}, owner=b.id)
     with pytest.raises(DecryptionError) as err:
-        rt.codec.open(swapped, ["email"])
+        rt._backend.codec.open(swapped, ["email"])
     assert str(err.value) == "decryption failed"
     moved = Node("Customer", a.id, {**a.props, "name": a.props["email"]}, owner=a.id)
     with pytest.raises(DecryptionError):
-        rt.codec.open(moved, ["name"])
-    assert "@example.com" in str(rt.codec.open(a, ["email"])["email"])
+        rt._backend.codec.open(moved, ["name"])
+    assert "@example.com" in str(rt._backend.codec.open(a, ["email"])["email"])
 
 
 def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
@@ -109,22 +110,22 @@ def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
     service = rt.operator_session("service")
     views = service.customers(first=30).items
     victim, other = views[0], views[1]
-    victim_node = rt.store.get_nodes([victim.id])[victim.id]
+    victim_node = rt._backend.store.get_nodes([victim.id])[victim.id]
     victim_email = str(victim.fields["email"])
     receipt = rt.operator_session("self_service").erase(victim.id)
     assert receipt["destroyed"]["Customer"] == 1
     assert victim.id not in str(receipt) and victim_email not in str(receipt)
     # Nodes, edges and blind-index entries are gone...
-    assert rt.store.owned_by(victim.id) == []
-    assert rt.store.edges(victim.id, "HAD") == []
+    assert rt._backend.store.owned_by(victim.id) == []
+    assert rt._backend.store.edges(victim.id, "HAD") == []
     assert rt.operator_session("service").customer_by_email(victim_email) is None
     from pacte.graph.codec import index_name
 
-    token = rt.codec.token("Customer", "email", victim_email)
-    assert rt.store.lookup(index_name("Customer", "email"), token) == []
+    token = rt._backend.codec.token("Customer", "email", victim_email)
+    assert rt._backend.store.lookup(index_name("Customer", "email"), token) == []
     # ...and a backup holding the old ciphertext can no longer be read.
     with pytest.raises((DecryptionError, KeyVaultError)):
-        rt.codec.open(victim_node, ["email"])
+        rt._backend.codec.open(victim_node, ["email"])
     assert rt.operator_session("service").customer(other.id) is not None
     rt.close()
     # Not even on disk: the wrapped key and the plaintext are nowhere in the files.
@@ -137,12 +138,12 @@ def test_erasure_in_another_process_holds_on_the_next_request(tmp_path: Path) ->
     rt = Pacte.init(tmp_path / "data", now=clock)
     rt.seed(10, seed=4)
     cid = rt.operator_session("service").customers(first=1).items[0].id
-    node = rt.store.get_nodes([cid])[cid]
-    assert rt.codec.open(node, ["email"])  # warms this handle's key caches
+    node = rt._backend.store.get_nodes([cid])[cid]
+    assert rt._backend.codec.open(node, ["email"])  # warms this handle's key caches
     other = Pacte.open(tmp_path / "data", now=clock)
     other.operator_session("self_service").erase(cid)
     other.close()
     rt.operator_session("service")  # the next request on the first handle
     with pytest.raises((DecryptionError, KeyVaultError)):
-        rt.codec.open(node, ["email"])
+        rt._backend.codec.open(node, ["email"])
     rt.close()

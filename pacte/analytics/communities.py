@@ -11,7 +11,7 @@ product mixes, each a `Mix` with small categories hidden; communities of fewer t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -92,14 +92,8 @@ def communities(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0,
     (1, None)
     """
     check_k(k)
-    g = _detail(projection)
     links, names, unlinked = _link_graph(projection)
-    parts = nx.community.louvain_communities(links, seed=seed, resolution=resolution) \
-        if links.number_of_edges() else []
-    numbered = [sorted(i for i in part if g.nodes[names[i]].get("kind") == CUSTOMER)
-                for part in parts]
-    numbered.sort(key=lambda m: (-len(m), m[0] if m else -1))
-    groups = [[names[i] for i in m] for m in numbered if m]
+    groups = _groups(projection, links, names, seed=seed, resolution=resolution)
     small = [m for m in groups if len(m) < k]
     in_small = sum(len(m) for m in small)
     described = [_describe(projection, members, number=i + 1, k=k, top=top)
@@ -107,6 +101,18 @@ def communities(projection: Projection, *, k: int = K_DEFAULT, seed: int = 0,
     return Communities(described, suppressed=len(small),
                        in_suppressed=in_small if in_small >= k else None,
                        unlinked=unlinked if unlinked >= k else None)
+
+
+def _groups(projection: Projection, links: nx.Graph, names: Sequence[str], *, seed: int,
+            resolution: float) -> list[list[str]]:
+    """The customers of each Louvain community, largest first (ties by first member)."""
+    g = _detail(projection)
+    parts = nx.community.louvain_communities(links, seed=seed, resolution=resolution) \
+        if links.number_of_edges() else []
+    numbered = [sorted(i for i in part if g.nodes[names[i]].get("kind") == CUSTOMER)
+                for part in parts]
+    numbered.sort(key=lambda m: (-len(m), m[0] if m else -1))
+    return [[names[i] for i in m] for m in numbered if m]
 
 
 def _describe(projection: Projection, members: list[str], *, number: int, k: int,

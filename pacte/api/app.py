@@ -40,7 +40,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
-from pacte.api.context import Context
+from pacte.api.context import Context, LinkMaker
 from pacte.api.errors import (
     AUDIT_FAILED,
     BAD_INPUT,
@@ -161,6 +161,7 @@ class GraphQLEndpoint:
         self._schema = schema
         self._dev = dev
         self._max_body = max_body
+        self._links = _link_maker(pacte)
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -192,8 +193,8 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id, where="admission")
             return _respond(error_body("the service cannot admit requests right now",
                                        UNAVAILABLE), 503, request_id)
-        return self._execute(gql, allowed, session, Context.create(
-            self._pacte, principal, session), request_id)
+        return self._execute(gql, allowed, session, Context.create(session, links=self._links),
+                             request_id)
 
     async def _parse(self, request: Request) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
         if request.method == "GET":
@@ -279,6 +280,14 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers=_HEADERS)
 
 
+def _link_maker(pacte: Pacte) -> LinkMaker:
+    def make(session: Session, customer_id: str, minutes: int) -> str:
+        from pacte.console.links import transparency_link
+
+        return transparency_link(pacte, session, customer_id, minutes=minutes)
+    return make
+
+
 def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
                max_body: int = MAX_BODY_BYTES,
                schema: strawberry.Schema | None = None,
@@ -310,7 +319,7 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
         routes += console_routes(pacte)
     app = Starlette(routes=routes, middleware=middleware)
     # `GET /metrics` (Prometheus text): counts and latencies, no personal value.
-    return MetricsMiddleware(app, pacte.metrics, purposes=pacte.policy.purposes.keys())
+    return MetricsMiddleware(app, pacte.metrics, purposes=pacte.purpose_ids)
 
 
 

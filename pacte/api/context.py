@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -10,9 +11,7 @@ from strawberry.types import Info
 from pacte.api.loaders import Loaders
 
 if TYPE_CHECKING:
-    from pacte.graph.principals import Principal
     from pacte.graph.session import Session
-    from pacte.runtime import Pacte
 
 __all__ = ["Context", "PacteInfo"]
 
@@ -23,21 +22,23 @@ class Context:
 
     `session` is the only way resolvers reach customer data (G10); `loaders` batch
     its calls and are created with the session, so nothing is shared between
-    requests (G5: no cache outlives a request).
+    requests (G5: no cache outlives a request). `links` seals transparency links
+    (pacte.console.links) for the `transparencyLink` mutation, after the session has
+    allowed and recorded the grant. Nothing else is here: who asks is
+    `session.principal`, for what `session.purpose`.
     """
 
-    pacte: Pacte
-    principal: Principal
-    purpose: str
-    request_id: str
     session: Session
     loaders: Loaders
+    links: LinkMaker | None = None
 
     @classmethod
-    def create(cls, pacte: Pacte, principal: Principal, session: Session) -> Context:
-        return cls(pacte=pacte, principal=principal, purpose=session.purpose.id,
-                   request_id=session.request_id, session=session,
-                   loaders=Loaders(session))
+    def create(cls, session: Session, *, links: LinkMaker | None = None) -> Context:
+        return cls(session=session, loaders=Loaders(session), links=links)
+
+
+# (session, customer id, minutes) -> the path of a sealed link
+LinkMaker: TypeAlias = Callable[["Session", str, int], str]
 
 
 PacteInfo: TypeAlias = Info[Context, None]

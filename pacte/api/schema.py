@@ -39,7 +39,7 @@ from pacte.api.types import (
     customer_cursor,
     customer_fields,
 )
-from pacte.errors import InputError, PacteError
+from pacte.errors import InputError, PacteError, PolicyDenied
 
 __all__ = ["Mutation", "Query", "build_schema", "sdl"]
 
@@ -111,7 +111,7 @@ def _product(info: PacteInfo, product_id: str) -> Product | None:
 class Query:
     @strawberry.field(description="The caller, as authenticated by its API key.")
     def me(self, info: PacteInfo) -> Principal:
-        return Principal.from_record(info.context.principal)
+        return Principal.from_record(info.context.session.principal)
 
     @strawberry.field(description="The purposes of the policy in force.")
     def purposes(self, info: PacteInfo) -> list[Purpose]:
@@ -272,10 +272,10 @@ class Mutation:
                                       "path to append to this server's address.")
     def transparency_link(self, info: PacteInfo, customer_id: strawberry.ID,
                           minutes: int | None = 15) -> str:
-        from pacte.console.links import transparency_link
-
-        return transparency_link(info.context.pacte, info.context.session, str(customer_id),
-                                 minutes=_or(minutes, 15))
+        links = info.context.links
+        if links is None:
+            raise PolicyDenied("this server makes no transparency links")
+        return links(info.context.session, str(customer_id), _or(minutes, 15))
 
     @strawberry.mutation(description="Everything held about a customer, for that customer.")
     def export_customer(self, info: PacteInfo, customer_id: strawberry.ID) -> JSON:

@@ -47,25 +47,7 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
     if t is str or t is bool or value is None:
         return True
     if t is dict:
-        if _depth >= _MAX_DEPTH:
-            raise IntegrityError("audit record is nested too deeply")
-        fast = True
-        for key, item in value.items():  # type: ignore[attr-defined]
-            if type(key) is not str:
-                raise IntegrityError("audit record keys must be strings")
-            ti = type(item)
-            if ti is str or item is None or ti is bool:
-                continue
-            if ti is list:  # most often a list of names: checked here, without a call
-                for x in item:
-                    if type(x) is not str:
-                        break
-                else:
-                    if _depth + 1 < _MAX_DEPTH:
-                        continue
-            fast = check_json_value(item, _depth=_depth + 1) and fast
-        # Non-ASCII keys sort differently by UTF-16 units (RFC 8785) and by code points.
-        return fast and "".join(value).isascii()  # type: ignore[arg-type]
+        return _check_dict(value, _depth)  # type: ignore[arg-type]
     if t is list:
         if _depth >= _MAX_DEPTH:
             raise IntegrityError("audit record is nested too deeply")
@@ -75,6 +57,32 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
                 fast = check_json_value(item, _depth=_depth + 1) and fast
         return fast
     return _check_general(value, _depth)
+
+
+def _check_dict(value: dict[object, object], depth: int) -> bool:
+    """`check_json_value` for a plain dict: a record, or an operation of one."""
+    if depth >= _MAX_DEPTH:
+        raise IntegrityError("audit record is nested too deeply")
+    fast = True
+    for key, item in value.items():
+        if type(key) is not str:
+            raise IntegrityError("audit record keys must be strings")
+        ti = type(item)
+        if ti is str or item is None or ti is bool:
+            continue
+        if ti is list and depth + 1 < _MAX_DEPTH and _all_str(item):  # type: ignore[arg-type]
+            continue  # most often a list of names
+        fast = check_json_value(item, _depth=depth + 1) and fast
+    # Non-ASCII keys sort differently by UTF-16 units (RFC 8785) and by code points.
+    return fast and "".join(value).isascii()  # type: ignore[arg-type]
+
+
+def _all_str(items: list[object]) -> bool:
+    # A loop, not all(...): this runs on every append, and a generator costs more.
+    for x in items:  # noqa: SIM110
+        if type(x) is not str:
+            return False
+    return True
 
 
 def _check_general(value: object, depth: int) -> bool:

@@ -115,60 +115,16 @@ def access_report(
         checkpoint = trail.checkpoint(index=True)
     else:
         checkpoint = trail.latest_index_checkpoint()
-    entries = trace(trail, subject_ref)
     field_categories: Mapping[str, str] = policy_summary.get("fields") or {}
-    purposes = {str(p.get("id")): p for p in _purposes(policy_summary)}
-    uses: list[dict[str, Any]] = []
-    seen_purposes: dict[str, int] = {}
-    categories: set[str] = set()
-    recipients: set[str] = set()
-    for e in entries:
-        r = e.record
-        fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
-        cats = sorted({field_categories[f] for f in fields if f in field_categories})
-        use: dict[str, Any] = {
-            "seq": e.seq,
-            "time": e.time,
-            "action": r.get("action"),
-            "by": r.get("principal_name") or r.get("principal"),
-            "role": r.get("role"),
-            "purpose": r.get("purpose"),
-            "legal_basis": r.get("legal_basis"),
-            "fields": fields,
-            "categories": cats,
-            "outcome": r.get("outcome"),
-            "entry": e.canonical.decode("utf-8"),
-            "prev_hash": _b64(e.prev_hash),
-            "inclusion_proof": None,
-        }
-        if checkpoint is not None and e.seq < checkpoint.size:
-            use["inclusion_proof"] = [_b64(h) for h in
-                                      trail.inclusion_proof(e.seq, checkpoint.size)]
-        uses.append(use)
-        if r.get("outcome") == "ok":
-            purpose = r.get("purpose")
-            if isinstance(purpose, str):
-                seen_purposes[purpose] = seen_purposes.get(purpose, 0) + 1
-            categories.update(cats)
-            if use["by"] is not None:
-                recipients.add(str(use["by"]))
+    uses = [_use(trail, e, field_categories, checkpoint) for e in trace(trail, subject_ref)]
+    ok = [u for u in uses if u["outcome"] == "ok"]
     return {
         "subject": subject_ref,
         "generated_at": format_time(now()),
         "policy_version": policy_summary.get("version"),
-        "purposes": [
-            {
-                "id": pid,
-                "uses": n,
-                "description": purposes.get(pid, {}).get("description"),
-                "legal_basis": purposes.get(pid, {}).get("legal_basis"),
-                "categories": list(purposes.get(pid, {}).get("categories") or []),
-                "retention_days": purposes.get(pid, {}).get("retention_days"),
-            }
-            for pid, n in sorted(seen_purposes.items())
-        ],
-        "categories": sorted(categories),
-        "recipients": sorted(recipients),
+        "purposes": _purposes_used(ok, policy_summary),
+        "categories": sorted({c for u in ok for c in u["categories"]}),
+        "recipients": sorted({str(u["by"]) for u in ok if u["by"] is not None}),
         "uses": uses,
         "checkpoint": checkpoint.to_json() if checkpoint is not None else None,
         "completeness": None if checkpoint is None
@@ -177,6 +133,52 @@ def access_report(
                   "which is also the entry's hash in the chain; completeness against the "
                   "checkpoint's subject map (docs/audit.md)",
     }
+
+
+def _use(trail: AuditTrail, e: AuditEntry, field_categories: Mapping[str, str],
+         checkpoint: Checkpoint | None) -> dict[str, Any]:
+    """One use of an access report: what the entry says, and its inclusion proof."""
+    r = e.record
+    fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
+    proof = None
+    if checkpoint is not None and e.seq < checkpoint.size:
+        proof = [_b64(h) for h in trail.inclusion_proof(e.seq, checkpoint.size)]
+    return {
+        "seq": e.seq,
+        "time": e.time,
+        "action": r.get("action"),
+        "by": r.get("principal_name") or r.get("principal"),
+        "role": r.get("role"),
+        "purpose": r.get("purpose"),
+        "legal_basis": r.get("legal_basis"),
+        "fields": fields,
+        "categories": sorted({field_categories[f] for f in fields if f in field_categories}),
+        "outcome": r.get("outcome"),
+        "entry": e.canonical.decode("utf-8"),
+        "prev_hash": _b64(e.prev_hash),
+        "inclusion_proof": proof,
+    }
+
+
+def _purposes_used(ok: Sequence[Mapping[str, Any]], policy_summary: Mapping[str, Any]
+                   ) -> list[dict[str, Any]]:
+    """The purposes the successful uses were made for, with what the policy says of each."""
+    purposes = {str(p.get("id")): p for p in _purposes(policy_summary)}
+    seen: dict[str, int] = {}
+    for u in ok:
+        if isinstance(u["purpose"], str):
+            seen[u["purpose"]] = seen.get(u["purpose"], 0) + 1
+    return [
+        {
+            "id": pid,
+            "uses": n,
+            "description": purposes.get(pid, {}).get("description"),
+            "legal_basis": purposes.get(pid, {}).get("legal_basis"),
+            "categories": list(purposes.get(pid, {}).get("categories") or []),
+            "retention_days": purposes.get(pid, {}).get("retention_days"),
+        }
+        for pid, n in sorted(seen.items())
+    ]
 
 
 def check_report(report: Mapping[str, Any], *, key: str | None = None,
@@ -189,6 +191,30 @@ def check_report(report: Mapping[str, Any], *, key: str | None = None,
     the signed tree (its inclusion proof); and the uses below the checkpoint's size are
     all the subject's uses in the signed subject map. Returns what was proven.
     """
+    subject, cp, uses = _signed_parts(report, key=key, public_key=public_key)
+    assert cp.index_root is not None and cp.subjects is not None  # _signed_parts checks
+    seqs: list[int] = []
+    for use in uses:
+        seq = _checked_use(use, subject, cp)
+        if seq < cp.size:
+            seqs.append(seq)
+    if seqs != sorted(set(seqs)):
+        raise IntegrityError("the report lists a use twice or out of order")
+    proof = report.get("completeness")
+    problem = "no completeness proof" if not isinstance(proof, Mapping) else \
+        check_completeness(subject, seqs, index_root=cp.index_root, subjects=cp.subjects,
+                           proof=proof)
+    if problem is not None:
+        raise IntegrityError(f"the report is not complete as of checkpoint {cp.size}: "
+                             f"{problem}")
+    return {"subject": subject, "uses": len(seqs), "checkpoint_size": cp.size,
+            "checkpoint_time": cp.time, "key_fingerprint": cp.fingerprint}
+
+
+def _signed_parts(report: Mapping[str, Any], *, key: str | None, public_key: bytes | None
+                  ) -> tuple[str, Checkpoint, list[Any]]:
+    """The report's subject, checkpoint and uses, once the checkpoint is shown to be
+    signed, with a subject map, by the pinned key."""
     from pacte.audit.verify import parse_key
 
     fingerprint = None
@@ -210,22 +236,7 @@ def check_report(report: Mapping[str, Any], *, key: str | None = None,
                              "pinned key")
     if not cp.verify(cp.public_key) or cp.index_root is None or cp.subjects is None:
         raise IntegrityError("the report's checkpoint is not validly signed with a subject map")
-    seqs: list[int] = []
-    for use in uses:
-        seq = _checked_use(use, subject, cp)
-        if seq < cp.size:
-            seqs.append(seq)
-    if seqs != sorted(set(seqs)):
-        raise IntegrityError("the report lists a use twice or out of order")
-    proof = report.get("completeness")
-    problem = "no completeness proof" if not isinstance(proof, Mapping) else \
-        check_completeness(subject, seqs, index_root=cp.index_root, subjects=cp.subjects,
-                           proof=proof)
-    if problem is not None:
-        raise IntegrityError(f"the report is not complete as of checkpoint {cp.size}: "
-                             f"{problem}")
-    return {"subject": subject, "uses": len(seqs), "checkpoint_size": cp.size,
-            "checkpoint_time": cp.time, "key_fingerprint": cp.fingerprint}
+    return subject, cp, uses
 
 
 def _checked_use(use: Any, subject: str, cp: Checkpoint) -> int:
@@ -262,31 +273,34 @@ def _words(items: Sequence[str]) -> str:
 
 def plain_words(entries: Iterable[AuditEntry]) -> list[str]:
     """One sentence per entry, for the customer whose data it was."""
-    out: list[str] = []
-    for e in entries:
-        r = e.record
-        day = e.time[:10]
-        action = str(r.get("action") or "")
-        role = _ROLES.get(str(r.get("role")), "the service")
-        who = f"{role} '{r.get('principal_name') or r.get('principal') or 'unknown'}'"
-        purpose = r.get("purpose")
-        why = f" for {purpose}" if isinstance(purpose, str) and purpose else ""
-        fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
-        if action in ("consent.grant", "consent.withdraw"):
-            verb = "recorded your consent to" if action == "consent.grant" \
-                else "recorded the withdrawal of your consent to"
-            out.append(f"On {day} {who} {verb} {r.get('consent_purpose') or 'a purpose'}.")
-            continue
-        verb, default = _VERBS.get(action, ("used", "your data"))
-        named = verb in ("read", "changed") or action == "request"
-        data = "your " + _words(fields) if fields and named else default
-        if r.get("outcome") == "denied":
-            out.append(f"On {day} {who} asked to use your data{why} and was refused.")
-        elif r.get("outcome") not in (None, "ok"):
-            out.append(f"On {day} {who} tried to use your data{why} ({r.get('outcome')}).")
-        else:
-            out.append(f"On {day} {who} {verb} {data}{why}.")
-    return out
+    return [_sentence(e) for e in entries]
+
+
+def _sentence(e: AuditEntry) -> str:
+    r = e.record
+    day = e.time[:10]
+    action = str(r.get("action") or "")
+    who = _who(r)
+    if action in ("consent.grant", "consent.withdraw"):
+        verb = "recorded your consent to" if action == "consent.grant" \
+            else "recorded the withdrawal of your consent to"
+        return f"On {day} {who} {verb} {r.get('consent_purpose') or 'a purpose'}."
+    purpose = r.get("purpose")
+    why = f" for {purpose}" if isinstance(purpose, str) and purpose else ""
+    if r.get("outcome") == "denied":
+        return f"On {day} {who} asked to use your data{why} and was refused."
+    if r.get("outcome") not in (None, "ok"):
+        return f"On {day} {who} tried to use your data{why} ({r.get('outcome')})."
+    verb, default = _VERBS.get(action, ("used", "your data"))
+    fields = [f for f in r.get("fields") or [] if isinstance(f, str)]
+    named = verb in ("read", "changed") or action == "request"
+    data = "your " + _words(fields) if fields and named else default
+    return f"On {day} {who} {verb} {data}{why}."
+
+
+def _who(r: Mapping[str, Any]) -> str:
+    role = _ROLES.get(str(r.get("role")), "the service")
+    return f"{role} '{r.get('principal_name') or r.get('principal') or 'unknown'}'"
 
 
 def record_of_processing(

@@ -103,42 +103,64 @@ def check_completeness(subject: str, seqs: Sequence[int], *, index_root: bytes,
     key = subject_key(subject)
     try:
         if proof.get("present") is True:
-            if not seqs:
-                return "the subject is in the map but the report lists no use"
-            index = proof["index"]
-            leaf = leaf_hash(key + seqs_digest(seqs))
-            if not isinstance(index, int) or not verify_inclusion(
-                    leaf, index, subjects, _hashes(proof["proof"]), index_root):
-                return "the listed uses are not the subject's uses in the signed map"
-            return None
+            return _present(key, seqs, index_root=index_root, subjects=subjects, proof=proof)
         if proof.get("present") is not False:
             return "the completeness proof says neither present nor absent"
         if seqs:
             return "the report lists uses of a subject the signed map does not hold"
-        left, right = proof.get("left"), proof.get("right")
-        found: list[tuple[int, bytes]] = []
-        for side in (left, right):
-            if side is None:
-                continue
-            k = base64.b64decode(side["key"], validate=True)
-            d = base64.b64decode(side["digest"], validate=True)
-            index = side["index"]
-            if not isinstance(index, int) or len(k) != 32 or not verify_inclusion(
-                    leaf_hash(k + d), index, subjects, _hashes(side["proof"]), index_root):
-                return "a neighbour in the absence proof is not in the signed map"
-            found.append((index, k))
-        if left is None and right is None:
-            return None if subjects == 0 and index_root == EMPTY_ROOT \
-                else "an absence proof without neighbours, for a map that is not empty"
-        if left is not None and right is not None:
-            (li, lk), (ri, rk) = found
-            ok = ri == li + 1 and lk < key < rk
-        elif left is not None:
-            (li, lk), = found
-            ok = li == subjects - 1 and lk < key
-        else:
-            (ri, rk), = found
-            ok = ri == 0 and key < rk
-        return None if ok else "the neighbours do not enclose the subject's place in the map"
+        return _absent(key, index_root=index_root, subjects=subjects, proof=proof)
     except (KeyError, TypeError, ValueError, binascii.Error):
         return "the completeness proof is malformed"
+
+
+def _present(key: bytes, seqs: Sequence[int], *, index_root: bytes, subjects: int,
+             proof: Mapping[str, Any]) -> str | None:
+    """A presence proof: the subject's leaf holds exactly these uses."""
+    if not seqs:
+        return "the subject is in the map but the report lists no use"
+    index = proof["index"]
+    leaf = leaf_hash(key + seqs_digest(seqs))
+    if not isinstance(index, int) or not verify_inclusion(
+            leaf, index, subjects, _hashes(proof["proof"]), index_root):
+        return "the listed uses are not the subject's uses in the signed map"
+    return None
+
+
+def _absent(key: bytes, *, index_root: bytes, subjects: int, proof: Mapping[str, Any]
+            ) -> str | None:
+    """An absence proof: the signed neighbours on either side of the subject's place."""
+    left, right = proof.get("left"), proof.get("right")
+    sides = [side for side in (left, right) if side is not None]
+    found = [n for side in sides
+             if (n := _neighbour(side, index_root=index_root, subjects=subjects))]
+    if len(found) < len(sides):
+        return "a neighbour in the absence proof is not in the signed map"
+    if left is None and right is None:
+        return None if subjects == 0 and index_root == EMPTY_ROOT \
+            else "an absence proof without neighbours, for a map that is not empty"
+    lo = found[0] if left is not None else None
+    hi = found[-1] if right is not None else None
+    return None if _encloses(key, lo, hi, subjects=subjects) \
+        else "the neighbours do not enclose the subject's place in the map"
+
+
+def _encloses(key: bytes, lo: tuple[int, bytes] | None, hi: tuple[int, bytes] | None, *,
+              subjects: int) -> bool:
+    """Whether the neighbours are next to each other (or at an end) around `key`."""
+    if lo is not None and hi is not None:
+        return hi[0] == lo[0] + 1 and lo[1] < key < hi[1]
+    if lo is not None:
+        return lo[0] == subjects - 1 and lo[1] < key
+    return hi is not None and hi[0] == 0 and key < hi[1]
+
+
+def _neighbour(side: Mapping[str, Any], *, index_root: bytes, subjects: int
+               ) -> tuple[int, bytes] | None:
+    """A neighbour's index and key, or None when it is not in the signed map."""
+    k = base64.b64decode(side["key"], validate=True)
+    d = base64.b64decode(side["digest"], validate=True)
+    index = side["index"]
+    if not isinstance(index, int) or len(k) != 32 or not verify_inclusion(
+            leaf_hash(k + d), index, subjects, _hashes(side["proof"]), index_root):
+        return None
+    return index, k

@@ -90,7 +90,7 @@ def audit_checkpoint(
     Example: pacte audit checkpoint --export checkpoint.json
     """
     with opened(data) as rt:
-        cp = guarded(rt.audit.checkpoint)
+        cp = guarded(rt.checkpoint)
     text = json.dumps(cp.to_json(), indent=2, sort_keys=True)
     if export is not None:
         try:
@@ -191,7 +191,7 @@ def audit_access_report(
     _check_format(fmt)
     with opened(data) as rt:
         report = guarded(lambda: rt.operator_session("legal").access_report(customer))
-        controller = rt.policy.controller
+        controller = rt.controller
     if fmt == "text":
         typer.echo(access_report_text(report, controller=controller), nl=False)
     elif fmt == "html":

@@ -180,7 +180,7 @@ def purposes(data: DataOpt = None, as_json: JsonOpt = False) -> None:
     with opened(data) as rt:
         session = rt.operator_session()
         listed = guarded(session.purposes)
-        version = rt.policy.version
+        version = rt.policy_version
     if as_json:
         emit_json({"policy_version": version, "purposes": [
             {"id": p.id, "parent": p.parent, "legal_basis": p.legal_basis,

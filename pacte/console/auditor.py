@@ -60,7 +60,7 @@ class Auditor:
             payload = self.p.sealer.open(KIND, token, now=self.p.rt.now())
         except LinkRefused:
             return None
-        found = self.p.rt.principals.get(str(payload.get("p")))
+        found = self.p.rt.principal(str(payload.get("p")))
         return None if found is None or found.revoked else found
 
     def _session(self, principal: Principal) -> Session:
@@ -199,7 +199,7 @@ class Auditor:
         if isinstance(got, Response):
             return got
         principal, form = got
-        common: dict[str, Any] = {"purposes": sorted(self.p.rt.policy.purposes),
+        common: dict[str, Any] = {"purposes": sorted(self.p.rt.purpose_ids),
                                   "outcomes": OUTCOMES}
         if request.method == "GET":
             return self._page(request, "search.html", principal, form={}, candidates=[],
@@ -227,7 +227,7 @@ class Auditor:
         if report.get("checkpoint"):
             from pacte.audit import check_report
 
-            checked = check_report(report, public_key=self.p.rt.signer.public_key)
+            checked = check_report(report, public_key=self.p.rt.signing_public_key)
             values["fingerprint"] = checked["key_fingerprint"]
             values["proven"] = (f"checked here: its {checked['uses']} signed uses are on "
                                 "record and none is left out.")
@@ -274,7 +274,7 @@ class Auditor:
                               error=str(exc), report=None, candidates=[], customer_id=None)
         if html:
             # A standalone document (its own styles, no script): printed or sent as is.
-            page = access_report_html(report, controller=self.p.rt.policy.controller)
+            page = access_report_html(report, controller=self.p.rt.controller)
             return HTMLResponse(page, headers={**HEADERS, "Content-Security-Policy":
                                                DOCUMENT_CSP})
         body = json.dumps(report, indent=2, ensure_ascii=False).encode("utf-8")
@@ -291,7 +291,7 @@ class Auditor:
             raise InputError("the receipt is not JSON") from None
         if not isinstance(receipt, dict):
             raise InputError("the receipt is not a JSON object")
-        signed = verify_receipt(receipt, public_key=self.p.rt.signer.public_key)
+        signed = verify_receipt(receipt, public_key=self.p.rt.signing_public_key)
         checks = [(signed, "signed by this server's signing key" if signed else
                    "not signed by this server's current signing key (altered, or signed "
                    "before a key rotation)")]

@@ -61,7 +61,7 @@ def open_link(rt: Pacte, sealer: Sealer, token: str) -> Link:
     principal_id, customer_id = payload.get("p"), payload.get("c")
     if not isinstance(principal_id, str) or not isinstance(customer_id, str):
         raise LinkRefused("this link or session is not valid")
-    principal = rt.principals.get(principal_id)
+    principal = rt.principal(principal_id)
     if principal is None or principal.revoked:
         raise LinkRefused("this link is no longer valid")
     return Link(principal, customer_id, from_micros(payload["exp"]))

@@ -14,6 +14,7 @@ from pacte.features.interactions import BEHAVIOUR
 from pacte.features.products import DEVICES, PURCHASES
 from pacte.graph.checks import MAX_PAGE
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action, Role
 from pacte.graph.store import Edge, Node, Value
 from pacte.graph.views import ProjectedCustomer
 
@@ -29,7 +30,7 @@ def project(door: Door, *, batch: int = 1000) -> Iterator[list[ProjectedCustomer
     Only for analysts and admins under an analysts-only purpose; each batch is
     audited with the customers it included.
     """
-    _require_analysts(door, "analytics.project", "projections are built")
+    _require_analysts(door, Action.ANALYTICS_PROJECT, "projections are built")
     ids = door._visible_all()
     visible = set(ids)
     # Analysts get categorised fields only: structural ones such as created_at are
@@ -41,7 +42,7 @@ def project(door: Door, *, batch: int = 1000) -> Iterator[list[ProjectedCustomer
         chunk = _Chunk.read(door, ids[start:start + batch], horizon=horizon)
         out = [_projected(door, chunk, node, allowed, visible)
                for cid in chunk.ids if (node := chunk.nodes.get(cid)) is not None]
-        door._audit(door._record("analytics.project", subjects=[p.id for p in out],
+        door._audit(door._record(Action.ANALYTICS_PROJECT, subjects=[p.id for p in out],
                                  fields=allowed))
         yield out
 
@@ -161,7 +162,7 @@ def privacy_spent(door: Door) -> float:
 
 
 def _require_analysts(door: Door, action: str, what: str) -> None:
-    door._require_role(action, "analyst", "admin")
+    door._require_role(action, Role.ANALYST, Role.ADMIN)
     if not door.purpose.analysts_only:
         door._deny(action, PurposeNotGranted(
             f"{what} under an analysts-only purpose, not {door.purpose.id}"))

@@ -14,14 +14,13 @@ from pacte.features.door import Door
 from pacte.graph.checks import check_id, check_text
 from pacte.graph.consent import ConsentState, Decision, consent_states, decide, decisions
 from pacte.graph.model import NODE_KINDS, ConsentStatus
+from pacte.graph.operations import Action
 from pacte.graph.store import Edge, Value, WriteBatch
 from pacte.graph.views import ConsentChange, ConsentView, Explanation
 
-__all__ = ["CONSENT_WRITERS", "consent_history", "consent_view", "consents", "explain",
+__all__ = ["consent_history", "consent_view", "consents", "explain",
            "grant_consent", "withdraw_consent"]
 
-# The roles that act for customers: their consents, their writes, their rights.
-CONSENT_WRITERS = ("app", "admin")
 # How far ahead of the clock a customer's consent stamps may run (a burst of choices
 # takes one microsecond each); a choice dated further ahead does not move the next one.
 _STAMP_SLACK_US = 1_000_000
@@ -37,21 +36,21 @@ def consents(door: Door, customer_id: str, *, at: datetime | None = None
     Not cut by retention: consents are the record of the legal basis itself
     (Art. 7(1)), kept and shown as long as the customer is.
     """
-    door._no_single_records("consent.read")
-    door._require_visible("consent.read", customer_id)
+    door._gate(Action.CONSENT_READ)
+    door._require_visible(Action.CONSENT_READ, customer_id)
     when = input_micros(at, "at") if at is not None else door._now_us
     states = consent_states(door._edges(customer_id, "CONSENTED"), at=when)
-    door._audit(door._record("consent.read", subjects=[customer_id]))
+    door._audit(door._record(Action.CONSENT_READ, subjects=[customer_id]))
     # As the rule decides each purpose then: a child follows a later choice on its parent.
     return _decision_views(decisions(door._policy, states))
 
 
 def consent_history(door: Door, customer_id: str) -> list[ConsentView]:
     """Every consent change of a customer, newest first."""
-    door._no_single_records("consent.history")
-    door._require_visible("consent.history", customer_id)
+    door._gate(Action.CONSENT_HISTORY)
+    door._require_visible(Action.CONSENT_HISTORY, customer_id)
     edges = door._edges(customer_id, "CONSENTED")
-    door._audit(door._record("consent.history", subjects=[customer_id]))
+    door._audit(door._record(Action.CONSENT_HISTORY, subjects=[customer_id]))
     return [consent_view(s) for e in edges
             for s in consent_states([e], at=door._now_us).values()]
 
@@ -72,7 +71,7 @@ def explain(door: Door, *, kind: str = "Customer", customer_id: str | None = Non
             # Only for a visible customer: of a hidden one, nothing is said (G3).
             states = door._consent_map([customer_id])[customer_id]
             consent = _decision_views([decide(door._policy, purpose.id, states)])[0]
-    door._audit(door._record("explain", subjects=[customer_id] if customer_id else [],
+    door._audit(door._record(Action.EXPLAIN, subjects=[customer_id] if customer_id else [],
                              extra={"kind": kind}))
     return Explanation(
         purpose=purpose.id,
@@ -88,7 +87,8 @@ def explain(door: Door, *, kind: str = "Customer", customer_id: str | None = Non
 
 def grant_consent(door: Door, customer_id: str, purpose: str, *, source: str,
                   proof: str | None = None, until: datetime | None = None) -> ConsentChange:
-    """Record an opt-in; requested under `self_service` (the customer's own request).
+    """Record an opt-in; requested under a purpose that may manage consent (in the
+    default policy `self_service`, the customer's own request).
 
     The answer holds the choice and the consent it leaves to the purpose and to each
     purpose below it.
@@ -107,9 +107,9 @@ def withdraw_consent(door: Door, customer_id: str, purpose: str, *, source: str 
 
 def _change(door: Door, customer_id: str, purpose_id: str, status: ConsentStatus, *,
             source: str, proof: str | None, until: datetime | None) -> ConsentChange:
-    action = "consent.grant" if status is ConsentStatus.GRANTED else "consent.withdraw"
-    door._require_role(action, *CONSENT_WRITERS)
-    door._require_purpose(action, "self_service")
+    granted = status is ConsentStatus.GRANTED
+    action = Action.CONSENT_GRANT if granted else Action.CONSENT_WITHDRAW
+    door._gate(action)
     policy = door._policy
     if policy.get(purpose_id) is None:
         raise InputError(f"unknown purpose; one of {', '.join(policy.purposes)}")

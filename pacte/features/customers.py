@@ -14,6 +14,7 @@ from pacte.graph.checks import (
     page_size,
 )
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action
 from pacte.graph.store import Node
 from pacte.graph.views import CustomerView, Page
 
@@ -29,7 +30,7 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
 
     `fields` names the fields to open (default: every one the purpose may use).
     """
-    door._no_single_records("customer.read")
+    door._gate(Action.CUSTOMER_READ)
     check_id(customer_id)
     names = door._pick(_CUSTOMER, fields)
     found = door._visible_customers([customer_id])
@@ -38,7 +39,7 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
         found = door._visible_customers([customer_id])
     view = door._customer_view(found[0], names) if found else None
     door._audit(door._record(
-        "customer.read", subjects=[customer_id], outcome="ok" if view else "not_found",
+        Action.CUSTOMER_READ, subjects=[customer_id], outcome="ok" if view else "not_found",
         fields=view.fields.keys() if view else ()))
     return view
 
@@ -46,7 +47,7 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
 def customers_by_id(door: Door, customer_ids: Sequence[str], *,
                     fields: Collection[str] | None = None) -> dict[str, CustomerView]:
     """Many customers in one round trip (for DataLoaders); invisible ones are absent."""
-    door._no_single_records("customer.read")
+    door._gate(Action.CUSTOMER_READ)
     ids = list(dict.fromkeys(customer_ids))
     for cid in ids:
         check_id(cid)
@@ -58,12 +59,12 @@ def customers_by_id(door: Door, customer_ids: Sequence[str], *,
                      door._visible_customers(sorted(set(merged.values()) - set(views))))
         views.update((i, views[s]) for i, s in merged.items() if s in views)
     opened = next(iter(views.values())).fields.keys() if views else ()
-    door._audit(door._record("customer.read", subjects={v.id for v in views.values()},
+    door._audit(door._record(Action.CUSTOMER_READ, subjects={v.id for v in views.values()},
                              fields=opened))
     hidden = [i for i in ids if i not in views]
     if hidden:
         # Asked for but absent or not visible: on record, as for a single read.
-        door._audit(door._record("customer.read", subjects=hidden, outcome="not_found"))
+        door._audit(door._record(Action.CUSTOMER_READ, subjects=hidden, outcome="not_found"))
     return views
 
 
@@ -92,17 +93,17 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
     reads, with the same audit entry (G3); a purpose that may not use `field` may not
     look customers up by it at all.
     """
-    door._no_single_records("customer.lookup")
+    door._gate(Action.CUSTOMER_LOOKUP)
     names = door._pick(_CUSTOMER, fields)
     reason = door._reason(_CUSTOMER.field(field))
     if reason is not None:
-        door._deny("customer.lookup", PurposeNotGranted(
+        door._deny(Action.CUSTOMER_LOOKUP, PurposeNotGranted(
             f"cannot look customers up by {field}: {reason}"))
     try:
         check_text(field, value)
         token = door._index_token(field, value)
     except InputError:
-        door._audit(door._record("customer.lookup", outcome="bad_input"))
+        door._audit(door._record(Action.CUSTOMER_LOOKUP, outcome="bad_input"))
         raise
     candidates = sorted(door._index_owners(field, token))
     door._customer_nodes(candidates)
@@ -128,7 +129,7 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
     # The value is opened to confirm the match: on record even when not returned.
     used = match.fields.keys() if match else ()
     door._audit(door._record(
-        "customer.lookup", subjects=[match.id] if match else [],
+        Action.CUSTOMER_LOOKUP, subjects=[match.id] if match else [],
         fields=used if field in used else (*used, field),
         outcome="ok" if match else "not_found"))
     return match
@@ -137,14 +138,14 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
 def customers(door: Door, *, first: int = 20, after: str | None = None,
               fields: Collection[str] | None = None) -> Page[CustomerView]:
     """Visible customers in id order (keyset pagination)."""
-    door._no_single_records("customer.list")
+    door._gate(Action.CUSTOMER_LIST)
     first = page_size(first)
     names = door._pick(_CUSTOMER, fields)
     items = door._visible_page(id_cursor(after), first + 1)
     has_next = len(items) > first
     views = [door._customer_view(n, names) for n in items[:first]]
     door._audit(door._record(
-        "customer.list", subjects=[v.id for v in views],
+        Action.CUSTOMER_LIST, subjects=[v.id for v in views],
         fields=views[0].fields.keys() if views else ()))
     end = encode_id_cursor(views[-1].id) if views else None
     return Page(views, end, has_next)
@@ -157,7 +158,7 @@ def as_customer(part: Node) -> Node:
 
 def count_customers(door: Door) -> int:
     """How many customers this purpose may see; invisible ones are not counted."""
-    door._no_single_records("customer.count")
+    door._gate(Action.CUSTOMER_COUNT)
     n = door._visible_count()
-    door._audit(door._record("customer.count", extra={"count": n}))
+    door._audit(door._record(Action.CUSTOMER_COUNT, extra={"count": n}))
     return n

@@ -9,6 +9,7 @@ from pacte.clock import check_micros
 from pacte.errors import InputError
 from pacte.features.door import Door
 from pacte.graph.checks import check_date
+from pacte.graph.operations import Action
 from pacte.graph.steps import Step
 from pacte.graph.store import WriteBatch
 
@@ -26,7 +27,7 @@ def ingest(door: Door, batches: WriteBatch | Iterable[WriteBatch], *,
     writes release the GIL, so the two overlap on a second core. Each batch is
     audited before its write starts (see `Session._commit`); a failed write is recorded.
     """
-    door._require_role("ingest", "admin")
+    door._gate(Action.INGEST)
     if isinstance(batches, WriteBatch):
         batches = [batches]
     door._commit_stream(_checked(door, batches), on_batch=on_batch)
@@ -37,7 +38,7 @@ def _checked(door: Door, batches: Iterable[WriteBatch]) -> Iterator[tuple[WriteB
     for batch in batches:
         check_times(batch, now_us=door._now_us)
         customers = sum(1 for n in batch.nodes if n.kind == "Customer")
-        yield batch, door._record("ingest", extra={
+        yield batch, door._record(Action.INGEST, extra={
             "customers": customers, "nodes": len(batch.nodes), "edges": len(batch.edges)})
 
 

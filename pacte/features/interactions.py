@@ -9,6 +9,7 @@ from pacte.errors import InputError
 from pacte.features.door import Door
 from pacte.graph.checks import page_size
 from pacte.graph.model import CHANNELS, NODE_KINDS
+from pacte.graph.operations import Action
 from pacte.graph.store import Cursor, Edge, decode_cursor, encode_cursor
 from pacte.graph.views import InteractionView, Page
 
@@ -32,15 +33,15 @@ def interactions(
 
     `fields` names the fields to open (default: every one the purpose may use).
     """
-    door._no_single_records("interaction.list")
+    door._gate(Action.INTERACTION_LIST)
     first = page_size(first)
     if channel is not None and channel not in CHANNELS:
         raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
     names = door._pick(_INTERACTION, fields)
     before = decode_cursor(after) if after else None
-    door._require_visible("interaction.list", customer_id)
+    door._require_visible(Action.INTERACTION_LIST, customer_id)
     if not door._category_ok(BEHAVIOUR):
-        door._audit(door._record("interaction.list", subjects=[customer_id],
+        door._audit(door._record(Action.INTERACTION_LIST, subjects=[customer_id],
                                  outcome="withheld"))
         return Page([], None, False)
     horizon = door._horizon()
@@ -59,7 +60,7 @@ def interactions(
     has_next = len(views) > first
     views = views[:first]
     opened = views[0].fields.keys() if views else ()
-    door._audit(door._record("interaction.list", subjects=[customer_id], fields=opened))
+    door._audit(door._record(Action.INTERACTION_LIST, subjects=[customer_id], fields=opened))
     end = views[-1].cursor if views else None
     return Page(views, end, has_next)
 

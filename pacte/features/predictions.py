@@ -16,7 +16,8 @@ from pacte.clock import from_micros
 from pacte.errors import InputError, PurposeNotGranted
 from pacte.features.door import Door
 from pacte.features.products import PURCHASES
-from pacte.features.recommendations import MIN_SUPPORT, RECOMMENDATIONS
+from pacte.features.recommendations import MIN_SUPPORT
+from pacte.graph.operations import Action
 from pacte.graph.store import Cursor
 
 __all__ = ["purchases_following", "record_prediction"]
@@ -40,16 +41,16 @@ def purchases_following(door: Door, customer_id: str, *, within: timedelta, rece
     customer already bought are left out as B. Computed per request, so a
     withdrawal or erasure holds from the next one (G5). An A bought by fewer than
     `k` (at least 5) such customers is left out, and so is a B bought next by
-    fewer than `k`. Only under personalization (or a purpose below it) with
+    fewer than `k`. Only under a purpose the policy lets recommend (in the default
+    policy personalization, and the purposes below it) with
     purchases allowed. The customers counted are audit subjects, so each finds
     this use in their own trail.
     """
-    action = "predict.peers"
-    door._no_single_records(action)
-    if RECOMMENDATIONS not in door._policy.ancestors(door.purpose.id) \
-            or not door._category_ok(PURCHASES):
+    action = Action.PREDICT_PEERS
+    door._gate(action)
+    if not door._category_ok(PURCHASES):
         door._deny(action, PurposeNotGranted(
-            f"predictions are made under {RECOMMENDATIONS!r} only"))
+            f"predictions need purchases, which {door.purpose.id!r} may not use"))
     if not isinstance(k, int) or k < MIN_SUPPORT:
         raise InputError(f"k must be at least {MIN_SUPPORT}")
     if not isinstance(per_product, int) or not 1 <= per_product <= _NEIGHBOURHOOD:
@@ -107,11 +108,8 @@ def record_prediction(door: Door, customer_id: str, *, kinds: Sequence[str],
                       categories: Collection[str]) -> None:
     """Put on record that predictions were served for a customer: the kinds of
     action served and the data categories they were drawn from (pacte.predict)."""
-    action = "predict"
-    door._no_single_records(action)
-    if RECOMMENDATIONS not in door._policy.ancestors(door.purpose.id):
-        door._deny(action, PurposeNotGranted(
-            f"predictions are made under {RECOMMENDATIONS!r} only"))
+    action = Action.PREDICT
+    door._gate(action)
     door._require_visible(action, customer_id)
     door._audit(door._record(action, subjects=[customer_id], extra={
         "actions": list(kinds), "categories": sorted(set(categories))}))

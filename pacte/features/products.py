@@ -9,6 +9,7 @@ from pacte.clock import from_micros
 from pacte.features.door import Door
 from pacte.graph.checks import check_id, encode_id_cursor, id_cursor, page_size
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action
 from pacte.graph.store import Node
 from pacte.graph.views import CustomerView, DeviceView, Page, ProductView, ReviewView
 
@@ -27,16 +28,16 @@ CONTENT = "user.content"
 
 def products_of(door: Door, customer_id: str) -> list[ProductView]:
     """What a customer bought within the purpose's retention (financial data)."""
-    door._no_single_records("product.list")
-    door._require_visible("product.list", customer_id)
+    door._gate(Action.PRODUCT_LIST)
+    door._require_visible(Action.PRODUCT_LIST, customer_id)
     if not door._category_ok(PURCHASES):
-        door._audit(door._record("product.list", subjects=[customer_id], outcome="withheld"))
+        door._audit(door._record(Action.PRODUCT_LIST, subjects=[customer_id], outcome="withheld"))
         return []
     horizon = door._horizon()
     edges = door._edges(customer_id, "BOUGHT")
     ids = list(dict.fromkeys(e.dst for e in edges if e.at >= horizon))
     views = product_views(door, ids)
-    door._audit(door._record("product.list", subjects=[customer_id], fields=["BOUGHT"]))
+    door._audit(door._record(Action.PRODUCT_LIST, subjects=[customer_id], fields=["BOUGHT"]))
     return views
 
 
@@ -50,7 +51,7 @@ def product(door: Door, product_id: str) -> ProductView | None:
     """A catalogue product; holds no personal data, but its use is still audited."""
     check_id(product_id)
     views = product_views(door, [product_id])
-    door._audit(door._record("product.read", extra={"product": product_id}))
+    door._audit(door._record(Action.PRODUCT_READ, extra={"product": product_id}))
     return views[0] if views else None
 
 
@@ -70,22 +71,22 @@ def products_by_id(door: Door, product_ids: Sequence[str]) -> dict[str, ProductV
     for pid in ids:
         check_id(pid)
     views = {v.id: v for v in product_views(door, ids)}
-    door._audit(door._record("product.read", extra={"products": sorted(views)}))
+    door._audit(door._record(Action.PRODUCT_READ, extra={"products": sorted(views)}))
     return views
 
 
 def buyers(door: Door, product_id: str) -> list[CustomerView]:
     """Customers who bought a product, limited to those visible under this purpose."""
-    door._no_single_records("product.buyers")
+    door._gate(Action.PRODUCT_BUYERS)
     check_id(product_id)
     if not door._category_ok(PURCHASES):
-        door._audit(door._record("product.buyers", outcome="withheld"))
+        door._audit(door._record(Action.PRODUCT_BUYERS, outcome="withheld"))
         return []
     horizon = door._horizon()
     ids = list(dict.fromkeys(e.src for e in door._edges(product_id, "BOUGHT", direction="in")
                              if e.at >= horizon))
     views = [door._customer_view(n) for n in door._visible_customers(ids)]
-    door._audit(door._record("product.buyers", subjects=[v.id for v in views],
+    door._audit(door._record(Action.PRODUCT_BUYERS, subjects=[v.id for v in views],
                              fields=views[0].fields.keys() if views else ()))
     return views
 
@@ -96,13 +97,13 @@ def referrals(door: Door, customer_id: str, *, fields: Collection[str] | None = 
 
     `fields` names the fields to open (default: every one the purpose may use).
     """
-    door._no_single_records("customer.referrals")
+    door._gate(Action.CUSTOMER_REFERRALS)
     names = door._pick(_CUSTOMER, fields)
-    door._require_visible("customer.referrals", customer_id)
+    door._require_visible(Action.CUSTOMER_REFERRALS, customer_id)
     horizon = door._horizon()
     ids = [e.dst for e in door._edges(customer_id, "REFERRED") if e.at >= horizon]
     views = [door._customer_view(n, names) for n in door._visible_customers(ids)]
-    door._audit(door._record("customer.referrals",
+    door._audit(door._record(Action.CUSTOMER_REFERRALS,
                              subjects=[customer_id, *(v.id for v in views)],
                              fields=views[0].fields.keys() if views else ()))
     return views
@@ -114,31 +115,31 @@ def reviews(door: Door, customer_id: str) -> list[ReviewView]:
     Under a purpose that may not use what customers write (`CONTENT`), the list is
     empty and the refusal on record, as for devices.
     """
-    door._no_single_records("review.list")
-    door._require_visible("review.list", customer_id)
+    door._gate(Action.REVIEW_LIST)
+    door._require_visible(Action.REVIEW_LIST, customer_id)
     if not door._category_ok(CONTENT):
-        door._audit(door._record("review.list", subjects=[customer_id], outcome="withheld"))
+        door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], outcome="withheld"))
         return []
     horizon = door._horizon()
     views = [ReviewView(e.dst, from_micros(e.at), _rating(e.props.get("rating")))
              for e in door._edges(customer_id, "REVIEWED") if e.at >= horizon]
-    door._audit(door._record("review.list", subjects=[customer_id], fields=["REVIEWED"]))
+    door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], fields=["REVIEWED"]))
     return views
 
 
 def devices(door: Door, customer_id: str) -> list[DeviceView]:
     """The devices a customer registered within the purpose's retention."""
-    door._no_single_records("device.list")
-    door._require_visible("device.list", customer_id)
+    door._gate(Action.DEVICE_LIST)
+    door._require_visible(Action.DEVICE_LIST, customer_id)
     if not door._category_ok(DEVICES):
-        door._audit(door._record("device.list", subjects=[customer_id], outcome="withheld"))
+        door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], outcome="withheld"))
         return []
     horizon = door._horizon()
     ids = [e.dst for e in door._edges(customer_id, "OWNS") if e.at >= horizon]
     nodes = door._read_nodes(ids)
     allowed, withheld = door._split(_DEVICE.fields)
     views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
-    door._audit(door._record("device.list", subjects=[customer_id], fields=allowed))
+    door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], fields=allowed))
     return views
 
 

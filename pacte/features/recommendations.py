@@ -6,14 +6,14 @@ from __future__ import annotations
 from pacte.features.door import Door
 from pacte.features.products import PURCHASES, product_views
 from pacte.graph.checks import page_size
+from pacte.graph.operations import Action, Capability
 from pacte.graph.views import ProductView
 
-__all__ = ["MIN_SUPPORT", "RECOMMENDATIONS", "recommendations"]
+__all__ = ["MIN_SUPPORT", "recommendations"]
 
 # Recommendations and other aggregates rest on at least this many people (k-anonymity).
 MIN_SUPPORT = 5
-# The purpose recommendations serve, and how many recent buyers per product they read.
-RECOMMENDATIONS = "personalization"
+# How many recent buyers per product recommendations read.
 _NEIGHBOURHOOD = 200
 
 
@@ -24,13 +24,12 @@ def recommendations(door: Door, customer_id: str, *, first: int = 5) -> list[Pro
     computed per request so a withdrawal removes a customer's purchases from
     everyone's recommendations at once (G5). Empty without consent to the purpose.
     """
-    door._no_single_records("recommendations")
+    door._gate(Action.RECOMMENDATIONS)
     first = page_size(first)
-    door._require_visible("recommendations", customer_id)
-    if RECOMMENDATIONS not in door._policy.ancestors(door.purpose.id) \
-            or not door._category_ok(PURCHASES):
-        # Recommendations are a personalization use: under another purpose there are none.
-        door._audit(door._record("recommendations", subjects=[customer_id],
+    door._require_visible(Action.RECOMMENDATIONS, customer_id)
+    if not door._may(Capability.RECOMMEND) or not door._category_ok(PURCHASES):
+        # Only a purpose the policy lets recommend (`may`) has any; others get none.
+        door._audit(door._record(Action.RECOMMENDATIONS, subjects=[customer_id],
                                  outcome="withheld"))
         return []
     backers = _co_buyers(door, customer_id)
@@ -40,7 +39,7 @@ def recommendations(door: Door, customer_id: str, *, first: int = 5) -> list[Pro
     views = product_views(door, ranked)
     used = set().union(*(supported[p] for p in ranked)) if ranked else set()
     # Co-buyers whose purchases shaped the answer find this use in their own trail.
-    door._audit(door._record("recommendations", subjects=[customer_id, *used],
+    door._audit(door._record(Action.RECOMMENDATIONS, subjects=[customer_id, *used],
                              fields=["BOUGHT"]))
     return views
 

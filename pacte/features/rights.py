@@ -1,6 +1,7 @@
 """The customer's rights over their data: erasure (Art. 17, G8) and export (Art. 15, 20).
 
-Both act for the customer, under `self_service`.
+Both act for the customer, under a purpose the policy lets erase and export (in the
+default policy `self_service`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pacte.clock import from_micros
-from pacte.features.consents import CONSENT_WRITERS, consent_view
+from pacte.features.consents import consent_view
 from pacte.features.customers import as_customer
 from pacte.features.door import Door
 from pacte.features.interactions import interaction_views
@@ -16,6 +17,7 @@ from pacte.features.products import product_views
 from pacte.graph.checks import check_id
 from pacte.graph.consent import consent_states
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.operations import Action
 
 __all__ = ["erase", "export", "transparency_link"]
 
@@ -25,9 +27,8 @@ _DEVICE = NODE_KINDS["Device"]
 
 def erase(door: Door, customer_id: str) -> dict[str, Any]:
     """Crypto-shred and delete a customer; returns a signed receipt without personal data."""
-    door._require_role("customer.erase", *CONSENT_WRITERS)
-    door._require_purpose("customer.erase", "self_service")
-    door._require_visible("customer.erase", customer_id)
+    door._gate(Action.CUSTOMER_ERASE)
+    door._require_visible(Action.CUSTOMER_ERASE, customer_id)
     # A merged customer is erased with every part merged into it (issue #17).
     parts = door._merged_parts(customer_id)
     owned = [n for cid in (customer_id, *parts) for n in door._owned_by(cid)]
@@ -35,7 +36,7 @@ def erase(door: Door, customer_id: str) -> dict[str, Any]:
     for node in door._read_nodes(owned).values():
         kinds[node.kind] = kinds.get(node.kind, 0) + 1
     subject = door._ref(customer_id)
-    step = door._record("customer.erase", subjects=[customer_id, *parts],
+    step = door._record(Action.CUSTOMER_ERASE, subjects=[customer_id, *parts],
                         extra={"destroyed": kinds})
     seq = door._shred(customer_id, owned, step, parts=parts)
     for cid in (customer_id, *parts):
@@ -48,11 +49,10 @@ def transparency_link(door: Door, customer_id: str) -> None:
     """Allow a link to one customer's transparency page (pacte.console.links): for an
     app (or admin) acting on the customer's request, under `self_service`, for a
     customer it can see. On record; the link itself is sealed by the console."""
-    door._require_role("customer.link", *CONSENT_WRITERS)
-    door._require_purpose("customer.link", "self_service")
+    door._gate(Action.CUSTOMER_LINK)
     check_id(customer_id)
-    door._require_visible("customer.link", customer_id)
-    door._audit(door._record("customer.link", subjects=[customer_id]))
+    door._require_visible(Action.CUSTOMER_LINK, customer_id)
+    door._audit(door._record(Action.CUSTOMER_LINK, subjects=[customer_id]))
 
 
 def export(door: Door, customer_id: str) -> dict[str, Any]:
@@ -61,9 +61,8 @@ def export(door: Door, customer_id: str) -> dict[str, Any]:
     Not cut by retention: the right of access covers everything held, whatever its
     age (and `self_service` sets no retention anyway).
     """
-    door._require_role("customer.export", *CONSENT_WRITERS)
-    door._require_purpose("customer.export", "self_service")
-    node = door._require_visible("customer.export", customer_id)
+    door._gate(Action.CUSTOMER_EXPORT)
+    node = door._require_visible(Action.CUSTOMER_EXPORT, customer_id)
     profile = door._open(node, [f.name for f in _CUSTOMER.fields])
     bought = [e.dst for e in door._edges(customer_id, "BOUGHT")]
     reviews = [{"product": e.dst, "rating": e.props.get("rating"),
@@ -83,7 +82,7 @@ def export(door: Door, customer_id: str) -> dict[str, Any]:
         "products": [p.id for p in product_views(door, list(dict.fromkeys(bought)))],
         "reviews": reviews,
     }
-    door._audit(door._record("customer.export", subjects=[customer_id, *parts],
+    door._audit(door._record(Action.CUSTOMER_EXPORT, subjects=[customer_id, *parts],
                              fields=[f.name for f in _CUSTOMER.fields]))
     return held
 

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from pacte.clock import from_micros, input_micros
 from pacte.errors import Conflict, InputError, PurposeNotGranted
-from pacte.features.consents import CONSENT_WRITERS
 from pacte.features.door import Door
 from pacte.features.interactions import BEHAVIOUR, interaction_views
 from pacte.graph.checks import check_date, check_email, check_id, check_text, same_email
 from pacte.graph.model import CHANNELS, INTERACTION_KINDS, NODE_KINDS
+from pacte.graph.operations import Action
 from pacte.graph.store import Cursor, Edge, Node, Value, WriteBatch, encode_cursor
 from pacte.graph.views import CustomerView, InteractionView
 
@@ -34,7 +34,7 @@ def upsert_customer(
     segment: str | None = None,
 ) -> CustomerView:
     """Create a customer, or update the given fields of an existing one."""
-    door._require_role("customer.write", *CONSENT_WRITERS)
+    door._gate(Action.CUSTOMER_WRITE)
     raw = {"name": name, "email": email, "phone": phone, "address": address,
            "birth_date": birth_date, "segment": segment}
     given: dict[str, str] = {k: v.strip() for k, v in raw.items() if v is not None}
@@ -42,11 +42,11 @@ def upsert_customer(
     purpose = door.purpose
     denied = [k for k in given if door._reason(_CUSTOMER.field(k)) is not None]
     if denied:
-        door._deny("customer.write", PurposeNotGranted(
+        door._deny(Action.CUSTOMER_WRITE, PurposeNotGranted(
             f"purpose {purpose.id} may not write {', '.join(sorted(denied))}"))
     if id is None:
         if purpose.needs_consent:
-            door._deny("customer.write", PurposeNotGranted(
+            door._deny(Action.CUSTOMER_WRITE, PurposeNotGranted(
                 f"customers are created under a contract or request purpose, "
                 f"not {purpose.id}"))
         if "name" not in given or "email" not in given:
@@ -54,13 +54,13 @@ def upsert_customer(
         id = "c_" + secrets.token_hex(6)
         props: dict[str, Value] = {"created_at": door._now_us}
     else:
-        node = door._require_visible("customer.write", id)
+        node = door._require_visible(Action.CUSTOMER_WRITE, id)
         props = door._open(node, [f.name for f in _CUSTOMER.fields])
     if "email" in given and not same_email(props.get("email"), given["email"]):
         _refuse_taken_email(door, id, given["email"])
     props.update(given)
     door._write(WriteBatch(nodes=[Node("Customer", id, props, id)], unindex=[id]),
-                door._record("customer.write", subjects=[id], fields=tuple(given)), keys=[id])
+                door._record(Action.CUSTOMER_WRITE, subjects=[id], fields=tuple(given)), keys=[id])
     door._forget(id)
     allowed, withheld = door._split(_CUSTOMER.fields)
     return CustomerView(id, {k: props.get(k) for k in allowed}, withheld)
@@ -90,14 +90,14 @@ def _refuse_taken_email(door: Door, customer_id: str, email: str) -> None:
     told when one is taken, which reveals nobody they could not read anyway.
     """
     if door.purpose.needs_consent:
-        door._deny("customer.write", PurposeNotGranted(
+        door._deny(Action.CUSTOMER_WRITE, PurposeNotGranted(
             f"emails are changed under a purpose that sees every customer, "
             f"not {door.purpose.id}"), subjects=[customer_id])
     token = door._index_token("email", email)
     others = [c for c in door._index_owners("email", token) if c != customer_id]
     for node in door._customer_nodes(others).values():
         if same_email(door._open(node, ["email"]).get("email"), email):
-            door._audit(door._record("customer.write", outcome="bad_input",
+            door._audit(door._record(Action.CUSTOMER_WRITE, outcome="bad_input",
                                      subjects=[customer_id], reason="email_taken"))
             raise InputError("this email already belongs to another customer")
 
@@ -115,13 +115,13 @@ def record_interaction(
     amount: float | None = None,
 ) -> InteractionView:
     """Record one contact; replaying the same `event_id` returns the first record."""
-    door._require_role("interaction.write", *CONSENT_WRITERS)
+    door._gate(Action.INTERACTION_WRITE)
     _check_interaction(channel, kind, event_id, summary)
     at = input_micros(occurred_at, "occurred_at") if occurred_at is not None else door._now_us
     if not door._category_ok(BEHAVIOUR):
-        door._deny("interaction.write", PurposeNotGranted(
+        door._deny(Action.INTERACTION_WRITE, PurposeNotGranted(
             f"purpose {door.purpose.id} may not record interactions"))
-    door._require_visible("interaction.write", customer_id)
+    door._require_visible(Action.INTERACTION_WRITE, customer_id)
     existing = door._event_owners(event_id)
     if existing:
         return _recorded(door, existing[0], customer_id)
@@ -143,7 +143,7 @@ def record_interaction(
                        index=[door._event_entry(event_id, iid)])
     try:
         door._write(batch, door._record(
-            "interaction.write", subjects=[customer_id],
+            Action.INTERACTION_WRITE, subjects=[customer_id],
             fields=tuple(k for k, v in props.items() if v is not None)), keys=[customer_id])
     except Conflict:
         # Another request (another process, maybe) stored this event id between
@@ -183,6 +183,6 @@ def _recorded(door: Door, interaction_id: str, customer_id: str) -> InteractionV
         # purpose) and for one past the purpose's retention (which it may not read).
         raise InputError("event_id was already used")
     page = interaction_views(door, had, customer_id)
-    door._audit(door._record("interaction.write", subjects=[customer_id],
+    door._audit(door._record(Action.INTERACTION_WRITE, subjects=[customer_id],
                              outcome="duplicate"))
     return page[0]

@@ -80,7 +80,8 @@ class Access:
                 fields: Iterable[str] = (), reason: str | None = None,
                 extra: Mapping[str, object] | None = None) -> Step:
         """One step of this request, to be written into its audit entry (see `_entry`)."""
-        return Step(action, outcome, tuple(subjects), tuple(fields), reason, extra)
+        # str(): an `Action` is a str subclass, and the trail keeps plain JSON values.
+        return Step(str(action), outcome, tuple(subjects), tuple(fields), reason, extra)
 
 
     def _entry(self, steps: Sequence[Step]) -> dict[str, object]:

@@ -8,26 +8,19 @@ the catalogue marks personal (G1), and a field nobody returns is never decrypted
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from datetime import date
 
 from pacte.crypto import BlindIndex, FieldCipher
 from pacte.errors import InputError
 from pacte.graph.model import NODE_KINDS, Field, age_band
-from pacte.graph.store import EVENT_INDEX, IndexEntry, Node, Value, WriteBatch
+from pacte.graph.store import EVENT_INDEX, IndexEntry, Node, Value, WriteBatch, event_token
 
 __all__ = ["EVENT_INDEX", "Codec", "event_token", "index_name"]
 
 
 def index_name(kind: str, field: str) -> str:
     return f"{kind}.{field}"
-
-
-def event_token(event_id: str) -> bytes:
-    # Event ids are the caller's idempotency keys, not personal data: a plain hash
-    # keeps the index entry fixed-size.
-    return hashlib.sha256(event_id.encode("utf-8")).digest()
 
 
 _PERSONAL: dict[str, tuple[Field, ...]] = {

@@ -58,6 +58,7 @@ from pacte.graph.neo4j_scope import edge_row as _edge
 from pacte.graph.neo4j_scope import node_row as _node
 from pacte.graph.neo4j_write import SEEK_NODE, apply, plan, unique
 from pacte.graph.store import (
+    NEO4J_SCHEMES,
     Cursor,
     Direction,
     Edge,
@@ -66,7 +67,6 @@ from pacte.graph.store import (
     Node,
     WriteBatch,
 )
-from pacte.graph.stores import NEO4J_SCHEMES
 
 __all__ = ["SCHEMA_VERSION", "Hop", "Neo4jStore"]
 

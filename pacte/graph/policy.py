@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pacte.errors import ConfigError
+from pacte.graph.operations import Capability, Role
 
 __all__ = [
+    "CAPABILITIES",
     "DEFAULT_POLICY_TOML",
     "DEFAULT_PRIVACY_BUDGET",
     "LEGAL_BASES",
@@ -28,7 +30,8 @@ __all__ = [
 ]
 
 LEGAL_BASES = ("consent", "contract", "legal_obligation", "legitimate_interest", "request")
-ROLES = ("app", "auditor", "analyst", "admin")
+ROLES = tuple(r.value for r in Role)
+CAPABILITIES = tuple(c.value for c in Capability)
 # Epsilon a principal may spend over all its differentially private releases, when the
 # policy file has no [privacy] table.
 DEFAULT_PRIVACY_BUDGET = 1.0
@@ -44,6 +47,9 @@ DEFAULT_POLICY_TOML = """\
 # withdrawn; a later grant of "marketing.email" lets it through again, whatever
 # "marketing" said before. An expiry is a withdrawal at its expiry time. Choices of one
 # customer are recorded in order, the later one wins; at an equal time a withdrawal wins.
+# `may` lists what a purpose (and every purpose below it) may do beyond reading:
+# manage_consent, erase, export, own_audit (a customer's own trail and report),
+# recommend.
 # Changing this file changes the policy version recorded in every audit entry.
 version_label = "default-1"
 
@@ -60,6 +66,7 @@ legal_basis = "request"
 description = "The customer's own requests: see, export, change consents, be forgotten."
 categories = ["user"]
 retention_days = 0
+may = ["manage_consent", "erase", "export", "own_audit"]
 
 [[purpose]]
 id = "marketing"
@@ -90,6 +97,7 @@ legal_basis = "consent"
 description = "Recommendations and a tailored experience."
 categories = ["user.name", "user.behavior", "user.financial", "user.content", "user.device"]
 retention_days = 365
+may = ["recommend"]
 
 [[purpose]]
 id = "analytics"
@@ -143,6 +151,7 @@ class Purpose:
     # with their safeguards (free text, as the controller writes them).
     recipients: tuple[str, ...] = ()
     transfers: tuple[str, ...] = ()
+    may: tuple[str, ...] = ()  # capabilities beyond reading (pacte.graph.operations)
 
     @property
     def needs_consent(self) -> bool:
@@ -195,6 +204,8 @@ class Policy:
         if not isinstance(raw, list) or not raw:
             raise ConfigError(f"{source}: no [[purpose]] tables")
         purposes = [_purpose(entry, n, source) for n, entry in enumerate(raw, 1)]
+        if not any("may" in entry for entry in raw if isinstance(entry, Mapping)):
+            purposes = [_before_may(p) for p in purposes]
         ids = [p.id for p in purposes]
         for p in purposes:
             if ids.count(p.id) > 1:
@@ -223,6 +234,10 @@ class Policy:
             chain.append(current)
             current = self.purposes[current].parent
         return chain
+
+    def allows(self, purpose_id: str, capability: Capability) -> bool:
+        """Whether the purpose, or one above it, may do `capability` (its `may` list)."""
+        return any(capability in self.purposes[p].may for p in self.ancestors(purpose_id))
 
     def descendants(self, purpose_id: str) -> list[str]:
         """The purpose and every purpose below it, in policy order (the purpose first)."""
@@ -256,7 +271,7 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: must be a table")
     known = {"id", "parent", "legal_basis", "categories", "retention_days", "description",
-             "analysts_only", "recipients", "transfers"}
+             "analysts_only", "recipients", "transfers", "may"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
@@ -264,16 +279,7 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
     if not isinstance(pid, str) or not pid or pid != pid.strip().lower():
         raise ConfigError(f"{where}: 'id' must be a lowercase string")
     where = f"{source}: purpose {pid!r}"
-    basis = entry.get("legal_basis")
-    if basis not in LEGAL_BASES:
-        raise ConfigError(f"{where}: legal_basis must be one of {', '.join(LEGAL_BASES)}")
-    cats = _strings(entry.get("categories", []), f"{where}: categories")
-    days = entry.get("retention_days", 0)
-    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-        raise ConfigError(f"{where}: retention_days must be a whole number >= 0")
-    parent = entry.get("parent")
-    if parent is not None and not isinstance(parent, str):
-        raise ConfigError(f"{where}: parent must be a purpose id")
+    basis, cats, days, parent, may = _checked_fields(entry, where)
     return Purpose(
         id=pid,
         legal_basis=str(basis),
@@ -284,7 +290,38 @@ def _purpose(entry: object, n: int, source: str) -> Purpose:
         analysts_only=bool(entry.get("analysts_only", False)),
         recipients=tuple(_strings(entry.get("recipients", []), f"{where}: recipients")),
         transfers=tuple(_strings(entry.get("transfers", []), f"{where}: transfers")),
+        may=tuple(may),
     )
+
+
+def _checked_fields(entry: Mapping[str, object], where: str
+                    ) -> tuple[str, list[str], int, str | None, list[str]]:
+    """A purpose's legal basis, categories, retention, parent and capabilities, checked."""
+    basis = entry.get("legal_basis")
+    if not isinstance(basis, str) or basis not in LEGAL_BASES:
+        raise ConfigError(f"{where}: legal_basis must be one of {', '.join(LEGAL_BASES)}")
+    cats = _strings(entry.get("categories", []), f"{where}: categories")
+    days = entry.get("retention_days", 0)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        raise ConfigError(f"{where}: retention_days must be a whole number >= 0")
+    parent = entry.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"{where}: parent must be a purpose id")
+    may = entry.get("may", [])
+    if not isinstance(may, list) or not all(m in CAPABILITIES for m in may):
+        raise ConfigError(f"{where}: may must be a list of {', '.join(CAPABILITIES)}")
+    return basis, cats, days, parent, may
+
+
+# A policy file written before purposes declared their capabilities (`may`) meant these:
+# such a file keeps its meaning, and a file that declares `may` anywhere says it all.
+_BEFORE_MAY = {"self_service": ("manage_consent", "erase", "export", "own_audit"),
+               "personalization": ("recommend",)}
+
+
+def _before_may(purpose: Purpose) -> Purpose:
+    may = _BEFORE_MAY.get(purpose.id)
+    return purpose if may is None else replace(purpose, may=may)
 
 
 def _strings(value: object, where: str) -> list[str]:

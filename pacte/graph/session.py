@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -49,10 +49,11 @@ from pacte.graph.access import Access, Backend
 from pacte.graph.checks import check_id
 from pacte.graph.consent import ConsentState, consent_states, decide
 from pacte.graph.model import MERGED_PART, NODE_KINDS, PART_CONSENT, Field, NodeKind
+from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Edge, Hop, Node, Value, WriteBatch
+from pacte.graph.store import Edge, Hop, Node, ScopedReads, Value, WriteBatch
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "MergeGraph", "Session"]
@@ -124,34 +125,49 @@ class Session(Access):
     def _admit(self, purpose_id: str | None) -> Purpose:
         policy = self._b.policy
         if not purpose_id:
-            self._deny("session.open", PurposeRequired("a purpose is required"))
+            self._deny(Action.SESSION_OPEN, PurposeRequired("a purpose is required"))
         assert purpose_id is not None
         purpose = policy.get(purpose_id)
         if purpose is None:
             # Which purposes exist is public (the policy, `pacte purposes`): saying so
             # tells a caller nothing about any key or customer.
-            self._deny("session.open", UnknownPurpose(
+            self._deny(Action.SESSION_OPEN, UnknownPurpose(
                 f"unknown purpose {self._claimed!r}; the policy's purposes are listed by "
                 "`pacte purposes`"))
         if not self.principal.may_claim(purpose_id) or self.principal.revoked:
-            self._deny("session.open", PurposeNotGranted(
+            self._deny(Action.SESSION_OPEN, PurposeNotGranted(
                 f"purpose {self._claimed!r} is not granted to this principal"))
         assert purpose is not None
-        if purpose.analysts_only and self.principal.role not in ("analyst", "admin"):
-            self._deny("session.open", PurposeNotGranted(
+        if purpose.analysts_only and self.principal.role not in (Role.ANALYST, Role.ADMIN):
+            self._deny(Action.SESSION_OPEN, PurposeNotGranted(
                 f"purpose {self._claimed!r} is for analysts only"))
         return purpose
+
+    def _gate(self, action: Action) -> None:
+        """Refuse `action` (audited) unless its declaration (pacte.graph.operations)
+        admits this principal and purpose: single records, role, then capability."""
+        op = OPERATIONS[action]
+        if op.single_records:
+            self._no_single_records(action)
+        if op.roles is not None:
+            self._require_role(action, *op.roles)
+        if op.capability is not None and not self._may(op.capability):
+            policy = self._b.policy
+            able = [p for p in policy.purposes if policy.allows(p, op.capability)]
+            # The policy is public: naming the purposes that may tells nothing of anyone.
+            self._deny(action, PurposeNotGranted(
+                f"{action.replace('.', ' ')} must be requested under a purpose that may "
+                f"{op.capability.replace('_', ' ')}: "
+                + (" or ".join(repr(p) for p in able) or "none in this policy")))
+
+    def _may(self, capability: Capability) -> bool:
+        """Whether this purpose may do `capability`, as the policy file says."""
+        return self._b.policy.allows(self.purpose.id, capability)
 
     def _require_role(self, action: str, *roles: str) -> None:
         if self.principal.role not in roles:
             self._deny(action, Forbidden(
                 f"role {self.principal.role!r} may not {action.replace('.', ' ')}"))
-
-    def _require_purpose(self, action: str, *purposes: str) -> None:
-        if self.purpose.id not in purposes:
-            self._deny(action, PurposeNotGranted(
-                f"{action.replace('.', ' ')} must be requested under "
-                + " or ".join(repr(p) for p in purposes)))
 
     # -- consent and visibility -----------------------------------------------
 
@@ -232,7 +248,7 @@ class Session(Access):
             self._visible_ids([decoy[0].id])
 
     def _no_single_records(self, action: str) -> None:
-        if self.principal.role == "analyst":
+        if self.principal.role == Role.ANALYST:
             self._deny(action, Forbidden("analysts receive projections, never single records"))
 
     # -- field gating ---------------------------------------------------------
@@ -241,7 +257,7 @@ class Session(Access):
         """Why `f` is withheld under this session, or None when it may be returned."""
         if f.category is None:
             return None
-        if self.principal.role == "auditor":
+        if self.principal.role == Role.AUDITOR:
             return "auditors never receive personal fields"
         if not self.purpose.may_use(f.category):
             return f"purpose {self.purpose.id} may not use {f.category}"
@@ -279,7 +295,7 @@ class Session(Access):
         key = (self._b.policy.version, self.principal.role, self.purpose.id, category)
         ok = _CATEGORY_OK.get(key)
         if ok is None:
-            ok = self.principal.role != "auditor" and self.purpose.may_use(category)
+            ok = self.principal.role != Role.AUDITOR and self.purpose.may_use(category)
             if len(_CATEGORY_OK) < _MAX_NAMES:
                 _CATEGORY_OK[key] = ok
         return ok
@@ -321,7 +337,8 @@ class Session(Access):
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        return self._b.store.read_scope()
+        store = self._b.store
+        return store.read_scope() if isinstance(store, ScopedReads) else _NO_SCOPE
 
     def prefetch(self, customer_id: str) -> None:
         """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
@@ -331,8 +348,10 @@ class Session(Access):
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
         check_id(customer_id)
-        self._b.store.prefetch(customer_id, _C360_HOPS[
-            self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+        store = self._b.store
+        if isinstance(store, ScopedReads):
+            store.prefetch(customer_id, _C360_HOPS[
+                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
@@ -422,7 +441,7 @@ class Session(Access):
 
     def keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]:
         """16-byte keyed tokens of normalised values (identifiers, row keys); admins only."""
-        self._require_role("identity.token", "admin")
+        self._gate(Action.IDENTITY_TOKEN)
         token = self._b.codec.keyed_token
         return [token(namespace, v) for v in values]
 
@@ -433,9 +452,9 @@ class Session(Access):
         Admins only; the lookup is audited with the customers it found when the index
         points at customers (identifier entries), never with the tokens themselves.
         """
-        self._require_role("identity.lookup", "admin")
+        self._gate(Action.IDENTITY_LOOKUP)
         found = self._b.store.lookup_many(index, tokens) if tokens else {}
-        self._audit(self._record("identity.lookup", subjects=sorted(
+        self._audit(self._record(Action.IDENTITY_LOOKUP, subjects=sorted(
             {i for ids in found.values() for i in ids if i.startswith("c_")}),
             extra={"index": index, "tokens": len(tokens), "found": len(found)}))
         return found
@@ -444,9 +463,9 @@ class Session(Access):
         """The identifier entries pointing at a customer or its merged parts, by kind, as
         blind refs (the first 8 hex digits of their tokens, never values); admins only,
         audited. It scans the index: an operator's question, not a request path."""
-        self._require_role("identity.explain", "admin")
+        self._gate(Action.IDENTITY_EXPLAIN)
         check_id(customer_id)
-        self._require_visible("identity.explain", customer_id)
+        self._require_visible(Action.IDENTITY_EXPLAIN, customer_id)
         whole = {customer_id, *self._merged_parts(customer_id)}  # its parts built it too
         out: dict[str, list[str]] = {}
         for entries in self._b.store.iter_index():
@@ -454,7 +473,7 @@ class Session(Access):
                 if e.node_id in whole and e.name.startswith("Identity."):
                     out.setdefault(e.name.removeprefix("Identity."), []).append(
                         e.token.hex()[:8])
-        self._audit(self._record("identity.explain", subjects=[customer_id]))
+        self._audit(self._record(Action.IDENTITY_EXPLAIN, subjects=[customer_id]))
         return {k: sorted(v) for k, v in sorted(out.items())}
 
     # Merges (pacte.identity.merge): a part keeps resolving to its survivor.
@@ -633,6 +652,9 @@ class _Around:
     def __exit__(self, *exc: Any) -> bool | None:
         return self._scope.__exit__(*exc)
 
+
+# The read scope of a store without the capability: entering and leaving it does nothing.
+_NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 # Not a valid customer id (ids never hold a NUL), so never found.
 _NO_CUSTOMER = "c_\x00absent"

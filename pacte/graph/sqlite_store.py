@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from pacte.graph.store import (
     Cursor,
     Direction,
     Edge,
-    Hop,
     IndexEntry,
     Node,
     WriteBatch,
@@ -34,8 +32,6 @@ from pacte.graph.store import (
 __all__ = ["SQLiteStore"]
 
 SCHEMA_VERSION = "1"
-# The read scope of a store without one: entering and leaving it does nothing.
-_NO_SCOPE: AbstractContextManager[None] = contextlib.nullcontext()
 _APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign database is refused
 
 # Who consented to a purpose, in id order (customer lists under consent, see
@@ -248,28 +244,8 @@ class SQLiteStore:
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    for node_id in batch.delete_nodes:
-                        db.execute(_DELETE_NODE_EDGES, (node_id, node_id))
-                        db.execute(_DELETE_NODE_INDEX, (node_id,))
-                        db.execute(_DELETE_NODE, (node_id,))
-                    if batch.delete_edges:
-                        db.executemany(_DELETE_EDGE, ((e,) for e in batch.delete_edges))
-                    if batch.unindex:
-                        db.executemany(_DELETE_NODE_INDEX, ((n,) for n in batch.unindex))
-                    # Rows sorted by key touch each B-tree page once per batch; the sort is
-                    # stable, so of two puts of one id the later still wins.
-                    if batch.nodes:
-                        db.executemany(_PUT_NODE, sorted(
-                            ((n.id, n.kind, n.owner, encode_props(n.props)) for n in batch.nodes),
-                            key=_first))
-                    if batch.edges:
-                        db.executemany(_PUT_EDGE, sorted(
-                            ((e.id, e.type, e.src, e.dst, e.at, encode_props(e.props))
-                             for e in batch.edges), key=_first))
-                    if batch.index:
-                        db.executemany(_PUT_INDEX, sorted(
-                            (i.name, i.token, i.node_id) for i in batch.index
-                        ))
+                    _delete(db, batch)
+                    _put(db, batch)
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
@@ -406,7 +382,7 @@ class SQLiteStore:
         """Leave no byte of deleted rows in any file: rewrite the database, truncate the WAL.
 
         The erasure calls it after the write that deleted the customer's nodes (see
-        `pacte.runtime.Pacte.shredding`), apart from that write, so that a failure here
+        `pacte.runtime._Backend.shredding`), apart from that write, so that a failure here
         (a retryable StorageError: other connections kept reading) cannot be taken for
         a failed deletion; the erasure then stays pending and this is retried.
         """
@@ -445,16 +421,33 @@ class SQLiteStore:
                                retryable=True)
 
     # Reads are local calls here: there is no round trip for a read scope to save.
-    def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
-                   ) -> AbstractContextManager[None]:
-        return _NO_SCOPE
-
-    def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
-        return False
-
     def close(self) -> None:
         # Closing twice, or after a crash, is not an error.
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
 
 
+def _delete(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    """A batch's deletions, first: a batch may delete a node and write it anew."""
+    for node_id in batch.delete_nodes:
+        db.execute(_DELETE_NODE_EDGES, (node_id, node_id))
+        db.execute(_DELETE_NODE_INDEX, (node_id,))
+        db.execute(_DELETE_NODE, (node_id,))
+    if batch.delete_edges:
+        db.executemany(_DELETE_EDGE, ((e,) for e in batch.delete_edges))
+    if batch.unindex:
+        db.executemany(_DELETE_NODE_INDEX, ((n,) for n in batch.unindex))
+
+
+def _put(db: sqlite3.Connection, batch: WriteBatch) -> None:
+    # Rows sorted by key touch each B-tree page once per batch; the sort is stable, so
+    # of two puts of one id the later still wins.
+    if batch.nodes:
+        db.executemany(_PUT_NODE, sorted(
+            ((n.id, n.kind, n.owner, encode_props(n.props)) for n in batch.nodes), key=_first))
+    if batch.edges:
+        db.executemany(_PUT_EDGE, sorted(
+            ((e.id, e.type, e.src, e.dst, e.at, encode_props(e.props)) for e in batch.edges),
+            key=_first))
+    if batch.index:
+        db.executemany(_PUT_INDEX, sorted((i.name, i.token, i.node_id) for i in batch.index))

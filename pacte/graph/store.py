@@ -15,6 +15,7 @@ last edge of the previous page, so pages are stable while new edges arrive.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -23,6 +24,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
     "EVENT_INDEX",
+    "NEO4J_SCHEMES",
     "Cursor",
     "Direction",
     "Edge",
@@ -30,6 +32,7 @@ __all__ = [
     "IndexEntry",
     "Node",
     "Props",
+    "ScopedReads",
     "Store",
     "Value",
     "WriteBatch",
@@ -37,6 +40,7 @@ __all__ = [
     "decode_props",
     "encode_cursor",
     "encode_props",
+    "event_token",
 ]
 
 Value = str | int | float | bool | bytes | list[str] | None
@@ -45,7 +49,17 @@ Value = str | int | float | bool | bytes | list[str] | None
 # interaction, even when two processes record it at the same moment. Every store
 # enforces it with a unique constraint, and refuses a second entry with `Conflict`.
 EVENT_INDEX = "Interaction.event_id"
+# The URI schemes the Neo4j store serves (`pacte.graph.stores` chooses by them; the
+# store checks them): here, so that neither of the two imports the other.
+NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 Props = Mapping[str, Value]
+
+
+def event_token(event_id: str) -> bytes:
+    """The `EVENT_INDEX` token of an event id. Event ids are the caller's idempotency
+    keys, not personal data: a plain hash keeps the index entry fixed-size."""
+    return hashlib.sha256(event_id.encode("utf-8")).digest()
+
 Direction = Literal["out", "in"]
 
 
@@ -200,20 +214,25 @@ class Store(Protocol):
 
     def set_meta(self, key: str, value: str) -> None: ...
 
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ScopedReads(Protocol):
+    """An optional capability of a store whose reads are round trips (Neo4j): a block
+    (one request) whose reads may be answered from one neighbourhood read. A local
+    store (SQLite) has no use for it and does not offer it; the session asks
+    `isinstance(store, ScopedReads)`.
+    """
+
     def read_scope(self, *, around: str | None = None, hops: Sequence[Hop] = ()
                    ) -> AbstractContextManager[None]:
-        """A block (one request) whose reads may be answered from what it prefetched.
-
-        A store whose reads are round trips (Neo4j) answers them from one neighbourhood
-        read; a local store (SQLite) does nothing.
-        """
+        """A block whose reads may be answered from what it prefetched."""
         ...
 
     def prefetch(self, around: str, hops: Sequence[Hop]) -> bool:
         """Read a node and its hops into the current scope; False when nothing was read."""
         ...
-
-    def close(self) -> None: ...
 
 
 # -- helpers shared by backends --------------------------------------------------

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pacte.errors import ConfigError, StorageError
-from pacte.graph.store import Store
+from pacte.graph.store import NEO4J_SCHEMES, Store
 
 if TYPE_CHECKING:
     from pacte.graph.neo4j_store import Neo4jStore
 
 __all__ = ["NEO4J_SCHEMES", "check_reachable", "open_store"]
-
-NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
 
 
 def check_reachable(uri: str, *, timeout: float = 5.0) -> None:

@@ -26,10 +26,9 @@ from typing import Any
 
 from pacte.clock import to_micros
 from pacte.errors import InputError
-from pacte.graph.codec import EVENT_INDEX, event_token
 from pacte.graph.policy import Policy
 from pacte.graph.session import Session
-from pacte.graph.store import Edge, IndexEntry, Node, Value, WriteBatch
+from pacte.graph.store import EVENT_INDEX, Edge, IndexEntry, Node, Value, WriteBatch, event_token
 from pacte.identity.merge import MergeEvidence, merge_customers
 from pacte.identity.normalise import PERSONAL_KINDS, Identifier
 from pacte.identity.rules import MatchRules, resolve

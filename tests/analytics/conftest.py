@@ -47,7 +47,7 @@ def all_customers(rt: Pacte) -> list[CustomerView]:
 def consenting(rt: Pacte, purpose: str) -> set[str]:
     """The ids of customers with an active consent covering `purpose`."""
     session = rt.operator_session("service")
-    ancestors = set(rt.policy.ancestors(purpose))
+    ancestors = set(rt._backend.policy.ancestors(purpose))
     return {c.id for c in all_customers(rt)
             if any(s.purpose in ancestors and s.status == "granted"
                    for s in session.consents(c.id))}

@@ -146,7 +146,7 @@ def test_cli_report_spends_and_then_refuses(rt: Pacte, out: Path,
 
 def test_the_budget_comes_from_the_policy_and_a_caller_cannot_raise_it(rt: Pacte) -> None:
     who = analyst(rt)
-    assert rt.policy.privacy_budget(who.id) == DEFAULT_PRIVACY_BUDGET == 1.0
+    assert rt._backend.policy.privacy_budget(who.id) == DEFAULT_PRIVACY_BUDGET == 1.0
     s = rt.session(who, "analytics")
     for _ in range(5):
         s.record_release("analytics.dp_release", details={}, epsilon=0.2)
@@ -158,16 +158,17 @@ def test_the_budget_comes_from_the_policy_and_a_caller_cannot_raise_it(rt: Pacte
     assert s.privacy_spent() == pytest.approx(1.0)
     # Only the operator raises it, by editing the policy file, which changes the
     # policy version recorded in every entry.
-    data, before = rt.data_dir, rt.policy.version
+    data, before = rt.data_dir, rt._backend.policy.version
     rt.close()
     set_budget(data, f"budget = 1.0\n[privacy.principals]\n{who.id} = 1.5")
     with Pacte.open(data) as again:
-        assert again.policy.version != before
+        assert again._backend.policy.version != before
         assert again.session(who, "analytics").record_release(
             "analytics.dp_release", details={}, epsilon=0.4) == pytest.approx(0.1)
         entry = [e.record for e in last_entries(again)
                  if e.record["action"] == "analytics.dp_release"][-1]
-        assert entry["epsilon_budget"] == 1.5 and entry["policy_version"] == again.policy.version
+        assert entry["epsilon_budget"] == 1.5
+        assert entry["policy_version"] == again._backend.policy.version
 
 
 def test_cli_has_no_budget_option(rt: Pacte, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,7 +187,7 @@ def test_concurrent_releases_cannot_both_pass_the_check(
     who = analyst(rt)
     state = {"read": 0, "waiting": 0}
     cond = threading.Condition()
-    real_spent, real_exclusive = analysts._spent, rt.audit_exclusive
+    real_spent, real_exclusive = analysts._spent, rt._backend.audit_exclusive
 
     def spent(self: Session, ref: str) -> float:
         value = real_spent(self, ref)
@@ -208,7 +209,7 @@ def test_concurrent_releases_cannot_both_pass_the_check(
             yield
 
     monkeypatch.setattr(analysts, "_spent", spent)
-    monkeypatch.setattr(rt, "audit_exclusive", exclusive)
+    monkeypatch.setattr(rt._backend, "audit_exclusive", exclusive)
     outcomes: list[str] = []
 
     def release() -> None:
@@ -234,7 +235,7 @@ import sys
 from pacte.errors import PrivacyBudgetSpent
 from pacte.runtime import Pacte
 with Pacte.open(sys.argv[1]) as rt:
-    who = rt.principals.get(sys.argv[2])
+    who = rt._backend.principals.get(sys.argv[2])
     try:
         rt.session(who, "analytics").record_release("analytics.dp_release", details={},
                                                     epsilon=0.6)
@@ -263,13 +264,13 @@ def test_the_trail_lock_excludes_other_connections_and_rolls_back_on_error(rt: P
     try:
         other._db.execute("PRAGMA busy_timeout = 0")  # fail at once instead of queueing
         size = len(last_entries(rt))
-        with rt.audit.exclusive():
-            rt.audit.append({"action": "test.inside", "principal": "p"})
+        with rt._backend.audit.exclusive():
+            rt._backend.audit.append({"action": "test.inside", "principal": "p"})
             with pytest.raises(StorageError) as caught:
                 other.append({"action": "test.other", "principal": "p"})
             assert caught.value.retryable
-        with pytest.raises(RuntimeError), rt.audit.exclusive():
-            rt.audit.append({"action": "test.undone", "principal": "p"})
+        with pytest.raises(RuntimeError), rt._backend.audit.exclusive():
+            rt._backend.audit.append({"action": "test.undone", "principal": "p"})
             raise RuntimeError("boom")
         actions = [e.record["action"] for e in last_entries(rt)]
         assert "test.inside" in actions and "test.undone" not in actions

@@ -37,7 +37,7 @@ def secrets_of(rt: Pacte) -> dict[str, list[bytes]]:
             if isinstance(value, str) and value:
                 found[f].append(value.encode())
         found["id"].append(v.id.encode())
-    nodes = rt.store.get_nodes([v.id for v in views])
+    nodes = rt._backend.store.get_nodes([v.id for v in views])
     for node in nodes.values():
         for value in node.props.values():
             if isinstance(value, bytes) and len(value) >= 16:
@@ -202,10 +202,10 @@ def test_an_analyst_cannot_read_single_customers(rt: Pacte) -> None:
 
 def last_entries(rt: Pacte) -> list:
     """The trail's last page of entries (a seeded trail has thousands)."""
-    page, after = rt.audit.entries(limit=1000), None
+    page, after = rt._backend.audit.entries(limit=1000), None
     while len(page) == 1000:
         after = page[-1].seq
-        nxt = rt.audit.entries(after_seq=after, limit=1000)
+        nxt = rt._backend.audit.entries(after_seq=after, limit=1000)
         if not nxt:
             break
         page = nxt

@@ -157,13 +157,13 @@ def test_purchases_past_retention_are_not_used(shop: Shop) -> None:
 
 def test_co_buyers_whose_purchases_were_used_see_it_in_their_trail(shop: Shop) -> None:
     assert shop.recommend("target") == ["p_b", "p_c"]
-    quinn = shop.rt.subject_ref(shop.ids["quinn"])
-    uses = shop.rt.audit_entries(subject=quinn, after_seq=None, limit=100)
+    quinn = shop.rt._backend.subject_ref(shop.ids["quinn"])
+    uses = shop.rt._backend.audit_entries(subject=quinn, after_seq=None, limit=100)
     assert any(e.record.get("action") == "recommendations" for e in uses)
 
 
 def test_the_target_sees_the_recommendation_in_their_trail(shop: Shop) -> None:
     shop.recommend("target")
-    target = shop.rt.subject_ref(shop.ids["target"])
-    uses = shop.rt.audit_entries(subject=target, after_seq=None, limit=100)
+    target = shop.rt._backend.subject_ref(shop.ids["target"])
+    uses = shop.rt._backend.audit_entries(subject=target, after_seq=None, limit=100)
     assert any(e.record.get("action") == "recommendations" for e in uses)

@@ -19,8 +19,8 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def failing(fresh: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> tuple[World, Api]:
     world, api = fresh
-    monkeypatch.setattr(world.rt.audit, "append", _boom)
-    monkeypatch.setattr(world.rt.audit, "append_many", _boom)
+    monkeypatch.setattr(world.rt._backend.audit, "append", _boom)
+    monkeypatch.setattr(world.rt._backend.audit, "append_many", _boom)
     return world, api
 
 
@@ -80,12 +80,13 @@ def test_a_request_that_reads_nothing_needs_no_record(failing: tuple[World, Api]
 
 def test_flush_runs_before_the_response(fresh: tuple[World, Api]) -> None:
     world, api = fresh
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     api.data(QUERY_360, key=world.keys["app"], purpose="service",
              variables={"id": world.customers["granted"]})
-    entries = world.rt.audit.entries(after_seq=before - 1)
+    entries = world.rt._backend.audit.entries(after_seq=before - 1)
     # One entry for the request, listing each operation it performed.
     assert len(entries) == 1 and entries[0].record["action"] == "request"
     actions = [op["action"] for op in entries[0].record["operations"]]
     assert {"customer.read", "consent.read", "interaction.list", "product.list"} <= set(actions)
-    assert world.rt.subject_ref(world.customers["granted"]) in entries[0].record["subjects"]
+    ref = world.rt._backend.subject_ref(world.customers["granted"])
+    assert ref in entries[0].record["subjects"]

@@ -32,7 +32,7 @@ def test_each_item_gets_its_own_result(fresh: tuple[World, Api]) -> None:
     again = api.data(BATCH, key=world.keys["app"], purpose="service",
                      variables={"items": items})["recordInteractions"]
     assert [r["interaction"] for r in again] == [r["interaction"] for r in out]
-    events = [e for e in world.rt.store.edges(cid, "HAD")]
+    events = [e for e in world.rt._backend.store.edges(cid, "HAD")]
     assert len(events) == 1 + 2  # the world's own, b-1 and b-4, each once
 
 

@@ -45,7 +45,7 @@ def test_demo_no_serve(tmp_path: Path) -> None:
     assert dict(re.findall(r"^(app|auditor|analyst)\s+key: (pk_\S+)$", again.stdout,
                            flags=re.M)) == keys
     with Pacte.open(data) as rt:
-        assert [p.name for p in rt.principals.list()].count("demo-app") == 1
+        assert [p["name"] for p in rt.list_principals()].count("demo-app") == 1
 
 
 def test_the_demo_sample_has_consents_recommendations_and_its_own_trail(

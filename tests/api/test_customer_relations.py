@@ -30,7 +30,8 @@ REVIEWS = """query($id: ID!) { customer(id: $id) { reviews { rating at product {
 
 
 def _last_record(world: World) -> dict[str, Any]:
-    record: dict[str, Any] = world.rt.audit.entries(after_seq=world.rt.audit.size() - 2)[-1].record
+    trail = world.rt._backend.audit
+    record: dict[str, Any] = trail.entries(after_seq=trail.size() - 2)[-1].record
     return record
 
 

@@ -30,7 +30,7 @@ EXTREMES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
 
 
 def _counts(world: World) -> tuple[dict[str, int], dict[str, int]]:
-    return world.rt.store.count_nodes(), world.rt.store.count_edges()
+    return world.rt._backend.store.count_nodes(), world.rt._backend.store.count_edges()
 
 
 @pytest.mark.parametrize("at", EXTREMES)

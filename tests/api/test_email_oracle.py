@@ -40,7 +40,7 @@ def test_hidden_and_unused_emails_get_the_same_answer(fresh: tuple[World, Api]) 
     (_, _, errors), = answers
     assert [code for _, code in errors] == ["PURPOSE_NOT_GRANTED"]
     # The refusal is on record, and nothing changed.
-    last = world.rt.audit.entries(after_seq=world.rt.audit.size() - 2)[-1].record
+    last = world.rt._backend.audit.entries(after_seq=world.rt._backend.audit.size() - 2)[-1].record
     assert last["outcome"] == "denied"
     after = world.rt.operator_session("service").customer(visible)
     assert after is not None and before is not None and after.fields == before.fields

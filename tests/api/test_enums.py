@@ -79,7 +79,7 @@ def test_outputs_are_the_old_strings(fresh: tuple[World, Api]) -> None:
 def test_an_unknown_value_is_bad_input_and_not_repeated(fresh: tuple[World, Api]) -> None:
     world, api = fresh
     secret = "zelda.quorn1@example.com"
-    before = world.rt.store.count_edges()
+    before = world.rt._backend.store.count_edges()
     for field, enum in (("channel", "Channel"), ("kind", "InteractionKind")):
         item = {"customerId": world.customers["none"], "channel": "web", "kind": "visit",
                 "eventId": "bad-1", field: secret}
@@ -93,7 +93,7 @@ def test_an_unknown_value_is_bad_input_and_not_repeated(fresh: tuple[World, Api]
         "customerId": world.customers["none"], "channel": 15550100001, "kind": "visit",
         "eventId": "bad-2"}})
     assert r.status_code == 400 and "15550100001" not in r.text
-    assert world.rt.store.count_edges() == before
+    assert world.rt._backend.store.count_edges() == before
     # Written inline, an enum value takes no quotes: a quoted one fails validation.
     r = api.post('{ customers { edges { node { interactions(channel: "web") { edges { '
                  'cursor } } } } } }', key=world.keys["app"], purpose="service")

@@ -80,11 +80,11 @@ class Probe:
     count: int = 0
 
     def _changes(self) -> int:
-        changes: int = self.world.rt.store._db.total_changes  # type: ignore[attr-defined]
+        changes: int = self.world.rt._backend.store._db.total_changes  # type: ignore[attr-defined]
         return changes
 
     def _write_audited(self, after_seq: int) -> bool:
-        for entry in self.world.rt.audit.entries(after_seq=after_seq, limit=100):
+        for entry in self.world.rt._backend.audit.entries(after_seq=after_seq, limit=100):
             record = entry.record
             # A merged entry lists its operations, each with an outcome only if not ok.
             ops = record.get("operations")
@@ -98,7 +98,7 @@ class Probe:
               variables: dict[str, Any] | None = None) -> dict[str, Any]:
         self.count += 1
         rt = self.world.rt
-        changes, seq = self._changes(), rt.audit.size() - 1
+        changes, seq = self._changes(), rt._backend.audit.size() - 1
         logged = len(self.errors.records)
         r = self.api.post(query, key=self.world.keys[role] if role else None, purpose=purpose,
                           variables=variables)
@@ -140,7 +140,7 @@ def _b64(text: str) -> str:
 
 def _scalars(world: World) -> dict[str, st.SearchStrategy[graphql.ValueNode]]:
     ids = [*world.customers.values(), world.product, "c_000000000000", "p_0001"]
-    words = [*CHANNELS, *world.rt.policy.purposes, "purchase", "support", "visit",
+    words = [*CHANNELS, *world.rt._backend.policy.purposes, "purchase", "support", "visit",
              *(v["email"] for v in world.plaintext.values())]
     cursors = [_b64("99999999999999999999999:x"), _b64("seq:99999999999999999999999"),
                _b64(f"{2**63}:{ids[0]}"), _b64("seq:-1"), _b64("0:" + ids[0]), "%%%"]

@@ -14,13 +14,13 @@ from tests.helpers import World
 def _refused(api: Api, world: World, query: str, code: str) -> str:
     # Refused before execution (no wall-clock limit here: a loaded machine is slow, and
     # speed is the benchmarks' business): nothing ran, so the trail has nothing new.
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     r = api.post(query, key=world.keys["app"], purpose="service")
     assert r.status_code == 400, r.text
     body = r.json()
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == code, body
-    assert world.rt.audit.size() == before
+    assert world.rt._backend.audit.size() == before
     message: str = body["errors"][0]["message"]
     return message
 
@@ -161,11 +161,11 @@ _NESTED_PAGES = ("customers(first: 100) { edges { node { interactions(first: 100
 def test_nested_pages_under_many_aliases_are_too_costly(api: Api, world: World) -> None:
     # Within the alias, depth and field limits, yet about a million fields to resolve.
     q = "{ " + " ".join(f"a{i}: {_NESTED_PAGES}" for i in range(27)) + " }"
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     message = _refused(api, world, q, "QUERY_TOO_COSTLY")
     assert "1088127" in message and "50000" in message
     # Refused before execution: nothing was read, so the trail has nothing new.
-    assert world.rt.audit.size() == before
+    assert world.rt._backend.audit.size() == before
 
 
 @pytest.mark.parametrize("query", [

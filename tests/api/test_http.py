@@ -45,7 +45,7 @@ def test_response_headers(api: Api, world: World) -> None:
                                            "Basic dXNlcjpwdw==", "bearer  "])
 def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
                                                 authorization: str | None) -> None:
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     headers = {"X-Purpose": "service"}
     if authorization is not None:
         headers["Authorization"] = authorization
@@ -55,7 +55,7 @@ def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
     assert _code(r.json()) == "UNAUTHENTICATED"
     assert "data" not in r.json()
     world.rt.flush_refusals()  # refusals after the first of a window are counted
-    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    entries = world.rt._backend.audit.entries(after_seq=before - 1, limit=10)
     assert [e.record["action"] for e in entries] == ["auth"]
     assert entries[0].record["outcome"] == "denied"
     assert entries[0].record.get("count", 1) == 1
@@ -69,11 +69,11 @@ def test_unauthenticated_is_refused_and_audited(api: Api, world: World,
 ])
 def test_purpose_admission(api: Api, world: World, purpose: str | None, code: str,
                            status: int) -> None:
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     r = api.post(ME, key=world.keys["app"], purpose=purpose)
     assert r.status_code == status
     assert _code(r.json()) == code
-    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    entries = world.rt._backend.audit.entries(after_seq=before - 1, limit=10)
     assert [(e.record["action"], e.record["outcome"]) for e in entries] == [
         ("session.open", "denied")]
 
@@ -143,7 +143,7 @@ def test_get_query_works(api: Api, world: World) -> None:
 
 def test_mutation_over_get_is_refused(api: Api, world: World) -> None:
     cid = world.customers["granted"]
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     r = api.request("GET", params={
         "query": f'mutation {{ withdrawConsent(customerId: "{cid}", purpose: "marketing") '
                  "{ status } }"},
@@ -151,7 +151,7 @@ def test_mutation_over_get_is_refused(api: Api, world: World) -> None:
     assert r.status_code == 405
     assert r.headers["allow"] == "POST"
     assert "POST" in r.json()["errors"][0]["message"]
-    assert world.rt.audit.size() == before  # nothing was executed
+    assert world.rt._backend.audit.size() == before  # nothing was executed
 
 
 def test_other_methods(api: Api) -> None:
@@ -199,14 +199,14 @@ def test_graphiql_only_in_dev(api: Api, world: World) -> None:
 
 
 def _refusals(world: World, after: int) -> list[dict[str, object]]:
-    return [dict(e.record) for e in world.rt.audit.entries(after_seq=after - 1, limit=100)
+    return [dict(e.record) for e in world.rt._backend.audit.entries(after_seq=after - 1, limit=100)
             if e.record["action"] == "auth"]
 
 
 def test_unauthenticated_refusals_are_counted_not_each_appended(fresh: tuple[World, Api]
                                                                  ) -> None:
     world, api = fresh
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     for n in range(500):
         r = api.request("POST", json={"query": ME},
                         headers={"Authorization": f"Bearer pk_guess{n}"})
@@ -224,18 +224,18 @@ def test_unauthenticated_refusals_are_counted_not_each_appended(fresh: tuple[Wor
     # The count of the window still open is written when the directory closes.
     world.rt.close()
     with Pacte.open(world.rt.data_dir) as again:
-        entries = again.audit.entries(after_seq=before - 1, limit=100)
+        entries = again._backend.audit.entries(after_seq=before - 1, limit=100)
         counts = [e.record.get("count", 1) for e in entries if e.record["action"] == "auth"]
     assert counts == [1, 499, 1, 1] and sum(counts) == 502
 
 
 def test_a_huge_purpose_is_not_copied_into_the_trail(api: Api, world: World) -> None:
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     claimed = "grace.west10@example.com" + "x" * 8000
     r = api.post(ME, key=world.keys["app"], purpose=claimed)
     assert r.status_code == 400 and len(r.text) < 1000  # UNKNOWN_PURPOSE
     assert "grace" not in r.text
-    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    entries = world.rt._backend.audit.entries(after_seq=before - 1, limit=10)
     assert [e.record["outcome"] for e in entries] == ["denied"]
     text = json.dumps(dict(entries[0].record))
     assert "grace" not in text and len(text) < 1000
@@ -243,7 +243,7 @@ def test_a_huge_purpose_is_not_copied_into_the_trail(api: Api, world: World) -> 
     # Two different claims stay told apart; a purpose-like name is kept as it is.
     api.post(ME, key=world.keys["app"], purpose=claimed + "y")
     api.post(ME, key=world.keys["app"], purpose="astrology")
-    later = world.rt.audit.entries(after_seq=before, limit=10)
+    later = world.rt._backend.audit.entries(after_seq=before, limit=10)
     assert [e.record["purpose"] for e in later][1:] != [entries[0].record["purpose"]] * 2
     assert later[-1].record["purpose"] == "astrology"
 

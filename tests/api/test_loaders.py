@@ -16,7 +16,7 @@ from tests.helpers import VISIBLE_UNDER, World
 def calls(world: World, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Store calls made while the test runs, by method name."""
     counter: Counter[str] = Counter()
-    store = world.rt.store
+    store = world.rt._backend.store
     for name in ("get_nodes", "edges", "edges_many", "scan_nodes", "lookup"):
         original: Callable[..., Any] = getattr(store, name)
 

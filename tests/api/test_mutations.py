@@ -180,8 +180,8 @@ def test_data_uses_show_the_customer_only_what_concerns_them(fresh: tuple[World,
     api.data("query($a: ID!, $b: ID!) { a: customer(id: $a) { name } "
              "b: customer(id: $b) { name interactions { edges { cursor } } } }", key=key,
              purpose="service", variables={"a": cid, "b": world.customers["none"]})
-    own = world.rt.subject_ref(cid)
-    others = {world.rt.subject_ref(c) for c in world.customers.values() if c != cid}
+    own = world.rt._backend.subject_ref(cid)
+    others = {world.rt._backend.subject_ref(c) for c in world.customers.values() if c != cid}
     uses = api.data("""query($id: ID!) { myDataUses(customerId: $id, first: 100) { edges {
         node { action subjects record } } } }""", key=key, purpose="self_service",
                     variables={"id": cid})["myDataUses"]["edges"]
@@ -197,10 +197,10 @@ def test_analysts_get_no_single_customer_data_uses(fresh: tuple[World, Api]) -> 
     rt = world.rt
     _principal, key = rt.create_principal(name="nosy", role="analyst",
                                           purposes=["analytics", "self_service"])
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     assert _errors(api, "query($id: ID!) { myDataUses(customerId: $id) { edges { cursor } } }",
                    key=key, purpose="self_service",
                    variables={"id": world.customers["granted"]}) == ["FORBIDDEN"]
-    refused = rt.audit.entries(after_seq=before - 1, limit=10)
+    refused = rt._backend.audit.entries(after_seq=before - 1, limit=10)
     assert [e.record["reason"] for e in refused if e.record.get("outcome") == "denied"] \
         == ["FORBIDDEN"]

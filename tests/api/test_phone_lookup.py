@@ -35,10 +35,10 @@ def _spelled(phone: str) -> str:
 
 
 def _answer(api: Api, world: World, purpose: str, phone: str) -> tuple[Any, ...]:
-    size = world.rt.audit.size()
+    size = world.rt._backend.audit.size()
     r = api.post(LOOKUP, key=world.keys["app"], purpose=purpose, variables={"p": phone})
     body = r.json()
-    (entry,) = world.rt.audit.entries(after_seq=size - 1)
+    (entry,) = world.rt._backend.audit.entries(after_seq=size - 1)
     record = {k: v for k, v in entry.record.items() if k != "request_id"}
     errors = tuple((e["message"], e["extensions"]["code"]) for e in body.get("errors", []))
     return r.status_code, repr(body.get("data")), errors, repr(record)

@@ -127,13 +127,13 @@ def test_customer_by_email_respects_consent(api: Api, world: World) -> None:
                          "{ id } }"),
 ])
 def test_role_forbidden(api: Api, world: World, role: str, purpose: str, query: str) -> None:
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     r = api.post(query, key=world.keys[role], purpose=purpose)
     assert r.status_code == 403  # nothing answered: the status of FORBIDDEN
     body = r.json()
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert not any((body["data"] or {}).values())
-    outcomes = [e.record["outcome"] for e in world.rt.audit.entries(after_seq=before - 1)]
+    outcomes = [e.record["outcome"] for e in world.rt._backend.audit.entries(after_seq=before - 1)]
     assert "denied" in outcomes
 
 

@@ -35,7 +35,8 @@ PAGE = """query($first: Int, $after: String) { customers(first: $first, after: $
 
 
 def _last_record(world: World) -> dict[str, Any]:
-    record: dict[str, Any] = world.rt.audit.entries(after_seq=world.rt.audit.size() - 2)[-1].record
+    trail = world.rt._backend.audit
+    record: dict[str, Any] = trail.entries(after_seq=trail.size() - 2)[-1].record
     return record
 
 
@@ -114,7 +115,7 @@ def test_total_count_counts_the_customers_the_purpose_sees(api: Api, world: Worl
     assert total == len(visible) == len(set(visible))
     world_visible = {world.customers[s] for s in STATES if purpose in VISIBLE_UNDER[s]}
     if purpose == "service":
-        assert total == world.rt.store.count_nodes()["Customer"]
+        assert total == world.rt._backend.store.count_nodes()["Customer"]
     else:
         assert world_visible <= set(visible)
         # None of the world's hidden customers is counted.
@@ -173,5 +174,5 @@ def test_the_catalogue_is_paged_in_id_order(api: Api, world: World) -> None:
             break
         after = page["pageInfo"]["endCursor"]
     assert ids == sorted(set(ids)) and world.product in ids
-    assert len(ids) == world.rt.store.count_nodes()["Product"]
+    assert len(ids) == world.rt._backend.store.count_nodes()["Product"]
     assert _actions(_last_record(world)) == {"product.catalogue"}

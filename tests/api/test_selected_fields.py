@@ -35,7 +35,7 @@ def opened(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def _request_record(world: World, before: int) -> dict[str, Any]:
     """The one audit entry a request wrote."""
-    entries = world.rt.audit.entries(after_seq=before - 1, limit=10)
+    entries = world.rt._backend.audit.entries(after_seq=before - 1, limit=10)
     assert len(entries) == 1
     record: dict[str, Any] = entries[0].record
     return record
@@ -51,7 +51,7 @@ def _fields_of(record: dict[str, Any], action: str) -> list[list[str]]:
 def test_a_name_only_query_decrypts_the_name_only(api: Api, world: World,
                                                   opened: list[str]) -> None:
     cid = world.customers["granted"]
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     data = api.data("query($id: ID!) { customer(id: $id) { name } }",
                      key=world.keys["app"], purpose="service", variables={"id": cid})
     assert data == {"customer": {"name": world.plaintext[cid]["name"]}}
@@ -62,7 +62,7 @@ def test_a_name_only_query_decrypts_the_name_only(api: Api, world: World,
 
 def test_a_name_only_list_decrypts_one_field_per_customer(api: Api, world: World,
                                                           opened: list[str]) -> None:
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     data = api.data("{ customers(first: 30) { edges { node { name } } "
                      "pageInfo { hasNextPage } } }", key=world.keys["app"], purpose="service")
     names = [e["node"]["name"] for e in data["customers"]["edges"]]
@@ -89,7 +89,7 @@ def test_fragments_and_aliases_select_what_they_name(api: Api, world: World,
     fragment Contact on Customer { mail: email }
     fragment Visit on Interaction { via: channel note: summary }
     """
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     data = api.data(q, key=world.keys["app"], purpose="service",
                      variables={"id": cid, "no": False})
     who = data["who"]
@@ -111,7 +111,7 @@ def test_aliases_of_one_customer_open_each_field_once(api: Api, world: World,
     q = """query($a: ID!, $b: ID!) {
       x: customer(id: $a) { name }  y: customer(id: $a) { phone }
       z: customer(id: $b) { email } }"""
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     data = api.data(q, key=world.keys["app"], purpose="service",
                      variables={"a": cid, "b": other})
     assert data["x"] == {"name": world.plaintext[cid]["name"]}
@@ -133,7 +133,7 @@ def test_aliases_of_one_customer_open_each_field_once(api: Api, world: World,
 def test_a_query_without_personal_fields_decrypts_none(api: Api, world: World, opened: list[str],
                                                        query: str, fields: list[str]) -> None:
     variables = {"id": world.customers["granted"]} if "$id" in query else None
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     api.data(query, key=world.keys["app"], purpose="service", variables=variables)
     assert opened == []
     assert _request_record(world, before)["fields"] == fields
@@ -144,7 +144,7 @@ def test_a_field_the_purpose_may_not_use_stays_withheld_when_selected(
     cid = world.customers["granted"]
     q = """query($id: ID!) { customer(id: $id) { name phone birthDate
                                               withheld { field reason } } }"""
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     c = api.data(q, key=world.keys["app"], purpose="marketing.email",
                   variables={"id": cid})["customer"]
     assert c["name"] == world.plaintext[cid]["name"]
@@ -158,7 +158,7 @@ def test_a_field_the_purpose_may_not_use_stays_withheld_when_selected(
 def test_a_lookup_by_email_opens_the_email_and_what_it_selects(
         api: Api, world: World, opened: list[str]) -> None:
     cid = world.customers["granted"]
-    before = world.rt.audit.size()
+    before = world.rt._backend.audit.size()
     data = api.data("query($e: String!) { customerByEmail(email: $e) { id name } }",
                      key=world.keys["app"], purpose="service",
                      variables={"e": world.plaintext[cid]["email"]})

@@ -42,7 +42,7 @@ def _post_raw(api: Api, world: World, variables: dict[str, Any]) -> httpx.Respon
 def _actions_since(world: World, seq: int) -> list[str]:
     """Every action recorded after entry `seq`, operations of merged entries included."""
     out: list[str] = []
-    for e in world.rt.audit.entries(after_seq=seq, limit=1000):
+    for e in world.rt._backend.audit.entries(after_seq=seq, limit=1000):
         ops = e.record.get("operations")
         out.extend(op["action"] for op in ops) if ops else out.append(e.record["action"])
     return out
@@ -63,7 +63,7 @@ def test_a_lone_surrogate_is_bad_input_and_nothing_is_written(
     assert r.status_code == 400, body
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_INPUT"]
     assert _consent_status(world, cid) == "granted"
-    assert world.rt.audit_verify().ok
+    assert world.rt._backend.audit_verify().ok
 
 
 def test_writes_before_a_failing_field_are_committed_and_audited(
@@ -72,7 +72,7 @@ def test_writes_before_a_failing_field_are_committed_and_audited(
     it are committed, and each is in the trail."""
     world, api = fresh
     cid = world.customers["granted"]
-    last = world.rt.audit.size() - 1
+    last = world.rt._backend.audit.size() - 1
     r = _post_raw(api, world, {"c": cid, "bad": "c_000000000000"})
     body = r.json()
     assert r.status_code == 404, body  # data is null: nothing answered
@@ -81,7 +81,7 @@ def test_writes_before_a_failing_field_are_committed_and_audited(
     assert _consent_status(world, cid) == "withdrawn"
     actions = _actions_since(world, last)
     assert "consent.withdraw" in actions and "customer.write" in actions
-    assert world.rt.audit_verify().ok
+    assert world.rt._backend.audit_verify().ok
 
 
 def test_a_trail_that_cannot_record_stops_the_write(fresh: tuple[World, Api],
@@ -92,7 +92,7 @@ def test_a_trail_that_cannot_record_stops_the_write(fresh: tuple[World, Api],
     def broken(records: object) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(world.rt, "audit_append", broken)
+    monkeypatch.setattr(world.rt._backend, "audit_append", broken)
     r = api.post('mutation($c: ID!) { withdrawConsent(customerId: $c, '
                  'purpose: "marketing.email") { status } }',
                  key=world.keys["app"], purpose="self_service", variables={"c": cid})
@@ -108,10 +108,10 @@ def test_python_writes_are_on_record_before_they_commit(fresh: tuple[World, Api]
     cid = world.customers["granted"]
     session = world.rt.operator_session("self_service")
     order: list[str] = []
-    real_append, real_write = world.rt.audit_append, world.rt.store.write
-    monkeypatch.setattr(world.rt, "audit_append",
+    real_append, real_write = world.rt._backend.audit_append, world.rt._backend.store.write
+    monkeypatch.setattr(world.rt._backend, "audit_append",
                         lambda records: order.append("audit") or real_append(records))
-    monkeypatch.setattr(world.rt.store, "write",
+    monkeypatch.setattr(world.rt._backend.store, "write",
                         lambda batch: order.append("write") or real_write(batch))
     session.withdraw_consent(cid, "marketing.email")
     session.upsert_customer(id=cid, segment="silver")
@@ -124,15 +124,15 @@ def test_a_write_that_fails_after_its_record_is_recorded_as_failed(
         fresh: tuple[World, Api], monkeypatch: pytest.MonkeyPatch) -> None:
     world, _ = fresh
     cid = world.customers["granted"]
-    last = world.rt.audit.size() - 1
+    last = world.rt._backend.audit.size() - 1
 
     def refuse(batch: object) -> None:
         raise StorageError("write failed: disk I/O error")
 
-    monkeypatch.setattr(world.rt.store, "write", refuse)
+    monkeypatch.setattr(world.rt._backend.store, "write", refuse)
     with pytest.raises(StorageError):
         world.rt.operator_session("self_service").withdraw_consent(cid, "marketing.email")
-    records = [e.record for e in world.rt.audit.entries(after_seq=last)]
+    records = [e.record for e in world.rt._backend.audit.entries(after_seq=last)]
     assert [(r["action"], r["outcome"]) for r in records] == [
         ("consent.withdraw", "ok"), ("consent.withdraw", "failed")]
     assert records[1]["reason"] == "STORAGE"
@@ -181,14 +181,15 @@ def test_a_lone_surrogate_in_any_python_argument_is_bad_input(
     world, _ = fresh
     service = "self_service"
     for name, call in _calls(world):
-        snapshot = world.rt.store.count_nodes(), world.rt.store.count_edges()
+        snapshot = world.rt._backend.store.count_nodes(), world.rt._backend.store.count_edges()
         with pytest.raises(InputError):
             call(world.rt.session(world.principals["admin"], service))
-        assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == snapshot, name
+        store = world.rt._backend.store
+        assert (store.count_nodes(), store.count_edges()) == snapshot, name
     # A claimed purpose is written into the refusal's record: escaped, it still is.
     with pytest.raises(PurposeNotGranted):
         world.rt.session(world.principals["app"], "marketing" + LONE)
-    assert world.rt.audit_verify().ok
+    assert world.rt._backend.audit_verify().ok
 
 
 def test_a_write_refused_by_the_trail_is_not_recorded_later(
@@ -198,18 +199,18 @@ def test_a_write_refused_by_the_trail_is_not_recorded_later(
     cid = world.customers["granted"]
     session = world.rt.session(world.principals["app"], "self_service", defer_audit=True)
     session.customer(cid)
-    real = world.rt.audit_append
+    real = world.rt._backend.audit_append
 
     def broken(records: object) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(world.rt, "audit_append", broken)
+    monkeypatch.setattr(world.rt._backend, "audit_append", broken)
     with pytest.raises(OSError):
         session.withdraw_consent(cid, "marketing.email")
-    monkeypatch.setattr(world.rt, "audit_append", real)
-    last = world.rt.audit.size() - 1
+    monkeypatch.setattr(world.rt._backend, "audit_append", real)
+    last = world.rt._backend.audit.size() - 1
     session.flush()
-    (entry,) = world.rt.audit.entries(after_seq=last)
+    (entry,) = world.rt._backend.audit.entries(after_seq=last)
     assert entry.record["action"] == "customer.read"
     assert _consent_status(world, cid) == "granted"
 
@@ -235,7 +236,7 @@ GRAPHQL_CALLS = [
 def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
         fresh: tuple[World, Api], purpose: str, query: str) -> None:
     world, api = fresh
-    before = world.rt.store.count_nodes(), world.rt.store.count_edges()
+    before = world.rt._backend.store.count_nodes(), world.rt._backend.store.count_edges()
     body = json.dumps({"query": query % {"cid": world.customers["granted"]},
                        "variables": {"v": "x" + LONE}})
     r = api.request("POST", content=body, headers={
@@ -245,7 +246,7 @@ def test_a_lone_surrogate_in_a_graphql_argument_is_bad_input(
     # text on its own in every argument: see the Python cases above).
     assert r.status_code == 400, r.text
     assert [e["extensions"]["code"] for e in r.json()["errors"]] == ["BAD_INPUT"]
-    assert (world.rt.store.count_nodes(), world.rt.store.count_edges()) == before
+    assert (world.rt._backend.store.count_nodes(), world.rt._backend.store.count_edges()) == before
 
 
 def test_a_principal_is_on_record_before_it_is_stored(tmp_path: Path,
@@ -255,29 +256,29 @@ def test_a_principal_is_on_record_before_it_is_stored(tmp_path: Path,
     world = make_world(tmp_path / "w")
     rt = world.rt
     try:
-        before = rt.store.count_nodes()
+        before = rt._backend.store.count_nodes()
 
         def broken(records: object) -> int:
             raise OSError("disk full")
 
-        monkeypatch.setattr(rt, "audit_append", broken)
+        monkeypatch.setattr(rt._backend, "audit_append", broken)
         with pytest.raises(OSError):
             rt.create_principal(name="late", role="app", purposes=["service"])
         monkeypatch.undo()
-        assert rt.store.count_nodes() == before
+        assert rt._backend.store.count_nodes() == before
 
         def failing_write(batch: object) -> None:
             raise StorageError("the store is gone")
 
-        last = rt.audit.size() - 1
-        monkeypatch.setattr(rt.store, "write", failing_write)
+        last = rt._backend.audit.size() - 1
+        monkeypatch.setattr(rt._backend.store, "write", failing_write)
         with pytest.raises(StorageError):
             rt.revoke_principal(world.principals["app"].id)
         monkeypatch.undo()
         outcomes = [(e.record["action"], e.record["outcome"])
-                    for e in rt.audit.entries(after_seq=last, limit=10)]
+                    for e in rt._backend.audit.entries(after_seq=last, limit=10)]
         assert outcomes == [("principal.revoke", "ok"), ("principal.revoke", "failed")]
-        assert not rt.principals.get(world.principals["app"].id).revoked  # type: ignore[union-attr]
+        assert not rt._backend.principals.get(world.principals["app"].id).revoked  # type: ignore[union-attr]
     finally:
         rt.close()
 
@@ -290,17 +291,17 @@ def test_a_key_rotation_is_on_record_before_it_starts(tmp_path: Path,
         def broken(records: object) -> int:
             raise OSError("disk full")
 
-        version = rt.vault.kek_version
-        monkeypatch.setattr(rt, "audit_append", broken)
+        version = rt._backend.vault.kek_version
+        monkeypatch.setattr(rt._backend, "audit_append", broken)
         with pytest.raises(OSError):
             rt.rotate_keys()
         monkeypatch.undo()
-        assert rt.vault.kek_version == version  # nothing rotated without its record
-        last = rt.audit.size() - 1
+        assert rt._backend.vault.kek_version == version  # nothing rotated without its record
+        last = rt._backend.audit.size() - 1
         made = rt.rotate_keys()
         outcomes = [(e.record["outcome"], e.record.get("from_kek_version"),
                      e.record.get("kek_version"))
-                    for e in rt.audit.entries(after_seq=last, limit=10)]
+                    for e in rt._backend.audit.entries(after_seq=last, limit=10)]
         assert outcomes == [("started", version, None), ("ok", None, made)]
     finally:
         rt.close()

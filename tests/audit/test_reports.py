@@ -250,7 +250,7 @@ def test_check_report_from_the_command_line(tmp_path: Path) -> None:
     assert runner.invoke(app, ["seed", "--customers", "6", "--data", str(data)]).exit_code == 0
     with Pacte.open(data) as rt:
         cid = rt.operator_session("service").customers(first=1).items[0].id
-        fingerprint = key_fingerprint(rt.signer.public_key)
+        fingerprint = key_fingerprint(rt._backend.signer.public_key)
     out = runner.invoke(app, ["audit", "access-report", "--customer", cid, "--data", str(data)])
     assert out.exit_code == 0, out.output
     path = tmp_path / "report.json"

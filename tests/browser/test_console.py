@@ -71,7 +71,7 @@ def test_sign_in_search_report_download_and_verify(
     path = tmp_path / "report.json"
     info.value.save_as(path)
     report = json.loads(path.read_text(encoding="utf-8"))
-    proven = check_report(report, public_key=world.rt.signer.public_key)
+    proven = check_report(report, public_key=world.rt._backend.signer.public_key)
     assert proven["uses"] >= 3
 
     # The printable letter for the customer, in plain words.
@@ -82,7 +82,7 @@ def test_sign_in_search_report_download_and_verify(
     # The record of processing lists every purpose of the policy.
     page.goto(server.url + "/console/record")
     cells = page.locator("tbody tr td:first-child").all_inner_texts()
-    assert {c.split()[0] for c in cells} == set(world.rt.policy.purposes)
+    assert {c.split()[0] for c in cells} == set(world.rt._backend.policy.purposes)
 
     # Verification runs in the background; the page refreshes itself until it ends.
     page.get_by_role("link", name="Trail").click()

@@ -24,21 +24,22 @@ def _future_grant(world: World, cid: str) -> Edge:
     return Edge("CONSENTED", "k_future0000001", cid, "personalization",
                 to_micros(world.clock.now + timedelta(days=365)),
                 {"status": "granted", "until": None, "source": "import",
-                 "policy_version": world.rt.policy.version})
+                 "policy_version": world.rt._backend.policy.version})
 
 
 def test_ingest_refuses_a_consent_choice_dated_in_the_future(world: World) -> None:
     cid = world.customers["granted"]
     with pytest.raises(InputError, match="future"):
         world.rt.operator_session("service").ingest(WriteBatch(edges=[_future_grant(world, cid)]))
-    assert not [e for e in world.rt.store.edges(cid, "CONSENTED") if e.id == "k_future0000001"]
+    assert not [e for e in world.rt._backend.store.edges(cid, "CONSENTED")
+                if e.id == "k_future0000001"]
 
 
 def test_a_future_choice_already_stored_does_not_postpone_a_withdrawal(world: World) -> None:
     cid = world.customers["granted"]
     app = world.principals["app"]
     # As another server with a fast clock, or an older import, could have left it.
-    world.rt.store.write(WriteBatch(edges=[_future_grant(world, cid)]))
+    world.rt._backend.store.write(WriteBatch(edges=[_future_grant(world, cid)]))
     change = world.rt.operator_session("self_service").withdraw_consent(cid, "marketing.email")
     assert change.recorded.at == world.clock.now
     world.clock.advance(seconds=1)
@@ -54,7 +55,7 @@ def test_choices_made_within_one_microsecond_keep_their_order(world: World) -> N
     ss.grant_consent(cid, "marketing", source="web")
     ss.withdraw_consent(cid, "marketing.email")
     last = ss.grant_consent(cid, "marketing.email", source="web")
-    stamps = sorted(e.at for e in world.rt.store.edges(cid, "CONSENTED"))
+    stamps = sorted(e.at for e in world.rt._backend.store.edges(cid, "CONSENTED"))
     assert len(set(stamps)) == 3 and to_micros(last.recorded.at) == max(stamps)
     world.clock.advance(seconds=1)
     app = world.principals["app"]

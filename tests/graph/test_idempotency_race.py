@@ -42,9 +42,9 @@ def test_the_same_event_id_from_two_handles_at_once_is_stored_once(
     handles = [world.rt, second]
     barrier = threading.Barrier(len(handles))
     for rt in handles:
-        _hold_after_first_lookup(rt.store, barrier)
+        _hold_after_first_lookup(rt._backend.store, barrier)
     sessions: list[Session] = [rt.operator_session("service") for rt in handles]
-    last = world.rt.audit.size() - 1
+    last = world.rt._backend.audit.size() - 1
 
     def record(session: Session) -> str:
         return session.record_interaction(customer_id=cid, channel="web", kind="visit",
@@ -56,13 +56,14 @@ def test_the_same_event_id_from_two_handles_at_once_is_stored_once(
         assert ids[0] == ids[1]
         from pacte.graph.codec import event_token
 
-        assert world.rt.store.lookup(EVENT_INDEX, event_token("ev-race")) == [ids[0]]
-        assert world.rt.store.owned_by(cid).count(ids[0]) == 1
-        had = [e.dst for e in world.rt.store.edges(cid, "HAD")]
+        assert world.rt._backend.store.lookup(EVENT_INDEX, event_token("ev-race")) == [ids[0]]
+        assert world.rt._backend.store.owned_by(cid).count(ids[0]) == 1
+        had = [e.dst for e in world.rt._backend.store.edges(cid, "HAD")]
         assert had.count(ids[0]) == 1
-        assert len(world.rt.store.owned_by(cid)) == 1 + len(had)
+        assert len(world.rt._backend.store.owned_by(cid)) == 1 + len(had)
         # The loser's attempt is on record, then its answer as a duplicate.
-        outcomes = sorted(e.record["outcome"] for e in world.rt.audit.entries(after_seq=last)
+        trail = world.rt._backend.audit
+        outcomes = sorted(e.record["outcome"] for e in trail.entries(after_seq=last)
                           if e.record["action"] == "interaction.write")
         assert outcomes == ["duplicate", "failed", "ok", "ok"]
     finally:

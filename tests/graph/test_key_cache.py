@@ -44,9 +44,10 @@ def opened(data: Path) -> Iterator[Callable[[], Pacte]]:
 
 def _count_lookups(rt: Pacte, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     calls: list[Any] = []
-    lookup, get_nodes = rt.store.lookup, rt.store.get_nodes
-    monkeypatch.setattr(rt.store, "lookup", lambda *a, **k: calls.append(a) or lookup(*a, **k))
-    monkeypatch.setattr(rt.store, "get_nodes",
+    lookup, get_nodes = rt._backend.store.lookup, rt._backend.store.get_nodes
+    monkeypatch.setattr(rt._backend.store, "lookup",
+                        lambda *a, **k: calls.append(a) or lookup(*a, **k))
+    monkeypatch.setattr(rt._backend.store, "get_nodes",
                         lambda *a, **k: calls.append(a) or get_nodes(*a, **k))
     return calls
 

@@ -40,14 +40,14 @@ class Flaky:
 
 def test_copy_is_exact_and_verified_both_ways(seeded: Pacte, store: Store, tmp_path: Path
                                               ) -> None:
-    report = migrate(seeded.store, store, batch=100)
-    assert report.counts["nodes"] == sum(seeded.store.count_nodes().values())
-    assert store.count_nodes() == seeded.store.count_nodes()
-    assert store.count_edges() == seeded.store.count_edges()
-    assert checksum(store) == checksum(seeded.store)
+    report = migrate(seeded._backend.store, store, batch=100)
+    assert report.counts["nodes"] == sum(seeded._backend.store.count_nodes().values())
+    assert store.count_nodes() == seeded._backend.store.count_nodes()
+    assert store.count_edges() == seeded._backend.store.count_edges()
+    assert checksum(store) == checksum(seeded._backend.store)
     back = SQLiteStore(tmp_path / "back.db", create=True)
     migrate(store, back, batch=100)
-    assert checksum(back) == checksum(seeded.store)
+    assert checksum(back) == checksum(seeded._backend.store)
     seeded.close()
 
 
@@ -55,8 +55,9 @@ def test_an_interrupted_migration_resumes_without_rewriting(seeded: Pacte, tmp_p
                                                            ) -> None:
     target = SQLiteStore(tmp_path / "copy.db", create=True)
     with pytest.raises(StorageError):
-        migrate(seeded.store, Flaky(target, fail_after=3), batch=100)  # type: ignore[arg-type]
-    assert 0 < sum(target.count_nodes().values()) < sum(seeded.store.count_nodes().values())
+        migrate(seeded._backend.store, Flaky(target, fail_after=3), batch=100)  # type: ignore[arg-type]
+    whole = sum(seeded._backend.store.count_nodes().values())
+    assert 0 < sum(target.count_nodes().values()) < whole
     writes: list[int] = []
     counting = Flaky(target, fail_after=10**9)
     original = counting.write
@@ -66,10 +67,10 @@ def test_an_interrupted_migration_resumes_without_rewriting(seeded: Pacte, tmp_p
         original(batch)
 
     counting.write = counted  # type: ignore[method-assign]
-    report = migrate(seeded.store, counting, batch=100)  # type: ignore[arg-type]
+    report = migrate(seeded._backend.store, counting, batch=100)  # type: ignore[arg-type]
     assert report.skipped["nodes"] == 300
     assert sum(writes) == sum(report.copied.values())
-    assert checksum(target) == checksum(seeded.store)
+    assert checksum(target) == checksum(seeded._backend.store)
     seeded.close()
 
 
@@ -84,7 +85,7 @@ def test_a_tampered_copy_is_caught(seeded: Pacte, tmp_path: Path,
 
     monkeypatch.setattr(target, "write", lossy)
     with pytest.raises(IntegrityError, match="migration check failed"):
-        migrate(seeded.store, target, batch=100)
+        migrate(seeded._backend.store, target, batch=100)
     seeded.close()
 
 
@@ -96,6 +97,6 @@ def test_migrated_data_reads_back_through_the_session(seeded: Pacte, tmp_path: P
     data_dir = seeded.data_dir
     seeded.close()
     with Pacte.open(data_dir, now=FakeClock()) as rt:
-        assert rt.store.uri != str(data_dir / "graph.db")
+        assert rt._backend.store.uri != str(data_dir / "graph.db")
         after = [v.fields for v in rt.operator_session("service").customers(first=10).items]
     assert after == before

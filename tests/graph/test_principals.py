@@ -26,10 +26,10 @@ def test_a_key_authenticates_its_principal_and_only_its_hash_is_stored(rt: Pacte
 
 @pytest.mark.parametrize("key", [None, "", "pk_unknown", "not-a-key", "pk_" + "x" * 500])
 def test_bad_keys_are_refused_and_audited(rt: Pacte, key: str | None) -> None:
-    before = rt.audit.size()
+    before = rt._backend.audit.size()
     with pytest.raises(Unauthenticated):
         rt.authenticate(key)
-    last = rt.audit.entries(after_seq=before - 1, limit=5)
+    last = rt._backend.audit.entries(after_seq=before - 1, limit=5)
     assert [e.record["action"] for e in last] == ["auth"]
     assert last[0].record["outcome"] == "denied"
     rt.close()
@@ -40,7 +40,7 @@ def test_revocation_holds_on_the_next_request(rt: Pacte) -> None:
     rt.revoke_principal(principal.id)
     with pytest.raises(Unauthenticated):
         rt.authenticate(key)
-    assert [p.revoked for p in rt.principals.list() if p.id == principal.id] == [True]
+    assert [p.revoked for p in rt._backend.principals.list() if p.id == principal.id] == [True]
     rt.close()
 
 

@@ -40,11 +40,11 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def _audit_size(world: World) -> int:
-    return world.rt.audit.size()
+    return world.rt._backend.audit.size()
 
 
 def _expected_visible(world: World, purpose_id: str, state: str) -> bool:
-    purpose = world.rt.policy.purposes[purpose_id]
+    purpose = world.rt._backend.policy.purposes[purpose_id]
     return not purpose.needs_consent or purpose_id in VISIBLE_UNDER[state]
 
 
@@ -70,7 +70,7 @@ def test_matrix_role_purpose_consent_field(world: World, role: str, purpose: str
         _no_personal_value(world, str(err.value))
         return
     session = world.rt.session(principal, purpose)
-    policy_purpose = world.rt.policy.purposes[purpose]
+    policy_purpose = world.rt._backend.policy.purposes[purpose]
     listed = {v.id for v in session.customers(first=100).items}
     visible_count = session.count_customers()
     expected_ids = {cid for state, cid in world.customers.items()
@@ -118,7 +118,7 @@ def test_no_purpose_is_refused_and_audited(world: World) -> None:
         with pytest.raises(PurposeRequired):
             world.rt.session(world.principals["app"], missing)
         assert _audit_size(world) == before + 1
-        last = world.rt.audit.entries(after_seq=before - 1, limit=1)[0]
+        last = world.rt._backend.audit.entries(after_seq=before - 1, limit=1)[0]
         assert last.record["outcome"] == "denied"
         assert last.record["reason"] == "PURPOSE_REQUIRED"
 
@@ -241,7 +241,7 @@ def test_retention_cuts_at_the_exact_boundary(tmp_path: Path, store_uri: str | N
     cid = world.customers["parent"]
     app = world.principals["app"]
     op = world.rt.operator_session("service")
-    days = world.rt.policy.purposes["marketing.sms"].retention_days
+    days = world.rt._backend.policy.purposes["marketing.sms"].retention_days
     edge_time = world.clock.now - timedelta(days=days)
     op.record_interaction(customer_id=cid, channel="sms", kind="campaign", event_id="old",
                           occurred_at=edge_time, summary="exactly at the horizon")
@@ -343,7 +343,7 @@ def test_explain_decrypts_nothing(world: World, monkeypatch: pytest.MonkeyPatch)
     def boom(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("explain must not decrypt")
 
-    monkeypatch.setattr(world.rt.cipher, "decrypt", boom)
+    monkeypatch.setattr(world.rt._backend.cipher, "decrypt", boom)
     ex = world.rt.session(world.principals["app"], "marketing.email").explain(
         customer_id=world.customers["none"])
     assert "email" in ex.revealed and "phone" not in ex.revealed
@@ -374,7 +374,7 @@ def test_every_session_call_is_audited(world: World) -> None:
         before = _audit_size(world)
         call()
         assert _audit_size(world) == before + 1
-        entry = world.rt.audit.entries(after_seq=before - 1, limit=1)[0]
+        entry = world.rt._backend.audit.entries(after_seq=before - 1, limit=1)[0]
         assert entry.record["purpose"] == "service"
         assert entry.record["principal"] == world.principals["app"].id
 
@@ -386,7 +386,7 @@ def test_a_failing_audit_fails_the_request(world: World, monkeypatch: pytest.Mon
     def broken(records: object) -> int:
         raise StorageError("audit store is full")
 
-    monkeypatch.setattr(world.rt, "audit_append", broken)
+    monkeypatch.setattr(world.rt._backend, "audit_append", broken)
     session = world.rt.session(world.principals["app"], "service")
     with pytest.raises(StorageError):
         session.customer(world.customers["none"])
@@ -447,7 +447,7 @@ def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str)
             return ("not found", str(exc))
 
     def steps(start: int) -> list[object]:
-        entries = world.rt.audit.entries(after_seq=start - 1, limit=100)
+        entries = world.rt._backend.audit.entries(after_seq=start - 1, limit=100)
         return [{k: v for k, v in e.record.items() if k != "request_id"} for e in entries]
 
     for state, cid in world.customers.items():
@@ -469,7 +469,7 @@ def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str)
 
 
 def _last_record(world: World) -> dict[str, object]:
-    record: dict[str, object] = world.rt.audit.entries(
+    record: dict[str, object] = world.rt._backend.audit.entries(
         after_seq=_audit_size(world) - 2, limit=1)[0].record
     return record
 

@@ -81,7 +81,7 @@ def test_a_transitive_chain_is_one_customer(rt: Pacte, tmp_path: Path) -> None:
          "occurred_at": "2026-05-01T10:00:00Z"}])
     report = rt.ingest([crm, shop, pos, events])
     assert report.rejected == 0, report.summary()
-    assert rt.store.count_nodes()["Customer"] == 1
+    assert rt._backend.store.count_nodes()["Customer"] == 1
     assert report.count("created") == 2 and report.count("updated") == 2
 
 
@@ -95,7 +95,7 @@ def test_a_shared_household_phone_does_not_merge_two_people(rt: Pacte,
     ])
     report = rt.ingest([src])
     assert report.rejected == 0
-    assert rt.store.count_nodes()["Customer"] == 3
+    assert rt._backend.store.count_nodes()["Customer"] == 3
     s = rt.operator_session()
     ann, ben = (s.customer_by_email(e) for e in ("ann@example.com", "ben@example.com"))
     assert ann is not None and ben is not None and ann.id != ben.id
@@ -112,8 +112,8 @@ def test_two_customers_named_by_one_record_are_merged_and_said_so(
     report = rt.ingest([conflict])
     # Merged (tests/ingest/test_merge.py), counted as such, never rejected.
     assert report.rejected == 0 and report.count("merged") == 1
-    assert rt.store.count_nodes().get("Customer") == 1
-    assert rt.store.count_nodes().get("MergedCustomer") == 1
+    assert rt._backend.store.count_nodes().get("Customer") == 1
+    assert rt._backend.store.count_nodes().get("MergedCustomer") == 1
 
 
 def _raw(data_dir: Path) -> bytes:
@@ -135,7 +135,7 @@ def test_no_identifier_is_stored_in_plaintext(tmp_path: Path) -> None:
     with Pacte.init(tmp_path / "data", now=FakeClock()) as rt:
         report = rt.ingest([crm, orders, devices])
         assert report.count("created") == 3 and report.rejected == 1
-        rt.store.checkpoint()  # type: ignore[attr-defined]
+        rt._backend.store.checkpoint()  # type: ignore[attr-defined]
     raw = _raw(tmp_path / "data")
     needles = ["CRM-ZQ81734", "CRMZQ81734", "zoe.quill", "5550177", "LOYAL-88812",
                "LOYAL88812", "ORD-5551234", "ORD5551234", "5551235", "SER-XK-40411",
@@ -153,7 +153,7 @@ def test_erasure_removes_every_identifier(rt: Pacte, tmp_path: Path) -> None:
     cid = rt.operator_session().customer_by_email("ann@example.com")
     assert cid is not None
     rt.operator_session("self_service").erase(cid.id)
-    left = [e for entries in rt.store.iter_index() for e in entries if e.node_id == cid.id]
+    left = [e for entries in rt._backend.store.iter_index() for e in entries if e.node_id == cid.id]
     assert left == []
     # Ingesting the same row again makes a new customer: nothing remembered them.
     assert rt.ingest([crm]).count("created") == 1
@@ -184,9 +184,9 @@ def test_the_policy_file_says_which_kinds_match_per_source(rt: Pacte, tmp_path: 
     report = rt.ingest([calls], source="callcentre")
     assert report.count("created") == 1 and report.rejected == 1
     # The untrusted phone of k2 was not linked to the customer either.
-    token = rt.codec.keyed_token("id.phone", "+14155550199")
-    assert rt.store.lookup("Identity.phone", token) == []
-    assert rt.store.count_nodes()["Customer"] == 1
+    token = rt._backend.codec.keyed_token("id.phone", "+14155550199")
+    assert rt._backend.store.lookup("Identity.phone", token) == []
+    assert rt._backend.store.count_nodes()["Customer"] == 1
 
 
 def test_a_bad_identity_table_is_one_clear_error(rt: Pacte, tmp_path: Path) -> None:
@@ -215,5 +215,6 @@ def test_explain_lists_identifier_kinds_and_refs_never_values(tmp_path: Path) ->
         assert "phone: 1 (" in text and "weak" in text
         for value in ("CRM-77", "CRM77", "ann@", "4155550101", "LC5", "LC-5"):
             assert value not in text
-        trail = [e.record for e in rt.audit.entries(subject=None, after_seq=None, limit=500)]
+        trail = [e.record for e in rt._backend.audit.entries(subject=None, after_seq=None,
+                                                              limit=500)]
         assert any(r.get("action") == "identity.explain" for r in trail)

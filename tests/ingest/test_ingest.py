@@ -94,7 +94,7 @@ def test_csv_and_jsonl_sources_build_one_customer_per_person(
     consents = rt.operator_session("self_service").consents(bob)
     assert [(c.purpose, c.status) for c in consents if c.purpose == "marketing.email"] == [
         ("marketing.email", "granted")]
-    assert rt.store.count_nodes()["Customer"] == 2
+    assert rt._backend.store.count_nodes()["Customer"] == 2
 
 
 def test_reingesting_changes_nothing(rt: Pacte, sources: dict[str, Path]) -> None:
@@ -133,8 +133,9 @@ def test_bad_rows_are_rejected_whole_and_masked(rt: Pacte, tmp_path: Path) -> No
     report = rt.ingest([src])
     assert report.count("created") == 1 and report.rejected == 3
     assert graph_digest(rt) != before
-    assert rt.store.count_nodes()["Customer"] == 1  # nothing of the bad rows went in
-    assert rt.store.lookup("Identity.crm", rt.codec.keyed_token("id.crm", "C2")) == []
+    assert rt._backend.store.count_nodes()["Customer"] == 1  # nothing of the bad rows went in
+    b = rt._backend
+    assert b.store.lookup("Identity.crm", b.codec.keyed_token("id.crm", "C2")) == []
     assert report.rejects is not None
     text = report.rejects.read_text(encoding="utf-8")
     lines = text.splitlines()
@@ -194,7 +195,7 @@ def test_a_huge_json_line_is_rejected_and_the_rest_goes_in(tmp_path: Path) -> No
 def test_every_batch_is_audited_through_the_session(rt: Pacte,
                                                     sources: dict[str, Path]) -> None:
     rt.ingest([sources["crm"]])
-    actions = [e.record for e in rt.audit.entries(subject=None, after_seq=None, limit=100)]
+    actions = [e.record for e in rt._backend.audit.entries(subject=None, after_seq=None, limit=100)]
     ingests = [r for r in actions if r.get("action") == "ingest"]
     assert ingests and all(r["principal"] == "pr_operator" and r["purpose"] == "service"
                            for r in ingests)

@@ -80,7 +80,7 @@ def test_a_record_naming_two_customers_merges_them_into_the_older(
         rt: Pacte, tmp_path: Path) -> None:
     ann, bob = _two(rt, tmp_path)
     _merge_row(rt, tmp_path)
-    assert rt.store.count_nodes()["Customer"] == 1
+    assert rt._backend.store.count_nodes()["Customer"] == 1
     s = rt.operator_session()
     # The survivor keeps its id; the other id and every identifier find it.
     found = s.customer(bob)
@@ -99,7 +99,7 @@ def test_a_record_naming_two_customers_merges_them_into_the_older(
     assert again.read == again.count("unchanged"), again.summary()
     rt.ingest([_jsonl(tmp_path / "later.jsonl", [_event("e-3", 3, email="bob@example.com")])])
     assert len(rt.operator_session().interactions(ann).items) == 4
-    assert rt.store.count_nodes()["Customer"] == 1
+    assert rt._backend.store.count_nodes()["Customer"] == 1
 
 
 def test_a_transitive_chain_of_merges_is_one_customer(rt: Pacte, tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_a_transitive_chain_of_merges_is_one_customer(rt: Pacte, tmp_path: Path)
         {"customer_id": "B", "created_at": "2021-01-01T00:00:00Z"},
         {"loyalty_card": "LC-3", "created_at": "2022-01-01T00:00:00Z"}])
     rt.ingest([crm])
-    assert rt.store.count_nodes()["Customer"] == 3
+    assert rt._backend.store.count_nodes()["Customer"] == 3
     links = _jsonl(tmp_path / "links.jsonl", [
         _event("x1", 1, email="a@example.com", customer_id="b"),
         _event("x2", 2, customer_id="B", loyalty_card="lc 3"),
@@ -117,7 +117,7 @@ def test_a_transitive_chain_of_merges_is_one_customer(rt: Pacte, tmp_path: Path)
     report = rt.ingest([links])
     assert report.count("merged") == 2 and report.rejected == 0, report.summary()
     assert report.count("unchanged") == 1
-    assert rt.store.count_nodes()["Customer"] == 1
+    assert rt._backend.store.count_nodes()["Customer"] == 1
     a = rt.operator_session().customer_by_email("a@example.com")
     assert a is not None
     lines = "\n".join(rt.explain_identity(a.id).lines())
@@ -138,7 +138,7 @@ def test_consent_after_a_merge_is_the_intersection(rt: Pacte, tmp_path: Path) ->
     history = rt.operator_session("self_service").consent_history(ann)
     assert {(c.purpose, c.status, c.source) for c in history} >= {
         ("analytics", "granted", "import"), ("analytics", "withdrawn", "merge")}
-    assert len([e for e in rt.store.edges(bob, "CONSENTED_PART")]) == 1
+    assert len([e for e in rt._backend.store.edges(bob, "CONSENTED_PART")]) == 1
 
 
 def test_a_grant_of_one_side_only_never_reveals_the_other_under_that_purpose(
@@ -168,7 +168,7 @@ def test_merge_then_withdraw_then_unmerge(rt: Pacte, tmp_path: Path) -> None:
     rt.ingest([_jsonl(tmp_path / "later.jsonl", [_event("e-late", 9, email="bob@example.com")])])
     CLOCK.advance(days=1)
     assert rt.unmerge(bob) == ann
-    assert rt.store.count_nodes()["Customer"] == 2
+    assert rt._backend.store.count_nodes()["Customer"] == 2
     s = rt.operator_session()
     restored = s.customer(bob)
     assert restored is not None and restored.id == bob and restored.fields["name"] == "Bob"
@@ -198,13 +198,14 @@ def test_every_merge_and_unmerge_is_audited_without_values(rt: Pacte, tmp_path: 
         uses = rt.operator_session("self_service").my_data_uses(cid, first=100)
         actions = [str(u.record.get("action")) for u in uses]
         assert "identity.merge" in actions and "identity.unmerge" in actions, actions
-    entries = [e.record for e in rt.audit.entries(subject=None, after_seq=None, limit=10_000)
+    trail = rt._backend.audit
+    entries = [e.record for e in trail.entries(subject=None, after_seq=None, limit=10_000)
                if e.record.get("action") == "identity.merge"]
     assert len(entries) == 1
     merged = entries[0]
     assert merged["rule"] == "exact" and merged["identifier_kinds"] == ["crm", "email"]
     assert all(len(r) == 8 for r in merged["blind_refs"])  # type: ignore[union-attr]
-    text = json.dumps([e.record for e in rt.audit.entries(subject=None, after_seq=None,
+    text = json.dumps([e.record for e in rt._backend.audit.entries(subject=None, after_seq=None,
                                                             limit=10_000)])
     for value in ("bob@example.com", "C1", "Bob", ann, bob):
         assert value not in text
@@ -224,10 +225,10 @@ def test_erasing_a_merged_customer_erases_every_part(rt: Pacte, tmp_path: Path) 
     _merge_row(rt, tmp_path)
     receipt = rt.operator_session("self_service").erase(ann)
     assert receipt["destroyed"]["MergedCustomer"] == 1
-    assert rt.vault.is_destroyed(ann) and rt.vault.is_destroyed(bob)
-    assert rt.store.get_nodes([ann, bob]) == {}
-    assert rt.store.count_nodes().get("Interaction", 0) == 0
-    left = [e for entries in rt.store.iter_index() for e in entries
+    assert rt._backend.vault.is_destroyed(ann) and rt._backend.vault.is_destroyed(bob)
+    assert rt._backend.store.get_nodes([ann, bob]) == {}
+    assert rt._backend.store.count_nodes().get("Interaction", 0) == 0
+    left = [e for entries in rt._backend.store.iter_index() for e in entries
             if e.node_id in (ann, bob)]
     assert left == []
     # Nothing remembers either of them: the same rows make new strangers.
@@ -239,7 +240,7 @@ def test_no_identifier_is_in_plaintext_after_a_merge(tmp_path: Path) -> None:
     with Pacte.init(tmp_path / "data", now=FakeClock()) as rt:
         _two(rt, tmp_path)
         _merge_row(rt, tmp_path)
-        rt.store.checkpoint()  # type: ignore[attr-defined]
+        rt._backend.store.checkpoint()  # type: ignore[attr-defined]
     raw = b"\x00".join(p.read_bytes() for p in sorted((tmp_path / "data").rglob("*"))
                        if p.is_file())
     for needle in ("ann@example.com", "bob@example.com", "BOB@example.com", "Ann", "Bob"):

@@ -93,10 +93,10 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
                    capture_output=True)
     with Pacte.open(whole) as a:
         expected = graph_digest(a)
-        assert a.store.count_nodes()["Customer"] == ROWS // 3
+        assert a._backend.store.count_nodes()["Customer"] == ROWS // 3
     clean()
     with Pacte.open(killed) as rt:
-        rt._sync_purposes()  # as `pacte init` left the emptied database
+        rt._backend.sync_purposes()  # as `pacte init` left the emptied database
 
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(killed), str(src)],
                              cwd=ROOT, env=_env(), stdin=subprocess.PIPE,
@@ -111,7 +111,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(
         # As if the kill fell between a batch's commit and its checkpoint.
         shutil.rmtree(killed / "ingest-progress")
     with Pacte.open(killed) as rt:
-        partial = rt.store.count_nodes().get("Interaction", 0)
+        partial = rt._backend.store.count_nodes().get("Interaction", 0)
     assert 0 < partial < ROWS * 2 // 3
 
     resumed = subprocess.run([*cli, str(killed)], cwd=ROOT, env=_env(), capture_output=True,

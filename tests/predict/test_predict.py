@@ -207,7 +207,7 @@ def test_a_withdrawal_changes_every_prediction_at_once(shop: Shop, tmp_path: Pat
     shop.clock.advance(seconds=1)  # the next request
     # Another process, opened on the same data directory, sees it on its next request.
     with Pacte.open(shop.path, now=shop.clock) as other:
-        app = other.principals.get(shop.app.id)
+        app = other._backend.principals.get(shop.app.id)
         assert app is not None
         elsewhere = next_best_actions(other.session(app, "personalization"), ME, first=10)
     after = shop.everyone()
@@ -236,9 +236,9 @@ def test_each_prediction_is_an_audited_use(shop: Shop) -> None:
     assert ops["predict"]["categories"] == ["user.behavior", "user.device", "user.financial"]
     refs = set(rec["subjects"])
     # Every consenting buyer of p_a counts (in the share bought p_b next): all named.
-    assert {shop.rt.subject_ref(c) for c in [*PEERS, *FEW]} <= refs
+    assert {shop.rt._backend.subject_ref(c) for c in [*PEERS, *FEW]} <= refs
     # Those without consent are not.
-    assert not {shop.rt.subject_ref(c) for c in SILENT} & refs
+    assert not {shop.rt._backend.subject_ref(c) for c in SILENT} & refs
     # A contributor finds the use in their own trail.
     uses = shop.rt.session(auditor, "legal").trace(PEERS[1])
     assert any(e.record.get("request_id") == rec["request_id"] for e in uses)

@@ -148,7 +148,7 @@ def test_rotation_with_a_key_file_is_refused_when_the_keys_are_shared(
             assert view is not None and view.fields["name"] == "Bo Keyfile"
         with pytest.raises(ConfigError, match="PACTE_MASTER_KEY"):
             rt.rotate_keys()
-        assert rt.vault.kek_version == 1
+        assert rt._backend.vault.kek_version == 1
 
 
 def test_attach_needs_a_neo4j_store(shared: Shared, tmp_path: Path) -> None:

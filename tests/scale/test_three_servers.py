@@ -155,7 +155,8 @@ def test_neo4j_holds_no_personal_value_in_plaintext(
 def test_the_scan_would_catch_plaintext(shared: Shared) -> None:
     from pacte.graph.store import Node, WriteBatch
 
-    shared.world.rt.store.write(WriteBatch(nodes=[Node("Note", "n_1", {"x": "Leaky Value"})]))
+    store = shared.world.rt._backend.store
+    store.write(WriteBatch(nodes=[Node("Note", "n_1", {"x": "Leaky Value"})]))
     assert b"Leaky Value" in neo4j_text(shared.uri)
 
 

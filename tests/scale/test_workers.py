@@ -45,7 +45,7 @@ def test_two_workers_on_sqlite(tmp_path: Path) -> None:
         server.data(key, "self_service", ERASE, {"id": cid})
         assert _everywhere(server, key, "service", cid) == [None] * REQUESTS
         with Pacte.open(data) as rt:
-            principal = rt.principals.authenticate(key)
+            principal = rt._backend.principals.authenticate(key)
             rt.revoke_principal(principal.id)
         assert _everywhere(server, key, "service", world.customers["none"]) == [401] * REQUESTS
     finally:
@@ -56,8 +56,8 @@ def test_two_workers_on_sqlite(tmp_path: Path) -> None:
         assert report.ok, report.lines()
         # Each worker signed its final checkpoint on the way out: the whole trail is
         # covered (the open above appended nothing yet).
-        checkpoint = rt.audit.latest_checkpoint()
-        assert checkpoint is not None and checkpoint.size >= rt.audit.size() - 1
+        checkpoint = rt._backend.audit.latest_checkpoint()
+        assert checkpoint is not None and checkpoint.size >= rt._backend.audit.size() - 1
 
 
 @pytest.mark.neo4j

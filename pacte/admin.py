@@ -1,0 +1,184 @@
+"""The operator's audited operations: API keys, key rotations, checkpoints, migration.
+
+These act on the data directory itself rather than on customer data, so they do not
+go through a purpose-bound `Session`; each is still on record the way every write is
+(G6): its audit record is appended *before* the change, and a change that then fails
+is recorded as failed (`on_record`, the one way they record). The command line and
+`Pacte`'s methods of the same names are their only callers; nothing here hands out
+the store, the vault or the trail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pacte.audit import Checkpoint, key_fingerprint
+from pacte.clock import from_micros, to_micros
+from pacte.crypto import EnvKeyProvider, SigningKey
+from pacte.errors import ConfigError
+from pacte.graph.migrate import MigrationReport, migrate
+from pacte.graph.principals import Principal
+from pacte.graph.stores import open_store
+
+if TYPE_CHECKING:
+    from pacte.runtime import _Backend
+
+__all__ = ["checkpoint", "create_principal", "list_principals", "migrate_store",
+           "on_record", "revoke_principal", "rotate_keys", "rotate_signing_key"]
+
+SIGNING_KEY_FILE = "signing.key"
+STORE_URI_FILE = "store.uri"
+
+
+class _Record:
+    """What `on_record` yields: call it with the change's details to put it on record."""
+
+    def __init__(self, backend: _Backend, action: str, outcome: str) -> None:
+        self._backend, self._action, self._outcome = backend, action, outcome
+        self.record: dict[str, object] | None = None
+
+    def __call__(self, extra: Mapping[str, object] | None = None) -> None:
+        record = self._backend.system_record(self._action, outcome=self._outcome,
+                                             extra=extra)
+        self._backend.audit_append([record])
+        self.record = record
+
+
+@contextmanager
+def on_record(backend: _Backend, action: str, *, outcome: str = "ok"
+              ) -> Iterator[_Record]:
+    """Audit an operator's change before it is made (G6; as `Access._commit` does).
+
+    The body calls what this yields, with the change's details, just before the change
+    (a failed append stops it there); if the body then fails, a second record says so.
+    The trail may name a change that did not happen, never miss one that did.
+    """
+    record = _Record(backend, action, outcome)
+    try:
+        yield record
+    except BaseException:
+        if record.record is not None:
+            backend.audit_append([{**record.record, "outcome": "failed"}])
+        raise
+
+
+# -- API keys --------------------------------------------------------------------
+
+def create_principal(backend: _Backend, *, name: str, role: str, purposes: Sequence[str]
+                     ) -> tuple[Principal, str]:
+    with on_record(backend, "principal.create") as record:
+        return backend.principals.create(
+            name=name, role=role, purposes=purposes, now=to_micros(backend.now()),
+            before_write=lambda p: record({"target": p.id, "target_role": p.role,
+                                           "target_purposes": list(p.purposes)}))
+
+
+def revoke_principal(backend: _Backend, principal_id: str) -> Principal:
+    with on_record(backend, "principal.revoke") as record:
+        return backend.principals.revoke(principal_id, now=to_micros(backend.now()),
+                                         before_write=lambda p: record({"target": p.id}))
+
+
+def list_principals(backend: _Backend) -> list[dict[str, Any]]:
+    """Every principal (never a key): id, name, role, purposes, state, created and
+    last-used dates (ISO 8601; the last use to the day)."""
+    rows = []
+    for p in backend.principals.list():
+        last = backend.principals.last_used(p.id)
+        day = None if last is None else from_micros(last).date().isoformat()
+        rows.append({"id": p.id, "name": p.name, "role": p.role,
+                     "purposes": list(p.purposes),
+                     "state": "revoked" if p.revoked else "active",
+                     "created": _iso(p.created_at),
+                     "last_used": day})
+    return rows
+
+
+# -- keys --------------------------------------------------------------------------
+
+def rotate_keys(backend: _Backend) -> int:
+    """A new KEK version; every data key re-wrapped under it. Returns the new version.
+
+    With the keys in Neo4j, every server must be able to unwrap under the new version
+    from its next request: PACTE_MASTER_KEY derives every version on every server,
+    whereas a new version written to this machine's key file would be on it alone.
+    """
+    if backend.vault.path is None and not isinstance(backend.vault.provider, EnvKeyProvider):
+        raise ConfigError("with the keys in Neo4j, rotate with PACTE_MASTER_KEY set on "
+                          "every server (a key file's new version would be on this "
+                          "machine only)")
+    # On record before master.key and the vault change: the entry names the version
+    # rotated from; a second one the version made, or failure.
+    with on_record(backend, "key.rotate", outcome="started") as record:
+        record({"from_kek_version": backend.vault.kek_version})
+        version = backend.vault.rotate_kek()
+    backend.audit_append([backend.system_record("key.rotate", extra={"kek_version": version})])
+    return version
+
+
+def rotate_signing_key(backend: _Backend, path: Path) -> str:
+    """A new audit signing key, handed over on the trail; returns its fingerprint.
+
+    The hand-over is itself the record: an entry of the trail signed by both keys (see
+    `pacte.audit.rotation`). The new key is written beside the old one first and
+    replaces it once the trail has recorded the hand-over, so a failure leaves the
+    directory signing as before. `path`: the signing key file.
+    """
+    staged = path.with_name(path.name + ".new")
+    staged.unlink(missing_ok=True)
+    new = SigningKey.create(staged)
+    try:
+        backend.audit.rotate_signer(new)
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    os.replace(staged, path)
+    backend.signer = new
+    return key_fingerprint(new.public_key)
+
+
+def checkpoint(backend: _Backend) -> Checkpoint:
+    """Sign a checkpoint of the trail now; kept in the trail itself, which is its record."""
+    return backend.audit.checkpoint()
+
+
+# -- the store ---------------------------------------------------------------------
+
+def migrate_store(backend: _Backend, data_dir: Path, to: str, *, switch: bool = False,
+                  batch: int = 1000, progress: Callable[[str, int], object] | None = None
+                  ) -> MigrationReport:
+    """Copy the graph (ciphertext as is) to the store at `to`; keys stay here.
+
+    With `switch`, the data directory uses the new store from then on.
+    """
+    target = open_store(to, create=True)
+    try:
+        with on_record(backend, "migrate.start") as record:
+            record({"to": _safe(to)})
+            report = migrate(backend.store, target, batch=batch, progress=progress)
+        backend.audit_append([backend.system_record("migrate.done", extra={
+            "to": _safe(to), "counts": report.counts, "checksum": report.checksum})])
+    finally:
+        target.close()
+    if switch:
+        uri_file = data_dir / STORE_URI_FILE
+        uri_file.write_text(to + "\n", encoding="utf-8")
+        uri_file.chmod(0o600)  # it may carry the store's password
+    return report
+
+
+def _safe(uri: str) -> str:
+    """A store URI without its password, for the audit trail."""
+    scheme, sep, rest = uri.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
+    return uri
+
+
+def _iso(micros: int | None) -> str | None:
+    return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")
