@@ -275,6 +275,7 @@ class _BareRuntime:
         self._rt = rt
         self.policy = rt._backend.policy
         self.metrics = rt.metrics
+        self.purpose_ids = rt.purpose_ids
 
     def authenticate(self, api_key: str | None, *, request_id: str | None = None) -> Any:
         return self._rt.authenticate(api_key, request_id=request_id)

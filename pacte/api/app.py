@@ -156,12 +156,13 @@ class GraphQLEndpoint:
     """`/graphql`: admission, execution, audit flush, response."""
 
     def __init__(self, pacte: Pacte, schema: strawberry.Schema, *, dev: bool,
-                 max_body: int) -> None:
+                 max_body: int, links: bool = True) -> None:
         self._pacte = pacte
         self._schema = schema
         self._dev = dev
         self._max_body = max_body
-        self._links = _link_maker(pacte)
+        # Transparency links only where their page (/me, the console) is served.
+        self._links = _link_maker(pacte) if links else None
 
     async def handle(self, request: Request) -> Response:
         request_id = _request_id(request)
@@ -301,7 +302,7 @@ def create_app(pacte: Pacte, *, dev: bool = False, limits: Limits | None = None,
     transparency pages at `/me` (pacte.console).
     """
     endpoint = GraphQLEndpoint(pacte, schema or build_schema(dev=dev, limits=limits),
-                               dev=dev, max_body=max_body)
+                               dev=dev, max_body=max_body, links=console)
     middleware = [Middleware(
         CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
         allow_headers=list(CORS_HEADERS), expose_headers=["X-Request-Id"], max_age=600,

@@ -25,6 +25,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pacte.console import ROUTES_LOGGED
+
 __all__ = ["CONFIG_ENV", "app", "open_runtime"]
 
 CONFIG_ENV = "PACTE_SERVE_WORKER"
@@ -56,7 +58,7 @@ def app() -> ASGIApp:
     limits = Limits() if config.get("max_cost") is None else Limits(max_cost=config["max_cost"])
     inner = AccessLog(create_app(rt, dev=bool(config.get("dev")), limits=limits,
                                  cors_origins=config.get("cors_origins") or ()),
-                      routes=("/graphql", "/healthz", "/metrics"))
+                      routes=("/graphql", "/healthz", "/metrics", *ROUTES_LOGGED))
     return ClosingOnShutdown(inner, rt.close)
 
 

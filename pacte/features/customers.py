@@ -108,10 +108,15 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
     candidates = sorted(door._index_owners(field, token))
     door._customer_nodes(candidates)
     via: set[str] = set()  # survivors found by the value of one of their merged parts
+    opened_parts: list[str] = []
     if parts := [c for c in candidates if c in door._parts]:
-        raw = door._read_nodes(parts)
         survivors = door._survivors(parts)
-        via = {survivors[c] for c in parts if door._same_indexed(
+        # Consent first: a part is opened only when the purpose sees its survivor, so a
+        # hidden customer's value is never decrypted to find out (G3, G4).
+        seen = set(door._visible_ids(sorted(set(survivors.values()))))
+        opened_parts = [c for c in parts if survivors[c] in seen]
+        raw = door._read_nodes(opened_parts) if opened_parts else {}
+        via = {survivors[c] for c in opened_parts if door._same_indexed(
             field, door._open(as_customer(raw[c]), [field]).get(field), value)}
         candidates = [c for c in candidates if c not in door._parts] + sorted(via)
     match: CustomerView | None = None
@@ -128,8 +133,9 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
             break
     # The value is opened to confirm the match: on record even when not returned.
     used = match.fields.keys() if match else ()
+    # Every part whose value was opened is named too: the trail says whose data it was.
     door._audit(door._record(
-        Action.CUSTOMER_LOOKUP, subjects=[match.id] if match else [],
+        Action.CUSTOMER_LOOKUP, subjects=[*([match.id] if match else []), *opened_parts],
         fields=used if field in used else (*used, field),
         outcome="ok" if match else "not_found"))
     return match

@@ -79,6 +79,9 @@ class Action(StrEnum):
     IDENTITY_TOKEN = "identity.token"  # noqa: S105 (an action name, not a secret)
     IDENTITY_LOOKUP = "identity.lookup"
     IDENTITY_EXPLAIN = "identity.explain"
+    IDENTITY_READ = "identity.read"
+    IDENTITY_MERGE = "identity.merge"
+    IDENTITY_UNMERGE = "identity.unmerge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,12 @@ OPERATIONS: Mapping[Action, Operation] = _declare(
     Operation(Action.IDENTITY_LOOKUP, "the customers found, never the tokens",
               roles=_OPERATOR),
     Operation(Action.IDENTITY_EXPLAIN, "the customer", roles=_OPERATOR),
+    Operation(Action.IDENTITY_READ, "the customers and parts whose stored graph was read "
+              "for a merge", roles=_OPERATOR),
+    Operation(Action.IDENTITY_MERGE, "both customers, the rule, identifier kinds and blind "
+              "refs, before the write", roles=_OPERATOR),
+    Operation(Action.IDENTITY_UNMERGE, "both customers and what went back, before the "
+              "write", roles=_OPERATOR),
     Operation(Action.PRODUCT_READ, "the products read (no customer)"),
     Operation(Action.EXPLAIN, "the customer asked about, if any"),
     Operation(Action.POLICY_READ, "nothing personal"),

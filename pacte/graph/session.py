@@ -508,7 +508,7 @@ class Session(Access):
     def survivors(self, customer_ids: Sequence[str]) -> dict[str, str]:
         """For ingestion: which of these ids are merged parts, and their survivors;
         admins only (a part's id is still a customer's, so nothing new is told)."""
-        self._require_role("identity.lookup", "admin")
+        self._gate(Action.IDENTITY_LOOKUP)
         found = self._b.store.edges_many(list(dict.fromkeys(customer_ids)), "SAME_AS")
         parts = [c for c, edges in found.items() if edges]
         return self._survivors(parts) if parts else {}
@@ -517,7 +517,7 @@ class Session(Access):
         """The stored nodes and edges of customers or merged parts, as they are
         (ciphertext), for `pacte.identity.merge` to rewrite; admins only, audited.
         Absent ids are left out."""
-        self._require_role("identity.merge", "admin")
+        self._gate(Action.IDENTITY_READ)
         for cid in customer_ids:
             check_id(cid)
         store = self._b.store
@@ -529,7 +529,7 @@ class Session(Access):
             edges = [e for t in _CUSTOMER_EDGES for d in ("out", "in")
                      for e in store.edges(cid, t, direction=d)]
             out[cid] = MergeGraph(node, list({e.id: e for e in edges}.values()))
-        self._audit(self._record("identity.read", subjects=sorted(out)))
+        self._audit(self._record(Action.IDENTITY_READ, subjects=sorted(out)))
         return out
 
     def merge_write(self, batch: WriteBatch, *, action: str, subjects: Sequence[str],
@@ -537,10 +537,10 @@ class Session(Access):
         """Write a merge or unmerge built by `pacte.identity.merge`, on record first
         (action, the customers, and `details`: rule, identifier kinds and blind refs,
         never values); admins only."""
-        if action not in ("identity.merge", "identity.unmerge"):
+        if action not in (Action.IDENTITY_MERGE, Action.IDENTITY_UNMERGE):
             raise InputError("a merge write is identity.merge or identity.unmerge")
-        self._require_role(action, "admin")
-        self._commit(batch, self._record(action, subjects=subjects, extra=details))
+        self._gate(Action(action))
+        self._commit(batch, self._record(Action(action), subjects=subjects, extra=details))
         for cid in subjects:
             self._forget(cid)
 

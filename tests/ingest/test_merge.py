@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -309,3 +310,31 @@ def test_a_grant_that_ends_sooner_on_one_side_ends_then_for_the_merged_customer(
     assert _visible(rt, "personalization", ann)
     CLOCK.advance(days=4)
     assert not _visible(rt, "personalization", ann)
+
+
+def test_a_lookup_never_opens_a_merged_part_the_purpose_cannot_see(
+        rt: Pacte, tmp_path: Path) -> None:
+    """Found by review: the lookup decrypted a merged part's email before asking whether
+    the purpose sees its survivor, and named no one in the entry."""
+    ann, _bob = _two(rt, tmp_path)
+    _merge_row(rt, tmp_path)
+    rt.operator_session("self_service").withdraw_consent(ann, "marketing", source="test")
+    CLOCK.advance(seconds=2)
+    codec = rt._backend.codec
+    opened: list[str] = []
+    real = codec.open
+
+    def spy(node: Any, names: Any) -> Any:
+        opened.append(node.id)
+        return real(node, names)
+
+    codec.open = spy  # type: ignore[method-assign]
+    try:
+        assert rt.operator_session("marketing").customer_by_email("bob@example.com") is None
+        assert opened == []  # nothing of anyone was decrypted to say "nobody"
+        found = rt.operator_session("service").customer_by_email("bob@example.com")
+    finally:
+        codec.open = real  # type: ignore[method-assign]
+    assert found is not None and found.id == ann
+    entry = rt._backend.audit.entries(subject=None, after_seq=None, limit=10_000)[-1].record
+    assert entry["action"] == "customer.lookup" and len(entry["subjects"]) == 2  # + the part

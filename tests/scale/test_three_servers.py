@@ -202,6 +202,6 @@ def test_a_server_killed_during_writes_loses_no_acknowledged_write(
         report = verify(trail, public_key=key.public_key)
         assert report.ok, report.lines()
         for cid in acknowledged:
-            ref = shared.world.rt.subject_ref(cid)
+            ref = shared.world.rt._backend.subject_ref(cid)
             assert [e for e in trail.entries(subject=ref, limit=10)
                     if e.record["outcome"] == "ok"], cid
