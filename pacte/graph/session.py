@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from pacte.clock import from_micros, to_micros
 from pacte.errors import (
@@ -337,8 +337,8 @@ class Session(Access):
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        store = self._b.store
-        return store.read_scope() if isinstance(store, ScopedReads) else _NO_SCOPE
+        store = _scoped(self._b.store)
+        return store.read_scope() if store is not None else _NO_SCOPE
 
     def prefetch(self, customer_id: str) -> None:
         """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
@@ -348,8 +348,8 @@ class Session(Access):
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
         check_id(customer_id)
-        store = self._b.store
-        if isinstance(store, ScopedReads):
+        store = _scoped(self._b.store)
+        if store is not None:
             store.prefetch(customer_id, _C360_HOPS[
                 self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
@@ -669,3 +669,16 @@ class MergeGraph(NamedTuple):
 
     node: Node
     edges: list[Edge]
+
+
+# Whether a store class has read scopes, asked once per class: `isinstance` against a
+# runtime-checkable protocol inspects its attributes each time (~10 us, twice a request).
+_SCOPED_TYPES: dict[type, bool] = {}
+
+
+def _scoped(store: object) -> ScopedReads | None:
+    kind = type(store)
+    known = _SCOPED_TYPES.get(kind)
+    if known is None:
+        known = _SCOPED_TYPES[kind] = isinstance(store, ScopedReads)
+    return cast(ScopedReads, store) if known else None
