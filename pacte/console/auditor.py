@@ -11,6 +11,7 @@ results page goes on with the customer's pseudonymous id.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,22 @@ def _day(text: str, what: str) -> datetime | None:
     except ValueError:
         raise InputError(f"{what} must be a day (YYYY-MM-DD)") from None
 
+
+
+_Handler = Callable[[Any, Request, Principal, dict[str, str]], Awaitable[Response]]
+
+
+def _signed_in_only(handler: _Handler) -> Callable[[Any, Request], Awaitable[Response]]:
+    """A console page for a signed-in auditor: the handler gets the principal and the
+    form (CSRF checked); anyone else gets the sign-in page (see `_signed_in`)."""
+    async def page(self: Any, request: Request) -> Response:
+        got = await self._signed_in(request)
+        if isinstance(got, Response):
+            return got
+        return await handler(self, request, *got)
+    page.__name__ = handler.__name__
+    page.__doc__ = handler.__doc__
+    return page
 
 class Auditor:
     def __init__(self, pages: Pages) -> None:
@@ -130,28 +147,23 @@ class Auditor:
             session.audit_trail(first=0)  # refused and audited as the session does
         return principal
 
-    async def sign_out(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
+    @_signed_in_only
+    async def sign_out(self, request: Request, _principal: Principal,
+            _form: dict[str, str]) -> Response:
         response = self.p.redirect("/console")
         clear_cookie(response, request, COOKIE)
         return response
 
     # -- the trail ------------------------------------------------------------------
 
-    async def home(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, _ = got
+    @_signed_in_only
+    async def home(self, request: Request, principal: Principal,
+            _form: dict[str, str]) -> Response:
         return self._page(request, "trail.html", principal, job=self.p.jobs.latest)
 
-    async def verify(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, _ = got
+    @_signed_in_only
+    async def verify(self, request: Request, principal: Principal,
+            _form: dict[str, str]) -> Response:
         self.p.jobs.start(principal)
         return self.p.redirect("/console")
 
@@ -194,11 +206,9 @@ class Auditor:
         values["entries"], values["has_next"] = entries[:PAGE], len(entries) > PAGE
         return values
 
-    async def search(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, form = got
+    @_signed_in_only
+    async def search(self, request: Request, principal: Principal,
+            form: dict[str, str]) -> Response:
         common: dict[str, Any] = {"purposes": sorted(self.p.rt.purpose_ids),
                                   "outcomes": OUTCOMES}
         if request.method == "GET":
@@ -233,11 +243,9 @@ class Auditor:
                                 "record and none is left out.")
         return values
 
-    async def report(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, form = got
+    @_signed_in_only
+    async def report(self, request: Request, principal: Principal,
+            form: dict[str, str]) -> Response:
         if request.method == "GET" or not form.get("customer"):
             return self._page(request, "report.html", principal, report=None,
                               candidates=[], customer_id=None)
@@ -306,11 +314,9 @@ class Auditor:
                        "entry the receipt cites"))
         return checks
 
-    async def receipt(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, form = got
+    @_signed_in_only
+    async def receipt(self, request: Request, principal: Principal,
+            form: dict[str, str]) -> Response:
         if request.method == "GET":
             return self._page(request, "receipt.html", principal, checks=[], given=None)
         try:
@@ -322,11 +328,9 @@ class Auditor:
         return self._page(request, "receipt.html", principal, checks=checks,
                           given=form.get("receipt"))
 
-    async def record(self, request: Request) -> Response:
-        got = await self._signed_in(request)
-        if isinstance(got, Response):
-            return got
-        principal, _ = got
+    @_signed_in_only
+    async def record(self, request: Request, principal: Principal,
+            _form: dict[str, str]) -> Response:
         try:
             record = await self.p.call(lambda: self._session(principal).record_of_processing())
         except PacteError as exc:
