@@ -10,14 +10,29 @@ so a personal value put in a made-up path is not logged either.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, MutableMapping
-from typing import Any
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["AccessLog"]
+__all__ = ["AccessLog", "StatusOf"]
 
 log = logging.getLogger("pacte.access")
+
+
+class StatusOf:
+    """Wraps an ASGI `send` to note the response's status as it goes out (None until
+    then), for middleware that reports on the response after the app ran."""
+
+    __slots__ = ("_send", "code")
+
+    def __init__(self, send: Send) -> None:
+        self.code: int | None = None
+        self._send = send
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.code = message["status"]
+        await self._send(message)
 
 
 class AccessLog:
@@ -31,19 +46,13 @@ class AccessLog:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        status: MutableMapping[str, Any] = {"code": None}
-
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
+        status = StatusOf(send)
         try:
-            await self._app(scope, receive, recording)
+            await self._app(scope, receive, status)
         finally:
             path = scope.get("path", "")
             method = scope.get("method", "")
             fields = {"method": method if method.isalpha() and len(method) <= 10 else "-",
                       "route": path if path in self._routes else "-",
-                      "status": status["code"] or "-"}
+                      "status": status.code or "-"}
             log.info("%(method)s %(route)s %(status)s", fields, extra=fields)

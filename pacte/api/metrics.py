@@ -22,8 +22,9 @@ from collections.abc import Collection
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pacte.api.access_log import StatusOf
 from pacte.metrics import CONTENT_TYPE, Metrics
 
 __all__ = ["MetricsMiddleware"]
@@ -52,16 +53,11 @@ class MetricsMiddleware:
         declared = Request(scope).headers.get("x-purpose")
         purpose = ("none" if not declared else declared if declared in self._purposes
                    else "other")
-        status = {"code": 500}
+        status = StatusOf(send)
         start = time.perf_counter()
-
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
         try:
-            await self._app(scope, receive, recording)
+            await self._app(scope, receive, status)
         finally:
-            self._metrics.request(purpose=purpose, outcome=str(status["code"]),
+            # No response started: the app failed, which the client saw as a 500.
+            self._metrics.request(purpose=purpose, outcome=str(status.code or 500),
                                   seconds=time.perf_counter() - start)
