@@ -10,7 +10,7 @@ from pacte.features.door import Door
 from pacte.graph.checks import check_id, encode_id_cursor, id_cursor, page_size
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.operations import Action
-from pacte.graph.store import Node
+from pacte.graph.store import Edge, Node
 from pacte.graph.views import CustomerView, DeviceView, Page, ProductView, ReviewView
 
 __all__ = ["CONTENT", "DEVICES", "PURCHASES", "buyers", "devices", "product", "product_views",
@@ -28,15 +28,10 @@ CONTENT = "user.content"
 
 def products_of(door: Door, customer_id: str) -> list[ProductView]:
     """What a customer bought within the purpose's retention (financial data)."""
-    door._gate(Action.PRODUCT_LIST)
-    door._require_visible(Action.PRODUCT_LIST, customer_id)
-    if not door._category_ok(PURCHASES):
-        door._audit(door._record(Action.PRODUCT_LIST, subjects=[customer_id], outcome="withheld"))
+    edges = _relations(door, Action.PRODUCT_LIST, customer_id, PURCHASES, "BOUGHT")
+    if edges is None:
         return []
-    horizon = door._horizon()
-    edges = door._edges(customer_id, "BOUGHT")
-    ids = list(dict.fromkeys(e.dst for e in edges if e.at >= horizon))
-    views = product_views(door, ids)
+    views = product_views(door, list(dict.fromkeys(e.dst for e in edges)))
     door._audit(door._record(Action.PRODUCT_LIST, subjects=[customer_id], fields=["BOUGHT"]))
     return views
 
@@ -115,32 +110,39 @@ def reviews(door: Door, customer_id: str) -> list[ReviewView]:
     Under a purpose that may not use what customers write (`CONTENT`), the list is
     empty and the refusal on record, as for devices.
     """
-    door._gate(Action.REVIEW_LIST)
-    door._require_visible(Action.REVIEW_LIST, customer_id)
-    if not door._category_ok(CONTENT):
-        door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], outcome="withheld"))
+    edges = _relations(door, Action.REVIEW_LIST, customer_id, CONTENT, "REVIEWED")
+    if edges is None:
         return []
-    horizon = door._horizon()
     views = [ReviewView(e.dst, from_micros(e.at), _rating(e.props.get("rating")))
-             for e in door._edges(customer_id, "REVIEWED") if e.at >= horizon]
+             for e in edges]
     door._audit(door._record(Action.REVIEW_LIST, subjects=[customer_id], fields=["REVIEWED"]))
     return views
 
 
 def devices(door: Door, customer_id: str) -> list[DeviceView]:
     """The devices a customer registered within the purpose's retention."""
-    door._gate(Action.DEVICE_LIST)
-    door._require_visible(Action.DEVICE_LIST, customer_id)
-    if not door._category_ok(DEVICES):
-        door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], outcome="withheld"))
+    edges = _relations(door, Action.DEVICE_LIST, customer_id, DEVICES, "OWNS")
+    if edges is None:
         return []
-    horizon = door._horizon()
-    ids = [e.dst for e in door._edges(customer_id, "OWNS") if e.at >= horizon]
+    ids = [e.dst for e in edges]
     nodes = door._read_nodes(ids)
     allowed, withheld = door._split(_DEVICE.fields)
     views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
     door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], fields=allowed))
     return views
+
+
+def _relations(door: Door, action: Action, customer_id: str, category: str, edge_type: str
+               ) -> list[Edge] | None:
+    """A visible customer's `edge_type` edges within the purpose's retention; None (and
+    the refusal on record) under a purpose that may not use `category`."""
+    door._gate(action)
+    door._require_visible(action, customer_id)
+    if not door._category_ok(category):
+        door._audit(door._record(action, subjects=[customer_id], outcome="withheld"))
+        return None
+    horizon = door._horizon()
+    return [e for e in door._edges(customer_id, edge_type) if e.at >= horizon]
 
 
 def _rating(value: object) -> int | None:
