@@ -38,6 +38,8 @@ __all__ = [
     "per_item",
     "ratio",
     "seeded",
+    "wrk",
+    "wrk_available",
 ]
 
 Record = dict[str, Any]
@@ -186,6 +188,70 @@ def seeded(customers: int, *, seed: int) -> Path:
     done.write_text(f"{customers} customers, seed {seed}, {time.perf_counter() - t0:.0f} s"
                     f" ({_AUDIT_FORMAT})\n")
     return path
+
+
+def wrk_available() -> bool:
+    """Whether wrk (https://github.com/wg/wrk; Debian: `apt-get install -y wrk`) is on the PATH."""
+    import shutil
+
+    return shutil.which("wrk") is not None
+
+
+_WRK_SCRIPT = """\
+wrk.method = "POST"
+{headers}
+local bodies = {{
+{bodies}
+}}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+def wrk(url: str, bodies: Sequence[bytes], *, connections: int, seconds: float,
+        warmup: float = 0.0, headers: dict[str, str] | None = None) -> float:
+    """Requests/s that wrk (1 thread) gets from POSTing `bodies` in turn to `url`.
+
+    A warm-up run first (not counted) when `warmup` > 0. RuntimeError if any response
+    is not 2xx or a socket failed: a fast error is not a throughput.
+    """
+    import subprocess
+    import tempfile
+
+    def quoted(text: str) -> str:
+        # A Lua long string holds any text that does not close it.
+        level = 0
+        while f"]{'=' * level}]" in text:
+            level += 1
+        return f"[{'=' * level}[{text}]{'=' * level}]"
+
+    script = _WRK_SCRIPT.format(
+        headers="\n".join(f"wrk.headers[ {quoted(k)} ] = {quoted(v)}"
+                          for k, v in (headers or {}).items()),
+        bodies=",\n".join(quoted(b.decode()) for b in bodies))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+
+        def once(duration: float) -> str:
+            # wrk takes whole seconds.
+            done = subprocess.run(
+                ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+                 "-s", lua.name, url], capture_output=True, text=True, check=True)
+            return done.stdout
+
+        if warmup > 0:
+            once(warmup)
+        out = once(seconds)
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw failures:\n{out}")
+    m = re.search(r"Requests/sec:\s*([0-9.]+)", out)
+    if m is None:
+        raise RuntimeError(f"no throughput in wrk's output:\n{out}")
+    return float(m.group(1))
 
 
 # -- the runner ---------------------------------------------------------------------

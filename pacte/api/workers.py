@@ -1,7 +1,15 @@
 """`pacte serve --workers N`: N server processes on one machine, one port.
 
-uvicorn starts the processes and shares the listening socket between them; each
-process builds its app here (`app`, a factory uvicorn calls in the worker), opening
+`serve` starts the processes (uvicorn's worker processes, with their health checks,
+restarted if they die) and gives each its own listening socket on the port
+(SO_REUSEPORT), so that the kernel spreads connections over the workers. With one
+socket shared by all, every worker is woken by a new connection and the first to run
+accepts everything that is pending: a client opening its keep-alive connections at
+once (a load balancer, wrk) had them all served by one process while the others idled
+(issue #18: `--workers 2` gave 1.00x the throughput of one). Where SO_REUSEPORT does
+not spread connections (not Linux) the workers share one socket, as uvicorn does.
+
+Each process builds its app here (`app`, a factory uvicorn calls in the worker), opening
 the data directory, or attaching to the Neo4j store, itself: connections, caches and
 the erasure lock cannot cross a fork. What they must share they share through the
 stores, which several processes already use safely: on SQLite, the write lock of each
@@ -19,6 +27,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import socket
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,7 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pacte.console import ROUTES_LOGGED
 
-__all__ = ["CONFIG_ENV", "app", "open_runtime"]
+__all__ = ["CONFIG_ENV", "app", "open_runtime", "serve"]
 
 CONFIG_ENV = "PACTE_SERVE_WORKER"
 
@@ -84,3 +96,73 @@ class ClosingOnShutdown:
                     log.error("closing the runtime failed: %s", type(exc).__name__)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def serve(config: Any, *, workers: int) -> int:
+    """Run `workers` processes of the uvicorn `config` until SIGINT or SIGTERM; the exit code.
+
+    Each process gets its own SO_REUSEPORT socket, bound here before any starts (a port
+    in use is one error line), and keeps it for good: a process that dies or hangs is
+    replaced on the same socket, since connections the kernel hashes to a socket nobody
+    accepts on would wait for ever.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+    if not spreads_connections():
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
+    try:
+        sockets = [_listener(config.host, config.port) for _ in range(workers)]
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror)
+        return STARTUP_FAILURE
+    log.info("listening on http://%s:%d with %d processes", config.host, config.port, workers)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    processes = [Process(config, [sock]) for sock in sockets]
+    for process in processes:
+        process.start()
+    code = 0
+    while not stop.wait(0.5):
+        for i, process in enumerate(processes):
+            if process.is_alive(timeout=config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung, or already gone
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                # It would fail the same way on every restart (the app, the socket).
+                log.error("worker process %s failed to start, stopping", process.pid)
+                code = STARTUP_FAILURE
+                stop.set()
+                break
+            log.info("worker process %s died, starting another", process.pid)
+            processes[i] = Process(config, [sockets[i]])
+            processes[i].start()
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
+    for sock in sockets:
+        sock.close()
+    return code
+
+
+def spreads_connections() -> bool:
+    """Whether sockets bound to one port with SO_REUSEPORT share its connections (Linux)."""
+    return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock

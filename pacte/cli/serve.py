@@ -53,13 +53,17 @@ def _serve_workers(config: dict[str, Any], *, workers: int, host: str, port: int
 
     from pacte.api.logs import configure_logging
     from pacte.api.workers import CONFIG_ENV
+    from pacte.api.workers import serve as serve_workers
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql with {workers} processes")
     os.environ[CONFIG_ENV] = json.dumps(config)
     configure_logging(level=getattr(logging, log_level.upper()))
-    uvicorn.run("pacte.api.workers:app", factory=True, workers=workers, host=host, port=port,
-                log_level=log_level, access_log=False, server_header=False,
-                proxy_headers=False, log_config=None)
+    code = serve_workers(uvicorn.Config(
+        "pacte.api.workers:app", factory=True, workers=workers, host=host, port=port,
+        log_level=log_level, access_log=False, server_header=False, proxy_headers=False,
+        log_config=None), workers=workers)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
