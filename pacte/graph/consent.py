@@ -23,7 +23,13 @@ from pacte.graph.model import ConsentStatus
 from pacte.graph.policy import Policy
 from pacte.graph.store import Edge
 
-__all__ = ["ConsentState", "Decision", "consent_states", "decide", "decisions"]
+__all__ = ["LISTED_SOURCES", "ConsentState", "Decision", "consent_states", "decide",
+           "decisions"]
+
+# Customer lists under consent page through who consented to a purpose (the sources of
+# the purpose's CONSENTED edges, `Store.edge_sources`): the store is asked to keep
+# them listable page by page when it is opened (`pacte.graph.stores.open_store`).
+LISTED_SOURCES = ("CONSENTED",)
 
 
 @dataclass(frozen=True, slots=True)

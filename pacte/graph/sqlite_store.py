@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from pacte.errors import Conflict, CorruptStore, StorageError
+from pacte.errors import Conflict, CorruptStore, InputError, StorageError
 from pacte.graph.store import (
     EVENT_INDEX,
     Cursor,
@@ -34,13 +35,23 @@ __all__ = ["SQLiteStore"]
 SCHEMA_VERSION = "1"
 _APPLICATION_ID = 0x70616374  # "pact": marks the file as ours, so a foreign database is refused
 
-# Who consented to a purpose, in id order (customer lists under consent, see
-# `edge_sources`): partial, so the other edges (interactions, purchases, by far the most)
-# carry no entry. Created on opening too, for files made before it existed.
-_CONSENT_SOURCES_INDEX = (
-    "CREATE INDEX IF NOT EXISTS edges_consent_sources ON edges(dst, src)"
-    " WHERE type = 'CONSENTED'"
+# The sources of one edge type into each node, in id order, for the types whose
+# sources the caller lists page by page (`listed_sources`, see `edge_sources`): partial,
+# so the other edges (interactions, purchases, by far the most) carry no entry. Created
+# on opening, for files made before it existed too. A type is a catalogue name, checked
+# by _EDGE_TYPE before it is written into the statements (a partial index serves only
+# queries that spell its condition out, not a parameter).
+_EDGE_TYPE = re.compile(r"[A-Z][A-Z0-9_]*")
+_SOURCES_INDEX = (
+    "CREATE INDEX IF NOT EXISTS edges_sources_{type} ON edges(dst, src) WHERE type = '{type}'"
 )
+_LISTED_SOURCES = (
+    "SELECT DISTINCT src FROM edges WHERE dst = ? AND type = '{type}' AND src > ?"
+    " ORDER BY src LIMIT ?"
+)
+# What this index was called when only one edge type had it.
+_OLD_SOURCES_INDEX = "edges_consent_sources"
+_HAS_INDEX = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?"
 # One entry per event id (idempotent interactions, also across processes): partial, so
 # blind-index tokens (which may collide by design) are not constrained. Created on
 # opening too, for files made before it existed.
@@ -104,15 +115,11 @@ _SCAN_FIRST = "SELECT id, kind, owner, props FROM nodes WHERE kind = ? ORDER BY 
 _SCAN_AFTER = (
     "SELECT id, kind, owner, props FROM nodes WHERE kind = ? AND id > ? ORDER BY id LIMIT ?"
 )
-# Any type: reads the edges_in range of (dst, type) and sorts its sources, without
-# decoding a property. Consents: the type is written out, so that the planner can use
-# the partial index and a page costs what it returns.
+# A type not listed: reads the edges_in range of (dst, type) and sorts its sources,
+# without decoding a property. A listed type (_LISTED_SOURCES) has its partial index,
+# and a page costs what it returns.
 _EDGE_SOURCES = (
     "SELECT DISTINCT src FROM edges WHERE dst = ? AND type = ? AND src > ? ORDER BY src LIMIT ?"
-)
-_CONSENT_SOURCES = (
-    "SELECT DISTINCT src FROM edges WHERE dst = ? AND type = 'CONSENTED' AND src > ?"
-    " ORDER BY src LIMIT ?"
 )
 _EDGE_COLS = "SELECT id, type, src, dst, at, props FROM edges"
 _EDGES_OUT = _EDGE_COLS + " WHERE src = ? AND type = ? ORDER BY at DESC, id DESC LIMIT ?"
@@ -177,13 +184,23 @@ def _json_list(ids: Sequence[str]) -> str:
 
 
 class SQLiteStore:
-    """A `Store` in one SQLite file. Safe to share between threads of one process."""
+    """A `Store` in one SQLite file. Safe to share between threads of one process.
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    `listed_sources`: the edge types whose sources `edge_sources` pages through over
+    many edges; each gets an index, so that a page costs what it returns. Which types
+    those are is the caller's to say (see `pacte.graph.stores.open_store`).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = False,
+                 listed_sources: Collection[str] = ()) -> None:
         self.path = Path(path)
         self.uri = f"sqlite:///{self.path}"
         if not create and not self.path.exists():
             raise StorageError(f"no store at {self.path}")
+        for type in listed_sources:
+            if not _EDGE_TYPE.fullmatch(type):
+                raise InputError(f"not an edge type: {type!r}")
+        self._listed = {type: _LISTED_SOURCES.format(type=type) for type in listed_sources}
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(
@@ -216,8 +233,7 @@ class SQLiteStore:
         # loads about twice as fast without weakening durability.
         db.execute("PRAGMA wal_autocheckpoint=16384")
         if app_id != _APPLICATION_ID:
-            db.executescript("BEGIN;" + _SCHEMA + _CONSENT_SOURCES_INDEX + ";"
-                             + _UNIQUE_EVENTS + ";"
+            db.executescript("BEGIN;" + _SCHEMA + _UNIQUE_EVENTS + ";"
                              f"PRAGMA application_id={_APPLICATION_ID};COMMIT;")
             db.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
         else:
@@ -225,7 +241,6 @@ class SQLiteStore:
             if version is None or version[0] != SCHEMA_VERSION:
                 raise CorruptStore(f"{self.path} has an unknown schema version")
             db.execute("PRAGMA quick_check(1)")
-            db.execute(_CONSENT_SOURCES_INDEX)
             try:
                 db.execute(_UNIQUE_EVENTS)
             except sqlite3.IntegrityError:
@@ -233,6 +248,10 @@ class SQLiteStore:
                 db.execute(_DEDUPE_EVENTS, (EVENT_INDEX,))
                 db.execute(_UNIQUE_EVENTS)
                 db.execute("COMMIT")
+        for type in self._listed:
+            db.execute(_SOURCES_INDEX.format(type=type))
+        if db.execute(_HAS_INDEX, (_OLD_SOURCES_INDEX,)).fetchone() is not None:
+            db.execute(f"DROP INDEX {_OLD_SOURCES_INDEX}")  # replaced by the one above
 
     # -- writes ---------------------------------------------------------------
 
@@ -322,8 +341,9 @@ class SQLiteStore:
 
     def edge_sources(self, dst: str, type: str, *, after: str | None = None,
                      limit: int = 100) -> list[str]:
-        if type == "CONSENTED":
-            rows = self._all(_CONSENT_SOURCES, (dst, after or "", limit))
+        listed = self._listed.get(type)
+        if listed is not None:
+            rows = self._all(listed, (dst, after or "", limit))
         else:
             rows = self._all(_EDGE_SOURCES, (dst, type, after or "", limit))
         return [str(r[0]) for r in rows]

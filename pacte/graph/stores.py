@@ -40,9 +40,11 @@ def open_store(uri: str, *, create: bool = False) -> Store:
     if "://" in uri and not uri.startswith("sqlite:///"):
         raise ConfigError(f"unsupported store URI {uri.split('://')[0]}://; use a file path, "
                           "sqlite:///path or neo4j://host:7687")
+    from pacte.graph.consent import LISTED_SOURCES
     from pacte.graph.sqlite_store import SQLiteStore
 
-    return SQLiteStore(uri.removeprefix("sqlite:///"), create=create)
+    return SQLiteStore(uri.removeprefix("sqlite:///"), create=create,
+                       listed_sources=LISTED_SOURCES)
 
 
 def _neo4j() -> type[Neo4jStore]:
