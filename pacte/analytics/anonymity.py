@@ -201,15 +201,24 @@ def _by_value(members: list[_Record], key: Callable[[_Record], str], k: int, *,
     groups: dict[str, list[_Record]] = defaultdict(list)
     for r in members:
         groups[key(r)].append(r)
-    if ordered:  # neighbours merge until each part holds k (as histogram bins do)
-        parts: list[list[_Record]] = [[]]
-        for value in sorted(groups, key=_band_order):
-            if len(parts[-1]) >= k:
-                parts.append([])
-            parts[-1].extend(groups[value])
-        if len(parts) > 1 and len(parts[-1]) < k:
-            parts[-2].extend(parts.pop())
-        return parts
+    return _neighbours_merged(groups, k) if ordered else _small_pooled(members, groups, k)
+
+
+def _neighbours_merged(groups: dict[str, list[_Record]], k: int) -> list[list[_Record]]:
+    """Ordered values: neighbours merge until each part holds k (as histogram bins do)."""
+    parts: list[list[_Record]] = [[]]
+    for value in sorted(groups, key=_band_order):
+        if len(parts[-1]) >= k:
+            parts.append([])
+        parts[-1].extend(groups[value])
+    if len(parts) > 1 and len(parts[-1]) < k:
+        parts[-2].extend(parts.pop())
+    return parts
+
+
+def _small_pooled(members: list[_Record], groups: dict[str, list[_Record]], k: int
+                  ) -> list[list[_Record]]:
+    """Unordered values: each held by k or more is a part; the others are pooled."""
     parts = [groups[v] for v in sorted(groups) if len(groups[v]) >= k]
     pool = [r for g in groups.values() if len(g) < k for r in g]
     if pool and len(pool) < k:
@@ -246,38 +255,18 @@ def _by_item(members: list[_Record], k: int) -> tuple[list[_Record], list[_Recor
 def _release_class(out: nx.MultiDiGraph, src: nx.MultiDiGraph, members: Sequence[_Record],
                    named: Callable[[str], str]) -> int:
     """Add the class's members with their common generalised record; facts kept."""
-    segment = _common(r.segment for r in members)
-    band = _band(r.age_band for r in members)
-    shared = set(members[0].facts)
-    for r in members[1:]:
-        shared &= r.facts.keys()
-    # Items every member has at the category level, where the product level differs.
-    covered = {members[0].coarse.get(i) for i in shared}
-    coarse: set[Item] | None = None
-    for r in members:
-        mine = {c for i, c in r.coarse.items() if c not in covered}
-        coarse = mine if coarse is None else coarse & mine
+    shared, coarse = _common_items(members)
     released: dict[Item, list[dict[str, Any]]] = defaultdict(list)
     for r in members:
         for item, found in r.facts.items():
-            if item in shared:
-                released[item].extend(found)
-            else:
-                c = r.coarse.get(item)
-                if c is not None and c in (coarse or set()):
-                    released[c].extend(found)
-    attrs: dict[str, Any] = {"kind": CUSTOMER}
-    if segment is not None:
-        attrs["segment"] = segment
-    if band is not None:
-        attrs["age_band"] = band
+            kept = _kept_as(r, item, shared, coarse)
+            if kept is not None:
+                released[kept].extend(found)
     edges = [(item[1], _generalised(item, found)) for item, found in sorted(released.items())]
     for dst, _ in edges:
         _thing(out, src, dst)
-    seg_node = node_id("segment", segment) if segment not in (None, ANY) else None
-    if seg_node is not None and seg_node not in out:
-        out.add_node(seg_node, kind="segment", label=segment)
-    kept = 0
+    attrs, seg_node = _class_record(out, members)
+    kept_facts = 0
     for r in members:
         me = named(r.node)
         # A label for graph tools (Gephi shows labels, not ids): the pseudonym itself,
@@ -287,8 +276,44 @@ def _release_class(out: nx.MultiDiGraph, src: nx.MultiDiGraph, members: Sequence
             out.add_edge(me, seg_node, rel="member_of")
         for dst, data in edges:
             out.add_edge(me, dst, **data)
-        kept += sum(1 for i in r.facts if i in shared or r.coarse.get(i) in (coarse or set()))
-    return kept
+        kept_facts += sum(1 for i in r.facts if _kept_as(r, i, shared, coarse) is not None)
+    return kept_facts
+
+
+def _common_items(members: Sequence[_Record]) -> tuple[set[Item], set[Item]]:
+    """The items every member has, and the category-level items every member has where
+    the product level differs."""
+    shared = set(members[0].facts).intersection(*(r.facts.keys() for r in members[1:]))
+    covered = {members[0].coarse.get(i) for i in shared}
+    coarse = set.intersection(*({c for c in r.coarse.values() if c not in covered}
+                                for r in members))
+    return shared, coarse
+
+
+def _kept_as(r: _Record, item: Item, shared: set[Item], coarse: set[Item]) -> Item | None:
+    """What a member's fact is released as: itself, its category-level item, or nothing."""
+    if item in shared:
+        return item
+    c = r.coarse.get(item)
+    return c if c in coarse else None
+
+
+def _class_record(out: nx.MultiDiGraph, members: Sequence[_Record]
+                  ) -> tuple[dict[str, Any], str | None]:
+    """The attributes every member is released with, and their segment's node (added)."""
+    segment = _common(r.segment for r in members)
+    band = _band(r.age_band for r in members)
+    attrs: dict[str, Any] = {"kind": CUSTOMER}
+    if segment is not None:
+        attrs["segment"] = segment
+    if band is not None:
+        attrs["age_band"] = band
+    if segment in (None, ANY):
+        return attrs, None
+    seg_node = node_id("segment", segment)
+    if seg_node not in out:
+        out.add_node(seg_node, kind="segment", label=segment)
+    return attrs, seg_node
 
 
 def _thing(out: nx.MultiDiGraph, src: nx.MultiDiGraph, node: str) -> None:

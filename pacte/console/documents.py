@@ -45,42 +45,44 @@ def _controller_name(controller: Mapping[str, Any] | None) -> str:
 
 def _access_doc(report: Mapping[str, Any], controller: Mapping[str, Any] | None
                 ) -> dict[str, Any]:
-    purposes = []
-    for p in report.get("purposes") or []:
-        days = p.get("retention_days")
-        purposes.append({
-            "why": str(p.get("description") or p.get("id")).rstrip("."),
-            "basis": _BASES.get(str(p.get("legal_basis")), str(p.get("legal_basis"))),
-            "data": ", ".join(c.split(".")[-1].replace("_", " ")
-                              for c in p.get("categories") or []) or "none",
-            "kept": f"records up to {days} days old" if days else "as long as you are a "
-                                                               "customer",
-            "uses": p.get("uses"),
-        })
-    entries = []
-    for u in report.get("uses") or []:
-        # Each use carries its entry as recorded (canonical JSON): the words come from it.
-        try:
-            record = json.loads(u["entry"])
-        except (KeyError, TypeError, ValueError):
-            record = {"action": u.get("action"), "outcome": u.get("outcome"),
-                      "role": u.get("role"), "principal_name": u.get("by"),
-                      "purpose": u.get("purpose"), "fields": u.get("fields") or []}
-        entries.append(AuditEntry(seq=int(u.get("seq", 0)), time=str(u.get("time", "")),
-                                  record=record, entry_hash=b"", prev_hash=b"",
-                                  canonical=b""))
     checkpoint = report.get("checkpoint") or {}
     return {
         "generated": str(report.get("generated_at", ""))[:10],
         "controller": _controller_name(controller),
         "proof": f"checkpoint {checkpoint.get('size')} signed {checkpoint.get('time')}"
                  if checkpoint else "no signed checkpoint yet",
-        "purposes": purposes,
+        "purposes": [_purpose_doc(p) for p in report.get("purposes") or []],
         "recipients": ", ".join(report.get("recipients") or []) or "No one.",
-        "uses": plain_words(entries),
+        "uses": plain_words([_use_entry(u) for u in report.get("uses") or []]),
         "object": _OBJECT,
         "subject": report.get("subject"),
     }
+
+
+def _purpose_doc(p: Mapping[str, Any]) -> dict[str, Any]:
+    """One purpose of the report, in words."""
+    days = p.get("retention_days")
+    return {
+        "why": str(p.get("description") or p.get("id")).rstrip("."),
+        "basis": _BASES.get(str(p.get("legal_basis")), str(p.get("legal_basis"))),
+        "data": ", ".join(c.split(".")[-1].replace("_", " ")
+                          for c in p.get("categories") or []) or "none",
+        "kept": f"records up to {days} days old" if days else "as long as you are a customer",
+        "uses": p.get("uses"),
+    }
+
+
+def _use_entry(u: Mapping[str, Any]) -> AuditEntry:
+    """One use of the report as the audit entry it was, for `plain_words`."""
+    # Each use carries its entry as recorded (canonical JSON): the words come from it.
+    try:
+        record = json.loads(u["entry"])
+    except (KeyError, TypeError, ValueError):
+        record = {"action": u.get("action"), "outcome": u.get("outcome"),
+                  "role": u.get("role"), "principal_name": u.get("by"),
+                  "purpose": u.get("purpose"), "fields": u.get("fields") or []}
+    return AuditEntry(seq=int(u.get("seq", 0)), time=str(u.get("time", "")), record=record,
+                      entry_hash=b"", prev_hash=b"", canonical=b"")
 
 
 def _times(n: object) -> str:
