@@ -212,11 +212,12 @@ end
 
 
 def wrk(url: str, bodies: Sequence[bytes], *, connections: int, seconds: float,
-        warmup: float = 0.0, headers: dict[str, str] | None = None) -> float:
-    """Requests/s that wrk (1 thread) gets from POSTing `bodies` in turn to `url`.
+        warmup: float = 0.0, headers: dict[str, str] | None = None) -> tuple[float, int]:
+    """Requests/s that wrk (1 thread) gets from POSTing `bodies` in turn to `url`, and
+    the requests it sent in all, warm-up included.
 
-    A warm-up run first (not counted) when `warmup` > 0. RuntimeError if any response
-    is not 2xx or a socket failed: a fast error is not a throughput.
+    A warm-up run first (not in the throughput) when `warmup` > 0. RuntimeError if any
+    response is not 2xx or a socket failed: a fast error is not a throughput.
     """
     import subprocess
     import tempfile
@@ -243,15 +244,16 @@ def wrk(url: str, bodies: Sequence[bytes], *, connections: int, seconds: float,
                  "-s", lua.name, url], capture_output=True, text=True, check=True)
             return done.stdout
 
-        if warmup > 0:
-            once(warmup)
-        out = once(seconds)
-    if "Non-2xx" in out or "Socket errors" in out:
-        raise RuntimeError(f"wrk saw failures:\n{out}")
-    m = re.search(r"Requests/sec:\s*([0-9.]+)", out)
-    if m is None:
-        raise RuntimeError(f"no throughput in wrk's output:\n{out}")
-    return float(m.group(1))
+        runs = [once(warmup)] if warmup > 0 else []
+        runs.append(once(seconds))
+    for out in runs:
+        if "Non-2xx" in out or "Socket errors" in out:
+            raise RuntimeError(f"wrk saw failures:\n{out}")
+    m = re.search(r"Requests/sec:\s*([0-9.]+)", runs[-1])
+    sent = [re.search(r"(\d+) requests in", out) for out in runs]
+    if m is None or None in sent:
+        raise RuntimeError(f"no throughput in wrk's output:\n{runs[-1]}")
+    return float(m.group(1)), sum(int(n.group(1)) for n in sent if n is not None)
 
 
 # -- the runner ---------------------------------------------------------------------

@@ -113,7 +113,9 @@ def serve(config: Any, *, workers: int) -> int:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     try:
-        sockets = [_listener(config.host, config.port) for _ in range(workers)]
+        _check_free(config.host, config.port)
+        sockets = [_listener(config.host, config.port, backlog=config.backlog)
+                   for _ in range(workers)]
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror)
         return STARTUP_FAILURE
@@ -154,13 +156,26 @@ def spreads_connections() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def _listener(host: str, port: int) -> socket.socket:
+def _check_free(host: str, port: int) -> None:
+    """OSError if something listens on the port already. SO_REUSEPORT would otherwise
+    let this server join another one of the same user on it (a second `pacte serve`
+    started by mistake), sharing its connections, where a plain bind fails."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+def _listener(host: str, port: int, *, backlog: int) -> socket.socket:
+    """A socket of its own on the port, listening already: connections the kernel hands
+    it before its worker is up (or while a dead one is replaced) wait in its backlog."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
+        sock.listen(backlog)
         sock.set_inheritable(True)
     except OSError:
         sock.close()

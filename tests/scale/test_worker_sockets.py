@@ -125,3 +125,26 @@ def test_a_killed_worker_is_replaced_on_its_socket(served: tuple[Server, str, st
         conn.close()
     workers = server.workers()
     assert len(workers) == 2 and victim not in workers
+
+
+def test_a_second_server_on_the_port_is_refused(served: tuple[Server, str, str],
+                                                 tmp_path: Path) -> None:
+    """SO_REUSEPORT must not let a second `pacte serve` join the first one's port."""
+    import subprocess
+
+    from tests.scale.servers import ROOT
+
+    server, _, _ = served
+    second = subprocess.Popen(
+        [sys.executable, "-m", "pacte", "serve", "--port", str(server.port), "--workers", "2",
+         "--data", str(tmp_path / "data")],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = second.communicate(timeout=120)
+    finally:
+        if second.poll() is None:  # it joined the port: stop it and its workers
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait()
+    assert second.returncode != 0
+    assert "cannot listen on" in out
