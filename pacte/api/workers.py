@@ -1,7 +1,7 @@
 """`pacte serve --workers N`: N server processes on one machine, one port.
 
-`serve` starts the processes (uvicorn's worker processes, with their health checks,
-restarted if they die) and gives each its own listening socket on the port
+`serve` starts the processes (uvicorn servers, each replaced if it dies) and gives
+each its own listening socket on the port
 (SO_REUSEPORT), so that the kernel spreads connections over the workers. With one
 socket shared by all, every worker is woken by a new connection and the first to run
 accepts everything that is pending: a client opening its keep-alive connections at
@@ -101,13 +101,16 @@ class ClosingOnShutdown:
 def serve(config: Any, *, workers: int) -> int:
     """Run `workers` processes of the uvicorn `config` until SIGINT or SIGTERM; the exit code.
 
-    Each process gets its own SO_REUSEPORT socket, bound here before any starts (a port
-    in use is one error line), and keeps it for good: a process that dies or hangs is
-    replaced on the same socket, since connections the kernel hashes to a socket nobody
-    accepts on would wait for ever.
+    Each process gets its own SO_REUSEPORT socket, bound and listening here before any
+    starts (a port in use is one error line), and keeps it for good: a process that dies
+    is replaced on the same socket, since connections the kernel hashes to a socket
+    nobody accepts from would wait for ever. One that fails to start stops the server:
+    it would fail the same way on every restart (the app, the data directory).
     """
+    from uvicorn._subprocess import get_subprocess
     from uvicorn.config import STARTUP_FAILURE
-    from uvicorn.supervisors.multiprocess import Multiprocess, Process
+    from uvicorn.server import Server
+    from uvicorn.supervisors.multiprocess import Multiprocess
 
     if not spreads_connections():
         Multiprocess(config, sockets=[config.bind_socket()]).run()
@@ -119,31 +122,32 @@ def serve(config: Any, *, workers: int) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror)
         return STARTUP_FAILURE
+
+    def started(sock: socket.socket) -> Any:
+        # uvicorn's own way to run a server process (spawned, the socket handed over).
+        process = get_subprocess(config, target=Server(config).run, sockets=[sock])
+        process.start()
+        return process
+
     log.info("listening on http://%s:%d with %d processes", config.host, config.port, workers)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    processes = [Process(config, [sock]) for sock in sockets]
-    for process in processes:
-        process.start()
+    processes = [started(sock) for sock in sockets]
     code = 0
     while not stop.wait(0.5):
         for i, process in enumerate(processes):
-            if process.is_alive(timeout=config.timeout_worker_healthcheck):
+            if process.is_alive():
                 continue
-            process.kill()  # hung, or already gone
-            process.join()
             if process.exitcode == STARTUP_FAILURE:
-                # It would fail the same way on every restart (the app, the socket).
                 log.error("worker process %s failed to start, stopping", process.pid)
                 code = STARTUP_FAILURE
                 stop.set()
                 break
             log.info("worker process %s died, starting another", process.pid)
-            processes[i] = Process(config, [sockets[i]])
-            processes[i].start()
+            processes[i] = started(sockets[i])
     for process in processes:
-        process.terminate()
+        process.terminate()  # SIGTERM: each closes its runtime (its final checkpoint)
     for process in processes:
         process.join()
     for sock in sockets:
