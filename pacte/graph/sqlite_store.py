@@ -1,8 +1,8 @@
 """The embedded default store: one SQLite file, WAL, one transaction per batch.
 
-Every query text is a constant; values are always parameters. Point lookups and a
-node's newest edges are served by covering indexes, so their cost does not grow
-with the graph.
+Every query text is a constant (a listed edge type's is made once from its checked
+name); values are always parameters. Point lookups and a node's newest edges are
+served by covering indexes, so their cost does not grow with the graph.
 """
 
 from __future__ import annotations
@@ -250,8 +250,9 @@ class SQLiteStore:
                 db.execute("COMMIT")
         for type in self._listed:
             db.execute(_SOURCES_INDEX.format(type=type))
-        if db.execute(_HAS_INDEX, (_OLD_SOURCES_INDEX,)).fetchone() is not None:
-            db.execute(f"DROP INDEX {_OLD_SOURCES_INDEX}")  # replaced by the one above
+        if self._listed and db.execute(_HAS_INDEX, (_OLD_SOURCES_INDEX,)).fetchone():
+            # The caller's list says which source indexes there are now.
+            db.execute(f"DROP INDEX {_OLD_SOURCES_INDEX}")
 
     # -- writes ---------------------------------------------------------------
 
