@@ -465,9 +465,11 @@ class Pacte:
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:
-        """Copy the graph (ciphertext as is) to the store at `to`; keys stay here.
+        """Copy the graph (ciphertext as is) to the store at `to`; to Neo4j, the wrapped
+        keys and the audit trail too (pacte.admin.migrate_store).
 
-        With `switch`, the data directory uses the new store from then on.
+        With `switch`, the data directory uses the new store from then on (after a
+        switch to Neo4j, close this handle and open the directory again).
         """
         return admin.migrate_store(self._backend, self.data_dir, to, switch=switch,
                                    batch=batch, progress=progress)

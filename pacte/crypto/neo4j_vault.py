@@ -85,6 +85,16 @@ _REWRAP = (
     "SET k.kek_version = $version, k.wrapped = r.wrapped"
 )
 _IN_USE = "MATCH (k:PacteDek) RETURN collect(DISTINCT k.kek_version)"
+# A copy (`pacte migrate`): idempotent, so that a re-run after a kill finishes it.
+_PUT = (
+    "UNWIND $rows AS r MERGE (k:PacteDek {key: r.key}) ON CREATE SET "
+    "k.customer_id = r.cid, k.version = r.version, k.kek_version = r.kek_version, "
+    "k.wrapped = r.wrapped, k.created_at = r.at"
+)
+_ADOPT = (
+    "MATCH (v:PacteVault {key: 'vault'}) SET "
+    "v.kek_version = CASE WHEN v.kek_version > $kek THEN v.kek_version ELSE $kek END"
+)
 _TOMBSTONES = "MATCH (t:PacteTombstone) RETURN collect(t.subject_ref)"
 _ADD_TOMBSTONES = (
     "UNWIND $refs AS ref MERGE (t:PacteTombstone {subject_ref: ref}) "
@@ -240,6 +250,18 @@ class Neo4jVaultRows:
 
     def customer_ids(self) -> list[str]:
         return [str(c) for c in self._one(_CUSTOMER_IDS) or []]
+
+    def put(self, rows: list[tuple[DekRow, int]], *, kek_version: int) -> None:
+        """Data keys copied from another vault (those already here are left as they are)."""
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            tx.run(_LOCK).consume()
+            tx.run(_PUT, rows=[
+                {"key": _dek_key(cid, version), "cid": cid, "version": version,
+                 "kek_version": kek, "wrapped": wrapped, "at": at}
+                for (cid, version, kek, wrapped), at in rows]).consume()
+            tx.run(_ADOPT, kek=kek_version).consume()
+
+        self._store.run_write("key vault copy", work)
 
     def close(self) -> None:
         return None  # the store is its opener's to close

@@ -276,5 +276,13 @@ class SQLiteVaultRows:
         return [str(r[0]) for r in self._conn.execute(
             "SELECT DISTINCT customer_id FROM deks ORDER BY customer_id")]
 
+    def page(self, after: tuple[str, int], limit: int) -> list[tuple[DekRow, int]]:
+        """Data keys after (customer id, version), in that order, with creation times."""
+        return [((str(r[0]), int(r[1]), int(r[2]), bytes(r[3])), int(r[4]))
+                for r in self._conn.execute(
+                    "SELECT customer_id, version, kek_version, wrapped, created_at FROM deks"
+                    " WHERE (customer_id, version) > (?, ?) ORDER BY customer_id, version"
+                    " LIMIT ?", (*after, limit))]
+
     def close(self) -> None:
         self._conn.close()
