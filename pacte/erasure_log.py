@@ -25,8 +25,8 @@ What an open does (`restored`, then the runtime erases what it names, audited as
    vault's copy was taken: their tombstones are put back (re-creating them is refused
    again) and their data keys, if the copy has any, are found and destroyed;
 3. when the log holds more subjects than the store last saw applied (a meta mark; an
-   older store has an older mark) or the vault was restored, the Customer nodes are
-   scanned for logged subjects, whose nodes are then deleted.
+   older store has an older mark) or the vault was restored, the Customer nodes (and
+   merged parts) are scanned for logged subjects, whose nodes are then deleted.
 
 Limits: the log guards against restoring the store or the vault, not against
 restoring the log with them (a whole-directory restore brings the erased customers
@@ -34,7 +34,8 @@ back; keep the log out of the backup set, or on other storage, and re-erase from
 `customer.erase` entries of the audit trail). Deleting lines from the log is not
 detected by the log itself (only added lines are refused): step 1 puts back what the
 live vault knows. Concurrent appends from many processes are serialised by `flock`,
-which assumes a local file system.
+which assumes a local file system. Servers on several machines that open at once
+after a restore may each re-apply (and audit) the same erasure.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from pathlib import Path
 from pacte.clock import to_micros
 from pacte.crypto import KeyVault
 from pacte.errors import IntegrityError
+from pacte.graph.model import MERGED_PART
 from pacte.graph.store import Store
 
 __all__ = ["LOG_FILE", "ErasureLog", "applied", "restored"]
@@ -137,10 +139,11 @@ def restored(log: ErasureLog, *, vault: KeyVault, store: Store, now: datetime,
     found = set(vault.customers_of(set(lost))) if lost else set()
     mark = store.get_meta(MARK)
     if lost or int(mark or 0) < len(logged):
-        after: str | None = None
-        while batch := store.scan_nodes("Customer", after=after, limit=page):
-            found.update(n.id for n in batch if vault.subject_ref(n.id) in logged)
-            after = batch[-1].id
+        for kind in ("Customer", MERGED_PART):  # a merged part is erased with its survivor
+            after: str | None = None
+            while batch := store.scan_nodes(kind, after=after, limit=page):
+                found.update(n.id for n in batch if vault.subject_ref(n.id) in logged)
+                after = batch[-1].id
     return sorted(found), len(logged)
 
 

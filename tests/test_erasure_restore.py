@@ -199,3 +199,26 @@ def test_an_erasure_survives_the_restore_of_an_older_neo4j_backup(
     with Pacte.open(data, now=world.clock) as rt:
         assert not _reapplied(rt)
         _assert_erased(rt, world, cid)
+
+
+class Crash(BaseException):
+    """The process dying: nothing after it runs."""
+
+
+def test_an_erasure_dead_after_its_log_line_is_finished_on_open(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    world = build_world(tmp_path)
+    rt, cid = world.rt, world.customers["granted"]
+
+    def dying(*args: object, **kwargs: object) -> None:
+        raise Crash
+
+    monkeypatch.setattr(rt._backend.vault, "destroy", dying)
+    with pytest.raises(Crash):
+        rt.operator_session("self_service").erase(cid)
+    monkeypatch.undo()
+    assert rt._backend.vault.data_key(cid)  # the keys were not destroyed yet
+    rt.close()
+    with Pacte.open(rt.data_dir, now=world.clock) as again:
+        _assert_erased(again, world, cid)
+        assert [r["subjects"] for r in _reapplied(again)] == [[again._backend.subject_ref(cid)]]
