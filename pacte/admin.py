@@ -167,10 +167,13 @@ def migrate_store(backend: _Backend, data_dir: Path, to: str, *, switch: bool = 
                 report = MigrationReport(source=target.uri, target=target.uri)
             else:
                 report = migrate(backend.store, target, batch=batch, progress=progress)
-            _move_keys_and_trail(backend, target, report, batch=batch, progress=progress)
+            moved = _move_keys_and_trail(backend, target, report, batch=batch,
+                                         progress=progress)
+        if moved:
+            report.decrypted = _read_attached(to, data_dir)
         backend.audit_append([backend.system_record("migrate.done", extra={
             "to": _safe(to), "counts": report.counts, "checksum": report.checksum,
-            "keys": report.keys, "trail": report.trail})])
+            "keys": report.keys, "trail": report.trail, "decrypted": report.decrypted})])
     finally:
         target.close()
     if switch:
@@ -179,13 +182,14 @@ def migrate_store(backend: _Backend, data_dir: Path, to: str, *, switch: bool = 
 
 
 def _move_keys_and_trail(backend: _Backend, target: Any, report: MigrationReport, *,
-                         batch: int, progress: Callable[[str, int], object] | None) -> None:
+                         batch: int, progress: Callable[[str, int], object] | None) -> bool:
     """Beside a Neo4j target: keys.db's rows into its vault, audit.db into its shared
-    trail, then every customer's data key unwrapped from Neo4j under the KEK."""
+    trail, then every customer's data key unwrapped from Neo4j under the KEK. Whether
+    the target is Neo4j."""
     from pacte.graph.neo4j_store import Neo4jStore
 
     if not isinstance(target, Neo4jStore):
-        return
+        return False
     from pacte.crypto.neo4j_vault import Neo4jVaultRows
     from pacte.crypto.sqlite_vault import SQLiteVaultRows
     from pacte.crypto.vault import KeyVault
@@ -207,6 +211,28 @@ def _move_keys_and_trail(backend: _Backend, target: Any, report: MigrationReport
         while page := target.scan_nodes("Customer", after=after, limit=batch):
             vault.data_keys([n.id for n in page])  # KeyVaultError if one is missing
             after = page[-1].id
+    return True
+
+
+def _read_attached(to: str, data_dir: Path) -> int:
+    """Read every customer the service purpose sees through a runtime attached to `to`
+    as a server with no data directory is (keys and graph from Neo4j only), which
+    decrypts their fields; how many. The reads are on record in this directory's trail.
+    """
+    from pacte.runtime import Pacte
+
+    key_file = data_dir / "master.key"
+    with Pacte.attach(to, policy_file=data_dir / "policy.toml",
+                      signing_key_file=data_dir / SIGNING_KEY_FILE, work_dir=data_dir,
+                      master_key_file=key_file if key_file.exists() else None) as rt:
+        session = rt.operator_session("service")
+        read, after = 0, None
+        while True:
+            page = session.customers(first=100, after=after)
+            read += len(page.items)
+            if not page.has_next:
+                return read
+            after = page.end_cursor
 
 
 def _switch(backend: _Backend, data_dir: Path, to: str, *, keys_moved: bool) -> None:

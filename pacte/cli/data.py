@@ -271,6 +271,8 @@ def migrate_cmd(
         typer.echo(f"keys: {report.keys} wrapped data keys in Neo4j")
     if report.trail is not None:
         typer.echo(f"audit trail: {report.trail} entries in the shared trail, verified")
+    if report.decrypted is not None:
+        typer.echo(f"read through a server attached to it: {report.decrypted} customers")
     if switch:
         typer.echo(f"the data directory now uses {to.split('@')[-1]}")
 

@@ -34,6 +34,8 @@ class MigrationReport:
     # keys.db, and the audit trail's entries now in the shared trail (None: not moved).
     keys: int | None = None
     trail: int | None = None
+    # Customers read (decrypted) through a runtime attached to the target, at the end.
+    decrypted: int | None = None
 
 
 def _digest(item: Node | Edge | IndexEntry) -> int:

@@ -113,6 +113,7 @@ def test_a_migration_crashed_after_a_trail_batch_is_finished_without_copying_twi
     with Pacte.open(world.rt.data_dir, now=world.clock) as rt:
         report = rt.migrate(neo4j_uri, switch=True, batch=100)
     assert report.keys == len(world.plaintext) - 1
+    assert report.decrypted == len(world.plaintext) - 1
     assert report.trail is not None and report.trail > 450
     _assert_moved(world, erased, neo4j_uri, tmp_path, trail=report.trail)
 
@@ -149,5 +150,6 @@ def test_pacte_migrate_killed_mid_way_is_finished_by_running_it_again(
     with Pacte.open(data, now=world.clock) as rt:
         size = [e.record for e in rt._backend.audit.entries(action="migrate.done", limit=5)]
         assert size and size[-1]["keys"] == len(world.plaintext) - 1
+        assert size[-1]["decrypted"] == len(world.plaintext) - 1
         trail = int(size[-1]["trail"])
     _assert_moved(world, erased, neo4j_uri, tmp_path, trail=trail)
