@@ -151,24 +151,99 @@ def checkpoint(backend: _Backend) -> Checkpoint:
 def migrate_store(backend: _Backend, data_dir: Path, to: str, *, switch: bool = False,
                   batch: int = 1000, progress: Callable[[str, int], object] | None = None
                   ) -> MigrationReport:
-    """Copy the graph (ciphertext as is) to the store at `to`; keys stay here.
+    """Copy the graph (ciphertext as is) to the store at `to`; to Neo4j, the wrapped data
+    keys of keys.db and the audit trail too. Every part is verified, and idempotent or
+    resumable, so a run killed anywhere is finished by running it again.
 
-    With `switch`, the data directory uses the new store from then on.
+    With `switch`, the data directory uses the new store from then on and, the keys
+    being in Neo4j, keys.db is deleted (a copy left behind would keep the keys of
+    customers erased later); this handle's vault is closed: open the directory again.
     """
     target = open_store(to, create=True)
     try:
         with on_record(backend, "migrate.start") as record:
             record({"to": _safe(to)})
-            report = migrate(backend.store, target, batch=batch, progress=progress)
+            if target.uri == backend.store.uri:  # a re-run after the switch
+                report = MigrationReport(source=target.uri, target=target.uri)
+            else:
+                report = migrate(backend.store, target, batch=batch, progress=progress)
+            moved = _move_keys_and_trail(backend, target, report, batch=batch,
+                                         progress=progress)
+        if moved:
+            report.decrypted = _read_attached(to, data_dir)
         backend.audit_append([backend.system_record("migrate.done", extra={
-            "to": _safe(to), "counts": report.counts, "checksum": report.checksum})])
+            "to": _safe(to), "counts": report.counts, "checksum": report.checksum,
+            "keys": report.keys, "trail": report.trail, "decrypted": report.decrypted})])
     finally:
         target.close()
     if switch:
-        uri_file = data_dir / STORE_URI_FILE
-        uri_file.write_text(to + "\n", encoding="utf-8")
-        uri_file.chmod(0o600)  # it may carry the store's password
+        _switch(backend, data_dir, to, keys_moved=report.keys is not None)
     return report
+
+
+def _move_keys_and_trail(backend: _Backend, target: Any, report: MigrationReport, *,
+                         batch: int, progress: Callable[[str, int], object] | None) -> bool:
+    """Beside a Neo4j target: keys.db's rows into its vault, audit.db into its shared
+    trail, then every customer's data key unwrapped from Neo4j under the KEK. Whether
+    the target is Neo4j."""
+    from pacte.graph.neo4j_store import Neo4jStore
+
+    if not isinstance(target, Neo4jStore):
+        return False
+    from pacte.crypto.neo4j_vault import Neo4jVaultRows
+    from pacte.crypto.sqlite_vault import SQLiteVaultRows
+    from pacte.crypto.vault import KeyVault
+    from pacte.crypto.vault_copy import copy_vault
+    from pacte.graph.migrate_trail import copy_trail
+
+    provider = backend.vault.provider
+    path = backend.vault.path
+    if path is not None:
+        source = SQLiteVaultRows.open(path)
+        try:
+            report.keys = copy_vault(source, target, provider, batch=batch, progress=progress)
+        finally:
+            source.close()
+    report.trail = copy_trail(backend.audit, target, signer=backend.signer, batch=batch,
+                              progress=progress).entries
+    with KeyVault.over(Neo4jVaultRows(target), provider) as vault:
+        after: str | None = None
+        while page := target.scan_nodes("Customer", after=after, limit=batch):
+            vault.data_keys([n.id for n in page])  # KeyVaultError if one is missing
+            after = page[-1].id
+    return True
+
+
+def _read_attached(to: str, data_dir: Path) -> int:
+    """Read every customer the service purpose sees through a runtime attached to `to`
+    as a server with no data directory is (keys and graph from Neo4j only), which
+    decrypts their fields; how many. The reads are on record in this directory's trail.
+    """
+    from pacte.runtime import Pacte
+
+    key_file = data_dir / "master.key"
+    with Pacte.attach(to, policy_file=data_dir / "policy.toml",
+                      signing_key_file=data_dir / SIGNING_KEY_FILE, work_dir=data_dir,
+                      master_key_file=key_file if key_file.exists() else None) as rt:
+        session = rt.operator_session("service")
+        read, after = 0, None
+        while True:
+            page = session.customers(first=100, after=after)
+            read += len(page.items)
+            if not page.has_next:
+                return read
+            after = page.end_cursor
+
+
+def _switch(backend: _Backend, data_dir: Path, to: str, *, keys_moved: bool) -> None:
+    uri_file = data_dir / STORE_URI_FILE
+    uri_file.write_text(to + "\n", encoding="utf-8")
+    uri_file.chmod(0o600)  # it may carry the store's password
+    if keys_moved and backend.vault.path is not None:
+        path = backend.vault.path
+        backend.vault.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def _safe(uri: str) -> str:

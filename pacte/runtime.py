@@ -51,6 +51,8 @@ from pacte.crypto import (
     provider_from_env_or_file,
 )
 from pacte.crypto.vault import VaultRows, new_vault_meta
+from pacte.erasure_log import LOG_FILE as ERASURE_LOG_FILE
+from pacte.erasure_log import ErasureLog, applied, restored
 from pacte.errors import (
     ConfigError,
     InputError,
@@ -122,6 +124,7 @@ class Pacte:
         now: Clock,
         policy_file: Path | None = None,
         signing_key_file: Path | None = None,
+        erasure_log: Path | None = None,
     ) -> None:
         # The working directory: the whole data directory, or (attach) scratch space.
         self.data_dir = data_dir
@@ -132,7 +135,8 @@ class Pacte:
         # Everything below the door, in one object no public name reaches: the store,
         # the key vault, the trail and what sessions need of them (see `_Backend`).
         self._backend = _Backend(data_dir, store=store, vault=vault, audit=audit,
-                                 signer=signer, policy=policy, now=now, metrics=self.metrics)
+                                 signer=signer, policy=policy, now=now, metrics=self.metrics,
+                                 erasure_log=erasure_log)
         self._refusals = RefusalTally(
             append=self._backend.audit_append,
             record=lambda reason: self._backend.system_record(
@@ -247,14 +251,16 @@ class Pacte:
     @classmethod
     def attach(cls, store_uri: str, *, policy_file: Path | str, signing_key_file: Path | str,
                work_dir: Path | str, master_key_file: Path | str | None = None,
-               now: Clock = utcnow) -> Pacte:
+               erasure_log: Path | str | None = None, now: Clock = utcnow) -> Pacte:
         """Serve a Neo4j store made by `init`, from a machine with no data directory.
 
         What a server needs comes from outside: the store URI (and credentials), the
         KEK (PACTE_MASTER_KEY, else `master_key_file`), the audit signing key and the
         policy, identical on every server. The wrapped keys are read from Neo4j.
         `work_dir` (created if absent) holds what is this process's own: its audit
-        trail, and scratch files of ingestion.
+        trail, and scratch files of ingestion. `erasure_log` (else PACTE_ERASURE_LOG,
+        else `work_dir`/erasures.log): the erasure log, best on storage every server
+        mounts and kept out of the database's backups (pacte.erasure_log).
         """
         work = Path(work_dir)
         policy_path, signing_path = Path(policy_file), Path(signing_key_file)
@@ -286,17 +292,21 @@ class Pacte:
             raise
         return cls._started(work, store=store, vault=vault, audit=audit, signer=signer,
                             policy=policy, now=now, policy_file=policy_path,
-                            signing_key_file=signing_path)
+                            signing_key_file=signing_path, erasure_log=Path(
+                                erasure_log or os.environ.get("PACTE_ERASURE_LOG")
+                                or work / ERASURE_LOG_FILE))
 
     @classmethod
     def _started(cls, work: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
                  signer: SigningKey, policy: Policy, now: Clock,
-                 policy_file: Path | None = None, signing_key_file: Path | None = None
-                 ) -> Pacte:
+                 policy_file: Path | None = None, signing_key_file: Path | None = None,
+                 erasure_log: Path | None = None) -> Pacte:
         rt = cls(work, store=store, vault=vault, audit=audit, signer=signer, policy=policy,
-                 now=now, policy_file=policy_file, signing_key_file=signing_key_file)
+                 now=now, policy_file=policy_file, signing_key_file=signing_key_file,
+                 erasure_log=erasure_log)
         try:
             rt._backend.finish_erasures()
+            rt._backend.reapply_erasures()
         except BaseException:
             rt.close()
             raise
@@ -455,9 +465,11 @@ class Pacte:
 
     def migrate(self, to: str, *, switch: bool = False, batch: int = 1000,
                 progress: Callable[[str, int], object] | None = None) -> MigrationReport:
-        """Copy the graph (ciphertext as is) to the store at `to`; keys stay here.
+        """Copy the graph (ciphertext as is) to the store at `to`; to Neo4j, the wrapped
+        keys and the audit trail too (pacte.admin.migrate_store).
 
-        With `switch`, the data directory uses the new store from then on.
+        With `switch`, the data directory uses the new store from then on (after a
+        switch to Neo4j, close this handle and open the directory again).
         """
         return admin.migrate_store(self._backend, self.data_dir, to, switch=switch,
                                    batch=batch, progress=progress)
@@ -506,8 +518,11 @@ class _Backend:
     """
 
     def __init__(self, data_dir: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
-                 signer: SigningKey, policy: Policy, now: Clock, metrics: Metrics) -> None:
+                 signer: SigningKey, policy: Policy, now: Clock, metrics: Metrics,
+                 erasure_log: Path | None = None) -> None:
         self.data_dir = data_dir
+        # Kept apart from the store and the vault, applied again on open (pacte.erasure_log).
+        self.erasures = ErasureLog(erasure_log or data_dir / ERASURE_LOG_FILE, vault)
         self.metrics = metrics
         self.store = store
         self.vault = vault
@@ -558,6 +573,7 @@ class _Backend:
         an erasure under way from one whose process is gone (see `finish_erasures`).
         """
         with _erasure_lock(self.data_dir, fcntl.LOCK_SH):  # blocking: always granted
+            self.erasures.append([self.subject_ref(customer_id)], at=self._now())
             self.vault.destroy(customer_id, pending=True)
             yield
             self._scrub(customer_id)
@@ -596,6 +612,30 @@ class _Backend:
                     "customer.erase", outcome="resumed",
                     extra={"subjects": [self.subject_ref(customer_id)],
                            "deleted_nodes": len(owned)})])
+
+    def reapply_erasures(self) -> None:
+        """Erase again the customers of the erasure log that a restore of an older store
+        or vault brought back (pacte.erasure_log), each audited as `reapplied`. Like
+        `finish_erasures`, left to a later open while an erasure is under way."""
+        with _erasure_lock(self.data_dir, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
+            if not held:
+                return
+            customers, count = restored(self.erasures, vault=self.vault, store=self.store,
+                                        now=self._now())
+            for customer_id in customers:
+                owned = self.store.owned_by(customer_id)
+                self.audit_append([self.system_record(  # on record first (G6)
+                    "customer.erase", outcome="reapplied",
+                    extra={"subjects": [self.subject_ref(customer_id)],
+                           "deleted_nodes": len(owned)})])
+                self.vault.destroy(customer_id, pending=True)
+                if owned:
+                    self.store.write(WriteBatch(delete_nodes=owned))
+                try:
+                    self._scrub(customer_id)
+                except (StorageError, KeyVaultError):
+                    return  # still pending: `finish_erasures` rewrites the files later
+            applied(self.store, count)
 
     def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
         """Append records in one transaction; the sequence number of the last one."""

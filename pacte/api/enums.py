@@ -75,6 +75,9 @@ class Outcome(Enum):
         "resumed", description="An interrupted erasure, finished on the next open.")
     scrub_pending = strawberry.enum_value(
         "scrub_pending", description="Erased, but the files could not yet be rewritten.")
+    reapplied = strawberry.enum_value(
+        "reapplied", description="An erasure done again on open, after a restore of an "
+        "older backup brought the customer back.")
     other = strawberry.enum_value(
         "other", description="An outcome this version does not know; `record` holds it.")
 

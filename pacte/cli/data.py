@@ -246,20 +246,33 @@ def migrate_cmd(
     to: Annotated[str, typer.Option("--to", help="Target store URI, e.g. neo4j://host:7687")],
     switch: Annotated[bool, typer.Option(
         "--switch", help="Use the target store from now on")] = False,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=100_000,
+                                       help="Records per written batch")] = 1000,
     data: DataOpt = None,
 ) -> None:
-    """Copy the graph to another store (ciphertext as is; keys stay in the key vault).
+    """Copy the graph to another store (ciphertext as is); to Neo4j, also the wrapped
+    data keys (never the key-encryption key) and the audit trail.
 
-    Resumable: run it again after an interruption. Verified by counts and checksums.
+    Resumable: run it again after an interruption. Verified by counts and checksums,
+    the trail by verifying it in Neo4j, the keys by unwrapping every customer's there.
 
     Example: pacte migrate --to neo4j://neo4j:secret@db.internal:7687 --switch
     """
+    def progress(phase: str, n: int) -> None:
+        if n % 50_000 == 0 or n <= batch:  # the first batch of each part, then now and then
+            typer.echo(f"  {phase}: {n} copied", err=True)
+
     with opened(data) as rt:
-        report = guarded(lambda: rt.migrate(
-            to, switch=switch, progress=lambda phase, n: typer.echo(
-                f"  {phase}: {n} copied", err=True) if n % 50_000 == 0 else None))
+        report = guarded(lambda: rt.migrate(to, switch=switch, batch=batch,
+                                            progress=progress))
     counts = ", ".join(f"{k}: {v}" for k, v in report.counts.items())
     typer.echo(f"migrated and verified ({counts}; checksum {report.checksum[:16]})")
+    if report.keys is not None:
+        typer.echo(f"keys: {report.keys} wrapped data keys in Neo4j")
+    if report.trail is not None:
+        typer.echo(f"audit trail: {report.trail} entries in the shared trail, verified")
+    if report.decrypted is not None:
+        typer.echo(f"read through a server attached to it: {report.decrypted} customers")
     if switch:
         typer.echo(f"the data directory now uses {to.split('@')[-1]}")
 

@@ -1,5 +1,5 @@
 """The key vault's rows in Neo4j, beside the graph: what lets servers on many machines
-decrypt the same customers (`VaultRows`; see pacte.crypto.vault and docs/scale-out.md).
+decrypt the same customers (`VaultRows`; see pacte.crypto.vault_rows and docs/scale-out.md).
 
     (:PacteVault {key: 'vault', format, created_at, secret, secret_kek_version,
                   key_check, kek_version, destroy_seq, adds})      one node
@@ -28,7 +28,7 @@ from typing import Any, LiteralString
 
 import neo4j
 
-from pacte.crypto.vault import (
+from pacte.crypto.vault_rows import (
     FORMAT,
     NOT_RECREATED,
     REWRAP_BATCH,
@@ -85,6 +85,24 @@ _REWRAP = (
     "SET k.kek_version = $version, k.wrapped = r.wrapped"
 )
 _IN_USE = "MATCH (k:PacteDek) RETURN collect(DISTINCT k.kek_version)"
+# A copy (`pacte migrate`): idempotent, so that a re-run after a kill finishes it.
+_PUT = (
+    "UNWIND $rows AS r MERGE (k:PacteDek {key: r.key}) ON CREATE SET "
+    "k.customer_id = r.cid, k.version = r.version, k.kek_version = r.kek_version, "
+    "k.wrapped = r.wrapped, k.created_at = r.at"
+)
+_ADOPT = (
+    "MATCH (v:PacteVault {key: 'vault'}) SET "
+    "v.kek_version = CASE WHEN v.kek_version > $kek THEN v.kek_version ELSE $kek END"
+)
+_TOMBSTONES = "MATCH (t:PacteTombstone) RETURN collect(t.subject_ref)"
+_ADD_TOMBSTONES = (
+    "UNWIND $refs AS ref MERGE (t:PacteTombstone {subject_ref: ref}) "
+    "ON CREATE SET t.destroyed_at = $at"
+)
+_CUSTOMER_IDS = (
+    "MATCH (k:PacteDek) WITH DISTINCT k.customer_id AS cid ORDER BY cid RETURN collect(cid)"
+)
 
 
 def _dek_key(customer_id: str, version: int) -> str:
@@ -218,6 +236,32 @@ class Neo4jVaultRows:
 
     def after_rotation(self) -> None:
         return None
+
+    def tombstones(self) -> set[str]:
+        return {str(r) for r in self._one(_TOMBSTONES) or []}
+
+    def add_tombstones(self, refs: list[str], *, at: int) -> int:
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            seq = int(tx.run(_DESTROY_SEQ).single(strict=True)[0])
+            tx.run(_ADD_TOMBSTONES, refs=refs, at=at).consume()
+            return seq
+
+        return self._store.run_write("tombstones restored", work)
+
+    def customer_ids(self) -> list[str]:
+        return [str(c) for c in self._one(_CUSTOMER_IDS) or []]
+
+    def put(self, rows: list[tuple[DekRow, int]], *, kek_version: int) -> None:
+        """Data keys copied from another vault (those already here are left as they are)."""
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            tx.run(_LOCK).consume()
+            tx.run(_PUT, rows=[
+                {"key": _dek_key(cid, version), "cid": cid, "version": version,
+                 "kek_version": kek, "wrapped": wrapped, "at": at}
+                for (cid, version, kek, wrapped), at in rows]).consume()
+            tx.run(_ADOPT, kek=kek_version).consume()
+
+        self._store.run_write("key vault copy", work)
 
     def close(self) -> None:
         return None  # the store is its opener's to close

@@ -4,20 +4,11 @@ Keeping the data keys (DEKs) apart from the graph's ciphertext is what makes era
 real: destroying a customer's DEKs leaves every copy of their ciphertext — in the
 graph, in its WAL, in last week's backup — unreadable (crypto-shredding, G8).
 
-Where the wrapped keys live is a `VaultRows` backend: by default the SQLite file
-`keys.db` (`SQLiteVaultRows`, below); beside a Neo4j store, Neo4j itself
-(`pacte.crypto.neo4j_vault`), so that every server on every machine reads the same
-keys (docs/scale-out.md). Either holds:
-
-- the vault's meta: the vault secret (wrapped under the KEK) and its key-check value,
-  the current KEK version, and a counter bumped by every destruction;
-- the data keys: one row per (customer, DEK version): the wrapped key and the KEK
-  version that wrapped it;
-- tombstones: one row per destroyed customer, keyed by its pseudonymous subject
-  reference — no key material, no customer id;
-- erasures under way: the customers destroyed whose nodes may not be deleted yet.
-
-The KEK itself never goes in: a backup of the rows alone opens nothing.
+Where the wrapped keys live is a `VaultRows` backend (pacte.crypto.vault_rows says
+what each holds): by default the SQLite file `keys.db` (pacte.crypto.sqlite_vault);
+beside a Neo4j store, Neo4j itself (pacte.crypto.neo4j_vault), so that every server on
+every machine reads the same keys (docs/scale-out.md). The KEK itself never goes in: a
+backup of the rows alone opens nothing.
 
 The vault secret gives the blind-index keys (one per field) and the subject
 references of the audit trail; it is a key of its own, so the index and the trail
@@ -32,17 +23,12 @@ Neo4j); call it at the start of each request.
 
 from __future__ import annotations
 
-import json
-import os
-import sqlite3
 import threading
-import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from pacte.crypto._keys import (
     DataKey,
@@ -52,81 +38,17 @@ from pacte.crypto._keys import (
     wrap_data_key,
 )
 from pacte.crypto.provider import KeyProvider
+from pacte.crypto.sqlite_vault import SQLiteVaultRows
+from pacte.crypto.vault_rows import DESTROYED, FORMAT, NOT_RECREATED, DekRow, VaultMeta, VaultRows
 from pacte.errors import KeyVaultError
 
-__all__ = ["DataKey", "DekRow", "IndexKey", "KeyVault", "SQLiteVaultRows", "VaultMeta",
-           "VaultRows"]
+__all__ = ["FORMAT", "NOT_RECREATED", "DataKey", "DekRow", "IndexKey", "KeyVault",
+           "SQLiteVaultRows", "VaultMeta", "VaultRows", "new_vault_meta"]
 
-FORMAT = b"pacte-keys/1"
 _WRONG_KEY = "the master key does not match this data directory"
-_DESTROYED = "this customer's data keys were destroyed"
 _ABSENT = "no data key exists for this customer"
-# What `VaultRows.add` raises for a tombstoned customer.
-NOT_RECREATED = f"{_DESTROYED}; an erased customer cannot be re-created"
-REWRAP_BATCH = 1000
-
-# (customer id, DEK version, KEK version, wrapped key)
-DekRow = tuple[str, int, int, bytes]
-# name -> value: format, created_at, secret, secret_kek_version, key_check, kek_version,
-# destroy_seq (bytes or int).
-VaultMeta = dict[str, object]
 
 Now = Callable[[], datetime]
-
-
-class VaultRows(Protocol):
-    """Where a vault's wrapped keys, tombstones and meta are kept (one transaction each)."""
-
-    where: str  # for messages: a path, or "neo4j"
-
-    def meta(self) -> VaultMeta:
-        """Every meta value; KeyVaultError if this is not a vault."""
-        ...
-
-    def meta_int(self, name: str) -> int: ...
-
-    def load(self, customer_ids: list[str]) -> list[DekRow]: ...
-
-    def add(self, customer_ids: list[str], refs: list[str],
-            make: Callable[[list[str]], list[tuple[DekRow, int]]]) -> list[DekRow]:
-        """In one transaction that excludes every other creation and destruction: the
-        rows already there for `customer_ids` (returned), KeyVaultError(NOT_RECREATED)
-        if any of `refs` is tombstoned, else the rows `make(missing ids)` gives (with
-        their creation time) inserted."""
-        ...
-
-    def destroy(self, customer_id: str, ref: str, *, at: int, pending: bool) -> int:
-        """Delete the customer's rows, tombstone `ref`, note the erasure if `pending`,
-        bump destroy_seq: one transaction. Returns the new destroy_seq."""
-        ...
-
-    def erasing(self) -> list[str]: ...
-
-    def set_erasing(self, customer_id: str, *, on: bool, at: int) -> None: ...
-
-    def tombstoned(self, ref: str) -> bool: ...
-
-    def state(self) -> tuple[int, int] | None:
-        """(kek_version, destroy_seq), or None when surely nothing changed since the
-        last call (a cheap check)."""
-        ...
-
-    def scrub(self) -> None:
-        """Make sure destroyed keys linger in no file this backend controls."""
-        ...
-
-    def set_secret(self, wrapped: bytes, *, secret_kek_version: int, kek_version: int
-                   ) -> None: ...
-
-    def rewrap(self, version: int, rewrap: Callable[[DekRow], bytes]) -> None:
-        """Every row not under KEK `version` re-wrapped by `rewrap`, in short batches."""
-        ...
-
-    def kek_versions_in_use(self) -> set[int]: ...
-
-    def after_rotation(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def _utcnow() -> datetime:
@@ -260,7 +182,7 @@ class KeyVault:
                     return self.data_keys([customer_id], create=True)[customer_id]
                 versions = self._load([customer_id]).get(customer_id)
                 if versions is None:
-                    raise KeyVaultError(_DESTROYED if self.is_destroyed(customer_id)
+                    raise KeyVaultError(DESTROYED if self.is_destroyed(customer_id)
                                         else _ABSENT)
             else:
                 self._deks.move_to_end(customer_id)
@@ -393,6 +315,31 @@ class KeyVault:
                 self._rows.set_erasing(customer_id, on=True, at=at)
                 raise
 
+    def tombstones(self) -> set[str]:
+        """The subject reference of every customer whose keys were destroyed."""
+        with self._lock:
+            self._check_open()
+            return self._rows.tombstones()
+
+    def restore_tombstones(self, refs: Iterable[str]) -> list[str]:
+        """Tombstone the subject references this vault lost (a restore of an older
+        copy): re-creating those customers is refused again. The references it
+        already holds are left alone; returns those added."""
+        with self._lock:
+            self._check_open()
+            lost = sorted(set(refs) - self._rows.tombstones())
+            if lost:
+                self._destroy_seq = self._rows.add_tombstones(lost, at=_micros(self._now()))
+                self._flush()
+            return lost
+
+    def customers_of(self, refs: set[str]) -> list[str]:
+        """The customers holding a data key whose subject reference is in `refs`: one
+        HMAC per customer of the vault, for finding keys a restore brought back."""
+        with self._lock:
+            self._check_open()
+            return [cid for cid in self._rows.customer_ids() if self.subject_ref(cid) in refs]
+
     def is_destroyed(self, customer_id: str) -> bool:
         with self._lock:
             self._check_open()
@@ -505,246 +452,3 @@ class KeyVault:
     def _check_open(self) -> None:
         if self._closed:
             raise KeyVaultError("the key vault is closed")
-
-
-# -- keys.db ---------------------------------------------------------------------------
-
-# Customers whose keys are destroyed and whose erasure is not finished yet: written in
-# the same transaction as the destruction, deleted once the nodes are gone, so a crash
-# in between is finished when the data directory is next opened.
-_ERASING = ("CREATE TABLE IF NOT EXISTS erasing (customer_id TEXT PRIMARY KEY)"
-            " WITHOUT ROWID")
-_SCHEMA = (
-    "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
-    "CREATE TABLE deks (customer_id TEXT NOT NULL, version INTEGER NOT NULL,"
-    " kek_version INTEGER NOT NULL, wrapped BLOB NOT NULL, created_at INTEGER NOT NULL,"
-    " PRIMARY KEY (customer_id, version)) WITHOUT ROWID",
-    "CREATE TABLE tombstones (subject_ref TEXT PRIMARY KEY, destroyed_at INTEGER NOT NULL)"
-    " WITHOUT ROWID",
-    _ERASING,
-)
-
-# Constant query texts; a variable number of ids travels as one JSON array parameter.
-_SELECT_MANY = ("SELECT customer_id, version, kek_version, wrapped FROM deks"
-                " WHERE customer_id IN (SELECT value FROM json_each(?))")
-_SELECT_ONE = "SELECT customer_id, version, kek_version, wrapped FROM deks WHERE customer_id = ?"
-_TOMBSTONED_MANY = ("SELECT subject_ref FROM tombstones"
-                    " WHERE subject_ref IN (SELECT value FROM json_each(?))")
-_INSERT_DEK = ("INSERT INTO deks (customer_id, version, kek_version, wrapped, created_at)"
-               " VALUES (?, ?, ?, ?, ?)")
-
-
-def _connect(path: Path, *, create: bool) -> sqlite3.Connection:
-    # mode=rw: opening must never create an empty vault where a real one was expected.
-    uri = f"{path.resolve().as_uri()}?mode={'rwc' if create else 'rw'}"
-    try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
-                               timeout=30.0)
-    except sqlite3.Error as exc:
-        raise KeyVaultError(f"cannot open the key vault {path}: {exc}") from None
-    # Deleted rows are overwritten with zeros rather than left in free space: this is what
-    # makes a destroyed key leave the file, not merely the table. Per connection.
-    conn.execute("PRAGMA secure_delete = ON")
-    # Losing a freshly written DEK after a crash would strand data already encrypted
-    # under it, so key writes are fully synced.
-    conn.execute("PRAGMA synchronous = FULL")
-    return conn
-
-
-def _rows(rows: Iterable[tuple[object, ...]]) -> list[DekRow]:
-    return [(str(r[0]), int(r[1]), int(r[2]), bytes(r[3])) for r in rows]  # type: ignore[call-overload]
-
-
-class SQLiteVaultRows:
-    """A vault's rows in the SQLite file `keys.db` (the calls are serialised by the vault)."""
-
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._conn = conn
-        self.path = path
-        self.where = str(path)
-        self._data_version = -1
-
-    @classmethod
-    def create(cls, path: Path, meta: VaultMeta) -> SQLiteVaultRows:
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise KeyVaultError(f"the key vault {path} already exists") from None
-        except OSError as exc:
-            raise KeyVaultError(f"cannot create the key vault {path}: {exc.strerror}") from None
-        conn = _connect(path, create=True)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for ddl in _SCHEMA:
-                conn.execute(ddl)
-            conn.executemany("INSERT INTO meta (name, value) VALUES (?, ?)", list(meta.items()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.close()
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            raise
-        return cls(conn, path)
-
-    @classmethod
-    def open(cls, path: Path) -> SQLiteVaultRows:
-        if not path.exists():
-            raise KeyVaultError(f"the key vault {path} does not exist")
-        conn = _connect(path, create=False)
-        try:
-            try:
-                conn.execute("SELECT name, value FROM meta").fetchall()
-            except sqlite3.DatabaseError:
-                raise KeyVaultError(f"{path} is not a pacte key vault") from None
-            conn.execute(_ERASING)  # vaults made before it was
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, path)
-
-    def meta(self) -> VaultMeta:
-        rows = dict(self._conn.execute("SELECT name, value FROM meta").fetchall())
-        if rows.get("format") != FORMAT:
-            raise KeyVaultError(f"{self.path} is not a pacte key vault")
-        return rows
-
-    def meta_int(self, name: str) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def load(self, customer_ids: list[str]) -> list[DekRow]:
-        if len(customer_ids) == 1:
-            return _rows(self._conn.execute(_SELECT_ONE, (customer_ids[0],)))
-        return _rows(self._conn.execute(_SELECT_MANY, (json.dumps(customer_ids),)))
-
-    def add(self, customer_ids: list[str], refs: list[str],
-               make: Callable[[list[str]], list[tuple[DekRow, int]]]) -> list[DekRow]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # Re-read under the write lock: another process may have just created some.
-            existing = _rows(conn.execute(_SELECT_MANY, (json.dumps(customer_ids),)))
-            if conn.execute(_TOMBSTONED_MANY, (json.dumps(refs),)).fetchone():
-                raise KeyVaultError(NOT_RECREATED)
-            have = {r[0] for r in existing}
-            made = make([c for c in customer_ids if c not in have])
-            conn.executemany(_INSERT_DEK, [(*row, at) for row, at in made])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return existing
-
-    def destroy(self, customer_id: str, ref: str, *, at: int, pending: bool) -> int:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("DELETE FROM deks WHERE customer_id = ?", (customer_id,))
-            conn.execute("INSERT OR IGNORE INTO tombstones (subject_ref, destroyed_at)"
-                         " VALUES (?, ?)", (ref, at))
-            if pending:
-                conn.execute("INSERT OR IGNORE INTO erasing (customer_id) VALUES (?)",
-                             (customer_id,))
-            conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'destroy_seq'")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return self.meta_int("destroy_seq")
-
-    def erasing(self) -> list[str]:
-        return [r[0] for r in self._conn.execute(
-            "SELECT customer_id FROM erasing ORDER BY customer_id")]
-
-    def set_erasing(self, customer_id: str, *, on: bool, at: int) -> None:
-        if on:
-            self._conn.execute("INSERT OR IGNORE INTO erasing (customer_id) VALUES (?)",
-                               (customer_id,))
-        else:
-            self._conn.execute("DELETE FROM erasing WHERE customer_id = ?", (customer_id,))
-
-    def tombstoned(self, ref: str) -> bool:
-        row = self._conn.execute("SELECT 1 FROM tombstones WHERE subject_ref = ?",
-                                 (ref,)).fetchone()
-        return row is not None
-
-    def state(self) -> tuple[int, int] | None:
-        # One PRAGMA when nothing changed: data_version moves when another connection
-        # commits.
-        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-        if version == self._data_version:
-            return None
-        self._data_version = version
-        return self.meta_int("kek_version"), self.meta_int("destroy_seq")
-
-    def scrub(self) -> None:
-        # secure_delete zeroes the deleted cells, but B-tree rebalancing leaves stale
-        # copies of rows that moved to another page in the unused space of the page
-        # they left, and nothing zeroes those: a destroyed key could still be in one.
-        # VACUUM rebuilds the file from the live rows only (the vault is small: one
-        # short row per customer). The checkpoint then copies the new pages over the
-        # old ones and empties the log; it waits for other connections' reads (busy
-        # timeout, 30 s) and reports, rather than raises, if they still hold it.
-        try:
-            self._conn.execute("VACUUM")
-            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            raise KeyVaultError(f"the keys were destroyed, but {self.path} could not be "
-                                f"rewritten ({exc}); retry to finish") from None
-        if busy:
-            raise KeyVaultError("the keys were destroyed, but the key vault's write-ahead "
-                                "log could not be truncated while other connections read; "
-                                "retry to finish")
-
-    def set_secret(self, wrapped: bytes, *, secret_kek_version: int, kek_version: int
-                   ) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.executemany("UPDATE meta SET value = ? WHERE name = ?", [
-                (wrapped, "secret"), (secret_kek_version, "secret_kek_version"),
-                (kek_version, "kek_version")])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def rewrap(self, version: int, rewrap: Callable[[DekRow], bytes]) -> None:
-        conn = self._conn
-        after: tuple[str, int] = ("", 0)
-        while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = _rows(conn.execute(
-                    "SELECT customer_id, version, kek_version, wrapped FROM deks"
-                    " WHERE (customer_id, version) > (?, ?) ORDER BY customer_id, version"
-                    " LIMIT ?", (*after, REWRAP_BATCH)))
-                params = [(version, rewrap(row), row[0], row[1], row[2])
-                          for row in rows if row[2] != version]
-                conn.executemany(
-                    "UPDATE deks SET kek_version = ?, wrapped = ?"
-                    " WHERE customer_id = ? AND version = ? AND kek_version = ?", params)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            if len(rows) < REWRAP_BATCH:
-                return
-            after = (rows[-1][0], rows[-1][1])
-
-    def kek_versions_in_use(self) -> set[int]:
-        return {int(r[0]) for r in self._conn.execute("SELECT DISTINCT kek_version FROM deks")}
-
-    def after_rotation(self) -> None:
-        # A reader in another process can hold the WAL open; retry briefly. If it stays
-        # busy the key is still gone from the live database, and the next checkpoint
-        # (at the latest when the last connection closes) removes the old frames.
-        for attempt in range(20):
-            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            if not busy:
-                return
-            time.sleep(0.005 * (attempt + 1))
-
-    def close(self) -> None:
-        self._conn.close()

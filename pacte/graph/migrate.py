@@ -1,6 +1,7 @@
 """Copying a graph between stores: ciphertext as is, resumable, verified.
 
-Keys never move: they stay in the key vault of the data directory. The copy is made
+The keys and the trail move too when the target is Neo4j (pacte.admin.migrate_store,
+pacte.crypto.vault_copy, pacte.graph.migrate_trail). The copy is made
 of idempotent upserts in batches, and the target records how far it got, so an
 interrupted migration resumes where it stopped. At the end both sides are compared
 by counts and by an order-independent checksum of every node, edge and index entry.
@@ -29,6 +30,12 @@ class MigrationReport:
     skipped: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     checksum: str = ""
+    # Moved beside a Neo4j target (pacte.admin.migrate_store): data keys copied from
+    # keys.db, and the audit trail's entries now in the shared trail (None: not moved).
+    keys: int | None = None
+    trail: int | None = None
+    # Customers read (decrypted) through a runtime attached to the target, at the end.
+    decrypted: int | None = None
 
 
 def _digest(item: Node | Edge | IndexEntry) -> int:

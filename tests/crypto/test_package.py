@@ -18,6 +18,7 @@ def test_all_matches_exports() -> None:
     assert set(pacte.crypto.__all__) == EXPECTED
     public = {n for n in vars(pacte.crypto) if not n.startswith("_")}
     modules = {"blind_index", "cipher", "provider", "signing", "vault", "neo4j_vault",
+               "sqlite_vault", "vault_rows", "vault_copy",
                "annotations"}
     assert public - modules == EXPECTED
 
