@@ -188,7 +188,7 @@ class Loader:
         """Every identifier's token, and the customers each points at: one lookup per
         index."""
         by_kind: dict[str, list[Identifier]] = {}
-        for ident in sorted({i for r in records for i in r.identifiers}):
+        for ident in dict.fromkeys(i for r in records for i in r.identifiers):
             by_kind.setdefault(ident.kind, []).append(ident)
         token: dict[Identifier, bytes] = {}
         owners: dict[bytes, list[str]] = {}
@@ -253,11 +253,11 @@ class Loader:
         """The customer the record goes to (created if it names nobody); None when it
         is rejected or left for a merge (`out.deferred`)."""
         redirect, weak_kinds = known.redirect, self._rules.weak
-        strong: set[str] = set()
-        weak: set[str] = set()
-        for ident, _t, cids in held:
-            (weak if ident.kind in weak_kinds else strong).update(
-                redirect.get(c, c) for c in cids)
+        strong, weak = _matched(held, redirect, weak_kinds)
+        if len(strong) == 1 and not weak:
+            # Most rows: strong identifiers naming one customer (what `resolve` says).
+            cid = next(iter(strong))
+            return _Target(cid, _part(cid, held, redirect), False)
         emails = {c: bool((out.profiles.get(c) or known.profiles.get(c) or {}).get("email"))
                   for c in weak}
         res = resolve(strong=strong, weak=weak, emails=emails,
@@ -388,6 +388,17 @@ class Loader:
             if props["kind"] == "purchase":
                 out.edges.append(Edge("BOUGHT", "b_" + iid, cid, pid, at,
                                       {"amount": props["amount"], **_tag(part)}))
+
+
+def _matched(held: list[tuple[Identifier, bytes, list[str]]], redirect: dict[str, str],
+             weak_kinds: frozenset[str]) -> tuple[set[str], set[str]]:
+    """The customers the record's strong identifiers point at, and its weak ones (merged
+    parts followed to their survivors)."""
+    strong: set[str] = set()
+    weak: set[str] = set()
+    for ident, _t, cids in held:
+        (weak if ident.kind in weak_kinds else strong).update(redirect.get(c, c) for c in cids)
+    return strong, weak
 
 
 def _part(cid: str, held: list[tuple[Identifier, bytes, list[str]]],
