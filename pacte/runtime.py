@@ -418,7 +418,7 @@ class Pacte:
 
         Returns the counts per file; rejected rows are in `report.rejects`. Raises
         SourceError (one line) when a file cannot be read as a whole. `batch_rows`: rows
-        per written batch and checkpoint (default 5,000; memory grows with it).
+        per written batch and checkpoint (default 20,000; memory grows with it).
         """
         from pacte.identity.rules import load_rules
         from pacte.ingest import ingest_files, load_mapping

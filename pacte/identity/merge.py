@@ -96,8 +96,28 @@ def merge_customers(session: Session, customer_ids: Sequence[str], *, policy: Po
 
 def unmerge(session: Session, part_id: str, *, policy: Policy, now_us: int) -> str:
     """Undo the merge of `part_id` into its survivor; returns the survivor's id."""
-    graphs = session.merge_graph([part_id])
-    graph = graphs.get(part_id)
+    graph, link, s_graph = _merged_pair(session, part_id)
+    survivor = link.dst
+    added = set(_strings(link.props.get("consents")))
+    edges = [*_returned_edges(s_graph, link, part_id),
+             *_restored_consents(graph, s_graph, link, added)]
+    node = graph.node
+    restored = Node("Customer", node.id, node.props, node.owner)
+    batch = WriteBatch(nodes=[restored], edges=edges,
+                       delete_edges=[link.id, *sorted(added)])
+    details: dict[str, object] = {
+        "rule": "unmerge", "merge_rule": link.props.get("rule"),
+        "identifier_kinds": _strings(link.props.get("kinds")),
+        "blind_refs": _strings(link.props.get("refs")),
+        "edges_returned": len(edges)}
+    session.merge_write(batch, action="identity.unmerge", subjects=[survivor, part_id],
+                        details=details)
+    return survivor
+
+
+def _merged_pair(session: Session, part_id: str) -> tuple[MergeGraph, Edge, MergeGraph]:
+    """The part, its `SAME_AS` link and its survivor, which must not be merged itself."""
+    graph = session.merge_graph([part_id]).get(part_id)
     if graph is None or graph.node.kind != MERGED_PART:
         raise NotFound(f"{part_id!r} is not a merged customer's part")
     link = next(e for e in graph.edges if e.type == "SAME_AS" and e.src == part_id)
@@ -106,9 +126,14 @@ def unmerge(session: Session, part_id: str, *, policy: Policy, now_us: int) -> s
     if s_graph is None or s_graph.node.kind != "Customer":
         raise Conflict(f"{survivor!r}, which {part_id!r} was merged into, is itself merged "
                        "now: unmerge it first")
-    part, s_edges = part_id, {e.id: e for e in s_graph.edges}
+    return graph, link, s_graph
+
+
+def _returned_edges(s_graph: MergeGraph, link: Edge, part: str) -> list[Edge]:
+    """Back to the part: the edges the merge moved, and those that arrived for it since."""
+    survivor = link.dst
+    s_edges = {e.id: e for e in s_graph.edges}
     edges: list[Edge] = []
-    # Back to the part: the edges the merge moved, and those that arrived for it since.
     for entry in _strings(link.props.get("moved")):
         sides, _, eid = entry.partition(":")
         e = s_edges.get(eid)
@@ -120,30 +145,29 @@ def unmerge(session: Session, part_id: str, *, policy: Policy, now_us: int) -> s
             props = {k: v for k, v in e.props.items() if k != "part"}
             edges.append(Edge(e.type, e.id, part if e.src == survivor else e.src,
                               part if e.dst == survivor else e.dst, e.at, props))
-    # The part's consent history, in the rule's sight again; withdrawals made on the
-    # merged customer since the merge hold for the part too.
-    merged_at = int(link.at)
-    added = set(_strings(link.props.get("consents")))
-    edges.extend(Edge("CONSENTED", e.id, e.src, e.dst, e.at, e.props)
-                 for e in graph.edges if e.type == PART_CONSENT)
-    for e in s_graph.edges:
-        if e.type == "CONSENTED" and e.src == survivor and e.at >= merged_at \
-                and e.id not in added and e.props.get("part") is None \
-                and e.props.get("status") == ConsentStatus.WITHDRAWN.value:
-            edges.append(Edge("CONSENTED", _edge_id("k_", e.id, part), part, e.dst, e.at,
-                              {**e.props, "source": "unmerge"}))
-    node = graph.node
-    restored = Node("Customer", node.id, node.props, node.owner)
-    batch = WriteBatch(nodes=[restored], edges=edges,
-                       delete_edges=[link.id, *sorted(added)])
-    details: dict[str, object] = {
-        "rule": "unmerge", "merge_rule": link.props.get("rule"),
-        "identifier_kinds": _strings(link.props.get("kinds")),
-        "blind_refs": _strings(link.props.get("refs")),
-        "edges_returned": len(edges)}
-    session.merge_write(batch, action="identity.unmerge", subjects=[survivor, part],
-                        details=details)
-    return survivor
+    return edges
+
+
+def _restored_consents(graph: MergeGraph, s_graph: MergeGraph, link: Edge,
+                       added: set[str]) -> list[Edge]:
+    """The part's consent history, in the rule's sight again; withdrawals made on the
+    merged customer since the merge hold for the part too."""
+    part, survivor, merged_at = link.src, link.dst, int(link.at)
+    edges = [Edge("CONSENTED", e.id, e.src, e.dst, e.at, e.props)
+             for e in graph.edges if e.type == PART_CONSENT]
+    edges.extend(
+        Edge("CONSENTED", _edge_id("k_", e.id, part), part, e.dst, e.at,
+             {**e.props, "source": "unmerge"})
+        for e in s_graph.edges if _withdrawn_since(e, survivor, merged_at, added))
+    return edges
+
+
+def _withdrawn_since(e: Edge, survivor: str, merged_at: int, added: set[str]) -> bool:
+    """A withdrawal made on the merged customer itself since the merge (not one the
+    merge added, not one that came in as a part's)."""
+    return (e.type == "CONSENTED" and e.src == survivor and e.at >= merged_at
+            and e.id not in added and e.props.get("part") is None
+            and e.props.get("status") == ConsentStatus.WITHDRAWN.value)
 
 
 def _merge_one(s: MergeGraph, p: MergeGraph, *, policy: Policy, now_us: int,
@@ -192,14 +216,10 @@ def _intersection(s: MergeGraph, p: MergeGraph, *, policy: Policy, now_us: int
     current = dict(s_states)
     added: list[Edge] = []
     for purpose in sorted(policy.purposes, key=lambda q: (len(policy.ancestors(q)), q)):
-        mine = decide(policy, purpose, s_states)
-        theirs = decide(policy, purpose, p_states)
-        now = decide(policy, purpose, current)
-        want = mine.granted and theirs.granted
-        until = _earlier(mine.by, theirs.by) if want else None
-        if now.granted == want and (not want or _until(now.by) == until):
+        choice = _narrowed(policy, purpose, s_states, p_states, current)
+        if choice is None:
             continue
-        status = ConsentStatus.GRANTED if want else ConsentStatus.WITHDRAWN
+        status, until = choice
         props: dict[str, Value] = {
             "status": status.value, "until": until, "source": "merge",
             "policy_version": policy.version, "proof": None}
@@ -209,6 +229,22 @@ def _intersection(s: MergeGraph, p: MergeGraph, *, policy: Policy, now_us: int
         added.append(edge)
         current = consent_states([*s_edges, *added], at=stamp)
     return added
+
+
+def _narrowed(policy: Policy, purpose: str, mine_states: Mapping[str, ConsentState],
+              their_states: Mapping[str, ConsentState], current: Mapping[str, ConsentState]
+              ) -> tuple[ConsentStatus, int | None] | None:
+    """The choice to add for `purpose` (status, end), or None when the survivor's current
+    state already is the intersection of both sides' (granted only where both granted,
+    ending at the earlier end)."""
+    mine = decide(policy, purpose, mine_states)
+    theirs = decide(policy, purpose, their_states)
+    now = decide(policy, purpose, current)
+    want = mine.granted and theirs.granted
+    until = _earlier(mine.by, theirs.by) if want else None
+    if now.granted == want and (not want or _until(now.by) == until):
+        return None
+    return (ConsentStatus.GRANTED if want else ConsentStatus.WITHDRAWN), until
 
 
 def _until(state: ConsentState | None) -> int | None:

@@ -33,7 +33,8 @@ def normalise_identifier(kind: str, value: str, *, default_country_code: str = "
     """The identifier in normal form; InputError when it is not one of its kind."""
     if kind not in IDENTIFIER_KINDS:
         raise InputError(f"unknown identifier kind {kind!r}")
-    text = unicodedata.normalize("NFKC", value).strip()
+    # NFKC leaves ASCII text as it is (most identifiers): only the others pay for it.
+    text = (value if value.isascii() else unicodedata.normalize("NFKC", value)).strip()
     if not text:
         raise InputError(f"empty {kind}")
     if kind == "email":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,9 +60,12 @@ def to_record(kind: str, line: int, row: MappingABC[str, Any], mapping: Mapping)
     values: dict[str, Scalar] = {}
     names = FIELDS[kind]
     for name, raw in zip(names, mapping.values(row, names), strict=True):
-        if name == "reading" and raw is None:
-            raw = _rest(row, mapping, kind)
-        values[name] = _parse(name, raw)
+        if raw is None:
+            # Most fields of most rows are absent: no call for them.
+            values[name] = _parse(name, _rest(row, mapping, kind)) if name == "reading" \
+                else None
+        else:
+            values[name] = _text(name, raw) if type(raw) is str else _parse(name, raw)
     identifiers: list[Identifier] = []
     for name, ident in _IDENTIFIERS:
         value = values.get(name)
@@ -73,7 +77,9 @@ def to_record(kind: str, line: int, row: MappingABC[str, Any], mapping: Mapping)
         except InputError as exc:
             raise InputError(f"{name}: {exc}") from exc
     _check(kind, values, identifiers)
-    return Record(kind, line, values, tuple(identifiers), dict(row))
+    # The row as read, kept for the reject file: rows are fresh dicts, not copied.
+    return Record(kind, line, values, tuple(identifiers),
+                  row if type(row) is dict else dict(row))
 
 
 def _rest(row: MappingABC[str, Any], mapping: Mapping, kind: str) -> Any:
@@ -88,22 +94,23 @@ def _rest(row: MappingABC[str, Any], mapping: Mapping, kind: str) -> Any:
 def _parse(name: str, raw: Any) -> Scalar:
     if raw is None:
         return None
-    if type(raw) is str and name not in _NUMBER_FIELDS and name not in _TIME_FIELDS:
-        text = raw.strip()  # the common case, first
-        if len(text) > 10_000:
-            raise InputError(f"{name}: too long (10000 characters at most)")
-        return text or None
+    if type(raw) is str:  # the common case, first
+        return _text(name, raw)
     if isinstance(raw, dict | list):
         if name != "reading":
             raise InputError(f"{name}: expected a value, found a nested object")
         return json.dumps(raw, sort_keys=True, ensure_ascii=False)
     if isinstance(raw, bool):
-        raw = "true" if raw else "false"
+        return _text(name, "true" if raw else "false")
     if isinstance(raw, int | float):
         if name in _TIME_FIELDS:
             return _epoch(float(raw))
         return raw if name in _NUMBER_FIELDS else str(raw)
-    text = str(raw).strip()
+    return _text(name, str(raw))
+
+
+def _text(name: str, raw: str) -> Scalar:
+    text = raw.strip()
     if not text:
         return None
     if len(text) > 10_000:
@@ -147,40 +154,63 @@ def _time(name: str, text: str) -> int:
 
 
 def _check(kind: str, values: dict[str, Scalar], identifiers: list[Identifier]) -> None:
-    who = [i for i in identifiers if i.kind in ("crm", "email", "phone", "loyalty")]
-    if kind == "customers":
-        if not who:
-            raise InputError("a customer needs a customer_id, email, phone or loyalty_card")
-        bd = values.get("birth_date")
-        if bd is not None and not _DATE.match(str(bd)):
-            raise InputError("birth_date: must be a date like 1990-04-17")
-    elif kind in ("interactions", "orders"):
-        if not identifiers:
-            raise InputError("the record names no customer (no identifier)")
-        if kind == "interactions":
-            _need(values, "channel", "kind", "occurred_at")
-            _one_of(values, "kind", INTERACTION_KINDS)
-        else:
-            _need(values, "order_id", "product", "ordered_at")
-            if values.get("channel") is None:
-                values["channel"] = "web"
-        _one_of(values, "channel", CHANNELS)
-    elif kind == "consents":
-        if not who:
-            raise InputError("the record names no customer (no identifier)")
-        _need(values, "purpose", "status", "at")
-        status = _STATUS.get(str(values["status"]).lower())
-        if status is None:
-            raise InputError("status: must be granted or withdrawn")
-        values["status"] = status
-        if values.get("source") is None:
-            values["source"] = "import"
-    elif kind == "devices":
-        _need(values, "device_serial")
-        if not who:
-            raise InputError("the record names no customer (no identifier)")
-    elif kind == "readings":
-        _need(values, "device_serial", "at")
+    _CHECKS[kind](values, [i for i in identifiers if i.kind in _WHO], bool(identifiers))
+
+
+def _check_customer(values: dict[str, Scalar], who: list[Identifier], _any: bool) -> None:
+    if not who:
+        raise InputError("a customer needs a customer_id, email, phone or loyalty_card")
+    bd = values.get("birth_date")
+    if bd is not None and not _DATE.match(str(bd)):
+        raise InputError("birth_date: must be a date like 1990-04-17")
+
+
+def _check_interaction(values: dict[str, Scalar], _who: list[Identifier], any_id: bool
+                       ) -> None:
+    if not any_id:
+        raise InputError("the record names no customer (no identifier)")
+    _need(values, "channel", "kind", "occurred_at")
+    _one_of(values, "kind", INTERACTION_KINDS)
+    _one_of(values, "channel", CHANNELS)
+
+
+def _check_order(values: dict[str, Scalar], _who: list[Identifier], any_id: bool) -> None:
+    if not any_id:
+        raise InputError("the record names no customer (no identifier)")
+    _need(values, "order_id", "product", "ordered_at")
+    if values.get("channel") is None:
+        values["channel"] = "web"
+    _one_of(values, "channel", CHANNELS)
+
+
+def _check_consent(values: dict[str, Scalar], who: list[Identifier], _any: bool) -> None:
+    if not who:
+        raise InputError("the record names no customer (no identifier)")
+    _need(values, "purpose", "status", "at")
+    status = _STATUS.get(str(values["status"]).lower())
+    if status is None:
+        raise InputError("status: must be granted or withdrawn")
+    values["status"] = status
+    if values.get("source") is None:
+        values["source"] = "import"
+
+
+def _check_device(values: dict[str, Scalar], who: list[Identifier], _any: bool) -> None:
+    _need(values, "device_serial")
+    if not who:
+        raise InputError("the record names no customer (no identifier)")
+
+
+def _check_reading(values: dict[str, Scalar], _who: list[Identifier], _any: bool) -> None:
+    _need(values, "device_serial", "at")
+
+
+# What each kind of record needs, checked before anything is written.
+_CHECKS: dict[str, Callable[[dict[str, Scalar], list[Identifier], bool], None]] = {
+    "customers": _check_customer, "interactions": _check_interaction,
+    "orders": _check_order, "consents": _check_consent, "devices": _check_device,
+    "readings": _check_reading}
+_WHO = frozenset({"crm", "email", "phone", "loyalty"})
 
 
 def _need(values: dict[str, Scalar], *names: str) -> None:
