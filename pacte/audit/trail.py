@@ -42,6 +42,14 @@ import orjson
 
 from pacte.audit.canonical import canonical_bytes, check_json_value
 from pacte.audit.checkpoint import Checkpoint
+from pacte.audit.index import (
+    BLOCK,
+    HEAD_KEY,
+    INDEX_GENESIS,
+    expected_head,
+    index_blocks,
+    read_head,
+)
 from pacte.audit.merkle import (
     HASH_SIZE,
     CompactRange,
@@ -77,7 +85,9 @@ GENESIS = hashlib.sha256(b"pacte.audit.chain/v3 genesis").digest()
 RESERVED_KEYS = frozenset({"seq", "time"})
 # 3: checkpoints chained (prev) and the subject map signed (index_checkpoints); every
 # meta row derived from the entries, so that verify can check it.
-SCHEMA_VERSION = "3"
+# 4: the subject index chained and its head signed by every checkpoint (index_head;
+# see pacte.audit.index). A version 3 file is upgraded when opened for writing.
+SCHEMA_VERSION = "4"
 _APPLICATION_ID = 0x70617564  # "paud": marks the file as an audit trail
 
 _SCHEMA = """
@@ -107,7 +117,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     signature  BLOB NOT NULL,
     frontier   BLOB NOT NULL,
     prev       INTEGER
-);
+, index_head BLOB);
 CREATE TABLE IF NOT EXISTS index_checkpoints (
     size       INTEGER PRIMARY KEY,
     root       BLOB NOT NULL,
@@ -154,7 +164,7 @@ _ENTRIES = (
 # rewrite an index page somewhere in the middle). A lookup seeks (block, subject) once
 # per block, a bounded run of blocks [?8, ?9) per query; the short unindexed tail
 # after the last complete block (from seq ?8) is read directly.
-_BLOCK = 1024
+_BLOCK = BLOCK
 _BLOCKS_PER_QUERY = 64
 _BY_SUBJECT_BLOCKS = (
     "WITH RECURSIVE blocks(n) AS (SELECT ?8 UNION ALL SELECT n + 1 FROM blocks WHERE n + 1 < ?9)"
@@ -181,37 +191,22 @@ _BY_SUBJECT_TAIL = (
     " WHERE j.value = ?7)"
     " ORDER BY e.seq LIMIT ?6"
 )
-# The rows go in key order (one block, subjects ascending), each subject's seqs
-# ascending (the ordered subquery feeds group_concat). This statement is the general
-# way; a process that wrote a whole block itself inserts the same rows from what it
-# remembers (_PUT_BLOCK_ROW), without re-reading the entries.
-_INDEX_BLOCK = (
-    "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs)"
-    " SELECT ?1, value, group_concat(seq) FROM (SELECT DISTINCT j.value AS value, e.seq AS seq"
-    " FROM entries e, json_each(CAST(e.body AS TEXT), '$.subjects') j"
-    " WHERE e.seq >= ?1 * ?2 AND e.seq < (?1 + 1) * ?2 AND j.type = 'text'"
-    " ORDER BY j.value, e.seq) GROUP BY value ORDER BY value"
-)
-_PUT_BLOCK_ROW = "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs) VALUES (?, ?, ?)"
 _INDEXED_BLOCKS = "SELECT value FROM meta WHERE key = 'subject_blocks_indexed'"
-_SET_INDEXED_BLOCKS = (
-    "INSERT OR REPLACE INTO meta (key, value) VALUES ('subject_blocks_indexed', ?)"
-)
 _LEAVES = "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq"
 _LAST_CHECKPOINT = (
-    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
-    " ORDER BY size DESC LIMIT 1"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, index_head"
+    " FROM checkpoints ORDER BY size DESC LIMIT 1"
 )
 _CHECKPOINT_BASE = (
     "SELECT size, root, frontier FROM checkpoints WHERE size <= ? ORDER BY size DESC LIMIT 1"
 )
 _CHECKPOINT_AT = (
-    "SELECT size, root, head, time, key_id, public_key, signature, prev FROM checkpoints"
-    " WHERE size = ?"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, index_head"
+    " FROM checkpoints WHERE size = ?"
 )
 _INSERT_CHECKPOINT = (
     "INSERT INTO checkpoints (size, root, head, time, key_id, public_key, signature, frontier,"
-    " prev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " prev, index_head) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INDEX_CHECKPOINT_AT = (
     "SELECT size, root, head, time, key_id, public_key, signature, index_root, subjects, prev"
@@ -229,6 +224,7 @@ _BODIES = "SELECT seq, body FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq
 _FIRST_TIME = "SELECT time FROM entries ORDER BY seq LIMIT 1"
 _GET_META = "SELECT value FROM meta WHERE key = ?"
 _INIT_META = "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)"
+_SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _MAX_LIMIT = 10_000
 
 
@@ -614,21 +610,10 @@ class AuditTrail:
                 seqs.append(seq)
 
     def _index_subjects(self, db: sqlite3.Connection, blocks: int) -> None:
-        """Index the complete blocks not indexed yet, below `blocks`."""
-        row = db.execute(_INDEXED_BLOCKS).fetchone()
-        done = 0 if row is None else int(row[0])
-        for block in range(done, blocks):
-            rows = self._blocks.pop(block, None)
-            if rows is None:
-                db.execute(_INDEX_BLOCK, (block, _BLOCK))
-            else:
-                # Subjects ascending, as the statement inserts them: appends in key order.
-                db.executemany(_PUT_BLOCK_ROW, [(block, subject, ",".join(map(str, rows[subject])))
-                                                for subject in sorted(rows)])
-        if blocks > done:
-            db.execute(_SET_INDEXED_BLOCKS, (str(blocks),))
+        """Index the complete blocks not indexed yet, below `blocks` (pacte.audit.index)."""
+        index_blocks(db, blocks, self._blocks)
         for block in [b for b in self._blocks if b < blocks]:
-            del self._blocks[block]  # indexed already (by another process): not needed
+            del self._blocks[block]  # indexed now, or already by another process
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -723,11 +708,14 @@ class AuditTrail:
             return _checkpoint(existing)
         last = db.execute(_LAST_CHECKPOINT).fetchone()
         frontier = self._frontier_locked(db, size)
+        # Every append indexes the blocks it completes: the index is whole at `size`.
+        indexed, index_head = read_head(db)
         cp = Checkpoint.create(self._signer, size=size, root=frontier.root(), head=head,
-                               time=format_time(now), prev=None if last is None else last[0])
+                               time=format_time(now), prev=None if last is None else last[0],
+                               index_head=index_head if indexed == size // _BLOCK else None)
         db.execute(_INSERT_CHECKPOINT, (cp.size, cp.root, cp.head, cp.time, cp.key_id,
                                         cp.public_key, cp.signature,
-                                        b"".join(frontier.hashes), cp.prev))
+                                        b"".join(frontier.hashes), cp.prev, cp.index_head))
         self._checkpoint_due = now + self._interval
         return cp
 
@@ -972,7 +960,7 @@ def _read_head(db: sqlite3.Connection) -> tuple[int, bytes]:
 
 def _checkpoint(row: Sequence[Any]) -> Checkpoint:
     return Checkpoint(size=row[0], root=row[1], head=row[2], time=row[3], key_id=row[4],
-                      public_key=row[5], signature=row[6], prev=row[7])
+                      public_key=row[5], signature=row[6], prev=row[7], index_head=row[8])
 
 
 def _index_checkpoint(row: Sequence[Any]) -> Checkpoint:
@@ -999,10 +987,50 @@ def _prepare_file(db: sqlite3.Connection, path: Path, *, read_only: bool,
         db.executescript("BEGIN IMMEDIATE;" + _SCHEMA
                          + f"PRAGMA application_id={_APPLICATION_ID}; COMMIT;")
         db.execute(_INIT_META, ("schema_version", SCHEMA_VERSION))
-    elif check_version:
-        version = db.execute(_GET_META, ("schema_version",)).fetchone()
-        if version is None or version[0] != SCHEMA_VERSION:
-            found = "none" if version is None else version[0]
-            raise CorruptStore(f"{path} has audit schema version {found}; this pacte reads "
-                               f"version {SCHEMA_VERSION} (a trail from a pre-release build "
-                               "cannot be read: move it aside and keep it as it is)")
+        return
+    version = db.execute(_GET_META, ("schema_version",)).fetchone()
+    found = "none" if version is None else version[0]
+    if found == _UPGRADABLE and _is_version_3(db):
+        if read_only:
+            raise CorruptStore(f"{path} has audit schema version 3: open it once for writing "
+                               "with this pacte (any command that records, such as `pacte "
+                               "audit checkpoint`), which upgrades it, then verify it")
+        _upgrade_from_3(db)
+    elif check_version and found != SCHEMA_VERSION:
+        raise CorruptStore(f"{path} has audit schema version {found}; this pacte reads "
+                           f"version {SCHEMA_VERSION} (a trail from a pre-release build "
+                           "cannot be read: move it aside and keep it as it is)")
+
+
+_UPGRADABLE = "3"
+
+
+def _is_version_3(db: sqlite3.Connection) -> bool:
+    """A version 3 file: its checkpoints have no index_head yet (one that has, with a
+    version row saying 3, is a version 4 file tampered with: verify names it)."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(checkpoints)")]
+    return "index_head" not in columns
+
+
+def _upgrade_from_3(db: sqlite3.Connection) -> None:
+    """Version 3 to 4: the checkpoints' index_head column, and the index chain's head.
+
+    The head is made from the entries, not from the index rows (the slow way, once):
+    checkpoints signed from now on vouch for the rows the entries make, so index rows
+    changed before the upgrade are still found by verify. Checkpoints signed before it
+    sign no head; verify recomputes the blocks only they cover.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _is_version_3(db):  # another process may have upgraded it meanwhile
+            db.execute("ALTER TABLE checkpoints ADD COLUMN index_head BLOB")
+            indexed, _ = read_head(db)
+            if indexed:
+                head = expected_head(db, 0, indexed, INDEX_GENESIS)
+                db.execute(_SET_META, (HEAD_KEY, head.hex()))
+            db.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -85,8 +86,8 @@ _NEXT_GAP = (
     " (SELECT 1 FROM entries n WHERE n.seq = e.seq + 1) ORDER BY e.seq LIMIT 1"
 )
 _CHECKPOINTS = (
-    "SELECT size, root, head, time, key_id, public_key, signature, prev, frontier"
-    " FROM checkpoints ORDER BY size"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, frontier,"
+    " index_head FROM checkpoints ORDER BY size"
 )
 _INDEX_CHECKPOINTS = (
     "SELECT size, root, head, time, key_id, public_key, signature, prev, index_root,"
@@ -153,7 +154,9 @@ class _Verifier:
         self.keys = keys
         high = db.execute(_HIGH).fetchone()[0]
         self.high: int = -1 if high is None or high < 0 else int(high)
-        self.checkpoints = [(Checkpoint(*row[:8]), row[8]) for row in db.execute(_CHECKPOINTS)]
+        self.checkpoints = [(Checkpoint(*row[:8]), row[8]) if row[9] is None else
+                            (replace(Checkpoint(*row[:8]), index_head=row[9]), row[8])
+                            for row in db.execute(_CHECKPOINTS)]
         self.by_size = {cp.size: (cp, frontier) for cp, frontier in self.checkpoints}
         self.index_by_size = {cp.size: cp for cp in
                               (Checkpoint(*row) for row in db.execute(_INDEX_CHECKPOINTS))}
@@ -169,9 +172,13 @@ class _Verifier:
         self.frontier = CompactRange()
         self.source = source
         # The subject index and maps, on the twin connection (or on this one, later).
+        heads: dict[int, list[bytes]] = {}
+        for cp, _ in self.checkpoints:
+            if cp.index_head is not None and cp.size <= self.count:
+                heads.setdefault(cp.size // INDEX_BLOCK, []).append(cp.index_head)
         self.index = IndexCheck(other or db, blocks=self.count // INDEX_BLOCK,
                                 maps=[cp for size, cp in self.index_by_size.items()
-                                      if size <= self.count])
+                                      if size <= self.count], heads=heads)
         self.parallel = other is not None
 
     # -- the walk ---------------------------------------------------------------
@@ -188,7 +195,8 @@ class _Verifier:
             self._first(None)
             self._check_tail()
             self.keys.check_pin()
-            check_structure(self.db, indexed=self.count // INDEX_BLOCK)
+            check_structure(self.db, indexed=self.count // INDEX_BLOCK,
+                            index_head=self.index.head)
         except Problem as p:
             return self._report(p)
         if self.count > self.range_start:
