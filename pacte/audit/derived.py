@@ -36,10 +36,10 @@ from pacte.audit.checkpoint import Checkpoint
 from pacte.audit.findings import INVENTED, MISSING, MODIFIED, Problem
 from pacte.audit.index import BLOCK as INDEX_BLOCK
 from pacte.audit.index import (
-    BLOCK_TEXT,
     HEAD_KEY,
     INDEX_GENESIS,
     INDEXED_KEY,
+    SPAN_TEXTS,
     expected_head,
     next_head,
 )
@@ -206,13 +206,14 @@ class IndexCheck:
         i = bisect.bisect_right(self.signed, start)
         stop = self.signed[i] if i < len(self.signed) else self.blocks
         head = self.head
+        try:
+            texts = dict(self.db.execute(SPAN_TEXTS, (start, stop)).fetchall())
+        except sqlite3.OperationalError:  # a blob where text belongs
+            head = None
         for block in range(start, stop):
             if head is None:
                 break
-            try:
-                head = next_head(head, self.db.execute(BLOCK_TEXT, (block,)).fetchone()[0])
-            except sqlite3.OperationalError:  # a blob where text belongs
-                head = None
+            head = next_head(head, texts.get(block))  # a block without rows: "[]"
         self.head, self.chained = head, stop
         if head is not None and i < len(self.signed) and all(
                 signed == head for signed in self.heads[stop]):

@@ -40,6 +40,7 @@ __all__ = [
     "HEAD_KEY",
     "INDEXED_KEY",
     "INDEX_GENESIS",
+    "SPAN_TEXTS",
     "expected_head",
     "index_blocks",
     "next_head",
@@ -68,6 +69,12 @@ _INDEX_BLOCK = (
     " ORDER BY j.value, e.seq) GROUP BY value ORDER BY value"
 )
 _PUT_BLOCK_ROW = "INSERT OR IGNORE INTO subject_blocks (block, subject, seqs) VALUES (?, ?, ?)"
+# BLOCK_TEXT of every block in [?1, ?2), in one statement: (block, text) in block order.
+SPAN_TEXTS = (
+    "SELECT block, json_group_array(json_array(subject, seqs)) FROM"
+    " (SELECT block, subject, seqs FROM subject_blocks WHERE block >= ?1 AND block < ?2"
+    " ORDER BY block, subject) GROUP BY block ORDER BY block"
+)
 # What BLOCK_TEXT gives for a block whose rows are the ones its entries make, from the
 # entries alone (a JSON parse of every body: the slow way, for when the rows are not
 # to be believed).

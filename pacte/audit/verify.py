@@ -295,16 +295,33 @@ class _Verifier:
                 x.update(body)
                 if x.digest() != stored:
                     break
-                if _ROTATION_BYTES in body:
-                    doc = orjson.loads(body)
-                    if doc.get("action") == ROTATION_ACTION:
-                        # Followed in seq order with the checkpoints (KeyChain.follow).
-                        self.keys.rotations.append((start + len(hashes), doc, h))
                 h = stored
                 add(h)
-        except (TypeError, ValueError, AttributeError):
-            pass  # NULL, a number or text written over a body, or a rotation not JSON
-        return hashes
+        except TypeError:
+            pass  # NULL, a number or text written over a body
+        good = self._rotations(start, prev, rows[:len(hashes)])
+        return hashes[:good]
+
+    def _rotations(self, start: int, prev: bytes, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Note the key rotations among `rows` (entries from `start`, all chained), to be
+        followed in seq order with the checkpoints (KeyChain.follow); how many rows
+        are good (up to one that looks like a rotation and is not a JSON object). One
+        search of the batch's bytes first: one per entry cost a third of the hashing."""
+        if _ROTATION_BYTES not in b"\n".join([row[0] for row in rows]):
+            return len(rows)
+        h = prev
+        for i, (body, stored) in enumerate(rows):
+            if _ROTATION_BYTES in body:
+                try:
+                    doc = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    return i
+                if not isinstance(doc, dict):
+                    return i
+                if doc.get("action") == ROTATION_ACTION:
+                    self.keys.rotations.append((start + i, doc, h))
+            h = stored
+        return len(rows)
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
         found = self.by_size.get(size)
