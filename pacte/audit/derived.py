@@ -43,8 +43,8 @@ from pacte.audit.index import (
     expected_head,
     next_head,
 )
+from pacte.audit.schema import SCHEMA_VERSION, schema_objects
 from pacte.audit.subjects import SubjectMap
-from pacte.audit.trail import SCHEMA_VERSION, schema_objects
 
 __all__ = ["INDEX_BLOCK", "IndexCheck", "check_structure", "twin"]
 

@@ -37,6 +37,7 @@ import orjson
 
 from pacte.audit.checkpoint import Checkpoint, key_fingerprint
 from pacte.audit.derived import INDEX_BLOCK, IndexCheck, check_structure, twin
+from pacte.audit.entry import GENESIS
 from pacte.audit.findings import (
     BAD_SIGNATURE,
     INVENTED,
@@ -53,7 +54,7 @@ from pacte.audit.findings import (
 from pacte.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, leaf_hasher
 from pacte.audit.pinning import KeyChain, parse_key
 from pacte.audit.rotation import ROTATION_ACTION
-from pacte.audit.trail import GENESIS, AuditTrail
+from pacte.audit.trail import AuditTrail
 
 __all__ = [
     "BAD_SIGNATURE",

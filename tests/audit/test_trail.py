@@ -89,7 +89,7 @@ def test_entries_filters_and_pages(trail_factory: Factory, clock: Clock,
                                    blocks_per_query: int) -> None:
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("pacte.audit.trail"), "_BLOCKS_PER_QUERY",
+    monkeypatch.setattr(importlib.import_module("pacte.audit.reading"), "_BLOCKS_PER_QUERY",
                         blocks_per_query)
     trail = trail_factory()
     n = 2600  # two indexed blocks of the subject index and an unindexed tail

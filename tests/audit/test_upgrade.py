@@ -21,7 +21,7 @@ from pacte.errors import CorruptStore
 from .conftest import Clock, record
 
 SIGNER = SigningKey.generate()
-_trail_module = importlib.import_module("pacte.audit.trail")
+_trail_module = importlib.import_module("pacte.audit.checkpoint_store")
 
 
 def _version_3(path: Path, monkeypatch: pytest.MonkeyPatch, n: int = 2100) -> None:
