@@ -5,19 +5,30 @@ Nothing here is hashed into the chain, so each is recomputed from the entries' b
 
     subject_blocks      per complete block of INDEX_BLOCK entries, exactly the rows the
                         entries' subjects make: every (subject, seq) pair present, none
-                        invented, no row for a block not indexed yet
+                        invented, no row for a block not indexed yet (hashed against
+                        the signed index heads, recomputed where they do not vouch)
     index_checkpoints   the subject map (`pacte.audit.subjects`) each one signs
-    meta                exactly the rows the entries imply
+    meta                exactly the rows the entries imply (the index chain's head too)
     the file's schema   exactly the trail's tables, as defined by this version: no other
                         table, index, trigger or view (the columns time, principal and
                         purpose are computed from the body by that definition)
 
-The index is recomputed by SQLite, one block per query, with the statement the trail
-writes it with (json_each over the bodies, subjects in order, seqs in order), and both
-sides are compared as one JSON object per block. That work runs on a second read-only
-connection, in a thread of its own, while the walk hashes the chain: SQLite releases
-the GIL, so on two cores the index costs the walk little. The second connection reads
-the same snapshot as the walk's (`twin`), so both look at the same bodies.
+Every checkpoint signs the head of the index chain over the blocks complete at its
+size (`pacte.audit.index`): the rows the writer made from the entries. A stretch of
+blocks between two signed block counts is checked by hashing its stored rows, in one
+statement, into the chain: if the head there is the one signed (by the pinned key: the
+walk checks every signature), the rows are the ones the entries made, and nothing is
+recomputed. Blocks no head covers yet, and a stretch whose rows no longer hash to what
+was signed, are recomputed by SQLite, one block per query, with the statement the
+trail writes the index with (json_each over the bodies, subjects in order, seqs in
+order), and compared as one JSON object per block; a difference is named row by row.
+So the signed head is a shortcut, never the verdict: rows that hash differently but say
+the same (seqs in another order) pass, as they always did.
+
+That work runs on a second read-only connection, in a thread of its own, while the walk
+hashes the chain: SQLite releases the GIL, so on two cores the index costs the walk
+little. The second connection reads the same snapshot as the walk's (`twin`), so both
+look at the same bodies.
 """
 
 from __future__ import annotations

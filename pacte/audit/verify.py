@@ -6,11 +6,14 @@ checked against them; nothing stored is believed, only compared against:
     entries            the hash chain, every leaf hash (here); the columns beside the
                        body (time, principal, purpose: the query filters) are computed
                        from it by SQLite, by the definition `pacte.audit.derived` checks
-    subject_blocks,    recomputed from the bodies (`pacte.audit.derived`)
+    subject_blocks,    hashed against the index heads the checkpoints sign, and
+                       recomputed from the bodies where no signed head vouches for them
+                       (`pacte.audit.derived`)
     index subject maps,
     meta, the schema
     checkpoints        the Merkle root and chain head at each size, the stored
-                       frontier, the chain of `prev` links (here), and each signature
+                       frontier, the chain of `prev` links (here), the index head
+                       (`pacte.audit.derived`), and each signature
                        under the key in force at that size (`pacte.audit.pinning`)
     index_checkpoints  the same
 
