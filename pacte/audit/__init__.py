@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pacte.audit.canonical import canonical_bytes
 from pacte.audit.checkpoint import Checkpoint, key_fingerprint
+from pacte.audit.entry import GENESIS, AuditEntry
 from pacte.audit.merkle import (
     CompactRange,
     MerkleTree,
@@ -29,7 +30,7 @@ from pacte.audit.reports import (
     trace,
 )
 from pacte.audit.subjects import SubjectMap, check_completeness
-from pacte.audit.trail import GENESIS, AuditEntry, AuditTrail
+from pacte.audit.trail import AuditTrail
 from pacte.audit.verify import CheckedRange, VerificationReport, parse_key, verify
 
 __all__ = [

@@ -10,10 +10,15 @@ fields make it more:
     index_root  the root of the subject map (see `pacte.audit.subjects`) over the same
     subjects    entries, and how many subjects it holds: what makes an access report
                 provably complete as of this checkpoint.
+    index_head  the head of the subject index chain (`pacte.audit.index`) over every
+                complete block below `size`: the index rows the signer wrote from the
+                entries, so that verify can check them by hashing them.
 
 The signed message is the RFC 8785 form of those fields plus a type tag, so a
 signature made for a checkpoint cannot be replayed as a receipt or anything else we
-sign.
+sign. A checkpoint with an `index_head` is of type v3 (the message has that one key
+more); one without is of type v2, signed exactly as before v3 existed, so checkpoints
+of trails written before it still verify.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import Any
 from pacte.audit.canonical import canonical_bytes
 from pacte.crypto.signing import SigningKey, verify_signature
 
-__all__ = ["CHECKPOINT_TYPE", "Checkpoint", "key_fingerprint"]
+__all__ = ["CHECKPOINT_TYPE", "CHECKPOINT_TYPE_V2", "Checkpoint", "key_fingerprint"]
 
-CHECKPOINT_TYPE = "pacte.audit.checkpoint/v2"
+CHECKPOINT_TYPE = "pacte.audit.checkpoint/v3"
+CHECKPOINT_TYPE_V2 = "pacte.audit.checkpoint/v2"
 
 
 def key_fingerprint(public_key: bytes) -> str:
@@ -65,14 +71,19 @@ class Checkpoint:
     prev: int | None = None
     index_root: bytes | None = None
     subjects: int | None = None
+    index_head: bytes | None = None
+
+    @property
+    def type(self) -> str:
+        return CHECKPOINT_TYPE_V2 if self.index_head is None else CHECKPOINT_TYPE
 
     @staticmethod
     def message_for(*, size: int, root: bytes, head: bytes, time: str, key_id: str,
                     prev: int | None = None, index_root: bytes | None = None,
-                    subjects: int | None = None) -> bytes:
+                    subjects: int | None = None, index_head: bytes | None = None) -> bytes:
         """The exact bytes that are signed."""
-        return canonical_bytes({
-            "type": CHECKPOINT_TYPE,
+        fields: dict[str, object] = {
+            "type": CHECKPOINT_TYPE_V2,
             "size": size,
             "root": root.hex(),
             "head": head.hex(),
@@ -81,23 +92,28 @@ class Checkpoint:
             "prev": prev,
             "index_root": None if index_root is None else index_root.hex(),
             "subjects": subjects,
-        })
+        }
+        if index_head is not None:
+            fields["type"] = CHECKPOINT_TYPE
+            fields["index_head"] = index_head.hex()
+        return canonical_bytes(fields)
 
     @classmethod
     def create(cls, signer: SigningKey, *, size: int, root: bytes, head: bytes, time: str,
                prev: int | None = None, index_root: bytes | None = None,
-               subjects: int | None = None) -> Checkpoint:
+               subjects: int | None = None, index_head: bytes | None = None) -> Checkpoint:
         message = cls.message_for(size=size, root=root, head=head, time=time,
                                   key_id=signer.key_id, prev=prev, index_root=index_root,
-                                  subjects=subjects)
+                                  subjects=subjects, index_head=index_head)
         return cls(size=size, root=root, head=head, time=time, key_id=signer.key_id,
                    public_key=signer.public_key, signature=signer.sign(message), prev=prev,
-                   index_root=index_root, subjects=subjects)
+                   index_root=index_root, subjects=subjects, index_head=index_head)
 
     def message(self) -> bytes:
         return self.message_for(size=self.size, root=self.root, head=self.head,
                                 time=self.time, key_id=self.key_id, prev=self.prev,
-                                index_root=self.index_root, subjects=self.subjects)
+                                index_root=self.index_root, subjects=self.subjects,
+                                index_head=self.index_head)
 
     @property
     def fingerprint(self) -> str:
@@ -119,7 +135,7 @@ class Checkpoint:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "type": CHECKPOINT_TYPE,
+            "type": self.type,
             "size": self.size,
             "root": _b64(self.root),
             "head": _b64(self.head),
@@ -132,6 +148,8 @@ class Checkpoint:
             "index_root": None if self.index_root is None else _b64(self.index_root),
             "subjects": self.subjects,
         }
+        if self.index_head is not None:
+            doc["index_head"] = _b64(self.index_head)
         return doc
 
     @classmethod
@@ -141,8 +159,14 @@ class Checkpoint:
         Parsing does not verify the signature: call `verify` (or hand it to `verify()`
         as `trusted`, which does).
         """
-        if doc.get("type") != CHECKPOINT_TYPE:
-            raise ValueError(f"not a {CHECKPOINT_TYPE} document")
+        kind = doc.get("type")
+        if kind not in (CHECKPOINT_TYPE, CHECKPOINT_TYPE_V2):
+            raise ValueError(f"not a {CHECKPOINT_TYPE} (or v2) document")
+        index_head = None
+        if kind == CHECKPOINT_TYPE:
+            index_head = _unb64(doc["index_head"], "index_head")
+            if len(index_head) != 32:
+                raise ValueError("checkpoint index_head must be a 32-byte hash")
         size = _whole(doc["size"], "size")
         time, key_id = doc["time"], doc["key_id"]
         if not isinstance(time, str) or not isinstance(key_id, str):
@@ -158,4 +182,5 @@ class Checkpoint:
                    signature=_unb64(doc["signature"], "signature"),
                    prev=None if prev is None else _whole(prev, "prev"),
                    index_root=None if index_root is None else _unb64(index_root, "index_root"),
-                   subjects=None if subjects is None else _whole(subjects, "subjects"))
+                   subjects=None if subjects is None else _whole(subjects, "subjects"),
+                   index_head=index_head)

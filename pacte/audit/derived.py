@@ -5,26 +5,39 @@ Nothing here is hashed into the chain, so each is recomputed from the entries' b
 
     subject_blocks      per complete block of INDEX_BLOCK entries, exactly the rows the
                         entries' subjects make: every (subject, seq) pair present, none
-                        invented, no row for a block not indexed yet
+                        invented, no row for a block not indexed yet (hashed against
+                        the signed index heads, recomputed where they do not vouch)
     index_checkpoints   the subject map (`pacte.audit.subjects`) each one signs
-    meta                exactly the rows the entries imply
+    meta                exactly the rows the entries imply (the index chain's head too)
     the file's schema   exactly the trail's tables, as defined by this version: no other
                         table, index, trigger or view (the columns time, principal and
                         purpose are computed from the body by that definition)
 
-The index is recomputed by SQLite, one block per query, with the statement the trail
-writes it with (json_each over the bodies, subjects in order, seqs in order), and both
-sides are compared as one JSON object per block. That work runs on a second read-only
-connection, in a thread of its own, while the walk hashes the chain: SQLite releases
-the GIL, so on two cores the index costs the walk little. The second connection reads
-the same snapshot as the walk's (`twin`), so both look at the same bodies.
+Every checkpoint signs the head of the index chain over the blocks complete at its
+size (`pacte.audit.index`): the rows the writer made from the entries. A stretch of
+blocks between two signed block counts is checked by hashing its stored rows, in one
+statement, into the chain: if the head there is the one signed (by the pinned key: the
+walk checks every signature), the rows are the ones the entries made, and nothing is
+recomputed. Blocks no head covers yet, and a stretch whose rows no longer hash to what
+was signed, are recomputed by SQLite, one block per query, with the statement the
+trail writes the index with (json_each over the bodies, subjects in order, seqs in
+order), and compared as one JSON object per block; a difference is named row by row.
+So the signed head is a shortcut, never the verdict: rows that hash differently but say
+the same (seqs in another order) pass, as they always did.
+
+That work runs on a second read-only connection, in a thread of its own, while the walk
+hashes the chain: SQLite releases the GIL, so on two cores the index costs the walk
+little. The second connection reads the same snapshot as the walk's (`twin`), so both
+look at the same bodies.
 """
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import sys
 import threading
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +45,17 @@ import orjson
 
 from pacte.audit.checkpoint import Checkpoint
 from pacte.audit.findings import INVENTED, MISSING, MODIFIED, Problem
+from pacte.audit.index import BLOCK as INDEX_BLOCK
+from pacte.audit.index import (
+    HEAD_KEY,
+    INDEX_GENESIS,
+    INDEXED_KEY,
+    SPAN_TEXTS,
+    expected_head,
+    next_head,
+)
+from pacte.audit.schema import SCHEMA_VERSION, schema_objects
 from pacte.audit.subjects import SubjectMap
-from pacte.audit.trail import _BLOCK as INDEX_BLOCK
-from pacte.audit.trail import SCHEMA_VERSION, schema_objects
 
 __all__ = ["INDEX_BLOCK", "IndexCheck", "check_structure", "twin"]
 
@@ -122,10 +143,18 @@ class IndexCheck:
     """
 
     def __init__(self, db: sqlite3.Connection, *, blocks: int,
-                 maps: list[Checkpoint]) -> None:
+                 maps: list[Checkpoint], heads: Mapping[int, Collection[bytes]]) -> None:
         self.db = db
         self.blocks = blocks
         self.maps = sorted(maps, key=lambda cp: cp.size)
+        # Block count -> the index heads checkpoints signed at it (pacte.audit.index).
+        self.heads = heads
+        self.signed = sorted(k for k in heads if 0 < k <= blocks)
+        # The index chain over the rows of blocks [0, chained) as stored (None once a
+        # row cannot be serialised), and blocks [0, vouched) match a signed head.
+        self.head: bytes | None = INDEX_GENESIS
+        self.chained = 0
+        self.vouched = 0
         self.limit = sys.maxsize
         self.found: tuple[int, Problem] | None = None
         self.error: BaseException | None = None
@@ -173,10 +202,33 @@ class IndexCheck:
             end = (block + 1) * INDEX_BLOCK
             if block >= self.blocks or end >= self.limit:
                 return None
-            found = self._check_block(block)
-            if isinstance(found, Problem):
-                return _at(found, end), found
+            if block == self.chained:
+                self._chain(block)
+            if block >= self.vouched:  # no signed head vouches for it: from the entries
+                found = self._check_block(block)
+                if isinstance(found, Problem):
+                    return _at(found, end), found
             block += 1
+
+    def _chain(self, start: int) -> None:
+        """Hash the rows of blocks [start, the next signed block count) into the chain
+        (to the end of the index after the last one); if the head there is the one
+        signed, those blocks are vouched for and need no recomputing."""
+        i = bisect.bisect_right(self.signed, start)
+        stop = self.signed[i] if i < len(self.signed) else self.blocks
+        head = self.head
+        try:
+            texts = dict(self.db.execute(SPAN_TEXTS, (start, stop)).fetchall())
+        except sqlite3.OperationalError:  # a blob where text belongs
+            head = None
+        for block in range(start, stop):
+            if head is None:
+                break
+            head = next_head(head, texts.get(block))  # a block without rows: "[]"
+        self.head, self.chained = head, stop
+        if head is not None and i < len(self.signed) and all(
+                signed == head for signed in self.heads[stop]):
+            self.vouched = stop
 
     def _expected(self, start: int, end: int, *, fast: bool = False) -> str | Problem:
         """The index rows entries [start, end) make, as one JSON object (see _FAST)."""
@@ -276,8 +328,13 @@ def _seqs(value: object) -> list[int] | None:
         return None
 
 
-def check_structure(db: sqlite3.Connection, *, indexed: int) -> None:
-    """The rows no entry is hashed into: the index beyond its blocks, meta, schema."""
+def check_structure(db: sqlite3.Connection, *, indexed: int, index_head: bytes | None
+                    ) -> None:
+    """The rows no entry is hashed into: the index beyond its blocks, meta, schema.
+
+    `index_head`: the index chain over the stored rows of the `indexed` blocks (None
+    when a row could not be serialised).
+    """
     row = db.execute(_ROWS_FROM, (indexed,)).fetchone()
     if row is not None:
         raise Problem(INVENTED, None, f"subject_blocks has a row for block {row[0]} "
@@ -286,7 +343,12 @@ def check_structure(db: sqlite3.Connection, *, indexed: int) -> None:
     meta = dict(db.execute(_META).fetchall())
     expected = {"schema_version": SCHEMA_VERSION}
     if indexed:
-        expected["subject_blocks_indexed"] = str(indexed)
+        expected[INDEXED_KEY] = str(indexed)
+        stored = meta.get(HEAD_KEY)
+        if index_head is not None and stored == index_head.hex():
+            expected[HEAD_KEY] = stored
+        else:  # the rows may say the same in other words (checked already): the entries'
+            expected[HEAD_KEY] = expected_head(db, 0, indexed, INDEX_GENESIS).hex()
     for key in sorted(set(meta) | set(expected)):
         if meta.get(key) != expected.get(key):
             reason = INVENTED if key not in expected else MISSING if key not in meta \

@@ -263,6 +263,14 @@ def verify_consistency(
     path = list(proof)
     if size1 & (size1 - 1) == 0:
         path.insert(0, root1)  # the old tree is a complete subtree: its root starts the path
+    roots = _fold_consistency(size1, size2, path)
+    return roots == (root1, root2)
+
+
+def _fold_consistency(size1: int, size2: int, path: Sequence[bytes]
+                      ) -> tuple[bytes, bytes] | None:
+    """The old and new roots a consistency path folds to (RFC 9162 §2.1.4.2, step 6
+    on), or None when it has a hash too many or too few."""
     fn, sn = size1 - 1, size2 - 1
     while fn & 1:
         fn >>= 1
@@ -270,7 +278,7 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            return False  # a hash too many
+            return None  # a hash too many
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -282,4 +290,4 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    return sn == 0 and fr == root1 and sr == root2
+    return (fr, sr) if sn == 0 else None

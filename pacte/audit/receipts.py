@@ -16,7 +16,7 @@ from typing import Any
 
 import rfc8785
 
-from pacte.audit.trail import format_time
+from pacte.audit.entry import format_time
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey, verify_signature
 from pacte.errors import InputError

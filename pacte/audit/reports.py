@@ -20,9 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from pacte.audit.checkpoint import Checkpoint
+from pacte.audit.entry import AuditEntry, format_time
 from pacte.audit.merkle import leaf_hash, verify_inclusion
 from pacte.audit.subjects import check_completeness
-from pacte.audit.trail import AuditEntry, AuditTrail, format_time
+from pacte.audit.trail import AuditTrail
 from pacte.clock import utcnow
 from pacte.errors import InputError, IntegrityError
 

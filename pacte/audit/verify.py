@@ -6,11 +6,14 @@ checked against them; nothing stored is believed, only compared against:
     entries            the hash chain, every leaf hash (here); the columns beside the
                        body (time, principal, purpose: the query filters) are computed
                        from it by SQLite, by the definition `pacte.audit.derived` checks
-    subject_blocks,    recomputed from the bodies (`pacte.audit.derived`)
+    subject_blocks,    hashed against the index heads the checkpoints sign, and
+                       recomputed from the bodies where no signed head vouches for them
+                       (`pacte.audit.derived`)
     index subject maps,
     meta, the schema
     checkpoints        the Merkle root and chain head at each size, the stored
-                       frontier, the chain of `prev` links (here), and each signature
+                       frontier, the chain of `prev` links (here), the index head
+                       (`pacte.audit.derived`), and each signature
                        under the key in force at that size (`pacte.audit.pinning`)
     index_checkpoints  the same
 
@@ -30,12 +33,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
 
 from pacte.audit.checkpoint import Checkpoint, key_fingerprint
 from pacte.audit.derived import INDEX_BLOCK, IndexCheck, check_structure, twin
+from pacte.audit.entry import GENESIS
 from pacte.audit.findings import (
     BAD_SIGNATURE,
     INVENTED,
@@ -52,7 +57,7 @@ from pacte.audit.findings import (
 from pacte.audit.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange, leaf_hasher
 from pacte.audit.pinning import KeyChain, parse_key
 from pacte.audit.rotation import ROTATION_ACTION
-from pacte.audit.trail import GENESIS, AuditTrail
+from pacte.audit.trail import AuditTrail
 
 __all__ = [
     "BAD_SIGNATURE",
@@ -85,8 +90,8 @@ _NEXT_GAP = (
     " (SELECT 1 FROM entries n WHERE n.seq = e.seq + 1) ORDER BY e.seq LIMIT 1"
 )
 _CHECKPOINTS = (
-    "SELECT size, root, head, time, key_id, public_key, signature, prev, frontier"
-    " FROM checkpoints ORDER BY size"
+    "SELECT size, root, head, time, key_id, public_key, signature, prev, frontier,"
+    " index_head FROM checkpoints ORDER BY size"
 )
 _INDEX_CHECKPOINTS = (
     "SELECT size, root, head, time, key_id, public_key, signature, prev, index_root,"
@@ -153,7 +158,9 @@ class _Verifier:
         self.keys = keys
         high = db.execute(_HIGH).fetchone()[0]
         self.high: int = -1 if high is None or high < 0 else int(high)
-        self.checkpoints = [(Checkpoint(*row[:8]), row[8]) for row in db.execute(_CHECKPOINTS)]
+        self.checkpoints = [(Checkpoint(*row[:8]), row[8]) if row[9] is None else
+                            (replace(Checkpoint(*row[:8]), index_head=row[9]), row[8])
+                            for row in db.execute(_CHECKPOINTS)]
         self.by_size = {cp.size: (cp, frontier) for cp, frontier in self.checkpoints}
         self.index_by_size = {cp.size: cp for cp in
                               (Checkpoint(*row) for row in db.execute(_INDEX_CHECKPOINTS))}
@@ -169,9 +176,13 @@ class _Verifier:
         self.frontier = CompactRange()
         self.source = source
         # The subject index and maps, on the twin connection (or on this one, later).
+        heads: dict[int, list[bytes]] = {}
+        for cp, _ in self.checkpoints:
+            if cp.index_head is not None and cp.size <= self.count:
+                heads.setdefault(cp.size // INDEX_BLOCK, []).append(cp.index_head)
         self.index = IndexCheck(other or db, blocks=self.count // INDEX_BLOCK,
                                 maps=[cp for size, cp in self.index_by_size.items()
-                                      if size <= self.count])
+                                      if size <= self.count], heads=heads)
         self.parallel = other is not None
 
     # -- the walk ---------------------------------------------------------------
@@ -188,7 +199,8 @@ class _Verifier:
             self._first(None)
             self._check_tail()
             self.keys.check_pin()
-            check_structure(self.db, indexed=self.count // INDEX_BLOCK)
+            check_structure(self.db, indexed=self.count // INDEX_BLOCK,
+                            index_head=self.index.head)
         except Problem as p:
             return self._report(p)
         if self.count > self.range_start:
@@ -287,16 +299,33 @@ class _Verifier:
                 x.update(body)
                 if x.digest() != stored:
                     break
-                if _ROTATION_BYTES in body:
-                    doc = orjson.loads(body)
-                    if doc.get("action") == ROTATION_ACTION:
-                        # Followed in seq order with the checkpoints (KeyChain.follow).
-                        self.keys.rotations.append((start + len(hashes), doc, h))
                 h = stored
                 add(h)
-        except (TypeError, ValueError, AttributeError):
-            pass  # NULL, a number or text written over a body, or a rotation not JSON
-        return hashes
+        except TypeError:
+            pass  # NULL, a number or text written over a body
+        good = self._rotations(start, prev, rows[:len(hashes)])
+        return hashes[:good]
+
+    def _rotations(self, start: int, prev: bytes, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Note the key rotations among `rows` (entries from `start`, all chained), to be
+        followed in seq order with the checkpoints (KeyChain.follow); how many rows
+        are good (up to one that looks like a rotation and is not a JSON object). One
+        search of the batch's bytes first: one per entry cost a third of the hashing."""
+        if _ROTATION_BYTES not in b"\n".join([row[0] for row in rows]):
+            return len(rows)
+        h = prev
+        for i, (body, stored) in enumerate(rows):
+            if _ROTATION_BYTES in body:
+                try:
+                    doc = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    return i
+                if not isinstance(doc, dict):
+                    return i
+                if doc.get("action") == ROTATION_ACTION:
+                    self.keys.rotations.append((start + i, doc, h))
+            h = stored
+        return len(rows)
 
     def _check_target(self, size: int, root: bytes, head: bytes) -> None:
         found = self.by_size.get(size)

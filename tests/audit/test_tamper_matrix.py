@@ -188,15 +188,17 @@ CASES: list[tuple[str, str, Any, str | None,
           ("public_key", "zeroblob(32)", UNTRUSTED_KEY, None),
           ("signature", "zeroblob(64)", BAD_SIGNATURE, None),
           ("frontier", "zeroblob(32)", MODIFIED, None),
-          ("prev", "NULL", BAD_SIGNATURE, None))],
+          ("prev", "NULL", BAD_SIGNATURE, None),
+          ("index_head", "zeroblob(32)", BAD_SIGNATURE, None),
+          ("index_head", "NULL", BAD_SIGNATURE, None))],
     ("checkpoints", "delete", [("DELETE FROM checkpoints WHERE size = 1000", ())], "plain",
      (MISSING, "checkpoints", None, None)),
     ("checkpoints", "insert", [("INSERT INTO checkpoints SELECT 1200, root, head, time, "
-                                "key_id, public_key, signature, frontier, prev FROM "
+                                "key_id, public_key, signature, frontier, prev, index_head FROM "
                                 "checkpoints WHERE size = 1000", ())], "plain",
      (BAD_SIGNATURE, "checkpoints", None, None)),
     ("checkpoints", "duplicate", [("INSERT INTO checkpoints SELECT 2500, root, head, time, "
-                                   "key_id, public_key, signature, frontier, prev FROM "
+                                   "key_id, public_key, signature, frontier, prev, index_head FROM "
                                    "checkpoints WHERE size = 1000", ())], "plain",
      (BAD_SIGNATURE, "checkpoints", None, None)),
     ("checkpoints", "reorder", [("UPDATE checkpoints SET size = -1 WHERE size = 500", ()),
@@ -241,6 +243,9 @@ CASES: list[tuple[str, str, Any, str | None,
      (MODIFIED, "meta", None, None)),
     ("meta", "modify subject_blocks_indexed", [("UPDATE meta SET value = '1' WHERE key = "
                                                 "'subject_blocks_indexed'", ())], "plain",
+     (MODIFIED, "meta", None, None)),
+    ("meta", "modify subject_blocks_head", [("UPDATE meta SET value = ? WHERE key = "
+                                             "'subject_blocks_head'", ("00" * 32,))], "plain",
      (MODIFIED, "meta", None, None)),
     ("meta", "delete", [("DELETE FROM meta WHERE key = 'subject_blocks_indexed'", ())],
      "plain", (MISSING, "meta", None, None)),

@@ -89,7 +89,7 @@ def test_entries_filters_and_pages(trail_factory: Factory, clock: Clock,
                                    blocks_per_query: int) -> None:
     import importlib
 
-    monkeypatch.setattr(importlib.import_module("pacte.audit.trail"), "_BLOCKS_PER_QUERY",
+    monkeypatch.setattr(importlib.import_module("pacte.audit.reading"), "_BLOCKS_PER_QUERY",
                         blocks_per_query)
     trail = trail_factory()
     n = 2600  # two indexed blocks of the subject index and an unindexed tail
@@ -342,7 +342,7 @@ def test_a_trail_of_an_older_format_is_refused_by_name_and_left_as_it_is(
     db.commit()
     db.close()
     before = path.read_bytes()
-    with pytest.raises(CorruptStore, match="audit schema version 1; this pacte reads version 3"):
+    with pytest.raises(CorruptStore, match="audit schema version 1; this pacte reads version 4"):
         AuditTrail.open(path, signer=None)
     assert path.read_bytes() == before
 

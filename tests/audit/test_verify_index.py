@@ -152,3 +152,26 @@ def test_a_storage_error_in_the_walk_stops_the_index_thread_before_its_connectio
     with pytest.raises(CorruptStore):
         _verify(path)
     assert not [t for t in threading.enumerate() if t.name == "pacte-verify-index"]
+
+
+def test_blocks_under_a_signed_index_head_are_hashed_not_recomputed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each checkpoint signs the index chain (pacte.audit.index): verify recomputes from
+    the entries only the blocks no signed head covers, or a stretch that no longer
+    hashes to what was signed."""
+    path = tmp_path / "audit.db"
+    _trail(path, lambda i: [f"s_{i % 3}"], n=3100)  # blocks 0-2, signed every 500 entries
+    derived = importlib.import_module("pacte.audit.derived")
+    recomputed: list[int] = []
+    check_block = derived.IndexCheck._check_block
+
+    def counting(self: Any, block: int) -> Any:
+        recomputed.append(block)
+        return check_block(self, block)
+
+    monkeypatch.setattr(derived.IndexCheck, "_check_block", counting)
+    assert _verify(path).ok and recomputed == []
+    _edit(path, "UPDATE subject_blocks SET seqs = '1025' WHERE block = 1 AND subject = 's_2'")
+    report = _verify(path)
+    assert (report.reason, report.table, report.block) == (MODIFIED, "subject_blocks", 1)
+    assert recomputed == [1]  # the stretch between the heads signed around it
