@@ -75,6 +75,9 @@ class Outcome(Enum):
         "resumed", description="An interrupted erasure, finished on the next open.")
     scrub_pending = strawberry.enum_value(
         "scrub_pending", description="Erased, but the files could not yet be rewritten.")
+    incomplete = strawberry.enum_value(
+        "incomplete", description="Made, but not all of its aftermath (a revoked key whose "
+                                  "stamp could not move: run it again).")
     other = strawberry.enum_value(
         "other", description="An outcome this version does not know; `record` holds it.")
 
