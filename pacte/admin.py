@@ -25,7 +25,7 @@ from pacte.graph.principals import Principal
 from pacte.graph.stores import open_store
 
 if TYPE_CHECKING:
-    from pacte.runtime import _Backend
+    from pacte.backend import Backend as _Backend
 
 __all__ = ["checkpoint", "create_principal", "list_principals", "migrate_store",
            "on_record", "revoke_principal", "rotate_keys", "rotate_signing_key"]
@@ -60,9 +60,13 @@ def on_record(backend: _Backend, action: str, *, outcome: str = "ok"
     record = _Record(backend, action, outcome)
     try:
         yield record
-    except BaseException:
+    except BaseException as exc:
         if record.record is not None:
-            backend.audit_append([{**record.record, "outcome": "failed"}])
+            # A change made whose aftermath failed (a revocation whose stamp could not
+            # move) is on record as made, and incomplete, not as failed.
+            made = getattr(exc, "change_made", False)
+            backend.audit_append([{**record.record, "outcome": "incomplete"} if made
+                                  else {**record.record, "outcome": "failed"}])
         raise
 
 
@@ -204,8 +208,11 @@ def _move_keys_and_trail(backend: _Backend, target: Any, report: MigrationReport
             report.keys = copy_vault(source, target, provider, batch=batch, progress=progress)
         finally:
             source.close()
-    report.trail = copy_trail(backend.audit, target, signer=backend.signer, batch=batch,
-                              progress=progress).entries
+    from pacte.audit import AuditTrail
+
+    if isinstance(backend.audit, AuditTrail):  # else the directory writes the shared one
+        report.trail = copy_trail(backend.audit, target, signer=backend.signer, batch=batch,
+                                  progress=progress).entries
     with KeyVault.over(Neo4jVaultRows(target), provider) as vault:
         after: str | None = None
         while page := target.scan_nodes("Customer", after=after, limit=batch):

@@ -20,7 +20,8 @@
     ├── KeyVaultError         a key is missing or destroyed, or the master key is wrong
     └── StorageError          the store failed; `retryable` says if trying again may help
         ├── CorruptStore      a database file is damaged or is not a pacte store
-        └── Conflict          a write would break a uniqueness the store enforces
+        ├── Conflict          a write would break a uniqueness the store enforces
+        └── RevocationNotPropagated  a key revoked in the store, its stamp not moved
 
 Each error has a stable `code` (used in GraphQL `extensions` and CLI output) and a
 message that never contains a personal value.
@@ -45,6 +46,7 @@ __all__ = [
     "PrivacyBudgetSpent",
     "PurposeNotGranted",
     "PurposeRequired",
+    "RevocationNotPropagated",
     "SourceError",
     "StorageError",
     "TooManyAttempts",
@@ -173,6 +175,13 @@ class StorageError(PacteError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class RevocationNotPropagated(StorageError):
+    """A key revoked in the store whose stamp could not move: run the revocation again."""
+
+    code = "REVOCATION_NOT_PROPAGATED"
+    change_made = True  # the trail records the revocation as made, not as failed
 
 
 class CorruptStore(StorageError):

@@ -22,60 +22,45 @@ The directory holds:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pacte import admin
-from pacte.audit import (
-    AuditTrail,
-    Checkpoint,
-    access_report,
-    erasure_receipt,
-    record_of_processing,
-    trace,
-    verify,
-)
+from pacte.audit import AuditTrail, Checkpoint
+from pacte.backend import OPERATOR, Backend
 from pacte.clock import Clock, to_micros, utcnow
 from pacte.crypto import (
-    BlindIndex,
-    FieldCipher,
     FileKeyProvider,
     KeyVault,
     SigningKey,
+    TokenKey,
     provider_from_env_or_file,
 )
 from pacte.crypto.vault import VaultRows, new_vault_meta
 from pacte.erasure_log import LOG_FILE as ERASURE_LOG_FILE
-from pacte.erasure_log import ErasureLog, applied, restored
 from pacte.errors import (
     ConfigError,
     InputError,
-    KeyVaultError,
     NotInitialised,
     PacteError,
     PolicyDenied,
-    StorageError,
 )
-from pacte.graph.codec import Codec
-from pacte.graph.key_cache import STAMP_FILE as REVOCATION_STAMP_FILE
-from pacte.graph.key_cache import revocation_stamp
 from pacte.graph.migrate import MigrationReport
-from pacte.graph.operations import Role
 from pacte.graph.policy import DEFAULT_POLICY_TOML, Policy
-from pacte.graph.principals import Principal, PrincipalRegistry
+from pacte.graph.principals import Principal
 from pacte.graph.session import Session
-from pacte.graph.store import Node, Store, WriteBatch
+from pacte.graph.store import Store, WriteBatch
 from pacte.graph.stores import NEO4J_SCHEMES, check_reachable, open_store
 from pacte.metrics import Metrics
 from pacte.refusals import RefusalTally
+from pacte.trails import LocalTrail, NeoTrail, Trail
 
 if TYPE_CHECKING:
+    from pacte.audit.shared_trail import SharedTrail
     from pacte.identity.explain import IdentityExplanation
     from pacte.ingest import IngestReport
 
@@ -88,12 +73,7 @@ MASTER_KEY_FILE = "master.key"
 KEYS_FILE = "keys.db"
 AUDIT_FILE = "audit.db"
 SIGNING_KEY_FILE = "signing.key"
-ERASING_LOCK_FILE = "erasing.lock"
 
-# The command line acts as this built-in administrator: operators are on the machine
-# that holds the key file, and their actions are audited under this name. It may claim
-# every purpose of the policy (`operator_session`), a purpose added to it included.
-OPERATOR = Principal(id="pr_operator", name="operator", role=Role.ADMIN.value, purposes=())
 
 
 def default_data_dir() -> Path:
@@ -118,7 +98,7 @@ class Pacte:
         *,
         store: Store,
         vault: KeyVault,
-        audit: AuditTrail,
+        audit: Trail,
         signer: SigningKey,
         policy: Policy,
         now: Clock,
@@ -134,9 +114,9 @@ class Pacte:
         self.metrics = Metrics()
         # Everything below the door, in one object no public name reaches: the store,
         # the key vault, the trail and what sessions need of them (see `_Backend`).
-        self._backend = _Backend(data_dir, store=store, vault=vault, audit=audit,
-                                 signer=signer, policy=policy, now=now, metrics=self.metrics,
-                                 erasure_log=erasure_log)
+        self._backend = Backend(data_dir, store=store, vault=vault, audit=audit,
+                                signer=signer, policy=policy, now=now, metrics=self.metrics,
+                                erasure_log=erasure_log)
         self._refusals = RefusalTally(
             append=self._backend.audit_append,
             record=lambda reason: self._backend.system_record(
@@ -240,7 +220,13 @@ class Pacte:
             raise
         try:
             signer = SigningKey.load(path / SIGNING_KEY_FILE)
-            audit = AuditTrail.open(path / AUDIT_FILE, signer=signer, now=now)
+            # A directory whose store is Neo4j and that has no audit.db of its own (its
+            # trail moved there) appends to the trail every server shares.
+            audit: Trail
+            if uri.startswith(NEO4J_SCHEMES) and not (path / AUDIT_FILE).exists():
+                audit = NeoTrail(_shared_trail(store, signer=signer, now=now))
+            else:
+                audit = LocalTrail(AuditTrail.open(path / AUDIT_FILE, signer=signer, now=now))
         except BaseException:
             vault.close()
             store.close()
@@ -257,8 +243,9 @@ class Pacte:
         What a server needs comes from outside: the store URI (and credentials), the
         KEK (PACTE_MASTER_KEY, else `master_key_file`), the audit signing key and the
         policy, identical on every server. The wrapped keys are read from Neo4j.
-        `work_dir` (created if absent) holds what is this process's own: its audit
-        trail, and scratch files of ingestion. `erasure_log` (else PACTE_ERASURE_LOG,
+        The audit trail is the one every server shares in Neo4j (this process appends
+        to a chain of its own: pacte.audit.shared_trail). `work_dir` (created if
+        absent) holds scratch files of ingestion. `erasure_log` (else PACTE_ERASURE_LOG,
         else `work_dir`/erasures.log): the erasure log, best on storage every server
         mounts and kept out of the database's backups (pacte.erasure_log).
         """
@@ -284,8 +271,7 @@ class Pacte:
             store.close()
             raise
         try:
-            _private_file(work / AUDIT_FILE)
-            audit = AuditTrail.open(work / AUDIT_FILE, signer=signer, now=now)
+            audit = NeoTrail(_shared_trail(store, signer=signer, now=now))
         except BaseException:
             vault.close()
             store.close()
@@ -297,7 +283,7 @@ class Pacte:
                                 or work / ERASURE_LOG_FILE))
 
     @classmethod
-    def _started(cls, work: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
+    def _started(cls, work: Path, *, store: Store, vault: KeyVault, audit: Trail,
                  signer: SigningKey, policy: Policy, now: Clock,
                  policy_file: Path | None = None, signing_key_file: Path | None = None,
                  erasure_log: Path | None = None) -> Pacte:
@@ -314,7 +300,7 @@ class Pacte:
 
     def close(self) -> None:
         b = self._backend
-        for close in (self.flush_refusals, b.audit.close, b.store.close, b.vault.close):
+        for close in (self.flush_refusals, b.trail.close, b.store.close, b.vault.close):
             # Closing must release everything it can, even when one part fails.
             with contextlib.suppress(PacteError):
                 close()
@@ -503,210 +489,16 @@ class Pacte:
         checked against."""
         return self._backend.signer.public_key
 
+    def token_key(self, purpose: str) -> TokenKey:
+        """The key one front door seals its own tokens with (the console's links,
+        cookies and CSRF tokens; never customer data): derived from the vault secret,
+        so the same on every server of this vault."""
+        return self._backend.vault.token_key(purpose)
+
     def principal(self, principal_id: str) -> Principal | None:
         """A principal by id (never its key), or None; for checking that a console
         cookie's or a link's principal still exists and is not revoked."""
         return self._backend.principals.get(principal_id)
-
-
-class _Backend:
-    """What sessions need of an opened data directory (the `Backend` protocol of
-    pacte.graph.access): the store, the codec, the key vault, the trail, the policy.
-
-    Private to `Pacte`: callers get sessions and the audited operations of
-    `pacte.admin`, never this (G10); tests reach it as `rt._backend`.
-    """
-
-    def __init__(self, data_dir: Path, *, store: Store, vault: KeyVault, audit: AuditTrail,
-                 signer: SigningKey, policy: Policy, now: Clock, metrics: Metrics,
-                 erasure_log: Path | None = None) -> None:
-        self.data_dir = data_dir
-        # Kept apart from the store and the vault, applied again on open (pacte.erasure_log).
-        self.erasures = ErasureLog(erasure_log or data_dir / ERASURE_LOG_FILE, vault)
-        self.metrics = metrics
-        self.store = store
-        self.vault = vault
-        self.audit = audit
-        self.signer = signer
-        self.policy = policy
-        self._now = now
-        self.cipher = FieldCipher(vault)
-        self.codec = Codec(self.cipher, BlindIndex(vault),
-                           today=lambda: self._now().date().isoformat())
-        # Every process reads the stamp per request; revocations move it. A file in the
-        # data directory where one is shared (SQLite: one machine); in the store itself
-        # otherwise, since servers on other machines have directories of their own.
-        self.principals = PrincipalRegistry(store, policy, stamp=revocation_stamp(
-            store, data_dir / REVOCATION_STAMP_FILE))
-
-    def sync_purposes(self) -> None:
-        """Mirror the policy's purposes as Purpose nodes, the targets of consent edges."""
-        nodes = [
-            Node("Purpose", p.id, {"parent": p.parent, "legal_basis": p.legal_basis,
-                                   "description": p.description})
-            for p in self.policy.purposes.values()
-        ]
-        self.store.write(WriteBatch(nodes=nodes))
-
-    def now(self) -> datetime:
-        return self._now()
-
-    def begin_request(self) -> None:
-        self.vault.sync()
-
-    def subject_ref(self, customer_id: str) -> str:
-        return self.vault.subject_ref(customer_id)
-
-    def ensure_keys(self, customer_ids: Sequence[str]) -> None:
-        if customer_ids:
-            self.vault.data_keys(list(customer_ids), create=True)
-
-    @contextlib.contextmanager
-    def shredding(self, customer_id: str) -> Iterator[None]:
-        """Destroy the customer's keys; the body deletes their nodes; then scrub the files.
-
-        The vault notes the erasure as pending in the same transaction as the
-        destruction, and the note goes once both files are rewritten, so an erasure
-        interrupted anywhere (a crash, a failed deletion, files that readers kept
-        busy) is finished on a later open. From before the destruction until then,
-        this process holds a shared lock on `erasing.lock`: that is how an open tells
-        an erasure under way from one whose process is gone (see `finish_erasures`).
-        """
-        with _erasure_lock(self.data_dir, fcntl.LOCK_SH):  # blocking: always granted
-            self.erasures.append([self.subject_ref(customer_id)], at=self._now())
-            self.vault.destroy(customer_id, pending=True)
-            yield
-            self._scrub(customer_id)
-
-    def _scrub(self, customer_id: str) -> None:
-        scrub = getattr(self.store, "scrub", None)  # a file store (SQLite); not Neo4j
-        if scrub is not None:
-            scrub()
-        self.vault.erasure_finished(customer_id)
-
-    def finish_erasures(self) -> None:
-        """Finish erasures whose process is gone (a crash, or a failure it left pending).
-
-        Their nodes could no longer be decrypted, so every list page holding them
-        failed; they are deleted now, the files rewritten, and the completion audited.
-        An erasure's process holds a shared lock on `erasing.lock` while it runs, and
-        the OS releases it when the process dies: if the lock cannot be taken
-        exclusively at once, some erasure is under way, and a later open finishes
-        what is left. Files that still cannot be rewritten (readers keep them busy)
-        leave the erasure pending and the directory usable.
-        """
-        if not self.vault.erasures_pending():
-            return
-        with _erasure_lock(self.data_dir, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
-            if not held:
-                return
-            for customer_id in self.vault.erasures_pending():
-                owned = self.store.owned_by(customer_id)
-                if owned:
-                    self.store.write(WriteBatch(delete_nodes=owned))
-                try:
-                    self._scrub(customer_id)
-                except (StorageError, KeyVaultError):
-                    continue
-                self.audit_append([self.system_record(
-                    "customer.erase", outcome="resumed",
-                    extra={"subjects": [self.subject_ref(customer_id)],
-                           "deleted_nodes": len(owned)})])
-
-    def reapply_erasures(self) -> None:
-        """Erase again the customers of the erasure log that a restore of an older store
-        or vault brought back (pacte.erasure_log), each audited as `reapplied`. Like
-        `finish_erasures`, left to a later open while an erasure is under way."""
-        with _erasure_lock(self.data_dir, fcntl.LOCK_EX | fcntl.LOCK_NB) as held:
-            if not held:
-                return
-            customers, count = restored(self.erasures, vault=self.vault, store=self.store,
-                                        now=self._now())
-            for customer_id in customers:
-                owned = self.store.owned_by(customer_id)
-                self.audit_append([self.system_record(  # on record first (G6)
-                    "customer.erase", outcome="reapplied",
-                    extra={"subjects": [self.subject_ref(customer_id)],
-                           "deleted_nodes": len(owned)})])
-                self.vault.destroy(customer_id, pending=True)
-                if owned:
-                    self.store.write(WriteBatch(delete_nodes=owned))
-                try:
-                    self._scrub(customer_id)
-                except (StorageError, KeyVaultError):
-                    return  # still pending: `finish_erasures` rewrites the files later
-            applied(self.store, count)
-
-    def audit_append(self, records: Sequence[Mapping[str, object]]) -> int:
-        """Append records in one transaction; the sequence number of the last one."""
-        start = time.perf_counter()
-        try:
-            return self.audit.append_many(records)[-1].seq
-        finally:
-            self.metrics.audit_append(time.perf_counter() - start)
-
-    def audit_entries(self, *, subject: str | None, after_seq: int | None, limit: int,
-                      **filters: Any) -> list[Any]:
-        return self.audit.entries(subject=subject, after_seq=after_seq, limit=limit, **filters)
-
-    def audit_exclusive(self) -> contextlib.AbstractContextManager[None]:
-        return self.audit.exclusive()
-
-    def audit_verify(self, *, progress: Callable[[int, int], object] | None = None) -> Any:
-        # Pinned to this directory's signing key: a checkpoint signed by any key the
-        # trail did not rotate to from it fails.
-        report = verify(self.audit, public_key=self.signer.public_key, progress=progress)
-        self.metrics.verified(report.ok)
-        return report
-
-    def audit_trace(self, subject: str) -> list[Any]:
-        return trace(self.audit, subject)
-
-    def audit_access_report(self, subject: str, policy_summary: Mapping[str, Any]
-                            ) -> dict[str, Any]:
-        return access_report(self.audit, subject, policy_summary=policy_summary, now=self._now)
-
-    def audit_record_of_processing(self, policy_summary: Mapping[str, Any]) -> dict[str, Any]:
-        return record_of_processing(policy_summary, now=self._now)
-
-    def sign_receipt(self, *, subject_ref: str, destroyed: Mapping[str, int],
-                     requested_by: str, audit_seq: int) -> dict[str, Any]:
-        return erasure_receipt(self.signer, subject_ref=subject_ref, destroyed=destroyed,
-                               requested_by=requested_by, audit_seq=audit_seq, now=self._now)
-
-    def system_record(self, action: str, *, outcome: str = "ok", reason: str | None = None,
-                       extra: Mapping[str, object] | None = None) -> dict[str, object]:
-        rec: dict[str, object] = {
-            "action": action, "principal": OPERATOR.id, "principal_name": OPERATOR.name,
-            "role": OPERATOR.role, "purpose": None, "legal_basis": None, "subjects": [],
-            "fields": [], "outcome": outcome, "policy_version": self.policy.version,
-            "request_id": None,
-        }
-        if reason is not None:
-            rec["reason"] = reason
-        if extra:
-            rec.update(extra)
-        return rec
-
-
-@contextlib.contextmanager
-def _erasure_lock(data_dir: Path, operation: int) -> Iterator[bool]:
-    """flock `erasing.lock` in the data directory; yields whether the lock is held.
-
-    Each call opens the file anew: flock locks belong to an open file, so two
-    erasures of one process, or an erasure and an open in one process, exclude each
-    other just as two processes do.
-    """
-    fd = os.open(data_dir / ERASING_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, operation)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _private_file(path: Path) -> None:
@@ -744,3 +536,12 @@ def _neo4j_vault_rows(store: Store, *, new: Mapping[str, object] | None = None) 
 
     assert isinstance(store, Neo4jStore)
     return Neo4jVaultRows(store) if new is None else Neo4jVaultRows.create(store, dict(new))
+
+
+def _shared_trail(store: Store, *, signer: SigningKey, now: Clock) -> SharedTrail:
+    """This process's writer of the audit trail every server shares in Neo4j."""
+    from pacte.audit.shared_trail import SharedTrail
+    from pacte.graph.neo4j_store import Neo4jStore
+
+    assert isinstance(store, Neo4jStore)
+    return SharedTrail.open(store, signer=signer, now=now)

@@ -27,6 +27,9 @@ PUBLIC = {
     "unmerge",
     # public facts the console and the API show: nothing personal, nothing secret
     "purpose_ids", "controller", "signing_public_key", "principal",
+    # the key the console seals its own tokens with (opaque, never customer data): the
+    # same on every server of a vault (docs/scale-out.md)
+    "token_key",
 }
 BACKEND = {"store", "vault", "audit", "signer", "cipher", "codec", "principals", "policy",
            "shredding", "shred", "audit_append", "audit_entries", "audit_exclusive",

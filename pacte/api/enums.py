@@ -78,6 +78,9 @@ class Outcome(Enum):
     reapplied = strawberry.enum_value(
         "reapplied", description="An erasure done again on open, after a restore of an "
         "older backup brought the customer back.")
+    incomplete = strawberry.enum_value(
+        "incomplete", description="Made, but not all of its aftermath (a revoked key whose "
+                                  "stamp could not move: run it again).")
     other = strawberry.enum_value(
         "other", description="An outcome this version does not know; `record` holds it.")
 

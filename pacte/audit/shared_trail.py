@@ -26,11 +26,16 @@ killed mid-append leaves its entries either all there or none, so its chain ends
 its last committed entry and verifies (the entries after its last checkpoint are
 chained but not signed, as a single-writer trail's are until its next checkpoint).
 
-    (:PacteAuditChain {chain, opened, key_id})                    unique chain
+    (:PacteAuditChain {chain, opened, key_id, ord})               unique chain
     (:PacteAuditEntry {key: chain/n, chain, n, time, body, hash})  unique key
     (:PacteAuditSubject {subject, chain, n, time})                 index (subject, time)
     (:PacteAuditCheckpoint {key: chain/size, chain, size, root, head, time, key_id,
                             public_key, signature, prev})
+
+Each chain has an ordinal `ord` (from a counter in `PacteMeta`, taken when the chain
+is opened), and each entry a number `seq = ord * 65536 + n`: the integer handle the
+readers of a trail use (cursors, receipts, GraphQL's `seq`). A writer opens a chain on
+its first append, and a new one when its chain holds 65536 entries.
 
 Bodies are RFC 8785 JSON of the record plus `chain`, `n` and `time`; records hold no
 personal value (subjects are pseudonymous references) and bytes are refused, as in the
@@ -39,11 +44,12 @@ single-writer trail.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,20 +62,34 @@ from pacte.audit.merkle import CompactRange, chained_leaf_hash
 from pacte.audit.trail import format_time
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey
-from pacte.errors import InputError, IntegrityError, StorageError
+from pacte.errors import ConfigError, InputError, IntegrityError, StorageError
 from pacte.graph.neo4j_store import Neo4jStore
 
-__all__ = ["CHAIN_OPEN", "SharedEntry", "SharedTrail", "SharedVerification", "genesis",
-           "verify_shared"]
+__all__ = ["CHAIN_OPEN", "CHAIN_SPAN", "SharedEntry", "SharedTrail", "SharedVerification",
+           "genesis", "verify_shared"]
 
 CHAIN_OPEN = "audit.chain.open"
 _RESERVED = frozenset({"chain", "n", "time"})
 _MAX_LIMIT = 10_000
 _PAGE = 5000
+# Entries per chain: `seq = ord * CHAIN_SPAN + n` stays a small integer for 32768 chains.
+CHAIN_SPAN = 1 << 16
 
+# The counter is a PacteMeta node (unique key): MERGE on it is safe between servers,
+# and its write lock orders the (rare) chain openings.
 _OPEN_CHAIN = (
-    "CREATE (c:PacteAuditChain {chain: $chain, opened: $time, key_id: $key_id})"
+    "MERGE (m:PacteMeta {key: 'audit.chains'}) ON CREATE SET m.value = '0' "
+    "WITH m, toInteger(m.value) AS ord SET m.value = toString(ord + 1) "
+    "CREATE (c:PacteAuditChain {chain: $chain, opened: $time, key_id: $key_id, ord: ord}) "
+    "RETURN ord"
 )
+_ORDS = "MATCH (c:PacteAuditChain) RETURN collect([c.chain, c.ord])"
+_AT_SEQ = (
+    "MATCH (c:PacteAuditChain {ord: $ord}) "
+    "MATCH (e:PacteAuditEntry {key: c.chain + '/' + toString($n)}) RETURN [e.time, c.chain]"
+)
+# Held for the length of `exclusive()`: the write lock of one node every server takes.
+_EXCLUSIVE = "MERGE (m:PacteMeta {key: 'audit.exclusive'}) SET m.value = $time"
 _CHAIN_SIZES = (
     "MATCH (c:PacteAuditChain) WITH c.chain AS chain ORDER BY chain "
     "CALL (chain) { MATCH (e:PacteAuditEntry {chain: chain}) "
@@ -105,16 +125,19 @@ _CHECKPOINTS = (
 # After (time, chain, n): the time bound uses the index, the rest breaks ties.
 _ENTRIES = (
     "MATCH (e:PacteAuditEntry) WHERE e.time >= $time AND (e.time > $time OR e.chain > $chain "
-    "OR (e.chain = $chain AND e.n > $n)) "
+    "OR (e.chain = $chain AND e.n > $n)) AND e.time >= $since AND e.time < $until "
     "WITH e ORDER BY e.time, e.chain, e.n LIMIT $limit "
-    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash])"
+    "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
+    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
 )
 _BY_SUBJECT = (
     "MATCH (s:PacteAuditSubject {subject: $subject}) WHERE s.time >= $time "
     "AND (s.time > $time OR s.chain > $chain OR (s.chain = $chain AND s.n > $n)) "
+    "AND s.time >= $since AND s.time < $until "
     "WITH s ORDER BY s.time, s.chain, s.n LIMIT $limit "
     "MATCH (e:PacteAuditEntry {key: s.chain + '/' + toString(s.n)}) "
-    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash])"
+    "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
+    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
 )
 _SIZE = "MATCH (e:PacteAuditEntry) RETURN count(e)"
 
@@ -130,73 +153,132 @@ def _key(chain: str, n: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SharedEntry:
-    """One entry of one chain: where it is, its time, the caller's record, its hash."""
+    """One entry of one chain: where it is, its time, the caller's record, its hash.
+
+    It reads like a single-writer trail's entry (`seq`, `prev_hash`, `canonical`,
+    `subjects`, `to_json`), so reports and the API take either.
+    """
 
     chain: str
     n: int
     time: str
     record: Mapping[str, Any]
     entry_hash: bytes = field(repr=False)
+    seq: int = -1
+    prev_hash: bytes = field(default=b"", repr=False)
+    canonical: bytes = field(default=b"", repr=False)
 
     @property
     def cursor(self) -> tuple[str, str, int]:
         """Its place in the merged order: (time, chain, n)."""
         return (self.time, self.chain, self.n)
 
+    @property
+    def subjects(self) -> list[str]:
+        subjects = self.record.get("subjects")
+        return [s for s in subjects if isinstance(s, str)] if isinstance(subjects, list) else []
 
-def _entry(row: Sequence[Any]) -> SharedEntry:
-    chain, n, time, body, entry_hash = row
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "chain": self.chain, "n": self.n, "time": self.time,
+                "record": dict(self.record), "entry_hash": self.entry_hash.hex(),
+                "prev_hash": self.prev_hash.hex()}
+
+
+def _entry(row: Sequence[Any], ords: Mapping[str, int]) -> SharedEntry:
+    chain, n, time, body, entry_hash, prev = row
     try:
         doc = orjson.loads(body)
         for name in _RESERVED:
             doc.pop(name)
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise IntegrityError(f"audit entry {chain}/{n} is unreadable") from exc
-    return SharedEntry(str(chain), int(n), str(time), doc, bytes(entry_hash))
+    ord_ = ords.get(str(chain), -1)
+    return SharedEntry(str(chain), int(n), str(time), doc, bytes(entry_hash),
+                       seq=-1 if ord_ < 0 else ord_ * CHAIN_SPAN + int(n),
+                       prev_hash=genesis(str(chain)) if prev is None else bytes(prev),
+                       canonical=str(body).encode("utf-8"))
+
+
+@dataclass
+class _Head:
+    """What a writer keeps of its chain: its place, head, Merkle frontier, checkpoints."""
+
+    chain: str
+    ord: int
+    due: datetime
+    n: int = 0
+    head: bytes = b""
+    tree: CompactRange = field(default_factory=CompactRange)
+    last_checkpoint: int | None = None
 
 
 class SharedTrail:
     """This process's chain of the trail kept in Neo4j; reads see every chain.
 
     Thread-safe: the appends of this process's threads take turns on its chain (one
-    transaction each); other processes append to their own chains meanwhile.
+    transaction each); other processes append to their own chains meanwhile. The chain
+    is opened on the first append, so a process that only reads opens none.
     """
 
-    def __init__(self, store: Neo4jStore, chain: str, *, signer: SigningKey,
+    def __init__(self, store: Neo4jStore, *, signer: SigningKey,
                  checkpoint_every: int, checkpoint_seconds: float,
                  now: Callable[[], datetime]) -> None:
         self._store = store
-        self.chain = chain
         self._signer = signer
         self._every = checkpoint_every
         self._interval = timedelta(seconds=checkpoint_seconds)
         self._now = now
-        self._lock = threading.Lock()
-        self._n = 0
-        self._head = genesis(chain)
-        self._tree = CompactRange()
-        self._last_checkpoint: int | None = None
-        self._due = now() + self._interval
+        self._lock = threading.RLock()
+        self._head: _Head | None = None
+        self._ords: dict[str, int] = {}
         self._closed = False
         self._broken: BaseException | None = None
+        self._exclusive: neo4j.Transaction | None = None
 
     @classmethod
     def open(cls, store: Neo4jStore, *, signer: SigningKey, checkpoint_every: int = 1000,
              checkpoint_seconds: float = 60, now: Callable[[], datetime] = utcnow
              ) -> SharedTrail:
-        """Start a new chain for this process; its first entry names the others."""
+        """This process's writer; its chain is opened on its first append."""
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise InputError("checkpoints must be due after >= 1 entry and > 0 seconds")
+        return cls(store, signer=signer, checkpoint_every=checkpoint_every,
+                   checkpoint_seconds=checkpoint_seconds, now=now)
+
+    @property
+    def chain(self) -> str | None:
+        """This writer's current chain (None before its first append)."""
+        return None if self._head is None else self._head.chain
+
+    @property
+    def signer(self) -> SigningKey:
+        return self._signer
+
+    @property
+    def store(self) -> Neo4jStore:
+        return self._store
+
+    def seq_of(self, chain: str, n: int) -> int | None:
+        """The `seq` of entry n of `chain` (None for a chain not opened)."""
+        if chain not in self._ords:
+            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
+                               if o is not None})
+        ord_ = self._ords.get(chain)
+        return None if ord_ is None else ord_ * CHAIN_SPAN + n
+
+    def _open_chain(self) -> _Head:
+        """A new chain for this writer; its first entry names the others and their sizes."""
         chain = "w_" + os.urandom(8).hex()
         sizes = {str(c): (-1 if last is None else int(last)) + 1
-                 for c, last in _one(store, _CHAIN_SIZES) or []}
-        store.run_write("audit chain creation", lambda tx: tx.run(
-            _OPEN_CHAIN, chain=chain, time=format_time(now()),
-            key_id=signer.key_id).consume())
-        trail = cls(store, chain, signer=signer, checkpoint_every=checkpoint_every,
-                    checkpoint_seconds=checkpoint_seconds, now=now)
-        trail.append({"action": CHAIN_OPEN, "chains": sizes})
-        return trail
+                 for c, last in _one(self._store, _CHAIN_SIZES) or []}
+        ord_ = self._store.run_write("audit chain creation", lambda tx: int(tx.run(
+            _OPEN_CHAIN, chain=chain, time=format_time(self._now()),
+            key_id=self._signer.key_id).single(strict=True)[0]))
+        self._ords[chain] = ord_
+        head = _Head(chain, ord_, self._now() + self._interval, head=genesis(chain))
+        self._head = head
+        self._append_locked(head, [_prepare({"action": CHAIN_OPEN, "chains": sizes})])
+        return head
 
     # -- appending ----------------------------------------------------------------------
 
@@ -208,71 +290,142 @@ class SharedTrail:
         prepared = [_prepare(r) for r in records]
         if not prepared:
             return []
+        if len(prepared) >= CHAIN_SPAN:
+            raise InputError(f"at most {CHAIN_SPAN - 1} records in one append")
         with self._lock:
-            if self._closed:
-                raise StorageError("the audit trail is closed")
-            if self._broken is not None:
-                # After a failure whose outcome is unknown (a lost connection at commit)
-                # this chain's head is not known for sure: no more appends to it.
-                raise StorageError("this audit chain stopped after a failed append; "
-                                   "restart the server to open a new chain")
-            now = self._now()
-            time = format_time(now)
-            n, head = self._n, self._head
-            tree = CompactRange(self._tree.size, self._tree.hashes)
-            out: list[SharedEntry] = []
-            rows: list[dict[str, Any]] = []
-            subjects: list[dict[str, Any]] = []
-            for record, fast, refs in prepared:
-                doc = dict(record)
-                doc["chain"], doc["n"], doc["time"] = self.chain, n, time
-                body = canonical_bytes(doc, checked=fast)
-                head = chained_leaf_hash(head, body)
-                tree.append(head)
-                rows.append({"key": _key(self.chain, n), "n": n, "time": time,
-                             "body": body.decode("utf-8"), "hash": head})
-                subjects += [{"subject": s, "n": n, "time": time} for s in dict.fromkeys(refs)]
-                out.append(SharedEntry(self.chain, n, time, record, head))
-                n += 1
-            checkpoints = []
-            if n // self._every > self._n // self._every or now >= self._due:
-                cp = self._sign(tree, head, time)
-                checkpoints.append(cp)
-            try:
-                self._store.run_write("audit append", _append_work(
-                    self.chain, rows, subjects, checkpoints))
-            except BaseException as exc:
-                self._broken = exc
-                raise
-            self._n, self._head, self._tree = n, head, tree
-            if checkpoints:
-                self._last_checkpoint = n
-                self._due = now + self._interval
-            return out
+            head = self._writable()
+            if head.n + len(prepared) > CHAIN_SPAN:
+                # Full: its last checkpoint signs it whole, and the writer goes on in a
+                # new chain (seq numbers stay small).
+                self._checkpoint_locked(head)
+                head = self._open_chain()
+            return self._append_locked(head, prepared)
 
-    def _sign(self, tree: CompactRange, head: bytes, time: str) -> dict[str, Any]:
-        cp = Checkpoint.create(self._signer, size=tree.size, root=tree.root(), head=head,
-                               time=time, prev=self._last_checkpoint)
-        return {"key": _key(self.chain, cp.size), "size": cp.size, "root": cp.root,
+    def _writable(self) -> _Head:
+        if self._closed:
+            raise StorageError("the audit trail is closed")
+        if self._broken is not None:
+            # After a failure whose outcome is unknown (a lost connection at commit)
+            # this chain's head is not known for sure: no more appends to it.
+            raise StorageError("this audit chain stopped after a failed append; "
+                               "restart the server to open a new chain")
+        return self._head or self._open_chain()
+
+    def _append_locked(self, head: _Head, prepared: Sequence[_Prepared]) -> list[SharedEntry]:
+        now = self._now()
+        time = format_time(now)
+        n, link = head.n, head.head
+        tree = CompactRange(head.tree.size, head.tree.hashes)
+        out: list[SharedEntry] = []
+        rows: list[dict[str, Any]] = []
+        subjects: list[dict[str, Any]] = []
+        for record, fast, refs in prepared:
+            doc = dict(record)
+            doc["chain"], doc["n"], doc["time"] = head.chain, n, time
+            body = canonical_bytes(doc, checked=fast)
+            prev, link = link, chained_leaf_hash(link, body)
+            tree.append(link)
+            rows.append({"key": _key(head.chain, n), "n": n, "time": time,
+                         "body": body.decode("utf-8"), "hash": link})
+            subjects += [{"subject": s, "n": n, "time": time} for s in dict.fromkeys(refs)]
+            out.append(SharedEntry(head.chain, n, time, record, link,
+                                   seq=head.ord * CHAIN_SPAN + n, prev_hash=prev,
+                                   canonical=body))
+            n += 1
+        checkpoints = []
+        if n // self._every > head.n // self._every or now >= head.due:
+            checkpoints.append(self._sign(head, tree, link, time))
+        self._write("audit append", _append_work(head.chain, rows, subjects, checkpoints))
+        head.n, head.head, head.tree = n, link, tree
+        if checkpoints:
+            head.last_checkpoint = n
+            head.due = now + self._interval
+        return out
+
+    def _write(self, operation: str, work: Callable[[Any], None]) -> None:
+        try:
+            if self._exclusive is not None:
+                work(self._exclusive)  # committed when `exclusive()` ends
+            else:
+                self._store.run_write(operation, work)
+        except BaseException as exc:
+            self._broken = exc
+            raise
+
+    def _sign(self, head: _Head, tree: CompactRange, link: bytes, time: str
+              ) -> dict[str, Any]:
+        cp = Checkpoint.create(self._signer, size=tree.size, root=tree.root(), head=link,
+                               time=time, prev=head.last_checkpoint)
+        return {"key": _key(head.chain, cp.size), "size": cp.size, "root": cp.root,
                 "head": cp.head, "time": cp.time, "key_id": cp.key_id,
                 "public_key": cp.public_key, "signature": cp.signature, "prev": cp.prev}
 
-    def checkpoint(self) -> None:
-        """Sign a checkpoint of this chain as it is now (nothing if it has one already)."""
+    def checkpoint(self) -> Checkpoint:
+        """Sign a checkpoint of this writer's chain as it is now (opening the chain if it
+        has none yet); the one it has if nothing was appended since."""
         with self._lock:
-            if self._n == self._last_checkpoint or self._broken is not None:
-                return
-            cp = self._sign(self._tree, self._head, format_time(self._now()))
-            self._store.run_write("audit checkpoint",
-                                  _append_work(self.chain, [], [], [cp]))
-            self._last_checkpoint = self._n
+            head = self._writable()
+            cp = self._checkpoint_locked(head)
+            return cp if cp is not None else self._latest(head)
+
+    def _checkpoint_locked(self, head: _Head) -> Checkpoint | None:
+        if head.n == head.last_checkpoint or self._broken is not None:
+            return None
+        row = self._sign(head, head.tree, head.head, format_time(self._now()))
+        self._write("audit checkpoint", _append_work(head.chain, [], [], [row]))
+        head.last_checkpoint = head.n
+        return _checkpoint(row)
+
+    def _latest(self, head: _Head) -> Checkpoint:
+        rows = _one(self._store, _CHECKPOINTS, chain=head.chain) or []
+        return _checkpoint_row(rows[-1])
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One step of every server: what is read and appended inside the block.
+
+        For a check that depends on the trail and an append that depends on the check
+        (a privacy budget). Every server's `exclusive()` takes the write lock of one
+        node in a transaction held open for the block; the block's appends are written
+        in that transaction, so they commit when it ends without an exception, else
+        none does. Reads inside see what every other server committed before.
+        """
+        with self._lock:
+            if self._exclusive is not None:
+                raise IntegrityError("exclusive() does not nest")
+            head = self._writable()
+            saved = (head.n, head.head, CompactRange(head.tree.size, head.tree.hashes),
+                     head.last_checkpoint, head.due)
+            committing = False
+            try:
+                with self._store.write_transaction("audit lock") as tx:
+                    tx.run(_EXCLUSIVE, time=format_time(self._now())).consume()
+                    self._exclusive = tx
+                    try:
+                        yield
+                        committing = True
+                    finally:
+                        self._exclusive = None
+            except BaseException as exc:
+                # Rolled back: what the block appended is not on the chain. A commit that
+                # failed may have happened all the same: the chain stops there.
+                head.n, head.head, head.tree, head.last_checkpoint, head.due = saved
+                if committing:
+                    self._broken = exc
+                raise
+
+    def rotate_signer(self, new: SigningKey) -> Checkpoint:
+        raise ConfigError("the signing key of a trail shared by many servers is not rotated "
+                          "by one of them (see docs/scale-out.md)")
 
     def close(self) -> None:
         """Sign the chain's final checkpoint, then refuse further appends."""
         if self._closed:
             return
         try:
-            self.checkpoint()
+            with self._lock:
+                if self._head is not None:
+                    self._checkpoint_locked(self._head)
         finally:
             self._closed = True
 
@@ -289,25 +442,78 @@ class SharedTrail:
         return int(_one(self._store, _SIZE) or 0)
 
     def entries(self, *, subject: str | None = None,
-                after: tuple[str, str, int] | None = None, limit: int = 50
-                ) -> list[SharedEntry]:
+                after: tuple[str, str, int] | None = None, after_seq: int | None = None,
+                limit: int = 50, since: datetime | str | None = None,
+                until: datetime | str | None = None, principal: str | None = None,
+                purpose: str | None = None, action: str | None = None,
+                outcome: str | None = None) -> list[SharedEntry]:
         """Every chain's entries merged by time (then chain, then place), after `after`
-        (an entry's `cursor`); with `subject`, those naming it (the subject index)."""
+        (an entry's `cursor`) or `after_seq` (an entry's `seq`); with `subject`, those
+        naming it (the subject index); filtered like the single-writer trail's
+        (`until` exclusive). Principal, purpose, action and outcome are read from the
+        bodies as the rows come, a page at a time, until `limit` match."""
         if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
             raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
+        if after is None and after_seq is not None:
+            after = self._cursor_of(after_seq)
+        wanted = {k: v for k, v in (("principal", principal), ("purpose", purpose),
+                                    ("action", action), ("outcome", outcome)) if v is not None}
+        bounds = {"since": _bound(since, ""), "until": _bound(until, "~")}
+        out: list[SharedEntry] = []
+        while len(out) < limit:
+            page = self._page(subject, after, limit if not wanted else _PAGE, bounds)
+            out += [e for e in page if all(e.record.get(k) == v for k, v in wanted.items())]
+            if len(page) < (limit if not wanted else _PAGE):
+                break
+            after = page[-1].cursor
+        return out[:limit]
+
+    def _page(self, subject: str | None, after: tuple[str, str, int] | None, limit: int,
+              bounds: Mapping[str, str]) -> list[SharedEntry]:
         time, chain, n = after if after is not None else ("", "", -1)
         if subject is None:
-            rows = _one(self._store, _ENTRIES, time=time, chain=chain, n=n, limit=limit)
+            rows = _one(self._store, _ENTRIES, time=time, chain=chain, n=n, limit=limit,
+                        **bounds) or []
         else:
             rows = _one(self._store, _BY_SUBJECT, subject=subject, time=time, chain=chain,
-                        n=n, limit=limit)
-        return [_entry(r) for r in rows or []]
+                        n=n, limit=limit, **bounds) or []
+        if any(str(r[0]) not in self._ords for r in rows):
+            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
+                               if o is not None})
+        return [_entry(r, self._ords) for r in rows]
+
+    def _cursor_of(self, seq: int) -> tuple[str, str, int]:
+        """The merged-order place of the entry numbered `seq`."""
+        if not isinstance(seq, int) or seq < 0:
+            raise InputError("an audit position is a whole number >= 0")
+        ord_, n = divmod(seq, CHAIN_SPAN)
+        found = _one(self._store, _AT_SEQ, ord=ord_, n=n)
+        if found is None:
+            raise InputError(f"no audit entry {seq}")
+        return (str(found[0]), str(found[1]), n)
+
+
+def _bound(moment: datetime | str | None, default: str) -> str:
+    if moment is None:
+        return default
+    return moment if isinstance(moment, str) else format_time(moment)
+
+
+def _checkpoint(row: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(size=row["size"], root=row["root"], head=row["head"], time=row["time"],
+                      key_id=row["key_id"], public_key=row["public_key"],
+                      signature=row["signature"], prev=row["prev"])
+
+
+def _checkpoint_row(row: Sequence[Any]) -> Checkpoint:
+    return Checkpoint(size=int(row[0]), root=bytes(row[1]), head=bytes(row[2]),
+                      time=str(row[3]), key_id=str(row[4]), public_key=bytes(row[5]),
+                      signature=bytes(row[6]), prev=None if row[7] is None else int(row[7]))
 
 
 def _append_work(chain: str, rows: list[dict[str, Any]], subjects: list[dict[str, Any]],
-                 checkpoints: list[dict[str, Any]]
-                 ) -> Callable[[neo4j.ManagedTransaction], None]:
-    def work(tx: neo4j.ManagedTransaction) -> None:
+                 checkpoints: list[dict[str, Any]]) -> Callable[[Any], None]:
+    def work(tx: neo4j.ManagedTransaction | neo4j.Transaction) -> None:
         tx.run(_APPEND, chain=chain, entries=rows, subjects=subjects,
                checkpoints=checkpoints).consume()
     return work
@@ -348,6 +554,9 @@ class SharedVerification:
     unsigned: int = 0  # entries after their chain's last checkpoint (chained, not signed)
     first_bad: str | None = None
     reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
     def lines(self) -> list[str]:
         out = [f"Validating the shared audit trail: {self.chains} chains, {self.entries} "
@@ -395,63 +604,88 @@ def verify_shared(store: Neo4jStore, *, public_key: bytes | None = None
 
 def _verify_chain(store: Neo4jStore, chain: str, public_key: bytes | None,
                   report: SharedVerification) -> tuple[int, dict[str, int]]:
+    checkpoints = _signed_checkpoints(store, chain, public_key)
+    walk = _ChainWalk(chain, checkpoints)
+    while True:
+        page = _one(store, _CHAIN_PAGE, chain=chain, start=walk.n, limit=_PAGE) or []
+        for at, time, body, stored in page:
+            walk.step(int(at), str(time), str(body).encode("utf-8"), bytes(stored))
+        if len(page) < _PAGE:
+            break
+    n = walk.n
+    beyond = [s for s in checkpoints if s > n]
+    if beyond:
+        raise _Bad(f"{chain}/{n}", f"entries up to {max(beyond) - 1} were signed and are gone")
+    report.entries += n
+    report.checkpoints += walk.signed
+    report.unsigned += n - max(checkpoints, default=0)
+    return n, walk.opened
+
+
+def _signed_checkpoints(store: Neo4jStore, chain: str, public_key: bytes | None
+                        ) -> dict[int, Checkpoint]:
+    """A chain's checkpoints by size, each signature checked (under `public_key`)."""
     checkpoints = {}
     for row in _one(store, _CHECKPOINTS, chain=chain) or []:
-        cp = Checkpoint(size=int(row[0]), root=bytes(row[1]), head=bytes(row[2]),
-                        time=str(row[3]), key_id=str(row[4]), public_key=bytes(row[5]),
-                        signature=bytes(row[6]), prev=None if row[7] is None else int(row[7]))
+        cp = _checkpoint_row(row)
         if not cp.verify(public_key):
             raise _Bad(f"{chain}/{max(cp.size - 1, 0)}",
                        "a checkpoint's signature does not verify"
                        + (" under the pinned key" if public_key is not None else ""))
         checkpoints[cp.size] = cp
-    tree = CompactRange()
-    head = genesis(chain)
-    opened: dict[str, int] = {}
-    n = 0
-    while True:
-        page = _one(store, _CHAIN_PAGE, chain=chain, start=n, limit=_PAGE) or []
-        for at, time, body, stored in page:
-            where = f"{chain}/{n}"
-            if at != n:
-                raise _Bad(where, "an entry is missing")
-            raw = str(body).encode("utf-8")
-            try:
-                doc = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise _Bad(where, "an entry is unreadable") from None
-            if not isinstance(doc, dict) or doc.get("chain") != chain or doc.get("n") != n \
-                    or doc.get("time") != time:
-                raise _Bad(where, "an entry's place or time differs from its body")
-            try:
-                canonical = canonical_bytes(doc)
-            except IntegrityError:
-                raise _Bad(where, "an entry is not canonical JSON") from None
-            if canonical != raw:
-                raise _Bad(where, "an entry is not canonical JSON")
-            head = chained_leaf_hash(head, raw)
-            if head != bytes(stored):
-                raise _Bad(where, "an entry's hash does not match its content and chain")
-            if n == 0:
-                if doc.get("action") != CHAIN_OPEN or not isinstance(doc.get("chains"), dict):
-                    raise _Bad(where, "a chain does not start with its opening entry")
-                opened = {str(k): int(v) for k, v in doc["chains"].items()}
-            tree.append(head)
-            n += 1
-            signed = checkpoints.get(n)
-            if signed is not None:
-                if signed.root != tree.root() or signed.head != head:
-                    raise _Bad(where, "a signed checkpoint does not match the entries")
-                report.checkpoints += 1
-        if len(page) < _PAGE:
-            break
-    beyond = [s for s in checkpoints if s > n]
-    if beyond:
-        raise _Bad(f"{chain}/{n}", f"entries up to {max(beyond) - 1} were signed and are gone")
-    last = max(checkpoints, default=0)
-    report.entries += n
-    report.unsigned += n - last
-    return n, opened
+    return checkpoints
+
+
+class _ChainWalk:
+    """One chain read in order: each entry's place, body, link and the checkpoints."""
+
+    def __init__(self, chain: str, checkpoints: Mapping[int, Checkpoint]) -> None:
+        self.chain = chain
+        self.checkpoints = checkpoints
+        self.tree = CompactRange()
+        self.head = genesis(chain)
+        self.opened: dict[str, int] = {}
+        self.n = 0
+        self.signed = 0
+
+    def step(self, at: int, time: str, raw: bytes, stored: bytes) -> None:
+        where = f"{self.chain}/{self.n}"
+        if at != self.n:
+            raise _Bad(where, "an entry is missing")
+        doc = _checked_body(where, raw, chain=self.chain, n=self.n, time=time)
+        self.head = chained_leaf_hash(self.head, raw)
+        if self.head != stored:
+            raise _Bad(where, "an entry's hash does not match its content and chain")
+        if self.n == 0:
+            if doc.get("action") != CHAIN_OPEN or not isinstance(doc.get("chains"), dict):
+                raise _Bad(where, "a chain does not start with its opening entry")
+            self.opened = {str(k): int(v) for k, v in doc["chains"].items()}
+        self.tree.append(self.head)
+        self.n += 1
+        signed = self.checkpoints.get(self.n)
+        if signed is not None:
+            if signed.root != self.tree.root() or signed.head != self.head:
+                raise _Bad(where, "a signed checkpoint does not match the entries")
+            self.signed += 1
+
+
+def _checked_body(where: str, raw: bytes, *, chain: str, n: int, time: str
+                  ) -> dict[str, Any]:
+    """An entry's body: readable, canonical, naming its own chain, place and time."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _Bad(where, "an entry is unreadable") from None
+    if not isinstance(doc, dict) or doc.get("chain") != chain or doc.get("n") != n \
+            or doc.get("time") != time:
+        raise _Bad(where, "an entry's place or time differs from its body")
+    try:
+        canonical = canonical_bytes(doc)
+    except IntegrityError:
+        raise _Bad(where, "an entry is not canonical JSON") from None
+    if canonical != raw:
+        raise _Bad(where, "an entry is not canonical JSON")
+    return doc
 
 
 def chains_of(store: Neo4jStore) -> Iterator[str]:

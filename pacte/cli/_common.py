@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,10 +91,24 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
 
 @contextmanager
 def opened(data: Path | None) -> Iterator[Pacte]:
-    """The opened data directory; domain errors become one line and exit 1."""
+    """The opened data directory; domain errors become one line and exit 1.
+
+    Without one, on a machine given a shared Neo4j store ($PACTE_STORE, $PACTE_POLICY,
+    $PACTE_SIGNING_KEY and the KEK, as `pacte serve` is: docs/scale-out.md), the store
+    attached: the command then reads and appends to the trail every server shares.
+    """
+    path = _dir(data)
+    attach = [os.environ.get(name) for name in ("PACTE_STORE", "PACTE_POLICY",
+                                                "PACTE_SIGNING_KEY")]
     try:
-        with Pacte.open(_dir(data)) as rt:
-            yield rt
+        if all(attach) and not (path / "policy.toml").exists():
+            uri, policy, signing = (str(v) for v in attach)
+            with Pacte.attach(uri, policy_file=policy, signing_key_file=signing,
+                              work_dir=path) as rt:
+                yield rt
+        else:
+            with Pacte.open(path) as rt:
+                yield rt
     except PacteError as exc:
         fail(str(exc))
 

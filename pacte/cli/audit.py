@@ -41,16 +41,26 @@ def audit_verify(
         "--trusted", help="A checkpoint exported earlier; the log must still extend it")] = None,
     key: KeyOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    store: Annotated[str | None, typer.Option(
+        "--store", help="Verify the trail every server shares in this Neo4j store "
+                        "(neo4j://...) instead of audit.db", show_default=False)] = None,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", help="With --store and without --key: the signing key file whose "
+                              "public key to pin", show_default=False)] = None,
 ) -> None:
     """Verify the audit trail: exit 0 valid, 1 invalid, 2 unreadable.
 
     Reads only audit.db (and signing.key, unless --key is given), so an auditor can
-    check a copy of the file.
+    check a copy of the file. With --store, every chain of the shared trail in Neo4j
+    (docs/scale-out.md), pinned to --key (base64) or the public key of --signing-key.
 
     Example: pacte audit verify --trusted checkpoint.json --key 3f9a...e1 (fingerprint)
+    Example: pacte audit verify --store neo4j://db:7687 --signing-key signing.key
     """
     from pacte.audit import AuditTrail, Checkpoint, verify
 
+    if store is not None:
+        _verify_shared(store, key=key, signing_key=signing_key, as_json=as_json)
     path = _dir(data) / "audit.db"
     if not path.exists():
         fail(f"{_dir(data)} holds no audit trail; run `pacte init` first", code=2)
@@ -66,6 +76,24 @@ def audit_verify(
             report = verify(trail, trusted=cp, key=pin)
     except IntegrityError as exc:
         fail(f"audit trail unreadable: {exc}", code=2)
+    except PacteError as exc:
+        fail(str(exc), code=2)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _verify_shared(uri: str, *, key: str | None, signing_key: Path | None,
+                   as_json: bool) -> None:
+    from pacte.trails import verify_store
+
+    if key is None and signing_key is None:
+        fail("no key to pin: give --key or --signing-key", code=2)
+    try:
+        report = verify_store(uri, key=key, signing_key_file=signing_key)
     except PacteError as exc:
         fail(str(exc), code=2)
     if as_json:

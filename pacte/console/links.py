@@ -48,7 +48,7 @@ def transparency_link(rt: Pacte, session: Session, customer_id: str, *,
             or not 1 <= minutes <= MAX_MINUTES:
         raise InputError(f"a link lasts 1 to {MAX_MINUTES} minutes")
     session.transparency_link(customer_id)
-    token = Sealer.for_directory(rt.data_dir).seal(
+    token = Sealer.for_runtime(rt).seal(
         KIND, {"p": session.principal.id, "c": customer_id},
         expires=rt.now() + timedelta(minutes=minutes))
     return LINK_PATH + token

@@ -36,10 +36,10 @@ class Pages:
     def __init__(self, rt: Pacte) -> None:
         self.rt = rt
 
-    # Made on first use: an app that never serves a page never creates console.key.
+    # Made on first use: an app that never serves a page never derives its key.
     @cached_property
     def sealer(self) -> Sealer:
-        return Sealer.for_directory(self.rt.data_dir)
+        return Sealer.for_runtime(self.rt)
 
     @cached_property
     def csrf(self) -> Csrf:

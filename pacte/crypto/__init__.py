@@ -9,6 +9,7 @@ destroys them on erasure), a `KeyProvider` supplies the key-encryption key, and
 
 from __future__ import annotations
 
+from pacte.crypto._keys import TokenKey
 from pacte.crypto.blind_index import BlindIndex, normalise_email, normalise_phone
 from pacte.crypto.cipher import FieldCipher
 from pacte.crypto.provider import (
@@ -28,6 +29,7 @@ __all__ = [
     "KeyProvider",
     "KeyVault",
     "SigningKey",
+    "TokenKey",
     "normalise_email",
     "normalise_phone",
     "provider_from_env_or_file",

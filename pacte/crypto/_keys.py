@@ -38,6 +38,7 @@ __all__ = [
     "IndexKey",
     "Kek",
     "MasterSecret",
+    "TokenKey",
     "VaultSecret",
     "Wrapper",
     "aead",
@@ -63,6 +64,8 @@ _KEK_WRAP_AD = b"pacte/kek-wrap/v1\x00"
 _INDEX_INFO = b"pacte/blind-index/v1\x00"
 _SUBJECT_INFO = b"pacte/subject-ref/v1"
 _CHECK_INFO = b"pacte/key-check/v1"
+_TOKEN_INFO = b"pacte/token-key/v1\x00"
+_TOKEN_MAC_INFO = b"pacte/token-mac/v1"
 
 
 # -- primitives, exactly as pacte calls them ------------------------------------------
@@ -256,6 +259,45 @@ class VaultSecret:
 
     def index_key(self, name: str) -> IndexKey:
         return IndexKey(name, hkdf_sha256(self._material, info=_INDEX_INFO + name.encode()))
+
+    def token_key(self, purpose: str) -> TokenKey:
+        """The key of the tokens one front door seals (the console's links, cookies and
+        CSRF tokens): the same wherever this vault is opened, i.e. on every server."""
+        return TokenKey(hkdf_sha256(self._material, info=_TOKEN_INFO + purpose.encode()))
+
+
+class TokenKey:
+    """Seals and authenticates small tokens (never customer data): AES-256-GCM with a
+    random nonce and a context as associated data, and a separate HMAC key."""
+
+    __slots__ = ("_aead", "_mac_key")
+
+    def __init__(self, material: bytes) -> None:
+        if len(material) != KEY_SIZE:
+            raise KeyVaultError("a token key is 32 bytes")
+        self._aead = AESGCM(material)
+        self._mac_key = hkdf_sha256(material, info=_TOKEN_MAC_INFO)
+
+    def __repr__(self) -> str:
+        return "TokenKey(<secret>)"
+
+    def seal(self, data: bytes, *, context: bytes) -> bytes:
+        """nonce || ciphertext+tag of `data`, bound to `context`."""
+        nonce = os.urandom(NONCE_SIZE)
+        return nonce + self._aead.encrypt(nonce, data, context)
+
+    def open(self, sealed: bytes, *, context: bytes) -> bytes | None:
+        """The data, or None if `sealed` was altered, made for another context or under
+        another key."""
+        if len(sealed) < NONCE_SIZE + 16:
+            return None
+        try:
+            return self._aead.decrypt(sealed[:NONCE_SIZE], sealed[NONCE_SIZE:], context)
+        except InvalidTag:
+            return None
+
+    def mac(self, message: bytes) -> bytes:
+        return hmac_sha256(self._mac_key, message)
 
 
 class IndexKey:

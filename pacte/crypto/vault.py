@@ -33,6 +33,7 @@ from pathlib import Path
 from pacte.crypto._keys import (
     DataKey,
     IndexKey,
+    TokenKey,
     VaultSecret,
     unwrap_data_key,
     wrap_data_key,
@@ -170,6 +171,11 @@ class KeyVault:
         return self._provider
 
     # -- data keys -----------------------------------------------------------------------
+
+    def token_key(self, purpose: str) -> TokenKey:
+        """The key of one front door's sealed tokens, derived from the vault secret:
+        the same on every server that opens this vault (and only there)."""
+        return self._secret.token_key(purpose)
 
     def data_key(self, customer_id: str, *, create: bool = False,
                  version: int | None = None) -> DataKey:

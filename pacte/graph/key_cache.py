@@ -20,8 +20,9 @@ from the next request on every process, as it did without the cache (G5):
 
 Unknown and revoked keys are never remembered: they always ask the store, so a new key
 works at once. A stamp that cannot be read turns the cache off for that request. A stamp
-that cannot be replaced fails the revocation with StorageError after the store holds it;
-other processes may then accept the key until the revocation is run again.
+that cannot be replaced raises RevocationNotPropagated after the store holds the
+revocation (the trail records it as made, and incomplete); other processes may then
+accept the key until the revocation is run again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pacte.errors import StorageError
+from pacte.errors import RevocationNotPropagated, StorageError
 
 if TYPE_CHECKING:
     from pacte.graph.principals import Principal
@@ -72,8 +73,10 @@ class RevocationStamp:
             os.replace(staged, self.path)
         except OSError as exc:
             staged.unlink(missing_ok=True)
-            raise StorageError(f"cannot record the revocation in {self.path.name}: "
-                               f"{exc.strerror}", retryable=True) from exc
+            raise RevocationNotPropagated(
+                f"the key is revoked in the store, but {self.path.name} could not be "
+                f"replaced ({exc.strerror}): other processes may accept it until the "
+                "revocation is run again", retryable=True) from exc
 
 
 class StoreStamp:
@@ -93,7 +96,13 @@ class StoreStamp:
         return b"" if value is None else value.encode("ascii")
 
     def move(self) -> None:
-        self._store.set_meta(_META_KEY, secrets.token_hex(16))
+        try:
+            self._store.set_meta(_META_KEY, secrets.token_hex(16))
+        except StorageError as exc:
+            raise RevocationNotPropagated(
+                "the key is revoked in the store, but the revocation stamp could not be "
+                "moved: other servers may accept it until the revocation is run again",
+                retryable=True) from exc
 
 
 _META_KEY = "revocations.stamp"

@@ -483,6 +483,20 @@ class Neo4jStore:
         with _mapped(operation), self._session() as session:
             return session.execute_write(work)
 
+    @contextlib.contextmanager
+    def write_transaction(self, operation: str, *, timeout: float | None = None
+                          ) -> Iterator[neo4j.Transaction]:
+        """One explicit write transaction, committed when the block ends without an
+        exception (unless the block closed it), else rolled back: for a lock held across
+        several steps (the shared audit trail's `exclusive()`, an erasure). Not retried:
+        the block is not run again. `timeout`: seconds, lock waits included."""
+        self._ensure_schema()
+        with _mapped(operation), self._session() as session, \
+                session.begin_transaction(timeout=timeout) as tx:
+            yield tx
+            if not tx.closed():
+                tx.commit()
+
     def run_read(self, operation: str, query: LiteralString, **params: Any) -> list[list[Any]]:
         """The rows of one read query, in one round trip (see `_query`)."""
         rows: list[list[Any]] = self._query(operation, query, params, _all_values)

@@ -9,7 +9,7 @@ import pacte.crypto
 
 EXPECTED = {
     "BlindIndex", "EnvKeyProvider", "FieldCipher", "FileKeyProvider", "KeyProvider",
-    "KeyVault", "SigningKey", "normalise_email", "normalise_phone",
+    "KeyVault", "SigningKey", "TokenKey", "normalise_email", "normalise_phone",
     "provider_from_env_or_file", "verify_signature",
 }
 

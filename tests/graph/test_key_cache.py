@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pacte.errors import Unauthenticated
+from pacte.errors import RevocationNotPropagated, StorageError, Unauthenticated
 from pacte.graph.key_cache import KeyCache, RevocationStamp
 from pacte.graph.principals import Principal
 from pacte.runtime import Pacte
@@ -142,3 +142,24 @@ def test_every_move_is_a_new_value(tmp_path: Path) -> None:
     assert len(seen) == 6
     assert (tmp_path / "revocations.stamp").stat().st_mode & 0o777 == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["revocations.stamp"]
+
+
+def test_a_revocation_whose_stamp_cannot_move_is_on_record_as_made(
+        data: Path, opened: Callable[[], Pacte], monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = opened()
+    principal, key = rt.create_principal(name="crm", role="app", purposes=["service"])
+    assert rt.authenticate(key) == principal
+    (data / "revocations.stamp").mkdir()  # SQLite: the stamp file cannot be replaced
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise StorageError("the store is gone")
+
+    monkeypatch.setattr(rt._backend.store, "set_meta", down)  # Neo4j: nor the stamp moved
+    with pytest.raises(RevocationNotPropagated, match="revoked in the store"):
+        rt.revoke_principal(principal.id)
+    records = [e.record for e in rt._backend.audit.entries(limit=1000)
+               if e.record["action"] == "principal.revoke"]
+    assert [r["outcome"] for r in records] == ["ok", "incomplete"]
+    # The store holds it: a process that had not remembered the key refuses it.
+    with pytest.raises(Unauthenticated):
+        opened().authenticate(key)

@@ -18,7 +18,7 @@ import pytest
 
 from pacte.audit.shared_trail import SharedTrail, verify_shared
 from pacte.crypto import SigningKey
-from pacte.errors import IntegrityError
+from pacte.errors import InputError, IntegrityError
 from pacte.graph.neo4j_store import Neo4jStore
 from tests.helpers import FakeClock
 from tests.neo4j_fixture import clean_database
@@ -139,7 +139,7 @@ def test_records_are_checked_like_the_single_writer_trail(store: Neo4jStore,
                     {"subjects": "s_1"}):
             with pytest.raises(IntegrityError):
                 trail.append(bad)
-        assert trail.size() == 1  # the chain's opening entry only
+        assert trail.size() == 0  # a chain is opened by the first append that succeeds
 
 
 CHILD = r"""
@@ -150,6 +150,7 @@ from pacte.graph.neo4j_store import Neo4jStore
 
 store = Neo4jStore(sys.argv[1])
 trail = SharedTrail.open(store, signer=SigningKey.load(sys.argv[2]), checkpoint_every=5)
+trail.checkpoint()  # opens its chain
 print("CHAIN", trail.chain, flush=True)
 i = 0
 while True:
@@ -185,3 +186,26 @@ def test_a_writer_killed_mid_append_leaves_a_trail_that_verifies(
     # Every acknowledged entry is there, in order, and nothing half-written.
     assert [e.n for e in held] == list(range(len(held))) and len(held) > acknowledged
     assert len(held) % 2 == 1  # the opening entry, then whole pairs
+
+
+def test_a_full_chain_is_signed_and_the_writer_goes_on_in_a_new_one(
+        store: Neo4jStore, signer: SigningKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pacte.audit import shared_trail
+
+    monkeypatch.setattr(shared_trail, "CHAIN_SPAN", 4)
+    clock = FakeClock()
+    with SharedTrail.open(store, signer=signer, now=clock) as trail:
+        made = []
+        for i in range(9):
+            clock.advance(seconds=1)
+            made += trail.append_many([_record(i, "s_full")])
+    report = verify_shared(store, public_key=signer.public_key)
+    assert report.ok and report.chains == 3 and report.unsigned == 0, report.lines()
+    # seq = ord * span + n: distinct, and each leads back to its entry.
+    assert len({e.seq for e in made}) == 9
+    listed = trail.entries(subject="s_full", limit=100)
+    assert [e.seq for e in listed] == [e.seq for e in made]
+    assert [e.seq for e in trail.entries(subject="s_full", after_seq=made[3].seq)] == [
+        e.seq for e in made[4:]]
+    with pytest.raises(InputError):
+        trail.entries(after_seq=10_000_000)

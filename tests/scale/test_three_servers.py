@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from pacte.audit.shared_trail import CHAIN_SPAN, SharedTrail, verify_shared
+from pacte.graph.neo4j_store import Neo4jStore
 from tests.scale.conftest import Shared
 from tests.scale.servers import Server, start
 
@@ -22,6 +24,10 @@ GRANT = ('mutation($id: ID!) { grantConsent(customerId: $id, purpose: "marketing
 WITHDRAW = ('mutation($id: ID!) { withdrawConsent(customerId: $id, purpose: "marketing.email")'
             ' { status } }')
 ERASE = "mutation($id: ID!) { eraseCustomer(customerId: $id) { subject } }"
+USES = "query($id: ID!) { myDataUses(customerId: $id, first: 100) { edges { node { action } } } }"
+TRAIL = ("query($id: ID!) { auditTrail(customerId: $id, first: 100) { edges { node { action "
+         "seq } } } }")
+VERIFY = "{ auditVerification { ok firstBad lines } }"
 
 
 def neo4j_properties(uri: str) -> list[tuple[list[str], dict[str, Any]]]:
@@ -164,9 +170,9 @@ def test_a_server_killed_during_writes_loses_no_acknowledged_write(
         shared: Shared, servers: list[Server], app_key: str) -> None:
     import threading
 
-    from pacte.audit import AuditTrail, verify
     from pacte.crypto import SigningKey
 
+    auditor = shared.world.keys["auditor"]
     s0, s1, _ = servers
     acknowledged: list[str] = []
     started = threading.Event()
@@ -195,13 +201,50 @@ def test_a_server_killed_during_writes_loses_no_acknowledged_write(
     # Every write it acknowledged is there for another server...
     for cid in acknowledged:
         assert s1.data(app_key, "service", READ, {"id": cid})["customer"] is not None
-    # ...and its trail verifies, holding a record of each.
+    # ...and the shared trail verifies, holding a record of each (the killed server
+    # left no audit.db: its entries are in Neo4j, with every other server's).
+    assert not (s0.work_dir / "audit.db").exists()
     key = SigningKey.load(shared.signing_key_file)
-    with AuditTrail.open(s0.work_dir / "audit.db", signer=None, read_only=True,
-                         for_verify=True) as trail:
-        report = verify(trail, public_key=key.public_key)
-        assert report.ok, report.lines()
-        for cid in acknowledged:
-            ref = shared.world.rt._backend.subject_ref(cid)
-            assert [e for e in trail.entries(subject=ref, limit=10)
-                    if e.record["outcome"] == "ok"], cid
+    store = shared.world.rt._backend.store
+    assert isinstance(store, Neo4jStore)
+    report = verify_shared(store, public_key=key.public_key)
+    assert report.ok and report.chains >= 2, report.lines()  # s0 and s1 (s2 wrote nothing)
+    trail = SharedTrail.open(store, signer=key)
+    for cid in acknowledged:
+        ref = shared.world.rt._backend.subject_ref(cid)
+        assert [e for e in trail.entries(subject=ref, limit=10)
+                if e.record["outcome"] == "ok"], cid
+    # Through a surviving server too, as an auditor asks it.
+    verified = s1.data(auditor, "legal", VERIFY)["auditVerification"]
+    assert verified["ok"] and verified["firstBad"] is None, verified["lines"]
+
+
+def test_the_three_servers_write_one_trail_that_verifies(
+        shared: Shared, servers: list[Server], app_key: str) -> None:
+    auditor = shared.world.keys["auditor"]
+    made = []
+    for n, server in enumerate(servers):
+        made.append(server.data(app_key, "service", UPSERT, {"i": {
+            "name": f"Tri Trail{n}", "email": f"tri.trail{n}@example.com"}})[
+            "upsertCustomer"]["id"])
+    # Each customer read on the next server, and their own uses asked on a third.
+    for n, cid in enumerate(made):
+        servers[(n + 1) % 3].data(app_key, "service", READ, {"id": cid})
+        uses = servers[(n + 2) % 3].data(app_key, "self_service", USES, {"id": cid})
+        actions = [e["node"]["action"] for e in uses["myDataUses"]["edges"]]
+        assert "customer.write" in actions and "customer.read" in actions, actions
+    # Entries of all three in one trail, one chain per server, that verifies.
+    entries = servers[0].data(auditor, "legal", TRAIL, {"id": made[2]})["auditTrail"]["edges"]
+    assert {e["node"]["action"] for e in entries} >= {"customer.write", "customer.read"}
+    chains = {e["node"]["seq"] // CHAIN_SPAN for e in entries}  # seq = chain ord * span + n
+    # Written on server 2, read on server 0, its uses asked on server 1.
+    assert len(chains) == 3, chains
+    for server in servers:
+        verified = server.data(auditor, "legal", VERIFY)["auditVerification"]
+        assert verified["ok"], verified["lines"]
+    for server in servers:
+        server.stop()  # each signs its chain's final checkpoint
+    store = shared.world.rt._backend.store
+    assert isinstance(store, Neo4jStore)
+    report = verify_shared(store, public_key=shared.world.rt.signing_public_key)
+    assert report.ok and report.chains == 3 and report.unsigned == 0, report.lines()
