@@ -9,6 +9,8 @@ Layout in the graph (every query text is a constant; values are always parameter
                                                     unique unique_key (event ids only)
     (:PacteMeta {key, value})                       unique key
 
+(The statements that make those constraints and indexes: pacte.graph.neo4j_schema.)
+
 Node kinds and edge types are properties, not labels or relationship types: Cypher
 cannot take a label or type as a parameter (5.26's dynamic labels do not use indexes),
 so splicing them into query text would be the only alternative, and a whitelist would
@@ -43,20 +45,16 @@ from typing import Any, LiteralString, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import neo4j
-from neo4j.exceptions import (
-    ClientError,
-    DriverError,
-    Neo4jError,
-)
+from neo4j.exceptions import DriverError, Neo4jError
 
 from pacte.errors import ConfigError, CorruptStore
-from pacte.graph.neo4j_errors import CONSTRAINT_FAILED as _CONSTRAINT_FAILED
 from pacte.graph.neo4j_errors import mapped as _mapped
+from pacte.graph.neo4j_schema import SCHEMA_VERSION, create_schema
 from pacte.graph.neo4j_scope import AROUND as _AROUND
 from pacte.graph.neo4j_scope import Scope as _Scope
 from pacte.graph.neo4j_scope import edge_row as _edge
 from pacte.graph.neo4j_scope import node_row as _node
-from pacte.graph.neo4j_write import SEEK_NODE, apply, plan, unique
+from pacte.graph.neo4j_write import SEEK_NODE, commit, plan, set_meta, unique
 from pacte.graph.store import (
     NEO4J_SCHEMES,
     Cursor,
@@ -70,63 +68,12 @@ from pacte.graph.store import (
 
 __all__ = ["SCHEMA_VERSION", "Hop", "Neo4jStore"]
 
-SCHEMA_VERSION = "1"
 _T = TypeVar("_T")
 
 # Larger than any real page; LIMIT cannot be null, and one query text per shape is enough.
 _NO_LIMIT = 2**62
 # The same for a list slice, which Cypher takes as a 32-bit integer.
 _NO_SLICE = 2**31 - 1
-
-_SCHEMA: tuple[LiteralString, ...] = (
-    "CREATE CONSTRAINT pacte_node_id IF NOT EXISTS "
-    "FOR (n:PacteNode) REQUIRE n.id IS UNIQUE",
-    "CREATE INDEX pacte_node_kind IF NOT EXISTS FOR (n:PacteNode) ON (n.kind, n.id)",
-    "CREATE INDEX pacte_node_owner IF NOT EXISTS FOR (n:PacteNode) ON (n.owner)",
-    "CREATE CONSTRAINT pacte_edge_id IF NOT EXISTS "
-    "FOR ()-[r:PACTE_EDGE]-() REQUIRE r.id IS UNIQUE",
-    "CREATE CONSTRAINT pacte_index_key IF NOT EXISTS "
-    "FOR (i:PacteIndex) REQUIRE i.key IS UNIQUE",
-    "CREATE INDEX pacte_index_token IF NOT EXISTS FOR (i:PacteIndex) ON (i.name, i.token)",
-    # Set on event-id entries only (Neo4j has no partial constraints; a node without the
-    # property is not constrained): one interaction per event id, even when two
-    # processes record it at the same moment.
-    "CREATE CONSTRAINT pacte_index_unique IF NOT EXISTS "
-    "FOR (i:PacteIndex) REQUIRE i.unique_key IS UNIQUE",
-    "CREATE INDEX pacte_index_node IF NOT EXISTS FOR (i:PacteIndex) ON (i.node_id)",
-    "CREATE CONSTRAINT pacte_meta_key IF NOT EXISTS "
-    "FOR (m:PacteMeta) REQUIRE m.key IS UNIQUE",
-    # The key vault kept beside the graph (pacte.crypto.neo4j_vault).
-    "CREATE CONSTRAINT pacte_vault_key IF NOT EXISTS "
-    "FOR (v:PacteVault) REQUIRE v.key IS UNIQUE",
-    "CREATE CONSTRAINT pacte_dek_key IF NOT EXISTS FOR (k:PacteDek) REQUIRE k.key IS UNIQUE",
-    "CREATE INDEX pacte_dek_customer IF NOT EXISTS FOR (k:PacteDek) ON (k.customer_id)",
-    "CREATE CONSTRAINT pacte_tombstone_ref IF NOT EXISTS "
-    "FOR (t:PacteTombstone) REQUIRE t.subject_ref IS UNIQUE",
-    "CREATE CONSTRAINT pacte_erasing_customer IF NOT EXISTS "
-    "FOR (e:PacteErasing) REQUIRE e.customer_id IS UNIQUE",
-    # The audit trail kept beside the graph (pacte.audit.shared_trail).
-    "CREATE CONSTRAINT pacte_audit_chain IF NOT EXISTS "
-    "FOR (c:PacteAuditChain) REQUIRE c.chain IS UNIQUE",
-    "CREATE CONSTRAINT pacte_audit_entry IF NOT EXISTS "
-    "FOR (e:PacteAuditEntry) REQUIRE e.key IS UNIQUE",
-    "CREATE INDEX pacte_audit_entry_time IF NOT EXISTS "
-    "FOR (e:PacteAuditEntry) ON (e.time)",
-    "CREATE INDEX pacte_audit_entry_chain IF NOT EXISTS "
-    "FOR (e:PacteAuditEntry) ON (e.chain, e.n)",
-    "CREATE INDEX pacte_audit_subject IF NOT EXISTS "
-    "FOR (s:PacteAuditSubject) ON (s.subject, s.time)",
-    "CREATE CONSTRAINT pacte_audit_checkpoint IF NOT EXISTS "
-    "FOR (c:PacteAuditCheckpoint) REQUIRE c.key IS UNIQUE",
-)
-_AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
-_INIT_VERSION = (
-    "MERGE (m:PacteMeta {key: 'schema_version'}) ON CREATE SET m.value = $version "
-    "RETURN m.value AS version"
-)
-
-# -- writes (the batch's statements are in pacte.graph.neo4j_write) ---------------------
-_SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 
 # -- reads -----------------------------------------------------------------------------
 # Rows come back as one list in one record (see the module's docstring); `collect` keeps
@@ -215,10 +162,6 @@ _ITER_INDEX = (
     "WITH i ORDER BY i.key LIMIT $limit RETURN collect([i.key, i.name, i.token, i.node_id])"
 )
 _GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
-
-
-def _run_statement(tx: neo4j.ManagedTransaction, statement: LiteralString) -> None:
-    tx.run(statement).consume()
 
 
 def _single_value(result: neo4j.Result) -> Any:
@@ -322,16 +265,7 @@ class Neo4jStore:
             if self._schema_ready:
                 return
             with _mapped("schema setup"), self._session() as session:
-                for statement in _SCHEMA:
-                    try:
-                        session.execute_write(_run_statement, statement)
-                    except ClientError as exc:
-                        # Another process created the same rule between IF NOT EXISTS and us.
-                        if "AlreadyExists" not in (exc.code or ""):
-                            raise
-                session.run(_AWAIT_INDEXES, seconds=300).consume()
-                version = session.execute_write(
-                    lambda tx: tx.run(_INIT_VERSION, version=SCHEMA_VERSION).single(strict=True)[0])
+                version = create_schema(session)
             if version != SCHEMA_VERSION:
                 raise CorruptStore("the Neo4j database holds an unknown pacte schema version")
             self._schema_ready = True
@@ -457,21 +391,13 @@ class Neo4jStore:
         self._ensure_schema()
         self._forget_scope()
         with _mapped("write"), self._session() as session:
-            try:
-                session.execute_write(apply, planned)
-            except ClientError as exc:
-                if exc.code != _CONSTRAINT_FAILED:
-                    raise
-                # Another transaction may have created a node this one found absent:
-                # replayed with MERGE (see pacte.graph.neo4j_write). A real conflict (an
-                # event id recorded twice) fails again, and is raised as Conflict.
-                session.execute_write(apply, planned, merge=True)
+            commit(session, planned)
 
     def set_meta(self, key: str, value: str) -> None:
         self._ensure_schema()
         self._forget_scope()
         with _mapped("set_meta"), self._session() as session:
-            session.execute_write(lambda tx: tx.run(_SET_META, key=key, value=value).consume())
+            session.execute_write(set_meta, key, value)
 
     # -- beside the graph: the key vault and the audit trail --------------------------------
 

@@ -1,4 +1,5 @@
-"""How `Neo4jStore.write` applies a `WriteBatch`: constant Cypher, parameter lists.
+"""How `Neo4jStore.write` applies a `WriteBatch` (and `set_meta` its value): constant
+Cypher, parameter lists.
 
 A batch is one transaction of a few UNWIND statements, each over a list parameter, so
 the query texts stay constant (one cached plan each) however large the batch.
@@ -27,11 +28,13 @@ from dataclasses import dataclass
 from typing import Any, LiteralString, TypeVar
 
 import neo4j
+from neo4j.exceptions import ClientError
 
 from pacte.errors import StorageError
+from pacte.graph.neo4j_errors import CONSTRAINT_FAILED
 from pacte.graph.store import EVENT_INDEX, WriteBatch, encode_props
 
-__all__ = ["SEEK_NODE", "WritePlan", "apply", "plan", "unique"]
+__all__ = ["SEEK_NODE", "WritePlan", "apply", "commit", "plan", "set_meta", "unique"]
 
 _T = TypeVar("_T")
 
@@ -71,6 +74,7 @@ _CREATE_EDGES = (
     "CREATE (s)-[:PACTE_EDGE {id: e.id, type: e.type, at: e.at, props: e.props}]->(d) "
     "RETURN count(*) AS created"
 )
+_SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
 _PUT_INDEX = (
     "UNWIND $entries AS i MERGE (x:PacteIndex {key: i.key}) "
     "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id, "
@@ -131,11 +135,37 @@ def plan(batch: WriteBatch) -> WritePlan:
                      unique(batch.delete_edges), unique(batch.unindex))
 
 
+def commit(session: neo4j.Session, p: WritePlan) -> None:
+    """The batch in one managed transaction, replayed once with MERGE after a lost race."""
+    try:
+        session.execute_write(apply, p)
+    except ClientError as exc:
+        if exc.code != CONSTRAINT_FAILED:
+            raise
+        # Another transaction may have created a node this one found absent (see the
+        # module's docstring). A real conflict (an event id recorded twice) fails again,
+        # and is raised as Conflict.
+        session.execute_write(apply, p, merge=True)
+
+
+def set_meta(tx: neo4j.ManagedTransaction, key: str, value: str) -> None:
+    tx.run(_SET_META, key=key, value=value).consume()
+
+
 def apply(tx: neo4j.ManagedTransaction, p: WritePlan, *, merge: bool = False) -> None:
     """The batch in the order WriteBatch documents: deletions, then puts.
 
     `merge` is the replay after a lost race (see the module's docstring).
     """
+    _delete(tx, p)
+    new = _put_nodes(tx, p.nodes, merge=merge)
+    if p.edges:
+        _put_edges(tx, p.edges, new)
+    if p.entries:
+        tx.run(_PUT_INDEX, entries=p.entries).consume()
+
+
+def _delete(tx: neo4j.ManagedTransaction, p: WritePlan) -> None:
     if p.delete_nodes:
         tx.run(_DELETE_NODES, ids=p.delete_nodes).consume()
         tx.run(_UNINDEX, ids=p.delete_nodes).consume()
@@ -143,29 +173,35 @@ def apply(tx: neo4j.ManagedTransaction, p: WritePlan, *, merge: bool = False) ->
         tx.run(_DELETE_EDGES, ids=p.delete_edges).consume()
     if p.unindex:
         tx.run(_UNINDEX, ids=p.unindex).consume()
-    new: set[str] = set()
-    if p.nodes and merge:
-        tx.run(_MERGE_NODES, nodes=p.nodes).consume()
-    elif p.nodes:
-        # After the deletions: a node deleted above and put again is new, edges and all.
-        existing = set(tx.run(_EXISTING_NODES, ids=[n["id"] for n in p.nodes]
-                              ).single(strict=True)[0])
-        created = [n for n in p.nodes if n["id"] not in existing]
-        updated = [n for n in p.nodes if n["id"] in existing]
-        new = {n["id"] for n in created}
-        if created:
-            tx.run(_CREATE_NODES, nodes=created).consume()
-        if updated:
-            tx.run(_SET_NODES, nodes=updated).consume()
-    if p.edges:
-        # An edge at a node that did not exist before this batch cannot exist yet.
-        old = [e["id"] for e in p.edges if e["src"] not in new and e["dst"] not in new]
-        if old:
-            tx.run(_DELETE_EDGES, ids=old).consume()
-        made = tx.run(_CREATE_EDGES, edges=p.edges).single(strict=True)[0]
-        if made != len(p.edges):
-            raise EndpointMissing(
-                f"{len(p.edges) - made} edge(s) refer to nodes that do not exist; "
-                "the batch was not applied")
-    if p.entries:
-        tx.run(_PUT_INDEX, entries=p.entries).consume()
+
+
+def _put_nodes(tx: neo4j.ManagedTransaction, nodes: list[dict[str, Any]], *, merge: bool
+               ) -> set[str]:
+    """Upsert the nodes; the ids of those that did not exist before (none when merging)."""
+    if not nodes:
+        return set()
+    if merge:
+        tx.run(_MERGE_NODES, nodes=nodes).consume()
+        return set()
+    # After the deletions: a node deleted above and put again is new, edges and all.
+    existing = set(tx.run(_EXISTING_NODES, ids=[n["id"] for n in nodes]).single(strict=True)[0])
+    created = [n for n in nodes if n["id"] not in existing]
+    updated = [n for n in nodes if n["id"] in existing]
+    if created:
+        tx.run(_CREATE_NODES, nodes=created).consume()
+    if updated:
+        tx.run(_SET_NODES, nodes=updated).consume()
+    return {n["id"] for n in created}
+
+
+def _put_edges(tx: neo4j.ManagedTransaction, edges: list[dict[str, Any]], new: set[str]
+               ) -> None:
+    # An edge at a node that did not exist before this batch cannot exist yet.
+    old = [e["id"] for e in edges if e["src"] not in new and e["dst"] not in new]
+    if old:
+        tx.run(_DELETE_EDGES, ids=old).consume()
+    made = tx.run(_CREATE_EDGES, edges=edges).single(strict=True)[0]
+    if made != len(edges):
+        raise EndpointMissing(
+            f"{len(edges) - made} edge(s) refer to nodes that do not exist; "
+            "the batch was not applied")

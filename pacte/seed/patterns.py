@@ -75,71 +75,78 @@ class Planted:
             yield self._plant(batch)
 
     def _plant(self, batch: WriteBatch) -> WriteBatch:
-        owns = {e.dst: e for e in batch.edges if e.type == "OWNS"}
-        about = {e.src: e.dst for e in batch.edges if e.type == "ABOUT"}
-        by_owner: dict[str, list[Node]] = {}
-        for n in batch.nodes:
-            if n.owner is not None and n.kind in ("Interaction", "Device"):
-                by_owner.setdefault(n.owner, []).append(n)
-        drop: set[str] = set()
-        changed: dict[str, Node] = {}
-        nodes, edges = list(batch.nodes), list(batch.edges)
+        b = _Batch(batch)
         for customer in [n for n in batch.nodes if n.kind == "Customer"]:
-            cid = customer.id
-            rnd = _random.Random(f"pacte-patterns:{self._seed}:{cid}").random
-            truth = self.truth.setdefault(cid, set())
-            owned = by_owner.get(cid, [])
-            for device in (n for n in owned if n.kind == "Device"):
-                changed[device.id], registered = self._wear(device, owns[device.id].at,
-                                                            rnd, truth)
-                owns[device.id] = dataclasses.replace(owns[device.id], at=registered)
-            journey = [n for n in owned if n.kind == "Interaction"]
-            added = _Adder(cid, nodes, edges)
-            bought = [(_at(n), about[n.id]) for n in journey
-                      if n.props.get("kind") == "purchase" and n.id in about]
-            if rnd() < _RECENT_A:
-                a = sorted(FOLLOWS)[int(rnd() * len(FOLLOWS))]
-                at = self._now_us - int((1 + rnd() * 44) * _DAY_US)
-                added.purchase(a, at, "app" if rnd() < 0.5 else "web")
-                bought.append((at, a))
-            owned_products = {p for _, p in bought}
-            follow_ups: set[tuple[str, str]] = set()
-            for at, a in sorted(bought):
-                b = FOLLOWS.get(a)
-                if b is None or rnd() >= _FOLLOW:
-                    continue
-                then = at + int((7 + rnd() * 48) * _DAY_US)
-                if then < self._now_us:
-                    added.purchase(b, then, "web")
-                    owned_products.add(b)
-                elif b not in owned_products:
-                    follow_ups.add((FOLLOW_UP, b))
-            u = rnd()
-            if u < _AT_RISK:
-                since = self._now_us - 90 * _DAY_US
-                drop.update(n.id for n in [*journey, *added.nodes] if _at(n) >= since)
-                for _ in range(2 + (rnd() < 0.5)):
-                    added.contact("support", ("phone", "email", "chat")[int(rnd() * 3)],
-                                  self._now_us - int((1 + rnd() * 49) * _DAY_US))
-                truth.add((AT_RISK, ""))
-                follow_ups.clear()  # they will buy nothing more
-            elif u < _AT_RISK + _MOVE:
-                to = _MOVED_TO[int(rnd() * len(_MOVED_TO))]
-                since = self._now_us - 120 * _DAY_US
-                for n in [*journey, *added.nodes]:
-                    if _at(n) >= since and n.props.get("kind") != "telemetry":
-                        changed[n.id] = Node(n.kind, n.id, {**n.props, "channel": to},
-                                             n.owner)
-                for _ in range(2):
-                    added.contact("visit", to, self._now_us - int((1 + rnd() * 59) * _DAY_US))
-                truth.add((CHANNEL_CHANGE, to))
-            truth.update(follow_ups)
-        nodes = [changed.get(n.id, n) for n in nodes if n.id not in drop]
-        edges = [owns.get(e.dst, e) if e.type == "OWNS" else e for e in edges]
-        if drop:
-            edges = [e for e in edges
-                     if e.src not in drop and e.dst not in drop and e.id[2:] not in drop]
-        return WriteBatch(nodes=nodes, edges=edges, index=list(batch.index))
+            self._customer(customer.id, b)
+        return b.planted(batch)
+
+    def _customer(self, cid: str, b: _Batch) -> None:
+        """Plant the three patterns in one customer's part of the batch; the draws come
+        from the customer's own stream, in a fixed order."""
+        rnd = _random.Random(f"pacte-patterns:{self._seed}:{cid}").random
+        truth = self.truth.setdefault(cid, set())
+        owned = b.by_owner.get(cid, [])
+        for device in (n for n in owned if n.kind == "Device"):
+            b.changed[device.id], registered = self._wear(device, b.owns[device.id].at,
+                                                          rnd, truth)
+            b.owns[device.id] = dataclasses.replace(b.owns[device.id], at=registered)
+        journey = [n for n in owned if n.kind == "Interaction"]
+        added = _Adder(cid, b.nodes, b.edges)
+        follow_ups = self._follow(journey, b.about, added, rnd)
+        u = rnd()
+        if u < _AT_RISK:
+            b.drop.update(self._drift_away(journey, added, rnd))
+            truth.add((AT_RISK, ""))
+            follow_ups.clear()  # they will buy nothing more
+        elif u < _AT_RISK + _MOVE:
+            truth.add((CHANNEL_CHANGE, self._move(journey, added, b.changed, rnd)))
+        truth.update(follow_ups)
+
+    def _follow(self, journey: list[Node], about: dict[str, str], added: _Adder,
+                rnd: Callable[[], float]) -> set[tuple[str, str]]:
+        """Purchases that follow others; the follow-ups still to come."""
+        bought = [(_at(n), about[n.id]) for n in journey
+                  if n.props.get("kind") == "purchase" and n.id in about]
+        if rnd() < _RECENT_A:
+            a = sorted(FOLLOWS)[int(rnd() * len(FOLLOWS))]
+            at = self._now_us - int((1 + rnd() * 44) * _DAY_US)
+            added.purchase(a, at, "app" if rnd() < 0.5 else "web")
+            bought.append((at, a))
+        owned_products = {p for _, p in bought}
+        follow_ups: set[tuple[str, str]] = set()
+        for at, a in sorted(bought):
+            b = FOLLOWS.get(a)
+            if b is None or rnd() >= _FOLLOW:
+                continue
+            then = at + int((7 + rnd() * 48) * _DAY_US)
+            if then < self._now_us:
+                added.purchase(b, then, "web")
+                owned_products.add(b)
+            elif b not in owned_products:
+                follow_ups.add((FOLLOW_UP, b))
+        return follow_ups
+
+    def _drift_away(self, journey: list[Node], added: _Adder, rnd: Callable[[], float]
+                    ) -> set[str]:
+        """Nothing in the last 90 days but support contacts; the interactions to drop."""
+        since = self._now_us - 90 * _DAY_US
+        drop = {n.id for n in [*journey, *added.nodes] if _at(n) >= since}
+        for _ in range(2 + (rnd() < 0.5)):
+            added.contact("support", ("phone", "email", "chat")[int(rnd() * 3)],
+                          self._now_us - int((1 + rnd() * 49) * _DAY_US))
+        return drop
+
+    def _move(self, journey: list[Node], added: _Adder, changed: dict[str, Node],
+              rnd: Callable[[], float]) -> str:
+        """The last 120 days' contacts on another channel, and two visits there; which."""
+        to = _MOVED_TO[int(rnd() * len(_MOVED_TO))]
+        since = self._now_us - 120 * _DAY_US
+        for n in [*journey, *added.nodes]:
+            if _at(n) >= since and n.props.get("kind") != "telemetry":
+                changed[n.id] = Node(n.kind, n.id, {**n.props, "channel": to}, n.owner)
+        for _ in range(2):
+            added.contact("visit", to, self._now_us - int((1 + rnd() * 59) * _DAY_US))
+        return to
 
     def _wear(self, device: Node, registered: int, draw: Callable[[], float],
               truth: set[tuple[str, str]]) -> tuple[Node, int]:
@@ -162,6 +169,30 @@ class Planted:
         elif share >= SERVICE_AT and draw() < _WORN:
             truth.add((DEVICE_SERVICE, device.id))
         return worn, self._now_us - int(days * _DAY_US)
+
+
+class _Batch:
+    """One batch being planted: its nodes and edges, and what the patterns change."""
+
+    def __init__(self, batch: WriteBatch) -> None:
+        self.owns = {e.dst: e for e in batch.edges if e.type == "OWNS"}
+        self.about = {e.src: e.dst for e in batch.edges if e.type == "ABOUT"}
+        self.by_owner: dict[str, list[Node]] = {}
+        for n in batch.nodes:
+            if n.owner is not None and n.kind in ("Interaction", "Device"):
+                self.by_owner.setdefault(n.owner, []).append(n)
+        self.drop: set[str] = set()
+        self.changed: dict[str, Node] = {}
+        self.nodes, self.edges = list(batch.nodes), list(batch.edges)
+
+    def planted(self, batch: WriteBatch) -> WriteBatch:
+        drop = self.drop
+        nodes = [self.changed.get(n.id, n) for n in self.nodes if n.id not in drop]
+        edges = [self.owns.get(e.dst, e) if e.type == "OWNS" else e for e in self.edges]
+        if drop:
+            edges = [e for e in edges
+                     if e.src not in drop and e.dst not in drop and e.id[2:] not in drop]
+        return WriteBatch(nodes=nodes, edges=edges, index=list(batch.index))
 
 
 def _at(interaction: Node) -> int:

@@ -144,89 +144,114 @@ def _messy_email(email: str, rnd: random.Random) -> str:
     return email.upper() if u < 0.1 else f" {email} " if u < 0.2 else email
 
 
+class _Identity:
+    """How the systems know one person: what each record of theirs may carry."""
+
+    def __init__(self, p: _Person, rnd: random.Random, previous_phone: str | None) -> None:
+        self.pid = pid = p.node.id
+        props = p.node.props
+        self.email, self.name = str(props["email"]), str(props["name"])
+        phone = str(props["phone"])
+        if previous_phone is not None and rnd.random() < _HOUSEHOLD:
+            phone = previous_phone  # a housemate: same landline, own email
+        self.phone = phone
+        self.in_crm = rnd.random() < _IN_CRM
+        self.crm_id = f"CRM-{int(pid[2:], 16) % 10**10:010d}-{pid[-4:]}"
+        self.loyalty = f"LC {rnd.randrange(10**8):08d}" \
+            if self.in_crm and rnd.random() < _LOYALTY else None
+        self.store_phone = phone if rnd.random() > _NEW_PHONE else \
+            f"+1{rnd.randrange(200, 999)}555{rnd.randrange(10**4):04d}"  # a new number
+        self.app_serial = f"APP-{pid[2:]}"
+        self.logged_in = False
+        self.orders = 0
+
+
 def _person(w: _Writers, rnd: random.Random, p: _Person, previous_phone: str | None
             ) -> str:
-    pid = p.node.id
-    props = p.node.props
-    email, name = str(props["email"]), str(props["name"])
-    phone = str(props["phone"])
-    if previous_phone is not None and rnd.random() < _HOUSEHOLD:
-        phone = previous_phone  # a housemate: same landline, own email
-    in_crm = rnd.random() < _IN_CRM
-    crm_id = f"CRM-{int(pid[2:], 16) % 10**10:010d}-{pid[-4:]}"
-    loyalty = f"LC {rnd.randrange(10**8):08d}" if in_crm and rnd.random() < _LOYALTY \
-        else None
-    store_phone = phone if rnd.random() > _NEW_PHONE else \
-        f"+1{rnd.randrange(200, 999)}555{rnd.randrange(10**4):04d}"  # a new number
-    if in_crm:
-        w.crm.writerow([crm_id, name, email, phone, props["birth_date"], props["segment"],
-                        loyalty or ""])
-        w.row("crm_customers.csv", pid, "crm", crm_id)
-    app_serial = f"APP-{pid[2:]}"
-    logged_in = False
-    order = 0
+    who = _Identity(p, rnd, previous_phone)
+    if who.in_crm:
+        props = p.node.props
+        w.crm.writerow([who.crm_id, who.name, who.email, who.phone, props["birth_date"],
+                        props["segment"], who.loyalty or ""])
+        w.row("crm_customers.csv", who.pid, "crm", who.crm_id)
     for inter in sorted(p.interactions, key=lambda n: (n.props["occurred_at"], n.id)):
-        ip = inter.props
-        kind, channel, at = str(ip["kind"]), str(ip["channel"]), ip["occurred_at"]
+        kind = str(inter.props["kind"])
         product = p.products.get(inter.id)
         if kind == "purchase" and product is not None:
-            order += 1
-            paid = ip.get("amount")
-            amount = f"{paid if isinstance(paid, int | float) else 0:.2f}"
-            if channel == "store":
-                receipt = f"R-{pid[2:]}-{order}"
-                # A till knows the loyalty card, else the phone, else an e-receipt email.
-                card = loyalty or ""
-                tel = _local_phone(store_phone, rnd) if not card and in_crm else ""
-                mail = email if not card and not tel else ""
-                w.pos.writerow([receipt, 1, card, tel, mail, product, amount, _iso(at),
-                                "store"])
-                w.row("store_pos.csv", pid, "order", f"{receipt}:1")
-            else:
-                oid = f"SO-{pid[2:]}-{order}"
-                w.shop.writerow([oid, 1, _messy_email(email, rnd), _typo(name, rnd), product,
-                                 1, amount.replace(".", ","), _iso(at),
-                                 channel if channel in ("web", "app") else "web"])
-                w.row("shop_orders.csv", pid, "order", f"{oid}:1")
-            continue
-        if kind == "telemetry":
-            continue  # the IoT platform's readings stand for these
-        event: dict[str, Any] = {"type": "event", "event_id": f"T-{inter.id[2:]}",
-                                 "channel": channel, "kind": kind, "ts": _iso(at),
-                                 "page": {"path": f"/p/{product or 'home'}"}}
-        if channel == "app":
-            if not logged_in:
-                event["type"] = "login"
-                event["user"] = {"email": email}
-                logged_in = True
-            event["device"] = {"serial": app_serial}
-        elif in_crm and channel in ("phone", "chat", "store"):
-            event["user"] = {"customer_id": crm_id}  # the call centre knows the CRM id
-        else:
-            event["user"] = {"email": _messy_email(email, rnd)}
-        if product is not None:
-            event["product"] = product
-        w.tracker.write(json.dumps(event) + "\n")
-        w.row("app_tracker_events.jsonl", pid, "event", str(event["event_id"]))
+            _order(w, rnd, who, inter, product)
+        elif kind != "telemetry":  # the IoT platform's readings stand for telemetry
+            _event(w, rnd, who, inter, product)
     for dev in p.devices:
-        serial = f"IOT-{dev.id[2:]}"
-        dp = dev.props
-        if rnd.random() < _PAIRED_BY_APP:
-            # Paired in the app: the tracker's login ties the device to the email.
-            pairing = {"type": "login", "event_id": f"PAIR-{dev.id[2:]}", "channel": "app",
-                       "kind": "visit", "ts": "2026-01-01T00:00:00Z",
-                       "user": {"email": email}, "device": {"serial": serial}}
-            w.tracker.write(json.dumps(pairing) + "\n")
-            w.row("app_tracker_events.jsonl", pid, "event", str(pairing["event_id"]))
-        else:
-            w.iot.write(json.dumps({"type": "device", "device_serial": serial,
-                                    "email": email, "device_type": dp["device_type"],
-                                    "model": dp["model"], "location": dp["location"]}) + "\n")
-            w.row("iot_platform.jsonl", pid, "device", serial)
-        for r in range(_READINGS):
-            reading = {"type": "reading", "event_id": f"RD-{dev.id[2:]}-{r}",
-                       "device_serial": serial, "at": f"2026-01-0{r + 2}T08:00:00Z",
-                       "reading": {"minutes": 30 + r * 7, "energy_kwh": round(0.1 * r, 2)}}
-            w.iot.write(json.dumps(reading) + "\n")
-            w.row("iot_platform.jsonl", pid, "event", str(reading["event_id"]))
-    return phone
+        _device(w, rnd, who, dev)
+    return who.phone
+
+
+def _order(w: _Writers, rnd: random.Random, who: _Identity, inter: Node, product: str
+           ) -> None:
+    ip = inter.props
+    channel, at = str(ip["channel"]), ip["occurred_at"]
+    pid = who.pid
+    who.orders += 1
+    paid = ip.get("amount")
+    amount = f"{paid if isinstance(paid, int | float) else 0:.2f}"
+    if channel == "store":
+        receipt = f"R-{pid[2:]}-{who.orders}"
+        # A till knows the loyalty card, else the phone, else an e-receipt email.
+        card = who.loyalty or ""
+        tel = _local_phone(who.store_phone, rnd) if not card and who.in_crm else ""
+        mail = who.email if not card and not tel else ""
+        w.pos.writerow([receipt, 1, card, tel, mail, product, amount, _iso(at), "store"])
+        w.row("store_pos.csv", pid, "order", f"{receipt}:1")
+    else:
+        oid = f"SO-{pid[2:]}-{who.orders}"
+        w.shop.writerow([oid, 1, _messy_email(who.email, rnd), _typo(who.name, rnd),
+                         product, 1, amount.replace(".", ","), _iso(at),
+                         channel if channel in ("web", "app") else "web"])
+        w.row("shop_orders.csv", pid, "order", f"{oid}:1")
+
+
+def _event(w: _Writers, rnd: random.Random, who: _Identity, inter: Node,
+           product: str | None) -> None:
+    ip = inter.props
+    channel = str(ip["channel"])
+    event: dict[str, Any] = {"type": "event", "event_id": f"T-{inter.id[2:]}",
+                             "channel": channel, "kind": str(ip["kind"]),
+                             "ts": _iso(ip["occurred_at"]),
+                             "page": {"path": f"/p/{product or 'home'}"}}
+    if channel == "app":
+        if not who.logged_in:
+            event["type"] = "login"
+            event["user"] = {"email": who.email}
+            who.logged_in = True
+        event["device"] = {"serial": who.app_serial}
+    elif who.in_crm and channel in ("phone", "chat", "store"):
+        event["user"] = {"customer_id": who.crm_id}  # the call centre knows the CRM id
+    else:
+        event["user"] = {"email": _messy_email(who.email, rnd)}
+    if product is not None:
+        event["product"] = product
+    w.tracker.write(json.dumps(event) + "\n")
+    w.row("app_tracker_events.jsonl", who.pid, "event", str(event["event_id"]))
+
+
+def _device(w: _Writers, rnd: random.Random, who: _Identity, dev: Node) -> None:
+    serial = f"IOT-{dev.id[2:]}"
+    dp = dev.props
+    if rnd.random() < _PAIRED_BY_APP:
+        # Paired in the app: the tracker's login ties the device to the email.
+        pairing = {"type": "login", "event_id": f"PAIR-{dev.id[2:]}", "channel": "app",
+                   "kind": "visit", "ts": "2026-01-01T00:00:00Z",
+                   "user": {"email": who.email}, "device": {"serial": serial}}
+        w.tracker.write(json.dumps(pairing) + "\n")
+        w.row("app_tracker_events.jsonl", who.pid, "event", str(pairing["event_id"]))
+    else:
+        w.iot.write(json.dumps({"type": "device", "device_serial": serial,
+                                "email": who.email, "device_type": dp["device_type"],
+                                "model": dp["model"], "location": dp["location"]}) + "\n")
+        w.row("iot_platform.jsonl", who.pid, "device", serial)
+    for r in range(_READINGS):
+        reading = {"type": "reading", "event_id": f"RD-{dev.id[2:]}-{r}",
+                   "device_serial": serial, "at": f"2026-01-0{r + 2}T08:00:00Z",
+                   "reading": {"minutes": 30 + r * 7, "energy_kwh": round(0.1 * r, 2)}}
+        w.iot.write(json.dumps(reading) + "\n")
+        w.row("iot_platform.jsonl", who.pid, "event", str(reading["event_id"]))
