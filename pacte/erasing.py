@@ -9,7 +9,8 @@ running, or the trail records a spurious "resumed" erasure beside the real one.
   erasure under way (`flock`), which the OS releases when the process dies. An open
   finishes the pending erasures only if it can take the lock exclusively at once.
 - Beside Neo4j (servers on many machines, each with its own working directory): a lock
-  in the database, one per customer being erased: the erasing server holds the write
+  in the database (one for every erasure, which an open re-applying the erasure log
+  must find free, and one per customer being erased): the erasing server holds the write
   lock of a `PacteMeta {key: 'erasing:<customer>'}` node in a transaction kept open
   for the erasure; the database releases it when the server's connection dies. An
   open that cannot take that lock within a second leaves the erasure to its server.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -93,21 +95,39 @@ class FileLocks:
 
 _HOLD = "MERGE (m:PacteMeta {key: $key}) SET m.value = 'erasing'"
 _RELEASE = "MATCH (m:PacteMeta {key: $key}) DELETE m"
+_LOG_KEY = "erasing:\x00log"  # never released by deletion: erasures queue on it
 
 
 class StoreLocks:
-    """One lock node per customer being erased, held in an open transaction."""
+    """One lock node per customer being erased, held in an open transaction, and one
+    for the erasure log: every erasure holds it too (the outermost, when the erasure of
+    a merged customer nests its parts'), so an open applies the log again only while
+    no erasure runs on any server (`quiet`), as `erasing.lock` does on one machine."""
 
     def __init__(self, store: Neo4jStore) -> None:
         self._store = store
+        self._depth = threading.local()  # erasures this thread holds the log lock for
+
+    def _held(self) -> int:
+        return int(getattr(self._depth, "n", 0))
 
     @contextlib.contextmanager
-    def erasing(self, customer_id: str) -> Iterator[None]:
-        key = "erasing:" + customer_id
+    def _holding(self, *keys: str) -> Iterator[None]:
         with self._store.write_transaction("erasure lock") as tx:
-            tx.run(_HOLD, key=key).consume()
-            yield
-            tx.run(_RELEASE, key=key).consume()
+            for key in keys:
+                tx.run(_HOLD, key=key).consume()
+            self._depth.n = self._held() + 1
+            try:
+                yield
+            finally:
+                self._depth.n = self._held() - 1
+            for key in keys:
+                if key != _LOG_KEY:
+                    tx.run(_RELEASE, key=key).consume()
+
+    def erasing(self, customer_id: str) -> contextlib.AbstractContextManager[None]:
+        key = "erasing:" + customer_id
+        return self._holding(key) if self._held() else self._holding(_LOG_KEY, key)
 
     @contextlib.contextmanager
     def abandoned(self, customer_id: str) -> Iterator[bool]:
@@ -122,11 +142,13 @@ class StoreLocks:
         with self.erasing(customer_id):
             yield True
 
-    def quiet(self) -> contextlib.AbstractContextManager[bool]:
-        # A lock of its own: servers opening at once apply the log one after the other
-        # (an erasure under way elsewhere writes its log line before it destroys, so
-        # applying it meanwhile only does the same destruction once more).
-        return self.abandoned("\x00erasure-log")
+    @contextlib.contextmanager
+    def quiet(self) -> Iterator[bool]:
+        if self._held() or not self._free(_LOG_KEY):
+            yield False
+            return
+        with self._holding(_LOG_KEY):
+            yield True
 
     def _free(self, key: str) -> bool:
         from neo4j.exceptions import DriverError, Neo4jError

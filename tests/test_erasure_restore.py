@@ -222,3 +222,40 @@ def test_an_erasure_dead_after_its_log_line_is_finished_on_open(
     with Pacte.open(rt.data_dir, now=world.clock) as again:
         _assert_erased(again, world, cid)
         assert [r["subjects"] for r in _reapplied(again)] == [[again._backend.subject_ref(cid)]]
+
+
+def test_a_rewrite_that_fails_for_one_restored_customer_does_not_spare_the_next(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two erased customers come back with a restore; the files cannot be rewritten after
+    # the first is erased again (readers keep them busy). The second must not stay
+    # readable until some later open.
+    from pacte.errors import StorageError
+
+    world = build_world(tmp_path)
+    data = world.rt.data_dir
+    world.rt.close()
+    _copy(("graph.db", "keys.db"), data, tmp_path / "backup")
+    first, second = world.customers["granted"], world.customers["withdrawn"]
+    with Pacte.open(data, now=world.clock) as rt:
+        session = rt.operator_session("self_service")
+        session.erase(first)
+        session.erase(second)
+    _copy(("graph.db", "keys.db"), tmp_path / "backup", data)
+
+    scrub, calls = SQLiteStore.scrub, []
+
+    def busy_once(store: SQLiteStore) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise StorageError("database is locked by readers", retryable=True)
+        scrub(store)
+
+    monkeypatch.setattr(SQLiteStore, "scrub", busy_once)
+    with Pacte.open(data, now=world.clock) as rt:
+        service = rt.operator_session("service")
+        for cid in (first, second):
+            assert service.customer(cid) is None
+            assert rt._backend.store.owned_by(cid) == []
+            with pytest.raises(KeyVaultError):
+                rt._backend.vault.data_key(cid)
+        assert len(_reapplied(rt)) == 2

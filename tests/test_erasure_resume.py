@@ -206,3 +206,42 @@ def test_a_busy_key_vault_does_not_stop_the_deletion(
         assert _erase_entries(again, before)[-1]["outcome"] == "resumed"
     vault = [f for f in rt.data_dir.iterdir() if f.name.startswith("keys.db")]
     assert not [f.name for f in vault if cid.encode() in f.read_bytes()]
+
+
+def test_an_open_does_not_apply_the_erasure_log_to_an_erasure_under_way(
+        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Between its log line and the destruction of the keys, an erasure looks to the
+    # erasure log like one a restore undid: an open at that moment must leave it to
+    # its own process, not erase it a second time ("reapplied") beside it.
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    destroy = rt._backend.vault.destroy
+    reached, go_on = threading.Event(), threading.Event()
+
+    def held(customer_id: str, **options: Any) -> Any:
+        reached.set()
+        go_on.wait(60)
+        return destroy(customer_id, **options)
+
+    monkeypatch.setattr(rt._backend.vault, "destroy", held)
+    outcome: dict[str, object] = {}
+
+    def erase() -> None:
+        try:
+            outcome["receipt"] = rt.operator_session("self_service").erase(cid)
+        except BaseException as exc:  # reported to the test below
+            outcome["error"] = exc
+
+    before = rt._backend.audit.size()
+    eraser = threading.Thread(target=erase)
+    eraser.start()
+    try:
+        assert reached.wait(60)
+        with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+            assert not other._backend.vault.is_destroyed(cid)  # left to its owner
+            assert other._backend.store.owned_by(cid) != []
+    finally:
+        go_on.set()
+        eraser.join()
+    assert "receipt" in outcome, outcome
+    assert [r["outcome"] for r in _erase_entries(rt, before)] == ["ok"]
