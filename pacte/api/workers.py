@@ -174,7 +174,10 @@ def _listener(host: str, port: int, *, backlog: int) -> socket.socket:
     """A socket of its own on the port, listening already: connections the kernel hands
     it before its worker is up (or while a dead one is replaced) wait in its backlog."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out, as uvicorn does: asyncio sets TCP_NODELAY only on
+    # connections whose socket says so, and without it Nagle's algorithm meeting the
+    # client's delayed ACKs held each response about 40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -148,3 +148,30 @@ def test_a_second_server_on_the_port_is_refused(served: tuple[Server, str, str],
             second.wait()
     assert second.returncode != 0
     assert "cannot listen on" in out
+
+
+def test_connections_on_a_worker_socket_are_sent_without_delay() -> None:
+    """asyncio turns Nagle's algorithm off only on sockets made as TCP sockets: without
+    it each small response waited for the client's delayed ACK (about 40 ms)."""
+    import asyncio
+
+    from pacte.api.workers import _listener
+
+    async def nodelay() -> int:
+        sock = _listener("127.0.0.1", 0, backlog=8)
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            conn = writer.get_extra_info("socket")
+            seen.set_result(conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname())
+        try:
+            return await asyncio.wait_for(seen, timeout=30)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(nodelay()) != 0
