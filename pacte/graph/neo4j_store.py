@@ -53,6 +53,7 @@ from pacte.errors import ConfigError, CorruptStore
 from pacte.graph.neo4j_errors import CONSTRAINT_FAILED as _CONSTRAINT_FAILED
 from pacte.graph.neo4j_errors import mapped as _mapped
 from pacte.graph.neo4j_scope import AROUND as _AROUND
+from pacte.graph.neo4j_scope import LOOKUP_AROUND as _LOOKUP_AROUND
 from pacte.graph.neo4j_scope import Scope as _Scope
 from pacte.graph.neo4j_scope import edge_row as _edge
 from pacte.graph.neo4j_scope import node_row as _node
@@ -227,6 +228,19 @@ def _single_value(result: neo4j.Result) -> Any:
 
 def _all_values(result: neo4j.Result) -> list[list[Any]]:
     return result.values()
+
+
+def _hop_params(hops: Sequence[Hop]) -> list[dict[str, Any]]:
+    """Hops as query parameters (a list of maps, so the query's text stays constant)."""
+    for h in hops:
+        if h.direction not in ("out", "in"):
+            raise ValueError(f"unknown direction {h.direction!r}")
+        if h.limit is not None and not 0 <= h.limit < _NO_SLICE:
+            raise ValueError(f"a hop's limit must be between 0 and {_NO_SLICE - 1}")
+    return [{"type": h.type, "out": h.direction == "out",
+             "limit": _NO_SLICE if h.limit is None else h.limit,
+             "nodes": h.nodes, "then": list(h.then), "then_nodes": h.then_nodes}
+            for h in hops]
 
 
 def _first_record(result: neo4j.Result) -> list[Any] | None:
@@ -427,20 +441,34 @@ class Neo4jStore:
         ``Hop("BOUGHT", nodes=True)`` and ``Hop("CONSENTED")``. Returns False, reading
         nothing, outside a read scope.
         """
-        for h in hops:
-            if h.direction not in ("out", "in"):
-                raise ValueError(f"unknown direction {h.direction!r}")
-            if h.limit is not None and not 0 <= h.limit < _NO_SLICE:
-                raise ValueError(f"a hop's limit must be between 0 and {_NO_SLICE - 1}")
+        params = _hop_params(hops)
         scope = self._scope.get()
         if scope is None:
             return False
-        params = [{"type": h.type, "out": h.direction == "out",
-                   "limit": _NO_SLICE if h.limit is None else h.limit,
-                   "nodes": h.nodes, "then": list(h.then), "then_nodes": h.then_nodes}
-                  for h in hops]
         scope.add(around, hops, self._query("prefetch", _AROUND,
                                             {"id": around, "hops": params}, _first_record))
+        return True
+
+    def prefetch_lookup(self, name: str, token: bytes, hops: Sequence[Hop], *, kind: str,
+                        decoy_after: str) -> bool:
+        """Read the nodes the index entry (`name`, `token`) points at, each with its
+        `hops`, into the current read scope, in one round trip: `lookup` of that entry
+        and the reads around what it finds are then answered from the scope.
+
+        When the entry points at nothing, the first node of `kind` after `decoy_after`
+        (or the first) is read in their place: the node a miss reads as its decoy (see
+        `Session._decoy_read`), so that a miss costs what a hidden match costs. Returns
+        False, reading nothing, outside a read scope.
+        """
+        params = _hop_params(hops)
+        scope = self._scope.get()
+        if scope is None:
+            return False
+        hexed = bytes(token).hex()
+        scope.add_lookup(name, hexed, hops, self._query(
+            "prefetch", _LOOKUP_AROUND,
+            {"name": name, "token": hexed, "kind": kind, "after": decoy_after,
+             "hops": params}, _first_record))
         return True
 
     def _forget_scope(self) -> None:
@@ -563,6 +591,11 @@ class Neo4jStore:
         return [str(r) for r in rows]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
+        scope = self._scope.get()
+        if scope is not None:
+            known = scope.lookups.get((name, bytes(token).hex()))
+            if known is not None:
+                return list(known)
         rows = self._read("lookup", _LOOKUP, name=name, token=bytes(token).hex())
         return [str(r) for r in rows]
 
