@@ -16,7 +16,8 @@ from typing import Any
 
 from pacte.graph.store import Cursor, Edge, Hop, Node, Value, decode_props
 
-__all__ = ["AROUND", "LOOKUP_AROUND", "Scope", "edge_row", "node_row"]
+__all__ = ["AROUND", "LOOKUP_AROUND", "PAGE_AROUND", "PAGE_AROUND_FIRST", "Scope", "edge_row",
+           "node_row"]
 
 # A node and, per hop, its newest `limit` edges of one type and direction, with the
 # nodes at their other ends and those nodes' outgoing edges of the `then` types (and the
@@ -52,6 +53,16 @@ AROUND = (
     "MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)"
     + _HOPS + "RETURN n.id, n.kind, n.owner, n.props, hops"
 )
+# A page of nodes of `$kind` in id order (after `$after`, or from the first, as the
+# store's scan reads it), each with its hops as in AROUND: a page of customers and
+# the 360 of each in one round trip.
+PAGE_AROUND = (
+    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
+    "WHERE n.kind = $kind AND n.id > $after "
+    "WITH n ORDER BY n.kind, n.id LIMIT $limit" + _HOPS
+    + "RETURN collect([n.id, n.kind, n.owner, n.props, hops])"
+)
+PAGE_AROUND_FIRST = PAGE_AROUND.replace("n.id > $after", "n.id IS NOT NULL")
 # The nodes an index entry points at, each with its hops as in AROUND, in one round
 # trip: a lookup by email and the customer-360 of what it finds. When the entry points
 # at nothing, the first node of `$kind` after `$after` (or the first of all) is read in
@@ -120,9 +131,19 @@ class Scope:
         self.lists: dict[tuple[str, str, str], tuple[list[Edge], bool]] = {}
         # (index name, token as hex) -> the node ids the entry points at, sorted
         self.lookups: dict[tuple[str, str], list[str]] = {}
+        # (kind, after, limit) -> the ids of that page of a scan, in id order
+        self.pages: dict[tuple[str, str | None, int], list[str]] = {}
 
     def clear(self) -> None:
-        self.nodes, self.absent, self.lists, self.lookups = {}, set(), {}, {}
+        self.nodes, self.absent, self.lists = {}, set(), {}
+        self.lookups, self.pages = {}, {}
+
+    def add_page(self, kind: str, after: str | None, limit: int, hops: Sequence[Hop],
+                 rows: Sequence[Any]) -> None:
+        """Remember the answer of PAGE_AROUND."""
+        for row in rows:
+            self.add(row[0], hops, row)
+        self.pages[(kind, after, limit)] = sorted(str(row[0]) for row in rows)
 
     def add_lookup(self, name: str, token: str, hops: Sequence[Hop],
                    value: Sequence[Any] | None) -> None:

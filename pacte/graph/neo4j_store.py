@@ -55,6 +55,8 @@ from pacte.graph.neo4j_errors import CONSTRAINT_FAILED as _CONSTRAINT_FAILED
 from pacte.graph.neo4j_errors import mapped as _mapped
 from pacte.graph.neo4j_scope import AROUND as _AROUND
 from pacte.graph.neo4j_scope import LOOKUP_AROUND as _LOOKUP_AROUND
+from pacte.graph.neo4j_scope import PAGE_AROUND as _PAGE_AROUND
+from pacte.graph.neo4j_scope import PAGE_AROUND_FIRST as _PAGE_AROUND_FIRST
 from pacte.graph.neo4j_scope import Scope as _Scope
 from pacte.graph.neo4j_scope import edge_row as _edge
 from pacte.graph.neo4j_scope import node_row as _node
@@ -370,6 +372,23 @@ class Neo4jStore:
              "hops": params}, _first_record))
         return True
 
+    def prefetch_page(self, kind: str, *, after: str | None, limit: int,
+                      hops: Sequence[Hop]) -> bool:
+        """Read the page `scan_nodes(kind, after=after, limit=limit)` reads, each node with
+        its `hops`, into the current read scope in one round trip: that scan and the
+        reads around its nodes are then answered from the scope. Returns False, reading
+        nothing, outside a read scope."""
+        params = _reads.hop_params(hops)
+        scope = self._scope.get()
+        if scope is None:
+            return False
+        query, extra = (_PAGE_AROUND_FIRST, {}) if after is None else (
+            _PAGE_AROUND, {"after": after})
+        rows = self._query("prefetch", query, {"kind": kind, "limit": limit, "hops": params,
+                                               **extra}, _single_value)
+        scope.add_page(kind, after, limit, hops, rows)
+        return True
+
     def _forget_scope(self) -> None:
         scope = self._scope.get()
         if scope is not None:
@@ -432,6 +451,9 @@ class Neo4jStore:
         return found
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
+        scope = self._scope.get()
+        if scope is not None and (page := scope.pages.get((kind, after, limit))) is not None:
+            return [scope.nodes[i] for i in page]
         if after is None:
             rows = self._read("scan_nodes", _reads.SCAN_FIRST, kind=kind, limit=limit)
         else:

@@ -356,6 +356,16 @@ class Session(Access):
             store.prefetch(customer_id, _C360_HOPS[
                 self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
+    def _prefetch_page(self, after: str | None, want: int) -> None:
+        """Inside a read scope, read the page `_visible_page(after, want)` reads and the
+        360 neighbourhood of each of its customers in one round trip, when the purpose
+        needs no consent (the page is then a plain scan; the consenting customers of a
+        page are found through their consents, not prefetched). Elsewhere, nothing."""
+        store = _scoped(self._b.store)
+        if store is not None and not self.purpose.needs_consent:
+            store.prefetch_page("Customer", after=after, limit=want, hops=_C360_HOPS[
+                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+
     def _prefetch_lookup(self, field: str, token: bytes, *, miss: str) -> None:
         """Inside a read scope, read the customers whose `field` has `token`, each with
         what `prefetch` reads around a customer, in one round trip; when there are none,

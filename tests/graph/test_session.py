@@ -533,6 +533,41 @@ def test_a_lookup_in_a_read_scope_changes_no_answer_and_no_audit(
         assert hidden == {trips["absent"]}
 
 
+def test_a_page_in_a_read_scope_changes_no_answer_and_no_audit(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of customers and the 360 of each, inside a read scope (one round trip on
+    Neo4j under a purpose without consent), return and record what plain reads do."""
+
+    def steps(start: int) -> list[object]:
+        entries = world.rt._backend.audit.entries(after_seq=start - 1, limit=100)
+        return [{k: v for k, v in e.record.items() if k != "request_id"} for e in entries]
+
+    def read(session: Session, after: str | None) -> tuple[object, ...]:
+        page = session.customers(first=4, after=after)
+        return page, [(session.interactions(v.id, first=20).items, session.consents(v.id),
+                       session.products_of(v.id)) for v in page.items]
+
+    after = None
+    for _ in range(3):  # the first page, and pages after a cursor
+        plain = world.rt.session(world.principals["admin"], "service", defer_audit=True)
+        start = _audit_size(world)
+        expected = read(plain, after)
+        plain.flush()
+        expected_audit = steps(start)
+        scoped = world.rt.session(world.principals["admin"], "service", defer_audit=True)
+        start = _audit_size(world)
+        with monkeypatch.context() as m:
+            calls = _server_reads(world, m)
+            with scoped.read_scope():
+                got = read(scoped, after)
+        scoped.flush()
+        assert got == expected
+        assert steps(start) == expected_audit
+        if calls is not None:  # Neo4j
+            assert calls == ["prefetch"]
+        after = expected[0].end_cursor  # type: ignore[attr-defined]
+
+
 # -- fields=: open only what the caller returns (DESIGN.md §9) ----------------------
 
 
