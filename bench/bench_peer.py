@@ -26,8 +26,10 @@ One run:
 5. the customer-360 and `{ __typename }` are timed on every server, arms interleaved,
    over several rounds; the best round of each arm counts.
 
-The load generator is bench_api's (Python asyncio, HTTP/1.1 keep-alive, 4
-connections), not wrk: its own cost per request is about the same for every arm.
+The load generator is wrk (1 thread, 4 keep-alive connections, as the issue measured)
+when it is installed (Debian: `apt-get install wrk`), else bench_api's (Python asyncio,
+HTTP/1.1 keep-alive, 4 connections), which says so: its own cost per request is about
+the same for every arm, but several times wrk's, on a core the servers may want.
 
 Without node/npm (Node 20+), a reachable npm registry, or Java for Neo4j, it prints
 why and returns no records. Run alone with `python -m bench.bench_peer [--quick]`.
@@ -53,17 +55,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_api import (
+    CLIENT_CPU,
     QUERY_360,
     TYPENAME,
     Arm,
     Phase,
     Server,
+    _check,
+    _cpu_seconds,
     _exchange,
     _free_port,
     _request,
     _server,
 )
-from bench.harness import Record, figure, ratio
+from bench.harness import Record, figure, ratio, wrk_load, wrk_path
 
 __all__ = ["run"]
 
@@ -342,6 +347,21 @@ def _check_same(servers: dict[str, tuple[Server, str, str]], ids: Sequence[str])
 # -- the run ------------------------------------------------------------------------------
 
 
+class _WrkArm(Arm):
+    """An arm whose rounds are timed by wrk (see `bench.harness.wrk_load`)."""
+
+    def round(self, phase: Phase) -> None:
+        _check(self.server.port, self.requests[0])
+        cpu0 = _cpu_seconds(self.server.pid)
+        load = wrk_load(self.server.port, self.requests, connections=self.connections,
+                        seconds=phase.seconds, warmup=phase.warmup, cpu=CLIENT_CPU)
+        cpu = _cpu_seconds(self.server.pid) - cpu0
+        if load.failures or not load.requests:
+            raise RuntimeError(f"{self.name}: {load.failures} of {load.requests} failed")
+        self.rounds.append((load, cpu))  # type: ignore[arg-type]  # same interface as Load
+
+
+
 def run(quick: bool) -> list[Record]:
     try:
         node, npm = _node_tools()
@@ -372,11 +392,14 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
                        "neo4j": (pacte_neo4j, key_neo4j, QUERY_360)}
             items = _check_same(servers, sample[:CHECKED])
             _log(f"the three servers agree on {CHECKED} customers ({items} items)")
+            arm = _WrkArm if wrk_path() else Arm
+            _log("load generator: " + ("wrk (1 thread)" if wrk_path() else
+                                       "Python asyncio (wrk is not installed)"))
             arms: dict[str, Arm] = {}
             for name, (s, key, query) in servers.items():
-                arms[f"{name}_360"] = Arm(f"{name} customer-360", s, [
+                arms[f"{name}_360"] = arm(f"{name} customer-360", s, [
                     _request(s.port, key, query, {"id": i}) for i in sample], CONNECTIONS, [])
-                arms[f"{name}_typename"] = Arm(f"{name} typename", s, [
+                arms[f"{name}_typename"] = arm(f"{name} typename", s, [
                     _request(s.port, key, TYPENAME, None)], CONNECTIONS, [])
             for r in range(phase.rounds):  # interleaved: a burst elsewhere hits every arm
                 for arm in arms.values():

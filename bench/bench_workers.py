@@ -7,7 +7,7 @@ interleaved rounds (the best round of each counts: load from elsewhere only ever
 a round).
 
 The load generator is wrk (1 thread, 8 connections, a Lua script cycling through the
-sample's POST bodies; see `bench.harness.wrk`) when it is on the PATH, as in the
+sample's POST bodies; see `bench.harness.wrk_load`) when it is on the PATH, as in the
 issue's own measurements: a C event loop that costs a small part of a core. Install it
 with `apt-get install -y wrk` (Debian's 4.1.0). Without it the asyncio generator of
 bench_api is used, which itself eats much of a core of the two and so understates what
@@ -43,7 +43,7 @@ from bench.bench_api import (
     _prepare,
     _request,
 )
-from bench.harness import Record, figure, ratio, seeded, wrk, wrk_available
+from bench.harness import Record, figure, ratio, seeded, wrk_load, wrk_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONNECTIONS = 8
@@ -93,17 +93,20 @@ def _cpu_seconds(root: int) -> float:
 def _round(port: int, key: str, bodies: list[bytes], phase: Phase, *, use_wrk: bool
            ) -> tuple[float, int]:
     """Requests/s of one round against the server on `port`, and the requests sent."""
-    if use_wrk:
-        return wrk(f"http://127.0.0.1:{port}/graphql", bodies, connections=CONNECTIONS,
-                   seconds=phase.seconds, warmup=phase.warmup,
-                   headers={"Authorization": f"Bearer {key}", "X-Purpose": "service",
-                            "Content-Type": "application/json"})
     requests = [_request(port, key, QUERY_360, {"id": i}) for i in _ids(bodies)]
-    load = asyncio.run(_load(port, requests, connections=CONNECTIONS, phase=phase))
-    if load.failures or not load.requests:
-        raise RuntimeError(f"{load.failures} of {load.requests} requests failed")
-    # The warm-up's requests are not counted by _load: estimated at the same rate.
-    return load.throughput, round(load.throughput * (phase.seconds + phase.warmup))
+    if use_wrk:
+        timed = wrk_load(port, requests, connections=CONNECTIONS, seconds=phase.seconds,
+                         warmup=phase.warmup)
+        if timed.failures or not timed.requests:
+            raise RuntimeError(f"wrk: {timed.failures} of {timed.requests} requests failed")
+        throughput = timed.throughput
+    else:
+        load = asyncio.run(_load(port, requests, connections=CONNECTIONS, phase=phase))
+        if load.failures or not load.requests:
+            raise RuntimeError(f"{load.failures} of {load.requests} requests failed")
+        throughput = load.throughput
+    # The warm-up's requests are not counted: estimated at the same rate.
+    return throughput, round(throughput * (phase.seconds + phase.warmup))
 
 
 def _ids(bodies: list[bytes]) -> list[str]:
@@ -116,7 +119,7 @@ def run(quick: bool) -> list[Record]:
     data = seeded(size, seed=SEED)
     key, ids = _prepare(data)
     bodies = [json.dumps({"query": QUERY_360, "variables": {"id": i}}).encode() for i in ids]
-    use_wrk = wrk_available()
+    use_wrk = wrk_path() is not None
     generator = "wrk" if use_wrk else "asyncio"
     best = {1: 0.0, 2: 0.0}
     # CPU time of the server's processes per request, over all rounds: unlike the

@@ -38,8 +38,8 @@ __all__ = [
     "per_item",
     "ratio",
     "seeded",
-    "wrk",
-    "wrk_available",
+    "wrk_load",
+    "wrk_path",
 ]
 
 Record = dict[str, Any]
@@ -190,70 +190,91 @@ def seeded(customers: int, *, seed: int) -> Path:
     return path
 
 
-def wrk_available() -> bool:
-    """Whether wrk (https://github.com/wg/wrk; Debian: `apt-get install -y wrk`) is on the PATH."""
-    import shutil
+# -- wrk: an HTTP load generator in C --------------------------------------------------
+# Far cheaper per request than a Python one on a small machine, so more of the client's
+# core is left to the servers. Debian ships it (`apt-get install wrk`, 4.1.0); benchmarks
+# that use it fall back to their own generator when it is missing, and say so.
 
-    return shutil.which("wrk") is not None
-
-
-_WRK_SCRIPT = """\
-wrk.method = "POST"
-{headers}
-local bodies = {{
-{bodies}
-}}
-local i = 0
+# Each request is sent as it is given (raw HTTP/1.1 bytes), in turn over every
+# connection of the one thread; `done` prints the figures as one JSON line.
+_WRK_SCRIPT = """
+local requests = {%s}
+local next_one = 0
 request = function()
-  i = i % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
+  next_one = next_one %% #requests + 1
+  return requests[next_one]
+end
+done = function(summary, latency, _)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p99_us": %%d, '
+    .. '"errors": %%d, "non2xx": %%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
 
 
-def wrk(url: str, bodies: Sequence[bytes], *, connections: int, seconds: float,
-        warmup: float = 0.0, headers: dict[str, str] | None = None) -> tuple[float, int]:
-    """Requests/s that wrk (1 thread) gets from POSTing `bodies` in turn to `url`, and
-    the requests it sent in all, warm-up included.
+def _lua_string(raw: bytes) -> str:
+    # Decimal escapes for anything but plain printable ASCII: a Lua long string would
+    # turn the CRLFs of HTTP into LFs.
+    return '"' + "".join(chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}"
+                         for b in raw) + '"'
 
-    A warm-up run first (not in the throughput) when `warmup` > 0. RuntimeError if any
-    response is not 2xx or a socket failed: a fast error is not a throughput.
-    """
+
+def wrk_path() -> str | None:
+    """The wrk binary, or None when it is not installed."""
+    import shutil
+
+    return shutil.which("wrk")
+
+
+class WrkLoad:
+    """What one wrk run measured: requests, seconds, latency percentiles, failures."""
+
+    def __init__(self, figures: dict[str, int]) -> None:
+        self.requests = figures["requests"]
+        self.seconds = figures["duration_us"] / 1e6
+        self.failures = figures["errors"] + figures["non2xx"]
+        self._p = {0.5: figures["p50_us"] / 1e6, 0.99: figures["p99_us"] / 1e6}
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: float) -> float:
+        """p50 or p99, in seconds."""
+        return self._p[p]
+
+
+def wrk_load(port: int, requests: Sequence[bytes], *, connections: int, seconds: float,
+             warmup: float, cpu: int | None = None) -> WrkLoad:
+    """Run wrk (1 thread, `connections` keep-alive connections) against 127.0.0.1:`port`,
+    cycling through the raw `requests`: `warmup` seconds unmeasured, then `seconds`."""
     import subprocess
     import tempfile
 
-    def quoted(text: str) -> str:
-        # A Lua long string holds any text that does not close it.
-        level = 0
-        while f"]{'=' * level}]" in text:
-            level += 1
-        return f"[{'=' * level}[{text}]{'=' * level}]"
-
-    script = _WRK_SCRIPT.format(
-        headers="\n".join(f"wrk.headers[ {quoted(k)} ] = {quoted(v)}"
-                          for k, v in (headers or {}).items()),
-        bodies=",\n".join(quoted(b.decode()) for b in bodies))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(script)
-        lua.flush()
-
-        def once(duration: float) -> str:
-            # wrk takes whole seconds.
+    binary = wrk_path()
+    if binary is None:
+        raise RuntimeError("wrk is not installed")
+    affinity = {cpu} if cpu is not None and (os.cpu_count() or 1) > 1 else None
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(_WRK_SCRIPT % ",\n".join(_lua_string(r) for r in requests))
+    try:
+        figures: dict[str, int] = {}
+        for duration in (warmup, seconds):
+            if duration <= 0:
+                continue
             done = subprocess.run(
-                ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
-                 "-s", lua.name, url], capture_output=True, text=True, check=True)
-            return done.stdout
-
-        runs = [once(warmup)] if warmup > 0 else []
-        runs.append(once(seconds))
-    for out in runs:
-        if "Non-2xx" in out or "Socket errors" in out:
-            raise RuntimeError(f"wrk saw failures:\n{out}")
-    m = re.search(r"Requests/sec:\s*([0-9.]+)", runs[-1])
-    sent = [re.search(r"(\d+) requests in", out) for out in runs]
-    if m is None or None in sent:
-        raise RuntimeError(f"no throughput in wrk's output:\n{runs[-1]}")
-    return float(m.group(1)), sum(int(n.group(1)) for n in sent if n is not None)
+                [binary, "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+                 "--timeout", "10s", "-s", script.name, f"http://127.0.0.1:{port}/"],
+                capture_output=True, text=True, check=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, affinity)) if affinity else None)
+            line = [x for x in done.stdout.splitlines() if x.startswith("{")][-1]
+            figures = json.loads(line)
+        return WrkLoad(figures)
+    finally:
+        os.unlink(script.name)
 
 
 # -- the runner ---------------------------------------------------------------------

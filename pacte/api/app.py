@@ -218,33 +218,7 @@ class GraphQLEndpoint:
 
     def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
                  session: Session, context: Context, request_id: str) -> Response:
-        status, body, headers = 200, {}, {}
-        failure: BaseException | None = None
-        try:
-            # One request, one read scope: on Neo4j a customer's neighbourhood is
-            # fetched in one round trip (see `customer` in schema.py).
-            with session.read_scope():
-                result = _thread_loop().run_until_complete(self._schema.execute(
-                    gql.query, variable_values=gql.variables, context_value=context,
-                    operation_name=gql.operation_name, allowed_operation_types=allowed))
-        except InvalidOperationTypeError:
-            status, headers = 405, {"Allow": "POST"}
-            body = error_body("mutations must be sent with POST", BAD_REQUEST)
-        except (CannotGetOperationTypeError, MissingQueryError) as exc:
-            message = exc.as_http_error_reason() if isinstance(
-                exc, CannotGetOperationTypeError) else "the request needs a `query` string"
-            status, body = 400, error_body(message, BAD_REQUEST)
-        except Exception as exc:
-            log_unexpected(exc, request_id=request_id, where="execution")
-            status, body = 500, error_body("internal error", INTERNAL)
-        else:
-            errors = result.errors or []
-            failure = next((f for f in map(server_failure, errors) if f is not None), None)
-            if errors:
-                body["errors"] = [format_error(e, request_id=request_id) for e in errors]
-            if not isinstance(result, PreExecutionError):
-                body["data"] = result.data
-            status = http_status(body)
+        status, body, headers, failure = self._run(gql, allowed, session, context, request_id)
         try:
             session.flush()
         except Exception as exc:
@@ -261,6 +235,36 @@ class GraphQLEndpoint:
                                        "returned", code),
                             503 if isinstance(failure, StorageError) else 500, request_id)
         return _respond(body, status, request_id, headers)
+
+    def _run(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
+             session: Session, context: Context, request_id: str
+             ) -> tuple[int, dict[str, Any], dict[str, str], BaseException | None]:
+        """Execute the operation: (status, body, headers, a failure on the server's side)."""
+        try:
+            # One request, one read scope: on Neo4j a customer's neighbourhood is
+            # fetched in one round trip (see `customer` in schema.py).
+            with session.read_scope():
+                result = _thread_loop().run_until_complete(self._schema.execute(
+                    gql.query, variable_values=gql.variables, context_value=context,
+                    operation_name=gql.operation_name, allowed_operation_types=allowed))
+        except InvalidOperationTypeError:
+            return 405, error_body("mutations must be sent with POST", BAD_REQUEST), \
+                {"Allow": "POST"}, None
+        except (CannotGetOperationTypeError, MissingQueryError) as exc:
+            message = exc.as_http_error_reason() if isinstance(
+                exc, CannotGetOperationTypeError) else "the request needs a `query` string"
+            return 400, error_body(message, BAD_REQUEST), {}, None
+        except Exception as exc:
+            log_unexpected(exc, request_id=request_id, where="execution")
+            return 500, error_body("internal error", INTERNAL), {}, None
+        errors = result.errors or []
+        failure = next((f for f in map(server_failure, errors) if f is not None), None)
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = [format_error(e, request_id=request_id) for e in errors]
+        if not isinstance(result, PreExecutionError):
+            body["data"] = result.data
+        return http_status(body), body, {}, failure
 
 
 _LOOPS = threading.local()

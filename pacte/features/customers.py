@@ -93,44 +93,21 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
     reads, with the same audit entry (G3); a purpose that may not use `field` may not
     look customers up by it at all.
     """
-    door._gate(Action.CUSTOMER_LOOKUP)
-    names = door._pick(_CUSTOMER, fields)
-    reason = door._reason(_CUSTOMER.field(field))
-    if reason is not None:
-        door._deny(Action.CUSTOMER_LOOKUP, PurposeNotGranted(
-            f"cannot look customers up by {field}: {reason}"))
-    try:
-        check_text(field, value)
-        token = door._index_token(field, value)
-    except InputError:
-        door._audit(door._record(Action.CUSTOMER_LOOKUP, outcome="bad_input"))
-        raise
+    names, token = _lookup_admitted(door, field, value, fields)
+    # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
+    # reads one that does (see `_confirmed`).
+    miss = f"c_{token.hex()}\x00"
+    # On Neo4j, within the request's read scope, the reads below and the fields of the
+    # customer found are then answered from one round trip.
+    door._prefetch_lookup(field, token, miss=miss)
     candidates = sorted(door._index_owners(field, token))
     door._customer_nodes(candidates)
     via: set[str] = set()  # survivors found by the value of one of their merged parts
     opened_parts: list[str] = []
     if parts := [c for c in candidates if c in door._parts]:
-        survivors = door._survivors(parts)
-        # Consent first: a part is opened only when the purpose sees its survivor, so a
-        # hidden customer's value is never decrypted to find out (G3, G4).
-        seen = set(door._visible_ids(sorted(set(survivors.values()))))
-        opened_parts = [c for c in parts if survivors[c] in seen]
-        raw = door._read_nodes(opened_parts) if opened_parts else {}
-        via = {survivors[c] for c in opened_parts if door._same_indexed(
-            field, door._open(as_customer(raw[c]), [field]).get(field), value)}
+        via, opened_parts = _via_parts(door, field, value, parts)
         candidates = [c for c in candidates if c not in door._parts] + sorted(via)
-    match: CustomerView | None = None
-    # A miss reads a customer that cannot exist (NUL is in no id), as a hidden match
-    # reads one that does: both cost the same (G3, timing). Its decoy is then a
-    # customer picked by the token, as arbitrary as the one a hidden match reads.
-    for node in door._visible_customers(candidates or [f"c_{token.hex()}\x00"]):
-        if node.id in via:
-            match = door._customer_view(node, names)
-            break
-        opened = door._open(node, [field])
-        if door._same_indexed(field, opened.get(field), value):
-            match = door._customer_view(node, names, opened=opened)
-            break
+    match = _confirmed(door, field, value, names, candidates or [miss], via)
     # The value is opened to confirm the match: on record even when not returned.
     used = match.fields.keys() if match else ()
     # Every part whose value was opened is named too: the trail says whose data it was.
@@ -141,13 +118,66 @@ def _lookup(door: Door, field: str, value: str, fields: Collection[str] | None
     return match
 
 
+def _lookup_admitted(door: Door, field: str, value: str, fields: Collection[str] | None
+                     ) -> tuple[list[str] | None, bytes]:
+    """The gate of a lookup by `field`: the fields to open, and the value's index token."""
+    door._gate(Action.CUSTOMER_LOOKUP)
+    names = door._pick(_CUSTOMER, fields)
+    reason = door._reason(_CUSTOMER.field(field))
+    if reason is not None:
+        door._deny(Action.CUSTOMER_LOOKUP, PurposeNotGranted(
+            f"cannot look customers up by {field}: {reason}"))
+    try:
+        check_text(field, value)
+        return names, door._index_token(field, value)
+    except InputError:
+        door._audit(door._record(Action.CUSTOMER_LOOKUP, outcome="bad_input"))
+        raise
+
+
+def _via_parts(door: Door, field: str, value: str, parts: list[str]
+               ) -> tuple[set[str], list[str]]:
+    """The survivors whose merged `parts` hold `value`, and the parts opened to know it."""
+    survivors = door._survivors(parts)
+    # Consent first: a part is opened only when the purpose sees its survivor, so a
+    # hidden customer's value is never decrypted to find out (G3, G4).
+    seen = set(door._visible_ids(sorted(set(survivors.values()))))
+    opened = [c for c in parts if survivors[c] in seen]
+    raw = door._read_nodes(opened) if opened else {}
+    via = {survivors[c] for c in opened if door._same_indexed(
+        field, door._open(as_customer(raw[c]), [field]).get(field), value)}
+    return via, opened
+
+
+def _confirmed(door: Door, field: str, value: str, names: list[str] | None,
+               candidates: list[str], via: set[str]) -> CustomerView | None:
+    """The first visible candidate whose decrypted `field` is `value` (or found `via` a
+    part), as a view of `names`.
+
+    A miss passes a customer that cannot exist (NUL is in no id), so it reads one, as a
+    hidden match does: both cost the same (G3, timing). Its decoy is then a customer
+    picked by the token, as arbitrary as the one a hidden match reads.
+    """
+    for node in door._visible_customers(candidates):
+        if node.id in via:
+            return door._customer_view(node, names)
+        opened = door._open(node, [field])
+        if door._same_indexed(field, opened.get(field), value):
+            return door._customer_view(node, names, opened=opened)
+    return None
+
+
 def customers(door: Door, *, first: int = 20, after: str | None = None,
               fields: Collection[str] | None = None) -> Page[CustomerView]:
     """Visible customers in id order (keyset pagination)."""
     door._gate(Action.CUSTOMER_LIST)
     first = page_size(first)
     names = door._pick(_CUSTOMER, fields)
-    items = door._visible_page(id_cursor(after), first + 1)
+    start = id_cursor(after)
+    # On Neo4j, within the request's read scope, the page and what its customers'
+    # fields below read are then answered from one round trip.
+    door._prefetch_page(start, first + 1)
+    items = door._visible_page(start, first + 1)
     has_next = len(items) > first
     views = [door._customer_view(n, names) for n in items[:first]]
     door._audit(door._record(

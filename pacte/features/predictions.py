@@ -18,7 +18,7 @@ from pacte.features.door import Door
 from pacte.features.products import PURCHASES
 from pacte.features.recommendations import MIN_SUPPORT
 from pacte.graph.operations import Action
-from pacte.graph.store import Cursor
+from pacte.graph.store import Cursor, Edge
 
 __all__ = ["purchases_following", "record_prediction"]
 
@@ -51,6 +51,34 @@ def purchases_following(door: Door, customer_id: str, *, within: timedelta, rece
     if not door._category_ok(PURCHASES):
         door._deny(action, PurposeNotGranted(
             f"predictions need purchases, which {door.purpose.id!r} may not use"))
+    window = _window(within, k=k, per_product=per_product, recent=recent, skip=skip)
+    door._require_visible(action, customer_id)
+    horizon = door._horizon()
+    own = [e for e in door._edges(customer_id, "BOUGHT") if e.at >= horizon]
+    mine = {e.dst for e in own}
+    latest = _latest(own, since=door._now_us - window, recent=recent, skip=skip)
+    sampled = {product: _buyers(door, product, customer_id, horizon=horizon,
+                                window=window, per_product=per_product)
+               for product in latest}
+    consenting = set(door._visible_ids(sorted({c for w in sampled.values() for c in w})))
+    bought = door._edges_many(sorted(consenting), "BOUGHT")
+    out: list[tuple[str, datetime, int, dict[str, int]]] = []
+    used: set[str] = set()
+    for product, at in latest.items():
+        peers = {c: t for c, t in sampled[product].items() if c in consenting}
+        if len(peers) < k:
+            continue
+        after = _bought_next(peers, bought, mine, window)
+        out.append((product, from_micros(at), len(peers),
+                    {b: len(who) for b, who in sorted(after.items()) if len(who) >= k}))
+        used.update(peers)
+    door._audit(door._record(action, subjects=[customer_id, *sorted(used)],
+                             fields=["BOUGHT"], extra={"k": k}))
+    return out
+
+
+def _window(within: timedelta, *, k: int, per_product: int, recent: int, skip: int) -> int:
+    """The options of `purchases_following`, checked: the window in microseconds."""
     if not isinstance(k, int) or k < MIN_SUPPORT:
         raise InputError(f"k must be at least {MIN_SUPPORT}")
     if not isinstance(per_product, int) or not 1 <= per_product <= _NEIGHBOURHOOD:
@@ -62,46 +90,44 @@ def purchases_following(door: Door, customer_id: str, *, within: timedelta, rece
     window = int(within.total_seconds() * 1_000_000)
     if window <= 0:
         raise InputError("within must be positive")
-    door._require_visible(action, customer_id)
-    horizon = door._horizon()
-    own = [e for e in door._edges(customer_id, "BOUGHT") if e.at >= horizon]
-    mine = {e.dst for e in own}
+    return window
+
+
+def _latest(own: list[Edge], *, since: int, recent: int, skip: int) -> dict[str, int]:
+    """The `recent` newest distinct products bought since `since`, after the `skip`
+    newest, -> when they were bought."""
     newest: dict[str, int] = {}
     for e in sorted(own, key=lambda e: -e.at):
-        if e.at >= door._now_us - window:
+        if e.at >= since:
             newest.setdefault(e.dst, e.at)
-    latest = dict(list(newest.items())[skip:skip + recent])
-    # The newest buyers of each product who bought it at least `within` ago, so that
-    # each had the whole window to buy something next: a bounded neighbourhood,
-    # read through the index newest first.
+    return dict(list(newest.items())[skip:skip + recent])
+
+
+def _buyers(door: Door, product: str, customer_id: str, *, horizon: int, window: int,
+            per_product: int) -> dict[str, int]:
+    """The newest buyers of `product` (other than the customer) who bought it within
+    retention and at least `window` ago, so that each had the whole window to buy
+    something next, -> when: a bounded neighbourhood, read through the index newest
+    first."""
     settled = Cursor(door._now_us - window, "")
-    sampled: dict[str, dict[str, int]] = {}
-    for product in latest:
-        when: dict[str, int] = {}
-        for e in door._edges(product, "BOUGHT", direction="in", limit=per_product + 1,
-                             before=settled):
-            if e.at >= horizon and e.src != customer_id:
-                when.setdefault(e.src, e.at)
-        sampled[product] = dict(list(when.items())[:per_product])
-    consenting = set(door._visible_ids(sorted({c for w in sampled.values() for c in w})))
-    bought = door._edges_many(sorted(consenting), "BOUGHT")
-    out: list[tuple[str, datetime, int, dict[str, int]]] = []
-    used: set[str] = set()
-    for product, at in latest.items():
-        peers = {c: t for c, t in sampled[product].items() if c in consenting}
-        after: dict[str, set[str]] = {}
-        for peer, first in peers.items():
-            for e in bought.get(peer, ()):
-                if e.dst not in mine and first < e.at <= first + window:
-                    after.setdefault(e.dst, set()).add(peer)
-        if len(peers) < k:
-            continue
-        out.append((product, from_micros(at), len(peers),
-                    {b: len(who) for b, who in sorted(after.items()) if len(who) >= k}))
-        used.update(peers)
-    door._audit(door._record(action, subjects=[customer_id, *sorted(used)],
-                             fields=["BOUGHT"], extra={"k": k}))
-    return out
+    when: dict[str, int] = {}
+    for e in door._edges(product, "BOUGHT", direction="in", limit=per_product + 1,
+                         before=settled):
+        if e.at >= horizon and e.src != customer_id:
+            when.setdefault(e.src, e.at)
+    return dict(list(when.items())[:per_product])
+
+
+def _bought_next(peers: dict[str, int], bought: dict[str, list[Edge]], mine: set[str],
+                 window: int) -> dict[str, set[str]]:
+    """For each product the customer never bought, which `peers` bought it within
+    `window` after their first purchase."""
+    after: dict[str, set[str]] = {}
+    for peer, first in peers.items():
+        for e in bought.get(peer, ()):
+            if e.dst not in mine and first < e.at <= first + window:
+                after.setdefault(e.dst, set()).add(peer)
+    return after
 
 
 def record_prediction(door: Door, customer_id: str, *, kinds: Sequence[str],

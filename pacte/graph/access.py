@@ -10,7 +10,7 @@ decides nothing: which customers, fields and purposes may be used is the session
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -203,6 +203,45 @@ class Access:
     def _same_indexed(self, field: str, stored: Value, given: str) -> bool:
         """Whether a decrypted `field` is `given`, both normalised as the index has them."""
         return self._b.codec.same(field, stored, given)
+
+    def _keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]:
+        token = self._b.codec.keyed_token
+        return [token(namespace, v) for v in values]
+
+    def _lookup_many(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
+        return self._b.store.lookup_many(index, tokens)
+
+    def _index_entries(self) -> Iterator[list[IndexEntry]]:
+        return self._b.store.iter_index()
+
+    # Merges (pacte.identity.merge): a part keeps resolving to its survivor.
+
+    def _survivors(self, ids: Sequence[str]) -> dict[str, str]:
+        """Each merged part among `ids` -> the customer it is now part of (chains
+        followed: a survivor may since have been merged in turn)."""
+        out: dict[str, str] = {}
+        for start in ids:
+            cid, seen = start, {start}
+            while edges := self._b.store.edges(cid, "SAME_AS", limit=1):
+                cid = edges[0].dst
+                if cid in seen:
+                    break  # never written so; no loop may hang a read
+                seen.add(cid)
+            if cid != start:
+                out[start] = cid
+        return out
+
+    def _merged_parts(self, customer_id: str) -> list[str]:
+        """Every part merged into the customer, directly or through another part."""
+        parts: list[str] = []
+        todo = [customer_id]
+        while todo:
+            found = [e.src for e in self._b.store.edges(todo.pop(), "SAME_AS",
+                                                           direction="in")]
+            new = [p for p in found if p not in parts and p != customer_id]
+            parts.extend(new)
+            todo.extend(new)
+        return parts
 
     def _products_page(self, after: str | None, limit: int) -> list[Node]:
         """Catalogue products in id order after `after` (no personal data)."""

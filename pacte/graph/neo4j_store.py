@@ -48,13 +48,17 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 
 from pacte.errors import ConfigError, CorruptStore
+from pacte.graph import neo4j_reads as _reads
 from pacte.graph.neo4j_errors import mapped as _mapped
 from pacte.graph.neo4j_schema import SCHEMA_VERSION, create_schema
 from pacte.graph.neo4j_scope import AROUND as _AROUND
+from pacte.graph.neo4j_scope import LOOKUP_AROUND as _LOOKUP_AROUND
+from pacte.graph.neo4j_scope import PAGE_AROUND as _PAGE_AROUND
+from pacte.graph.neo4j_scope import PAGE_AROUND_FIRST as _PAGE_AROUND_FIRST
 from pacte.graph.neo4j_scope import Scope as _Scope
 from pacte.graph.neo4j_scope import edge_row as _edge
 from pacte.graph.neo4j_scope import node_row as _node
-from pacte.graph.neo4j_write import SEEK_NODE, commit, plan, set_meta, unique
+from pacte.graph.neo4j_write import commit, plan, set_meta, unique
 from pacte.graph.store import (
     NEO4J_SCHEMES,
     Cursor,
@@ -72,96 +76,9 @@ _T = TypeVar("_T")
 
 # Larger than any real page; LIMIT cannot be null, and one query text per shape is enough.
 _NO_LIMIT = 2**62
-# The same for a list slice, which Cypher takes as a 32-bit integer.
-_NO_SLICE = 2**31 - 1
 
-# -- reads -----------------------------------------------------------------------------
-# Rows come back as one list in one record (see the module's docstring); `collect` keeps
-# the order of the ORDER BY before it.
-_NODE_ROW = "[n.id, n.kind, n.owner, n.props]"
-_GET_NODES = (
-    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + SEEK_NODE
-    + " RETURN collect(" + _NODE_ROW + ")"
-)
-# Ordered by (kind, id), the composite index's own order: the page is read from the
-# index and stops at the limit (ORDER BY n.id alone made the server sort every node of
-# the kind for every page).
-_SCAN_FIRST = (
-    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
-    "WHERE n.kind = $kind AND n.id IS NOT NULL "
-    "WITH n ORDER BY n.kind, n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
-)
-_SCAN_AFTER = (
-    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
-    "WHERE n.kind = $kind AND n.id > $after "
-    "WITH n ORDER BY n.kind, n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
-)
-_EDGE_ROW = " RETURN collect([r.id, r.type, s.id, d.id, r.at, r.props])"
-_NEWEST_FIRST = " WITH r, s, d ORDER BY r.at DESC, r.id DESC"
-_BEFORE = " AND (r.at < $at OR (r.at = $at AND r.id < $id))"
-_OUT = (
-    "MATCH (s:PacteNode {id: $node_id})-[r:PACTE_EDGE]->(d:PacteNode) "
-    "USING INDEX SEEK s:PacteNode(id) WHERE r.type = $type"
-)
-_IN = (
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: $node_id}) "
-    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type"
-)
-_EDGES_OUT = _OUT + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
-_EDGES_IN = _IN + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
-_EDGES_OUT_BEFORE = _OUT + _BEFORE + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
-_EDGES_IN_BEFORE = _IN + _BEFORE + _NEWEST_FIRST + " LIMIT $limit" + _EDGE_ROW
-_EDGES_MANY_OUT = (
-    "UNWIND $ids AS nid "
-    "MATCH (s:PacteNode {id: nid})-[r:PACTE_EDGE]->(d:PacteNode) "
-    "USING INDEX SEEK s:PacteNode(id) WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
-)
-_EDGES_MANY_IN = (
-    "UNWIND $ids AS nid "
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: nid}) "
-    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
-)
-_FIND_EDGES = (
-    "MATCH (s:PacteNode {id: $src})-[r:PACTE_EDGE]->(d:PacteNode {id: $dst}) "
-    "USING INDEX SEEK s:PacteNode(id) "
-    "WHERE r.type = $type" + _NEWEST_FIRST + _EDGE_ROW
-)
-_EDGE_SOURCES = (
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode {id: $dst}) "
-    "USING INDEX SEEK d:PacteNode(id) WHERE r.type = $type AND s.id > $after "
-    "WITH DISTINCT s.id AS id ORDER BY id LIMIT $limit RETURN collect(id)"
-)
-_LOOKUP = (
-    "MATCH (i:PacteIndex {name: $name, token: $token}) "
-    "USING INDEX SEEK i:PacteIndex(name, token) "
-    "WITH i.node_id AS node_id ORDER BY node_id RETURN collect(node_id)"
-)
-_LOOKUP_MANY = (
-    "UNWIND $tokens AS t "
-    "MATCH (i:PacteIndex {name: $name, token: t}) "
-    "USING INDEX SEEK i:PacteIndex(name, token) "
-    "WITH t, i.node_id AS node_id ORDER BY node_id RETURN t, collect(node_id)"
-)
-_OWNED_BY = (
-    "MATCH (n:PacteNode {owner: $owner}) USING INDEX SEEK n:PacteNode(owner) "
-    "WITH n.id AS id ORDER BY id RETURN collect(id)"
-)
-_COUNT_NODES = "MATCH (n:PacteNode) RETURN n.kind, count(*)"
-_COUNT_EDGES = "MATCH ()-[r:PACTE_EDGE]->() RETURN r.type, count(*)"
-# Keyset pagination on the unique (indexed) keys: stable batches for resumable migration.
-_ITER_NODES = (
-    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(id) WHERE n.id > $after "
-    "WITH n ORDER BY n.id LIMIT $limit RETURN collect(" + _NODE_ROW + ")"
-)
-_ITER_EDGES = (
-    "MATCH (s:PacteNode)-[r:PACTE_EDGE]->(d:PacteNode) USING INDEX SEEK r:PACTE_EDGE(id) "
-    "WHERE r.id > $after WITH r, s, d ORDER BY r.id LIMIT $limit" + _EDGE_ROW
-)
-_ITER_INDEX = (
-    "MATCH (i:PacteIndex) USING INDEX SEEK i:PacteIndex(key) WHERE i.key > $after "
-    "WITH i ORDER BY i.key LIMIT $limit RETURN collect([i.key, i.name, i.token, i.node_id])"
-)
-_GET_META = "MATCH (m:PacteMeta {key: $key}) RETURN collect(m.value)"
+
+
 
 
 def _single_value(result: neo4j.Result) -> Any:
@@ -361,20 +278,51 @@ class Neo4jStore:
         ``Hop("BOUGHT", nodes=True)`` and ``Hop("CONSENTED")``. Returns False, reading
         nothing, outside a read scope.
         """
-        for h in hops:
-            if h.direction not in ("out", "in"):
-                raise ValueError(f"unknown direction {h.direction!r}")
-            if h.limit is not None and not 0 <= h.limit < _NO_SLICE:
-                raise ValueError(f"a hop's limit must be between 0 and {_NO_SLICE - 1}")
+        params = _reads.hop_params(hops)
         scope = self._scope.get()
         if scope is None:
             return False
-        params = [{"type": h.type, "out": h.direction == "out",
-                   "limit": _NO_SLICE if h.limit is None else h.limit,
-                   "nodes": h.nodes, "then": list(h.then), "then_nodes": h.then_nodes}
-                  for h in hops]
         scope.add(around, hops, self._query("prefetch", _AROUND,
                                             {"id": around, "hops": params}, _first_record))
+        return True
+
+    def prefetch_lookup(self, name: str, token: bytes, hops: Sequence[Hop], *, kind: str,
+                        decoy_after: str) -> bool:
+        """Read the nodes the index entry (`name`, `token`) points at, each with its
+        `hops`, into the current read scope, in one round trip: `lookup` of that entry
+        and the reads around what it finds are then answered from the scope.
+
+        When the entry points at nothing, the first node of `kind` after `decoy_after`
+        (or the first) is read in their place: the node a miss reads as its decoy (see
+        `Session._decoy_read`), so that a miss costs what a hidden match costs. Returns
+        False, reading nothing, outside a read scope.
+        """
+        params = _reads.hop_params(hops)
+        scope = self._scope.get()
+        if scope is None:
+            return False
+        hexed = bytes(token).hex()
+        scope.add_lookup(name, hexed, hops, self._query(
+            "prefetch", _LOOKUP_AROUND,
+            {"name": name, "token": hexed, "kind": kind, "after": decoy_after,
+             "hops": params}, _first_record))
+        return True
+
+    def prefetch_page(self, kind: str, *, after: str | None, limit: int,
+                      hops: Sequence[Hop]) -> bool:
+        """Read the page `scan_nodes(kind, after=after, limit=limit)` reads, each node with
+        its `hops`, into the current read scope in one round trip: that scan and the
+        reads around its nodes are then answered from the scope. Returns False, reading
+        nothing, outside a read scope."""
+        params = _reads.hop_params(hops)
+        scope = self._scope.get()
+        if scope is None:
+            return False
+        query, extra = (_PAGE_AROUND_FIRST, {}) if after is None else (
+            _PAGE_AROUND, {"after": after})
+        rows = self._query("prefetch", query, {"kind": kind, "limit": limit, "hops": params,
+                                               **extra}, _single_value)
+        scope.add_page(kind, after, limit, hops, rows)
         return True
 
     def _forget_scope(self) -> None:
@@ -440,15 +388,19 @@ class Neo4jStore:
             found, wanted = scope.get_nodes(wanted)
             if not wanted:
                 return found
-        for row in self._read("get_nodes", _GET_NODES, ids=wanted):
+        for row in self._read("get_nodes", _reads.GET_NODES, ids=wanted):
             found[row[0]] = _node(row)
         return found
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
+        scope = self._scope.get()
+        if scope is not None and (page := scope.pages.get((kind, after, limit))) is not None:
+            return [scope.nodes[i] for i in page]
         if after is None:
-            rows = self._read("scan_nodes", _SCAN_FIRST, kind=kind, limit=limit)
+            rows = self._read("scan_nodes", _reads.SCAN_FIRST, kind=kind, limit=limit)
         else:
-            rows = self._read("scan_nodes", _SCAN_AFTER, kind=kind, after=after, limit=limit)
+            rows = self._read("scan_nodes", _reads.SCAN_AFTER, kind=kind, after=after,
+                              limit=limit)
         return [_node(r) for r in rows]
 
     def edges(
@@ -467,10 +419,10 @@ class Neo4jStore:
                 return known
         lim = _NO_LIMIT if limit is None else limit
         if before is None:
-            query = _EDGES_OUT if direction == "out" else _EDGES_IN
+            query = _reads.EDGES_OUT if direction == "out" else _reads.EDGES_IN
             rows = self._read("edges", query, node_id=node_id, type=type, limit=lim)
         else:
-            query = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
+            query = _reads.EDGES_OUT_BEFORE if direction == "out" else _reads.EDGES_IN_BEFORE
             rows = self._read("edges", query, node_id=node_id, type=type, limit=lim,
                               at=before.at, id=before.id)
         return [_edge(r) for r in rows]
@@ -486,64 +438,69 @@ class Neo4jStore:
             if all(edges is not None for edges in known.values()):
                 return {i: edges or [] for i, edges in known.items()}
         out: dict[str, list[Edge]] = {i: [] for i in node_ids}
-        query = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
+        query = _reads.EDGES_MANY_OUT if direction == "out" else _reads.EDGES_MANY_IN
         for r in self._read("edges_many", query, ids=unique(node_ids), type=type):
             e = _edge(r)
             out[e.src if direction == "out" else e.dst].append(e)
         return out
 
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
-        rows = self._read("find_edges", _FIND_EDGES, type=type, src=src, dst=dst)
+        rows = self._read("find_edges", _reads.FIND_EDGES, type=type, src=src, dst=dst)
         return [_edge(r) for r in rows]
 
     def edge_sources(self, dst: str, type: str, *, after: str | None = None,
                      limit: int = 100) -> list[str]:
-        rows = self._read("edge_sources", _EDGE_SOURCES, dst=dst, type=type,
+        rows = self._read("edge_sources", _reads.EDGE_SOURCES, dst=dst, type=type,
                           after=after or "", limit=limit)
         return [str(r) for r in rows]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
-        rows = self._read("lookup", _LOOKUP, name=name, token=bytes(token).hex())
+        scope = self._scope.get()
+        if scope is not None:
+            known = scope.lookups.get((name, bytes(token).hex()))
+            if known is not None:
+                return list(known)
+        rows = self._read("lookup", _reads.LOOKUP, name=name, token=bytes(token).hex())
         return [str(r) for r in rows]
 
     def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
         unique = list(dict.fromkeys(bytes(t).hex() for t in tokens if t))
         if not unique:
             return {}
-        rows = self._read_rows("lookup_many", _LOOKUP_MANY, name=name, tokens=unique)
+        rows = self._read_rows("lookup_many", _reads.LOOKUP_MANY, name=name, tokens=unique)
         return {bytes.fromhex(t): [str(i) for i in ids] for t, ids in rows}
 
     def owned_by(self, owner: str) -> list[str]:
-        return [str(r) for r in self._read("owned_by", _OWNED_BY, owner=owner)]
+        return [str(r) for r in self._read("owned_by", _reads.OWNED_BY, owner=owner)]
 
     def count_nodes(self) -> dict[str, int]:
-        rows = self._read_rows("count_nodes", _COUNT_NODES)
+        rows = self._read_rows("count_nodes", _reads.COUNT_NODES)
         return {str(k): int(v) for k, v in sorted(rows)}
 
     def count_edges(self) -> dict[str, int]:
-        rows = self._read_rows("count_edges", _COUNT_EDGES)
+        rows = self._read_rows("count_edges", _reads.COUNT_EDGES)
         return {str(k): int(v) for k, v in sorted(rows)}
 
     def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
         last = ""
-        while rows := self._read("iter_nodes", _ITER_NODES, after=last, limit=batch):
+        while rows := self._read("iter_nodes", _reads.ITER_NODES, after=last, limit=batch):
             yield [_node(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_edges(self, *, batch: int = 1000) -> Iterator[list[Edge]]:
         last = ""
-        while rows := self._read("iter_edges", _ITER_EDGES, after=last, limit=batch):
+        while rows := self._read("iter_edges", _reads.ITER_EDGES, after=last, limit=batch):
             yield [_edge(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_index(self, *, batch: int = 1000) -> Iterator[list[IndexEntry]]:
         last = ""
-        while rows := self._read("iter_index", _ITER_INDEX, after=last, limit=batch):
+        while rows := self._read("iter_index", _reads.ITER_INDEX, after=last, limit=batch):
             yield [IndexEntry(str(r[1]), bytes.fromhex(r[2]), str(r[3])) for r in rows]
             last = str(rows[-1][0])
 
     def get_meta(self, key: str) -> str | None:
-        values = self._read("get_meta", _GET_META, key=key)
+        values = self._read("get_meta", _reads.GET_META, key=key)
         return str(values[0]) if values else None
 
     def ping(self) -> None:

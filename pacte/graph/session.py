@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from pacte.clock import from_micros, to_micros
 from pacte.errors import (
@@ -37,6 +37,7 @@ from pacte.errors import (
 from pacte.features import analysts as _analysts
 from pacte.features import consents as _consents
 from pacte.features import customers as _customers
+from pacte.features import identity as _identity
 from pacte.features import ingest as _ingest
 from pacte.features import interactions as _interactions
 from pacte.features import predictions as _predictions
@@ -45,15 +46,17 @@ from pacte.features import recommendations as _recommendations
 from pacte.features import reports as _reports
 from pacte.features import rights as _rights
 from pacte.features import writes as _writes
+from pacte.features.identity import MergeGraph
 from pacte.graph.access import Access, Backend
 from pacte.graph.checks import check_id
+from pacte.graph.codec import index_name
 from pacte.graph.consent import ConsentState, consent_states, decide
-from pacte.graph.model import MERGED_PART, NODE_KINDS, PART_CONSENT, Field, NodeKind
+from pacte.graph.model import MERGED_PART, NODE_KINDS, Field, NodeKind
 from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Edge, Hop, Node, ScopedReads, Value, WriteBatch
+from pacte.graph.store import Hop, Node, ScopedReads, Value
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "MergeGraph", "Session"]
@@ -353,6 +356,27 @@ class Session(Access):
             store.prefetch(customer_id, _C360_HOPS[
                 self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
+    def _prefetch_page(self, after: str | None, want: int) -> None:
+        """Inside a read scope, read the page `_visible_page(after, want)` reads and the
+        360 neighbourhood of each of its customers in one round trip, when the purpose
+        needs no consent (the page is then a plain scan; the consenting customers of a
+        page are found through their consents, not prefetched). Elsewhere, nothing."""
+        store = _scoped(self._b.store)
+        if store is not None and not self.purpose.needs_consent:
+            store.prefetch_page("Customer", after=after, limit=want, hops=_C360_HOPS[
+                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+
+    def _prefetch_lookup(self, field: str, token: bytes, *, miss: str) -> None:
+        """Inside a read scope, read the customers whose `field` has `token`, each with
+        what `prefetch` reads around a customer, in one round trip; when there are none,
+        the decoy a lookup of the id `miss` reads (see `_decoy_read`), so that a miss
+        and a hidden match make the same round trips (G3). Elsewhere it does nothing."""
+        store = _scoped(self._b.store)
+        if store is not None:
+            store.prefetch_lookup(index_name("Customer", field), token, _C360_HOPS[
+                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)],
+                kind="Customer", decoy_after=miss)
+
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
         return _Around(self, customer_id)
@@ -421,6 +445,7 @@ class Session(Access):
                                                limit=1000):
             ids.extend(n.id for n in page)
         return ids
+
     def _require_visible(self, action: str, customer_id: str) -> Node:
         """The customer's node, or NotFound with the same text whether absent or hidden."""
         check_id(customer_id)
@@ -433,121 +458,6 @@ class Session(Access):
     def _horizon(self) -> int:
         days = self.purpose.retention_days
         return self._now_us - days * _DAY_US if days else -(2**62)
-
-
-    # -- identity primitives (issue #17) ----------------------------------------
-    # The gate pacte.ingest and pacte.identity need, kept in one block so that it can
-    # move with the session's split (issue #16). Tokens say nothing without the vault.
-
-    def keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]:
-        """16-byte keyed tokens of normalised values (identifiers, row keys); admins only."""
-        self._gate(Action.IDENTITY_TOKEN)
-        token = self._b.codec.keyed_token
-        return [token(namespace, v) for v in values]
-
-    def lookup_tokens(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
-        """The node ids each token of the index `index` points at (absent: none), in one
-        round trip.
-
-        Admins only; the lookup is audited with the customers it found when the index
-        points at customers (identifier entries), never with the tokens themselves.
-        """
-        self._gate(Action.IDENTITY_LOOKUP)
-        found = self._b.store.lookup_many(index, tokens) if tokens else {}
-        self._audit(self._record(Action.IDENTITY_LOOKUP, subjects=sorted(
-            {i for ids in found.values() for i in ids if i.startswith("c_")}),
-            extra={"index": index, "tokens": len(tokens), "found": len(found)}))
-        return found
-
-    def identifier_refs(self, customer_id: str) -> dict[str, list[str]]:
-        """The identifier entries pointing at a customer or its merged parts, by kind, as
-        blind refs (the first 8 hex digits of their tokens, never values); admins only,
-        audited. It scans the index: an operator's question, not a request path."""
-        self._gate(Action.IDENTITY_EXPLAIN)
-        check_id(customer_id)
-        self._require_visible(Action.IDENTITY_EXPLAIN, customer_id)
-        whole = {customer_id, *self._merged_parts(customer_id)}  # its parts built it too
-        out: dict[str, list[str]] = {}
-        for entries in self._b.store.iter_index():
-            for e in entries:
-                if e.node_id in whole and e.name.startswith("Identity."):
-                    out.setdefault(e.name.removeprefix("Identity."), []).append(
-                        e.token.hex()[:8])
-        self._audit(self._record(Action.IDENTITY_EXPLAIN, subjects=[customer_id]))
-        return {k: sorted(v) for k, v in sorted(out.items())}
-
-    # Merges (pacte.identity.merge): a part keeps resolving to its survivor.
-
-    def _survivors(self, ids: Sequence[str]) -> dict[str, str]:
-        """Each merged part among `ids` -> the customer it is now part of (chains
-        followed: a survivor may since have been merged in turn)."""
-        out: dict[str, str] = {}
-        for start in ids:
-            cid, seen = start, {start}
-            while edges := self._b.store.edges(cid, "SAME_AS", limit=1):
-                cid = edges[0].dst
-                if cid in seen:
-                    break  # never written so; no loop may hang a read
-                seen.add(cid)
-            if cid != start:
-                out[start] = cid
-        return out
-
-    def _merged_parts(self, customer_id: str) -> list[str]:
-        """Every part merged into the customer, directly or through another part."""
-        parts: list[str] = []
-        todo = [customer_id]
-        while todo:
-            found = [e.src for e in self._b.store.edges(todo.pop(), "SAME_AS",
-                                                           direction="in")]
-            new = [p for p in found if p not in parts and p != customer_id]
-            parts.extend(new)
-            todo.extend(new)
-        return parts
-
-    def survivors(self, customer_ids: Sequence[str]) -> dict[str, str]:
-        """For ingestion: which of these ids are merged parts, and their survivors;
-        admins only (a part's id is still a customer's, so nothing new is told)."""
-        self._gate(Action.IDENTITY_LOOKUP)
-        found = self._b.store.edges_many(list(dict.fromkeys(customer_ids)), "SAME_AS")
-        parts = [c for c, edges in found.items() if edges]
-        return self._survivors(parts) if parts else {}
-
-    def merge_graph(self, customer_ids: Sequence[str]) -> dict[str, MergeGraph]:
-        """The stored nodes and edges of customers or merged parts, as they are
-        (ciphertext), for `pacte.identity.merge` to rewrite; admins only, audited.
-        Absent ids are left out."""
-        self._gate(Action.IDENTITY_READ)
-        for cid in customer_ids:
-            check_id(cid)
-        store = self._b.store
-        nodes = store.get_nodes(list(customer_ids))
-        out: dict[str, MergeGraph] = {}
-        for cid, node in nodes.items():
-            if node.kind not in ("Customer", MERGED_PART):
-                continue
-            edges = [e for t in _CUSTOMER_EDGES for d in ("out", "in")
-                     for e in store.edges(cid, t, direction=d)]
-            out[cid] = MergeGraph(node, list({e.id: e for e in edges}.values()))
-        self._audit(self._record(Action.IDENTITY_READ, subjects=sorted(out)))
-        return out
-
-    def merge_write(self, batch: WriteBatch, *, action: str, subjects: Sequence[str],
-                    details: Mapping[str, object]) -> None:
-        """Write a merge or unmerge built by `pacte.identity.merge`, on record first
-        (action, the customers, and `details`: rule, identifier kinds and blind refs,
-        never values); admins only."""
-        if action not in (Action.IDENTITY_MERGE, Action.IDENTITY_UNMERGE):
-            raise InputError("a merge write is identity.merge or identity.unmerge")
-        self._gate(Action(action))
-        self._commit(batch, self._record(Action(action), subjects=subjects, extra=details))
-        for cid in subjects:
-            self._forget(cid)
-
-
-# -- small helpers ---------------------------------------------------------------
-
-
 
     # -- the features, bound as methods (pacte.features) ---------------------------
     # Each is a function of its feature module over the primitives above, so users
@@ -595,6 +505,12 @@ class Session(Access):
     access_report = _reports.access_report
     record_of_processing = _reports.record_of_processing
     my_data_uses = _reports.my_data_uses
+    keyed_tokens = _identity.keyed_tokens
+    lookup_tokens = _identity.lookup_tokens
+    identifier_refs = _identity.identifier_refs
+    survivors = _identity.survivors
+    merge_graph = _identity.merge_graph
+    merge_write = _identity.merge_write
 
 
 
@@ -658,18 +574,6 @@ _NO_SCOPE: AbstractContextManager[None] = nullcontext()
 
 # Not a valid customer id (ids never hold a NUL), so never found.
 _NO_CUSTOMER = "c_\x00absent"
-
-# The edge types at a customer that a merge moves or keeps (SAME_AS: its own parts).
-_CUSTOMER_EDGES = ("HAD", "BOUGHT", "REVIEWED", "OWNS", "REFERRED", "CONSENTED",
-                   PART_CONSENT, "SAME_AS")
-
-
-class MergeGraph(NamedTuple):
-    """A customer's or merged part's node and every edge at it (in and out, once)."""
-
-    node: Node
-    edges: list[Edge]
-
 
 # Whether a store class has read scopes, asked once per class: `isinstance` against a
 # runtime-checkable protocol inspects its attributes each time (~10 us, twice a request).

@@ -234,6 +234,19 @@ class ScopedReads(Protocol):
         """Read a node and its hops into the current scope; False when nothing was read."""
         ...
 
+    def prefetch_page(self, kind: str, *, after: str | None, limit: int,
+                      hops: Sequence[Hop]) -> bool:
+        """Read the page `scan_nodes` would read, each node with its hops, into the
+        current scope; False when nothing was read."""
+        ...
+
+    def prefetch_lookup(self, name: str, token: bytes, hops: Sequence[Hop], *, kind: str,
+                        decoy_after: str) -> bool:
+        """Read the nodes an index entry points at, with their hops, into the current
+        scope (when it points at nothing, the first node of `kind` after `decoy_after`,
+        or the first); False when nothing was read."""
+        ...
+
 
 # -- helpers shared by backends --------------------------------------------------
 

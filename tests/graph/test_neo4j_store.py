@@ -360,6 +360,42 @@ def test_neo4j_read_scope_answers_a_customer_360_in_one_round_trip(
     assert len(calls) == 8
 
 
+def test_neo4j_lookup_prefetch_answers_the_lookup_and_what_it_found_in_one_round_trip(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _c360_graph(neo4j_store)
+    neo4j_store.write(WriteBatch(index=[IndexEntry("Customer.email", b"t1", "c1"),
+                                        IndexEntry("Customer.email", b"t2", "c2"),
+                                        IndexEntry("Customer.email", b"t2", "c1")]))
+    expected = _c360_reads(neo4j_store)
+    both = neo4j_store.get_nodes(["c1", "c2"])
+    calls = _server_reads(neo4j_store, monkeypatch)
+    with neo4j_store.read_scope():
+        assert neo4j_store.prefetch_lookup("Customer.email", b"t1", _C360, kind="Customer",
+                                           decoy_after="c_")
+        assert neo4j_store.lookup("Customer.email", b"t1") == ["c1"]
+        assert _c360_reads(neo4j_store) == expected
+        assert calls == ["prefetch"]
+    with neo4j_store.read_scope():
+        neo4j_store.prefetch_lookup("Customer.email", b"t2", _C360, kind="Customer",
+                                    decoy_after="c_")
+        assert neo4j_store.lookup("Customer.email", b"t2") == ["c1", "c2"]
+        assert neo4j_store.get_nodes(["c2", "c1"]) == both
+        assert calls == ["prefetch"] * 2
+    # A miss reads its decoy: the next customer after `decoy_after`, else the first.
+    for after, decoy in (("c1\x00", "c2"), ("c2\x00", "c1")):
+        with neo4j_store.read_scope():
+            neo4j_store.prefetch_lookup("Customer.email", b"none", _C360, kind="Customer",
+                                        decoy_after=after)
+            assert neo4j_store.lookup("Customer.email", b"none") == []
+            assert neo4j_store.get_nodes([decoy]) == {decoy: both[decoy]}
+            assert neo4j_store.edges(decoy, "CONSENTED") is not None
+    assert calls == ["prefetch"] * 4
+    # Outside a scope it reads nothing.
+    assert not neo4j_store.prefetch_lookup("Customer.email", b"t1", _C360, kind="Customer",
+                                           decoy_after="c_")
+    assert calls == ["prefetch"] * 4
+
+
 def test_neo4j_read_scope_reads_the_products_interactions_are_about(
         neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """With `then_nodes`, a customer-360 whose interactions name a product the customer

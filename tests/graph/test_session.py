@@ -465,6 +465,109 @@ def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str)
         assert steps(start) == expected_audit, state
 
 
+def _server_reads(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str] | None:
+    """The operations of the reads the store sends to its server (None: not Neo4j)."""
+    store = world.rt._backend.store
+    if not hasattr(store, "_query"):
+        return None
+    calls: list[str] = []
+    query = store._query
+
+    def counting(operation: str, *args: object) -> object:
+        calls.append(operation)
+        return query(operation, *args)
+
+    monkeypatch.setattr(store, "_query", counting)
+    return calls
+
+
+def test_a_lookup_in_a_read_scope_changes_no_answer_and_no_audit(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lookup by email inside a read scope (one round trip on Neo4j when it finds a
+    visible customer) returns and records what a plain lookup does; a miss and a hidden
+    match make the same round trips (G3, timing)."""
+
+    def steps(start: int) -> list[object]:
+        entries = world.rt._backend.audit.entries(after_seq=start - 1, limit=100)
+        return [{k: v for k, v in e.record.items() if k != "request_id"} for e in entries]
+
+    def read(session: Session, email: str) -> tuple[object, ...]:
+        found = session.customer_by_email(email)
+        if found is None:
+            return (None,)
+        # The 360 of the customer found: on Neo4j, no more round trips.
+        return found, session.interactions(found.id, first=20).items, session.consents(
+            found.id)
+
+    emails = {state: world.plaintext[cid]["email"] for state, cid in world.customers.items()}
+    # A miss whose decoy is the next customer in id order: one past the last customer
+    # wraps around to the first, one scan more (as before scopes; see `_decoy_read`).
+    last = max(world.customers.values())
+    emails["absent"] = next(e for e in (f"nobody{n}@example.com" for n in range(100))
+                            if f"c_{world.rt._backend.codec.token('Customer', 'email', e).hex()}"
+                            < last)
+    trips: dict[str, int] = {}
+    for state, email in emails.items():
+        plain = world.rt.session(world.principals["admin"], "marketing.email",
+                                 defer_audit=True)
+        start = _audit_size(world)
+        expected = read(plain, email)
+        plain.flush()
+        expected_audit = steps(start)
+        scoped = world.rt.session(world.principals["admin"], "marketing.email",
+                                  defer_audit=True)
+        start = _audit_size(world)
+        with monkeypatch.context() as m:
+            calls = _server_reads(world, m)
+            with scoped.read_scope():
+                got = read(scoped, email)
+        scoped.flush()
+        assert got == expected, state
+        assert steps(start) == expected_audit, state
+        if calls is not None:
+            trips[state] = len(calls)
+    if trips:  # Neo4j
+        assert trips["granted"] == 1
+        hidden = {trips[s] for s in world.customers if not _expected_visible(
+            world, "marketing.email", s)}
+        assert hidden == {trips["absent"]}
+
+
+def test_a_page_in_a_read_scope_changes_no_answer_and_no_audit(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of customers and the 360 of each, inside a read scope (one round trip on
+    Neo4j under a purpose without consent), return and record what plain reads do."""
+
+    def steps(start: int) -> list[object]:
+        entries = world.rt._backend.audit.entries(after_seq=start - 1, limit=100)
+        return [{k: v for k, v in e.record.items() if k != "request_id"} for e in entries]
+
+    def read(session: Session, after: str | None) -> tuple[object, ...]:
+        page = session.customers(first=4, after=after)
+        return page, [(session.interactions(v.id, first=20).items, session.consents(v.id),
+                       session.products_of(v.id)) for v in page.items]
+
+    after = None
+    for _ in range(3):  # the first page, and pages after a cursor
+        plain = world.rt.session(world.principals["admin"], "service", defer_audit=True)
+        start = _audit_size(world)
+        expected = read(plain, after)
+        plain.flush()
+        expected_audit = steps(start)
+        scoped = world.rt.session(world.principals["admin"], "service", defer_audit=True)
+        start = _audit_size(world)
+        with monkeypatch.context() as m:
+            calls = _server_reads(world, m)
+            with scoped.read_scope():
+                got = read(scoped, after)
+        scoped.flush()
+        assert got == expected
+        assert steps(start) == expected_audit
+        if calls is not None:  # Neo4j
+            assert calls == ["prefetch"]
+        after = expected[0].end_cursor  # type: ignore[attr-defined]
+
+
 # -- fields=: open only what the caller returns (DESIGN.md §9) ----------------------
 
 
