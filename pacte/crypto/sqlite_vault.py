@@ -68,6 +68,8 @@ def _rows(rows: Iterable[tuple[object, ...]]) -> list[DekRow]:
 class SQLiteVaultRows:
     """A vault's rows in the SQLite file `keys.db` (the calls are serialised by the vault)."""
 
+    concurrent_state = False  # one PRAGMA on the vault's connection
+
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path

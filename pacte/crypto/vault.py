@@ -357,9 +357,14 @@ class KeyVault:
         Cheap when nothing changed. After another process destroyed a key, every cached
         key here is dropped, so no cache outlives an erasure (G5).
         """
+        if self._rows.concurrent_state:
+            with self._lock:
+                self._check_open()
+            state = self._rows.state()
         with self._lock:
             self._check_open()
-            state = self._rows.state()
+            if not self._rows.concurrent_state:
+                state = self._rows.state()
             if state is None:
                 return
             kek_version, seq = state

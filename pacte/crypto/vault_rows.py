@@ -68,6 +68,10 @@ class VaultRows(Protocol):
 
     def tombstoned(self, ref: str) -> bool: ...
 
+    # Whether `state` may be called while other calls run (it is then called outside
+    # the vault's lock, so that concurrent requests can share one read of it).
+    concurrent_state: bool
+
     def state(self) -> tuple[int, int] | None:
         """(kek_version, destroy_seq), or None when surely nothing changed since the
         last call (a cheap check)."""

@@ -30,9 +30,11 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pacte.coalesce import FreshRead
 from pacte.errors import RevocationNotPropagated, StorageError
 
 if TYPE_CHECKING:
@@ -87,8 +89,11 @@ class StoreStamp:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Requests waiting at once share one read that began after each arrived
+        # (pacte.coalesce): a revocation committed before a request still holds for it.
+        self.read: Callable[[], bytes | None] = FreshRead(self._read)
 
-    def read(self) -> bytes | None:
+    def _read(self) -> bytes | None:
         try:
             value = self._store.get_meta(_META_KEY)
         except StorageError:
