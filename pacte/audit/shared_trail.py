@@ -152,6 +152,12 @@ _BY_SUBJECT = (
     "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
     "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
 )
+_IN_CHAIN = (
+    "MATCH (e:PacteAuditEntry) WHERE e.chain = $chain AND e.n >= $start "
+    "WITH e ORDER BY e.n LIMIT $limit "
+    "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
+    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
+)
 _SIZE = "MATCH (e:PacteAuditEntry) RETURN count(e)"
 
 
@@ -488,6 +494,21 @@ class SharedTrail:
             after = page[-1].cursor
         return out[:limit]
 
+    def chain_entries(self, chain: str, *, start: int = 0, limit: int = 50
+                      ) -> list[SharedEntry]:
+        """The entries of one chain in its own order, from place `start` (times need not
+        rise along a chain: a migrated one carries its source's)."""
+        if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
+            raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
+        rows = _one(self._store, _IN_CHAIN, chain=chain, start=start, limit=limit) or []
+        return self._read(rows)
+
+    def _read(self, rows: Sequence[Sequence[Any]]) -> list[SharedEntry]:
+        if any(str(r[0]) not in self._ords for r in rows):
+            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
+                               if o is not None})
+        return [_entry(r, self._ords) for r in rows]
+
     def _page(self, subject: str | None, after: tuple[str, str, int] | None, limit: int,
               bounds: Mapping[str, str]) -> list[SharedEntry]:
         time, chain, n = after if after is not None else ("", "", -1)
@@ -497,10 +518,7 @@ class SharedTrail:
         else:
             rows = _one(self._store, _BY_SUBJECT, subject=subject, time=time, chain=chain,
                         n=n, limit=limit, **bounds) or []
-        if any(str(r[0]) not in self._ords for r in rows):
-            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
-                               if o is not None})
-        return [_entry(r, self._ords) for r in rows]
+        return self._read(rows)
 
     def _cursor_of(self, seq: int) -> tuple[str, str, int]:
         """The merged-order place of the entry numbered `seq`."""
