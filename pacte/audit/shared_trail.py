@@ -608,7 +608,8 @@ def _one(store: Neo4jStore, query: Any, **params: Any) -> Any:
 
 @dataclass
 class SharedVerification:
-    """The result of verifying every chain; `first_bad` names `chain/n`."""
+    """The result of verifying every chain; `first_bad` names `chain/n` (`#ord/0` for a
+    chain that is gone, by its ordinal)."""
 
     ok: bool
     chains: int = 0
@@ -674,12 +675,16 @@ def _check_ords(store: Neo4jStore, chains: Sequence[tuple[str, str, Any]]) -> No
     newest, with the counter put back: only an exported checkpoint shows that) or a
     chain given another's ordinal is caught."""
     counter = int(_one(store, _COUNTER) or 0)
+    for chain, _, ord_ in chains:
+        if type(ord_) is not int:
+            raise _Bad(f"{chain}/0", "a chain has no ordinal")
     by_ord = sorted((o, c) for c, _, o in chains)
     for want, (ord_, chain) in enumerate(by_ord):
         if ord_ != want:
             raise _Bad(f"{chain}/0", f"chain ordinal {want} is missing or taken twice")
     if len(by_ord) != counter:
-        raise _Bad(f"ord {len(by_ord)}", f"{counter} chains were opened and "
+        # Named by its ordinal: the chain is gone, and its id with it.
+        raise _Bad(f"#{len(by_ord)}/0", f"{counter} chains were opened and "
                                          f"{len(by_ord)} are there")
 
 

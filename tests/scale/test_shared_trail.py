@@ -143,7 +143,7 @@ def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
         _run(store, "MATCH (n) WHERE (n:PacteAuditEntry OR n:PacteAuditCheckpoint "
                     "OR n:PacteAuditSubject OR n:PacteAuditChain) AND n.chain = $c DETACH DELETE n",
              c=b)
-        where = "ord 1"
+        where = "#1/0"  # by its ordinal: its id is gone with it
     elif attack == "drop_subject_rows":
         # s_b's uses gone from its Art. 15 report.
         _run(store, "MATCH (s:PacteAuditSubject {subject: 's_b'}) DELETE s")
@@ -159,6 +159,14 @@ def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
         where = "w_x/0"
     report = verify_shared(store, public_key=signer.public_key)
     assert not report.ok and report.first_bad == where, report.lines()
+    if attack == "drop_newest_chain":
+        from pacte.audit.shared_trail import CHAIN_SPAN
+        from pacte.trails import NeoTrail
+
+        # What the API and the console show: the first seq of the chain that is gone.
+        shown = NeoTrail(SharedTrail.open(store, signer=signer)).verify(
+            public_key=signer.public_key, progress=None)
+        assert not shown.ok and shown.first_bad == CHAIN_SPAN
 
 
 def _time_of(store: Neo4jStore, key: str) -> str:
