@@ -135,7 +135,7 @@ class NeoTrail:
         return self.raw.exclusive()
 
     def verify(self, *, public_key: bytes, progress: Progress | None) -> Any:
-        from pacte.audit.shared_trail import verify_shared
+        from pacte.audit.shared_trail import CHAIN_SPAN, verify_shared
 
         report = verify_shared(self.raw.store, public_key=public_key)
         if progress is not None:
@@ -143,7 +143,8 @@ class NeoTrail:
         first_bad = None
         if report.first_bad is not None:
             chain, _, n = report.first_bad.rpartition("/")
-            first_bad = self.raw.seq_of(chain, int(n))
+            first_bad = int(chain[1:]) * CHAIN_SPAN + int(n) if chain.startswith("#") \
+                else self.raw.seq_of(chain, int(n))
         return SharedReport(
             ok=report.ok, size=report.entries, entries_checked=report.entries,
             checkpoints_valid=report.checkpoints if report.ok else 0,

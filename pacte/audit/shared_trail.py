@@ -19,16 +19,19 @@ Each chain keeps every guarantee of the single-writer trail (pacte.audit.trail):
 - a subject index: one `PacteAuditSubject` node per (subject, entry), written with
   the entry, read to list a subject's entries across every chain.
 
-A chain's first entry (`audit.chain.open`) names the other chains and their sizes as
-the new writer found them, so a chain removed whole is missed by every chain opened
-after it (verify checks those references). An append is one transaction: a writer
+A chain is opened in one transaction: its node, its first entry (`audit.chain.open`:
+its ordinal, the signing key's id, the other chains and their sizes as the new writer
+found them) and a signed checkpoint of that entry. Verify rejects a chain whose opening
+is not signed (a chain forged without the key), whose node differs from its opening
+(ordinals swapped), ordinals that are not 0.. the counter each once, and a chain that
+a later opening names as gone or shorter. An append is one transaction: a writer
 killed mid-append leaves its entries either all there or none, so its chain ends at
 its last committed entry and verifies (the entries after its last checkpoint are
 chained but not signed, as a single-writer trail's are until its next checkpoint).
 
-    (:PacteAuditChain {chain, opened, key_id, ord})               unique chain
+    (:PacteAuditChain {chain, opened, key_id, ord})               unique chain, ord
     (:PacteAuditEntry {key: chain/n, chain, n, time, body, hash})  unique key
-    (:PacteAuditSubject {subject, chain, n, time})                 index (subject, time)
+    (:PacteAuditSubject {subject, chain, n, time})      index (subject, time), (chain, n)
     (:PacteAuditCheckpoint {key: chain/size, chain, size, root, head, time, key_id,
                             public_key, signature, prev})
 
@@ -79,10 +82,14 @@ CHAIN_SPAN = 1 << 16
 # and its write lock orders the (rare) chain openings.
 _OPEN_CHAIN = (
     "MERGE (m:PacteMeta {key: 'audit.chains'}) ON CREATE SET m.value = '0' "
-    "WITH m, toInteger(m.value) AS ord SET m.value = toString(ord + 1) "
+    # The SET takes the counter's write lock before it is read: two openings never
+    # read the same value (reading first lost updates).
+    "SET m.value = toString(toInteger(m.value) + 1) "
+    "WITH m, toInteger(m.value) - 1 AS ord "
     "CREATE (c:PacteAuditChain {chain: $chain, opened: $time, key_id: $key_id, ord: ord}) "
     "RETURN ord"
 )
+_COUNTER = "MATCH (m:PacteMeta {key: 'audit.chains'}) RETURN toInteger(m.value)"
 _ORDS = "MATCH (c:PacteAuditChain) RETURN collect([c.chain, c.ord])"
 _AT_SEQ = (
     "MATCH (c:PacteAuditChain {ord: $ord}) "
@@ -108,14 +115,20 @@ CALL { UNWIND $checkpoints AS c
                                  public_key: c.public_key, signature: c.signature,
                                  prev: c.prev}) }
 """
-_CHAINS = "MATCH (c:PacteAuditChain) WITH c ORDER BY c.chain RETURN collect([c.chain, c.key_id])"
+_CHAINS = (
+    "MATCH (c:PacteAuditChain) WITH c ORDER BY c.chain RETURN collect([c.chain, c.key_id, c.ord])"
+)
 _ORPHANS = (
     "MATCH (e:PacteAuditEntry) WHERE NOT EXISTS { MATCH (c:PacteAuditChain {chain: e.chain}) } "
     "RETURN collect(DISTINCT e.chain)"
 )
+# Each entry with its subject index rows (index on (chain, n)).
 _CHAIN_PAGE = (
     "MATCH (e:PacteAuditEntry) WHERE e.chain = $chain AND e.n >= $start "
-    "WITH e ORDER BY e.n LIMIT $limit RETURN collect([e.n, e.time, e.body, e.hash])"
+    "WITH e ORDER BY e.n LIMIT $limit "
+    "CALL (e) { MATCH (s:PacteAuditSubject {chain: e.chain, n: e.n}) "
+    "RETURN collect([s.subject, s.time]) AS subjects } "
+    "RETURN collect([e.n, e.time, e.body, e.hash, subjects])"
 )
 _CHECKPOINTS = (
     "MATCH (c:PacteAuditCheckpoint {chain: $chain}) WITH c ORDER BY c.size "
@@ -136,6 +149,12 @@ _BY_SUBJECT = (
     "AND s.time >= $since AND s.time < $until "
     "WITH s ORDER BY s.time, s.chain, s.n LIMIT $limit "
     "MATCH (e:PacteAuditEntry {key: s.chain + '/' + toString(s.n)}) "
+    "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
+    "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
+)
+_IN_CHAIN = (
+    "MATCH (e:PacteAuditEntry) WHERE e.chain = $chain AND e.n >= $start "
+    "WITH e ORDER BY e.n LIMIT $limit "
     "OPTIONAL MATCH (p:PacteAuditEntry {key: e.chain + '/' + toString(e.n - 1)}) "
     "RETURN collect([e.chain, e.n, e.time, e.body, e.hash, p.hash])"
 )
@@ -267,17 +286,34 @@ class SharedTrail:
         return None if ord_ is None else ord_ * CHAIN_SPAN + n
 
     def _open_chain(self) -> _Head:
-        """A new chain for this writer; its first entry names the others and their sizes."""
+        """A new chain for this writer, opened in one transaction: its node (with the next
+        ordinal), its first entry (naming that ordinal, the signing key, and the other
+        chains with their sizes) and a signed checkpoint of that entry. A chain whose
+        opening is not signed is then a forgery (verify_shared)."""
         chain = "w_" + os.urandom(8).hex()
         sizes = {str(c): (-1 if last is None else int(last)) + 1
                  for c, last in _one(self._store, _CHAIN_SIZES) or []}
-        ord_ = self._store.run_write("audit chain creation", lambda tx: int(tx.run(
-            _OPEN_CHAIN, chain=chain, time=format_time(self._now()),
-            key_id=self._signer.key_id).single(strict=True)[0]))
-        self._ords[chain] = ord_
-        head = _Head(chain, ord_, self._now() + self._interval, head=genesis(chain))
+        now = self._now()
+        time = format_time(now)
+        key_id = self._signer.key_id
+        opened: list[_Head] = []
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            opened.clear()  # a retried transaction starts over
+            ord_ = int(tx.run(_OPEN_CHAIN, chain=chain, time=time,
+                              key_id=key_id).single(strict=True)[0])
+            head = _Head(chain, ord_, now + self._interval, head=genesis(chain))
+            opening = {"action": CHAIN_OPEN, "ord": ord_, "key_id": key_id, "chains": sizes}
+            rows, subjects, _, tree, link = _rows(head, [_prepare(opening)], [time])
+            checkpoint = self._sign(head, tree, link, time)
+            _append_work(chain, rows, subjects, [checkpoint])(tx)
+            head.n, head.head, head.tree, head.last_checkpoint = 1, link, tree, 1
+            opened.append(head)
+
+        self._store.run_write("audit chain creation", work)
+        head = opened[0]
+        self._ords[chain] = head.ord
         self._head = head
-        self._append_locked(head, [_prepare({"action": CHAIN_OPEN, "chains": sizes})])
         return head
 
     # -- appending ----------------------------------------------------------------------
@@ -285,9 +321,13 @@ class SharedTrail:
     def append(self, record: Mapping[str, object]) -> SharedEntry:
         return self.append_many([record])[0]
 
-    def append_many(self, records: Sequence[Mapping[str, object]]) -> list[SharedEntry]:
-        """Append records in one transaction: all of them, consecutive, or none."""
+    def append_many(self, records: Sequence[Mapping[str, object]], *,
+                    times: Sequence[datetime] | None = None) -> list[SharedEntry]:
+        """Append records in one transaction: all of them, consecutive, or none. Each
+        entry's time is now, or its own of `times` (a migration keeps the source's)."""
         prepared = [_prepare(r) for r in records]
+        if times is not None and len(times) != len(prepared):
+            raise InputError("one time per record")
         if not prepared:
             return []
         if len(prepared) >= CHAIN_SPAN:
@@ -299,7 +339,7 @@ class SharedTrail:
                 # new chain (seq numbers stay small).
                 self._checkpoint_locked(head)
                 head = self._open_chain()
-            return self._append_locked(head, prepared)
+            return self._append_locked(head, prepared, times)
 
     def _writable(self) -> _Head:
         if self._closed:
@@ -311,30 +351,16 @@ class SharedTrail:
                                "restart the server to open a new chain")
         return self._head or self._open_chain()
 
-    def _append_locked(self, head: _Head, prepared: Sequence[_Prepared]) -> list[SharedEntry]:
+    def _append_locked(self, head: _Head, prepared: Sequence[_Prepared],
+                       times: Sequence[datetime] | None = None) -> list[SharedEntry]:
         now = self._now()
-        time = format_time(now)
-        n, link = head.n, head.head
-        tree = CompactRange(head.tree.size, head.tree.hashes)
-        out: list[SharedEntry] = []
-        rows: list[dict[str, Any]] = []
-        subjects: list[dict[str, Any]] = []
-        for record, fast, refs in prepared:
-            doc = dict(record)
-            doc["chain"], doc["n"], doc["time"] = head.chain, n, time
-            body = canonical_bytes(doc, checked=fast)
-            prev, link = link, chained_leaf_hash(link, body)
-            tree.append(link)
-            rows.append({"key": _key(head.chain, n), "n": n, "time": time,
-                         "body": body.decode("utf-8"), "hash": link})
-            subjects += [{"subject": s, "n": n, "time": time} for s in dict.fromkeys(refs)]
-            out.append(SharedEntry(head.chain, n, time, record, link,
-                                   seq=head.ord * CHAIN_SPAN + n, prev_hash=prev,
-                                   canonical=body))
-            n += 1
+        stamps = [format_time(t) for t in times] if times is not None \
+            else [format_time(now)] * len(prepared)
+        rows, subjects, out, tree, link = _rows(head, prepared, stamps)
+        n = head.n + len(prepared)
         checkpoints = []
         if n // self._every > head.n // self._every or now >= head.due:
-            checkpoints.append(self._sign(head, tree, link, time))
+            checkpoints.append(self._sign(head, tree, link, format_time(now)))
         self._write("audit append", _append_work(head.chain, rows, subjects, checkpoints))
         head.n, head.head, head.tree = n, link, tree
         if checkpoints:
@@ -468,6 +494,21 @@ class SharedTrail:
             after = page[-1].cursor
         return out[:limit]
 
+    def chain_entries(self, chain: str, *, start: int = 0, limit: int = 50
+                      ) -> list[SharedEntry]:
+        """The entries of one chain in its own order, from place `start` (times need not
+        rise along a chain: a migrated one carries its source's)."""
+        if not isinstance(limit, int) or not 0 <= limit <= _MAX_LIMIT:
+            raise InputError(f"limit must be between 0 and {_MAX_LIMIT}")
+        rows = _one(self._store, _IN_CHAIN, chain=chain, start=start, limit=limit) or []
+        return self._read(rows)
+
+    def _read(self, rows: Sequence[Sequence[Any]]) -> list[SharedEntry]:
+        if any(str(r[0]) not in self._ords for r in rows):
+            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
+                               if o is not None})
+        return [_entry(r, self._ords) for r in rows]
+
     def _page(self, subject: str | None, after: tuple[str, str, int] | None, limit: int,
               bounds: Mapping[str, str]) -> list[SharedEntry]:
         time, chain, n = after if after is not None else ("", "", -1)
@@ -477,10 +518,7 @@ class SharedTrail:
         else:
             rows = _one(self._store, _BY_SUBJECT, subject=subject, time=time, chain=chain,
                         n=n, limit=limit, **bounds) or []
-        if any(str(r[0]) not in self._ords for r in rows):
-            self._ords.update({str(c): int(o) for c, o in _one(self._store, _ORDS) or []
-                               if o is not None})
-        return [_entry(r, self._ords) for r in rows]
+        return self._read(rows)
 
     def _cursor_of(self, seq: int) -> tuple[str, str, int]:
         """The merged-order place of the entry numbered `seq`."""
@@ -522,6 +560,31 @@ def _append_work(chain: str, rows: list[dict[str, Any]], subjects: list[dict[str
 _Prepared = tuple[Mapping[str, object], bool, Sequence[str]]
 
 
+def _rows(head: _Head, prepared: Sequence[_Prepared], times: Sequence[str]
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[SharedEntry],
+                     CompactRange, bytes]:
+    """The rows that put `prepared` after `head` (which is left as it is): entries,
+    subject rows, the entries as read back, the Merkle frontier and head after them."""
+    n, link = head.n, head.head
+    tree = CompactRange(head.tree.size, head.tree.hashes)
+    out: list[SharedEntry] = []
+    rows: list[dict[str, Any]] = []
+    subjects: list[dict[str, Any]] = []
+    for (record, fast, refs), time in zip(prepared, times, strict=True):
+        doc = dict(record)
+        doc["chain"], doc["n"], doc["time"] = head.chain, n, time
+        body = canonical_bytes(doc, checked=fast)
+        prev, link = link, chained_leaf_hash(link, body)
+        tree.append(link)
+        rows.append({"key": _key(head.chain, n), "n": n, "time": time,
+                     "body": body.decode("utf-8"), "hash": link})
+        subjects += [{"subject": s, "n": n, "time": time} for s in dict.fromkeys(refs)]
+        out.append(SharedEntry(head.chain, n, time, record, link,
+                               seq=head.ord * CHAIN_SPAN + n, prev_hash=prev, canonical=body))
+        n += 1
+    return rows, subjects, out, tree, link
+
+
 def _prepare(record: Mapping[str, object]) -> _Prepared:
     if not isinstance(record, Mapping):
         raise IntegrityError("an audit record must be a mapping")
@@ -545,7 +608,8 @@ def _one(store: Neo4jStore, query: Any, **params: Any) -> Any:
 
 @dataclass
 class SharedVerification:
-    """The result of verifying every chain; `first_bad` names `chain/n`."""
+    """The result of verifying every chain; `first_bad` names `chain/n` (`#ord/0` for a
+    chain that is gone, by its ordinal)."""
 
     ok: bool
     chains: int = 0
@@ -578,10 +642,12 @@ class _Bad(Exception):
 
 def verify_shared(store: Neo4jStore, *, public_key: bytes | None = None
                   ) -> SharedVerification:
-    """Verify every chain: links, places, checkpoints (signed under `public_key` if
-    given), and that no chain another one named at its opening is gone or shorter."""
+    """Verify every chain: links, places, subject index rows, checkpoints (signed under
+    `public_key` if given), each chain's signed opening (its ordinal and key), that the
+    ordinals run from 0 to the counter, and that no chain another one named at its
+    opening is gone or shorter."""
     report = SharedVerification(ok=True)
-    chains = [(str(c), str(k)) for c, k in _one(store, _CHAINS) or []]
+    chains = [(str(c), str(k), o) for c, k, o in _one(store, _CHAINS) or []]
     report.chains = len(chains)
     sizes: dict[str, int] = {}
     named: list[tuple[str, str, int]] = []  # (naming chain, named chain, size named)
@@ -589,33 +655,62 @@ def verify_shared(store: Neo4jStore, *, public_key: bytes | None = None
         orphans = _one(store, _ORPHANS) or []
         if orphans:
             raise _Bad(f"{orphans[0]}/0", "entries of a chain that was never opened")
-        for chain, _ in chains:
-            size, opened = _verify_chain(store, chain, public_key, report)
+        for chain, key_id, ord_ in chains:
+            size, opened = _verify_chain(store, chain, public_key, report,
+                                         ord_=ord_, key_id=key_id)
             sizes[chain] = size
             named += [(chain, other, n) for other, n in opened.items()]
         for chain, other, n in named:
             if sizes.get(other, 0) < n:
                 raise _Bad(f"{chain}/0", f"chain {other} holds fewer than the {n} entries "
                                          "it held when this chain opened")
+        _check_ords(store, chains)
     except _Bad as bad:
         report.ok, report.first_bad, report.reason = False, bad.where, bad.reason
     return report
 
 
+def _check_ords(store: Neo4jStore, chains: Sequence[tuple[str, str, Any]]) -> None:
+    """Ordinals 0, 1, ... up to the counter, each once: a chain removed whole (but the
+    newest, with the counter put back: only an exported checkpoint shows that) or a
+    chain given another's ordinal is caught."""
+    counter = int(_one(store, _COUNTER) or 0)
+    for chain, _, ord_ in chains:
+        if type(ord_) is not int:
+            raise _Bad(f"{chain}/0", "a chain has no ordinal")
+    by_ord = sorted((o, c) for c, _, o in chains)
+    for want, (ord_, chain) in enumerate(by_ord):
+        if ord_ != want:
+            raise _Bad(f"{chain}/0", f"chain ordinal {want} is missing or taken twice")
+    if len(by_ord) != counter:
+        # Named by its ordinal: the chain is gone, and its id with it.
+        raise _Bad(f"#{len(by_ord)}/0", f"{counter} chains were opened and "
+                                         f"{len(by_ord)} are there")
+
+
 def _verify_chain(store: Neo4jStore, chain: str, public_key: bytes | None,
-                  report: SharedVerification) -> tuple[int, dict[str, int]]:
+                  report: SharedVerification, *, ord_: Any, key_id: str
+                  ) -> tuple[int, dict[str, int]]:
     checkpoints = _signed_checkpoints(store, chain, public_key)
     walk = _ChainWalk(chain, checkpoints)
     while True:
         page = _one(store, _CHAIN_PAGE, chain=chain, start=walk.n, limit=_PAGE) or []
-        for at, time, body, stored in page:
-            walk.step(int(at), str(time), str(body).encode("utf-8"), bytes(stored))
+        for at, time, body, stored, subjects in page:
+            walk.step(int(at), str(time), str(body).encode("utf-8"), bytes(stored), subjects)
         if len(page) < _PAGE:
             break
     n = walk.n
     beyond = [s for s in checkpoints if s > n]
     if beyond:
         raise _Bad(f"{chain}/{n}", f"entries up to {max(beyond) - 1} were signed and are gone")
+    # The opening is signed in the transaction that opens the chain: a chain without it
+    # was written past the trail (by someone without the signing key).
+    opening = checkpoints.get(1)
+    if n == 0 or opening is None:
+        raise _Bad(f"{chain}/0", "a chain's opening entry is not signed")
+    if walk.opening.get("ord") != ord_ or walk.opening.get("key_id") != key_id \
+            or opening.key_id != key_id:
+        raise _Bad(f"{chain}/0", "a chain's ordinal or key differs from its signed opening")
     report.entries += n
     report.checkpoints += walk.signed
     report.unsigned += n - max(checkpoints, default=0)
@@ -645,10 +740,12 @@ class _ChainWalk:
         self.tree = CompactRange()
         self.head = genesis(chain)
         self.opened: dict[str, int] = {}
+        self.opening: dict[str, Any] = {}
         self.n = 0
         self.signed = 0
 
-    def step(self, at: int, time: str, raw: bytes, stored: bytes) -> None:
+    def step(self, at: int, time: str, raw: bytes, stored: bytes,
+             rows: Sequence[Sequence[Any]]) -> None:
         where = f"{self.chain}/{self.n}"
         if at != self.n:
             raise _Bad(where, "an entry is missing")
@@ -660,6 +757,13 @@ class _ChainWalk:
             if doc.get("action") != CHAIN_OPEN or not isinstance(doc.get("chains"), dict):
                 raise _Bad(where, "a chain does not start with its opening entry")
             self.opened = {str(k): int(v) for k, v in doc["chains"].items()}
+            self.opening = doc
+        # The subject index holds exactly the entry's subjects, at its time: a row
+        # removed would hide the entry from its subject's reports.
+        named = doc.get("subjects")
+        subjects = sorted(dict.fromkeys(named)) if isinstance(named, list) else []
+        if sorted(str(s) for s, _ in rows) != subjects or any(t != time for _, t in rows):
+            raise _Bad(where, "an entry's subject index rows differ from its subjects")
         self.tree.append(self.head)
         self.n += 1
         signed = self.checkpoints.get(self.n)
@@ -690,5 +794,5 @@ def _checked_body(where: str, raw: bytes, *, chain: str, n: int, time: str
 
 def chains_of(store: Neo4jStore) -> Iterator[str]:
     """Every chain's id, in order."""
-    for chain, _ in _one(store, _CHAINS) or []:
+    for chain, _, _ in _one(store, _CHAINS) or []:
         yield str(chain)

@@ -304,11 +304,8 @@ class Auditor:
                    "not signed by this server's current signing key (altered, or signed "
                    "before a key rotation)")]
         seq, subject = receipt.get("audit_seq"), receipt.get("subject")
-        entries = self._session(principal).audit_trail(
-            first=1, after=seq - 1, action="customer.erase") \
-            if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else []
-        on_record = bool(entries) and entries[0].seq == seq \
-            and subject in (entries[0].record.get("subjects") or [])
+        on_record = isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 \
+            and erasure_on_record(self._session(principal), seq, subject)
         checks.append((on_record, f"the trail recorded this erasure at entry {seq}"
                        if on_record else "no erasure of this subject is on record at the "
                        "entry the receipt cites"))
@@ -365,3 +362,22 @@ def auditor_routes(pages: Pages) -> list[Route]:
         Route("/console/receipt", a.receipt, methods=["GET", "POST"]),
         Route("/console/static/console.css", _css, methods=["GET"]),
     ]
+
+
+def erasure_on_record(session: Session, seq: int, subject: object) -> bool:
+    """Whether audit entry `seq` records the erasure of `subject`.
+
+    Entry `seq` comes after entry `seq - 1` in the trail's order; on a trail shared by
+    many servers that order is by time across every server's chain, so other servers'
+    erasures may come between: read on to entry `seq` itself, and stop at the first
+    entry past it (a seq above it, on the same chain: `seq // 65536`, see
+    pacte.audit.shared_trail)."""
+    after = seq - 1
+    while page := session.audit_trail(first=50, after=after, action="customer.erase"):
+        for entry in page:
+            if entry.seq == seq:
+                return subject in (entry.record.get("subjects") or [])
+            if entry.seq > seq and entry.seq // 65536 == seq // 65536:
+                return False
+        after = page[-1].seq
+    return False

@@ -4,14 +4,14 @@
 The source is verified first (a tampered trail is not laundered into a fresh chain).
 Each entry is appended, in order, as a record of a new chain signed with the same
 signing key: its record as it was, plus `migrated: {seq, time}` (its place and time in
-`audit.db`); the chain's entries carry the source entry's time, so the merged order
-of the shared trail puts them where they happened.
+`audit.db`); each of the chain's entries carries its source entry's time, so the
+merged order of the shared trail puts them where they happened.
 
 Resumable: after each batch the store's meta `migrate.trail` notes the chain, how
 many source entries are in, and the cursor of the last one. A run killed between a
 batch's commit and that note leaves at most one batch more than noted; the next run
-reads the previous chain after the noted cursor for the last `migrated.seq`, and goes
-on from there in a chain of its own. No entry is copied twice.
+reads the previous chain in its own order (n) after the noted entry for the last
+`migrated.seq`, and goes on from there in a chain of its own. No entry is copied twice.
 
 Verified at the end: every chain verifies under the signing key, and the migrated
 entries are exactly the source's (each place once, the same records: an
@@ -81,9 +81,10 @@ def copy_trail(source: AuditTrail, store: Neo4jStore, *, signer: SigningKey,
         _note(store, chain=trail.chain, done=done, cursor=[format_time(clock[0]), "", -1])
         while done < size:
             entries = source.entries(after_seq=done - 1, limit=batch)
-            clock[0] = _parse(entries[-1].time)
+            times = [_parse(e.time) for e in entries]
+            clock[0] = times[-1]  # checkpoints are due by the source's time too
             out = trail.append_many([{**e.record, "migrated": {"seq": e.seq, "time": e.time}}
-                                     for e in entries])
+                                     for e in entries], times=times)
             done += len(entries)
             copied += len(entries)
             _note(store, chain=trail.chain, done=done, cursor=list(out[-1].cursor))
@@ -101,20 +102,18 @@ def _note(store: Neo4jStore, *, chain: str | None, done: int, cursor: list[Any] 
 
 def _resume(trail: SharedTrail, state: Mapping[str, Any], *, batch: int) -> int:
     """How many source entries the previous run really put in (noted, or one batch
-    more)."""
+    more): its chain read on in the chain's own order from the noted entry (in time
+    order a batch whose source times go back would be missed, and copied again)."""
     done = int(state["done"])
+    chain = str(state["chain"])
     cursor = state.get("cursor")
-    after = (str(cursor[0]), str(cursor[1]), int(cursor[2])) if cursor else None
-    seen = 0
-    while seen < batch:
-        page = trail.entries(after=after, limit=batch)
-        if not page:
-            break
+    start = int(cursor[2]) + 1 if cursor and cursor[1] == chain else 0
+    while page := trail.chain_entries(chain, start=start, limit=batch):
         for entry in page:
-            if entry.chain == state["chain"] and "migrated" in entry.record:
-                done = max(done, int(entry.record["migrated"]["seq"]) + 1)
-                seen += 1
-        after = page[-1].cursor
+            migrated = entry.record.get("migrated")
+            if isinstance(migrated, Mapping):
+                done = max(done, int(migrated["seq"]) + 1)
+        start = page[-1].n + 1
     return done
 
 

@@ -46,6 +46,9 @@ STATEMENTS: tuple[LiteralString, ...] = (
     # The audit trail kept beside the graph (pacte.audit.shared_trail).
     "CREATE CONSTRAINT pacte_audit_chain IF NOT EXISTS "
     "FOR (c:PacteAuditChain) REQUIRE c.chain IS UNIQUE",
+    # A seq (ord * span + n) names one entry: two chains never share an ordinal.
+    "CREATE CONSTRAINT pacte_audit_chain_ord IF NOT EXISTS "
+    "FOR (c:PacteAuditChain) REQUIRE c.ord IS UNIQUE",
     "CREATE CONSTRAINT pacte_audit_entry IF NOT EXISTS "
     "FOR (e:PacteAuditEntry) REQUIRE e.key IS UNIQUE",
     "CREATE INDEX pacte_audit_entry_time IF NOT EXISTS "
@@ -54,6 +57,9 @@ STATEMENTS: tuple[LiteralString, ...] = (
     "FOR (e:PacteAuditEntry) ON (e.chain, e.n)",
     "CREATE INDEX pacte_audit_subject IF NOT EXISTS "
     "FOR (s:PacteAuditSubject) ON (s.subject, s.time)",
+    # verify_shared reads each entry's subject rows.
+    "CREATE INDEX pacte_audit_subject_entry IF NOT EXISTS "
+    "FOR (s:PacteAuditSubject) ON (s.chain, s.n)",
     "CREATE CONSTRAINT pacte_audit_checkpoint IF NOT EXISTS "
     "FOR (c:PacteAuditCheckpoint) REQUIRE c.key IS UNIQUE",
 )

@@ -179,3 +179,25 @@ def test_an_erasure_whose_server_died_is_resumed_once_by_the_next_server(
         late.close()
     _attach(shared, "later").close()
     assert _erasures(b, cid) == ["resumed"]
+
+
+def test_an_erasure_receipt_is_found_among_other_servers_erasures(
+        shared: Shared, attached: list[Pacte]) -> None:
+    # The receipt check read the first erasure after entry seq - 1, which on the shared
+    # trail is the merged (time) order: another server's erasure in between was taken
+    # for the receipt's, and a valid receipt was rejected.
+    from pacte.console.auditor import erasure_on_record
+
+    a, b = attached
+    world = shared.world
+    x, y = world.customers["none"], world.customers["granted"]
+    world.clock.advance(seconds=1)
+    a.session(world.principals["app"], "service").customer(x)  # a's chain, before
+    world.clock.advance(seconds=1)
+    other = b.operator_session("self_service").erase(y)
+    world.clock.advance(seconds=1)
+    receipt = a.operator_session("self_service").erase(x)
+    auditor = b.session(world.principals["auditor"], "legal")
+    assert erasure_on_record(auditor, receipt["audit_seq"], receipt["subject"])
+    assert erasure_on_record(auditor, other["audit_seq"], other["subject"])
+    assert not erasure_on_record(auditor, receipt["audit_seq"], other["subject"])

@@ -153,3 +153,53 @@ def test_pacte_migrate_killed_mid_way_is_finished_by_running_it_again(
         assert size[-1]["decrypted"] == len(world.plaintext) - 1
         trail = int(size[-1]["trail"])
     _assert_moved(world, erased, neo4j_uri, tmp_path, trail=trail)
+
+
+def test_migrated_entries_keep_their_own_times_even_when_the_source_clock_went_back(
+        tmp_path: Path, neo4j_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch took its last entry's time for all its entries; and a run resumed after a
+    # crash looked for the unnoted batch after the noted one in time order, so a batch
+    # whose times went back was copied twice and the migration failed for good.
+    from datetime import timedelta
+
+    from pacte.audit import AuditTrail
+    from pacte.crypto import SigningKey
+    from pacte.errors import IntegrityError
+    from pacte.graph.migrate_trail import copy_trail
+    from tests.helpers import FakeClock
+
+    clean_database(neo4j_uri)
+    clock = FakeClock()
+    start = clock.now
+    signer = SigningKey.generate()
+    source = AuditTrail.open(tmp_path / "audit.db", signer=signer, now=clock)
+    for i in range(9):
+        clock.now = start + timedelta(seconds=100 - 10 * i)  # the clock going back
+        source.append({"action": "test.filler", "i": i})
+    set_meta = Neo4jStore.set_meta
+
+    def dying(self: Neo4jStore, key: str, value: str) -> None:
+        if key == "migrate.trail" and json.loads(value)["done"] >= 6:
+            raise Crash  # after the second batch committed, before it is noted
+        set_meta(self, key, value)
+
+    store = Neo4jStore(neo4j_uri)
+    try:
+        monkeypatch.setattr(Neo4jStore, "set_meta", dying)
+        with pytest.raises(Crash):
+            copy_trail(source, store, signer=signer, batch=3)
+        monkeypatch.undo()
+        try:
+            copied = copy_trail(source, store, signer=signer, batch=3)
+        except IntegrityError as exc:
+            pytest.fail(f"the resumed migration failed: {exc}")
+        assert copied.entries == 9 and copied.copied == 3
+        rows = store.run_read("test", "MATCH (e:PacteAuditEntry) WHERE e.body CONTAINS "
+                                      "'\"migrated\"' RETURN e.time, e.body")
+        migrated = {json.loads(body)["migrated"]["seq"]: (time, json.loads(body)["migrated"])
+                    for time, body in rows}
+        assert sorted(migrated) == list(range(9))
+        assert all(time == m["time"] for time, m in migrated.values())
+    finally:
+        store.close()
+        source.close()

@@ -89,7 +89,9 @@ def test_verify_pins_the_signing_key(store: Neo4jStore, signer: SigningKey) -> N
 
 
 @pytest.mark.parametrize("attack", ["edit", "delete_middle", "delete_tail_signed",
-                                    "swap_chains", "drop_chain", "forged_chain"])
+                                    "swap_chains", "drop_chain", "forged_chain",
+                                    "unsigned_chain", "swap_ords", "drop_newest_chain",
+                                    "drop_subject_rows", "add_subject_row"])
 def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
                                        attack: str) -> None:
     first = SharedTrail.open(store, signer=signer, checkpoint_every=4)
@@ -123,6 +125,33 @@ def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
                     "OR n:PacteAuditSubject OR n:PacteAuditChain) AND n.chain = $c DETACH DELETE n",
              c=a)
         where = f"{b}/0"
+    elif attack == "unsigned_chain":
+        # A whole chain written past the trail, hashes right, by someone without the
+        # signing key: a read of s_a by pr_victim that never happened.
+        _forge_chain(store, "w_forged", ord_=2, key_id=signer.key_id,
+                     records=[{"action": "audit.chain.open", "ord": 2, "key_id": signer.key_id,
+                               "chains": {a: 11, b: 11}},
+                              {"action": "customer.read", "principal": "pr_victim",
+                               "subjects": ["s_a"]}])
+        where = "w_forged/0"
+    elif attack == "swap_ords":
+        # Every seq (and receipt audit_seq) would then point into the other chain.
+        for c, o in ((a, 99), (b, 0), (a, 1)):  # one at a time: ord is unique
+            _run(store, "MATCH (c:PacteAuditChain {chain: $c}) SET c.ord = $o", c=c, o=o)
+        where = f"{min(a, b)}/0"
+    elif attack == "drop_newest_chain":
+        _run(store, "MATCH (n) WHERE (n:PacteAuditEntry OR n:PacteAuditCheckpoint "
+                    "OR n:PacteAuditSubject OR n:PacteAuditChain) AND n.chain = $c DETACH DELETE n",
+             c=b)
+        where = "#1/0"  # by its ordinal: its id is gone with it
+    elif attack == "drop_subject_rows":
+        # s_b's uses gone from its Art. 15 report.
+        _run(store, "MATCH (s:PacteAuditSubject {subject: 's_b'}) DELETE s")
+        where = f"{b}/1"
+    elif attack == "add_subject_row":
+        _run(store, "CREATE (:PacteAuditSubject {subject: 's_z', chain: $c, n: 4, time: $t})",
+             c=a, t=_time_of(store, f"{a}/4"))
+        where = f"{a}/4"
     else:
         # Entries of a chain nobody opened (written past the trail's API).
         _run(store, "CREATE (:PacteAuditEntry {key: 'w_x/0', chain: 'w_x', n: 0, "
@@ -130,6 +159,69 @@ def test_tampering_is_caught_and_named(store: Neo4jStore, signer: SigningKey,
         where = "w_x/0"
     report = verify_shared(store, public_key=signer.public_key)
     assert not report.ok and report.first_bad == where, report.lines()
+    if attack == "drop_newest_chain":
+        from pacte.audit.shared_trail import CHAIN_SPAN
+        from pacte.trails import NeoTrail
+
+        # What the API and the console show: the first seq of the chain that is gone.
+        shown = NeoTrail(SharedTrail.open(store, signer=signer)).verify(
+            public_key=signer.public_key, progress=None)
+        assert not shown.ok and shown.first_bad == CHAIN_SPAN
+
+
+def _time_of(store: Neo4jStore, key: str) -> str:
+    rows = store.run_read("test", "MATCH (e:PacteAuditEntry {key: $k}) RETURN e.time", k=key)
+    return str(rows[0][0])
+
+
+def _forge_chain(store: Neo4jStore, chain: str, *, ord_: int, key_id: str,
+                 records: list[dict[str, object]]) -> None:
+    """What someone with write access to Neo4j (and not the signing key) can write."""
+    from pacte.audit.canonical import canonical_bytes
+    from pacte.audit.merkle import chained_leaf_hash
+    from pacte.audit.shared_trail import _append_work, genesis
+
+    time = "2026-01-01T00:00:00.000000Z"
+    _run(store, "MATCH (m:PacteMeta {key: 'audit.chains'}) SET m.value = toString($n)",
+         n=ord_ + 1)
+    _run(store, "CREATE (:PacteAuditChain {chain: $c, opened: $t, key_id: $k, ord: $o})",
+         c=chain, t=time, k=key_id, o=ord_)
+    link, rows, subjects = genesis(chain), [], []
+    for n, record in enumerate(records):
+        body = canonical_bytes({**record, "chain": chain, "n": n, "time": time})
+        link = chained_leaf_hash(link, body)
+        rows.append({"key": f"{chain}/{n}", "n": n, "time": time, "body": body.decode(),
+                     "hash": link})
+        named = record.get("subjects")
+        subjects += [{"subject": s, "n": n, "time": time}
+                     for s in (named if isinstance(named, list) else [])]
+    store.run_write("test", _append_work(chain, rows, subjects, []))
+
+
+def test_chains_opened_at_once_get_distinct_ordinals(store: Neo4jStore,
+                                                    signer: SigningKey) -> None:
+    # The chain counter was read before its lock was taken: openings at once got the
+    # same ordinal, so two chains shared one seq space.
+    seqs: list[int] = []
+    errors: list[BaseException] = []
+
+    def open_chains() -> None:
+        for _ in range(8):
+            try:
+                with SharedTrail.open(store, signer=signer) as trail:
+                    seqs.append(trail.append(_record(0)).seq)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=open_chains) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    assert len(set(seqs)) == 32
+    report = verify_shared(store, public_key=signer.public_key)
+    assert report.ok and report.chains == 32, report.lines()
 
 
 def test_records_are_checked_like_the_single_writer_trail(store: Neo4jStore,
