@@ -21,7 +21,8 @@ from pacte.crypto import SigningKey
 from pacte.errors import InputError
 
 if TYPE_CHECKING:  # the Neo4j driver is slow to import: a SQLite directory needs none
-    from pacte.audit.shared_trail import SharedTrail, SharedVerification
+    from pacte.audit.shared_trail import SharedTrail
+    from pacte.audit.shared_verify import SharedVerification
 
 __all__ = ["LocalTrail", "NeoTrail", "Trail", "verify_store"]
 
@@ -135,7 +136,8 @@ class NeoTrail:
         return self.raw.exclusive()
 
     def verify(self, *, public_key: bytes, progress: Progress | None) -> Any:
-        from pacte.audit.shared_trail import CHAIN_SPAN, verify_shared
+        from pacte.audit.shared_trail import CHAIN_SPAN
+        from pacte.audit.shared_verify import verify_shared
 
         report = verify_shared(self.raw.store, public_key=public_key)
         if progress is not None:
@@ -199,7 +201,7 @@ def verify_store(uri: str, *, key: str | None, signing_key_file: Path | None
     `key` (a base64 public key) or else the public key of `signing_key_file`
     (`pacte audit verify --store`). Reads only: no chain is opened."""
     from pacte.audit import parse_key
-    from pacte.audit.shared_trail import verify_shared
+    from pacte.audit.shared_verify import verify_shared
     from pacte.graph.neo4j_store import Neo4jStore
     from pacte.graph.stores import NEO4J_SCHEMES, open_store
 

@@ -19,14 +19,14 @@ Each chain keeps every guarantee of the single-writer trail (pacte.audit.trail):
 - a subject index: one `PacteAuditSubject` node per (subject, entry), written with
   the entry, read to list a subject's entries across every chain.
 
-A chain is opened in one transaction: its node, its first entry (`audit.chain.open`:
-its ordinal, the signing key's id, the other chains and their sizes as the new writer
-found them) and a signed checkpoint of that entry. Verify rejects a chain whose opening
-is not signed (a chain forged without the key), whose node differs from its opening
-(ordinals swapped), ordinals that are not 0.. the counter each once, and a chain that
-a later opening names as gone or shorter. An append is one transaction: a writer
-killed mid-append leaves its entries either all there or none, so its chain ends at
-its last committed entry and verifies (the entries after its last checkpoint are
+A chain is opened in one transaction: its node, its first entry (`audit.chain.open`: its
+ordinal, the signing key's id, the other chains and their sizes as the new writer found
+them) and a signed checkpoint of that entry. Verify (pacte.audit.shared_verify) rejects
+a chain whose opening is not signed (a chain forged without the key), whose node differs
+from its opening (ordinals swapped), ordinals that are not 0.. the counter each once,
+and a chain that a later opening names as gone or shorter. An append is one transaction:
+a writer killed mid-append leaves its entries either all there or none, so its chain
+ends at its last committed entry and verifies (the entries after its last checkpoint are
 chained but not signed, as a single-writer trail's are until its next checkpoint).
 
     (:PacteAuditChain {chain, opened, key_id, ord})               unique chain, ord
@@ -52,7 +52,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,8 +68,7 @@ from pacte.crypto.signing import SigningKey
 from pacte.errors import ConfigError, InputError, IntegrityError, StorageError
 from pacte.graph.neo4j_store import Neo4jStore
 
-__all__ = ["CHAIN_OPEN", "CHAIN_SPAN", "SharedEntry", "SharedTrail", "SharedVerification",
-           "genesis", "verify_shared"]
+__all__ = ["CHAIN_OPEN", "CHAIN_SPAN", "SharedEntry", "SharedTrail", "genesis"]
 
 CHAIN_OPEN = "audit.chain.open"
 _RESERVED = frozenset({"chain", "n", "time"})
@@ -89,7 +88,6 @@ _OPEN_CHAIN = (
     "CREATE (c:PacteAuditChain {chain: $chain, opened: $time, key_id: $key_id, ord: ord}) "
     "RETURN ord"
 )
-_COUNTER = "MATCH (m:PacteMeta {key: 'audit.chains'}) RETURN toInteger(m.value)"
 _ORDS = "MATCH (c:PacteAuditChain) RETURN collect([c.chain, c.ord])"
 _AT_SEQ = (
     "MATCH (c:PacteAuditChain {ord: $ord}) "
@@ -117,18 +115,6 @@ CALL { UNWIND $checkpoints AS c
 """
 _CHAINS = (
     "MATCH (c:PacteAuditChain) WITH c ORDER BY c.chain RETURN collect([c.chain, c.key_id, c.ord])"
-)
-_ORPHANS = (
-    "MATCH (e:PacteAuditEntry) WHERE NOT EXISTS { MATCH (c:PacteAuditChain {chain: e.chain}) } "
-    "RETURN collect(DISTINCT e.chain)"
-)
-# Each entry with its subject index rows (index on (chain, n)).
-_CHAIN_PAGE = (
-    "MATCH (e:PacteAuditEntry) WHERE e.chain = $chain AND e.n >= $start "
-    "WITH e ORDER BY e.n LIMIT $limit "
-    "CALL (e) { MATCH (s:PacteAuditSubject {chain: e.chain, n: e.n}) "
-    "RETURN collect([s.subject, s.time]) AS subjects } "
-    "RETURN collect([e.n, e.time, e.body, e.hash, subjects])"
 )
 _CHECKPOINTS = (
     "MATCH (c:PacteAuditCheckpoint {chain: $chain}) WITH c ORDER BY c.size "
@@ -194,8 +180,8 @@ class SharedEntry:
 
     @property
     def subjects(self) -> list[str]:
-        subjects = self.record.get("subjects")
-        return [s for s in subjects if isinstance(s, str)] if isinstance(subjects, list) else []
+        named = self.record.get("subjects")
+        return [s for s in named if isinstance(s, str)] if isinstance(named, list) else []
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "chain": self.chain, "n": self.n, "time": self.time,
@@ -289,7 +275,7 @@ class SharedTrail:
         """A new chain for this writer, opened in one transaction: its node (with the next
         ordinal), its first entry (naming that ordinal, the signing key, and the other
         chains with their sizes) and a signed checkpoint of that entry. A chain whose
-        opening is not signed is then a forgery (verify_shared)."""
+        opening is not signed is then a forgery (pacte.audit.shared_verify)."""
         chain = "w_" + os.urandom(8).hex()
         sizes = {str(c): (-1 if last is None else int(last)) + 1
                  for c, last in _one(self._store, _CHAIN_SIZES) or []}
@@ -601,198 +587,3 @@ def _prepare(record: Mapping[str, object]) -> _Prepared:
 def _one(store: Neo4jStore, query: Any, **params: Any) -> Any:
     rows = store.run_read("audit read", query, **params)
     return rows[0][0] if rows else None
-
-
-# -- verification -------------------------------------------------------------------------
-
-
-@dataclass
-class SharedVerification:
-    """The result of verifying every chain; `first_bad` names `chain/n` (`#ord/0` for a
-    chain that is gone, by its ordinal)."""
-
-    ok: bool
-    chains: int = 0
-    entries: int = 0
-    checkpoints: int = 0
-    unsigned: int = 0  # entries after their chain's last checkpoint (chained, not signed)
-    first_bad: str | None = None
-    reason: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def lines(self) -> list[str]:
-        out = [f"Validating the shared audit trail: {self.chains} chains, {self.entries} "
-               f"entries, {self.checkpoints} signed checkpoints, {self.unsigned} entries "
-               "not yet covered by a checkpoint"]
-        if self.ok:
-            out.append("Audit trail is VALID")
-        else:
-            out.append(f"Audit trail is INVALID: {self.reason} (first bad entry "
-                       f"{self.first_bad})")
-        return out
-
-
-class _Bad(Exception):
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(reason)
-        self.where, self.reason = where, reason
-
-
-def verify_shared(store: Neo4jStore, *, public_key: bytes | None = None
-                  ) -> SharedVerification:
-    """Verify every chain: links, places, subject index rows, checkpoints (signed under
-    `public_key` if given), each chain's signed opening (its ordinal and key), that the
-    ordinals run from 0 to the counter, and that no chain another one named at its
-    opening is gone or shorter."""
-    report = SharedVerification(ok=True)
-    chains = [(str(c), str(k), o) for c, k, o in _one(store, _CHAINS) or []]
-    report.chains = len(chains)
-    sizes: dict[str, int] = {}
-    named: list[tuple[str, str, int]] = []  # (naming chain, named chain, size named)
-    try:
-        orphans = _one(store, _ORPHANS) or []
-        if orphans:
-            raise _Bad(f"{orphans[0]}/0", "entries of a chain that was never opened")
-        for chain, key_id, ord_ in chains:
-            size, opened = _verify_chain(store, chain, public_key, report,
-                                         ord_=ord_, key_id=key_id)
-            sizes[chain] = size
-            named += [(chain, other, n) for other, n in opened.items()]
-        for chain, other, n in named:
-            if sizes.get(other, 0) < n:
-                raise _Bad(f"{chain}/0", f"chain {other} holds fewer than the {n} entries "
-                                         "it held when this chain opened")
-        _check_ords(store, chains)
-    except _Bad as bad:
-        report.ok, report.first_bad, report.reason = False, bad.where, bad.reason
-    return report
-
-
-def _check_ords(store: Neo4jStore, chains: Sequence[tuple[str, str, Any]]) -> None:
-    """Ordinals 0, 1, ... up to the counter, each once: a chain removed whole (but the
-    newest, with the counter put back: only an exported checkpoint shows that) or a
-    chain given another's ordinal is caught."""
-    counter = int(_one(store, _COUNTER) or 0)
-    for chain, _, ord_ in chains:
-        if type(ord_) is not int:
-            raise _Bad(f"{chain}/0", "a chain has no ordinal")
-    by_ord = sorted((o, c) for c, _, o in chains)
-    for want, (ord_, chain) in enumerate(by_ord):
-        if ord_ != want:
-            raise _Bad(f"{chain}/0", f"chain ordinal {want} is missing or taken twice")
-    if len(by_ord) != counter:
-        # Named by its ordinal: the chain is gone, and its id with it.
-        raise _Bad(f"#{len(by_ord)}/0", f"{counter} chains were opened and "
-                                         f"{len(by_ord)} are there")
-
-
-def _verify_chain(store: Neo4jStore, chain: str, public_key: bytes | None,
-                  report: SharedVerification, *, ord_: Any, key_id: str
-                  ) -> tuple[int, dict[str, int]]:
-    checkpoints = _signed_checkpoints(store, chain, public_key)
-    walk = _ChainWalk(chain, checkpoints)
-    while True:
-        page = _one(store, _CHAIN_PAGE, chain=chain, start=walk.n, limit=_PAGE) or []
-        for at, time, body, stored, subjects in page:
-            walk.step(int(at), str(time), str(body).encode("utf-8"), bytes(stored), subjects)
-        if len(page) < _PAGE:
-            break
-    n = walk.n
-    beyond = [s for s in checkpoints if s > n]
-    if beyond:
-        raise _Bad(f"{chain}/{n}", f"entries up to {max(beyond) - 1} were signed and are gone")
-    # The opening is signed in the transaction that opens the chain: a chain without it
-    # was written past the trail (by someone without the signing key).
-    opening = checkpoints.get(1)
-    if n == 0 or opening is None:
-        raise _Bad(f"{chain}/0", "a chain's opening entry is not signed")
-    if walk.opening.get("ord") != ord_ or walk.opening.get("key_id") != key_id \
-            or opening.key_id != key_id:
-        raise _Bad(f"{chain}/0", "a chain's ordinal or key differs from its signed opening")
-    report.entries += n
-    report.checkpoints += walk.signed
-    report.unsigned += n - max(checkpoints, default=0)
-    return n, walk.opened
-
-
-def _signed_checkpoints(store: Neo4jStore, chain: str, public_key: bytes | None
-                        ) -> dict[int, Checkpoint]:
-    """A chain's checkpoints by size, each signature checked (under `public_key`)."""
-    checkpoints = {}
-    for row in _one(store, _CHECKPOINTS, chain=chain) or []:
-        cp = _checkpoint_row(row)
-        if not cp.verify(public_key):
-            raise _Bad(f"{chain}/{max(cp.size - 1, 0)}",
-                       "a checkpoint's signature does not verify"
-                       + (" under the pinned key" if public_key is not None else ""))
-        checkpoints[cp.size] = cp
-    return checkpoints
-
-
-class _ChainWalk:
-    """One chain read in order: each entry's place, body, link and the checkpoints."""
-
-    def __init__(self, chain: str, checkpoints: Mapping[int, Checkpoint]) -> None:
-        self.chain = chain
-        self.checkpoints = checkpoints
-        self.tree = CompactRange()
-        self.head = genesis(chain)
-        self.opened: dict[str, int] = {}
-        self.opening: dict[str, Any] = {}
-        self.n = 0
-        self.signed = 0
-
-    def step(self, at: int, time: str, raw: bytes, stored: bytes,
-             rows: Sequence[Sequence[Any]]) -> None:
-        where = f"{self.chain}/{self.n}"
-        if at != self.n:
-            raise _Bad(where, "an entry is missing")
-        doc = _checked_body(where, raw, chain=self.chain, n=self.n, time=time)
-        self.head = chained_leaf_hash(self.head, raw)
-        if self.head != stored:
-            raise _Bad(where, "an entry's hash does not match its content and chain")
-        if self.n == 0:
-            if doc.get("action") != CHAIN_OPEN or not isinstance(doc.get("chains"), dict):
-                raise _Bad(where, "a chain does not start with its opening entry")
-            self.opened = {str(k): int(v) for k, v in doc["chains"].items()}
-            self.opening = doc
-        # The subject index holds exactly the entry's subjects, at its time: a row
-        # removed would hide the entry from its subject's reports.
-        named = doc.get("subjects")
-        subjects = sorted(dict.fromkeys(named)) if isinstance(named, list) else []
-        if sorted(str(s) for s, _ in rows) != subjects or any(t != time for _, t in rows):
-            raise _Bad(where, "an entry's subject index rows differ from its subjects")
-        self.tree.append(self.head)
-        self.n += 1
-        signed = self.checkpoints.get(self.n)
-        if signed is not None:
-            if signed.root != self.tree.root() or signed.head != self.head:
-                raise _Bad(where, "a signed checkpoint does not match the entries")
-            self.signed += 1
-
-
-def _checked_body(where: str, raw: bytes, *, chain: str, n: int, time: str
-                  ) -> dict[str, Any]:
-    """An entry's body: readable, canonical, naming its own chain, place and time."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _Bad(where, "an entry is unreadable") from None
-    if not isinstance(doc, dict) or doc.get("chain") != chain or doc.get("n") != n \
-            or doc.get("time") != time:
-        raise _Bad(where, "an entry's place or time differs from its body")
-    try:
-        canonical = canonical_bytes(doc)
-    except IntegrityError:
-        raise _Bad(where, "an entry is not canonical JSON") from None
-    if canonical != raw:
-        raise _Bad(where, "an entry is not canonical JSON")
-    return doc
-
-
-def chains_of(store: Neo4jStore) -> Iterator[str]:
-    """Every chain's id, in order."""
-    for chain, _, _ in _one(store, _CHAINS) or []:
-        yield str(chain)

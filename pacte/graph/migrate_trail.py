@@ -29,7 +29,8 @@ from typing import Any
 
 from pacte.audit import AuditTrail, verify
 from pacte.audit.canonical import canonical_bytes
-from pacte.audit.shared_trail import SharedTrail, verify_shared
+from pacte.audit.shared_trail import SharedTrail
+from pacte.audit.shared_verify import verify_shared
 from pacte.audit.trail import format_time
 from pacte.clock import utcnow
 from pacte.crypto.signing import SigningKey

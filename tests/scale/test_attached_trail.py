@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pacte.audit.shared_trail import SharedTrail, verify_shared
+from pacte.audit.shared_trail import SharedTrail
+from pacte.audit.shared_verify import verify_shared
 from pacte.errors import PrivacyBudgetSpent
 from pacte.runtime import Pacte
 from tests.scale.conftest import Shared

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pacte.audit.shared_trail import verify_shared
+from pacte.audit.shared_verify import verify_shared
 from pacte.errors import KeyVaultError
 from pacte.graph.neo4j_store import Neo4jStore
 from pacte.runtime import Pacte, signing_public_key

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pacte.audit.shared_trail import SharedTrail, verify_shared
+from pacte.audit.shared_trail import SharedTrail
+from pacte.audit.shared_verify import verify_shared
 from pacte.crypto import SigningKey
 from pacte.errors import InputError, IntegrityError
 from pacte.graph.neo4j_store import Neo4jStore

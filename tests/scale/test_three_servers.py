@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pacte.audit.shared_trail import CHAIN_SPAN, SharedTrail, verify_shared
+from pacte.audit.shared_trail import CHAIN_SPAN, SharedTrail
+from pacte.audit.shared_verify import verify_shared
 from pacte.graph.neo4j_store import Neo4jStore
 from tests.scale.conftest import Shared
 from tests.scale.servers import Server, start
