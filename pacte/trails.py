@@ -56,21 +56,42 @@ class Trail(Protocol):
     def close(self) -> None: ...
 
 
-class LocalTrail:
+class _Delegate:
+    """What both trails do by handing the call to the trail they wrap."""
+
+    raw: Any
+
+    def append(self, records: Sequence[Mapping[str, object]]) -> int:
+        seq: int = self.raw.append_many(records)[-1].seq
+        return seq
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        held: contextlib.AbstractContextManager[None] = self.raw.exclusive()
+        return held
+
+    def checkpoint(self) -> Checkpoint:
+        made: Checkpoint = self.raw.checkpoint()
+        return made
+
+    def rotate_signer(self, new: SigningKey) -> Checkpoint:
+        made: Checkpoint = self.raw.rotate_signer(new)
+        return made
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class LocalTrail(_Delegate):
     """A data directory's audit.db."""
+
+    raw: AuditTrail
 
     def __init__(self, trail: AuditTrail) -> None:
         self.raw = trail
 
-    def append(self, records: Sequence[Mapping[str, object]]) -> int:
-        return self.raw.append_many(records)[-1].seq
-
     def entries(self, *, subject: str | None, after_seq: int | None, limit: int,
                 **filters: Any) -> list[Any]:
         return self.raw.entries(subject=subject, after_seq=after_seq, limit=limit, **filters)
-
-    def exclusive(self) -> contextlib.AbstractContextManager[None]:
-        return self.raw.exclusive()
 
     def verify(self, *, public_key: bytes, progress: Progress | None) -> Any:
         # Pinned: a checkpoint signed by any key the trail did not rotate to from it fails.
@@ -82,15 +103,6 @@ class LocalTrail:
     def access_report(self, subject: str, policy_summary: Mapping[str, Any], *,
                       now: Callable[[], datetime]) -> dict[str, Any]:
         return access_report(self.raw, subject, policy_summary=policy_summary, now=now)
-
-    def checkpoint(self) -> Checkpoint:
-        return self.raw.checkpoint()
-
-    def rotate_signer(self, new: SigningKey) -> Checkpoint:
-        return self.raw.rotate_signer(new)
-
-    def close(self) -> None:
-        self.raw.close()
 
 
 @dataclass
@@ -118,22 +130,18 @@ class SharedReport:
         return out
 
 
-class NeoTrail:
+class NeoTrail(_Delegate):
     """The trail shared by every server in Neo4j: this process writes its own chain."""
+
+    raw: SharedTrail
 
     def __init__(self, trail: SharedTrail) -> None:
         self.raw = trail
-
-    def append(self, records: Sequence[Mapping[str, object]]) -> int:
-        return self.raw.append_many(records)[-1].seq
 
     def entries(self, *, subject: str | None, after_seq: int | None, limit: int,
                 **filters: Any) -> list[Any]:
         return list(self.raw.entries(subject=subject, after_seq=after_seq, limit=limit,
                                      **filters))
-
-    def exclusive(self) -> contextlib.AbstractContextManager[None]:
-        return self.raw.exclusive()
 
     def verify(self, *, public_key: bytes, progress: Progress | None) -> Any:
         from pacte.audit.shared_trail import CHAIN_SPAN
@@ -171,16 +179,6 @@ class NeoTrail:
         # checkpoint: a shared trail has none that covers every chain, so the report
         # lists the uses without proofs (see `access_report` above).
         return cast(AuditTrail, _PagesOnly(self.raw))
-
-    def checkpoint(self) -> Checkpoint:
-        return self.raw.checkpoint()
-
-    def rotate_signer(self, new: SigningKey) -> Checkpoint:
-        return self.raw.rotate_signer(new)
-
-    def close(self) -> None:
-        self.raw.close()
-
 
 class _PagesOnly:
     signer = None

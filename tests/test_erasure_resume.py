@@ -3,7 +3,9 @@ finished when the data directory is next opened (on each store)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,22 +83,22 @@ def _erase_entries(rt: Pacte, size_before: int) -> list[dict[str, Any]]:
             if e.record["action"] == "customer.erase"]
 
 
-def test_an_open_does_not_resume_an_erasure_under_way(
-        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A second server (or `pacte stats`) opening the directory while an erasure sits
-    # between its key destruction and its node deletion used to take it for a crash.
-    world = build_world(tmp_path, store_uri=store_uri)
-    rt, cid = world.rt, world.customers["granted"]
-    write = rt._backend.store.write
+@contextlib.contextmanager
+def _erasure_paused(rt: Pacte, cid: str, monkeypatch: pytest.MonkeyPatch, target: Any,
+                    name: str, *, when: Callable[..., bool] = lambda *a, **k: True
+                    ) -> Iterator[None]:
+    """Erase `cid` in a thread, paused in `target.name` (when `when` says so) while the
+    block runs; then let it finish, and check it did, with one `ok` entry on record."""
+    original = getattr(target, name)
     reached, go_on = threading.Event(), threading.Event()
 
-    def held(batch: WriteBatch) -> Any:
-        if batch.delete_nodes:
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if when(*args, **kwargs):
             reached.set()
             go_on.wait(60)
-        return write(batch)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(rt._backend.store, "write", held)
+    monkeypatch.setattr(target, name, held)
     outcome: dict[str, object] = {}
 
     def erase() -> None:
@@ -110,27 +112,25 @@ def test_an_open_does_not_resume_an_erasure_under_way(
     eraser.start()
     try:
         assert reached.wait(60)
-        with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
-            assert other._backend.vault.erasures_pending() == [cid]  # left to its owner
-            assert other._backend.store.owned_by(cid) != []
+        yield
     finally:
         go_on.set()
         eraser.join()
     assert "receipt" in outcome, outcome
     assert [r["outcome"] for r in _erase_entries(rt, before)] == ["ok"]
-    assert rt._backend.vault.erasures_pending() == []
 
-    # Its process gone (the lock released, the note left): the next open, even while
-    # this process keeps the directory open, finishes it.
-    victim = world.customers["parent"]
 
-    _erase_crashing_before_deletion(rt, victim, monkeypatch)
-    before = rt._backend.audit.size()
-    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
-        assert again._backend.vault.erasures_pending() == []
-        assert again._backend.store.owned_by(victim) == []
-        assert [r["outcome"] for r in _erase_entries(again, before)] == ["resumed"]
-    rt.close()
+def test_an_open_does_not_resume_an_erasure_under_way(
+        tmp_path: Path, store_uri: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second server (or `pacte stats`) opening the directory while an erasure sits
+    # between its key destruction and its node deletion used to take it for a crash.
+    world = build_world(tmp_path, store_uri=store_uri)
+    rt, cid = world.rt, world.customers["granted"]
+    with _erasure_paused(rt, cid, monkeypatch, rt._backend.store, "write",
+                         when=lambda batch: bool(batch.delete_nodes)), \
+            Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+        assert other._backend.vault.erasures_pending() == [cid]  # left to its owner
+        assert other._backend.store.owned_by(cid) != []
 
 
 def test_a_busy_graph_file_leaves_the_erasure_done_and_its_scrub_pending(
@@ -215,33 +215,7 @@ def test_an_open_does_not_apply_the_erasure_log_to_an_erasure_under_way(
     # its own process, not erase it a second time ("reapplied") beside it.
     world = build_world(tmp_path, store_uri=store_uri)
     rt, cid = world.rt, world.customers["granted"]
-    destroy = rt._backend.vault.destroy
-    reached, go_on = threading.Event(), threading.Event()
-
-    def held(customer_id: str, **options: Any) -> Any:
-        reached.set()
-        go_on.wait(60)
-        return destroy(customer_id, **options)
-
-    monkeypatch.setattr(rt._backend.vault, "destroy", held)
-    outcome: dict[str, object] = {}
-
-    def erase() -> None:
-        try:
-            outcome["receipt"] = rt.operator_session("self_service").erase(cid)
-        except BaseException as exc:  # reported to the test below
-            outcome["error"] = exc
-
-    before = rt._backend.audit.size()
-    eraser = threading.Thread(target=erase)
-    eraser.start()
-    try:
-        assert reached.wait(60)
-        with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
-            assert not other._backend.vault.is_destroyed(cid)  # left to its owner
-            assert other._backend.store.owned_by(cid) != []
-    finally:
-        go_on.set()
-        eraser.join()
-    assert "receipt" in outcome, outcome
-    assert [r["outcome"] for r in _erase_entries(rt, before)] == ["ok"]
+    with _erasure_paused(rt, cid, monkeypatch, rt._backend.vault, "destroy"), \
+            Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+        assert not other._backend.vault.is_destroyed(cid)  # left to its owner
+        assert other._backend.store.owned_by(cid) != []

@@ -78,12 +78,7 @@ def audit_verify(
         fail(f"audit trail unreadable: {exc}", code=2)
     except PacteError as exc:
         fail(str(exc), code=2)
-    if as_json:
-        typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
-    else:
-        for line in report.lines():
-            typer.echo(line)
-    raise typer.Exit(0 if report.ok else 1)
+    _verdict(report, as_json=as_json)
 
 
 def _verify_shared(uri: str, *, key: str | None, signing_key: Path | None,
@@ -96,6 +91,11 @@ def _verify_shared(uri: str, *, key: str | None, signing_key: Path | None,
         report = verify_store(uri, key=key, signing_key_file=signing_key)
     except PacteError as exc:
         fail(str(exc), code=2)
+    _verdict(report, as_json=as_json)
+
+
+def _verdict(report: Any, *, as_json: bool) -> None:
+    """Print a verification report (JSON or lines) and exit 0 if it is valid, else 1."""
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
