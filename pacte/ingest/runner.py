@@ -37,6 +37,9 @@ OUTCOMES = ("created", "updated", "merged", "unchanged", "rejected")
 # each commit writes out every store page its scattered ids touched), about as large
 # as a seed batch of 1,000 customers.
 BATCH_ROWS = 20_000
+# Beside Neo4j a batch is one server transaction, held in the server's transaction
+# memory (256 MiB in the test server: 20,000 rows outgrew it).
+BATCH_ROWS_NEO4J = 5_000
 
 @dataclass
 class FileReport:

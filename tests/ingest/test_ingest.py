@@ -199,3 +199,24 @@ def test_every_batch_is_audited_through_the_session(rt: Pacte,
     ingests = [r for r in actions if r.get("action") == "ingest"]
     assert ingests and all(r["principal"] == "pr_operator" and r["purpose"] == "service"
                            for r in ingests)
+
+
+def test_a_batch_fits_the_store_it_goes_to(rt: Pacte, sources: dict[str, Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Beside Neo4j a batch is one server transaction: 20,000 rows outgrew the test
+    # server's transaction memory (MemoryPoolOutOfMemoryError), so batches are smaller.
+    from pacte.ingest import runner
+
+    seen: list[int] = []
+    original = runner.ingest_files
+
+    def spying(*args: object, **kwargs: object) -> object:
+        seen.append(int(kwargs["batch_rows"]))  # type: ignore[call-overload]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("pacte.ingest.ingest_files", spying)
+    rt.ingest([sources["crm"]])
+    on_neo4j = rt._backend.store.uri.startswith("neo4j")
+    assert seen == [runner.BATCH_ROWS_NEO4J if on_neo4j else runner.BATCH_ROWS]
+    rt.ingest([sources["crm"]], batch_rows=7)
+    assert seen[-1] == 7
