@@ -1,13 +1,14 @@
 """A process's figures, for `GET /metrics` (pacte.api.metrics) in the Prometheus text
 format: requests by purpose and outcome, request and audit-append latency histograms,
-and the last verification of the trail. Kept by the runtime, which times every audit
-append whatever the caller."""
+the last verification of the trail, and (beside Neo4j) the store round trips. Kept by
+the runtime, which times every audit append whatever the caller."""
 
 from __future__ import annotations
 
 import bisect
 import threading
 import time
+from collections.abc import Callable
 
 __all__ = ["BUCKETS", "CONTENT_TYPE", "Histogram", "Metrics"]
 
@@ -47,6 +48,11 @@ class Metrics:
         self._latency = Histogram()
         self._append = Histogram()
         self._verify: tuple[bool, float] | None = None
+        self._round_trips: Callable[[], int | None] = lambda: None
+
+    def count_round_trips(self, source: Callable[[], int | None]) -> None:
+        """Where the store's round trips are counted (None: a store in this process)."""
+        self._round_trips = source
 
     def request(self, *, purpose: str, outcome: str, seconds: float) -> None:
         with self._lock:
@@ -82,4 +88,10 @@ class Metrics:
                           "# HELP pacte_audit_verify_timestamp_seconds When it ran.",
                           "# TYPE pacte_audit_verify_timestamp_seconds gauge",
                           f"pacte_audit_verify_timestamp_seconds {at:.3f}"]
+            trips = self._round_trips()
+            if trips is not None:
+                lines += ["# HELP pacte_store_round_trips_total Queries and transactions "
+                          "sent to the store's server.",
+                          "# TYPE pacte_store_round_trips_total counter",
+                          f"pacte_store_round_trips_total {trips}"]
             return "\n".join(lines) + "\n"

@@ -117,6 +117,7 @@ class Pacte:
         self._backend = Backend(data_dir, store=store, vault=vault, audit=audit,
                                 signer=signer, policy=policy, now=now, metrics=self.metrics,
                                 erasure_log=erasure_log)
+        self.metrics.count_round_trips(lambda: getattr(store, "round_trips", None))
         self._refusals = RefusalTally(
             append=self._backend.audit_append,
             record=lambda reason: self._backend.system_record(

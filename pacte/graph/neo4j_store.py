@@ -125,6 +125,10 @@ class Neo4jStore:
             raise ConfigError("pass credentials as user= and password=, or use "
                               "Neo4jStore.from_uri()")
         self._database = database
+        # Queries and transactions sent to the server, for /metrics (pacte.metrics). A
+        # plain `+=` from many threads may lose a count now and then: a gauge of load,
+        # never used to decide anything.
+        self.round_trips = 0
         # What callers see (and migration hashes): never a password, the database in the path.
         parts = urlsplit(uri)
         self.uri = parts._replace(path=f"/{database}" if database else "").geturl()
@@ -200,6 +204,7 @@ class Neo4jStore:
         does the writes. Reads are idempotent, so running one twice is harmless.
         """
         self._ensure_schema()
+        self.round_trips += 1
         with _mapped(operation):
             session = self._reader()
             try:
@@ -338,12 +343,14 @@ class Neo4jStore:
         planned = plan(batch)
         self._ensure_schema()
         self._forget_scope()
+        self.round_trips += 1
         with _mapped("write"), self._session() as session:
             commit(session, planned)
 
     def set_meta(self, key: str, value: str) -> None:
         self._ensure_schema()
         self._forget_scope()
+        self.round_trips += 1
         with _mapped("set_meta"), self._session() as session:
             session.execute_write(set_meta, key, value)
 
@@ -354,6 +361,7 @@ class Neo4jStore:
         the driver on transient failures (so `work` must be safe to run again), with the
         store's bookmarks: what pacte keeps beside the graph (pacte.crypto.neo4j_vault)."""
         self._ensure_schema()
+        self.round_trips += 1
         with _mapped(operation), self._session() as session:
             return session.execute_write(work)
 
@@ -365,6 +373,7 @@ class Neo4jStore:
         several steps (the shared audit trail's `exclusive()`, an erasure). Not retried:
         the block is not run again. `timeout`: seconds, lock waits included."""
         self._ensure_schema()
+        self.round_trips += 1
         with _mapped(operation), self._session() as session, \
                 session.begin_transaction(timeout=timeout) as tx:
             yield tx

@@ -5,6 +5,7 @@ what a client sent, and no personal value is in it."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from tests.api.conftest import Api
 from tests.helpers import World
@@ -59,3 +60,34 @@ def test_the_last_verification_is_reported(fresh: tuple[World, Api]) -> None:
     text = _metrics(api)
     assert "pacte_audit_verify_ok 1" in text
     assert re.search(r"^pacte_audit_verify_timestamp_seconds \d+\.\d+$", text, re.M)
+
+
+def test_store_round_trips_are_counted_beside_neo4j(tmp_path: Path, neo4j_uri: str) -> None:
+    from pacte.api import create_app
+    from tests.api.conftest import make_world
+    from tests.neo4j_fixture import clean_database
+
+    clean_database(neo4j_uri)
+    world = make_world(tmp_path, store_uri=neo4j_uri)
+    api = Api(create_app(world.rt))
+    try:
+        before = _round_trips(_metrics(api))
+        r = api.post("query($id: ID!) { customer(id: $id) { name } }",
+                     key=world.keys["app"], purpose="service",
+                     variables={"id": world.customers["granted"]})
+        assert r.status_code == 200 and r.json()["data"]["customer"]
+        after = _round_trips(_metrics(api))
+        assert before is not None and after is not None and after > before
+    finally:
+        api.close()
+        world.rt.close()
+
+
+def test_an_embedded_store_reports_no_round_trips(fresh: tuple[World, Api]) -> None:
+    _, api = fresh
+    assert _round_trips(_metrics(api)) is None
+
+
+def _round_trips(text: str) -> int | None:
+    m = re.search(r"^pacte_store_round_trips_total (\d+)$", text, flags=re.M)
+    return int(m.group(1)) if m else None
