@@ -32,6 +32,7 @@ __all__ = ["checkpoint", "create_principal", "list_principals", "migrate_store",
 
 SIGNING_KEY_FILE = "signing.key"
 STORE_URI_FILE = "store.uri"
+AUDIT_FILE = "audit.db"
 
 
 class _Record:
@@ -178,11 +179,23 @@ def migrate_store(backend: _Backend, data_dir: Path, to: str, *, switch: bool = 
         backend.audit_append([backend.system_record("migrate.done", extra={
             "to": _safe(to), "counts": report.counts, "checksum": report.checksum,
             "keys": report.keys, "trail": report.trail, "decrypted": report.decrypted})])
+        if switch and moved:
+            _last_entries(backend, target, batch=batch)
     finally:
         target.close()
     if switch:
         _switch(backend, data_dir, to, keys_moved=report.keys is not None)
     return report
+
+
+def _last_entries(backend: _Backend, target: Any, *, batch: int) -> None:
+    """Before a switch: what audit.db gained since its copy (this run's own entries,
+    `migrate.done` included) goes to the shared trail too, which the copy verifies."""
+    from pacte.audit import AuditTrail
+    from pacte.graph.migrate_trail import copy_trail
+
+    if isinstance(backend.audit, AuditTrail):
+        copy_trail(backend.audit, target, signer=backend.signer, batch=batch)
 
 
 def _move_keys_and_trail(backend: _Backend, target: Any, report: MigrationReport, *,
@@ -251,6 +264,15 @@ def _switch(backend: _Backend, data_dir: Path, to: str, *, keys_moved: bool) -> 
         backend.vault.close()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+    if keys_moved and (data_dir / AUDIT_FILE).exists():
+        # Its entries are in the shared trail (`_last_entries`): kept aside as a record,
+        # no longer written, so the next open appends to the shared trail like every
+        # server does (a directory on Neo4j without audit.db, pacte.runtime).
+        backend.trail.close()
+        for suffix in ("", "-wal", "-shm"):
+            old = data_dir / f"{AUDIT_FILE}{suffix}"
+            if old.exists():
+                old.replace(data_dir / f"{AUDIT_FILE}.migrated{suffix}")
 
 
 def _safe(uri: str) -> str:

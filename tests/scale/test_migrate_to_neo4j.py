@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
+from pacte.audit import AuditTrail
 from pacte.audit.shared_verify import verify_shared
 from pacte.errors import KeyVaultError
 from pacte.graph.neo4j_store import Neo4jStore
 from pacte.runtime import Pacte, signing_public_key
+from pacte.trails import NeoTrail
 from tests.helpers import World, build_world
 from tests.neo4j_fixture import clean_database
 
@@ -71,7 +73,13 @@ def _assert_moved(world: World, erased: str, uri: str, tmp_path: Path, *, trail:
     bodies = _query(uri, "MATCH (e:PacteAuditEntry) WHERE e.body CONTAINS '\"migrated\"' "
                          "RETURN collect(e.body)")
     seqs = [json.loads(b)["migrated"]["seq"] for b in bodies]
-    assert sorted(seqs) == list(range(trail))
+    # audit.db is kept aside, no longer written: every entry of it, this run's last ones
+    # (`migrate.done`) included, is in the shared trail once, which the directory now
+    # writes like every server.
+    assert not (data / "audit.db").exists()
+    with AuditTrail.open(data / "audit.db.migrated", signer=None, read_only=True) as old:
+        size = old.size()
+    assert size > trail and sorted(seqs) == list(range(size))
     # Every customer decrypts through a server attached with no data directory of its own.
     with Pacte.attach(uri, policy_file=data / "policy.toml",
                       signing_key_file=data / "signing.key", work_dir=tmp_path / "server",
@@ -88,6 +96,7 @@ def _assert_moved(world: World, erased: str, uri: str, tmp_path: Path, *, trail:
     # And the data directory itself now reads its keys from Neo4j.
     with Pacte.open(data, now=world.clock) as again:
         assert again._backend.vault.path is None
+        assert isinstance(again._backend.trail, NeoTrail)  # one more writer of the shared one
         assert len(again.operator_session("service").customers(first=100).items) == (
             len(world.plaintext) - 1)
 
