@@ -87,17 +87,25 @@ class Auditor:
         """The principal and the form (POST: CSRF checked), or the response to send."""
         form: dict[str, str] = {}
         if request.method == "POST":
-            try:
-                form = await read_form(request)
-            except InputError as exc:
-                return self._sign_in_page(request, error=str(exc), status=400)
-            if not self.p.csrf.check(request, form):
-                return self._sign_in_page(request, status=403,
-                                          error="The form expired; please try again.")
+            checked = await self._checked_form(request)
+            if isinstance(checked, Response):
+                return checked
+            form = checked
         principal = await self.p.call(self._principal, request)
         if principal is None:
             return self._sign_in_page(request, status=401 if request.method == "POST" else 200)
         return principal, form
+
+    async def _checked_form(self, request: Request) -> dict[str, str] | Response:
+        """A POSTed form whose CSRF token checks, or the sign-in page saying why not."""
+        try:
+            form = await read_form(request)
+        except InputError as exc:
+            return self._sign_in_page(request, error=str(exc), status=400)
+        if not self.p.csrf.check(request, form):
+            return self._sign_in_page(request, status=403,
+                                      error="The form expired; please try again.")
+        return form
 
     def _sign_in_page(self, request: Request, *, error: str | None = None,
                       status: int = 200) -> Response:
@@ -113,13 +121,9 @@ class Auditor:
     # -- sign in and out ---------------------------------------------------------
 
     async def sign_in(self, request: Request) -> Response:
-        try:
-            form = await read_form(request)
-        except InputError as exc:
-            return self._sign_in_page(request, error=str(exc), status=400)
-        if not self.p.csrf.check(request, form):
-            return self._sign_in_page(request, status=403,
-                                      error="The form expired; please try again.")
+        form = await self._checked_form(request)
+        if isinstance(form, Response):
+            return form
         address = request.client.host if request.client else "-"
         try:
             self.p.limiter.check(address)

@@ -11,7 +11,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pacte.crypto.vault_rows import FORMAT, NOT_RECREATED, REWRAP_BATCH, DekRow, VaultMeta
@@ -133,8 +134,7 @@ class SQLiteVaultRows:
     def add(self, customer_ids: list[str], refs: list[str],
                make: Callable[[list[str]], list[tuple[DekRow, int]]]) -> list[DekRow]:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             # Re-read under the write lock: another process may have just created some.
             existing = _rows(conn.execute(_SELECT_MANY, (json.dumps(customer_ids),)))
             if conn.execute(_TOMBSTONED_MANY, (json.dumps(refs),)).fetchone():
@@ -142,16 +142,11 @@ class SQLiteVaultRows:
             have = {r[0] for r in existing}
             made = make([c for c in customer_ids if c not in have])
             conn.executemany(_INSERT_DEK, [(*row, at) for row, at in made])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return existing
 
     def destroy(self, customer_id: str, ref: str, *, at: int, pending: bool) -> int:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             conn.execute("DELETE FROM deks WHERE customer_id = ?", (customer_id,))
             conn.execute("INSERT OR IGNORE INTO tombstones (subject_ref, destroyed_at)"
                          " VALUES (?, ?)", (ref, at))
@@ -159,10 +154,6 @@ class SQLiteVaultRows:
                 conn.execute("INSERT OR IGNORE INTO erasing (customer_id) VALUES (?)",
                              (customer_id,))
             conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'destroy_seq'")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return self.meta_int("destroy_seq")
 
     def erasing(self) -> list[str]:
@@ -212,22 +203,16 @@ class SQLiteVaultRows:
     def set_secret(self, wrapped: bytes, *, secret_kek_version: int, kek_version: int
                    ) -> None:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             conn.executemany("UPDATE meta SET value = ? WHERE name = ?", [
                 (wrapped, "secret"), (secret_kek_version, "secret_kek_version"),
                 (kek_version, "kek_version")])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def rewrap(self, version: int, rewrap: Callable[[DekRow], bytes]) -> None:
         conn = self._conn
         after: tuple[str, int] = ("", 0)
         while True:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 rows = _rows(conn.execute(
                     "SELECT customer_id, version, kek_version, wrapped FROM deks"
                     " WHERE (customer_id, version) > (?, ?) ORDER BY customer_id, version"
@@ -237,10 +222,6 @@ class SQLiteVaultRows:
                 conn.executemany(
                     "UPDATE deks SET kek_version = ?, wrapped = ?"
                     " WHERE customer_id = ? AND version = ? AND kek_version = ?", params)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             if len(rows) < REWRAP_BATCH:
                 return
             after = (rows[-1][0], rows[-1][1])
@@ -263,15 +244,10 @@ class SQLiteVaultRows:
 
     def add_tombstones(self, refs: list[str], *, at: int) -> int:
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             conn.executemany("INSERT OR IGNORE INTO tombstones (subject_ref, destroyed_at)"
                              " VALUES (?, ?)", [(ref, at) for ref in refs])
             conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'destroy_seq'")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return self.meta_int("destroy_seq")
 
     def customer_ids(self) -> list[str]:
@@ -288,3 +264,16 @@ class SQLiteVaultRows:
 
     def close(self) -> None:
         self._conn.close()
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, its lock taken at once (BEGIN IMMEDIATE): committed when
+    the block ends, rolled back if it raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
