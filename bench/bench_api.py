@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Record, figure, ratio, seeded
+from bench.harness import Record, figure, ratio, seeded, stop
 
 __all__ = ["run"]
 
@@ -152,12 +152,7 @@ def _server(data: Path, mode: str) -> Iterator[Server]:
             time.sleep(0.1)
         yield Server(port, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def serve(data: Path, *, port: int, mode: str, cpu: int | None) -> None:

@@ -68,7 +68,7 @@ from bench.bench_api import (
     _request,
     _server,
 )
-from bench.harness import Record, figure, ratio, wrk_load, wrk_path
+from bench.harness import Record, figure, ratio, stop, wrk_load, wrk_path
 
 __all__ = ["run"]
 
@@ -298,12 +298,7 @@ def _peer_server(node: str, cache: Path, neo4j_uri: str) -> Iterator[Server]:
             raise RuntimeError(f"the peer did not start: {err[-2000:]}")
         yield Server(port, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def _post(port: int, request: bytes) -> dict[str, Any]:

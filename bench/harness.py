@@ -17,6 +17,7 @@ import platform
 import re
 import resource
 import sqlite3
+import subprocess
 import sys
 import time
 import traceback
@@ -38,6 +39,7 @@ __all__ = [
     "per_item",
     "ratio",
     "seeded",
+    "stop",
     "wrk_load",
     "wrk_path",
 ]
@@ -213,6 +215,16 @@ done = function(summary, latency, _)
     e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a server a benchmark started: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _lua_string(raw: bytes) -> str:
