@@ -49,6 +49,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
     OperationDefinitionNode,
@@ -63,7 +64,9 @@ from graphql.language import DirectiveNode, Visitor, visit
 from graphql.language.ast import BooleanValueNode
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.introspection import TypeNameMetaFieldDef
-from strawberry.schema.schema_converter import CustomGraphQLEnumType
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
 
 from pacte.api.execution import Plain, PlainFieldExecutor
 
@@ -107,8 +110,8 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "enum", "fdl", "field", "key", "kind", "leaf",
-                 "names", "nodes", "non_null", "resolve", "shape", "typename")
+    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "key", "kind",
+                 "leaf", "names", "nodes", "non_null", "resolve", "shape", "typename")
 
     def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
         self.key = key
@@ -126,8 +129,63 @@ class Step:
         self.non_null = False
         self.typename = ""
         self.resolve: Callable[..., Any] | None = None
+        # What `resolve` amounts to, in one call (source, info, arguments), if known.
+        self.call: Direct | None = None
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
+
+
+Direct = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+
+
+def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
+    """strawberry's resolver for `field` in one call, where nothing else wraps it.
+
+    strawberry reaches a resolver through five or six frames (its info object, the
+    field extensions' chain, the argument conversion, `get_result`, the resolver
+    object's `__call__`). Where the field has no extension (permission classes are
+    one), the schema no exception handler and graphql-core's resolver is strawberry's
+    own, the same steps are taken here in one frame: the same `Info`, the same
+    `convert_arguments`, the source passed as `self`, `root` or `parent` as the
+    resolver asks. A field without resolver is strawberry's `getattr`.
+    """
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    if not isinstance(definition, StrawberryField) or strawberry_schema is None \
+            or definition.extensions or definition.is_subscription \
+            or getattr(field.resolve, "_is_default", None) is None:
+        return None
+    converter = strawberry_schema.schema_converter
+    if getattr(converter, "_exception_handler_specs", True):
+        return None  # handlers (or a strawberry that names them otherwise): its own path
+    resolver = definition.base_resolver
+    if resolver is None:
+        if not definition.is_basic_field or definition.default_resolver is not getattr \
+                or field.args:
+            return None
+        attr = definition.python_name
+        return lambda source, _info, _args: getattr(source, attr)
+    func = resolver.wrapped_func
+    if not callable(func):
+        return None
+    takes_self = resolver.self_parameter is not None
+    names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter)
+             if p is not None]
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
+    arguments = definition.arguments
+    registry, config = converter.scalar_registry, strawberry_schema.config
+    info_class = config.info_class
+
+    def call(source: Any, info: GraphQLResolveInfo[Any], raw: dict[str, Any]) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=definition)
+        kwargs = convert_arguments(raw, arguments, scalar_registry=registry, config=config,
+                                   info=strawberry_info) if arguments else {}
+        for name in names:
+            kwargs[name] = source
+        if info_name is not None:
+            kwargs[info_name] = strawberry_info
+        return func(source, **kwargs) if takes_self else func(**kwargs)
+    return call
 
 
 class Plan:
@@ -194,6 +252,7 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step = Step(key, _RESOLVE, fdl)
     step.field = field
     step.resolve = field.resolve or default_resolver
+    step.call = _direct(field, schema)
     step.shape = Shape(field.type, fdl)
     if not _has_variable(node):
         try:
@@ -376,7 +435,8 @@ class CompiledExecutor(PlainFieldExecutor):
                 args = get_argument_values(field, first.node, self.variable_values,
                                            first.fragment_variable_values,
                                            self.hide_suggestions)
-            result = step.resolve(source, info, **args)
+            result = step.call(source, info, args) if step.call is not None \
+                else step.resolve(source, info, **args)
             if self.is_awaitable(result):
                 return self._complete_awaited(step, info, path, result)
             completed = self._complete(step.shape, info, path, result)

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import strawberry
 from graphql.execution.executor import Executor
+from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.field import StrawberryField
 
 from pacte.api import create_app
 from pacte.api.compiled import CompiledExecutor
@@ -45,7 +47,7 @@ def arms(world: World) -> Iterator[tuple[Api, Api]]:
 
 def _seeded(world: World) -> list[str]:
     """Seeded customers (with interactions and purchases), in id order."""
-    page = world.rt.operator_session("service").customers(first=6)
+    page = world.rt.operator_session("service").customers(first=30)
     return [c.id for c in page.items if c.id not in world.customers.values()][:3]
 
 
@@ -167,13 +169,23 @@ def test_the_customer_360_runs_from_its_plan(world: World, arms: tuple[Api, Api]
         return real(self, *args)
 
     monkeypatch.setattr(Executor, "execute_fields", spy)
+    # Nor strawberry's chain of wrappers around each resolver: one call instead.
+    chained: list[str] = []
+    real_result = StrawberryField.get_result
+
+    def chain(self: StrawberryField, *args: Any, **kwargs: Any) -> Any:
+        chained.append(self.python_name)
+        return real_result(self, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberryField, "get_result", chain)
     ours, stock = arms
     variables = {"id": _seeded(world)[0]}
     assert ours.data(QUERY_360, key=world.keys["app"], purpose="service",
                      variables=variables)["customer"]["interactions"]["edges"]
-    assert walked == []
+    assert walked == chained == []
     stock.data(QUERY_360, key=world.keys["app"], purpose="service", variables=variables)
     assert "Customer" in walked
+    assert {"customer", "interactions", "edges", "product"} <= set(chained)
 
 
 # -- edge cases, on a small schema -----------------------------------------------------
@@ -204,9 +216,24 @@ def _bad(**fields: Any) -> Any:
     return type("Bad", (), fields)()
 
 
+class Never(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
 @strawberry.type
 class Box:
     label: str
+
+    @strawberry.field(permission_classes=[Never])
+    def guarded(self) -> str | None:
+        return "secret"
+
+    @strawberry.field
+    def parent_label(self, parent: strawberry.Parent[Box], info: strawberry.Info) -> str:
+        return f"{parent.label}/{info.field_name}"
 
     @strawberry.field
     def leaves(self) -> list[Leaf | None]:
@@ -302,6 +329,7 @@ EDGE_QUERIES = [
     "{ box { label label ... on Box { label } } }",
     "{ box { label @skip(if: true) raises @include(if: false) } }",
     "{ __typename box { __typename leaves { __typename } } }",
+    "{ box { guarded label parentLabel } }",
 ]
 
 
