@@ -17,6 +17,10 @@ raises, locates and propagates the error exactly as it would have.
 A field is "plain" only if strawberry itself would resolve it with a bare
 `getattr(source, python_name)`: a strawberry field without resolver, permission
 classes or extensions, under strawberry's default resolver.
+
+Queries run from a compiled plan (pacte.api.compiled), which reads plain fields the
+same way; this executor answers what the plans leave to graphql-core (mutations,
+documents whose selection depends on variables, resolve middleware).
 """
 
 from __future__ import annotations
