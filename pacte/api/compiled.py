@@ -297,9 +297,10 @@ class _Compiled:
         self.plan = plan
 
 
-# Per schema, per operation node (alive as long as the parsed document is cached).
-_CACHE: weakref.WeakKeyDictionary[GraphQLSchema, dict[int, _Compiled]] = (
-    weakref.WeakKeyDictionary())
+# The plans of a schema live on it, by operation node (each dropped when its node, kept
+# by the parsed-document cache, goes): a plan refers to the schema's fields, so a table
+# beside the schema, keyed weakly by it, would keep the schema alive forever.
+_PLANS = "_pacte_compiled_plans"
 
 
 class CompiledExecutor(PlainFieldExecutor):
@@ -325,9 +326,10 @@ class CompiledExecutor(PlainFieldExecutor):
         middleware = self.middleware_manager
         if self.abort_signal is not None or (middleware is not None and middleware.middlewares):
             return None  # middleware wraps resolvers: every field goes through it
-        by_op = _CACHE.get(self.schema)
+        by_op: dict[int, _Compiled] | None = getattr(self.schema, _PLANS, None)
         if by_op is None:
-            by_op = _CACHE.setdefault(self.schema, {})
+            by_op = {}
+            setattr(self.schema, _PLANS, by_op)
         found = by_op.get(id(operation))
         if found is not None and found.ref() is operation:
             return found.plan

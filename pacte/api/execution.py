@@ -25,7 +25,6 @@ documents whose selection depends on variables, resolve middleware).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -57,8 +56,9 @@ class Plain(NamedTuple):
 
 PlainFields = Mapping[GraphQLObjectType, Mapping[str, Plain]]
 
-_BY_SCHEMA: weakref.WeakKeyDictionary[GraphQLSchema, PlainFields] = (
-    weakref.WeakKeyDictionary())
+# Kept on the schema itself: the table refers to the schema's types, so a table beside
+# it, keyed weakly by the schema, would keep every schema that ever ran alive.
+_ON_SCHEMA = "_pacte_plain_fields"
 
 
 def _plain(field: GraphQLField) -> Plain | None:
@@ -80,7 +80,7 @@ def _plain(field: GraphQLField) -> Plain | None:
 
 def plain_fields(schema: GraphQLSchema) -> PlainFields:
     """The plain fields of each object type of `schema`, by GraphQL name (cached)."""
-    found = _BY_SCHEMA.get(schema)
+    found: PlainFields | None = getattr(schema, _ON_SCHEMA, None)
     if found is None:
         found = {}
         for t in schema.type_map.values():
@@ -88,7 +88,7 @@ def plain_fields(schema: GraphQLSchema) -> PlainFields:
                 fields = {n: p for n, f in t.fields.items() if (p := _plain(f)) is not None}
                 if fields:
                     found[t] = fields
-        _BY_SCHEMA[schema] = found
+        setattr(schema, _ON_SCHEMA, found)
     return found
 
 

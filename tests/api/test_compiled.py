@@ -346,3 +346,17 @@ def _run(executor: type[StrawberryGraphQLCoreExecutionContext], query: str) -> d
 def test_errors_and_nulls_as_graphql_core(query: str) -> None:
     ours = _run(CompiledExecutor, query)
     assert ours == _run(StrawberryGraphQLCoreExecutionContext, query)
+
+
+def test_a_schema_that_ran_is_freed_with_its_plans() -> None:
+    # The plans and the plain-field tables live on the schema: nothing else keeps it.
+    import gc
+    import weakref
+
+    schema = build_schema()
+    core = weakref.ref(schema._schema)
+    result = asyncio.run(schema.execute("{ __typename }"))
+    assert result.data == {"__typename": "Query"}
+    del schema, result
+    gc.collect()
+    assert core() is None
