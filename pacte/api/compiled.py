@@ -7,8 +7,9 @@ result for awaitables and completes it through the type's wrappers (non-null, li
 leaf or object). Most of it depends on the query alone, and pacte's clients send the
 same few queries again and again (the customer-360 has about 200 fields).
 
-`CompiledExecutor` does that work once per (schema, operation) and keeps it with the
-parsed document (which `QueryGuard` caches by query text): for each selection set, on
+`CompiledExecutor` does that work once per (schema, operation) and keeps it on the
+schema for as long as the operation's parsed document lives (`QueryGuard` caches those
+by query text): for each selection set, on
 each object type, a list of `Step`s, each with its response key, how its value is
 read (a bare attribute read with its scalar's output coercion, or the field's own
 resolver with its literal arguments coerced in advance) and, for an object or a
@@ -21,14 +22,16 @@ nullable field stay exactly graphql-core's: a resolver that raises or returns an
 exception, a null in a non-null field, a value its scalar refuses (`handle_field_error`,
 `complete_leaf_value`, `execute_field` are graphql-core's), an abstract type
 (`node(id:)`, resolved by `complete_abstract_value`), a list that is not a list or
-tuple, an awaitable where none was expected. Nothing is executed twice.
+tuple. Awaitables are gathered where graphql-core gathers them (sibling fields
+together, so the customer DataLoader still batches aliases). Nothing is executed twice.
 
 Operations it leaves whole to graphql-core (and `PlainFieldExecutor`): mutations
 (serial), any use of a directive other than `@skip`/`@include` with a literal `if`
 (`@defer`, `@stream`, or a variable deciding what is selected), fragment variables,
 and every operation when a schema extension wraps resolvers (middleware) or an abort
-signal is set. Resolvers still run through strawberry (`field.resolve`), so argument
-conversion, permission classes and field extensions are unchanged.
+signal is set. A resolver wrapped by a field extension (permission classes are one)
+or an exception handler runs through strawberry's `field.resolve`; any other is called
+in one frame that takes strawberry's steps (`_direct`).
 """
 
 from __future__ import annotations
