@@ -55,6 +55,7 @@ from pacte.api.errors import (
     server_failure,
 )
 from pacte.api.graphiql import STATIC_PREFIX, graphiql_page, graphiql_static
+from pacte.api.json_response import FastJSONResponse
 from pacte.api.limits import Limits
 from pacte.api.metrics import MetricsMiddleware
 from pacte.api.schema import build_schema
@@ -87,8 +88,8 @@ class _Refused(Exception):
 
 def _respond(body: dict[str, Any], status: int, request_id: str,
              headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status,
-                        headers={**_HEADERS, "X-Request-Id": request_id, **(headers or {})})
+    return FastJSONResponse(body, status_code=status,
+                            headers={**_HEADERS, "X-Request-Id": request_id, **(headers or {})})
 
 
 def _request_id(request: Request) -> str:

@@ -17,11 +17,14 @@ raises, locates and propagates the error exactly as it would have.
 A field is "plain" only if strawberry itself would resolve it with a bare
 `getattr(source, python_name)`: a strawberry field without resolver, permission
 classes or extensions, under strawberry's default resolver.
+
+Queries run from a compiled plan (pacte.api.compiled), which reads plain fields the
+same way; this executor answers what the plans leave to graphql-core (mutations,
+documents whose selection depends on variables, resolve middleware).
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -53,8 +56,9 @@ class Plain(NamedTuple):
 
 PlainFields = Mapping[GraphQLObjectType, Mapping[str, Plain]]
 
-_BY_SCHEMA: weakref.WeakKeyDictionary[GraphQLSchema, PlainFields] = (
-    weakref.WeakKeyDictionary())
+# Kept on the schema itself: the table refers to the schema's types, so a table beside
+# it, keyed weakly by the schema, would keep every schema that ever ran alive.
+_ON_SCHEMA = "_pacte_plain_fields"
 
 
 def _plain(field: GraphQLField) -> Plain | None:
@@ -76,7 +80,7 @@ def _plain(field: GraphQLField) -> Plain | None:
 
 def plain_fields(schema: GraphQLSchema) -> PlainFields:
     """The plain fields of each object type of `schema`, by GraphQL name (cached)."""
-    found = _BY_SCHEMA.get(schema)
+    found: PlainFields | None = getattr(schema, _ON_SCHEMA, None)
     if found is None:
         found = {}
         for t in schema.type_map.values():
@@ -84,7 +88,7 @@ def plain_fields(schema: GraphQLSchema) -> PlainFields:
                 fields = {n: p for n, f in t.fields.items() if (p := _plain(f)) is not None}
                 if fields:
                     found[t] = fields
-        _BY_SCHEMA[schema] = found
+        setattr(schema, _ON_SCHEMA, found)
     return found
 
 

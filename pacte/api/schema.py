@@ -19,10 +19,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
+from pacte.api.compiled import CompiledExecutor
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, InteractionKind
 from pacte.api.errors import CLIENT_CODES
-from pacte.api.execution import PlainFieldExecutor
 from pacte.api.limits import Limits, QueryGuard
 from pacte.api.loaders import CustomerKey
 from pacte.api.relay import Connection, Node, decode_seq_cursor, encode_seq_cursor
@@ -303,7 +303,7 @@ def build_schema(*, dev: bool = False, limits: Limits | None = None) -> strawber
         # Implementations of Node no field returns directly would be left out otherwise.
         types=[Customer, Product],
         extensions=extensions,
-        execution_context_class=PlainFieldExecutor,
+        execution_context_class=CompiledExecutor,
         config=StrawberryConfig(disable_field_suggestions=not dev),
     )
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import strawberry
-from strawberry.types.nodes import SelectedField, Selection
+from graphql import (
+    DirectiveNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionNode,
+    VariableNode,
+)
+from strawberry.types.nodes import get_variable_values
 
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role, enum_value
@@ -97,33 +106,72 @@ def interaction_fields(info: PacteInfo, *path: str) -> frozenset[str]:
 
 def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str], *,
               on: tuple[str, ...]) -> frozenset[str]:
+    # Read off the query's syntax tree: strawberry's `selected_fields` would first
+    # convert the field's whole subtree, arguments and directives included, per call.
+    raw = info._raw_info
+    variables = get_variable_values(raw)
+    fragments = raw.fragments
     found: set[str] = set()
     # Several nodes when the query names the field more than once (merged by GraphQL).
-    for node in info.selected_fields:
-        if isinstance(node, SelectedField):
-            _collect(node.selections, names, path, found, on)
+    for node in raw.field_nodes:
+        if node.selection_set is not None:
+            _collect(node.selection_set.selections, names, path, found, on, fragments,
+                     variables)
     return frozenset(found)
 
 
-def _collect(selections: Sequence[Selection], names: Mapping[str, str], path: Sequence[str],
-             found: set[str], on: tuple[str, ...]) -> None:
+def _condition(directive: DirectiveNode, variables: Mapping[str, Any]) -> object:
+    """The `if` of @skip or @include, as strawberry's selections read it."""
+    for arg in directive.arguments or ():
+        if arg.name.value == "if":
+            value = arg.value
+            if isinstance(value, VariableNode):
+                return variables.get(value.name.value)
+            return getattr(value, "value", None)
+    return None
+
+
+def _skipped(node: SelectionNode, variables: Mapping[str, Any]) -> bool:
+    for d in node.directives or ():
+        name = d.name.value
+        if (name == "skip" and _condition(d, variables) is True) \
+                or (name == "include" and _condition(d, variables) is False):
+            return True
+    return False
+
+
+def _collect(selections: Sequence[SelectionNode], names: Mapping[str, str],
+             path: Sequence[str], found: set[str], on: tuple[str, ...],
+             fragments: Mapping[str, FragmentDefinitionNode],
+             variables: Mapping[str, Any]) -> None:
     for s in selections:
-        d = s.directives
         # A skipped selection returns nothing, so it opens nothing.
-        if d and ((d.get("skip") or {}).get("if") is True
-                  or (d.get("include") or {}).get("if") is False):
+        if s.directives and _skipped(s, variables):
             continue
-        if not isinstance(s, SelectedField):
-            # A fragment, named or inline: its fields belong to the same object, unless
-            # it is for another type (`node(id:) { ... on Product { name } }` opens no
-            # customer's name).
-            if path or s.type_condition is None or s.type_condition in on:
-                _collect(s.selections, names, path, found, on)
-        elif path:
-            if s.name == path[0]:
-                _collect(s.selections, names, path[1:], found, on)
-        elif (name := names.get(s.name)) is not None:  # by name: an alias changes nothing
-            found.add(name)
+        if isinstance(s, FieldNode):
+            if path:
+                if s.name.value == path[0] and s.selection_set is not None:
+                    _collect(s.selection_set.selections, names, path[1:], found, on,
+                             fragments, variables)
+            elif (name := names.get(s.name.value)) is not None:  # by name, not alias
+                found.add(name)
+            continue
+        # A fragment, named or inline: its fields belong to the same object, unless it
+        # is for another type (`node(id:) { ... on Product { name } }` opens no
+        # customer's name).
+        if isinstance(s, FragmentSpreadNode):
+            fragment = fragments.get(s.name.value)
+            if fragment is None:
+                continue
+            condition: str | None = fragment.type_condition.name.value
+            inner = fragment.selection_set
+        elif isinstance(s, InlineFragmentNode):
+            condition = s.type_condition.name.value if s.type_condition else None
+            inner = s.selection_set
+        else:
+            continue
+        if path or condition is None or condition in on:
+            _collect(inner.selections, names, path, found, on, fragments, variables)
 
 
 @strawberry.type(description="A field left out of the response, and why (need to know).")

@@ -62,6 +62,7 @@ def app() -> ASGIApp:
     """Build one worker's app (uvicorn `factory=True`)."""
     from pacte.api import Limits, create_app
     from pacte.api.access_log import AccessLog
+    from pacte.api.gc_pauses import freeze_startup_heap
     from pacte.api.logs import configure_logging
 
     config = json.loads(os.environ[CONFIG_ENV])
@@ -71,6 +72,7 @@ def app() -> ASGIApp:
     inner = AccessLog(create_app(rt, dev=bool(config.get("dev")), limits=limits,
                                  cors_origins=config.get("cors_origins") or ()),
                       routes=("/graphql", "/healthz", "/metrics", *ROUTES_LOGGED))
+    freeze_startup_heap()
     return ClosingOnShutdown(inner, rt.close)
 
 

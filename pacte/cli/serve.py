@@ -27,6 +27,7 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
 
     from pacte.api import Limits, create_app
     from pacte.api.access_log import AccessLog
+    from pacte.api.gc_pauses import freeze_startup_heap
     from pacte.api.logs import configure_logging
     from pacte.console import ROUTES_LOGGED
 
@@ -40,6 +41,7 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     # uvicorn's access log writes query strings, where GET requests carry personal
     # values: pacte's own logs method, route and status only (G1), as JSON lines.
     configure_logging(level=getattr(logging, log_level.upper()))
+    freeze_startup_heap()
     uvicorn.run(asgi, host=host, port=port, log_level=log_level, access_log=False,
                 server_header=False, proxy_headers=False, log_config=None)
 
