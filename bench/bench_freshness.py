@@ -3,12 +3,12 @@ Neo4j >= 0.8x SQLite).
 
 Before any data is read, a request on Neo4j needed the API-key revocation stamp and the
 key vault's state, each a round trip; under the lease (pacte.lease, docs/freshness.md)
-both come from one read renewed in the background. Three servers, one process each
+both come from one read renewed by one request in many. Three servers, one process each
 (`python -m bench.bench_api serve`): pacte on SQLite, pacte on Neo4j with the default
 lease, and pacte on Neo4j with `PACTE_LEASE_MS=0` (a read per request, as before). Each
 is loaded with wrk (1 thread, 4 keep-alive connections), arms interleaved over rounds,
 the best round of each arm kept; beside the throughput, the store round trips per
-request read from `/metrics` (`pacte_store_round_trips_total`, the background renewals
+request read from `/metrics` (`pacte_store_round_trips_total`, the renewals
 included: a clean figure on a loaded machine) and the server's CPU time per request.
 Needs wrk and Java for the Neo4j test server; else it says why and returns nothing.
 Run alone with `python -m bench.bench_freshness [--quick]`.

@@ -8,8 +8,9 @@ less, by splitting the work between the readers and the rare writer:
 
 - a reader uses a value only while the read that produced it *began* less than `lease`
   seconds ago, by its own steady clock (pacte.clock.elapsed); older, the request reads
-  again itself, as before. A thread refreshes the value every `refresh` seconds (less
-  than `lease`) while requests come, so at steady state no request waits for a read;
+  again itself, as before. The first request that finds the value older than `refresh`
+  (less than `lease`) renews it, while the others go on with the value: under load, one
+  request in many pays a round trip, and none waits for another's;
 - a writer commits its change, then waits `lease` (plus 1% and a millisecond for clocks
   that run at slightly different rates) before it returns (`wait_out`).
 
@@ -21,11 +22,12 @@ length of a second. A read that begins after a commit sees it: true of one Neo4j
 (and of a cluster read with the writer's bookmarks, as pacte's are not shared: run the
 servers against the leader, or set the lease to 0).
 
-The thread starts with the first request of a process (so after a fork, in the process
-that serves), stops after `idle` seconds without a request (an idle server sends no
-queries), and at `close`. When its read fails, the value it had ages out as any other:
-after `lease`, requests read themselves and meet the error. `lease=0` turns the lease
-off: one read per request (coalesced), no thread, and writers do not wait.
+No thread: nothing runs between requests (an idle server sends no queries, a fork or a
+close leaves nothing behind), and what a request reads is decided by the clock alone.
+When a renewal fails, the value it would have replaced still serves until its lease runs
+out; after that, requests read themselves and meet the error. `lease=0` turns the lease
+off: one read per request (coalesced), and writers do not wait (beyond the leases of
+other processes, which the caller passes to `wait_out`).
 """
 
 from __future__ import annotations
@@ -57,15 +59,14 @@ log = logging.getLogger("pacte.lease")
 
 @dataclass(frozen=True, slots=True)
 class LeaseTimes:
-    """How long a read may serve (`lease`), how often it is renewed (`refresh`), and after
-    how long without a request the renewing stops (`idle`); seconds."""
+    """How long a read may serve (`lease`) and from what age a request renews it
+    (`refresh`); seconds."""
 
     lease: float = 0.2
     refresh: float = 0.05
-    idle: float = 2.0  # a request every 2 s keeps the value renewed
 
     def __post_init__(self) -> None:
-        if self.lease < 0 or self.refresh <= 0 or self.idle <= 0:
+        if self.lease < 0 or self.refresh <= 0:
             raise ConfigError("lease times must be positive (the lease may be 0: off)")
         if self.lease and self.refresh >= self.lease:
             raise ConfigError("the lease must be renewed more often than it lasts: "
@@ -106,28 +107,22 @@ def _millis(name: str, default: float) -> float:
 
 
 class Lease(Generic[T]):
-    """`get()`: the value of a read that began less than `times.lease` ago, renewed in
-    the background; `wait_out()`: what a writer does after its commit."""
+    """`get()`: the value of a read that began less than `times.lease` ago, renewed by
+    the first request that finds it older than `times.refresh`; `wait_out()`: what a
+    writer does after its commit."""
 
     def __init__(self, read: Callable[[], T], *, times: LeaseTimes,
-                 clock: Elapsed = elapsed, sleep: Callable[[float], None] = time.sleep,
-                 background: bool = True, name: str = "pacte-lease") -> None:
+                 clock: Elapsed = elapsed, sleep: Callable[[float], None] = time.sleep) -> None:
         self.times = times
         self._read = read
         self._clock = clock
         self._sleep = sleep
-        self._background = background
-        self._name = name
         # Requests that find the value too old share one read begun after they asked.
         self._fresh = FreshRead(self._timed)
         self._lock = threading.Lock()
         self._began: float | None = None  # when the read that gave `_value` began
         self._value: T | None = None
-        self._last_use = float("-inf")
-        self._thread: threading.Thread | None = None
-        self._pid = 0  # the process the thread runs in
-        self._stop = threading.Event()
-        self._closed = False
+        self._renewing = False
 
     def get(self) -> T:
         """A value read less than a lease ago, or read now (its error raised here)."""
@@ -135,13 +130,24 @@ class Lease(Generic[T]):
             return self._fresh()[1]
         now = self._clock()
         with self._lock:
-            self._last_use = now
-            if self._background and not self._closed and (
-                    self._thread is None or self._pid != os.getpid()):
-                self._start()
-            if self._began is not None and now - self._began < self.times.lease:
+            if self._began is None or now - self._began >= self.times.lease:
+                usable = False
+            elif now - self._began < self.times.refresh or self._renewing:
                 return self._value  # type: ignore[return-value]
-        return self._keep(*self._fresh())
+            else:
+                usable, self._renewing = True, True  # this request renews it
+            value = self._value
+        if not usable:
+            return self._keep(*self._fresh())
+        try:
+            return self._keep(*self._fresh())
+        except Exception as exc:  # the value is still within its lease: served
+            log.debug("renewing a leased value failed (%s); it serves until its lease "
+                      "runs out", type(exc).__name__)
+            return value  # type: ignore[return-value]
+        finally:
+            with self._lock:
+                self._renewing = False
 
     def refresh(self) -> T:
         """Read now (shared with the requests waiting); the newest value known after."""
@@ -154,16 +160,6 @@ class Lease(Generic[T]):
         if wait:
             self._sleep(wait)
 
-    def close(self) -> None:
-        """Stop the renewing thread (reads on request still work)."""
-        with self._lock:
-            self._closed = True
-            thread, self._thread = self._thread, None
-        self._stop.set()
-        if thread is not None and thread is not threading.current_thread() \
-                and self._pid == os.getpid():
-            thread.join()
-
     # -- inside ---------------------------------------------------------------------------
 
     def _timed(self) -> tuple[float, T]:
@@ -175,24 +171,3 @@ class Lease(Generic[T]):
             if self._began is None or began > self._began:
                 self._began, self._value = began, value
             return self._value  # type: ignore[return-value]
-
-    def _start(self) -> None:
-        # Under the lock. After a fork the thread object is the parent's: not running here.
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._renew, name=self._name, daemon=True)
-        self._thread.start()
-
-    def _renew(self) -> None:
-        me = threading.current_thread()
-        # First wait: the request that started the thread is reading already.
-        while not self._stop.wait(self.times.refresh):
-            with self._lock:
-                if self._thread is not me:
-                    return
-                if self._clock() - self._last_use > self.times.idle:
-                    self._thread = None  # the next request starts another
-                    return
-            try:
-                self.refresh()
-            except Exception as exc:  # ages out like any value: requests read themselves
-                log.debug("lease renewal failed: %s", type(exc).__name__)

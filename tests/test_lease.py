@@ -5,10 +5,8 @@ the writer's wait goes to a recorder: nothing sleeps."""
 
 from __future__ import annotations
 
-import os
 import random
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,7 +14,7 @@ from pacte.errors import ConfigError
 from pacte.lease import Lease, LeaseTimes, waiting
 
 # Durations exact in binary, so that "exactly a lease old" is exactly that.
-TIMES = LeaseTimes(lease=0.25, refresh=0.0625, idle=2.0)
+TIMES = LeaseTimes(lease=0.25, refresh=0.0625)
 
 
 class Clock:
@@ -58,13 +56,14 @@ def shared(clock: Clock) -> Shared:
 
 def _lease(shared: Shared, clock: Clock, times: LeaseTimes = TIMES,
            slept: list[float] | None = None) -> Lease[tuple[float, int]]:
-    return Lease(shared.read, times=times, clock=clock, background=False,
+    return Lease(shared.read, times=times, clock=clock,
                  sleep=(slept if slept is not None else []).append)
 
 
 def test_a_value_is_used_only_while_its_read_began_less_than_a_lease_ago(
         shared: Shared, clock: Clock) -> None:
-    lease = _lease(shared, clock)
+    # Renewed late (past the moves below), to see the lease alone.
+    lease = _lease(shared, clock, LeaseTimes(lease=0.25, refresh=0.21875))
     assert lease.get() == (1000.0, 0)
     shared.value = 1  # a change elsewhere
     clock.t += 0.1875
@@ -95,27 +94,11 @@ def test_no_value_older_than_the_lease_is_ever_used(shared: Shared, clock: Clock
         shared.value = step
         shared.takes = rng.choice([0.0, 0.0, 0.01, 0.1, 0.3])
         if rng.random() < 0.3:
-            lease.refresh()  # the renewing thread's turn
+            lease.refresh()  # a writer's read after its commit
         clock.t += rng.choice([0.0, 0.001, 0.03, 0.19, 0.2, 0.25, 0.5])
         asked = clock.t
         began, _ = lease.get()
         assert asked - began < TIMES.lease
-
-
-def test_a_failed_renewal_leaves_the_value_to_age_out_then_requests_meet_the_error(
-        shared: Shared, clock: Clock) -> None:
-    lease = _lease(shared, clock)
-    lease.get()
-    shared.fail = ConnectionError("neo4j unreachable")
-    with pytest.raises(ConnectionError):
-        lease.refresh()  # the renewing thread logs it and goes on
-    clock.t += 0.125
-    assert lease.get() == (1000.0, 0)  # within the lease: still good
-    clock.t += 0.125
-    with pytest.raises(ConnectionError, match="unreachable"):
-        lease.get()  # too old: read on the request path, and its error
-    shared.fail = None
-    assert lease.get()[1] == 0
 
 
 def test_a_writer_waits_the_lease_out_after_its_commit(shared: Shared, clock: Clock) -> None:
@@ -150,7 +133,7 @@ def test_requests_share_a_read_they_all_asked_before(shared: Shared, clock: Cloc
         assert gate.wait(30)
         return shared.read()
 
-    lease = Lease(slow, times=TIMES, clock=clock, background=False)
+    lease = Lease(slow, times=TIMES, clock=clock)
     got: list[tuple[float, int]] = []
     threads = [threading.Thread(target=lambda: got.append(lease.get())) for _ in range(4)]
     threads[0].start()
@@ -166,65 +149,48 @@ def test_requests_share_a_read_they_all_asked_before(shared: Shared, clock: Cloc
     assert shared.reads == 2  # the first, then one for the three that asked during it
 
 
-# -- the renewing thread -------------------------------------------------------------------
+# -- renewal by a request -------------------------------------------------------------------
 
-@pytest.fixture
-def renewed(shared: Shared, clock: Clock) -> Iterator[Lease[tuple[float, int]]]:
-    lease = Lease(shared.read, times=LeaseTimes(lease=0.2, refresh=0.001, idle=2.0),
-                  clock=clock, name="pacte-lease-test")
-    yield lease
-    lease.close()
+def test_the_first_request_past_the_refresh_age_renews_and_the_others_do_not_wait(
+        shared: Shared, clock: Clock) -> None:
+    gate, started = threading.Event(), threading.Event()
+    lease = _lease(shared, clock)
+    lease.get()
+    shared.value = 1
+    clock.t += 0.0625  # the refresh age: the next request renews
 
+    def slow() -> tuple[float, int]:
+        started.set()
+        assert gate.wait(30)
+        return shared.read()
 
-def test_the_thread_starts_with_the_first_request_and_stops_on_close(
-        renewed: Lease[tuple[float, int]]) -> None:
-    assert renewed._thread is None  # opening reads nothing, starts nothing
-    renewed.get()
-    thread = renewed._thread
-    assert thread is not None and thread.is_alive() and thread.daemon
-    renewed.close()
-    assert not thread.is_alive()
-    renewed.get()  # a closed lease still answers, reading on the request path
-    assert renewed._thread is None
-
-
-def test_the_thread_stops_when_no_request_came_for_a_while(
-        renewed: Lease[tuple[float, int]], clock: Clock) -> None:
-    renewed.get()
-    thread = renewed._thread
-    assert thread is not None
-    clock.t += 2.5  # idle
-    thread.join(30)
-    assert not thread.is_alive() and renewed._thread is None
-    renewed.get()  # the next request starts another
-    assert renewed._thread is not None and renewed._thread is not thread
+    lease._read = slow
+    got: list[tuple[float, int]] = []
+    renewer = threading.Thread(target=lambda: got.append(lease.get()))
+    renewer.start()
+    assert started.wait(30)
+    # While it renews, other requests take the value they have (within its lease).
+    assert lease.get() == (1000.0, 0)
+    gate.set()
+    renewer.join(30)
+    assert got == [(1000.0625, 1)]
+    assert lease.get() == (1000.0625, 1)
+    assert shared.reads == 2
 
 
-def test_the_thread_renews_the_value_so_requests_do_not_read(
-        renewed: Lease[tuple[float, int]], shared: Shared, clock: Clock) -> None:
-    shared.takes = 0.0001  # each read moves the clock on a little: each renewal is newer
-    renewed.get()
-    before = shared.reads
-    # Renewals every millisecond of real time keep the value well within the lease.
-    while shared.reads < before + 3:
-        pass
-    shared.value = 5
-    while renewed.get()[1] != 5:
-        pass
-
-
-def test_after_a_fork_the_child_starts_its_own_thread(
-        renewed: Lease[tuple[float, int]], monkeypatch: pytest.MonkeyPatch) -> None:
-    renewed.get()
-    parent_thread = renewed._thread
-    pid = os.getpid()
-    monkeypatch.setattr("pacte.lease.os.getpid", lambda: pid + 1)  # as in a forked child
-    renewed.get()
-    assert renewed._thread is not parent_thread
-    monkeypatch.setattr("pacte.lease.os.getpid", lambda: pid)
-    renewed.close()
-    assert parent_thread is not None
-    parent_thread.join(30)
+def test_a_failed_renewal_serves_the_value_until_its_lease_runs_out(
+        shared: Shared, clock: Clock) -> None:
+    lease = _lease(shared, clock)
+    lease.get()
+    shared.fail = ConnectionError("neo4j unreachable")
+    clock.t += 0.125
+    assert lease.get() == (1000.0, 0)  # the renewal failed; the value is 0.125 s old
+    assert shared.reads == 2
+    clock.t += 0.125
+    with pytest.raises(ConnectionError, match="unreachable"):
+        lease.get()  # too old: read on the request path, and its error
+    shared.fail = None
+    assert lease.get()[1] == 0
 
 
 # -- configuration -------------------------------------------------------------------------

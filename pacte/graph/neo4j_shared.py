@@ -4,9 +4,9 @@ query and held under a lease (pacte.lease): the API-key revocation stamp
 counter (pacte.crypto.neo4j_vault).
 
 Before, each request read both, two round trips before it read anything. Now one query
-reads both, a thread renews it every 50 ms, and requests use the value while its read
-began less than the lease (200 ms) ago: no round trip on the request path at steady
-state. What changes this state (a revocation, an erasure, tombstones restored, a key
+reads both, requests use the value while its read began less than the lease (200 ms)
+ago, and the first request that finds it 50 ms old renews it: one request in many pays
+a round trip. What changes this state (a revocation, an erasure, tombstones restored, a key
 rotation) commits, then waits the lease out before it returns (`changed`), so that a
 request arriving after it, on any server, uses a read that began after the commit (G5).
 
@@ -58,12 +58,12 @@ class SharedState:
     """The state of one Neo4j database that other servers change, leased."""
 
     def __init__(self, store: Neo4jStore, *, times: LeaseTimes | None = None,
-                 clock: Elapsed = elapsed, sleep: Callable[[float], None] = time.sleep,
-                 background: bool = True) -> None:
+                 clock: Elapsed = elapsed, sleep: Callable[[float], None] = time.sleep
+                 ) -> None:
         self._store = store
         self._announced = False
         self.lease = Lease(self._read, times=times or LeaseTimes.from_env(), clock=clock,
-                           sleep=sleep, background=background, name="pacte-shared-state")
+                           sleep=sleep)
         self._longest = self.lease.times.lease
 
     def get(self) -> State:
@@ -79,9 +79,6 @@ class SharedState:
             # The commit is made; wait out the longest lease known, the default's at least.
             longest = max(self._longest, LeaseTimes().lease)
         self.lease.wait_out(lease=longest)
-
-    def close(self) -> None:
-        self.lease.close()
 
     def _read(self) -> State:
         if not self._announced and self.lease.times.lease:
