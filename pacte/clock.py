@@ -1,20 +1,36 @@
-"""Time, injectable: everything that stamps, expires or retains takes a `now` callable."""
+"""Time, injectable: everything that stamps, expires or retains takes a `now` callable;
+what measures durations (pacte.lease) takes an `elapsed` one."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pacte.errors import InputError
 
-__all__ = ["EARLIEST", "LATEST", "Clock", "check_micros", "from_micros", "input_micros",
-           "to_micros", "utcnow"]
+__all__ = ["EARLIEST", "LATEST", "Clock", "Elapsed", "check_micros", "elapsed",
+           "from_micros", "input_micros", "to_micros", "utcnow"]
 
 Clock = Callable[[], datetime]
+Elapsed = Callable[[], float]  # seconds from an arbitrary origin, never going back
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# CLOCK_BOOTTIME where there is one (Linux): like the monotonic clock it never jumps
+# with the wall clock, and unlike it, it keeps counting while the machine is suspended,
+# so a duration measured across a suspend is not taken for a short one.
+_ELAPSED_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def elapsed() -> float:
+    """Seconds on this machine's steady clock: for durations only, never for dates."""
+    if _ELAPSED_CLOCK is not None:
+        return time.clock_gettime(_ELAPSED_CLOCK)
+    return time.monotonic()
 
 
 def to_micros(dt: datetime) -> int:

@@ -1,8 +1,9 @@
 """A read of shared state that must be fresh, shared by the requests waiting for it.
 
-Beside Neo4j, every request reads what other servers may have changed since its
-arrival (the vault's destruction counter, the revocation stamp): one round trip each,
-on every request, `{ __typename }` included. The guarantee (G5) is that a change
+Beside Neo4j, a request needs what other servers may have changed before its arrival
+(the vault's destruction counter, the revocation stamp). The lease (pacte.lease) keeps
+that read off the request path while it is younger than the lease; when it is not (or
+with the lease off) the request reads, through here. The guarantee (G5) is that a change
 committed before a request arrived is seen by that request; it does not need a read
 of its own. So a caller waits for a read that *began after it arrived*, and every
 caller who arrived before that read began takes its answer: under concurrent load one

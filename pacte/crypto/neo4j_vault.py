@@ -28,7 +28,6 @@ from typing import Any, LiteralString
 
 import neo4j
 
-from pacte.coalesce import FreshRead
 from pacte.crypto.vault_rows import (
     FORMAT,
     NOT_RECREATED,
@@ -37,13 +36,13 @@ from pacte.crypto.vault_rows import (
     VaultMeta,
 )
 from pacte.errors import Conflict, KeyVaultError
+from pacte.graph.neo4j_shared import shared_state
 from pacte.graph.neo4j_store import Neo4jStore
 
 __all__ = ["Neo4jVaultRows"]
 
 _CREATE_VAULT = "CREATE (v:PacteVault {key: 'vault'}) SET v += $meta"
 _META = "MATCH (v:PacteVault {key: 'vault'}) RETURN properties(v)"
-_STATE = "MATCH (v:PacteVault {key: 'vault'}) RETURN v.kek_version, v.destroy_seq"
 _LOAD = (
     "UNWIND $ids AS cid MATCH (k:PacteDek {customer_id: cid}) "
     "RETURN collect([k.customer_id, k.version, k.kek_version, k.wrapped])"
@@ -129,9 +128,9 @@ class Neo4jVaultRows:
 
     def __init__(self, store: Neo4jStore) -> None:
         self._store = store
-        # A round trip per request: the requests waiting at once share one read that
-        # began after each of them arrived (pacte.coalesce), which is all G5 asks.
-        self._state = FreshRead(self._read_state)
+        # Read with the revocation stamp in one query, under a lease: no round trip per
+        # request, and a change here waits the lease out (pacte.graph.neo4j_shared).
+        self._shared = shared_state(store)
 
     @classmethod
     def create(cls, store: Neo4jStore, meta: VaultMeta) -> Neo4jVaultRows:
@@ -205,15 +204,17 @@ class Neo4jVaultRows:
         return bool(self._one(_IS_TOMBSTONED, ref=ref))
 
     def state(self) -> tuple[int, int] | None:
-        # One read per request: there is no cheap "nothing changed" signal across
-        # machines, and this is what makes an erasure elsewhere hold from the next one.
-        return self._state()
-
-    def _read_state(self) -> tuple[int, int]:
-        rows = self._store.run_read("key vault state", _STATE)
-        if not rows:
+        # There is no cheap "nothing changed" signal across machines: a read begun less
+        # than a lease ago, what makes an erasure elsewhere hold from the next request.
+        state = self._shared.get().vault
+        if state is None:
             raise KeyVaultError("the Neo4j database holds no pacte key vault")
-        return int(rows[0][0]), int(rows[0][1])
+        return state
+
+    def settle(self) -> None:
+        # After a destruction, tombstones or a rotation: every server's next request
+        # uses a state read after it.
+        self._shared.changed()
 
     def scrub(self) -> None:
         # Deleted nodes are gone from every query at once; Neo4j's files are its own

@@ -181,6 +181,11 @@ class SQLiteVaultRows:
         self._data_version = version
         return self.meta_int("kek_version"), self.meta_int("destroy_seq")
 
+    def settle(self) -> None:
+        # Every process of this file learns of a change at its next request
+        # (`PRAGMA data_version`): nothing to wait for.
+        return None
+
     def scrub(self) -> None:
         # secure_delete zeroes the deleted cells, but B-tree rebalancing leaves stale
         # copies of rows that moved to another page in the unused space of the page

@@ -17,8 +17,10 @@ stay usable after any customer's DEK is destroyed.
 Caches: unwrapped DEKs are cached in memory, and `FieldCipher` caches derived field
 keys. Every destruction empties both at once (G5): the vault bumps `cache_epoch`
 and calls every listener registered with `on_flush`. A destruction made by another
-process is noticed by `sync()` (one `PRAGMA data_version` on SQLite, one read on
-Neo4j); call it at the start of each request.
+process is noticed by `sync()` (one `PRAGMA data_version` on SQLite; on Neo4j a read
+begun less than a lease ago, pacte.graph.neo4j_shared, which every destruction, restore
+of tombstones and rotation waits out before it returns); call it at the start of each
+request.
 """
 
 from __future__ import annotations
@@ -293,6 +295,7 @@ class KeyVault:
             self._flush()
             if not pending:
                 self._scrub()
+        self._rows.settle()  # outside the lock: this process's requests go on meanwhile
 
     def erasures_pending(self) -> list[str]:
         """Customers destroyed with `pending` whose erasure is not marked finished.
@@ -337,7 +340,9 @@ class KeyVault:
             if lost:
                 self._destroy_seq = self._rows.add_tombstones(lost, at=_micros(self._now()))
                 self._flush()
-            return lost
+        if lost:
+            self._rows.settle()
+        return lost
 
     def customers_of(self, refs: set[str]) -> list[str]:
         """The customers holding a data key whose subject reference is in `refs`: one
@@ -424,7 +429,8 @@ class KeyVault:
             self._rows.rewrap(version, rewrap)
             self._retire_keks(current=version)
             self._rows.after_rotation()
-            return version
+        self._rows.settle()
+        return version
 
     def _retire_keks(self, *, current: int) -> None:
         """Drop from the provider the KEK versions nothing is wrapped under any more.

@@ -77,6 +77,11 @@ class VaultRows(Protocol):
         last call (a cheap check)."""
         ...
 
+    def settle(self) -> None:
+        """After a change of `state` returned by a call above (outside the vault's lock):
+        wait until no other process may still act on the state before it."""
+        ...
+
     def scrub(self) -> None:
         """Make sure destroyed keys linger in no file this backend controls."""
         ...

@@ -18,6 +18,12 @@ from the next request on every process, as it did without the cache (G5):
 - the stamp is replaced atomically (`os.replace`), so a reader sees the old value or the
   new one, never a torn file, and a random value cannot come back (an mtime could).
 
+Servers on other machines share no file: beside Neo4j the stamp is in the store
+(`StoreStamp`), read with the key vault's state under a lease (pacte.graph.neo4j_shared).
+The argument above holds as it is: the stamp a request uses comes from a read that began
+before the request's own store reads, and the revoker, after moving the stamp, waits
+until no server uses a read of it that began before.
+
 Unknown and revoked keys are never remembered: they always ask the store, so a new key
 works at once. A stamp that cannot be read turns the cache off for that request. A stamp
 that cannot be replaced raises RevocationNotPropagated after the store holds the
@@ -30,14 +36,13 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pacte.coalesce import FreshRead
 from pacte.errors import RevocationNotPropagated, StorageError
 
 if TYPE_CHECKING:
+    from pacte.graph.neo4j_store import Neo4jStore
     from pacte.graph.principals import Principal
     from pacte.graph.store import Store
 
@@ -82,35 +87,35 @@ class RevocationStamp:
 
 
 class StoreStamp:
-    """The same stamp kept in the store's meta, for servers that share only the store.
+    """The same stamp kept in a Neo4j store's meta, for servers that share only the store.
 
-    One small read per request (on Neo4j, a round trip): the price of seeing a
-    revocation made on another machine from the next request on (G5)."""
+    Read with the key vault's state in one query under a lease (pacte.graph.neo4j_shared):
+    no round trip per request. A revocation moves it, then waits the lease out before
+    it returns, so that it holds from the next request on every server (G5)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Neo4jStore) -> None:
+        from pacte.graph.neo4j_shared import shared_state
+
         self._store = store
-        # Requests waiting at once share one read that began after each arrived
-        # (pacte.coalesce): a revocation committed before a request still holds for it.
-        self.read: Callable[[], bytes | None] = FreshRead(self._read)
+        self._shared = shared_state(store)
 
-    def _read(self) -> bytes | None:
+    def read(self) -> bytes | None:
         try:
-            value = self._store.get_meta(_META_KEY)
+            return self._shared.get().stamp
         except StorageError:
             return None
-        return b"" if value is None else value.encode("ascii")
 
     def move(self) -> None:
+        from pacte.graph.neo4j_shared import STAMP_KEY
+
         try:
-            self._store.set_meta(_META_KEY, secrets.token_hex(16))
+            self._store.set_meta(STAMP_KEY, secrets.token_hex(16))
         except StorageError as exc:
             raise RevocationNotPropagated(
                 "the key is revoked in the store, but the revocation stamp could not be "
                 "moved: other servers may accept it until the revocation is run again",
                 retryable=True) from exc
-
-
-_META_KEY = "revocations.stamp"
+        self._shared.changed()
 
 
 def revocation_stamp(store: Store, path: Path) -> RevocationStamp | StoreStamp:
@@ -118,7 +123,12 @@ def revocation_stamp(store: Store, path: Path) -> RevocationStamp | StoreStamp:
     store's own otherwise."""
     from pacte.graph.sqlite_store import SQLiteStore
 
-    return RevocationStamp(path) if isinstance(store, SQLiteStore) else StoreStamp(store)
+    if isinstance(store, SQLiteStore):
+        return RevocationStamp(path)
+    from pacte.graph.neo4j_store import Neo4jStore  # the driver: only beside Neo4j
+
+    assert isinstance(store, Neo4jStore)
+    return StoreStamp(store)
 
 
 class KeyCache:
