@@ -79,6 +79,7 @@ CUSTOMERS = 2_000
 SEED = 11
 CONNECTIONS = 4
 CHECKED = 100  # customers whose counts must agree on every server
+TRIPS_SAMPLE = 50  # requests whose store round trips are counted (pacte on Neo4j)
 SAMPLE_IDS = 2_000
 SERVER_CPU = 0
 NODE_MAJOR = 20  # @neo4j/graphql 7 and Apollo Server 5 need Node 20+
@@ -244,7 +245,7 @@ def _peer_world(uri: str, now: datetime) -> list[str]:
             customers = [{"id": n.id, **{f: n.props.get(f) for f in
                                          ("name", "email", "phone", "address")}}
                          for n in batch.nodes if n.kind == "Customer"]
-            ids += [c["id"] for c in customers]
+            ids += [n.id for n in batch.nodes if n.kind == "Customer"]
             interactions = []
             for e in batch.edges:
                 if e.type == "HAD" and e.at >= horizon:
@@ -314,6 +315,32 @@ def _post(port: int, request: bytes) -> dict[str, Any]:
     if status != 200 or doc.get("errors") or not doc.get("data"):
         raise RuntimeError(f"query failed ({status}): {body[:400]!r}")
     return doc
+
+
+def _round_trips(port: int) -> int:
+    """pacte's count of store round trips so far (/metrics), on a Neo4j store."""
+    async def once() -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await _exchange(reader, writer, (
+                f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").encode())
+        finally:
+            writer.close()
+
+    status, body = asyncio.run(once())
+    for line in body.decode().splitlines():
+        if line.startswith("pacte_store_round_trips_total "):
+            return int(line.split()[1])
+    raise RuntimeError(f"no store round trips in /metrics ({status})")
+
+
+def _trips_per_request(server: Server, requests: Sequence[bytes]) -> float:
+    """Store round trips per request, over `requests` sent one after the other: the
+    figure that does not depend on how loaded the machine is."""
+    before = _round_trips(server.port)
+    for request in requests:
+        _post(server.port, request)
+    return (_round_trips(server.port) - before) / len(requests)
 
 
 def _counts(doc: dict[str, Any]) -> tuple[int, int, int]:
@@ -387,14 +414,25 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
                        "neo4j": (pacte_neo4j, key_neo4j, QUERY_360)}
             items = _check_same(servers, sample[:CHECKED])
             _log(f"the three servers agree on {CHECKED} customers ({items} items)")
-            arm = _WrkArm if wrk_path() else Arm
+            # Customers not asked for yet (so not in any cache), then the same again.
+            fresh = [_request(pacte_neo4j.port, key_neo4j, QUERY_360, {"id": i})
+                     for i in sample[CHECKED:CHECKED + TRIPS_SAMPLE]]
+            trips = {"360_cold": _trips_per_request(pacte_neo4j, fresh),
+                     "360_warm": _trips_per_request(pacte_neo4j, fresh),
+                     "typename": _trips_per_request(pacte_neo4j, [_request(
+                         pacte_neo4j.port, key_neo4j, TYPENAME, None)] * TRIPS_SAMPLE)}
+            _log("pacte on Neo4j, store round trips per request: customer-360 "
+                 f"{trips['360_cold']:.2f} (customers seen for the first time), "
+                 f"{trips['360_warm']:.2f} (seen before), {{ __typename }} "
+                 f"{trips['typename']:.2f}")
+            kind: type[Arm] = _WrkArm if wrk_path() else Arm
             _log("load generator: " + ("wrk (1 thread)" if wrk_path() else
                                        "Python asyncio (wrk is not installed)"))
             arms: dict[str, Arm] = {}
             for name, (s, key, query) in servers.items():
-                arms[f"{name}_360"] = arm(f"{name} customer-360", s, [
+                arms[f"{name}_360"] = kind(f"{name} customer-360", s, [
                     _request(s.port, key, query, {"id": i}) for i in sample], CONNECTIONS, [])
-                arms[f"{name}_typename"] = arm(f"{name} typename", s, [
+                arms[f"{name}_typename"] = kind(f"{name} typename", s, [
                     _request(s.port, key, TYPENAME, None)], CONNECTIONS, [])
             for r in range(phase.rounds):  # interleaved: a burst elsewhere hits every arm
                 for arm in arms.values():
@@ -404,10 +442,11 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
                          f"{load.percentile(0.5) * 1e3:.1f} ms, p99 "
                          f"{load.percentile(0.99) * 1e3:.1f} ms")
     return _records(arms, phase, seed={"sqlite": seed_sqlite, "neo4j": seed_neo4j,
-                                       "peer": seed_peer})
+                                       "peer": seed_peer}, trips=trips)
 
 
-def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float]) -> list[Record]:
+def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float],
+             trips: dict[str, float]) -> list[Record]:
     size = CUSTOMERS
     where = (f"{CUSTOMERS} customers, {CONNECTIONS} connections, {phase.seconds:.0f} s x "
              f"{phase.rounds} interleaved rounds (best)")
@@ -422,6 +461,10 @@ def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float]) -> l
     for name, seconds in seed.items():
         records.append(figure(f"peer_seed_{name}_throughput", CUSTOMERS / seconds,
                               unit="customers/s", size=size))
+
+    for name, value in trips.items():
+        records.append(figure(f"peer_pacte_neo4j_{name}_round_trips", value,
+                              unit="round trips/request", size=size))
 
     def p99(name: str) -> float:
         best = max((load for load, _ in arms[name].rounds), key=lambda x: x.throughput)

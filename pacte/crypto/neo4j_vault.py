@@ -23,6 +23,7 @@ under a KEK version that a rotation with retirement makes unusable (docs/scale-o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, LiteralString
 
@@ -131,6 +132,10 @@ class Neo4jVaultRows:
         # Read with the revocation stamp in one query, under a lease: no round trip per
         # request, and a change here waits the lease out (pacte.graph.neo4j_shared).
         self._shared = shared_state(store)
+        # The largest destruction counter this process has read or made: every flush of
+        # the vault's caches follows one (see `load`).
+        self._seen_seq = 0
+        self._seen_lock = threading.Lock()
 
     @classmethod
     def create(cls, store: Neo4jStore, meta: VaultMeta) -> Neo4jVaultRows:
@@ -162,7 +167,19 @@ class Neo4jVaultRows:
         return int(value) if isinstance(value, int) else 0
 
     def load(self, customer_ids: list[str]) -> list[DekRow]:
+        # A customer-360 read its customer's keys with it (Neo4jStore.prefetched_keys).
+        # Those keys are used, and cached, only when read after every destruction this
+        # process knows of: a key read before one that the caches were since emptied for
+        # could be the destroyed key itself (G5). Otherwise the server is asked now.
+        known = self._store.prefetched_keys(customer_ids)
+        if known is not None and known[0] >= self._seen_seq:
+            return _rows(known[1])
         return _rows(self._one(_LOAD, ids=customer_ids) or [])
+
+    def _saw(self, seq: int) -> int:
+        with self._seen_lock:
+            self._seen_seq = max(self._seen_seq, seq)
+        return seq
 
     def add(self, customer_ids: list[str], refs: list[str],
             make: Callable[[list[str]], list[tuple[DekRow, int]]]) -> list[DekRow]:
@@ -190,7 +207,7 @@ class Neo4jVaultRows:
                 tx.run(_NOTE_ERASING, cid=customer_id, at=at).consume()
             return seq
 
-        return self._store.run_write("data key destruction", work)
+        return self._saw(self._store.run_write("data key destruction", work))
 
     def erasing(self) -> list[str]:
         return [str(c) for c in self._one(_ERASING) or []]
@@ -209,7 +226,7 @@ class Neo4jVaultRows:
         state = self._shared.get().vault
         if state is None:
             raise KeyVaultError("the Neo4j database holds no pacte key vault")
-        return state
+        return state[0], self._saw(state[1])
 
     def settle(self) -> None:
         # After a destruction, tombstones or a rotation: every server's next request
@@ -255,7 +272,7 @@ class Neo4jVaultRows:
             tx.run(_ADD_TOMBSTONES, refs=refs, at=at).consume()
             return seq
 
-        return self._store.run_write("tombstones restored", work)
+        return self._saw(self._store.run_write("tombstones restored", work))
 
     def customer_ids(self) -> list[str]:
         return [str(c) for c in self._one(_CUSTOMER_IDS) or []]

@@ -49,18 +49,30 @@ CALL (n) {
   RETURN collect([i, rows]) AS hops
 }
 """
+# The wrapped data keys the key vault keeps for a node (pacte.crypto.neo4j_vault), read
+# with it: a customer-360 whose key this process has not cached then needs no second
+# round trip for it. They are read after the vault's destruction counter (`seq`, the
+# first clause; the subquery uses it, so it cannot run before), so that keys read
+# with a counter this process has already seen cannot be keys destroyed since (see
+# `Neo4jStore.prefetched_keys`). Wrapped keys only: the KEK never leaves the servers.
+_SEQ = "OPTIONAL MATCH (v:PacteVault {key: 'vault'}) WITH v.destroy_seq AS seq "
+_KEYS = (
+    "COLLECT { MATCH (k:PacteDek {customer_id: n.id}) WHERE seq IS NOT NULL"
+    " RETURN [k.customer_id, k.version, k.kek_version, k.wrapped] }"
+)
 AROUND = (
-    "MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)"
-    + _HOPS + "RETURN n.id, n.kind, n.owner, n.props, hops"
+    _SEQ + "MATCH (n:PacteNode {id: $id}) USING INDEX SEEK n:PacteNode(id)"
+    + _HOPS + "RETURN n.id, n.kind, n.owner, n.props, hops, " + _KEYS + ", seq"
 )
 # A page of nodes of `$kind` in id order (after `$after`, or from the first, as the
 # store's scan reads it), each with its hops as in AROUND: a page of customers and
 # the 360 of each in one round trip.
 PAGE_AROUND = (
-    "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
+    _SEQ + "MATCH (n:PacteNode) USING INDEX SEEK n:PacteNode(kind, id) "
     "WHERE n.kind = $kind AND n.id > $after "
-    "WITH n ORDER BY n.kind, n.id LIMIT $limit" + _HOPS
-    + "RETURN collect([n.id, n.kind, n.owner, n.props, hops])"
+    "WITH seq, n ORDER BY n.kind, n.id LIMIT $limit" + _HOPS
+    # max(seq): one value (every row holds the same), and a row even for an empty page.
+    + "RETURN collect([n.id, n.kind, n.owner, n.props, hops, " + _KEYS + "]), max(seq)"
 )
 PAGE_AROUND_FIRST = PAGE_AROUND.replace("n.id > $after", "n.id IS NOT NULL")
 # The nodes an index entry points at, each with its hops as in AROUND, in one round
@@ -69,7 +81,7 @@ PAGE_AROUND_FIRST = PAGE_AROUND.replace("n.id > $after", "n.id IS NOT NULL")
 # their place, as the session's decoy read of a miss picks it (G3, timing): a miss then
 # makes the same round trips as a hidden match.
 LOOKUP_AROUND = (
-    "CALL () {"
+    _SEQ + "CALL () {"
     " MATCH (i:PacteIndex {name: $name, token: $token})"
     " USING INDEX SEEK i:PacteIndex(name, token)"
     " WITH i.node_id AS node_id ORDER BY node_id RETURN collect(node_id) AS owners"
@@ -88,12 +100,12 @@ LOOKUP_AROUND = (
     # The next one when there is one (it sorts after the first), else the first.
     " RETURN max(did) AS decoy"
     " } "
-    "WITH owners, owners + CASE WHEN decoy IS NULL THEN [] ELSE [decoy] END AS ids "
-    "CALL (ids) {"
+    "WITH seq, owners, owners + CASE WHEN decoy IS NULL THEN [] ELSE [decoy] END AS ids "
+    "CALL (ids, seq) {"
     " UNWIND ids AS nid MATCH (n:PacteNode {id: nid}) USING INDEX SEEK n:PacteNode(id)"
-    + _HOPS + " RETURN collect([n.id, n.kind, n.owner, n.props, hops]) AS around"
+    + _HOPS + " RETURN collect([n.id, n.kind, n.owner, n.props, hops, " + _KEYS + "]) AS around"
     " } "
-    "RETURN owners, around"
+    "RETURN owners, around, seq"
 )
 
 
@@ -133,16 +145,20 @@ class Scope:
         self.lookups: dict[tuple[str, str], list[str]] = {}
         # (kind, after, limit) -> the ids of that page of a scan, in id order
         self.pages: dict[tuple[str, str | None, int], list[str]] = {}
+        # node id -> (the vault's destruction counter read before them, its wrapped
+        # data keys as the vault's rows: [customer id, version, KEK version, wrapped])
+        self.keys: dict[str, tuple[int, list[Any]]] = {}
 
     def clear(self) -> None:
         self.nodes, self.absent, self.lists = {}, set(), {}
-        self.lookups, self.pages = {}, {}
+        self.lookups, self.pages, self.keys = {}, {}, {}
 
     def add_page(self, kind: str, after: str | None, limit: int, hops: Sequence[Hop],
-                 rows: Sequence[Any]) -> None:
+                 value: Sequence[Any]) -> None:
         """Remember the answer of PAGE_AROUND."""
+        rows, seq = value
         for row in rows:
-            self.add(row[0], hops, row)
+            self.add(row[0], hops, row, seq=seq)
         self.pages[(kind, after, limit)] = sorted(str(row[0]) for row in rows)
 
     def add_lookup(self, name: str, token: str, hops: Sequence[Hop],
@@ -150,13 +166,15 @@ class Scope:
         """Remember the answer of LOOKUP_AROUND."""
         if value is None:
             return
-        owners, around = value
+        owners, around, seq = value
         self.lookups[(name, token)] = [str(o) for o in owners]
         for row in around:
-            self.add(row[0], hops, row)
+            self.add(row[0], hops, row, seq=seq)
 
-    def add(self, node_id: str, hops: Sequence[Hop], value: Sequence[Any] | None) -> None:
-        """Remember the answer of AROUND (None: there is no such node)."""
+    def add(self, node_id: str, hops: Sequence[Hop], value: Sequence[Any] | None, *,
+            seq: int | None = None) -> None:
+        """Remember the answer of AROUND (None: there is no such node), or a row of
+        PAGE_AROUND or LOOKUP_AROUND with the `seq` that came with it."""
         if value is None:
             self.absent.add(node_id)
             for h in hops:
@@ -164,6 +182,10 @@ class Scope:
             return
         self.nodes[node_id] = node_row(value)
         self.absent.discard(node_id)
+        if seq is None and len(value) > 6:
+            seq = value[6]
+        if seq is not None and value[5]:
+            self.keys[node_id] = (int(seq), list(value[5]))
         found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
         for i, h in enumerate(hops):
             listed: list[Edge] = []

@@ -325,10 +325,33 @@ class Neo4jStore:
             return False
         query, extra = (_PAGE_AROUND_FIRST, {}) if after is None else (
             _PAGE_AROUND, {"after": after})
-        rows = self._query("prefetch", query, {"kind": kind, "limit": limit, "hops": params,
-                                               **extra}, _single_value)
-        scope.add_page(kind, after, limit, hops, rows)
+        value = self._query("prefetch", query, {"kind": kind, "limit": limit,
+                                                "hops": params, **extra}, _first_record)
+        scope.add_page(kind, after, limit, hops, value or ([], None))
         return True
+
+    def prefetched_keys(self, customer_ids: Sequence[str]) -> tuple[int, list[Any]] | None:
+        """The wrapped data keys of `customer_ids` that a prefetch of the current read
+        scope read with them (pacte.crypto.neo4j_vault's rows), with the smallest of the
+        vault's destruction counters read before them; None unless it read at least one
+        key of every one of them (a customer without keys is asked of the server).
+
+        A destruction deletes the keys and moves the counter in one transaction, and
+        the counter is read first: keys read with a counter at or after one a process
+        has seen cannot be keys destroyed by then. The caller (the vault) compares.
+        """
+        scope = self._scope.get()
+        if scope is None or not customer_ids:
+            return None
+        seqs: list[int] = []
+        rows: list[Any] = []
+        for cid in customer_ids:
+            known = scope.keys.get(cid)
+            if known is None:
+                return None
+            seqs.append(known[0])
+            rows += known[1]
+        return min(seqs), rows
 
     def _forget_scope(self) -> None:
         scope = self._scope.get()
