@@ -16,7 +16,7 @@ from pacte.errors import DecryptionError, KeyVaultError, StorageError
 from pacte.graph.sqlite_store import SQLiteStore
 from pacte.graph.store import WriteBatch
 from pacte.runtime import Pacte
-from tests.helpers import build_world
+from tests.helpers import audit_mark, audit_since, build_world
 
 
 class Crash(BaseException):
@@ -47,22 +47,21 @@ def test_an_interrupted_erasure_is_finished_on_open(tmp_path: Path, store_uri: s
     # The defect: keys gone, nodes still there, so every page holding them fails.
     with pytest.raises(DecryptionError):
         rt.operator_session("service").customers(first=100)
-    before = rt._backend.audit.size()
+    before = audit_mark(rt)
     rt.close()
 
-    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
+    with world.another() as again:
         service = again.operator_session("service")
         ids = [c.id for c in service.customers(first=100).items]
         assert cid not in ids and len(ids) == len(world.customers) - 1
         assert again._backend.store.owned_by(cid) == []
         assert again._backend.vault.erasures_pending() == []
-        resumed = [e.record for e in again._backend.audit.entries(after_seq=before - 1, limit=20)
-                   if e.record["action"] == "customer.erase"]
+        resumed = _erase_entries(again, before)
         assert [r["outcome"] for r in resumed] == ["resumed"]
         assert resumed[0]["subjects"] == [again._backend.subject_ref(cid)]
         size = again._backend.audit.size()
     # Finished once: the next open has nothing left to do.
-    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as third:
+    with world.another() as third:
         assert third._backend.audit.size() == size
 
 
@@ -77,10 +76,9 @@ def test_a_finished_erasure_leaves_nothing_pending(tmp_path: Path) -> None:
     world.rt.close()
 
 
-def _erase_entries(rt: Pacte, size_before: int) -> list[dict[str, Any]]:
-    """The `customer.erase` entries appended since the trail had `size_before` entries."""
-    return [e.record for e in rt._backend.audit.entries(after_seq=size_before - 1, limit=50)
-            if e.record["action"] == "customer.erase"]
+def _erase_entries(rt: Pacte, before: frozenset[int]) -> list[dict[str, Any]]:
+    """The `customer.erase` entries appended since the trail held `before`."""
+    return [e.record for e in audit_since(rt, before) if e.record["action"] == "customer.erase"]
 
 
 @contextlib.contextmanager
@@ -107,7 +105,7 @@ def _erasure_paused(rt: Pacte, cid: str, monkeypatch: pytest.MonkeyPatch, target
         except BaseException as exc:  # reported to the test below
             outcome["error"] = exc
 
-    before = rt._backend.audit.size()
+    before = audit_mark(rt)
     eraser = threading.Thread(target=erase)
     eraser.start()
     try:
@@ -128,7 +126,7 @@ def test_an_open_does_not_resume_an_erasure_under_way(
     rt, cid = world.rt, world.customers["granted"]
     with _erasure_paused(rt, cid, monkeypatch, rt._backend.store, "write",
                          when=lambda batch: bool(batch.delete_nodes)), \
-            Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+            world.another() as other:
         assert other._backend.vault.erasures_pending() == [cid]  # left to its owner
         assert other._backend.store.owned_by(cid) != []
 
@@ -148,7 +146,7 @@ def test_a_busy_graph_file_leaves_the_erasure_done_and_its_scrub_pending(
                            "(database is locked); call scrub() again", retryable=True)
 
     monkeypatch.setattr(SQLiteStore, "scrub", busy)
-    before = rt._backend.audit.size()
+    before = audit_mark(rt)
     receipt = rt.operator_session("self_service").erase(cid)
     assert receipt["subject"] == rt._backend.subject_ref(cid)
     assert scrubs == ["busy"]
@@ -190,7 +188,7 @@ def test_a_busy_key_vault_does_not_stop_the_deletion(
                             "while other connections read; retry to finish")
 
     monkeypatch.setattr(KeyVault, "_scrub", busy)
-    before = rt._backend.audit.size()
+    before = audit_mark(rt)
     rt.operator_session("self_service").erase(cid)
     assert rt._backend.store.owned_by(cid) == []
     ids = [c.id for c in rt.operator_session("service").customers(first=100).items]
@@ -198,12 +196,13 @@ def test_a_busy_key_vault_does_not_stop_the_deletion(
     assert [(r["outcome"], r.get("reason")) for r in _erase_entries(rt, before)] == [
         ("ok", None), ("scrub_pending", "KEY")]
     assert rt._backend.vault.erasures_pending() == [cid]
+    pending = audit_mark(rt)
     rt.close()
 
     monkeypatch.setattr(KeyVault, "_scrub", real)
-    with Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as again:
+    with world.another() as again:
         assert again._backend.vault.erasures_pending() == []
-        assert _erase_entries(again, before)[-1]["outcome"] == "resumed"
+        assert [r["outcome"] for r in _erase_entries(again, pending)] == ["resumed"]
     vault = [f for f in rt.data_dir.iterdir() if f.name.startswith("keys.db")]
     assert not [f.name for f in vault if cid.encode() in f.read_bytes()]
 
@@ -216,6 +215,6 @@ def test_an_open_does_not_apply_the_erasure_log_to_an_erasure_under_way(
     world = build_world(tmp_path, store_uri=store_uri)
     rt, cid = world.rt, world.customers["granted"]
     with _erasure_paused(rt, cid, monkeypatch, rt._backend.vault, "destroy"), \
-            Pacte.open(rt.data_dir, store_uri=store_uri, now=world.clock) as other:
+            world.another() as other:
         assert not other._backend.vault.is_destroyed(cid)  # left to its owner
         assert other._backend.store.owned_by(cid) != []

@@ -1,14 +1,18 @@
-"""G1 and G8 end to end: scan the raw bytes of every file in the data directory.
+"""G1 and G8 end to end: scan the raw bytes of every file in the data directory, and
+with a Neo4j store everything the database holds.
 
 After seeding 1,000 customers through the real path (generate -> session.ingest ->
-codec -> SQLite), no seeded email, phone, name, address, birth date or summary may
-appear in any file: database, WAL, shared memory, key vault, audit trail, key files.
+codec -> store), no seeded email, phone, name, address, birth date or summary may
+appear in any file (database, WAL, shared memory, key vault, audit trail, key files)
+nor in Neo4j: its graph, its key vault and its shared audit trail. In every mode
+(tests/conftest.py MODES): a data directory on SQLite or on Neo4j, and servers
+attached to shared infrastructure, whose files are only their working directories.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +21,8 @@ from pacte.errors import DecryptionError, KeyVaultError
 from pacte.graph.store import Node
 from pacte.runtime import Pacte
 from pacte.seed import generate
-from tests.helpers import FakeClock
+from tests.conftest import ATTACHED, backend_uri
+from tests.helpers import FakeClock, attached, init_runtime, neo4j_text, open_runtime
 
 N = 1000
 SEED = 11
@@ -27,6 +32,12 @@ def _raw(data_dir: Path) -> bytes:
     """Every byte of every file in the directory, WAL and journals included."""
     files = sorted(p for p in data_dir.rglob("*") if p.is_file())
     return b"\x00".join(p.read_bytes() for p in files)
+
+
+def _stored(root: Path, store_uri: str | None) -> bytes:
+    """Everything stored: the files under `root` (the data directory, and the working
+    directories of attached servers), and what the Neo4j database holds."""
+    return _raw(root) + (b"" if store_uri is None else b"\x00" + neo4j_text(store_uri))
 
 
 def _personal_values(clock: FakeClock) -> Iterator[tuple[str, str]]:
@@ -43,18 +54,31 @@ def _personal_values(clock: FakeClock) -> Iterator[tuple[str, str]]:
                         yield f, str(node.props[f])
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pacte, FakeClock]]:
+Seeded = tuple[Pacte, FakeClock, Callable[[], bytes]]
+
+
+# A Neo4j data directory keeps in Neo4j what an attached server does (the graph, the
+# wrapped keys), and its trail in audit.db as on SQLite: the 1,000 customers are scanned
+# at the two ends, where everything is in files and where everything is in Neo4j.
+@pytest.fixture(scope="module", params=["sqlite", ATTACHED])
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Seeded]:
+    """The runtime, its clock, and what reads every byte it has stored."""
     clock = FakeClock()
-    rt = Pacte.init(tmp_path_factory.mktemp("g1") / "data", now=clock)
+    root = tmp_path_factory.mktemp("g1")
+    uri = backend_uri(request)
+    rt = init_runtime(root / "data", store_uri=uri, now=clock)
     rt.seed(N, seed=SEED)
-    yield rt, clock
+    rt.operator_session("service").customers(first=100)  # reads, audited too
+    yield rt, clock, lambda: _stored(root, uri)
     rt.close()
 
 
-def test_no_personal_value_in_any_file(seeded: tuple[Pacte, FakeClock]) -> None:
-    rt, clock = seeded
-    raw = _raw(rt.data_dir)
+def test_no_personal_value_in_any_file(seeded: Seeded) -> None:
+    rt, clock, stored = seeded
+    raw = stored()
+    if attached(rt):  # the scan saw the trail and the keys in Neo4j
+        assert b"PacteAuditEntry" in raw and b"PacteDek" in raw and b"PacteNode" in raw
     # Every seeded email is on the reserved domain, so one search covers all of them,
     # in every encoding a store might use.
     for needle in ("@example.com", "example.com"):
@@ -76,20 +100,22 @@ def test_no_personal_value_in_any_file(seeded: tuple[Pacte, FakeClock]) -> None:
     assert set(by_field) >= {"name", "email", "phone", "address", "birth_date", "summary"}
 
 
-def test_the_scan_would_catch_plaintext(tmp_path: Path) -> None:
+def test_the_scan_would_catch_plaintext(tmp_path: Path, store_uri: str | None) -> None:
     """The same scan finds a value that did reach the store unencrypted."""
-    rt = Pacte.init(tmp_path / "data", now=FakeClock())
+    rt = init_runtime(tmp_path / "data", store_uri=store_uri, now=FakeClock())
     from pacte.graph.store import WriteBatch
 
     rt._backend.store.write(WriteBatch(nodes=[Node("Product", "p1",
                                                  {"name": "Leaky Widget 9000"})]))
+    rt._backend.audit_append([{"action": "test", "note": "Leaky Audit 9000"}])
     rt.close()
-    assert b"Leaky Widget 9000" in _raw(tmp_path / "data")
+    raw = _stored(tmp_path, store_uri)
+    assert b"Leaky Widget 9000" in raw and b"Leaky Audit 9000" in raw
 
 
 def test_a_ciphertext_moved_to_another_customer_or_field_fails(
-        seeded: tuple[Pacte, FakeClock]) -> None:
-    rt, _ = seeded
+        seeded: Seeded) -> None:
+    rt, _, _ = seeded
     page = rt._backend.store.scan_nodes("Customer", limit=2)
     a, b = page[0], page[1]
     assert isinstance(a.props["email"], bytes)
@@ -103,9 +129,10 @@ def test_a_ciphertext_moved_to_another_customer_or_field_fails(
     assert "@example.com" in str(rt._backend.codec.open(a, ["email"])["email"])
 
 
-def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
+def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path,
+                                                        store_uri: str | None) -> None:
     clock = FakeClock()
-    rt = Pacte.init(tmp_path / "data", now=clock)
+    rt = init_runtime(tmp_path / "data", store_uri=store_uri, now=clock)
     rt.seed(30, seed=2)
     service = rt.operator_session("service")
     views = service.customers(first=30).items
@@ -127,20 +154,27 @@ def test_erasure_shreds_keys_and_leaves_others_readable(tmp_path: Path) -> None:
     with pytest.raises((DecryptionError, KeyVaultError)):
         rt._backend.codec.open(victim_node, ["email"])
     assert rt.operator_session("service").customer(other.id) is not None
+    assert rt._backend.vault.is_destroyed(victim.id)
     rt.close()
-    # Not even on disk: the wrapped key and the plaintext are nowhere in the files.
-    assert victim_email.encode() not in _raw(tmp_path / "data")
+    # Not even on disk: the plaintext is nowhere in the files, nor in Neo4j, where
+    # no data key of theirs is left (its rows name the customer).
+    raw = _stored(tmp_path, store_uri)
+    assert victim_email.encode() not in raw
+    if store_uri is not None:
+        assert victim.id.encode() not in raw and other.id.encode() in raw
 
 
-def test_erasure_in_another_process_holds_on_the_next_request(tmp_path: Path) -> None:
-    """G5: a second handle (as another process would be) forgets its cached keys."""
+def test_erasure_in_another_process_holds_on_the_next_request(tmp_path: Path,
+                                                              store_uri: str | None) -> None:
+    """G5: a second handle (as another process, or server, would be) forgets its
+    cached keys."""
     clock = FakeClock()
-    rt = Pacte.init(tmp_path / "data", now=clock)
+    rt = init_runtime(tmp_path / "data", store_uri=store_uri, now=clock)
     rt.seed(10, seed=4)
     cid = rt.operator_session("service").customers(first=1).items[0].id
     node = rt._backend.store.get_nodes([cid])[cid]
     assert rt._backend.codec.open(node, ["email"])  # warms this handle's key caches
-    other = Pacte.open(tmp_path / "data", now=clock)
+    other = open_runtime(tmp_path / "data", store_uri=store_uri, now=clock)
     other.operator_session("self_service").erase(cid)
     other.close()
     rt.operator_session("service")  # the next request on the first handle

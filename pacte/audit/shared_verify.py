@@ -180,6 +180,7 @@ class _ChainWalk:
         self.opening: dict[str, Any] = {}
         self.n = 0
         self.signed = 0
+        self.proven = 0  # entries the last matching checkpoint vouches for
 
     def step(self, at: int, time: str, raw: bytes, stored: bytes,
              rows: Sequence[Sequence[Any]]) -> None:
@@ -206,8 +207,13 @@ class _ChainWalk:
         signed = self.checkpoints.get(self.n)
         if signed is not None:
             if signed.root != self.tree.root() or signed.head != self.head:
-                raise _Bad(where, "a signed checkpoint does not match the entries")
+                # Entries rewritten with their links recomputed: the change is somewhere
+                # after the last checkpoint that matched, so that is the entry named
+                # (as verify names it on audit.db), not the one the checkpoint ends at.
+                raise _Bad(f"{self.chain}/{self.proven}",
+                           "a signed checkpoint does not match the entries")
             self.signed += 1
+            self.proven = self.n
 
 
 def _checked_body(where: str, raw: bytes, *, chain: str, n: int, time: str

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import Route
 
 from pacte.console.auditor import auditor_routes
+from pacte.console.guard import trusted_proxies
 from pacte.console.links import transparency_link
 from pacte.console.pages import Pages
 from pacte.console.transparency import transparency_routes
@@ -31,5 +32,6 @@ ROUTES_LOGGED = ("/console", "/console/sign-in", "/console/sign-out", "/console/
 
 
 def console_routes(rt: Pacte) -> list[Route]:
+    trusted_proxies()  # a bad PACTE_TRUSTED_PROXIES fails the start, not each request
     pages = Pages(rt)
     return [*auditor_routes(pages), *transparency_routes(pages)]

@@ -20,7 +20,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from pacte.console.documents import access_report_html
-from pacte.console.guard import DOCUMENT_CSP, HEADERS, clear_cookie, read_form, set_cookie
+from pacte.console.guard import (
+    DOCUMENT_CSP,
+    HEADERS,
+    clear_cookie,
+    client_address,
+    read_form,
+    set_cookie,
+)
 from pacte.console.pages import Pages, static_css
 from pacte.errors import InputError, LinkRefused, PacteError, PolicyDenied, TooManyAttempts
 from pacte.graph.principals import Principal
@@ -124,7 +131,7 @@ class Auditor:
         form = await self._checked_form(request)
         if isinstance(form, Response):
             return form
-        address = request.client.host if request.client else "-"
+        address = client_address(request)
         try:
             self.p.limiter.check(address)
             principal = await self.p.call(self._authenticate, form.get("key", ""))

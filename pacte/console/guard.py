@@ -2,7 +2,12 @@
 
 - Every page is sent with a Content-Security-Policy that allows no script at all and
   nothing from elsewhere, `no-store`, `nosniff`, no referrer and no framing.
-- Cookies are HttpOnly and SameSite=Strict, and Secure when the request came over https.
+- Cookies are HttpOnly and SameSite=Strict, and Secure when the request came over https:
+  the connection's own scheme, or behind a reverse proxy that ends TLS, the
+  `X-Forwarded-Proto` it sets, honoured only from the proxies named in
+  `PACTE_TRUSTED_PROXIES` (addresses or networks, comma-separated); from those, the
+  client address the sign-in limit counts is read from `X-Forwarded-For` too. From any
+  other peer both headers are ignored: anyone can send them.
 - Every form carries a CSRF token: the keyed digest of a random cookie of the browser's
   (double submit, bound with the console key), checked on every POST.
 - Form bodies are read with a size limit and parsed as urlencoded text only.
@@ -12,7 +17,10 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
+import ipaddress
+import os
 import secrets
 import threading
 from collections import OrderedDict, deque
@@ -25,10 +33,11 @@ from starlette.responses import Response
 
 from pacte.clock import Clock
 from pacte.console.seal import Sealer
-from pacte.errors import InputError, TooManyAttempts
+from pacte.errors import ConfigError, InputError, TooManyAttempts
 
-__all__ = ["CSP", "CSRF_COOKIE", "DOCUMENT_CSP", "HEADERS", "Csrf", "SignInLimiter",
-           "clear_cookie", "read_form", "set_cookie"]
+__all__ = ["CSP", "CSRF_COOKIE", "DOCUMENT_CSP", "HEADERS", "TRUSTED_PROXIES_ENV", "Csrf",
+           "SignInLimiter", "clear_cookie", "client_address", "over_https", "read_form",
+           "set_cookie", "trusted_proxies"]
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
@@ -39,17 +48,75 @@ HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store",
            "X-Frame-Options": "DENY"}
 CSRF_COOKIE = "pacte_csrf"
 MAX_FORM_BYTES = 16 * 1024
+TRUSTED_PROXIES_ENV = "PACTE_TRUSTED_PROXIES"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_proxies() -> tuple[Network, ...]:
+    """The networks PACTE_TRUSTED_PROXIES names; ConfigError naming a bad one."""
+    return _networks(os.environ.get(TRUSTED_PROXIES_ENV, ""))
+
+
+@functools.lru_cache(maxsize=4)  # read per request: parsed once per value
+def _networks(spec: str) -> tuple[Network, ...]:
+    out: list[Network] = []
+    for item in (i.strip() for i in spec.split(",")):
+        if item:
+            try:
+                out.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(f"{TRUSTED_PROXIES_ENV}: {item!r} is not an address or "
+                                  "network") from None
+    return tuple(out)
+
+
+def _trusted(address: str | None) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted_proxies())
+
+
+def _peer(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def over_https(request: Request) -> bool:
+    """Whether the browser reached us over https: the connection's scheme, or the
+    `X-Forwarded-Proto` a trusted proxy set (its last value: the nearest proxy's)."""
+    if request.url.scheme == "https":
+        return True
+    proto = request.headers.get("x-forwarded-proto")
+    return proto is not None and _trusted(_peer(request)) and \
+        proto.split(",")[-1].strip().lower() == "https"
+
+
+def client_address(request: Request) -> str:
+    """The browser's address: the peer's, or behind trusted proxies the nearest address
+    in `X-Forwarded-For` that is not one of them (those before it could be forged)."""
+    peer = _peer(request) or "-"
+    if not _trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([h for h in hops if h]):
+        if not _trusted(hop):
+            return hop
+    return peer
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, *,
                max_age: int | None = None) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+                        samesite="strict", secure=over_https(request))
 
 
 def clear_cookie(response: Response, request: Request, name: str) -> None:
     response.delete_cookie(name, path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+                           secure=over_https(request))
 
 
 async def read_form(request: Request) -> dict[str, str]:

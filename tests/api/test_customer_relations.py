@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Api, make_world
-from tests.conftest import BACKENDS, backend_uri
+from tests.conftest import MODES, backend_uri
 from tests.helpers import STATES, VISIBLE_UNDER, World
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=MODES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     w = make_world(tmp_path_factory.mktemp("api-relations"), store_uri=backend_uri(request))

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
 from pacte.api import Limits, create_app
-from tests.api.conftest import Api
+from tests.api.conftest import Api, make_world
+from tests.conftest import ATTACHED, backend_uri
 from tests.helpers import World
+
+
+@pytest.fixture(scope="module", params=["sqlite", ATTACHED])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[World]:
+    """A data directory, and a server attached to shared infrastructure (whose pages
+    and cursors, the audit trail's included, are read from Neo4j)."""
+    w = make_world(tmp_path_factory.mktemp("api-hostile"), store_uri=backend_uri(request))
+    yield w
+    w.rt.close()
 
 
 def _refused(api: Api, world: World, query: str, code: str) -> str:

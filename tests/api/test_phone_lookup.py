@@ -15,13 +15,13 @@ import pytest
 
 from pacte.errors import Forbidden, InputError, PurposeNotGranted
 from tests.api.conftest import Api, make_world
-from tests.conftest import BACKENDS, backend_uri
+from tests.conftest import MODES, backend_uri
 from tests.helpers import STATES, VISIBLE_UNDER, World
 
 LOOKUP = "query($p: String!) { customerByPhone(phone: $p) { id phone } }"
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=MODES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     w = make_world(tmp_path_factory.mktemp("api-phone"), store_uri=backend_uri(request))

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import QUERY_360, Api, make_world, personal_values
-from tests.conftest import BACKENDS, backend_uri
+from tests.conftest import MODES, backend_uri
 from tests.helpers import STATES, VISIBLE_UNDER, World
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=MODES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     """The API's privacy guarantees hold whichever store keeps the graph."""

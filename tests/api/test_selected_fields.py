@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import Api, make_world
-from tests.conftest import BACKENDS, backend_uri
+from tests.conftest import MODES, backend_uri
 from tests.helpers import World, record_decrypts
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=MODES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     """On Neo4j the customer resolver reads through a prefetched neighbourhood."""

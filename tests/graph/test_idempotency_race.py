@@ -16,8 +16,7 @@ from pathlib import Path
 from pacte.graph.codec import EVENT_INDEX
 from pacte.graph.session import Session
 from pacte.graph.store import Store
-from pacte.runtime import Pacte
-from tests.helpers import build_world
+from tests.helpers import audit_mark, audit_since, build_world
 
 
 def _hold_after_first_lookup(store: Store, barrier: threading.Barrier) -> None:
@@ -38,13 +37,13 @@ def test_the_same_event_id_from_two_handles_at_once_is_stored_once(
         tmp_path: Path, store_uri: str | None) -> None:
     world = build_world(tmp_path, store_uri=store_uri)
     cid = world.customers["granted"]
-    second = Pacte.open(tmp_path / "data", store_uri=store_uri, now=world.clock)
+    second = world.another()
     handles = [world.rt, second]
     barrier = threading.Barrier(len(handles))
     for rt in handles:
         _hold_after_first_lookup(rt._backend.store, barrier)
     sessions: list[Session] = [rt.operator_session("service") for rt in handles]
-    last = world.rt._backend.audit.size() - 1
+    mark = audit_mark(world.rt)
 
     def record(session: Session) -> str:
         return session.record_interaction(customer_id=cid, channel="web", kind="visit",
@@ -62,8 +61,7 @@ def test_the_same_event_id_from_two_handles_at_once_is_stored_once(
         assert had.count(ids[0]) == 1
         assert len(world.rt._backend.store.owned_by(cid)) == 1 + len(had)
         # The loser's attempt is on record, then its answer as a duplicate.
-        trail = world.rt._backend.audit
-        outcomes = sorted(e.record["outcome"] for e in trail.entries(after_seq=last)
+        outcomes = sorted(e.record["outcome"] for e in audit_since(world.rt, mark)
                           if e.record["action"] == "interaction.write")
         assert outcomes == ["duplicate", "failed", "ok", "ok"]
     finally:

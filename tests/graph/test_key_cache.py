@@ -16,7 +16,7 @@ from pacte.errors import RevocationNotPropagated, StorageError, Unauthenticated
 from pacte.graph.key_cache import KeyCache, RevocationStamp
 from pacte.graph.principals import Principal
 from pacte.runtime import Pacte
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, init_runtime, open_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,17 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def data(tmp_path: Path, store_uri: str | None) -> Path:
     """A data directory on each store, with nobody holding it open."""
-    Pacte.init(tmp_path / "data", store_uri=store_uri, now=FakeClock()).close()
+    init_runtime(tmp_path / "data", store_uri=store_uri, now=FakeClock()).close()
     return tmp_path / "data"
 
 
 @pytest.fixture
-def opened(data: Path) -> Iterator[Callable[[], Pacte]]:
-    """Opens runtimes on `data` (one per server process, say); closes them after."""
+def opened(data: Path, store_uri: str | None) -> Iterator[Callable[[], Pacte]]:
+    """Opens runtimes on `data` (one per server process, say; attached servers in the
+    attached mode); closes them after."""
     runtimes: list[Pacte] = []
 
     def open_one() -> Pacte:
-        runtimes.append(Pacte.open(data, now=FakeClock()))
+        runtimes.append(open_runtime(data, store_uri=store_uri, now=FakeClock()))
         return runtimes[-1]
 
     yield open_one

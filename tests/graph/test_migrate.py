@@ -90,9 +90,10 @@ def test_a_tampered_copy_is_caught(seeded: Pacte, tmp_path: Path,
 
 
 def test_migrated_data_reads_back_through_the_session(seeded: Pacte, tmp_path: Path,
-                                                      store_uri: str | None) -> None:
+                                                      directory_store_uri: str | None
+                                                      ) -> None:
     before = [v.fields for v in seeded.operator_session("service").customers(first=10).items]
-    target = store_uri or str(tmp_path / "copy.db")
+    target = directory_store_uri or str(tmp_path / "copy.db")
     seeded.migrate(target, switch=True)
     data_dir = seeded.data_dir
     seeded.close()

@@ -17,7 +17,7 @@ import pytest
 from pacte.clock import to_micros
 from pacte.errors import InputError
 from pacte.graph.store import Edge, Node, WriteBatch
-from tests.conftest import BACKENDS, backend_uri
+from tests.conftest import MODES, backend_uri
 from tests.helpers import World, build_world
 
 OLD, FRESH = timedelta(days=800), timedelta(days=10)
@@ -29,7 +29,7 @@ class Aged:
     cid: str  # the customer with one old and one fresh record of each kind
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=MODES)
 def aged(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Aged]:
     world = build_world(tmp_path_factory.mktemp("retention"), store_uri=backend_uri(request))

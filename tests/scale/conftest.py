@@ -9,9 +9,11 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pacte.graph.neo4j_store import Neo4jStore
 from tests.helpers import World, build_world
 from tests.neo4j_fixture import clean_database
 
@@ -52,3 +54,26 @@ def shared(tmp_path: Path, neo4j_uri: str, master_key: str) -> Iterator[Shared]:
         yield Shared(world, neo4j_uri, master_key, Path(policy), Path(signing), outside)
     finally:
         world.rt.close()
+
+
+def rewrite_consistently(store: Neo4jStore, chain: str, n: int) -> None:
+    """Entry n of a shared trail's `chain` changed (a use put under another purpose),
+    and every hash from it on recomputed, as a careful attacker with write access to
+    Neo4j (and not the signing key) would: only a signed checkpoint tells."""
+    from pacte.audit.merkle import chained_leaf_hash
+    from pacte.audit.shared_trail import genesis
+
+    rows = store.run_read("test", "MATCH (e:PacteAuditEntry {chain: $c}) "
+                                  "RETURN e.n, e.body ORDER BY e.n", c=chain)
+    link, changed = genesis(chain), []
+    for at, body in rows:
+        if at == n:
+            body = body.replace('"purpose":"service"', '"purpose":"legal"')
+        link = chained_leaf_hash(link, body.encode())
+        changed.append({"k": f"{chain}/{at}", "b": body, "h": link})
+
+    def work(tx: Any) -> None:
+        tx.run("UNWIND $rows AS r MATCH (e:PacteAuditEntry {key: r.k}) "
+               "SET e.body = r.b, e.hash = r.h", rows=changed).consume()
+
+    store.run_write("test", work)

@@ -93,10 +93,26 @@ def _drain(stream: IO[str], into: list[str]) -> None:
         into.append(line)
 
 
+class _PortTaken(Exception):
+    """Another process bound the free port first."""
+
+
 def start(work_dir: Path, *, env: Mapping[str, str], args: Sequence[str],
           data: Path | None = None) -> Server:
     """Start `pacte serve` in `work_dir` (made empty) and wait until it listens; its
     `--data` is `data`, else the working directory itself."""
+    # The port was free when the kernel named it; on a machine shared with other test
+    # runs, another process may bind it before the server does: then on another port.
+    for _ in range(4):
+        try:
+            return _start(work_dir, env=env, args=args, data=data)
+        except _PortTaken:
+            continue
+    return _start(work_dir, env=env, args=args, data=data)
+
+
+def _start(work_dir: Path, *, env: Mapping[str, str], args: Sequence[str],
+           data: Path | None) -> Server:
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
@@ -119,6 +135,8 @@ def start(work_dir: Path, *, env: Mapping[str, str], args: Sequence[str],
                 break
     else:
         process.wait()
+        if any("Address already in use" in line for line in server.log):
+            raise _PortTaken(port)
         raise RuntimeError(f"pacte serve did not start (exit {process.returncode}):\n"
                            + "".join(server.log))
     threading.Thread(target=_drain, args=(process.stdout, server.log), daemon=True).start()

@@ -202,3 +202,45 @@ def test_an_erasure_receipt_is_found_among_other_servers_erasures(
     assert erasure_on_record(auditor, receipt["audit_seq"], receipt["subject"])
     assert erasure_on_record(auditor, other["audit_seq"], other["subject"])
     assert not erasure_on_record(auditor, receipt["audit_seq"], other["subject"])
+
+
+@pytest.mark.parametrize("attack", ["edit", "delete", "rewrite_consistently"])
+def test_a_tampered_trail_is_named_by_the_verification_of_every_server(
+        shared: Shared, attached: list[Pacte], attack: str) -> None:
+    # G7 on shared infrastructure: the trail's nodes edited in Neo4j, as an attacker
+    # with write access to the database would; every server's verification (the one
+    # the API, the console and /metrics show) fails and names the first bad entry.
+    from tests.scale.conftest import rewrite_consistently
+
+    a, b = attached
+    world = shared.world
+    app, auditor = world.principals["app"], world.principals["auditor"]
+    for cid in list(world.customers.values())[:8]:
+        a.session(app, "service").customer(cid)  # entries 1..8 of a's chain
+    a.checkpoint()  # signs 9 entries
+    a.session(app, "service").customer(world.customers["none"])
+    assert b.session(auditor, "legal").audit_verification().ok
+    trail = a._backend.audit
+    assert isinstance(trail, SharedTrail) and trail.chain is not None
+    chain, store = trail.chain, shared.world.rt._backend.store
+    if attack == "edit":
+        store.run_write("test", lambda tx: tx.run(  # type: ignore[attr-defined]
+            "MATCH (e:PacteAuditEntry {key: $k}) SET e.body = replace(e.body, 'service', "
+            "'legal')", k=f"{chain}/4").consume())
+        bad = 4
+    elif attack == "delete":
+        store.run_write("test", lambda tx: tx.run(  # type: ignore[attr-defined]
+            "MATCH (e:PacteAuditEntry {key: $k}) DETACH DELETE e", k=f"{chain}/4").consume())
+        bad = 4
+    else:
+        # Every link recomputed: the checkpoint at 9 no longer matches; what it covers
+        # past the previous one (the opening, at 1) is named.
+        rewrite_consistently(store, chain, 4)
+        bad = 1
+    for rt in (a, b):
+        report = rt.session(auditor, "legal").audit_verification()
+        assert not report.ok, report.lines()
+        assert report.first_bad == trail.seq_of(chain, bad), report.lines()
+        assert report.first_bad_entry == f"{chain}/{bad}"
+        assert f"{chain}/{bad}" in "\n".join(report.lines())
+    assert "pacte_audit_verify_ok 0" in b.metrics.text()

@@ -23,6 +23,7 @@ from pacte.errors import InputError, IntegrityError
 from pacte.graph.neo4j_store import Neo4jStore
 from tests.helpers import FakeClock
 from tests.neo4j_fixture import clean_database
+from tests.scale.conftest import rewrite_consistently
 
 pytestmark = pytest.mark.neo4j
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,3 +303,33 @@ def test_a_full_chain_is_signed_and_the_writer_goes_on_in_a_new_one(
         e.seq for e in made[4:]]
     with pytest.raises(InputError):
         trail.entries(after_seq=10_000_000)
+
+
+@pytest.mark.parametrize("attack", ["rewrite_consistently", "forged_signature",
+                                    "swap_places"])
+def test_what_only_a_checkpoint_or_a_place_shows_is_caught_and_named(
+        store: Neo4jStore, signer: SigningKey, attack: str) -> None:
+    with SharedTrail.open(store, signer=signer, checkpoint_every=5) as trail:
+        for i in range(12):
+            trail.append(_record(i, "s_a"))
+    chain = trail.chain
+    assert chain is not None and verify_shared(store, public_key=signer.public_key).ok
+    if attack == "rewrite_consistently":
+        # Every link holds; the checkpoint signed at 10 does not. Named: the first entry
+        # the last good checkpoint (at 5) does not vouch for, as verify names it on
+        # audit.db (somewhere in [5, 10)).
+        rewrite_consistently(store, chain, 7)
+        where = f"{chain}/5"
+    elif attack == "forged_signature":
+        _run(store, "MATCH (c:PacteAuditCheckpoint {chain: $c, size: 10}) "
+                    "SET c.signature = $s", c=chain, s=b"\x00" * 64)
+        where = f"{chain}/9"
+    else:
+        # Two entries' bodies and hashes exchanged: each names its own place.
+        _run(store, "MATCH (x:PacteAuditEntry {key: $kx}), (y:PacteAuditEntry {key: $ky}) "
+                    "WITH x, y, x.body AS b, x.hash AS h "
+                    "SET x.body = y.body, x.hash = y.hash, y.body = b, y.hash = h",
+             kx=f"{chain}/3", ky=f"{chain}/4")
+        where = f"{chain}/3"
+    report = verify_shared(store, public_key=signer.public_key)
+    assert not report.ok and report.first_bad == where, report.lines()

@@ -6,13 +6,13 @@ nothing personal is stored in plaintext (G1, scanning what Neo4j holds)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from pacte.audit.shared_trail import CHAIN_SPAN, SharedTrail
 from pacte.audit.shared_verify import verify_shared
 from pacte.graph.neo4j_store import Neo4jStore
+from tests.helpers import neo4j_properties, neo4j_text
 from tests.scale.conftest import Shared
 from tests.scale.servers import Server, start
 
@@ -29,27 +29,6 @@ USES = "query($id: ID!) { myDataUses(customerId: $id, first: 100) { edges { node
 TRAIL = ("query($id: ID!) { auditTrail(customerId: $id, first: 100) { edges { node { action "
          "seq } } } }")
 VERIFY = "{ auditVerification { ok firstBad lines } }"
-
-
-def neo4j_properties(uri: str) -> list[tuple[list[str], dict[str, Any]]]:
-    """Every node and relationship Neo4j holds, with all its properties."""
-    import neo4j
-
-    with neo4j.GraphDatabase.driver(uri, auth=None) as driver:
-        nodes, _, _ = driver.execute_query("MATCH (n) RETURN labels(n), properties(n)")
-        edges, _, _ = driver.execute_query("MATCH ()-[r]->() RETURN [type(r)], properties(r)")
-    return [(list(r[0]), dict(r[1])) for r in [*nodes, *edges]]
-
-
-def neo4j_text(uri: str) -> bytes:
-    parts: list[bytes] = []
-    for labels, props in neo4j_properties(uri):
-        parts.append(" ".join(labels).encode())
-        for name, value in props.items():
-            parts.append(name.encode())
-            parts.append(bytes(value) if isinstance(value, bytes | bytearray)
-                         else str(value).encode())
-    return b"\x00".join(parts)
 
 
 @pytest.fixture
