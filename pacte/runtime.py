@@ -431,7 +431,7 @@ class Pacte:
         default = BATCH_ROWS_NEO4J if b.store.uri.startswith(NEO4J_SCHEMES) else BATCH_ROWS
         return ingest_files(session, [str(f) for f in files], mapping=m, format=format,
                             max_errors=max_errors, policy=b.policy, work_dir=self.data_dir,
-                            now=self.now(), erased=b.vault.is_destroyed, rules=rules,
+                            now=self.now(), erased=b.vault.destroyed_among, rules=rules,
                             progress=progress, batch_rows=batch_rows or default)
 
     def explain_identity(self, customer_id: str) -> IdentityExplanation:

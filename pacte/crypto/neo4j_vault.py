@@ -24,7 +24,7 @@ under a KEK version that a rotation with retirement makes unusable (docs/scale-o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, LiteralString
 
 import neo4j
@@ -72,6 +72,9 @@ _ERASING = (
     "MATCH (e:PacteErasing) WITH e.customer_id AS cid ORDER BY cid RETURN collect(cid)"
 )
 _IS_TOMBSTONED = "MATCH (t:PacteTombstone {subject_ref: $ref}) RETURN count(t)"
+_TOMBSTONED_AMONG = (
+    "UNWIND $refs AS ref MATCH (t:PacteTombstone {subject_ref: ref}) RETURN collect(ref)"
+)
 _ROTATE_META = (
     "MATCH (v:PacteVault {key: 'vault'}) SET v.secret = $wrapped, "
     "v.secret_kek_version = $secret_kek_version, "
@@ -219,6 +222,9 @@ class Neo4jVaultRows:
 
     def tombstoned(self, ref: str) -> bool:
         return bool(self._one(_IS_TOMBSTONED, ref=ref))
+
+    def tombstoned_among(self, refs: Sequence[str]) -> set[str]:
+        return set(self._one(_TOMBSTONED_AMONG, refs=list(refs)) or ()) if refs else set()
 
     def state(self) -> tuple[int, int] | None:
         # There is no cheap "nothing changed" signal across machines: a read begun less

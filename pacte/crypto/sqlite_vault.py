@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -171,6 +171,9 @@ class SQLiteVaultRows:
         row = self._conn.execute("SELECT 1 FROM tombstones WHERE subject_ref = ?",
                                  (ref,)).fetchone()
         return row is not None
+
+    def tombstoned_among(self, refs: Sequence[str]) -> set[str]:
+        return {r for r in refs if self.tombstoned(r)}  # local reads: no round trips
 
     def state(self) -> tuple[int, int] | None:
         # One PRAGMA when nothing changed: data_version moves when another connection

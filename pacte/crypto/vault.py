@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -355,6 +355,13 @@ class KeyVault:
         with self._lock:
             self._check_open()
             return self._rows.tombstoned(self.subject_ref(customer_id))
+
+    def destroyed_among(self, customer_ids: Sequence[str]) -> set[str]:
+        """`is_destroyed` of many customers in one read (a bulk load's new ids)."""
+        with self._lock:
+            self._check_open()
+            refs = {self.subject_ref(cid): cid for cid in customer_ids}
+            return {refs[r] for r in self._rows.tombstoned_among(list(refs))}
 
     def sync(self) -> None:
         """Notice changes made by other processes (destructions, KEK rotation).

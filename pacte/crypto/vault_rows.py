@@ -17,7 +17,7 @@ The KEK itself never goes in: a backup of the rows alone opens nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 __all__ = ["DESTROYED", "FORMAT", "NOT_RECREATED", "REWRAP_BATCH", "DekRow", "VaultMeta",
@@ -67,6 +67,10 @@ class VaultRows(Protocol):
     def set_erasing(self, customer_id: str, *, on: bool, at: int) -> None: ...
 
     def tombstoned(self, ref: str) -> bool: ...
+
+    def tombstoned_among(self, refs: Sequence[str]) -> set[str]:
+        """Those of `refs` that are tombstoned, in one read."""
+        ...
 
     # Whether `state` may be called while other calls run (it is then called outside
     # the vault's lock, so that concurrent requests can share one read of it).

@@ -20,7 +20,16 @@ from pacte.graph.operations import Action, Capability
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step
-from pacte.graph.store import Cursor, Direction, Edge, IndexEntry, Node, Value, WriteBatch
+from pacte.graph.store import (
+    BulkLookups,
+    Cursor,
+    Direction,
+    Edge,
+    IndexEntry,
+    Node,
+    Value,
+    WriteBatch,
+)
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Door"]
@@ -91,6 +100,7 @@ class Door(Protocol):
     def _owned_by(self, customer_id: str) -> list[str]: ...
     def _keyed_tokens(self, namespace: str, values: Sequence[str]) -> list[bytes]: ...
     def _lookup_many(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]: ...
+    def _bulk_lookups(self) -> BulkLookups | None: ...
     def _index_entries(self) -> Iterator[list[IndexEntry]]: ...
     def _counts(self) -> dict[str, int]: ...
 

@@ -17,8 +17,8 @@ from pacte.graph.model import MERGED_PART, PART_CONSENT
 from pacte.graph.operations import Action
 from pacte.graph.store import Edge, Node, WriteBatch
 
-__all__ = ["MergeGraph", "identifier_refs", "keyed_tokens", "lookup_tokens", "merge_graph",
-           "merge_write", "survivors"]
+__all__ = ["MergeGraph", "identifier_refs", "keyed_tokens", "lookup_token_groups",
+           "lookup_tokens", "merge_graph", "merge_write", "survivors"]
 
 # The edge types at a customer that a merge moves or keeps (SAME_AS: its own parts).
 _CUSTOMER_EDGES = ("HAD", "BOUGHT", "REVIEWED", "OWNS", "REFERRED", "CONSENTED",
@@ -53,6 +53,26 @@ def lookup_tokens(door: Door, index: str, tokens: Sequence[bytes]) -> dict[bytes
     return found
 
 
+def lookup_token_groups(door: Door, groups: Mapping[str, Sequence[bytes]]
+                        ) -> dict[str, dict[bytes, list[str]]]:
+    """`lookup_tokens` of several indexes at once (index name -> tokens): one round trip
+    where the store offers it (Neo4j), one lookup per index elsewhere; one audit record
+    with the customers found and, per index, how many tokens were asked and found."""
+    door._gate(Action.IDENTITY_LOOKUP)
+    wanted = {name: tokens for name, tokens in groups.items() if tokens}
+    bulk = door._bulk_lookups()
+    if bulk is not None and wanted:
+        found = bulk.lookup_groups(wanted)
+    else:
+        found = {name: door._lookup_many(name, tokens) for name, tokens in wanted.items()}
+    door._audit(door._record(Action.IDENTITY_LOOKUP, subjects=sorted(
+        {i for hits in found.values() for ids in hits.values() for i in ids
+         if i.startswith("c_")}),
+        extra={"indexes": {name: {"tokens": len(wanted[name]), "found": len(hits)}
+                           for name, hits in sorted(found.items())}}))
+    return {name: found.get(name, {}) for name in groups}
+
+
 def identifier_refs(door: Door, customer_id: str) -> dict[str, list[str]]:
     """The identifier entries pointing at a customer or its merged parts, by kind, as
     blind refs (the first 8 hex digits of their tokens, never values); admins only,
@@ -74,8 +94,16 @@ def survivors(door: Door, customer_ids: Sequence[str]) -> dict[str, str]:
     """For ingestion: which of these ids are merged parts, and their survivors;
     admins only (a part's id is still a customer's, so nothing new is told)."""
     door._gate(Action.IDENTITY_LOOKUP)
-    found = door._edges_many(list(dict.fromkeys(customer_ids)), "SAME_AS")
-    parts = [c for c, edges in found.items() if edges]
+    ids = list(dict.fromkeys(customer_ids))
+    bulk = door._bulk_lookups()
+    if bulk is not None:
+        # A part is a node of kind MERGED_PART (pacte.identity.merge writes the kind and
+        # the SAME_AS link together): told by seeks alone, where the edge check below
+        # would expand every edge of every customer on Neo4j.
+        parts = bulk.ids_of_kind(ids, MERGED_PART) if ids else []
+    else:
+        found = door._edges_many(ids, "SAME_AS")
+        parts = [c for c, edges in found.items() if edges]
     return door._survivors(parts) if parts else {}
 
 

@@ -22,6 +22,7 @@ from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, merged, single
 from pacte.graph.store import (
+    BulkLookups,
     Cursor,
     Direction,
     Edge,
@@ -210,6 +211,11 @@ class Access:
 
     def _lookup_many(self, index: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
         return self._b.store.lookup_many(index, tokens)
+
+    def _bulk_lookups(self) -> BulkLookups | None:
+        """The store's bulk lookups, where it offers them (Neo4j: see BulkLookups)."""
+        store = self._b.store
+        return store if isinstance(store, BulkLookups) else None
 
     def _index_entries(self) -> Iterator[list[IndexEntry]]:
         return self._b.store.iter_index()

@@ -15,7 +15,8 @@ from pacte.graph.store import Hop
 __all__ = [
     "COUNT_EDGES", "COUNT_NODES", "EDGES_IN", "EDGES_IN_BEFORE", "EDGES_MANY_IN",
     "EDGES_MANY_OUT", "EDGES_OUT", "EDGES_OUT_BEFORE", "EDGE_SOURCES", "FIND_EDGES",
-    "GET_META", "GET_NODES", "ITER_EDGES", "ITER_INDEX", "ITER_NODES", "LOOKUP", "LOOKUP_MANY",
+    "GET_META", "GET_NODES", "IDS_OF_KIND", "ITER_EDGES", "ITER_INDEX", "ITER_NODES", "LOOKUP",
+    "LOOKUP_GROUPS", "LOOKUP_MANY",
     "NO_SLICE", "OWNED_BY", "SCAN_AFTER", "SCAN_FIRST", "hop_params",
 ]
 
@@ -91,6 +92,20 @@ LOOKUP_MANY = (
 OWNED_BY = (
     "MATCH (n:PacteNode {owner: $owner}) USING INDEX SEEK n:PacteNode(owner) "
     "WITH n.id AS id ORDER BY id RETURN collect(id)"
+)
+# Bulk loads (pacte.store.BulkLookups): several indexes' tokens as [name, token] pairs
+# in one query, and the ids of one kind among many (seeks only: an edge filter such as
+# the SAME_AS check would expand every edge of every customer).
+LOOKUP_GROUPS = (
+    "UNWIND $pairs AS p "
+    "MATCH (i:PacteIndex {name: p[0], token: p[1]}) "
+    "USING INDEX SEEK i:PacteIndex(name, token) "
+    "WITH p, i.node_id AS node_id ORDER BY node_id "
+    "WITH p, collect(node_id) AS ids RETURN collect([p[0], p[1], ids])"
+)
+IDS_OF_KIND = (
+    "UNWIND $ids AS nid MATCH (n:PacteNode {id: nid})" + SEEK_NODE
+    + " WHERE n.kind = $kind RETURN collect(n.id)"
 )
 COUNT_NODES = "MATCH (n:PacteNode) RETURN n.kind, count(*)"
 COUNT_EDGES = "MATCH ()-[r:PACTE_EDGE]->() RETURN r.type, count(*)"

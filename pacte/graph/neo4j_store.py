@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, LiteralString, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -501,6 +501,24 @@ class Neo4jStore:
             return {}
         rows = self._read_rows("lookup_many", _reads.LOOKUP_MANY, name=name, tokens=unique)
         return {bytes.fromhex(t): [str(i) for i in ids] for t, ids in rows}
+
+    def lookup_groups(self, groups: Mapping[str, Sequence[bytes]]
+                      ) -> dict[str, dict[bytes, list[str]]]:
+        pairs = list(dict.fromkeys((name, bytes(t).hex())
+                                   for name, tokens in groups.items() for t in tokens if t))
+        out: dict[str, dict[bytes, list[str]]] = {name: {} for name in groups}
+        if pairs:
+            rows = self._read("lookup_groups", _reads.LOOKUP_GROUPS,
+                              pairs=[list(p) for p in pairs])
+            for name, token, ids in rows:
+                out[name][bytes.fromhex(token)] = [str(i) for i in ids]
+        return out
+
+    def ids_of_kind(self, ids: Sequence[str], kind: str) -> list[str]:
+        if not ids:
+            return []
+        return [str(i) for i in self._read("ids_of_kind", _reads.IDS_OF_KIND,
+                                           ids=unique(ids), kind=kind)]
 
     def owned_by(self, owner: str) -> list[str]:
         return [str(r) for r in self._read("owned_by", _reads.OWNED_BY, owner=owner)]

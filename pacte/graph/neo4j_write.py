@@ -12,12 +12,17 @@ deleted and created afresh (a relationship cannot move to other endpoints); only
 edge between two nodes that existed before the batch can exist already, so only those
 edges are looked for and deleted first. That is the same answer as deleting every
 upserted edge id, without a seek for the edges of new nodes. Together: about 10% of the
-server's CPU time on a seed (docs/performance.md).
+server's CPU time on a seed (docs/performance.md). Likewise a blind-index entry of a
+node new in the batch is CREATEd (its key names the node, so it cannot exist yet) and
+only the others are MERGEd: an ingestion writes about as many entries as edges (an event
+id per interaction, identifiers and row keys per customer), and the MERGE was the
+largest part of its write time.
 
 If another transaction creates one of the "new" nodes between that read and the
 commit, the CREATE fails on the uniqueness constraint; the store then replays the
-batch once with MERGE for every node and the full edge deletion (the plan before this
-optimisation), so concurrent upserts of one id still both succeed, one after the other.
+batch once with MERGE for every node and index entry and the full edge deletion (the
+plan before this optimisation), so concurrent upserts of one id still both succeed, one
+after the other.
 """
 
 from __future__ import annotations
@@ -75,6 +80,10 @@ _CREATE_EDGES = (
     "RETURN count(*) AS created"
 )
 _SET_META = "MERGE (m:PacteMeta {key: $key}) SET m.value = $value"
+_CREATE_INDEX = (
+    "UNWIND $entries AS i CREATE (:PacteIndex {key: i.key, name: i.name, token: i.token, "
+    "node_id: i.node_id, unique_key: i.unique_key})"
+)
 _PUT_INDEX = (
     "UNWIND $entries AS i MERGE (x:PacteIndex {key: i.key}) "
     "ON CREATE SET x.name = i.name, x.token = i.token, x.node_id = i.node_id, "
@@ -126,7 +135,8 @@ def plan(batch: WriteBatch) -> WritePlan:
               "props": encode_props(e.props)}
              for e in _last_wins(batch.edges, lambda e: e.id)]
     entries = []
-    for i in batch.index:
+    for i in _last_wins(batch.index, lambda i: _index_key(i.name, bytes(i.token).hex(),
+                                                          i.node_id)):
         token = bytes(i.token).hex()
         entries.append({"key": _index_key(i.name, token, i.node_id), "name": i.name,
                         "token": token, "node_id": i.node_id,
@@ -162,7 +172,7 @@ def apply(tx: neo4j.ManagedTransaction, p: WritePlan, *, merge: bool = False) ->
     if p.edges:
         _put_edges(tx, p.edges, new)
     if p.entries:
-        tx.run(_PUT_INDEX, entries=p.entries).consume()
+        _put_entries(tx, p.entries, new)
 
 
 def _delete(tx: neo4j.ManagedTransaction, p: WritePlan) -> None:
@@ -192,6 +202,17 @@ def _put_nodes(tx: neo4j.ManagedTransaction, nodes: list[dict[str, Any]], *, mer
     if updated:
         tx.run(_SET_NODES, nodes=updated).consume()
     return {n["id"] for n in created}
+
+
+def _put_entries(tx: neo4j.ManagedTransaction, entries: list[dict[str, Any]], new: set[str]
+                 ) -> None:
+    # An entry's key names its node: one of a node new in this batch cannot exist yet.
+    fresh = [i for i in entries if i["node_id"] in new]
+    old = [i for i in entries if i["node_id"] not in new] if fresh else entries
+    if fresh:
+        tx.run(_CREATE_INDEX, entries=fresh).consume()
+    if old:
+        tx.run(_PUT_INDEX, entries=old).consume()
 
 
 def _put_edges(tx: neo4j.ManagedTransaction, edges: list[dict[str, Any]], new: set[str]

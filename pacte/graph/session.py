@@ -507,6 +507,7 @@ class Session(Access):
     my_data_uses = _reports.my_data_uses
     keyed_tokens = _identity.keyed_tokens
     lookup_tokens = _identity.lookup_tokens
+    lookup_token_groups = _identity.lookup_token_groups
     identifier_refs = _identity.identifier_refs
     survivors = _identity.survivors
     merge_graph = _identity.merge_graph

@@ -248,6 +248,26 @@ class ScopedReads(Protocol):
         ...
 
 
+@runtime_checkable
+class BulkLookups(Protocol):
+    """An optional capability of a store whose reads are round trips (Neo4j): the
+    lookups of a bulk load (pacte.ingest) in fewer of them. A local store (SQLite)
+    answers the same questions with `lookup_many` and `edges_many` as cheaply and does
+    not offer it; the session asks `isinstance(store, BulkLookups)`.
+    """
+
+    def lookup_groups(self, groups: Mapping[str, Sequence[bytes]]
+                      ) -> dict[str, dict[bytes, list[str]]]:
+        """`lookup_many` of several indexes in one round trip: per index name, the
+        tokens that have entries and their node ids in id order."""
+        ...
+
+    def ids_of_kind(self, ids: Sequence[str], kind: str) -> list[str]:
+        """Those of `ids` that are nodes of `kind`, in one round trip that reads no
+        edge and no props."""
+        ...
+
+
 # -- helpers shared by backends --------------------------------------------------
 
 # Bytes travel as tagged base64 strings. A str that itself starts with NUL is tagged

@@ -14,7 +14,7 @@ mapped values. A row whose key or event id is already in the graph changes nothi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ class Known:
     seen_events: dict[bytes, list[str]]   # event tokens already ingested
     profiles: dict[str, dict[str, Value]]  # customers the batch may update or match by phone
     products: dict[str, str]              # product reference -> product id
+    free: set[str]                        # new customer ids checked not to be erased ones
 
 
 class _Batch:
@@ -95,7 +96,7 @@ class Loader:
     """Turns checked records into writes; one `apply` per batch."""
 
     def __init__(self, session: Session, *, policy: Policy, now_us: int,
-                 erased: Callable[[str], bool], rules: MatchRules) -> None:
+                 erased: Callable[[Sequence[str]], set[str]], rules: MatchRules) -> None:
         self._s = session
         self._policy = policy
         self.deferred: list[Deferred] = []
@@ -104,9 +105,15 @@ class Loader:
         self.purposes = set(policy.purposes)
         self.now_us = now_us
         self._policy_version = policy.version
+        # The writes of the last batch applied, which may still be in flight when the
+        # next batch is looked up (pacte.ingest.runner overlaps the two).
+        self._previous: _Batch | None = None
 
-    def write(self, batch: WriteBatch) -> None:
-        self._s.ingest(batch)
+    def write(self, batch: WriteBatch | Iterable[WriteBatch], *,
+              on_batch: Callable[[WriteBatch], object] | None = None) -> None:
+        """Seal, audit and write batches (`Session.ingest`): batch k+1 is produced while
+        batch k is being written."""
+        self._s.ingest(batch, on_batch=on_batch)
 
     def apply(self, records: list[Record], source: str, reject: Reject
               ) -> tuple[list[str], WriteBatch | None]:
@@ -130,6 +137,7 @@ class Loader:
                 outcomes.append(outcome)
         batch = out.write_batch()
         self.deferred = out.deferred
+        self._previous = out
         return outcomes, batch if batch else None
 
     def merge(self, rec: Record, customers: tuple[str, ...], evidence: MergeEvidence,
@@ -157,57 +165,79 @@ class Loader:
 
     def _known(self, records: list[Record]) -> Known:
         s = self._s
-        token, owners = self._identities(records)
-        # Identifiers of a merged customer's part point at the part: followed to the
-        # survivor (pacte.identity.merge).
-        found = sorted({c for ids in owners.values() for c in ids})
-        redirect = s.survivors(found) if found else {}
-        row_tokens, row_done = self._row_keys(records)
+        token = self._tokens(records)
+        row_tokens = self._row_tokens(records)
         event_ids = [_event_id(r, t, token) for r, t in zip(records, row_tokens, strict=True)]
         events = [event_token(e) if e else b"" for e in event_ids]
-        seen_events = s.lookup_tokens(EVENT_INDEX, [e for e in events if e])
+        # Every index the batch needs, in one lookup (one round trip on Neo4j).
+        groups: dict[str, list[bytes]] = {}
+        for ident, t in token.items():
+            groups.setdefault(identity_index(ident.kind), []).append(t)
+        groups[ROW_INDEX] = [t for t in row_tokens if t]
+        groups[EVENT_INDEX] = [e for e in events if e]
+        found = s.lookup_token_groups(groups)
+        row_done, seen_events = found.pop(ROW_INDEX), found.pop(EVENT_INDEX)
+        # Tokens of different kinds never collide: each kind has its own key namespace.
+        owners = {t: ids for hits in found.values() for t, ids in hits.items()}
+        previous = self._previous
+        if previous is not None:
+            _add_unsettled(previous, owners, row_done, seen_events)
+        # Identifiers of a merged customer's part point at the part: followed to the
+        # survivor (pacte.identity.merge).
+        matched = sorted({c for ids in owners.values() for c in ids})
+        redirect = s.survivors(matched) if matched else {}
+        profiles = self._profiles(records, token, owners, redirect,
+                                  newer=previous.dirty if previous is not None else set())
+        products = self._products(records)
+        if previous is not None:
+            # Written whole by the previous batch: its version is the newest.
+            profiles.update({cid: previous.profiles[cid] for cid in previous.dirty})
+            products.update({f"known:{pid}": pid for pid in previous.products})
         return Known(token, owners, redirect, row_tokens, row_done, event_ids, events,
-                     seen_events, self._profiles(records, token, owners, redirect),
-                     self._products(records))
+                     seen_events, profiles, products, self._free(token, owners))
 
     def _profiles(self, records: list[Record], token: dict[Identifier, bytes],
-                  owners: dict[bytes, list[str]], redirect: dict[str, str]
-                  ) -> dict[str, dict[str, Value]]:
+                  owners: dict[bytes, list[str]], redirect: dict[str, str], *,
+                  newer: set[str]) -> dict[str, dict[str, Value]]:
         """Profiles of the customers the batch may update or match by phone only: the
-        others are not decrypted."""
+        others are not decrypted (nor those in `newer`: the previous batch's)."""
         weak = self._rules.weak
         matched = sorted({redirect.get(c, c) for r in records for i in r.identifiers
                           if r.kind == "customers" or i.kind in weak
-                          for c in owners.get(token[i], ())})
+                          for c in owners.get(token[i], ())} - newer)
         if not matched:
             return {}
         return {cid: dict(view.fields) for cid, view in self._s.customers_by_id(matched).items()}
 
-    def _identities(self, records: list[Record]
-                    ) -> tuple[dict[Identifier, bytes], dict[bytes, list[str]]]:
-        """Every identifier's token, and the customers each points at: one lookup per
-        index."""
+    def _free(self, token: dict[Identifier, bytes], owners: dict[bytes, list[str]]
+              ) -> set[str]:
+        """The ids the batch's new customers would take (see `_new_id`) that are no
+        erased customer's, checked in one read: the identifiers that point at nobody."""
+        ids = {_first_id(t) for ident, t in token.items()
+               if ident.kind in PERSONAL_KINDS and t not in owners}
+        return ids - self._erased(sorted(ids)) if ids else set()
+
+    def _tokens(self, records: list[Record]) -> dict[Identifier, bytes]:
+        """Every identifier's keyed token (one call per kind)."""
         by_kind: dict[str, list[Identifier]] = {}
         for ident in dict.fromkeys(i for r in records for i in r.identifiers):
             by_kind.setdefault(ident.kind, []).append(ident)
         token: dict[Identifier, bytes] = {}
-        owners: dict[bytes, list[str]] = {}
         for kind, group in by_kind.items():
             tokens = self._s.keyed_tokens(f"id.{kind}", [i.value for i in group])
             token.update(zip(group, tokens, strict=True))
-            owners.update(self._s.lookup_tokens(identity_index(kind), tokens))
-        return token, owners
+        return token
 
-    def _row_keys(self, records: list[Record]) -> tuple[list[bytes], dict[bytes, list[str]]]:
+    def _row_tokens(self, records: list[Record]) -> list[bytes]:
         """Row keys for the records that have no event id of their own (the others are
-        known by it: a keyed hash of the whole row costs more than the rest of a row),
-        and those already ingested."""
+        known by it: a keyed hash of the whole row costs more than the rest of a row);
+        b"" for the others."""
         keyed = [i for i, r in enumerate(records) if not _has_event_id(r)]
         row_tokens = [b""] * len(records)
         tokens = self._s.keyed_tokens("ingest.row", [records[i].key() for i in keyed])
         for i, t in zip(keyed, tokens, strict=True):
             row_tokens[i] = t
-        return row_tokens, self._s.lookup_tokens(ROW_INDEX, tokens)
+        return row_tokens
 
     def _products(self, records: list[Record]) -> dict[str, str]:
         """Product reference of the rows -> product id (an existing id, else 'p_' + SKU)."""
@@ -270,16 +300,16 @@ class Loader:
             return None
         if res.customer is not None:
             return _Target(res.customer, _part(res.customer, held, redirect), False)
-        return self._new_customer(rec, held, out, reject)
+        return self._new_customer(rec, held, known.free, out, reject)
 
     def _new_customer(self, rec: Record, held: list[tuple[Identifier, bytes, list[str]]],
-                      out: _Batch, reject: Reject) -> _Target | None:
+                      free: set[str], out: _Batch, reject: Reject) -> _Target | None:
         personal = [(ident, t) for ident, t, _c in held if ident.kind in PERSONAL_KINDS]
         if not personal:
             what = "device" if rec.kind == "readings" else "customer"
             reject(rec.line, f"no known {what} matches its identifiers", rec.row, rec.kind)
             return None
-        cid = self._new_id(personal[0][1])
+        cid = self._new_id(personal[0][1], free)
         profile: dict[str, Value] = {"created_at": _time_of(rec) or self.now_us}
         for ident, _t in personal:
             if ident.kind in ("email", "phone"):
@@ -288,14 +318,14 @@ class Loader:
         out.dirty.add(cid)
         return _Target(cid, None, True)
 
-    def _new_id(self, token: bytes) -> str:
+    def _new_id(self, token: bytes, free: set[str]) -> str:
         """A new customer's id, from the token of its first identifier: the same in every
         run (a resumed run equals an uninterrupted one), but never an erased customer's."""
         for generation in range(1000):
             seed = token if generation == 0 else hashlib.sha256(
                 token + generation.to_bytes(2, "big")).digest()
-            cid = "c_" + seed.hex()[:12]
-            if not self._erased(cid):
+            cid = _first_id(seed)
+            if cid in free or not self._erased([cid]):
                 return cid
         raise InputError("no free customer id for this identifier")
 
@@ -388,6 +418,25 @@ class Loader:
             if props["kind"] == "purchase":
                 out.edges.append(Edge("BOUGHT", "b_" + iid, cid, pid, at,
                                       {"amount": props["amount"], **_tag(part)}))
+
+
+def _add_unsettled(previous: _Batch, owners: dict[bytes, list[str]],
+                   row_done: dict[bytes, list[str]], seen_events: dict[bytes, list[str]]
+                   ) -> None:
+    """Add what the previous batch writes to what the store answered: the store may or
+    may not have it yet (its write may be in flight). It only adds entries, so the union
+    is right either way."""
+    for t, cids in previous.owners.items():
+        owners[t] = list(dict.fromkeys([*owners.get(t, ()), *cids]))
+    for entry in previous.index:
+        if entry.name == ROW_INDEX:
+            row_done.setdefault(entry.token, [entry.node_id])
+    for ev in previous.events:
+        seen_events.setdefault(ev, [])
+
+
+def _first_id(token: bytes) -> str:
+    return "c_" + token.hex()[:12]
 
 
 def _matched(held: list[tuple[Identifier, bytes, list[str]]], redirect: dict[str, str],

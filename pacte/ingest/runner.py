@@ -9,8 +9,8 @@ transaction. Then the resume checkpoint moves past the batch.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,9 +21,10 @@ from pacte.clock import to_micros
 from pacte.errors import InputError
 from pacte.graph.policy import Policy
 from pacte.graph.session import Session
+from pacte.graph.store import WriteBatch
 from pacte.identity.rules import MatchRules
 from pacte.ingest.formats import BadRow, Row, detect_format, open_source, read_rows, source_name
-from pacte.ingest.loader import Loader
+from pacte.ingest.loader import Deferred, Loader
 from pacte.ingest.mapping import Mapping, canonical_kind, guess_kind
 from pacte.ingest.records import Record, to_record
 from pacte.ingest.rejects import RejectFile, masked
@@ -91,7 +92,7 @@ Progress = Callable[[str, int], object]
 def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
                  format: str | None, max_errors: int | None, policy: Policy,
                  work_dir: Path, now: datetime,
-                 erased: Callable[[str], bool], rules: MatchRules,
+                 erased: Callable[[Sequence[str]], set[str]], rules: MatchRules,
                  progress: Progress | None = None, batch_rows: int = BATCH_ROWS
                  ) -> IngestReport:
     report = IngestReport()
@@ -114,7 +115,15 @@ def ingest_files(session: Session, files: Sequence[str], *, mapping: Mapping,
 
 
 class _FileRun:
-    """One file's rows through the loader, batch by batch, with its checkpoint."""
+    """One file's rows through the loader, batch by batch, with its checkpoint.
+
+    The batches stream into one `Session.ingest` call, which writes batch k on a second
+    thread while this one parses, looks up and resolves the rows of batch k+1 and
+    seals it (the loader adds batch k's writes to what its lookups find, as they may
+    not be committed yet). At most one batch is in flight: memory stays bounded. A
+    batch whose records need a merge ends the stream: the merges read the store, so
+    they run once it is written, and the next rows stream on after them.
+    """
 
     def __init__(self, loader: Loader, path: str, report: FileReport, *, mapping: Mapping,
                  max_errors: int | None, rejects: RejectFile, checkpoints: Checkpoints,
@@ -129,10 +138,10 @@ class _FileRun:
         self.batch: list[Record] = []
         self.last_line = 0
         self.kind_of: Callable[[dict[str, Any]], str | None] | None = None
-        # Batch k is written on a second thread while the rows of batch k+1 are parsed;
-        # its identities are resolved only once batch k has committed.
-        self.pending: list[tuple[Future[None] | None, int, int]] = []
-        self.writer: ThreadPoolExecutor | None = None
+        # Per batch handed to the stream and not yet written: the line its checkpoint
+        # moves to once it is (None: not before its merges), and the rows read by then.
+        self.marks: deque[tuple[int | None, int]] = deque()
+        self.merges: list[Deferred] = []
 
     def run(self, format: str | None) -> None:
         path = self.path
@@ -144,21 +153,31 @@ class _FileRun:
             if path != "-":
                 self.key = f"{file_digest(path)[:32]}-{self.mapping.fingerprint()}-{fmt}"
             done = self.checkpoints.line(self.key) if self.key else 0
-            self.writer = stack.enter_context(
-                ThreadPoolExecutor(1, thread_name_prefix="pacte-ingest"))
-            for item in read_rows(stream, name=self.name, format=fmt):
-                self.report.read += 1
-                if item.line <= done:
-                    self.report.counts["unchanged"] += 1  # committed by an earlier, killed run
-                    continue
-                self.last_line = item.line
-                self._take(item)
-                if len(self.batch) >= self.batch_rows:
-                    self._commit()
-            self._commit()
-            self._settle()
+            rows = iter(read_rows(stream, name=self.name, format=fmt))
+            more = True
+            while more:
+                more = False
+                self.loader.write(self._batches(rows, done), on_batch=self._written)
+                if self.merges:
+                    self._merge()
+                    more = True
             if self.key:
                 self.checkpoints.clear(self.key)
+
+    def _batches(self, rows: Iterator[Row | BadRow], done: int) -> Iterator[WriteBatch]:
+        """The write of each batch of rows, until the rows end or a batch needs merges."""
+        for item in rows:
+            self.report.read += 1
+            if item.line <= done:
+                self.report.counts["unchanged"] += 1  # committed by an earlier, killed run
+                continue
+            self.last_line = item.line
+            self._take(item)
+            if len(self.batch) >= self.batch_rows:
+                yield from self._commit()
+                if self.merges:
+                    return
+        yield from self._commit()
 
     def _take(self, item: Row | BadRow) -> None:
         """A row checked into the batch, or rejected."""
@@ -191,39 +210,43 @@ class _FileRun:
             raise InputError(f"{self.name}: more than {self.max_errors} rows rejected; "
                              f"stopped at line {line} (rows before it are in)")
 
-    def _settle(self) -> None:
-        """Wait for the batches in flight; the checkpoint moves past each."""
-        while self.pending:
-            write, line, read = self.pending.pop()
-            if write is not None:
-                write.result()
-            if self.key:
-                self.checkpoints.save(self.key, line)
-            if self.progress is not None:
-                self.progress(self.name, read)
-
-    def _commit(self) -> None:
-        self._settle()
-        loader, counts = self.loader, self.report.counts
-        outcomes, writes = loader.apply(self.batch, self.source, self._reject)
+    def _commit(self) -> Iterator[WriteBatch]:
+        """The batch's write, if it has one; its checkpoint follows once it is written."""
+        counts = self.report.counts
+        outcomes, writes = self.loader.apply(self.batch, self.source, self._reject)
         for outcome in outcomes:
             counts[outcome] += 1
         self.batch = []
         self.rejects.flush()
-        assert self.writer is not None
-        write = self.writer.submit(loader.write, writes) if writes else None
-        if deferred := loader.deferred:
-            # Merges read the store: the batch goes in first, and they are done
-            # before the checkpoint moves past their rows.
-            if write is not None:
-                write.result()
-                write = None
-            for rec, customers, evidence in deferred:
-                merged = loader.merge(rec, customers, evidence, self.source, self._reject)
-                if merged is not None:
-                    counts[merged] += 1
-            self.rejects.flush()
-        self.pending.append((write, self.last_line, self.report.read))
+        self.merges = self.loader.deferred
+        mark = (None if self.merges else self.last_line, self.report.read)
+        if writes is None:
+            self._checkpoint(mark)
+            return
+        self.marks.append(mark)
+        yield writes
+
+    def _written(self, _batch: WriteBatch) -> None:
+        self._checkpoint(self.marks.popleft())
+
+    def _checkpoint(self, mark: tuple[int | None, int]) -> None:
+        line, read = mark
+        if line is not None and self.key:
+            self.checkpoints.save(self.key, line)
+        if self.progress is not None:
+            self.progress(self.name, read)
+
+    def _merge(self) -> None:
+        """The records that named several customers, once their batch is written; then
+        the checkpoint moves past that batch."""
+        counts = self.report.counts
+        for rec, customers, evidence in self.merges:
+            merged = self.loader.merge(rec, customers, evidence, self.source, self._reject)
+            if merged is not None:
+                counts[merged] += 1
+        self.merges = []
+        self.rejects.flush()
+        self._checkpoint((self.last_line, self.report.read))
 
 
 def _head(stream: IO[bytes]) -> bytes:

@@ -61,3 +61,28 @@ def test_a_real_conflict_still_fails_after_the_replay(
         neo4j_store.write(WriteBatch(nodes=[Node("Interaction", "i_2")],
                                      index=[IndexEntry(EVENT_INDEX, token, "i_2")]))
     assert neo4j_store.count_nodes() == {"Interaction": 1}
+
+
+def test_index_entries_of_new_nodes_are_created_once(neo4j_store: Neo4jStore) -> None:
+    # Entries of a node new in the batch are CREATEd: one named twice in a batch (the
+    # same row twice in a file) is written once, and one of an existing node is MERGEd.
+    token = b"\x02" * 16
+    twice = IndexEntry("Ingest.row", token, "c_1")
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1")], index=[twice, twice]))
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1"), Node("Customer", "c_2")],
+                                 index=[twice, IndexEntry("Ingest.row", token, "c_2")]))
+    assert neo4j_store.lookup("Ingest.row", token) == ["c_1", "c_2"]
+    assert sum(len(e) for e in neo4j_store.iter_index()) == 2
+
+
+def test_an_entry_left_without_its_node_is_merged_on_replay(
+        neo4j_store: Neo4jStore) -> None:
+    # An entry whose node is gone (never written so by pacte, but a store may hold one)
+    # makes the CREATE of the node's entry fail; the replay with MERGE writes the batch.
+    token = b"\x03" * 16
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_1")],
+                                 index=[IndexEntry("Ingest.row", token, "c_9")]))
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", "c_9", {"v": 1})],
+                                 index=[IndexEntry("Ingest.row", token, "c_9")]))
+    assert neo4j_store.get_nodes(["c_9"])["c_9"].props == {"v": 1}
+    assert neo4j_store.lookup("Ingest.row", token) == ["c_9"]

@@ -220,3 +220,49 @@ def test_a_batch_fits_the_store_it_goes_to(rt: Pacte, sources: dict[str, Path],
     assert seen == [runner.BATCH_ROWS_NEO4J if on_neo4j else runner.BATCH_ROWS]
     rt.ingest([sources["crm"]], batch_rows=7)
     assert seen[-1] == 7
+
+
+def test_a_batch_resolves_against_the_one_still_being_written(
+        rt: Pacte, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Batch k is written while batch k+1 is looked up: each write here is held until
+    # the next batch's lookups have been answered, so they cannot see it, and the
+    # loader must add what it writes (one person, found by email, then by phone).
+    import threading
+
+    from pacte.ingest.loader import Loader
+
+    looked_up = threading.Condition()
+    lookups: list[object] = []
+    known = Loader._known
+
+    def counted(self: Loader, records: list[object]) -> object:
+        found = known(self, records)  # type: ignore[arg-type]
+        with looked_up:
+            lookups.append(found)
+            looked_up.notify_all()
+        return found
+
+    monkeypatch.setattr(Loader, "_known", counted)
+    store = rt._backend.store
+    write = store.write
+    writes: list[object] = []
+
+    def held(batch: object) -> None:
+        writes.append(batch)
+        if len(writes) < 3:  # the last of the three batches has no next lookup
+            with looked_up:
+                assert looked_up.wait_for(lambda: len(lookups) > len(writes), timeout=60)
+        write(batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "write", held)
+    rows = [{"customer_id": "C1", "name": "Ann Lee", "email": "ann@example.com"},
+            {"event_id": "e1", "email": "ann@example.com", "phone": "+14155550101",
+             "kind": "visit", "channel": "web", "occurred_at": 1767225600},
+            {"customer_id": "C1", "name": "Ann Lee", "phone": "+14155550101",
+             "segment": "gold"}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps({"type": "customer" if "customer_id" in r
+                                        else "event", **r}) + "\n" for r in rows))
+    report = rt.ingest([path], batch_rows=1)
+    assert report.rejected == 0
+    assert rt._backend.store.count_nodes()["Customer"] == 1
