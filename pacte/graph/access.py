@@ -279,13 +279,21 @@ class Access:
         """
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pacte-ingest") as writer:
             pending: tuple[Future[None], WriteBatch, Step] | None = None
-            for batch, step in batches:
-                self._b.ensure_keys([n.id for n in batch.nodes if n.kind == "Customer"])
-                sealed = self._b.codec.seal_batch(batch)
+            try:
+                for batch, step in batches:
+                    self._b.ensure_keys([n.id for n in batch.nodes if n.kind == "Customer"])
+                    sealed = self._b.codec.seal_batch(batch)
+                    if pending is not None:
+                        done, pending = pending, None
+                        self._written(*done, on_batch)
+                    self._on_record(step)
+                    pending = (writer.submit(self._b.store.write, sealed), batch, step)
+            except BaseException:
+                # Producing the next batch failed: the one in flight is still settled,
+                # so a failed write is recorded and is the error the caller sees.
                 if pending is not None:
                     self._written(*pending, on_batch)
-                self._on_record(step)
-                pending = (writer.submit(self._b.store.write, sealed), batch, step)
+                raise
             if pending is not None:
                 self._written(*pending, on_batch)
 

@@ -113,7 +113,10 @@ class Loader:
               on_batch: Callable[[WriteBatch], object] | None = None) -> None:
         """Seal, audit and write batches (`Session.ingest`): batch k+1 is produced while
         batch k is being written."""
-        self._s.ingest(batch, on_batch=on_batch)
+        try:
+            self._s.ingest(batch, on_batch=on_batch)
+        finally:
+            self._previous = None  # everything is written (or failed): the store has it
 
     def apply(self, records: list[Record], source: str, reject: Reject
               ) -> tuple[list[str], WriteBatch | None]:
@@ -137,7 +140,9 @@ class Loader:
                 outcomes.append(outcome)
         batch = out.write_batch()
         self.deferred = out.deferred
-        self._previous = out
+        if batch:
+            # A batch with nothing to write leaves the one in flight as the overlay.
+            self._previous = out
         return outcomes, batch if batch else None
 
     def merge(self, rec: Record, customers: tuple[str, ...], evidence: MergeEvidence,

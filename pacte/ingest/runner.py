@@ -221,7 +221,11 @@ class _FileRun:
         self.merges = self.loader.deferred
         mark = (None if self.merges else self.last_line, self.report.read)
         if writes is None:
-            self._checkpoint(mark)
+            if self.marks:
+                # A batch is still being written: this mark holds only once it is.
+                self.marks[-1] = mark
+            else:
+                self._checkpoint(mark)
             return
         self.marks.append(mark)
         yield writes
