@@ -25,9 +25,10 @@ servers against the leader, or set the lease to 0).
 No thread: nothing runs between requests (an idle server sends no queries, a fork or a
 close leaves nothing behind), and what a request reads is decided by the clock alone.
 When a renewal fails, the value it would have replaced still serves until its lease runs
-out; after that, requests read themselves and meet the error. `lease=0` turns the lease
-off: one read per request (coalesced), and writers do not wait (beyond the leases of
-other processes, which the caller passes to `wait_out`).
+out (the renewing request checks its age again once the failure returns: a read can hang
+for longer than a lease); after that, requests read themselves and meet the error.
+`lease=0` turns the lease off: one read per request (coalesced), and writers do not wait
+(beyond the leases of other processes, which the caller passes to `wait_out`).
 """
 
 from __future__ import annotations
@@ -136,15 +137,20 @@ class Lease(Generic[T]):
                 return self._value  # type: ignore[return-value]
             else:
                 usable, self._renewing = True, True  # this request renews it
-            value = self._value
         if not usable:
             return self._keep(*self._fresh())
         try:
             return self._keep(*self._fresh())
-        except Exception as exc:  # the value is still within its lease: served
-            log.debug("renewing a leased value failed (%s); it serves until its lease "
-                      "runs out", type(exc).__name__)
-            return value  # type: ignore[return-value]
+        except Exception as exc:
+            # The failed read may have taken long: the value held is served only if it is
+            # still within its lease now, else the error is this request's.
+            now = self._clock()
+            with self._lock:
+                if self._began is None or now - self._began >= self.times.lease:
+                    raise
+                log.debug("renewing a leased value failed (%s); it serves until its lease "
+                          "runs out", type(exc).__name__)
+                return self._value  # type: ignore[return-value]
         finally:
             with self._lock:
                 self._renewing = False

@@ -193,6 +193,40 @@ def test_a_failed_renewal_serves_the_value_until_its_lease_runs_out(
     assert lease.get()[1] == 0
 
 
+def test_a_renewal_that_fails_after_the_lease_ran_out_raises(
+        shared: Shared, clock: Clock) -> None:
+    lease = _lease(shared, clock)
+    lease.get()
+    clock.t += 0.0625  # the refresh age: this request renews
+    shared.fail = ConnectionError("neo4j unreachable")
+    shared.takes = 5.0  # the renewal hangs (a partition), then fails
+    with pytest.raises(ConnectionError, match="unreachable"):
+        lease.get()  # the value held began 5.0625 s before the request goes on with it
+    assert shared.reads == 2
+
+
+def test_no_value_older_than_the_lease_is_used_when_renewals_fail(
+        shared: Shared, clock: Clock) -> None:
+    """Random failures of slow and quick reads: every value a request gets comes from a
+    read that began after it asked, or less than a lease before it goes on with it."""
+    rng = random.Random(23)
+    lease = _lease(shared, clock)
+    served = 0
+    for step in range(5000):
+        shared.value = step
+        shared.takes = rng.choice([0.0, 0.0, 0.01, 0.1, 0.3])
+        shared.fail = ConnectionError("down") if rng.random() < 0.5 else None
+        clock.t += rng.choice([0.0, 0.001, 0.03, 0.06, 0.19, 0.25])
+        asked = clock.t
+        try:
+            began, _ = lease.get()
+        except ConnectionError:
+            continue
+        served += 1
+        assert began >= asked or clock.t - began < TIMES.lease
+    assert served > 1000
+
+
 # -- configuration -------------------------------------------------------------------------
 
 def test_lease_times_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

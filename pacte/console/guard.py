@@ -7,7 +7,8 @@
   `X-Forwarded-Proto` it sets, honoured only from the proxies named in
   `PACTE_TRUSTED_PROXIES` (addresses or networks, comma-separated); from those, the
   client address the sign-in limit counts is read from `X-Forwarded-For` too. From any
-  other peer both headers are ignored: anyone can send them.
+  other peer both headers are ignored: anyone can send them. Every line of each header
+  is read, in order: a proxy may add a line of its own after the client's.
 - Every form carries a CSRF token: the keyed digest of a random cookie of the browser's
   (double submit, bound with the console key), checked on every POST.
 - Form bodies are read with a size limit and parsed as urlencoded text only.
@@ -90,9 +91,8 @@ def over_https(request: Request) -> bool:
     `X-Forwarded-Proto` a trusted proxy set (its last value: the nearest proxy's)."""
     if request.url.scheme == "https":
         return True
-    proto = request.headers.get("x-forwarded-proto")
-    return proto is not None and _trusted(_peer(request)) and \
-        proto.split(",")[-1].strip().lower() == "https"
+    proto = _forwarded(request, "x-forwarded-proto")
+    return bool(proto) and _trusted(_peer(request)) and proto[-1].lower() == "https"
 
 
 def client_address(request: Request) -> str:
@@ -101,11 +101,18 @@ def client_address(request: Request) -> str:
     peer = _peer(request) or "-"
     if not _trusted(peer):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",")]
-    for hop in reversed([h for h in hops if h]):
+    for hop in reversed(_forwarded(request, "x-forwarded-for")):
         if not _trusted(hop):
             return hop
     return peer
+
+
+def _forwarded(request: Request, name: str) -> list[str]:
+    """The values of every `name` header line, in order. A proxy may add a line of its
+    own rather than append to the client's (HAProxy's `option forwardfor`): reading
+    the first line only would take the client's, which anyone can forge."""
+    values = ",".join(request.headers.getlist(name)).split(",")
+    return [v.strip() for v in values if v.strip()]
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, *,

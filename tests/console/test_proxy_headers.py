@@ -33,7 +33,7 @@ def api(world: World) -> Iterator[Api]:
     client.close()
 
 
-def _secure(api: Api, headers: dict[str, str]) -> bool:
+def _secure(api: Api, headers: dict[str, str] | list[tuple[str, str]]) -> bool:
     cookie = api.request("GET", "/console", headers=headers).headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     return "secure" in cookie
@@ -58,9 +58,21 @@ def test_a_forwarded_proto_from_a_trusted_proxy_decides(
     assert _secure(api, {"X-Forwarded-Proto": proto}) is secure
 
 
-def _sign_in(api: Api, key: str, token: str, via: str) -> int:
+@pytest.mark.parametrize(("lines", "secure"), [
+    (["https", "http"], False),  # the client's forged line first, the proxy's last
+    (["http", "https"], True),
+    (["http", "http, https"], True),
+])
+def test_a_forwarded_proto_line_of_the_client_does_not_decide(
+        api: Api, monkeypatch: pytest.MonkeyPatch, lines: list[str], secure: bool) -> None:
+    # A proxy may add a header line of its own rather than append to the client's.
+    monkeypatch.setenv("PACTE_TRUSTED_PROXIES", "127.0.0.1")
+    assert _secure(api, [("X-Forwarded-Proto", v) for v in lines]) is secure
+
+
+def _sign_in(api: Api, key: str, token: str, *via: str) -> int:
     return api.request("POST", "/console/sign-in", data={"csrf": token, "key": key},
-                       headers={"X-Forwarded-For": via}).status_code
+                       headers=[("X-Forwarded-For", v) for v in via]).status_code
 
 
 def test_the_sign_in_limit_counts_the_forwarded_address_of_a_trusted_proxy(
@@ -73,6 +85,18 @@ def test_the_sign_in_limit_counts_the_forwarded_address_of_a_trusted_proxy(
         assert _sign_in(api, "wrong", token, f"198.51.100.{n}, 203.0.113.5") == 401
     assert _sign_in(api, world.keys["auditor"], token, "203.0.113.5") == 429
     # Another browser behind the same proxy is not locked out.
+    assert _sign_in(api, world.keys["auditor"], token, "203.0.113.6") == 303
+
+
+def test_a_forwarded_address_line_of_the_client_is_not_counted(
+        api: Api, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HAProxy's `option forwardfor` adds its own X-Forwarded-For line after the client's:
+    # a guesser naming a new address in its own line each try is still counted as itself.
+    monkeypatch.setenv("PACTE_TRUSTED_PROXIES", "127.0.0.1")
+    token = csrf(api)
+    for n in range(5):
+        assert _sign_in(api, "wrong", token, f"198.51.100.{n}", "203.0.113.5") == 401
+    assert _sign_in(api, world.keys["auditor"], token, "198.51.100.99", "203.0.113.5") == 429
     assert _sign_in(api, world.keys["auditor"], token, "203.0.113.6") == 303
 
 
