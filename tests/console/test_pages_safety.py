@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,23 +13,9 @@ from pacte.api import create_app
 from pacte.api.access_log import AccessLog
 from pacte.console import ROUTES_LOGGED
 from tests.api.conftest import Api
-from tests.helpers import World, build_world
+from tests.helpers import World
 
 LINK = "mutation($c: ID!, $m: Int) { transparencyLink(customerId: $c, minutes: $m) }"
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    yield w
-    w.rt.close()
-
-
-@pytest.fixture
-def api(world: World) -> Iterator[Api]:
-    client = Api(create_app(world.rt))
-    yield client
-    client.close()
 
 
 def csrf(api: Api, path: str = "/console") -> str:

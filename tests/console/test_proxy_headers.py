@@ -5,32 +5,15 @@ both headers are ignored (httpx's ASGI client connects from 127.0.0.1)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from pacte.api import create_app
 from pacte.errors import ConfigError
 from tests.api.conftest import Api
 from tests.console.test_pages_safety import csrf
-from tests.helpers import World, build_world
+from tests.helpers import World
 
 HTTPS = {"X-Forwarded-Proto": "https"}
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    yield w
-    w.rt.close()
-
-
-@pytest.fixture
-def api(world: World) -> Iterator[Api]:
-    client = Api(create_app(world.rt))
-    yield client
-    client.close()
 
 
 def _secure(api: Api, headers: dict[str, str] | list[tuple[str, str]]) -> bool:
