@@ -1,4 +1,5 @@
-"""What `Session.project()` hands the analytics layer, on a small hand-built world.
+"""What `Session.project()` hands the analytics layer, on a small hand-built world, in
+each mode (SQLite, Neo4j, attached).
 
 The builder keeps only `segment` and `age_band` of what it is given; these tests pin
 what the session itself gives, including two flaws found in review and fixed.
@@ -17,15 +18,18 @@ from pacte.analytics.projection import _detail, pseudonym
 from pacte.graph.store import Node, WriteBatch
 from pacte.graph.views import ProjectedCustomer
 from pacte.runtime import Pacte
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, init_runtime
 
 KEY = b"another fixed key for tests only"
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Pacte, FakeClock, dict[str, str]]]:
+def world(tmp_path: Path, store_uri: str | None
+          ) -> Iterator[tuple[Pacte, FakeClock, dict[str, str]]]:
+    # On SQLite, on Neo4j, and as a server attached to shared infrastructure (G9 in
+    # every mode a company runs).
     clock = FakeClock()
-    rt = Pacte.init(tmp_path / "w", now=clock)
+    rt = init_runtime(tmp_path / "w", store_uri=store_uri, now=clock)
     rt.operator_session("service").ingest(WriteBatch(nodes=[
         Node("Product", "p_lamp", {"sku": "L", "name": "Lamp", "category": "home",
                                    "price": 9.0})]))
