@@ -12,7 +12,7 @@ from pacte.errors import InputError, SourceError
 from pacte.runtime import Pacte
 from tests.conftest import BACKENDS, backend_uri
 from tests.helpers import FakeClock
-from tests.ingest.util import graph_digest
+from tests.ingest.util import graph_digest, hold_writes
 
 CRM = ("\ufeffcustomer_id;name;email;phone;birth_date;segment\n"
        'C1;"Lee; Ann";ann@example.com;+1 415 555 0101;1980-01-02;gold\n'
@@ -227,34 +227,8 @@ def test_a_batch_resolves_against_the_one_still_being_written(
     # Batch k is written while batch k+1 is looked up: each write here is held until
     # the next batch's lookups have been answered, so they cannot see it, and the
     # loader must add what it writes (one person, found by email, then by phone).
-    import threading
-
-    from pacte.ingest.loader import Loader
-
-    looked_up = threading.Condition()
-    lookups: list[object] = []
-    known = Loader._known
-
-    def counted(self: Loader, records: list[object]) -> object:
-        found = known(self, records)  # type: ignore[arg-type]
-        with looked_up:
-            lookups.append(found)
-            looked_up.notify_all()
-        return found
-
-    monkeypatch.setattr(Loader, "_known", counted)
-    store = rt._backend.store
-    write = store.write
-    writes: list[object] = []
-
-    def held(batch: object) -> None:
-        writes.append(batch)
-        if len(writes) < 3:  # the last of the three batches has no next lookup
-            with looked_up:
-                assert looked_up.wait_for(lambda: len(lookups) > len(writes), timeout=60)
-        write(batch)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(store, "write", held)
+    # The last of the three batches has no next lookup.
+    hold_writes(rt, monkeypatch, lambda n: n + 1 if n < 3 else 0)
     rows = [{"customer_id": "C1", "name": "Ann Lee", "email": "ann@example.com"},
             {"event_id": "e1", "email": "ann@example.com", "phone": "+14155550101",
              "kind": "visit", "channel": "web", "occurred_at": 1767225600},

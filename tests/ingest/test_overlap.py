@@ -4,7 +4,6 @@ what that overlap must never lose. Each test fails on a defect a review found.""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,10 @@ import pytest
 
 from pacte.errors import InputError, StorageError
 from pacte.graph.store import WriteBatch
-from pacte.ingest.loader import Loader
 from pacte.runtime import Pacte
 from tests.conftest import BACKENDS, backend_uri
 from tests.helpers import FakeClock
+from tests.ingest.util import hold_writes
 
 
 @pytest.fixture(params=BACKENDS)
@@ -87,30 +86,7 @@ def test_a_batch_with_nothing_to_write_keeps_the_one_in_flight_in_view(
     # Batch 1 (a new customer) is held until batch 3 has been looked up; batch 2 (the
     # same row again) writes nothing. Batch 3's event names the customer by email: it
     # must find them in what batch 1 is writing, not create a second customer.
-    lookups = threading.Condition()
-    looked: list[int] = []
-    known = Loader._known
-
-    def counted(self: Loader, records: list[Any]) -> Any:
-        found = known(self, records)
-        with lookups:
-            looked.append(len(records))
-            lookups.notify_all()
-        return found
-
-    monkeypatch.setattr(Loader, "_known", counted)
-    store = rt._backend.store
-    write = store.write
-    writes: list[WriteBatch] = []
-
-    def held(batch: WriteBatch) -> None:
-        writes.append(batch)
-        if len(writes) == 1:
-            with lookups:
-                assert lookups.wait_for(lambda: len(looked) >= 3, timeout=60)
-        write(batch)
-
-    monkeypatch.setattr(store, "write", held)
+    hold_writes(rt, monkeypatch, lambda n: 3 if n == 1 else 0)
     event = {"type": "event", "event_id": "e1", "email": "p0@example.com", "kind": "visit",
              "channel": "web", "occurred_at": 1767225600}
     path = _file(tmp_path / "mixed.jsonl", [*_customers(1), *_customers(1), event])
