@@ -352,5 +352,18 @@ def _main() -> None:  # pragma: no cover - manual use
             server.stop()
 
 
+def server_reads(store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations of the reads the store sends to its server, from now on."""
+    calls: list[str] = []
+    query = store._query
+
+    def counting(operation: str, *args: object) -> object:
+        calls.append(operation)
+        return query(operation, *args)
+
+    monkeypatch.setattr(store, "_query", counting)
+    return calls
+
+
 if __name__ == "__main__":
     _main()

@@ -17,7 +17,7 @@ from pacte.errors import ConfigError, StorageError
 from pacte.graph.neo4j_store import Hop, Neo4jStore, _mapped
 from pacte.graph.store import Cursor, Edge, IndexEntry, Node, Store, Value, WriteBatch
 from pacte.graph.stores import open_store
-from tests.neo4j_fixture import Neo4jServer
+from tests.neo4j_fixture import Neo4jServer, server_reads
 
 pytestmark = pytest.mark.neo4j
 
@@ -316,18 +316,6 @@ def _c360_graph(store: Neo4jStore) -> None:
     store.write(WriteBatch(nodes=nodes, edges=edges))
 
 
-def _server_reads(store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    query = store._query
-
-    def counting(operation: str, *args: Any) -> Any:
-        calls.append(operation)
-        return query(operation, *args)
-
-    monkeypatch.setattr(store, "_query", counting)
-    return calls
-
-
 def _c360_reads(store: Neo4jStore) -> list[object]:
     had = store.edges("c1", "HAD", limit=3)
     ids = [e.dst for e in had]
@@ -342,7 +330,7 @@ def test_neo4j_read_scope_answers_a_customer_360_in_one_round_trip(
         neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
     _c360_graph(neo4j_store)
     expected = _c360_reads(neo4j_store)
-    calls = _server_reads(neo4j_store, monkeypatch)
+    calls = server_reads(neo4j_store, monkeypatch)
     with neo4j_store.read_scope(around="c1", hops=_C360):
         assert calls == ["prefetch"]
         assert _c360_reads(neo4j_store) == expected
@@ -368,7 +356,7 @@ def test_neo4j_lookup_prefetch_answers_the_lookup_and_what_it_found_in_one_round
                                         IndexEntry("Customer.email", b"t2", "c1")]))
     expected = _c360_reads(neo4j_store)
     both = neo4j_store.get_nodes(["c1", "c2"])
-    calls = _server_reads(neo4j_store, monkeypatch)
+    calls = server_reads(neo4j_store, monkeypatch)
     with neo4j_store.read_scope():
         assert neo4j_store.prefetch_lookup("Customer.email", b"t1", _C360, kind="Customer",
                                            decoy_after="c_")
@@ -402,7 +390,7 @@ def test_neo4j_read_scope_reads_the_products_interactions_are_about(
     never bought (p2) still takes one round trip."""
     _c360_graph(neo4j_store)
     expected = neo4j_store.get_nodes(["p2", "p1"])
-    calls = _server_reads(neo4j_store, monkeypatch)
+    calls = server_reads(neo4j_store, monkeypatch)
     hops = (Hop("HAD", limit=3, nodes=True, then=("ABOUT",), then_nodes=True),
             *_C360[1:])
     with neo4j_store.read_scope(around="c1", hops=hops):
@@ -418,7 +406,7 @@ def test_neo4j_read_scope_edge_cases(neo4j_store: Neo4jStore,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     _c360_graph(neo4j_store)
     incoming = neo4j_store.edges("p1", "BOUGHT", direction="in")
-    calls = _server_reads(neo4j_store, monkeypatch)
+    calls = server_reads(neo4j_store, monkeypatch)
     with neo4j_store.read_scope(around="nowhere", hops=_C360):
         # An absent node is remembered as absent, with no edges.
         assert neo4j_store.get_nodes(["nowhere"]) == {}
@@ -454,7 +442,7 @@ def test_neo4j_read_scope_reads_its_own_writes(neo4j_store: Neo4jStore) -> None:
 def test_neo4j_read_scope_belongs_to_its_thread(neo4j_store: Neo4jStore,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     _c360_graph(neo4j_store)
-    calls = _server_reads(neo4j_store, monkeypatch)
+    calls = server_reads(neo4j_store, monkeypatch)
     with neo4j_store.read_scope(around="c1", hops=_C360):
         other = threading.Thread(target=lambda: neo4j_store.edges("c1", "CONSENTED"))
         other.start()

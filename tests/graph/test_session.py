@@ -24,9 +24,11 @@ from pacte.errors import (
     UnknownPurpose,
 )
 from pacte.graph.model import NODE_KINDS
+from pacte.graph.neo4j_store import Neo4jStore
 from pacte.graph.session import Session
 from tests.conftest import MODES, backend_uri
 from tests.helpers import STATES, VISIBLE_UNDER, World, build_world, record_decrypts
+from tests.neo4j_fixture import server_reads
 
 
 @pytest.fixture(scope="module", params=MODES)
@@ -468,17 +470,7 @@ def test_a_read_scope_changes_no_answer_and_no_audit(world: World, purpose: str)
 def _server_reads(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str] | None:
     """The operations of the reads the store sends to its server (None: not Neo4j)."""
     store = world.rt._backend.store
-    if not hasattr(store, "_query"):
-        return None
-    calls: list[str] = []
-    query = store._query
-
-    def counting(operation: str, *args: object) -> object:
-        calls.append(operation)
-        return query(operation, *args)
-
-    monkeypatch.setattr(store, "_query", counting)
-    return calls
+    return server_reads(store, monkeypatch) if isinstance(store, Neo4jStore) else None
 
 
 def test_a_lookup_in_a_read_scope_changes_no_answer_and_no_audit(
