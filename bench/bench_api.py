@@ -161,6 +161,7 @@ def serve(data: Path, *, port: int, mode: str, cpu: int | None) -> None:
 
     from pacte.api import create_app
     from pacte.api.gc_pauses import freeze_startup_heap
+    from pacte.api.server_stack import server_stack
     from pacte.runtime import Pacte
 
     if cpu is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
@@ -168,8 +169,9 @@ def serve(data: Path, *, port: int, mode: str, cpu: int | None) -> None:
     rt = Pacte.open(data)
     app = create_app(rt if mode == "privacy" else _BareRuntime(rt))  # type: ignore[arg-type]
     freeze_startup_heap()  # as `pacte serve` does
+    stack = server_stack()  # as `pacte serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                lifespan="off", server_header=False)
+                lifespan="off", server_header=False, http=stack.http, loop=stack.loop)
 
 
 # -- BENCHMARK ONLY: the same API with privacy off -----------------------------------

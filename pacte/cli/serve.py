@@ -29,6 +29,7 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     from pacte.api.access_log import AccessLog
     from pacte.api.gc_pauses import freeze_startup_heap
     from pacte.api.logs import configure_logging
+    from pacte.api.server_stack import server_stack
     from pacte.console import ROUTES_LOGGED
 
     # One line: what follows on the terminal is the JSON-lines log.
@@ -42,8 +43,10 @@ def _serve(rt: Pacte, *, host: str, port: int, dev: bool, max_cost: int | None =
     # values: pacte's own logs method, route and status only (G1), as JSON lines.
     configure_logging(level=getattr(logging, log_level.upper()))
     freeze_startup_heap()
+    stack = server_stack()
     uvicorn.run(asgi, host=host, port=port, log_level=log_level, access_log=False,
-                server_header=False, proxy_headers=False, log_config=None)
+                server_header=False, proxy_headers=False, log_config=None,
+                http=stack.http, loop=stack.loop)
 
 
 def _serve_workers(config: dict[str, Any], *, workers: int, host: str, port: int,
@@ -54,16 +57,18 @@ def _serve_workers(config: dict[str, Any], *, workers: int, host: str, port: int
     import uvicorn
 
     from pacte.api.logs import configure_logging
+    from pacte.api.server_stack import server_stack
     from pacte.api.workers import CONFIG_ENV
     from pacte.api.workers import serve as serve_workers
 
     typer.echo(f"serving GraphQL at http://{host}:{port}/graphql with {workers} processes")
     os.environ[CONFIG_ENV] = json.dumps(config)
     configure_logging(level=getattr(logging, log_level.upper()))
+    stack = server_stack()
     code = serve_workers(uvicorn.Config(
         "pacte.api.workers:app", factory=True, workers=workers, host=host, port=port,
         log_level=log_level, access_log=False, server_header=False, proxy_headers=False,
-        log_config=None), workers=workers)
+        log_config=None, http=stack.http, loop=stack.loop), workers=workers)
     if code:
         raise typer.Exit(code)
 
