@@ -6,7 +6,6 @@ import importlib.util
 
 import pytest
 
-from pacte.api import server_stack as stack_module
 from pacte.api.server_stack import server_stack
 
 
@@ -19,7 +18,7 @@ def test_the_fast_parser_and_loop_when_installed() -> None:
 def test_falls_back_when_one_is_missing(monkeypatch: pytest.MonkeyPatch,
                                         caplog: pytest.LogCaptureFixture, missing: str) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(stack_module.importlib.util, "find_spec",
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == missing else real(name, *a))
     stack = server_stack()
     assert stack.http == ("h11" if missing == "httptools" else "httptools")
