@@ -13,8 +13,9 @@ a code in `extensions` (see pacte.api.errors):
 Steps 2 to 5 run in a worker thread, one request per thread at a time, so a slow
 request never holds the event loop: `/healthz` and the reading of other requests go
 on meanwhile. The request's session and loaders are made and used on that thread
-only (execution runs on an event loop of that thread's own); the stores, the key
-vault and the audit trail are shared between threads behind their own locks.
+only (execution runs on that thread, on an event loop of its own when a resolver is
+asynchronous); the stores, the key vault and the audit trail are shared between
+threads behind their own locks.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.execution import PreExecutionError
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from pacte.api.context import Context, LinkMaker
@@ -58,6 +59,7 @@ from pacte.api.graphiql import STATIC_PREFIX, graphiql_page, graphiql_static
 from pacte.api.json_response import FastJSONResponse
 from pacte.api.limits import Limits
 from pacte.api.metrics import MetricsMiddleware
+from pacte.api.operation import Outcome, direct_execution
 from pacte.api.schema import build_schema
 from pacte.errors import PacteError, PolicyDenied, StorageError
 
@@ -160,6 +162,9 @@ class GraphQLEndpoint:
                  max_body: int, links: bool = True) -> None:
         self._pacte = pacte
         self._schema = schema
+        # pacte's own schema runs without strawberry's per-request wrapper (its steps
+        # taken directly, pacte.api.operation); any other through `Schema.execute`.
+        self._direct = direct_execution(schema)
         self._dev = dev
         self._max_body = max_body
         # Transparency links only where their page (/me, the console) is served.
@@ -245,9 +250,7 @@ class GraphQLEndpoint:
             # One request, one read scope: on Neo4j a customer's neighbourhood is
             # fetched in one round trip (see `customer` in schema.py).
             with session.read_scope():
-                result = _thread_loop().run_until_complete(self._schema.execute(
-                    gql.query, variable_values=gql.variables, context_value=context,
-                    operation_name=gql.operation_name, allowed_operation_types=allowed))
+                result = self._outcome(gql, allowed, context)
         except InvalidOperationTypeError:
             return 405, error_body("mutations must be sent with POST", BAD_REQUEST), \
                 {"Allow": "POST"}, None
@@ -266,6 +269,19 @@ class GraphQLEndpoint:
         if not isinstance(result, PreExecutionError):
             body["data"] = result.data
         return http_status(body), body, {}, failure
+
+
+    def _outcome(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
+                 context: Context) -> Outcome:
+        if self._direct is None:
+            return _thread_loop().run_until_complete(self._schema.execute(
+                gql.query, variable_values=gql.variables, context_value=context,
+                operation_name=gql.operation_name, allowed_operation_types=allowed))
+        outcome = self._direct.execute(gql.query, variables=gql.variables, context=context,
+                                       operation_name=gql.operation_name, allowed=allowed)
+        if isinstance(outcome, ExecutionResult):
+            return outcome  # every resolver was synchronous: no event loop needed
+        return _thread_loop().run_until_complete(outcome)
 
 
 _LOOPS = threading.local()

@@ -37,7 +37,9 @@ in one frame that takes strawberry's steps (`_direct`).
 from __future__ import annotations
 
 import weakref
+from asyncio import get_running_loop
 from collections.abc import Awaitable, Callable, Mapping
+from inspect import iscoroutine
 from typing import Any
 
 from graphql import (
@@ -309,6 +311,22 @@ _PLANS = "_pacte_compiled_plans"
 class CompiledExecutor(PlainFieldExecutor):
     """strawberry's executor, running queries from a plan made once per document."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The coroutines asynchronous resolvers returned (see `settle_in_background`).
+        self._coroutines: list[Any] = []
+
+    def settle_in_background(self, awaitables: list[Awaitable[Any]]) -> None:
+        """graphql-core's, and without an event loop (the app runs a plan on none until
+        a resolver is asynchronous) the resolvers' coroutines closed too: graphql-core
+        closes the pending values, which wrap them, and none of them ever ran."""
+        super().settle_in_background(awaitables)
+        try:
+            get_running_loop()
+        except RuntimeError:
+            for coroutine in self._coroutines:
+                coroutine.close()
+
     def _plan_of(self, parent: GraphQLObjectType, fdl: list[FieldDetails] | None) -> Plan:
         if fdl is None:
             grouped = collect_fields(self.schema, self.fragments, _NO_VARIABLES, parent,
@@ -443,6 +461,8 @@ class CompiledExecutor(PlainFieldExecutor):
             result = step.call(source, info, args) if step.call is not None \
                 else step.resolve(source, info, **args)
             if self.is_awaitable(result):
+                if iscoroutine(result):
+                    self._coroutines.append(result)
                 return self._complete_awaited(step, info, path, result)
             completed = self._complete(step.shape, info, path, result)
             if self.is_awaitable(completed):

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -50,7 +51,7 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 
-__all__ = ["DocumentCache", "Limits", "QueryGuard", "measure"]
+__all__ = ["DocumentCache", "DocumentGuard", "Limits", "QueryGuard", "measure"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -230,60 +231,84 @@ def check_limits(document: DocumentNode, limits: Limits,
     return errors
 
 
+class DocumentGuard:
+    """The limits of one app and its caches: parse and check a query text, once.
+
+    Called, it is strawberry's extension factory (one `QueryGuard` per request, all
+    sharing this); the app's direct execution path (pacte.api.operation) calls
+    `parse` and `errors` itself, so both paths refuse and report alike.
+    """
+
+    def __init__(self, *, limits: Limits, dev: bool) -> None:
+        self.limits = limits
+        self.dev = dev
+        self.cache = DocumentCache(limits.cache_size)
+        # graphql-core's parse options; strawberry's TypedDict of them lists fewer.
+        self.parse_options: dict[str, Any] = {"max_lexical_tokens": limits.max_tokens,
+                                              "max_comments": limits.max_tokens}
+
+    def __call__(self) -> QueryGuard:
+        return QueryGuard(guard=self)
+
+    def parse(self, query: str) -> DocumentNode:
+        """The parsed document (cached); a GraphQLError for a query that does not parse."""
+        doc = self.cache.parsed.get(query)
+        if doc is None:
+            doc = parse(query, **self.parse_options)
+            self.cache.parsed.put(query, doc)
+        return doc
+
+    def errors(self, query: str, doc: DocumentNode, schema: GraphQLSchema,
+               rules: Sequence[type[ASTValidationRule]]) -> tuple[GraphQLError, ...]:
+        """The limits' and the validation's errors for `query` (cached); none: valid."""
+        errors = self.cache.checked.get(query)
+        if errors is None:
+            errors = tuple(self._check(schema, doc, rules))
+            self.cache.checked.put(query, errors)
+        return errors
+
+    def _check(self, schema: GraphQLSchema, doc: DocumentNode,
+               rules: Sequence[type[ASTValidationRule]]) -> list[GraphQLError]:
+        errors = check_limits(doc, self.limits, schema)
+        if errors:
+            return errors
+        if not self.dev:
+            rules = [*rules, NoSchemaIntrospectionCustomRule]
+        return validate(schema, doc, rules, hide_suggestions=not self.dev)
+
+
 class QueryGuard(SchemaExtension):
     """Parse with a token limit, check the limits, validate; cache both steps."""
 
-    def __init__(self, *, limits: Limits, cache: DocumentCache, dev: bool) -> None:
+    def __init__(self, *, guard: DocumentGuard) -> None:
         super().__init__()
-        self._limits = limits
-        self._cache = cache
-        self._dev = dev
+        self._guard = guard
 
     @classmethod
-    def factory(cls, *, limits: Limits, dev: bool) -> Callable[[], QueryGuard]:
+    def factory(cls, *, limits: Limits, dev: bool) -> DocumentGuard:
         """One extension per request (strawberry's factory form), sharing one cache."""
-        cache = DocumentCache(limits.cache_size)
-        return lambda: cls(limits=limits, cache=cache, dev=dev)
+        return DocumentGuard(limits=limits, dev=dev)
 
     def on_operation(self) -> Iterator[None]:
         # strawberry passes these to graphql-core's parse; its TypedDict lists fewer.
         options = cast(dict[str, Any], self.execution_context.parse_options)
-        options.update(max_lexical_tokens=self._limits.max_tokens,
-                       max_comments=self._limits.max_tokens)
+        options.update(self._guard.parse_options)
         yield
 
     def on_parse(self) -> Iterator[None]:
         ctx = self.execution_context
         query = ctx.query
         if query is not None and ctx.graphql_document is None:
-            doc = self._cache.parsed.get(query)
-            if doc is None:
-                try:
-                    doc = parse(query, **ctx.parse_options)
-                except GraphQLError:
-                    # Left to strawberry's own parse (same options), which reports it.
-                    doc = None
-                else:
-                    self._cache.parsed.put(query, doc)
-            ctx.graphql_document = doc
+            # A query that does not parse is left to strawberry's own parse (same
+            # options), which reports it.
+            with suppress(GraphQLError):
+                ctx.graphql_document = self._guard.parse(query)
         yield
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         doc = ctx.graphql_document
         if doc is not None and ctx.query is not None:
-            errors = self._cache.checked.get(ctx.query)
-            if errors is None:
-                errors = tuple(self._check(ctx.schema._schema, doc, ctx.validation_rules))
-                self._cache.checked.put(ctx.query, errors)
-            ctx.pre_execution_errors = list(errors)
+            ctx.pre_execution_errors = list(self._guard.errors(
+                ctx.query, doc, ctx.schema._schema, ctx.validation_rules))
         yield
-
-    def _check(self, schema: GraphQLSchema, doc: DocumentNode,
-               rules: Sequence[type[ASTValidationRule]]) -> list[GraphQLError]:
-        errors = check_limits(doc, self._limits, schema)
-        if errors:
-            return errors
-        if not self._dev:
-            rules = [*rules, NoSchemaIntrospectionCustomRule]
-        return validate(schema, doc, rules, hide_suggestions=not self._dev)

@@ -158,6 +158,72 @@ def test_same_as_graphql_core(world: World, arms: tuple[Api, Api], query: str, p
         assert replies[0] == replies[1]
 
 
+# What the app's direct path (pacte.api.operation) answers before and around execution,
+# against strawberry's `Schema.execute` (the stock arm takes it): (method, body).
+_AROUND: list[tuple[str, dict[str, Any]]] = [
+    ("POST", {"query": "{ customer(id: "}),  # does not parse
+    ("POST", {"query": "{ nothing }"}),  # does not validate
+    ("POST", {"query": "{ __schema { types { name } } }"}),  # introspection, refused
+    ("POST", {"query": "{ a: me { id } " + " ".join(f"b{i}: me {{ id }}" for i in range(40))
+              + " }"}),  # over the alias limit
+    ("POST", {"query": "fragment F on Query { me { id } }"}),  # no operation
+    ("POST", {"query": "query A { me { id } } query B { purposes { id } }"}),
+    ("POST", {"query": "query A { me { id } } query B { purposes { id } }",
+              "operationName": "B"}),
+    ("POST", {"query": "query A { me { id } }", "operationName": "C"}),
+    ("POST", {"query": "{ me { id } }", "variables": {"unused": 1}}),
+    ("POST", {"query": "query($n: Int!) { products(first: $n) { edges { cursor } } }",
+              "variables": {"n": "many"}}),  # a variable of the wrong type
+    ("POST", {"query": "query($n: Int!) { products(first: $n) { edges { cursor } } }"}),
+    ("GET", {"query": "mutation { withdrawConsent(customerId: \"c\", purpose: \"x\") "
+                      "{ purpose } }"}),  # a mutation over GET
+    ("GET", {"query": "{ me { id } }"}),
+    # a root field refused beside customers still pending: nothing of theirs is read
+    ("POST", {"query": "query($id: ID!) { a: customer(id: $id) { id name } "
+                       "auditTrail { edges { cursor } } b: customer(id: $id) { email } }"}),
+]
+
+
+@pytest.mark.parametrize(("method", "body"), _AROUND)
+def test_around_execution_as_strawberry(world: World, arms: tuple[Api, Api], method: str,
+                                        body: dict[str, Any]) -> None:
+    ours, stock = arms
+    trail = world.rt._backend.audit
+    if "$id" in body["query"]:
+        body = {**body, "variables": {"id": _seeded(world)[0]}}
+    headers = {"Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "service"}
+    replies = []
+    for api in (ours, stock):
+        before = trail.size()
+        if method == "GET":
+            r = api.request("GET", params=body, headers=headers)
+        else:
+            r = api.request("POST", json=body, headers=headers)
+        replies.append((r.status_code, r.json(), _appended(world, before)))
+    assert replies[0] == replies[1]
+
+
+def test_the_app_runs_pacte_schema_without_strawberry_wrapper(
+        world: World, arms: tuple[Api, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    # strawberry's per-request wrapper (an execution context, the extensions' hooks,
+    # a coroutine) is not used for the app's own schema; it still is for any other.
+    wrapped: list[str | None] = []
+    real = strawberry.Schema.execute
+
+    async def spy(self: strawberry.Schema, query: str | None, *args: Any, **kwargs: Any
+                  ) -> Any:
+        wrapped.append(query)
+        return await real(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(strawberry.Schema, "execute", spy)
+    for api in arms:
+        assert api.data(QUERY_360, key=world.keys["app"], purpose="service",
+                        variables={"id": _seeded(world)[0]})["customer"]["id"]
+        assert api.data("{ __typename }", key=world.keys["app"],
+                        purpose="service") == {"__typename": "Query"}
+    assert wrapped == [QUERY_360, "{ __typename }"]  # the stock arm's two
+
+
 def test_the_customer_360_runs_from_its_plan(world: World, arms: tuple[Api, Api],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # graphql-core's per-field walk is not used at all for the customer-360.
