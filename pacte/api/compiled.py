@@ -69,8 +69,12 @@ from graphql.language import DirectiveNode, Visitor, visit
 from graphql.language.ast import BooleanValueNode
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.introspection import TypeNameMetaFieldDef
+from strawberry.relay.types import GlobalID
+from strawberry.scalars import is_scalar
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.arguments import convert_arguments
+from strawberry.types.arguments import convert_argument
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 from strawberry.types.field import StrawberryField
 
 from pacte.api.execution import Plain, PlainFieldExecutor
@@ -151,7 +155,7 @@ def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
     object's `__call__`). Where the field has no extension (permission classes are
     one), the schema no exception handler and graphql-core's resolver is strawberry's
     own, the same steps are taken here in one frame: the same `Info`, the same
-    `convert_arguments`, the source passed as `self`, `root` or `parent` as the
+    `convert_argument`s, the source passed as `self`, `root` or `parent` as the
     resolver asks. A field without resolver is strawberry's `getattr`.
     """
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
@@ -177,20 +181,42 @@ def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
     names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter)
              if p is not None]
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
-    arguments = definition.arguments
     registry, config = converter.scalar_registry, strawberry_schema.config
     info_class = config.info_class
+    # `convert_arguments`, its per-call lookups done here: each argument's GraphQL
+    # name, and whether its value is its own Python value (a scalar or an enum, or
+    # null), as `convert_argument` would return it.
+    arguments = [(config.name_converter.from_argument(a), a.python_name, a.type,
+                  _as_given(a.type, registry)) for a in definition.arguments]
 
     def call(source: Any, info: GraphQLResolveInfo[Any], raw: dict[str, Any]) -> Any:
         strawberry_info = info_class(_raw_info=info, _field=definition)
-        kwargs = convert_arguments(raw, arguments, scalar_registry=registry, config=config,
-                                   info=strawberry_info) if arguments else {}
+        kwargs: dict[str, Any] = {}
+        for name, python_name, type_, as_given in arguments:
+            if name in raw:
+                value = raw[name]
+                kwargs[python_name] = value if as_given else convert_argument(
+                    value, type_, registry, config, strawberry_info, path=(name,))
         for name in names:
             kwargs[name] = source
         if info_name is not None:
             kwargs[info_name] = strawberry_info
         return func(source, **kwargs) if takes_self else func(**kwargs)
     return call
+
+
+def _as_given(type_: Any, registry: Mapping[object, Any]) -> bool:
+    """Whether strawberry's `convert_argument` returns any value of `type_` as it is: a
+    scalar or enum, or null; not a list (copied), an input object (built), a `Maybe`
+    (wrapped) or a GlobalID (decoded)."""
+    if isinstance(type_, StrawberryMaybe) or type_ is GlobalID:
+        return False
+    if isinstance(type_, StrawberryOptional):
+        type_ = type_.of_type
+    if has_enum_definition(type_):
+        type_ = type_.__strawberry_definition__
+    return type_ is not GlobalID and (isinstance(type_, StrawberryEnumDefinition)
+                                      or is_scalar(type_, registry))
 
 
 class Plan:

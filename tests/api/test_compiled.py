@@ -9,6 +9,7 @@ the same errors with the same paths and locations, the same reads on record.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Iterator
 from typing import Any
 
@@ -289,6 +290,18 @@ class Never(BasePermission):
         return False
 
 
+@strawberry.input
+class Pick:
+    first: int
+    label: str | None = None
+
+
+@strawberry.enum
+class Kind(enum.Enum):
+    A = "a"
+    B = "b"
+
+
 @strawberry.type
 class Box:
     label: str
@@ -361,6 +374,13 @@ class Box:
     def echo(self, text: str, times: int = 1) -> str:
         return text * times
 
+    @strawberry.field
+    def args(self, words: list[str], pick: Pick | None = None,
+             maybe: strawberry.Maybe[int | None] = None, kind: Kind = Kind.A,
+             nid: strawberry.relay.GlobalID | None = None) -> str:
+        # What each argument arrived as: copied lists, built inputs, wrapped Maybes.
+        return repr((words, type(words).__name__, pick, maybe, kind, nid))
+
 
 @strawberry.type
 class EdgeQuery:
@@ -391,6 +411,8 @@ EDGE_QUERIES = [
     "{ box { wrongType { name } } }",
     "{ boxes { label leaves { strict } } }",
     "{ box { a: echo(text: \"ab\") b: echo(text: \"c\", times: 3) } }",
+    "{ box { args(words: [\"x\"], pick: {first: 1}, maybe: null, kind: B, "
+    "nid: \"Qm94OjE=\") other: args(words: [], maybe: 3) } }",
     "query($t: String!, $n: Int) { box { echo(text: $t, times: $n) } }",
     "{ box { label label ... on Box { label } } }",
     "{ box { label @skip(if: true) raises @include(if: false) } }",
