@@ -21,15 +21,18 @@ threads behind their own locks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -72,7 +75,10 @@ if TYPE_CHECKING:
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
+WORKER_THREADS = 40
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_ORJSON_MAX_BRACKETS = 256
 _JSON_TYPES = ("application/json", "application/graphql-response+json")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -118,9 +124,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _decode(raw: str | bytes, what: str) -> object:
+def _decode(raw: str | bytes, what: str) -> tuple[object, bool]:
+    """The JSON value, and whether all its text is known to be valid Unicode.
+
+    orjson where it reads JSON as the standard parser does (several times faster on a
+    request body; it refuses lone surrogates, so what it returns is valid Unicode).
+    It does not where a body nests deeply (the standard parser gives up at Python's
+    recursion limit, orjson at 1,024 levels) or holds a number of 19 digits or more
+    (an integer beyond 64 bits is a float to orjson): such bodies, and whatever
+    orjson refuses (a lone surrogate, NaN, bytes that are not UTF-8), go to the
+    standard parser, which decides as it always did.
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if data.count(b"[") + data.count(b"{") < _ORJSON_MAX_BRACKETS \
+            and _LONG_NUMBER.search(data) is None:
+        try:
+            return orjson.loads(data), True
+        except orjson.JSONDecodeError:
+            pass
     try:
-        return json.loads(raw)
+        return json.loads(raw), False
     except (ValueError, RecursionError) as exc:
         raise _Refused(400, f"{what} is not valid JSON") from exc
 
@@ -136,7 +159,7 @@ def _is_unicode(*values: object) -> bool:
 class _GraphQLRequest:
     """The three parameters of a GraphQL request, checked for type."""
 
-    def __init__(self, params: Mapping[str, object]) -> None:
+    def __init__(self, params: Mapping[str, object], *, unicode: bool = False) -> None:
         query, variables, name = (params.get("query"), params.get("variables"),
                                   params.get("operationName"))
         if not isinstance(query, str) or not query.strip():
@@ -145,7 +168,7 @@ class _GraphQLRequest:
             raise _Refused(400, "`variables` must be a JSON object")
         if name is not None and not isinstance(name, str):
             raise _Refused(400, "`operationName` must be a string")
-        if not _is_unicode(query, variables, name):
+        if not unicode and not _is_unicode(query, variables, name):
             # JSON may escape a lone surrogate (\ud800), which no store, index or audit
             # entry can encode: refused here, whatever argument it is in.
             raise _Refused(400, "the request holds text that is not valid Unicode "
@@ -167,6 +190,9 @@ class GraphQLEndpoint:
         self._direct = direct_execution(schema)
         self._dev = dev
         self._max_body = max_body
+        # As many as anyio's default thread limit, which served requests before.
+        self._workers = ThreadPoolExecutor(max_workers=WORKER_THREADS,
+                                           thread_name_prefix="pacte-graphql")
         # Transparency links only where their page (/me, the console) is served.
         self._links = _link_maker(pacte) if links else None
 
@@ -181,8 +207,13 @@ class GraphQLEndpoint:
             gql, allowed = await self._parse(request)
         except _Refused as exc:
             return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
-        return await run_in_threadpool(self._admit_and_execute, gql, allowed, _bearer(request),
-                                       request.headers.get("x-purpose") or None, request_id)
+        # In a copy of this context, as starlette's `run_in_threadpool` runs a call, on
+        # the endpoint's own threads: anyio's thread hop cost about 20 us more CPU per
+        # request than the executor's, a tenth of a `{ __typename }` request.
+        call = functools.partial(copy_context().run, self._admit_and_execute, gql, allowed,
+                                 _bearer(request), request.headers.get("x-purpose") or None,
+                                 request_id)
+        return await asyncio.get_running_loop().run_in_executor(self._workers, call)
 
     def _admit_and_execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
                            key: str | None, purpose: str | None, request_id: str) -> Response:
@@ -209,18 +240,20 @@ class GraphQLEndpoint:
             variables = params.get("variables")
             return _GraphQLRequest({
                 "query": params.get("query"),
-                "variables": _decode(variables, "`variables`") if variables else None,
+                "variables": _decode(variables, "`variables`")[0] if variables else None,
                 "operationName": params.get("operationName"),
             }), (OperationType.QUERY,)
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in _JSON_TYPES:
             raise _Refused(415, "send the request as application/json")
-        payload = _decode(await _read_body(request, self._max_body), "the request body")
+        payload, unicode = _decode(await _read_body(request, self._max_body),
+                                   "the request body")
         if isinstance(payload, list):
             raise _Refused(400, "batched requests are not supported; send one operation")
         if not isinstance(payload, dict):
             raise _Refused(400, "the request body must be a JSON object")
-        return _GraphQLRequest(payload), (OperationType.QUERY, OperationType.MUTATION)
+        return _GraphQLRequest(payload, unicode=unicode), (OperationType.QUERY,
+                                                            OperationType.MUTATION)
 
     def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
                  session: Session, context: Context, request_id: str) -> Response:
