@@ -365,7 +365,7 @@ class SQLiteStore:
         out: list[Reached] = []
         nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
         for eid, dst, at, props, kind, owner, node_props, further in rows:
-            edge = Edge(type, eid, node_id, dst, at, decode_props(props))
+            edge = Edge(type, eid, node_id, dst, at, {} if props == "{}" else decode_props(props))
             node = nodes.get(dst)
             if node is None and kind is not None:
                 node = nodes[dst] = Node(kind, dst, decode_props(node_props), owner)
