@@ -141,19 +141,24 @@ _EDGES_MANY_IN = (
     "SELECT id, type, src, dst, at, props FROM edges"
     " WHERE type = ? AND dst IN (SELECT value FROM json_each(?)) ORDER BY at DESC, id DESC"
 )
-# `reach`: the edges, the nodes they lead to, and the newest edge of the second type
-# (?3; NULL for none) out of each of those, in one statement; the same index ranges as
-# _EDGES_OUT (_BEFORE), a primary-key probe per node and an edges_out probe per edge.
+# `reach`: the edges, the nodes they lead to, and (with a second type, ?3) where the
+# newest edge of that type out of each of those leads, in one statement: the same index
+# ranges as _EDGES_OUT (_BEFORE), a primary-key probe per node, and per edge an
+# edges_out probe when there is a second type (its column is NULL otherwise).
 _REACH = (
-    "SELECT e.id, e.dst, e.at, e.props, n.kind, n.owner, n.props,"
-    " (SELECT t.dst FROM edges t WHERE t.src = e.dst AND t.type = ?3"
-    "  ORDER BY t.at DESC, t.id DESC LIMIT 1)"
+    "SELECT e.id, e.dst, e.at, e.props, n.kind, n.owner, n.props, {then}"
     " FROM edges e LEFT JOIN nodes n ON n.id = e.dst"
     " WHERE e.src = ?1 AND e.type = ?2 AND e.at >= ?4{before}"
     " ORDER BY e.at DESC, e.id DESC LIMIT ?5"
 )
-_REACH_FIRST = _REACH.format(before="")
-_REACH_BEFORE = _REACH.format(before=" AND (e.at < ?6 OR (e.at = ?6 AND e.id < ?7))")
+_THEN = (
+    "(SELECT t.dst FROM edges t WHERE t.src = e.dst AND t.type = ?3"
+    " ORDER BY t.at DESC, t.id DESC LIMIT 1)"
+)
+_BEFORE = " AND (e.at < ?6 OR (e.at = ?6 AND e.id < ?7))"
+# By (before given, second type given).
+_REACHES = {(b, t): _REACH.format(before=_BEFORE if b else "", then=_THEN if t else "?3")
+            for b in (False, True) for t in (False, True)}
 _FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at DESC, id DESC"
 _LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
 # Tokens are blobs and SQLite 3.40 cannot unhex a JSON list, so a batched lookup binds
@@ -358,10 +363,8 @@ class SQLiteStore:
         params: tuple[object, ...] = (
             node_id, type, then, _EARLIEST if since is None else since,
             _NO_LIMIT if limit is None else limit)
-        if before is None:
-            rows = self._all(_REACH_FIRST, params)
-        else:
-            rows = self._all(_REACH_BEFORE, (*params, before.at, before.id))
+        sql = _REACHES[before is not None, then is not None]
+        rows = self._all(sql, params if before is None else (*params, before.at, before.id))
         out: list[Reached] = []
         nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
         for eid, dst, at, props, kind, owner, node_props, further in rows:
