@@ -8,14 +8,9 @@ give, which is how the features read before.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from pacte.graph.sqlite_store import SQLiteStore
 from pacte.graph.store import Cursor, Edge, JoinedReads, Node, Reached, Store, WriteBatch, reach
-from tests.helpers import World, build_world
 
 
 def _world(store: Store) -> None:
@@ -93,31 +88,3 @@ def test_sqlite_reach_shows_an_absent_node_as_none(sqlite_store: SQLiteStore) ->
                                   edges=[Edge("HAD", "h1", "c1", "gone", 1)]))
     assert reach(sqlite_store, "c1", "HAD", then="ABOUT") == [
         (Edge("HAD", "h1", "c1", "gone", 1), None, None)]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = build_world(tmp_path)
-    yield w
-    w.rt.close()
-
-
-def test_a_page_of_interactions_and_the_purchases_are_one_read_each(world: World) -> None:
-    """On SQLite a customer's interactions page with the products they are about is one
-    statement, and so are the products the customer bought (they were three and two)."""
-    rt = world.rt
-    cid = world.customers["granted"]
-    session = rt.session(world.principals["app"], "service")
-    assert session.customer(cid) is not None  # visibility settled: read once per request
-    db = rt._backend.store._db  # type: ignore[attr-defined]
-    statements: list[str] = []
-    db.set_trace_callback(statements.append)
-    try:
-        page = session.interactions(cid, first=20)
-        read_page = len(statements)
-        bought = session.products_of(cid)
-    finally:
-        db.set_trace_callback(None)
-    assert [v.product_id for v in page.items] == [world.product]
-    assert [p.id for p in bought] == [world.product]
-    assert (read_page, len(statements) - read_page) == (1, 1)
