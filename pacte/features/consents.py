@@ -38,8 +38,12 @@ def consents(door: Door, customer_id: str, *, at: datetime | None = None
     """
     door._gate(Action.CONSENT_READ)
     door._require_visible(Action.CONSENT_READ, customer_id)
-    when = input_micros(at, "at") if at is not None else door._now_us
-    states = consent_states(door._edges(customer_id, "CONSENTED"), at=when)
+    if at is None:
+        # As of this request: the states its visibility checks read (or now read once).
+        states = door._consent_map([customer_id])[customer_id]
+    else:
+        states = consent_states(door._edges(customer_id, "CONSENTED"),
+                                at=input_micros(at, "at"))
     door._audit(door._record(Action.CONSENT_READ, subjects=[customer_id]))
     # As the rule decides each purpose then: a child follows a later choice on its parent.
     return _decision_views(decisions(door._policy, states))

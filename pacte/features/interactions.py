@@ -10,8 +10,8 @@ from pacte.features.door import Door
 from pacte.graph.checks import page_size
 from pacte.graph.model import CHANNELS, NODE_KINDS
 from pacte.graph.operations import Action
-from pacte.graph.store import Cursor, Edge, decode_cursor, encode_cursor
-from pacte.graph.views import InteractionView, Page
+from pacte.graph.store import Cursor, Edge, Reached, decode_cursor, edge_cursor
+from pacte.graph.views import InteractionView, Page, Withheld
 
 __all__ = ["BEHAVIOUR", "interaction_views", "interactions"]
 
@@ -45,18 +45,22 @@ def interactions(
                                  outcome="withheld"))
         return Page([], None, False)
     horizon = door._horizon()
+    allowed, withheld = door._split(_INTERACTION.fields)
+    if names is not None:
+        allowed = names
     views: list[InteractionView] = []
     # A channel filter drops rows after the fetch, so read in chunks until the page
-    # fills; edges are newest first, so the first one past the horizon ends it.
+    # fills; edges are newest first, and those past the horizon are not read at all, so
+    # a short chunk ends it. Each chunk comes with its interactions and their products.
     chunk = first + 1 if channel is None else max(first + 1, 20)
     while True:
-        edges = door._edges(customer_id, "HAD", limit=chunk, before=before)
-        fresh = [e for e in edges if e.at >= horizon]
-        views.extend(interaction_views(door, fresh, customer_id, channel=channel,
-                                       names=names))
-        if len(views) > first or len(edges) < chunk or len(fresh) < len(edges):
+        reached = door._reach(customer_id, "HAD", limit=chunk, before=before, since=horizon,
+                              then="ABOUT")
+        views.extend(_views(door, reached, customer_id, channel, allowed, withheld))
+        if len(views) > first or len(reached) < chunk:
             break
-        before = Cursor(edges[-1].at, edges[-1].id)
+        last = reached[-1][0]
+        before = Cursor(last.at, last.id)
     has_next = len(views) > first
     views = views[:first]
     opened = views[0].fields.keys() if views else ()
@@ -77,20 +81,19 @@ def interaction_views(door: Door, edges: Sequence[Edge], customer_id: str, *,
     allowed, withheld = door._split(_INTERACTION.fields)
     if names is not None:
         allowed = names
+    return _views(door, [(e, nodes.get(e.dst), (a[0].dst if (a := about.get(e.dst)) else None))
+                         for e in edges], customer_id, channel, allowed, withheld)
+
+
+def _views(door: Door, reached: Sequence[Reached], customer_id: str, channel: str | None,
+           allowed: list[str], withheld: tuple[Withheld, ...]) -> list[InteractionView]:
+    """The views of interactions reached by their HAD edges, with their products."""
     out: list[InteractionView] = []
-    for e in edges:
-        node = nodes.get(e.dst)
+    for e, node, product_id in reached:
         # Filtered before opening: nothing is decrypted for a row nobody returns.
         if node is None or (channel is not None and node.props.get("channel") != channel):
             continue
-        products = about.get(node.id) or []
-        out.append(InteractionView(
-            id=node.id,
-            customer_id=customer_id,
-            occurred_at=from_micros(e.at),
-            fields=door._open(node, allowed),
-            product_id=products[0].dst if products else None,
-            withheld=withheld,
-            cursor=encode_cursor(Cursor(e.at, e.id)),
-        ))
+        out.append(InteractionView(node.id, customer_id, from_micros(e.at),
+                                   door._open(node, allowed), product_id, withheld,
+                                   edge_cursor(e.at, e.id)))
     return out

@@ -28,9 +28,11 @@ from pacte.graph.store import (
     Edge,
     IndexEntry,
     Node,
+    Reached,
     Store,
     Value,
     WriteBatch,
+    reach,
 )
 
 __all__ = ["Access", "Backend"]
@@ -192,6 +194,12 @@ class Access:
 
     def _edges_many(self, node_ids: Sequence[str], type: str) -> dict[str, list[Edge]]:
         return self._b.store.edges_many(node_ids, type)
+
+    def _reach(self, node_id: str, type: str, *, limit: int | None = None,
+               before: Cursor | None = None, since: int | None = None,
+               then: str | None = None) -> list[Reached]:
+        return reach(self._b.store, node_id, type, limit=limit, before=before, since=since,
+                     then=then)
 
     def _index_token(self, field: str, value: str) -> bytes:
         """The blind-index token of a customer's `field` (email, phone) for `value`."""

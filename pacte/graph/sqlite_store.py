@@ -25,6 +25,7 @@ from pacte.graph.store import (
     Edge,
     IndexEntry,
     Node,
+    Reached,
     WriteBatch,
     decode_props,
     encode_props,
@@ -140,6 +141,24 @@ _EDGES_MANY_IN = (
     "SELECT id, type, src, dst, at, props FROM edges"
     " WHERE type = ? AND dst IN (SELECT value FROM json_each(?)) ORDER BY at DESC, id DESC"
 )
+# `reach`: the edges, the nodes they lead to, and (with a second type, ?3) where the
+# newest edge of that type out of each of those leads, in one statement: the same index
+# ranges as _EDGES_OUT (_BEFORE), a primary-key probe per node, and per edge an
+# edges_out probe when there is a second type (its column is NULL otherwise).
+_REACH = (
+    "SELECT e.id, e.dst, e.at, e.props, n.kind, n.owner, n.props, {then}"
+    " FROM edges e LEFT JOIN nodes n ON n.id = e.dst"
+    " WHERE e.src = ?1 AND e.type = ?2 AND e.at >= ?4{before}"
+    " ORDER BY e.at DESC, e.id DESC LIMIT ?5"
+)
+_THEN = (
+    "(SELECT t.dst FROM edges t WHERE t.src = e.dst AND t.type = ?3"
+    " ORDER BY t.at DESC, t.id DESC LIMIT 1)"
+)
+_BEFORE = " AND (e.at < ?6 OR (e.at = ?6 AND e.id < ?7))"
+# By (before given, second type given).
+_REACHES = {(b, t): _REACH.format(before=_BEFORE if b else "", then=_THEN if t else "?3")
+            for b in (False, True) for t in (False, True)}
 _FIND_EDGES = _EDGE_COLS + " WHERE src = ? AND type = ? AND dst = ? ORDER BY at DESC, id DESC"
 _LOOKUP = "SELECT node_id FROM blind_index WHERE name = ? AND token = ? ORDER BY node_id"
 # Tokens are blobs and SQLite 3.40 cannot unhex a JSON list, so a batched lookup binds
@@ -163,6 +182,7 @@ _GET_META = "SELECT value FROM meta WHERE key = ?"
 _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 _NO_LIMIT = -1  # SQLite reads a negative LIMIT as "no limit"
+_EARLIEST = -(2**63)  # no edge is older
 
 
 _first = itemgetter(0)
@@ -335,6 +355,24 @@ class SQLiteStore:
         for r in self._all(sql, (type, _json_list(node_ids))):
             e = _edge(r)
             out[e.src if direction == "out" else e.dst].append(e)
+        return out
+
+    def reach(self, node_id: str, type: str, *, limit: int | None = None,
+              before: Cursor | None = None, since: int | None = None,
+              then: str | None = None) -> list[Reached]:
+        params: tuple[object, ...] = (
+            node_id, type, then, _EARLIEST if since is None else since,
+            _NO_LIMIT if limit is None else limit)
+        sql = _REACHES[before is not None, then is not None]
+        rows = self._all(sql, params if before is None else (*params, before.at, before.id))
+        out: list[Reached] = []
+        nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
+        for eid, dst, at, props, kind, owner, node_props, further in rows:
+            edge = Edge(type, eid, node_id, dst, at, {} if props == "{}" else decode_props(props))
+            node = nodes.get(dst)
+            if node is None and kind is not None:
+                node = nodes[dst] = Node(kind, dst, decode_props(node_props), owner)
+            out.append((edge, node, further))
         return out
 
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:

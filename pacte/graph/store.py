@@ -15,12 +15,15 @@ last edge of the previous page, so pages are stable while new edges arrive.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, cast, runtime_checkable
+
+import orjson
 
 __all__ = [
     "EVENT_INDEX",
@@ -30,17 +33,21 @@ __all__ = [
     "Edge",
     "Hop",
     "IndexEntry",
+    "JoinedReads",
     "Node",
     "Props",
+    "Reached",
     "ScopedReads",
     "Store",
     "Value",
     "WriteBatch",
     "decode_cursor",
     "decode_props",
+    "edge_cursor",
     "encode_cursor",
     "encode_props",
     "event_token",
+    "reach",
 ]
 
 Value = str | int | float | bool | bytes | list[str] | None
@@ -268,6 +275,62 @@ class BulkLookups(Protocol):
         ...
 
 
+# An edge, the node it leads to (None: absent), and where the newest edge of a second
+# type out of that node leads (None: no such edge, or no second type asked for).
+Reached = tuple[Edge, Node | None, str | None]
+
+
+@runtime_checkable
+class JoinedReads(Protocol):
+    """An optional capability of a store that joins in one read what `edges`,
+    `get_nodes` and `edges_many` answer in three (SQLite): a customer's interactions
+    with the products they are about, say. Call it through `reach`, which answers the
+    same on a store without it (Neo4j, whose read scope answers those three instead).
+    """
+
+    def reach(self, node_id: str, type: str, *, limit: int | None = None,
+              before: Cursor | None = None, since: int | None = None,
+              then: str | None = None) -> list[Reached]:
+        """The outgoing edges of `type` at a node, newest first, from `before` on, those
+        at `since` or later only, the newest `limit` of them; each with the node it leads
+        to and, with `then`, where that node's newest edge of type `then` leads."""
+        ...
+
+
+def reach(store: Store, node_id: str, type: str, *, limit: int | None = None,
+          before: Cursor | None = None, since: int | None = None,
+          then: str | None = None) -> list[Reached]:
+    """`JoinedReads.reach` on any store: in one read where the store joins, else from
+    the reads it would otherwise take (nothing past the edges when none is left)."""
+    if _joins(store):
+        return cast(JoinedReads, store).reach(node_id, type, limit=limit, before=before,
+                                              since=since, then=then)
+    edges = store.edges(node_id, type, limit=limit, before=before)
+    if since is not None:
+        edges = [e for e in edges if e.at >= since]
+    if not edges:
+        return []
+    ids = list(dict.fromkeys(e.dst for e in edges))
+    nodes = store.get_nodes(ids)
+    if then is None:
+        return [(e, nodes.get(e.dst), None) for e in edges]
+    further = store.edges_many(ids, then)
+    return [(e, nodes.get(e.dst), f[0].dst if (f := further.get(e.dst)) else None)
+            for e in edges]
+
+
+# Whether a store class joins, asked once per class: `isinstance` against a
+# runtime-checkable protocol inspects its attributes each time.
+_JOINS: dict[type, bool] = {}
+
+
+def _joins(store: object) -> bool:
+    known = _JOINS.get(type(store))
+    if known is None:
+        known = _JOINS[type(store)] = isinstance(store, JoinedReads)
+    return known
+
+
 # -- helpers shared by backends --------------------------------------------------
 
 # Bytes travel as tagged base64 strings. A str that itself starts with NUL is tagged
@@ -295,19 +358,74 @@ def encode_props(props: Props) -> str:
 
 
 def decode_props(text: str | bytes) -> dict[str, Value]:
-    raw: dict[str, Value] = json.loads(text)
-    for k, v in raw.items():
-        if isinstance(v, str) and v.startswith("\x00"):
-            if v.startswith(_BYTES_TAG):
-                raw[k] = base64.b64decode(v[len(_BYTES_TAG):])
-            elif v.startswith(_STR_TAG):
-                raw[k] = v[len(_STR_TAG):]
+    """What `encode_props` wrote, with the values it was given.
+
+    Read on every node and edge a request touches, so orjson parses it (several times
+    faster than the json module) where it gives the same values; where it may not, the
+    json module does: text it refuses (NaN, infinities, lone surrogates) and integers
+    beyond 64 bits, which orjson reads as floats (they show as integral floats of that
+    size, which the json module then reads again).
+    """
+    if isinstance(text, bytes):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")  # as json.loads
+    if text == "{}":
+        return {}  # most edges: nothing to parse
+    try:
+        raw: dict[str, Value] = _loads(text)
+    except _LoadError:
+        raw = json.loads(text)
+    else:
+        for v in raw.values():
+            if isinstance(v, float | list | dict) and not _exact(v):
+                raw = json.loads(text)
+                break
+    # A tagged value starts with NUL, which the encoder always escapes: text without
+    # that escape holds none.
+    if _NUL_ESCAPE in text:
+        for k, v in raw.items():
+            if isinstance(v, str) and v.startswith("\x00"):
+                if v.startswith(_BYTES_TAG):
+                    raw[k] = _b64decode(v[len(_BYTES_TAG):])
+                elif v.startswith(_STR_TAG):
+                    raw[k] = v[len(_STR_TAG):]
     return raw
+
+
+_loads = orjson.loads
+_LoadError = orjson.JSONDecodeError
+# base64.b64decode without its wrapper: the same checks, for ASCII text.
+_b64decode = binascii.a2b_base64
+_NUL_ESCAPE = "\\u0000"
+# The smallest magnitude orjson reads as a float instead of an integer (beyond uint64
+# on the positive side, but a float that large is checked either way).
+_INT64_BEYOND = float(2**63)
+
+
+def _exact(value: object) -> bool:
+    """False where orjson may have read an integer as a float (checked in lists too)."""
+    if isinstance(value, float):
+        return not (value.is_integer() and abs(value) >= _INT64_BEYOND)
+    if isinstance(value, list):
+        return all(map(_exact, value))
+    if isinstance(value, dict):
+        return all(map(_exact, value.values()))
+    return True
 
 
 def encode_cursor(cursor: Cursor) -> str:
     """An opaque, URL-safe cursor string for API clients."""
-    return base64.urlsafe_b64encode(f"{cursor.at}:{cursor.id}".encode()).decode().rstrip("=")
+    return edge_cursor(cursor.at, cursor.id)
+
+
+def edge_cursor(at: int, id: str) -> str:
+    """`encode_cursor(Cursor(at, id))`, made for every edge of a page: base64url without
+    padding, from binascii directly (base64's wrappers cost more than the encoding)."""
+    raw = _b2a_base64(f"{at}:{id}".encode(), newline=False)
+    return raw.translate(_URL_SAFE).rstrip(b"=").decode("ascii")
+
+
+_b2a_base64 = binascii.b2a_base64
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
