@@ -24,7 +24,11 @@ One run:
 4. for sampled customers, every server must return the same numbers of interactions,
    products and consents, or the run stops;
 5. the customer-360 and `{ __typename }` are timed on every server, arms interleaved,
-   over several rounds; the best round of each arm counts.
+   over several rounds; the best round of each arm counts;
+6. meanwhile the CPU each request costs is taken from /proc, for the arm's app server
+   and for the Neo4j server (`*_server_cpu_ms`, `*_neo4j_cpu_ms`; the least over the
+   rounds): what load from other processes changes least, where req/s on a shared
+   machine is noise. `peer_pacte_neo4j_cpu_vs_peer` compares the two sums.
 
 The load generator is wrk (1 thread, 4 keep-alive connections, as the issue measured)
 when it is installed (Debian: `apt-get install wrk`), else bench_api's (Python asyncio,
@@ -369,19 +373,40 @@ def _check_same(servers: dict[str, tuple[Server, str, str]], ids: Sequence[str])
 # -- the run ------------------------------------------------------------------------------
 
 
-class _WrkArm(Arm):
+class _PyArm(Arm):
+    """An arm timed by bench_api's load generator; also takes the Neo4j server's CPU.
+
+    CPU per request is what a loaded machine changes least: an arm's app server and the
+    Neo4j server it reads, added, are what one request costs the machine."""
+
+    neo4j_pid = 0
+    neo4j_cpu: list[float]  # seconds per request, per round
+
+    def round(self, phase: Phase) -> None:
+        cpu0 = _cpu_seconds(self.neo4j_pid)
+        super().round(phase)  # its warm-up included, as in the app server's own figure
+        self._neo4j(cpu0)
+
+    def _neo4j(self, cpu0: float) -> None:
+        load = self.rounds[-1][0]
+        self.neo4j_cpu.append((_cpu_seconds(self.neo4j_pid) - cpu0) / load.requests)
+
+
+class _WrkArm(_PyArm):
     """An arm whose rounds are timed by wrk (see `bench.harness.wrk_load`)."""
 
     def round(self, phase: Phase) -> None:
         _check(self.server.port, self.requests[0])
-        cpu0 = _cpu_seconds(self.server.pid)
+        wrk_load(self.server.port, self.requests, connections=self.connections,
+                 seconds=phase.warmup, warmup=0, cpu=CLIENT_CPU)
+        cpu0, neo4j0 = _cpu_seconds(self.server.pid), _cpu_seconds(self.neo4j_pid)
         load = wrk_load(self.server.port, self.requests, connections=self.connections,
-                        seconds=phase.seconds, warmup=phase.warmup, cpu=CLIENT_CPU)
+                        seconds=phase.seconds, warmup=0, cpu=CLIENT_CPU)
         cpu = _cpu_seconds(self.server.pid) - cpu0
         if load.failures or not load.requests:
             raise RuntimeError(f"{self.name}: {load.failures} of {load.requests} failed")
         self.rounds.append((load, cpu))  # type: ignore[arg-type]  # same interface as Load
-
+        self._neo4j(neo4j0)
 
 
 def run(quick: bool) -> list[Record]:
@@ -399,7 +424,9 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
     now = datetime.now(UTC).replace(microsecond=0)
     with _neo4j(base) as neo:
         key_sqlite, seed_sqlite = _seed_pacte(base / "sqlite", now, store_uri=None)
-        key_neo4j, seed_neo4j = _seed_pacte(base / "neo4j-data", now, store_uri=neo.uri)
+        # bolt://, as the peer connects: one server, so no routing table to consult
+        # (neo4j:// costs the driver about 20 us more per query).
+        key_neo4j, seed_neo4j = _seed_pacte(base / "neo4j-data", now, store_uri=neo.bolt_uri)
         t0 = time.perf_counter()
         ids = _peer_world(neo.bolt_uri, now)
         seed_peer = time.perf_counter() - t0
@@ -425,27 +452,31 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
                  f"{trips['360_cold']:.2f} (customers seen for the first time), "
                  f"{trips['360_warm']:.2f} (seen before), {{ __typename }} "
                  f"{trips['typename']:.2f}")
-            kind: type[Arm] = _WrkArm if wrk_path() else Arm
+            kind: type[_PyArm] = _WrkArm if wrk_path() else _PyArm
             _log("load generator: " + ("wrk (1 thread)" if wrk_path() else
                                        "Python asyncio (wrk is not installed)"))
-            arms: dict[str, Arm] = {}
+            arms: dict[str, _PyArm] = {}
             for name, (s, key, query) in servers.items():
                 arms[f"{name}_360"] = kind(f"{name} customer-360", s, [
                     _request(s.port, key, query, {"id": i}) for i in sample], CONNECTIONS, [])
                 arms[f"{name}_typename"] = kind(f"{name} typename", s, [
                     _request(s.port, key, TYPENAME, None)], CONNECTIONS, [])
+            for arm in arms.values():
+                arm.neo4j_pid, arm.neo4j_cpu = neo.process.pid, []
             for r in range(phase.rounds):  # interleaved: a burst elsewhere hits every arm
                 for arm in arms.values():
                     arm.round(phase)
-                    load = arm.rounds[-1][0]
+                    load, cpu = arm.rounds[-1]
                     _log(f"round {r + 1} {arm.name}: {load.throughput:,.0f} req/s, p50 "
                          f"{load.percentile(0.5) * 1e3:.1f} ms, p99 "
-                         f"{load.percentile(0.99) * 1e3:.1f} ms")
+                         f"{load.percentile(0.99) * 1e3:.1f} ms; CPU per request: server "
+                         f"{cpu / load.requests * 1e3:.2f} ms, Neo4j "
+                         f"{arm.neo4j_cpu[-1] * 1e3:.2f} ms")
     return _records(arms, phase, seed={"sqlite": seed_sqlite, "neo4j": seed_neo4j,
                                        "peer": seed_peer}, trips=trips)
 
 
-def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float],
+def _records(arms: dict[str, _PyArm], phase: Phase, *, seed: dict[str, float],
              trips: dict[str, float]) -> list[Record]:
     size = CUSTOMERS
     where = (f"{CUSTOMERS} customers, {CONNECTIONS} connections, {phase.seconds:.0f} s x "
@@ -457,6 +488,11 @@ def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float],
             figure(f"peer_{name}_throughput", best.throughput, unit="req/s", size=size),
             figure(f"peer_{name}_p50_ms", best.percentile(0.5) * 1e3, unit="ms", size=size),
             figure(f"peer_{name}_p99_ms", best.percentile(0.99) * 1e3, unit="ms", size=size),
+            # The least CPU per request over the rounds: what load elsewhere only raises.
+            figure(f"peer_{name}_server_cpu_ms", arm.cpu_per_request * 1e3, unit="ms",
+                   size=size),
+            figure(f"peer_{name}_neo4j_cpu_ms", min(arm.neo4j_cpu) * 1e3, unit="ms",
+                   size=size),
         ]
     for name, seconds in seed.items():
         records.append(figure(f"peer_seed_{name}_throughput", CUSTOMERS / seconds,
@@ -471,6 +507,10 @@ def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float],
         return best.percentile(0.99)
 
     peer = arms["peer_360"].throughput
+
+    def machine_cpu(name: str) -> float:
+        return arms[name].cpu_per_request + min(arms[name].neo4j_cpu)
+
     records += [
         ratio("peer_pacte_sqlite_vs_peer", arms["sqlite_360"].throughput, peer,
               numerator_label=f"pacte on SQLite, customer-360 req/s, {where}",
@@ -482,6 +522,10 @@ def _records(arms: dict[str, Arm], phase: Phase, *, seed: dict[str, float],
         ratio("peer_pacte_neo4j_vs_peer", arms["neo4j_360"].throughput, peer,
               numerator_label=f"pacte on Neo4j, customer-360 req/s, {where}",
               denominator_label="the peer on the same Neo4j", size=size, target=">= 1.0"),
+        ratio("peer_pacte_neo4j_cpu_vs_peer", machine_cpu("neo4j_360"), machine_cpu("peer_360"),
+              numerator_label="pacte on Neo4j, CPU per customer-360: its process and Neo4j's",
+              denominator_label="the peer's, its Node process and Neo4j's", size=size,
+              target="<= 1.0"),
         ratio("peer_pacte_typename_neo4j_vs_sqlite", arms["neo4j_typename"].throughput,
               arms["sqlite_typename"].throughput,
               numerator_label="pacte on Neo4j, { __typename } req/s",

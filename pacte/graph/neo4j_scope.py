@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pacte.graph.store import Cursor, Edge, Hop, Node, Value, decode_props
+from pacte.graph.store import Cursor, Edge, Hop, Node, Value, decode_props, decode_props_many
 
 __all__ = ["AROUND", "LOOKUP_AROUND", "PAGE_AROUND", "PAGE_AROUND_FIRST", "Scope", "edge_row",
            "node_row"]
@@ -180,33 +180,48 @@ class Scope:
             for h in hops:
                 self.lists[(node_id, h.type, h.direction)] = ([], True)
             return
-        self.nodes[node_id] = node_row(value)
-        self.absent.discard(node_id)
         if seq is None and len(value) > 6:
             seq = value[6]
         if seq is not None and value[5]:
             self.keys[node_id] = (int(seq), list(value[5]))
         found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
+        # Every props text of the answer, decoded in one parse, then taken in the
+        # same order as they are listed here.
+        texts = [value[3]]
+        for i in range(len(hops)):
+            for row in found.get(i, ()):
+                texts.append(row[2])
+                if row[4] is not None:
+                    texts.append(row[4][2])
+                for t in row[5]:
+                    texts.append(t[5])
+                    if t[6] is not None:
+                        texts.append(t[6][2])
+        props = iter(decode_props_many(texts)).__next__
+        nodes, absent, lists = self.nodes, self.absent, self.lists
+        nodes[node_id] = Node(value[1], value[0], props(), value[2])
+        absent.discard(node_id)
         for i, h in enumerate(hops):
             listed: list[Edge] = []
-            for edge_id, at, props, other, node, then in found.get(i, ()):
-                src, dst = (node_id, other) if h.direction == "out" else (other, node_id)
-                listed.append(Edge(h.type, edge_id, src, dst, at, _props(props)))
+            out = h.direction == "out"
+            for edge_id, at, _, other, node, then in found.get(i, ()):
+                src, dst = (node_id, other) if out else (other, node_id)
+                listed.append(Edge(h.type, edge_id, src, dst, at, props()))
                 if node is not None:
-                    self.nodes[other] = Node(node[0], other, _props(node[2]), node[1])
-                    self.absent.discard(other)
+                    nodes[other] = Node(node[0], other, props(), node[1])
+                    absent.discard(other)
                 if h.then:
                     by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
                     for row in then:
-                        by_type[row[1]].append(edge_row(row))
-                        if row[6] is not None:
-                            far = row[6]
-                            self.nodes[row[3]] = Node(far[0], row[3], _props(far[2]), far[1])
-                            self.absent.discard(row[3])
+                        by_type[row[1]].append(Edge(row[1], row[0], row[2], row[3], row[4],
+                                                    props()))
+                        if (far := row[6]) is not None:
+                            nodes[row[3]] = Node(far[0], row[3], props(), far[1])
+                            absent.discard(row[3])
                     for t, next_edges in by_type.items():
-                        self.lists[(other, t, "out")] = (_newest_first(next_edges), True)
+                        lists[(other, t, "out")] = (_newest_first(next_edges), True)
             complete = h.limit is None or len(listed) < h.limit
-            self.lists[(node_id, h.type, h.direction)] = (listed, complete)
+            lists[(node_id, h.type, h.direction)] = (listed, complete)
 
     def get_nodes(self, ids: Sequence[str]) -> tuple[dict[str, Node], list[str]]:
         """The nodes it read among `ids`, and the ids it knows nothing of."""

@@ -43,6 +43,7 @@ __all__ = [
     "WriteBatch",
     "decode_cursor",
     "decode_props",
+    "decode_props_many",
     "edge_cursor",
     "encode_cursor",
     "encode_props",
@@ -381,14 +382,28 @@ def decode_props(text: str | bytes) -> dict[str, Value]:
                 break
     # A tagged value starts with NUL, which the encoder always escapes: text without
     # that escape holds none.
-    if _NUL_ESCAPE in text:
-        for k, v in raw.items():
-            if isinstance(v, str) and v.startswith("\x00"):
-                if v.startswith(_BYTES_TAG):
-                    raw[k] = _b64decode(v[len(_BYTES_TAG):])
-                elif v.startswith(_STR_TAG):
-                    raw[k] = v[len(_STR_TAG):]
+    return _untag(raw) if _NUL_ESCAPE in text else raw
+
+
+def _untag(raw: dict[str, Value]) -> dict[str, Value]:
+    for k, v in raw.items():
+        if isinstance(v, str) and v.startswith("\x00"):
+            if v.startswith(_BYTES_TAG):
+                raw[k] = _b64decode(v[len(_BYTES_TAG):])
+            elif v.startswith(_STR_TAG):
+                raw[k] = v[len(_STR_TAG):]
     return raw
+
+
+def decode_props_many(texts: Sequence[str]) -> list[dict[str, Value]]:
+    """`decode_props` of each of `texts` (a Neo4j read scope decodes dozens at once);
+    a text that is not one JSON object is refused, as no store writes one."""
+    decoded = []
+    for text in texts:
+        if not text.startswith("{"):
+            raise ValueError("props are not JSON objects")
+        decoded.append(decode_props(text))  # trailing data is refused by the parser
+    return decoded
 
 
 _loads = orjson.loads

@@ -3,6 +3,7 @@
 Props are parsed with orjson where it gives the json module's values, and with the json
 module where it may not: integers beyond 64 bits (orjson reads them as floats), NaN and
 the infinities (which orjson refuses), lone surrogates. The stored text is the same.
+Decoding many at once (`decode_props_many`, Neo4j's read scopes) answers as decoding each.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacte.graph.store import decode_props, encode_props
+from pacte.graph.store import decode_props, decode_props_many, encode_props
 
 
 def _reference(text: str) -> dict[str, Any]:
@@ -87,3 +89,30 @@ _values = st.recursive(
 def test_decoding_reads_what_the_json_module_reads(props: dict[str, Any]) -> None:
     text = encode_props(props)
     assert _same(decode_props(text), _reference(text))
+
+
+EVERY_BYTE = bytes(range(256))
+
+
+def test_decoding_many_props_at_once_is_decoding_each() -> None:
+    texts = [
+        "{}",
+        encode_props({"blob": EVERY_BYTE, "name": "Ada", "n": 3, "x": 1.5, "ok": True,
+                      "none": None, "tags": ["a", "b"]}),
+        # A string that starts with NUL, or looks like a tag, stays a string.
+        encode_props({"s": "\x00b64:AAAA", "t": "\x00", "u": "b64:AAAA"}),
+        # A backslash before "u0000" is no tag, and no NUL.
+        encode_props({"path": "C:\\u0000", "empty": b""}),
+        encode_props({"plain": "no tag here", "more": "\u00e9t\u00e9"}),
+    ]
+    many = decode_props_many(texts)
+    assert many == [decode_props(t) for t in texts]
+    assert many[1]["blob"] == EVERY_BYTE and many[2]["s"] == "\x00b64:AAAA"
+    assert many[3] == {"path": "C:\\u0000", "empty": b""}
+    assert decode_props_many([]) == []
+
+
+@pytest.mark.parametrize("texts", [["[1]"], ['{"a":1},{"b":2}'], ["{"], ['"x"']])
+def test_decoding_many_refuses_what_is_not_one_object_per_text(texts: list[str]) -> None:
+    with pytest.raises(ValueError):
+        decode_props_many(texts)
