@@ -311,10 +311,7 @@ class AuditTrail(TrailReader):
         seq, prev = head
         out: list[AuditEntry] = []
         for record, fast, subjects in prepared:
-            doc = dict(record)
-            doc["seq"] = seq
-            doc["time"] = time
-            body = canonical_bytes(doc, checked=fast)
+            body = canonical_bytes({**record, "seq": seq, "time": time}, checked=fast)
             entry_hash = chained_leaf_hash(prev, body)
             try:
                 db.execute(_INSERT, (seq, body, entry_hash))

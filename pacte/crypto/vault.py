@@ -369,14 +369,16 @@ class KeyVault:
         Cheap when nothing changed. After another process destroyed a key, every cached
         key here is dropped, so no cache outlives an erasure (G5).
         """
-        if self._rows.concurrent_state:
+        rows = self._rows
+        if rows.concurrent_state:
             with self._lock:
                 self._check_open()
-            state = self._rows.state()
+            state = rows.state()
         with self._lock:
-            self._check_open()
-            if not self._rows.concurrent_state:
-                state = self._rows.state()
+            if self._closed:  # _check_open, inline: every request runs this
+                raise KeyVaultError("the key vault is closed")
+            if not rows.concurrent_state:
+                state = rows.state()
             if state is None:
                 return
             kek_version, seq = state

@@ -76,6 +76,8 @@ class Access:
     _refs: dict[str, str]
     _claimed: str | None
     _purpose: Purpose | None
+    # Decrypts the named fields of a node: the codec's own `open`, set by the session.
+    _open: Callable[[Node, Sequence[str]], dict[str, Value]]
 
     # -- the audit steps of a request -------------------------------------------
 
@@ -180,9 +182,6 @@ class Access:
     @property
     def _policy(self) -> Policy:
         return self._b.policy
-
-    def _open(self, node: Node, names: Sequence[str]) -> dict[str, Value]:
-        return self._b.codec.open(node, names)
 
     def _read_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         return self._b.store.get_nodes(ids)

@@ -19,7 +19,7 @@ same name: features never import this module, so there is no import cycle.
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -93,7 +93,8 @@ class Session(Access):
         # cache outlives it (G5).
         backend.begin_request()
         self.principal = principal
-        self.request_id = request_id or secrets.token_hex(16)
+        # 128 random bits, as secrets.token_hex(16) makes them, without its layers.
+        self.request_id = request_id or os.urandom(16).hex()
         self._defer = defer_audit
         self._pending: list[Step] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
@@ -111,7 +112,14 @@ class Session(Access):
         # but a short purpose-like name is recorded as its hash (see _claim).
         self._claimed = claim(purpose)
         self._purpose: Purpose | None = None
-        self._purpose = self._admit(purpose)
+        admitted = self._admit(purpose)
+        self._purpose = admitted
+        # The same, typed as admitted, for the checks every read makes.
+        self._p = admitted
+        self._purpose_id = admitted.id
+        # The codec's open itself rather than a method that calls it: features open
+        # every row they return through it (twenty interactions per 360).
+        self._open = backend.codec.open
 
     @property
     def purpose(self) -> Purpose:
@@ -149,6 +157,12 @@ class Session(Access):
     def _gate(self, action: Action) -> None:
         """Refuse `action` (audited) unless its declaration (pacte.graph.operations)
         admits this principal and purpose: single records, role, then capability."""
+        # An admission depends only on the policy version, role, purpose and action:
+        # once admitted, the same four are admitted again without the checks (a
+        # request gates each of its reads). Refusals are never remembered.
+        key = (self._b.policy.version, self.principal.role, self._purpose_id, action)
+        if key in _ADMITTED:
+            return
         op = OPERATIONS[action]
         if op.single_records:
             self._no_single_records(action)
@@ -162,10 +176,13 @@ class Session(Access):
                 f"{action.replace('.', ' ')} must be requested under a purpose that may "
                 f"{op.capability.replace('_', ' ')}: "
                 + (" or ".join(repr(p) for p in able) or "none in this policy")))
+        if len(_ADMITTED) >= _MAX_NAMES:
+            _ADMITTED.clear()  # bounded; refilled by the next requests
+        _ADMITTED.add(key)
 
     def _may(self, capability: Capability) -> bool:
         """Whether this purpose may do `capability`, as the policy file says."""
-        return self._b.policy.allows(self.purpose.id, capability)
+        return self._b.policy.allows(self._purpose_id, capability)
 
     def _require_role(self, action: str, *roles: str) -> None:
         if self.principal.role not in roles:
@@ -184,11 +201,11 @@ class Session(Access):
 
     def _covered(self, states: Mapping[str, ConsentState]) -> bool:
         # The one rule (pacte.graph.consent.decide): every visibility check asks it.
-        return decide(self._b.policy, self.purpose.id, states).granted
+        return decide(self._b.policy, self._purpose_id, states).granted
 
     def _visible_ids(self, customer_ids: Sequence[str]) -> list[str]:
         """The ids, in order, of customers this purpose may see (opt-in, G3)."""
-        if not self.purpose.needs_consent:
+        if not self._p.needs_consent:
             return list(customer_ids)
         states = self._consent_map(customer_ids)
         return [c for c in customer_ids if self._covered(states[c])]
@@ -219,7 +236,7 @@ class Session(Access):
         absent = next((i for i in ids if i not in nodes), None)
         present = [i for i in ids if i in nodes]
         keep = self._visible_ids(present)
-        if self.purpose.needs_consent:
+        if self._p.needs_consent:
             if absent is not None:
                 self._decoy_read(absent)
             elif len(keep) < len(present):
@@ -262,8 +279,8 @@ class Session(Access):
             return None
         if self.principal.role == Role.AUDITOR:
             return "auditors never receive personal fields"
-        if not self.purpose.may_use(f.category):
-            return f"purpose {self.purpose.id} may not use {f.category}"
+        if not self._p.may_use(f.category):
+            return f"purpose {self._purpose_id} may not use {f.category}"
         return None
 
     def _split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
@@ -273,7 +290,7 @@ class Session(Access):
         # Keyed by the tuple's id for speed (hashing the fields costs ten times more); the
         # entry keeps the tuple itself, so while it is cached its id cannot be reused by
         # another tuple, and the identity check refuses any other tuple all the same.
-        key = (self._b.policy.version, self.principal.role, self.purpose.id, id(fields))
+        key = (self._b.policy.version, self.principal.role, self._purpose_id, id(fields))
         known = _SPLITS.get(key)
         if known is not None and known[0] is fields:
             return known[1]
@@ -295,10 +312,10 @@ class Session(Access):
 
     def _category_ok(self, category: str) -> bool:
         # Depends only on the policy version, role and purpose, like `_split`.
-        key = (self._b.policy.version, self.principal.role, self.purpose.id, category)
+        key = (self._b.policy.version, self.principal.role, self._purpose_id, category)
         ok = _CATEGORY_OK.get(key)
         if ok is None:
-            ok = self.principal.role != Role.AUDITOR and self.purpose.may_use(category)
+            ok = self.principal.role != Role.AUDITOR and self._p.may_use(category)
             if len(_CATEGORY_OK) < _MAX_NAMES:
                 _CATEGORY_OK[key] = ok
         return ok
@@ -362,7 +379,7 @@ class Session(Access):
         needs no consent (the page is then a plain scan; the consenting customers of a
         page are found through their consents, not prefetched). Elsewhere, nothing."""
         store = _scoped(self._b.store)
-        if store is not None and not self.purpose.needs_consent:
+        if store is not None and not self._p.needs_consent:
             store.prefetch_page("Customer", after=after, limit=want, hops=_C360_HOPS[
                 self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
 
@@ -387,19 +404,19 @@ class Session(Access):
 
     def _visible_page(self, after: str | None, want: int) -> list[Node]:
         """Up to `want` visible customers after the id `after`, in id order."""
-        if self.purpose.needs_consent:
+        if self._p.needs_consent:
             return self._consenting_customers(after, want)
         return self._b.store.scan_nodes("Customer", after=after, limit=want)
 
     def _visible_count(self) -> int:
         """How many customers this purpose may see."""
-        if self.purpose.needs_consent:
+        if self._p.needs_consent:
             return len(self._consented_ids())
         return self._b.store.count_nodes().get("Customer", 0)
 
     def _visible_all(self) -> list[str]:
         """The sorted ids of every customer this purpose may see (for projections)."""
-        return self._consented_ids() if self.purpose.needs_consent else self._all_customer_ids()
+        return self._consented_ids() if self._p.needs_consent else self._all_customer_ids()
 
     def _consenting_customers(self, after: str | None, want: int) -> list[Node]:
         """Up to `want` customers after `after`, in id order, that this purpose may see."""
@@ -427,7 +444,7 @@ class Session(Access):
         those and starts the next after them: a page of customers costs a few pages of
         candidates, not every consent of the purpose.
         """
-        purposes = self._b.policy.ancestors(self.purpose.id)
+        purposes = self._b.policy.ancestors(self._purpose_id)
         while True:
             pages = [self._b.store.edge_sources(p, "CONSENTED", after=after, limit=chunk)
                      for p in purposes]
@@ -456,7 +473,7 @@ class Session(Access):
         return found[0]
 
     def _horizon(self) -> int:
-        days = self.purpose.retention_days
+        days = self._p.retention_days
         return self._now_us - days * _DAY_US if days else -(2**62)
 
     # -- the features, bound as methods (pacte.features) ---------------------------
@@ -525,6 +542,8 @@ _CONSENT_BULK = 5000
 _Split = tuple[list[str], tuple[Withheld, ...]]
 _SPLITS: dict[tuple[str, str, str, int], tuple[tuple[Field, ...], _Split]] = {}
 _CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
+# (policy version, role, purpose, action) that `_gate` admitted.
+_ADMITTED: set[tuple[str, str, str, str]] = set()
 _MAX_NAMES = 4096
 
 def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:

@@ -47,15 +47,21 @@ def single(step: Step, ref: Ref) -> dict[str, object]:
 
 def merged(steps: Sequence[Step], ref: Ref) -> dict[str, object]:
     """The record's body for several steps: the union, and each step's difference."""
-    ids = {c for step in steps for c in step.subjects}
-    operations = [_operation(step, ids, ref) for step in steps]
-    # The first step that did not succeed gives the request its outcome.
-    outcome = next((step.outcome for step in steps if step.outcome != "ok"), "ok")
+    # Plain loops: this runs once per request, and generators cost a call per item.
+    ids: set[str] = set()
+    fields: list[str] = []
+    outcome = "ok"
+    for step in steps:
+        ids.update(step.subjects)
+        fields += step.fields
+        # The first step that did not succeed gives the request its outcome.
+        if outcome == "ok" and step.outcome != "ok":
+            outcome = step.outcome
     return {
         "action": "request",
-        "operations": operations,
+        "operations": [_operation(step, ids, ref) for step in steps],
         "subjects": sorted({ref(c) for c in ids}),
-        "fields": names(tuple(f for step in steps for f in step.fields)),
+        "fields": names(tuple(fields)),
         "outcome": outcome,
     }
 
