@@ -20,7 +20,7 @@ from bench.harness import Record, figure, paired, ratio, seeded
 from pacte.clock import from_micros, to_micros
 from pacte.graph.consent import consent_states, decisions
 from pacte.graph.model import NODE_KINDS
-from pacte.graph.store import Cursor, Node, encode_cursor
+from pacte.graph.store import Cursor, Node, encode_cursor, reach
 from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page, ProductView
 from pacte.runtime import Pacte
 
@@ -51,25 +51,19 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
         now = to_micros(rt.now())  # consents are read as of now, as the Session does
         node = store.get_nodes([cid])[cid]
         profile = CustomerView(cid, codec.open(node, _CUSTOMER_FIELDS))
-        had = store.edges(cid, "HAD", limit=21)
-        inodes = store.get_nodes([e.dst for e in had])
-        about = store.edges_many([e.dst for e in had], "ABOUT")
-        views = []
-        for e in had:
-            inode = inodes.get(e.dst)
-            if inode is None:
-                continue
-            topics = about.get(e.dst) or []
-            views.append(InteractionView(
-                e.dst, cid, from_micros(e.at), codec.open(inode, _INTERACTION_FIELDS),
-                topics[0].dst if topics else None, (),
-                encode_cursor(Cursor(e.at, e.id))))
+        # The store reads the door makes: on SQLite one joined statement per list.
+        had = reach(store, cid, "HAD", limit=21, then="ABOUT")
+        views = [InteractionView(e.dst, cid, from_micros(e.at),
+                                 codec.open(inode, _INTERACTION_FIELDS), product, (),
+                                 encode_cursor(Cursor(e.at, e.id)))
+                 for e, inode, product in had if inode is not None]
         interactions = Page(views[:20], views[19].cursor if len(views) >= 20 else (
             views[-1].cursor if views else None), len(views) > 20)
-        bought = store.edges(cid, "BOUGHT")
-        ids = list(dict.fromkeys(e.dst for e in bought))
-        nodes = store.get_nodes(ids)
-        bought_views = [_product(nodes[i]) for i in ids if i in nodes]
+        bought: dict[str, Node] = {}
+        for _, pnode, _ in reach(store, cid, "BOUGHT"):
+            if pnode is not None:
+                bought.setdefault(pnode.id, pnode)
+        bought_views = [_product(n) for n in bought.values()]
         states = consent_states(store.edges(cid, "CONSENTED"), at=now)
         consents = [ConsentView(d.purpose, st.status.value, from_micros(st.at),
                                 None if st.until is None else from_micros(st.until),
