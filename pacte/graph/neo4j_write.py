@@ -207,7 +207,7 @@ def apply(tx: neo4j.ManagedTransaction, p: WritePlan, *, merge: bool = False) ->
 
 # Rows per statement of a batch's puts. The driver encodes a chunk while the server
 # runs the one before, so only the first chunk's encoding waits for the server.
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 
 
 class _Pipeline:
