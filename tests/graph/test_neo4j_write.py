@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pacte.errors import Conflict
+from pacte.errors import Conflict, StorageError
 from pacte.graph import neo4j_write
 from pacte.graph.neo4j_store import Neo4jStore
 from pacte.graph.store import EVENT_INDEX, Edge, IndexEntry, Node, WriteBatch
@@ -86,3 +86,64 @@ def test_an_entry_left_without_its_node_is_merged_on_replay(
                                  index=[IndexEntry("Ingest.row", token, "c_9")]))
     assert neo4j_store.get_nodes(["c_9"])["c_9"].props == {"v": 1}
     assert neo4j_store.lookup("Ingest.row", token) == ["c_9"]
+
+
+# A batch's puts go out in chunks of CHUNK_ROWS rows, each sent before the one before it
+# has run; with 2-row chunks these batches span several statements per kind of row.
+
+def test_a_batch_sent_in_chunks_is_written_whole(neo4j_store: Neo4jStore,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(neo4j_write, "CHUNK_ROWS", 2)
+    nodes = [Node("Customer", f"c_{i}", {"n": i}, owner=f"c_{i}") for i in range(7)]
+    # Edges of later chunks end at nodes of earlier node chunks, and the reverse.
+    edges = [Edge("REFERRED", f"r_{i}", f"c_{6 - i}", f"c_{i}", i) for i in range(6)]
+    index = [IndexEntry("Ingest.row", bytes([i]) * 16, f"c_{i}") for i in range(5)]
+    neo4j_store.write(WriteBatch(nodes=nodes, edges=edges, index=index))
+    assert neo4j_store.count_nodes() == {"Customer": 7}
+    assert neo4j_store.count_edges() == {"REFERRED": 6}
+    assert neo4j_store.get_nodes(["c_5"])["c_5"].props == {"n": 5}
+    assert neo4j_store.lookup("Ingest.row", bytes([4]) * 16) == ["c_4"]
+    # Updated and new nodes, each in chunks, in one batch.
+    neo4j_store.write(WriteBatch(nodes=[Node("Customer", f"c_{i}", {"n": -i})
+                                        for i in range(3, 10)]))
+    assert neo4j_store.count_nodes() == {"Customer": 10}
+    assert neo4j_store.get_nodes(["c_4"])["c_4"].props == {"n": -4}
+
+
+def test_a_missing_endpoint_in_the_last_chunk_undoes_the_whole_batch(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(neo4j_write, "CHUNK_ROWS", 2)
+    nodes = [Node("Customer", f"c_{i}") for i in range(5)]
+    edges = [Edge("REFERRED", f"r_{i}", f"c_{i}", f"c_{i + 1}", i) for i in range(4)]
+    edges.append(Edge("REFERRED", "r_x", "c_0", "c_missing", 9))
+    with pytest.raises(StorageError):
+        neo4j_store.write(WriteBatch(nodes=nodes, edges=edges))
+    assert neo4j_store.count_nodes() == {} and neo4j_store.count_edges() == {}
+
+
+def test_a_conflict_in_a_later_chunk_undoes_the_whole_batch(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(neo4j_write, "CHUNK_ROWS", 2)
+    token = b"\x04" * 32
+    neo4j_store.write(WriteBatch(nodes=[Node("Interaction", "i_0")],
+                                 index=[IndexEntry(EVENT_INDEX, token, "i_0")]))
+    nodes = [Node("Interaction", f"i_{i}") for i in range(1, 6)]
+    # The fifth entry, in the third chunk, records an event id already recorded.
+    index = [IndexEntry(EVENT_INDEX, bytes([i]) * 32, f"i_{i}") for i in range(1, 5)]
+    with pytest.raises(Conflict):
+        neo4j_store.write(WriteBatch(nodes=nodes,
+                                     index=[*index, IndexEntry(EVENT_INDEX, token, "i_5")]))
+    assert neo4j_store.count_nodes() == {"Interaction": 1}
+    assert sum(len(e) for e in neo4j_store.iter_index()) == 1
+
+
+def test_a_value_that_cannot_be_encoded_in_a_later_chunk_undoes_the_whole_batch(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rows are encoded chunk by chunk inside the transaction: a failure there rolls back
+    # the chunks already sent.
+    monkeypatch.setattr(neo4j_write, "CHUNK_ROWS", 2)
+    nodes = [Node("Customer", f"c_{i}") for i in range(4)]
+    nodes.append(Node("Customer", "c_bad", {"v": {1, 2}}))  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        neo4j_store.write(WriteBatch(nodes=nodes))
+    assert neo4j_store.count_nodes() == {}
