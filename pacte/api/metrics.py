@@ -32,8 +32,11 @@ __all__ = ["MetricsMiddleware"]
 class MetricsMiddleware:
     """Counts and times the requests to `/graphql`; answers `GET /metrics`."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, *, purposes: Collection[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, purposes: Collection[str],
+                 graphql: ASGIApp | None = None) -> None:
         self._app = app
+        # What serves `/graphql` (default: `app`, which routes it).
+        self._graphql = graphql or app
         self._metrics = metrics
         self._purposes = frozenset(purposes)
 
@@ -56,7 +59,7 @@ class MetricsMiddleware:
         status = StatusOf(send)
         start = time.perf_counter()
         try:
-            await self._app(scope, receive, status)
+            await self._graphql(scope, receive, status)
         finally:
             # No response started: the app failed, which the client saw as a 500.
             self._metrics.request(purpose=purpose, outcome=str(status.code or 500),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any
 
 import pytest
 
@@ -298,3 +300,39 @@ def test_cors_is_off_by_default_and_configurable(world: World) -> None:
         assert r.headers["access-control-allow-origin"] == "https://crm.example.com"
     finally:
         open_.close()
+
+
+@pytest.mark.parametrize("cors", [(), ("https://crm.example.com",)])
+def test_graphql_is_served_by_its_endpoint_on_either_path(world: World,
+                                                          cors: tuple[str, ...]) -> None:
+    """Without CORS, `/graphql` skips starlette's router; with it, the route serves it."""
+    from pacte.api import create_app
+
+    client = Api(create_app(world.rt, cors_origins=list(cors)))
+    r = client.post("{ __typename }", key=world.keys["app"], purpose="service")
+    assert r.status_code == 200 and r.json() == {"data": {"__typename": "Query"}}
+    assert r.headers["x-request-id"] and r.headers["cache-control"] == "no-store"
+    assert client.request("PUT", json={}).status_code == 405
+    client.close()
+
+
+def test_an_endpoint_failing_unexpectedly_is_a_500_with_no_data(
+        world: World, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """On the direct path starlette's error middleware is not there to answer: the
+    endpoint's own wrapper does, logged and counted."""
+    from pacte.api import create_app
+    from pacte.api.app import GraphQLEndpoint
+
+    async def handle(self: GraphQLEndpoint, request: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(GraphQLEndpoint, "handle", handle)
+    client = Api(create_app(world.rt))
+    with caplog.at_level(logging.ERROR):
+        r = client.post("{ __typename }", key=world.keys["app"], purpose="service")
+    assert r.status_code == 500 and r.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert "data" not in r.json() and "boom" not in r.text
+    assert any("RuntimeError" in m and "endpoint" in m for m in caplog.messages)
+    assert 'outcome="500"} 1' in client.request("GET", "/metrics").text
+    client.close()
