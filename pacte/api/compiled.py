@@ -84,6 +84,10 @@ __all__ = ["CompiledExecutor"]
 _MISSING = object()
 _NO_VARIABLES = VariableValues({}, {})
 
+# Values of these types are never awaitable: told apart without a call (strawberry's
+# `optimized_is_awaitable` looks the same types up, one frame deeper, 150 times a 360).
+_SYNC = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
 # How a step reads its value.
 _ATTR_LEAF = 0   # a plain attribute holding a scalar or enum
 _TYPENAME = 1    # `__typename`: the parent type's name
@@ -119,14 +123,16 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "key", "kind",
-                 "leaf", "names", "nodes", "non_null", "resolve", "shape", "typename")
+    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "getter", "key",
+                 "kind", "leaf", "name", "names", "nodes", "non_null", "resolve", "shape",
+                 "typename")
 
     def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
         self.key = key
         self.kind = kind
         self.fdl = fdl
         self.nodes: list[FieldNode] = [d.node for d in fdl]
+        self.name = self.nodes[0].name.value
         self.field: GraphQLField | None = None
         self.attr = ""
         self.leaf: GraphQLLeafType | None = None
@@ -140,11 +146,45 @@ class Step:
         self.resolve: Callable[..., Any] | None = None
         # What `resolve` amounts to, in one call (source, info, arguments), if known.
         self.call: Direct | None = None
+        # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
+        self.getter = ""
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
 
 
 Direct = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+
+
+class _Site:
+    """Where a field read by a bare `getattr` is completed: what its resolve info would
+    be made of, made only if completion asks for it (an `is_type_of`, an error message,
+    a value graphql-core completes), instead of for every such field."""
+
+    __slots__ = ("built", "executor", "field_name", "parent_type", "path", "step")
+
+    def __init__(self, executor: CompiledExecutor, step: Step, parent: GraphQLObjectType,
+                 path: Path) -> None:
+        self.executor = executor
+        self.step = step
+        self.parent_type = parent
+        self.field_name = step.name
+        self.path = path
+        self.built: GraphQLResolveInfo[Any] | None = None
+
+    def get(self) -> GraphQLResolveInfo[Any]:
+        if self.built is None:
+            step = self.step
+            assert step.field is not None
+            self.built = self.executor.build_resolve_info(step.field, step.nodes,
+                                                          self.parent_type, self.path)
+        return self.built
+
+
+Info = GraphQLResolveInfo[Any] | _Site
+
+
+def _real(info: Info) -> GraphQLResolveInfo[Any]:
+    return info.get() if isinstance(info, _Site) else info
 
 
 def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
@@ -284,6 +324,10 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step.field = field
     step.resolve = field.resolve or default_resolver
     step.call = _direct(field, schema)
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if step.call is not None and isinstance(definition, StrawberryField) \
+            and definition.base_resolver is None:
+        step.getter = definition.python_name  # `_direct` made it strawberry's getattr
     step.shape = Shape(field.type, fdl)
     if not _has_variable(node):
         try:
@@ -451,7 +495,7 @@ class CompiledExecutor(PlainFieldExecutor):
                     result = self._resolve(step, parent, source,
                                            Path(path, step.key, parent.name))
                 results[step.key] = result
-                if self.is_awaitable(result):
+                if type(result) not in _SYNC and self.is_awaitable(result):
                     if awaiting is None:
                         awaiting = []
                     awaiting.append(step.key)
@@ -476,22 +520,28 @@ class CompiledExecutor(PlainFieldExecutor):
         """graphql-core's execute_field, with the lookups done beforehand."""
         field = step.field
         assert field is not None and step.shape is not None and step.resolve is not None
-        info = self.build_resolve_info(field, step.nodes, parent, path)
+        info: Info
         try:
-            args = step.args
-            if args is None:
-                first = step.fdl[0]
-                args = get_argument_values(field, first.node, self.variable_values,
-                                           first.fragment_variable_values,
-                                           self.hide_suggestions)
-            result = step.call(source, info, args) if step.call is not None \
-                else step.resolve(source, info, **args)
-            if self.is_awaitable(result):
+            if step.getter:
+                # strawberry's default resolver: the attribute, and no resolve info.
+                info = _Site(self, step, parent, path)
+                result = getattr(source, step.getter)
+            else:
+                info = self.build_resolve_info(field, step.nodes, parent, path)
+                args = step.args
+                if args is None:
+                    first = step.fdl[0]
+                    args = get_argument_values(field, first.node, self.variable_values,
+                                               first.fragment_variable_values,
+                                               self.hide_suggestions)
+                result = step.call(source, info, args) if step.call is not None \
+                    else step.resolve(source, info, **args)
+            if type(result) not in _SYNC and self.is_awaitable(result):
                 if iscoroutine(result):
                     self._coroutines.append(result)
                 return self._complete_awaited(step, info, path, result)
             completed = self._complete(step.shape, info, path, result)
-            if self.is_awaitable(completed):
+            if type(completed) not in _SYNC and self.is_awaitable(completed):
                 async def await_completed() -> Any:
                     try:
                         return await completed
@@ -504,7 +554,7 @@ class CompiledExecutor(PlainFieldExecutor):
             return None
         return completed
 
-    async def _complete_awaited(self, step: Step, info: Any, path: Path,
+    async def _complete_awaited(self, step: Step, info: Info, path: Path,
                                 result: Awaitable[Any]) -> Any:
         """graphql-core's complete_awaitable_value (there is no abort signal here)."""
         assert step.shape is not None and step.field is not None
@@ -517,7 +567,7 @@ class CompiledExecutor(PlainFieldExecutor):
             completed = None
         return completed
 
-    def _complete(self, shape: Shape, info: Any, path: Path, result: Any) -> Any:
+    def _complete(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
         """graphql-core's complete_value, for a shape known beforehand."""
         if isinstance(result, Exception):
             raise result
@@ -532,13 +582,14 @@ class CompiledExecutor(PlainFieldExecutor):
             return None
         if kind == Shape.LEAF:
             return self.complete_leaf_value(shape.type, result)  # type: ignore[arg-type]
+        # Past here, graphql-core's code and `is_type_of` get the resolve info itself.
         if kind == Shape.OBJECT:
             object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
             if object_type.is_type_of:
-                is_type_of = object_type.is_type_of(result, info)
+                is_type_of = object_type.is_type_of(result, _real(info))
                 if self.is_awaitable(is_type_of):
-                    return self.complete_object_value(object_type, shape.fdl, info, path,
-                                                      result, None)
+                    return self.complete_object_value(object_type, shape.fdl, _real(info),
+                                                      path, result, None)
                 if not is_type_of:
                     raise invalid_return_type_error(object_type, result, shape.fdl)
             plan = shape.plan
@@ -547,9 +598,9 @@ class CompiledExecutor(PlainFieldExecutor):
             return self._object(plan, result, path)
         if kind == Shape.LIST and isinstance(result, list | tuple):
             return self._list(shape, info, path, result)
-        return self.complete_value(shape.type, shape.fdl, info, path, result, None)
+        return self.complete_value(shape.type, shape.fdl, _real(info), path, result, None)
 
-    def _list(self, shape: Shape, info: Any, path: Path,
+    def _list(self, shape: Shape, info: Info, path: Path,
               items: list[Any] | tuple[Any, ...]) -> Any:
         """graphql-core's complete_iterable_value, for a list or tuple."""
         inner = shape.inner
@@ -561,9 +612,9 @@ class CompiledExecutor(PlainFieldExecutor):
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
             item_path = path.add_key(index, None)
-            if is_awaitable(item):
+            if type(item) not in _SYNC and is_awaitable(item):
                 completed.append(self.complete_awaitable_list_item_value(
-                    item, item_type, fdl, info, item_path, None))
+                    item, item_type, fdl, _real(info), item_path, None))
             else:
                 try:
                     value = self._complete(inner, info, item_path, item)
@@ -571,7 +622,7 @@ class CompiledExecutor(PlainFieldExecutor):
                     self.handle_field_error(raw_error, item_type, fdl, item_path)
                     completed.append(None)
                     continue
-                if not is_awaitable(value):
+                if type(value) in _SYNC or not is_awaitable(value):
                     completed.append(value)
                     continue
                 completed.append(self._await_item(value, item_type, fdl, item_path))
