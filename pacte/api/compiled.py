@@ -138,9 +138,10 @@ class Step:
         self.leaf: GraphQLLeafType | None = None
         # Values of this exact Python type are their own output (str for String/ID).
         self.as_is: type | None = None
-        # An enum's members and their GraphQL names, as its output coercion finds them.
+        # An enum's members (by their Python name: an Enum hashes in Python, a str in C)
+        # and their GraphQL names, as its output coercion finds them.
         self.enum: type | None = None
-        self.names: dict[Any, str] = {}
+        self.names: dict[str, str] = {}
         self.non_null = False
         self.typename = ""
         self.resolve: Callable[..., Any] | None = None
@@ -286,15 +287,15 @@ def _has_variable(node: FieldNode) -> bool:
 _AS_IS: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
-def _enum_names(enum: CustomGraphQLEnumType) -> dict[Any, str]:
-    """What strawberry's enum coercion returns for each member: the first name whose
-    value equals the member's."""
-    names: dict[Any, str] = {}
+def _enum_names(enum: CustomGraphQLEnumType) -> dict[str, str]:
+    """What strawberry's enum coercion returns for each member, by the member's name:
+    the first GraphQL name whose value equals the member's."""
+    names: dict[str, str] = {}
     member: Any
     for member in enum.wrapped_cls:
         name = next((n for n, v in enum.values.items() if member.value == v.value), None)
         if name is not None:
-            names[member] = name
+            names[member._name_] = name
     return names
 
 
@@ -464,14 +465,16 @@ class CompiledExecutor(PlainFieldExecutor):
             for step in plan.steps:
                 kind = step.kind
                 if kind == _ATTR_LEAF:
-                    value = getattr(source, step.attr, _MISSING)
+                    value: Any = getattr(source, step.attr, _MISSING)
                     vtype = type(value)
                     if vtype is step.as_is:
                         results[step.key] = value
                         continue
-                    if vtype is step.enum and value in step.names:
-                        results[step.key] = step.names[value]
-                        continue
+                    if vtype is step.enum:
+                        name = step.names.get(value._name_)
+                        if name is not None:
+                            results[step.key] = name
+                            continue
                     if value is None:
                         if not step.non_null:
                             results[step.key] = None
@@ -569,10 +572,9 @@ class CompiledExecutor(PlainFieldExecutor):
 
     def _complete(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
         """graphql-core's complete_value, for a shape known beforehand."""
-        if isinstance(result, Exception):
-            raise result
         kind = shape.kind
         if kind == Shape.NON_NULL:
+            # The inner completion raises an exception value first, as graphql-core does.
             completed = self._complete(shape.inner, info, path, result)  # type: ignore[arg-type]
             if completed is None:
                 raise TypeError("Cannot return null for non-nullable field"
@@ -580,6 +582,8 @@ class CompiledExecutor(PlainFieldExecutor):
             return completed
         if result is None or result is Undefined:
             return None
+        if isinstance(result, Exception):
+            raise result
         if kind == Shape.LEAF:
             return self.complete_leaf_value(shape.type, result)  # type: ignore[arg-type]
         # Past here, graphql-core's code and `is_type_of` get the resolve info itself.
@@ -587,7 +591,7 @@ class CompiledExecutor(PlainFieldExecutor):
             object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
             if object_type.is_type_of:
                 is_type_of = object_type.is_type_of(result, _real(info))
-                if self.is_awaitable(is_type_of):
+                if type(is_type_of) is not bool and self.is_awaitable(is_type_of):
                     return self.complete_object_value(object_type, shape.fdl, _real(info),
                                                       path, result, None)
                 if not is_type_of:

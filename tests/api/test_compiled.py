@@ -400,6 +400,21 @@ class Holder:
     soon: Leaf | None
 
 
+@strawberry.enum
+class Mood(enum.Enum):
+    HAPPY = "happy"
+    GLAD = "happy"  # an alias: the same member as HAPPY
+    SAD = 2
+
+
+@strawberry.type
+class Tagged:
+    # Enum attributes: members go by a table made at plan time, anything else through
+    # the enum's output coercion.
+    mood: Mood
+    kind: Kind | None
+
+
 @strawberry.type
 class EdgeQuery:
     @strawberry.field
@@ -436,6 +451,14 @@ class EdgeQuery:
         ]
 
     @strawberry.field
+    def tagged(self) -> list[Tagged | None]:
+        return [Tagged(mood=Mood.HAPPY, kind=Kind.B), Tagged(mood=Mood.GLAD, kind=None),
+                Tagged(mood=Mood.SAD, kind="a"),  # type: ignore[arg-type]
+                Tagged(mood=Kind.A, kind=Mood.SAD),  # type: ignore[arg-type]
+                Tagged(mood="sad", kind="zz"),  # type: ignore[arg-type]
+                Tagged(mood=None, kind=Kind.A)]  # type: ignore[arg-type]
+
+    @strawberry.field
     def strict_box(self) -> Box:
         return _bad(label=7)  # type: ignore[no-any-return]
 
@@ -464,6 +487,7 @@ EDGE_QUERIES = [
     "{ holders { leaf { name ... on Other { flag } } held { name } s: strict { name } } }",
     "{ holders { many { name strict } } waiting { many { name strict } soon { name } } }",
     "{ holders { held { __typename name } many { __typename } } }",
+    "{ tagged { mood kind } }",
 ]
 
 
