@@ -123,9 +123,9 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "getter", "key",
-                 "kind", "leaf", "name", "names", "nodes", "non_null", "resolve", "shape",
-                 "typename")
+    __slots__ = ("args", "as_is", "attr", "call", "cls", "enum", "fdl", "field", "getter",
+                 "key", "kind", "leaf", "name", "names", "nodes", "non_null", "object",
+                 "resolve", "shape", "typename")
 
     def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
         self.key = key
@@ -149,6 +149,10 @@ class Step:
         self.call: Direct | None = None
         # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
         self.getter = ""
+        # With `getter`: the class whose instances are completed as objects of the field's
+        # type at once (its `object` shape; the type has no `is_type_of` to ask).
+        self.cls: type | None = None
+        self.object: Shape | None = None
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
 
@@ -325,11 +329,16 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step.field = field
     step.resolve = field.resolve or default_resolver
     step.call = _direct(field, schema)
+    step.shape = whole = Shape(field.type, fdl)
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if step.call is not None and isinstance(definition, StrawberryField) \
             and definition.base_resolver is None:
         step.getter = definition.python_name  # `_direct` made it strawberry's getattr
-    step.shape = Shape(field.type, fdl)
+        shape = whole.inner if whole.kind == Shape.NON_NULL else whole
+        assert shape is not None
+        origin = _origin(shape.type) if shape.kind == Shape.OBJECT else None
+        if origin is not None:
+            step.cls, step.object = origin, shape
     if not _has_variable(node):
         try:
             step.args = get_argument_values(field, node, _NO_VARIABLES) \
@@ -337,6 +346,18 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
         except GraphQLError:
             step.args = None  # reported by graphql-core's code at execution
     return step
+
+
+def _origin(type_: GraphQLOutputType) -> type | None:
+    """The Python class of a strawberry object type whose instances need no check: not
+    an exception, not awaitable, and no `is_type_of` to call."""
+    assert isinstance(type_, GraphQLObjectType)
+    definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    origin = getattr(definition, "origin", None)
+    if type_.is_type_of is not None or not isinstance(origin, type) \
+            or issubclass(origin, BaseException) or hasattr(origin, "__await__"):
+        return None
+    return origin
 
 
 def _compilable(operation: OperationDefinitionNode,
@@ -527,8 +548,20 @@ class CompiledExecutor(PlainFieldExecutor):
         try:
             if step.getter:
                 # strawberry's default resolver: the attribute, and no resolve info.
-                info = _Site(self, step, parent, path)
                 result = getattr(source, step.getter)
+                if type(result) is step.cls:
+                    # An object of the field's type: what `_complete` comes to, at once.
+                    shape = step.object
+                    assert shape is not None
+                    plan = shape.plan
+                    if plan is None:
+                        plan = shape.plan = self._plan_of(shape.type,  # type: ignore[arg-type]
+                                                          shape.fdl)
+                    completed = self._object(plan, result, path)
+                    if type(completed) is dict:
+                        return completed
+                    return self._await_completed(step, path, completed)
+                info = _Site(self, step, parent, path)
             else:
                 info = self.build_resolve_info(field, step.nodes, parent, path)
                 args = step.args
@@ -545,17 +578,20 @@ class CompiledExecutor(PlainFieldExecutor):
                 return self._complete_awaited(step, info, path, result)
             completed = self._complete(step.shape, info, path, result)
             if type(completed) not in _SYNC and self.is_awaitable(completed):
-                async def await_completed() -> Any:
-                    try:
-                        return await completed
-                    except Exception as raw_error:
-                        self.handle_field_error(raw_error, field.type, step.fdl, path)
-                        return None
-                return await_completed()
+                return self._await_completed(step, path, completed)
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, step.fdl, path)
             return None
         return completed
+
+    async def _await_completed(self, step: Step, path: Path, completed: Awaitable[Any]
+                               ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            assert step.field is not None
+            self.handle_field_error(raw_error, step.field.type, step.fdl, path)
+            return None
 
     async def _complete_awaited(self, step: Step, info: Info, path: Path,
                                 result: Awaitable[Any]) -> Any:

@@ -415,6 +415,18 @@ class Tagged:
     kind: Kind | None
 
 
+class SubBox(Box):
+    pass
+
+
+@strawberry.type
+class Wrapper:
+    # Object fields without resolver, of a type with no is_type_of: an instance of the
+    # type's class is completed at once; anything else as graphql-core would.
+    box: Box
+    maybe: Box | None
+
+
 @strawberry.type
 class EdgeQuery:
     @strawberry.field
@@ -459,6 +471,14 @@ class EdgeQuery:
                 Tagged(mood=None, kind=Kind.A)]  # type: ignore[arg-type]
 
     @strawberry.field
+    def wrappers(self) -> list[Wrapper | None]:
+        return [Wrapper(box=Box(label="a"), maybe=None),
+                Wrapper(box=SubBox(label="sub"), maybe=Box(label="b")),
+                Wrapper(box=_bad(label=7), maybe=_bad(label=None)),
+                Wrapper(box=None, maybe=Box(label="c")),  # type: ignore[arg-type]
+                _bad(box=Box(label="d"))]
+
+    @strawberry.field
     def strict_box(self) -> Box:
         return _bad(label=7)  # type: ignore[no-any-return]
 
@@ -488,6 +508,9 @@ EDGE_QUERIES = [
     "{ holders { many { name strict } } waiting { many { name strict } soon { name } } }",
     "{ holders { held { __typename name } many { __typename } } }",
     "{ tagged { mood kind } }",
+    "{ wrappers { box { label later } maybe { label l: later(n: 1) } } }",
+    "{ wrappers { box { label raisesStrict } maybe { raises laterFails { name } } } }",
+    "{ wrappers { maybe { label strictLeaves { name } } box { __typename } } }",
 ]
 
 
