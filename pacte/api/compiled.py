@@ -16,6 +16,13 @@ resolver with its literal arguments coerced in advance) and, for an object or a
 list, the plan of its sub-selection, made at first use. A request then runs a tight
 loop over those steps.
 
+What each step is, decided at plan time, saves per request what graphql-core decides
+per field: an enum attribute goes through a table of its members' GraphQL names; a
+field strawberry resolves with a bare `getattr` (`edges`, `node`, `pageInfo`) is read
+with no resolve info, which is built only if completion asks for one (`_Site`), and an
+object of the field's own class (a type with no `is_type_of`) goes straight to its
+plan; values of builtin types are never asked whether they are awaitable.
+
 Where the outcome is not plainly a value it runs graphql-core's own code on the
 spot, so that errors, their paths and locations, and how a null climbs to the nearest
 nullable field stay exactly graphql-core's: a resolver that raises or returns an
