@@ -16,6 +16,13 @@ resolver with its literal arguments coerced in advance) and, for an object or a
 list, the plan of its sub-selection, made at first use. A request then runs a tight
 loop over those steps.
 
+What each step is, decided at plan time, saves per request what graphql-core decides
+per field: an enum attribute goes through a table of its members' GraphQL names; a
+field strawberry resolves with a bare `getattr` (`edges`, `node`, `pageInfo`) is read
+with no resolve info, which is built only if completion asks for one (`_Site`), and an
+object of the field's own class (a type with no `is_type_of`) goes straight to its
+plan; values of builtin types are never asked whether they are awaitable.
+
 Where the outcome is not plainly a value it runs graphql-core's own code on the
 spot, so that errors, their paths and locations, and how a null climbs to the nearest
 nullable field stay exactly graphql-core's: a resolver that raises or returns an
@@ -84,6 +91,10 @@ __all__ = ["CompiledExecutor"]
 _MISSING = object()
 _NO_VARIABLES = VariableValues({}, {})
 
+# Values of these types are never awaitable: told apart without a call (strawberry's
+# `optimized_is_awaitable` looks the same types up, one frame deeper, 150 times a 360).
+_SYNC = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
+
 # How a step reads its value.
 _ATTR_LEAF = 0   # a plain attribute holding a scalar or enum
 _TYPENAME = 1    # `__typename`: the parent type's name
@@ -119,32 +130,73 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "key", "kind",
-                 "leaf", "names", "nodes", "non_null", "resolve", "shape", "typename")
+    __slots__ = ("args", "as_is", "attr", "call", "cls", "enum", "fdl", "field", "getter",
+                 "key", "kind", "leaf", "name", "names", "nodes", "non_null", "object",
+                 "resolve", "shape", "typename")
 
     def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
         self.key = key
         self.kind = kind
         self.fdl = fdl
         self.nodes: list[FieldNode] = [d.node for d in fdl]
+        self.name = self.nodes[0].name.value
         self.field: GraphQLField | None = None
         self.attr = ""
         self.leaf: GraphQLLeafType | None = None
         # Values of this exact Python type are their own output (str for String/ID).
         self.as_is: type | None = None
-        # An enum's members and their GraphQL names, as its output coercion finds them.
+        # An enum's members (by their Python name: an Enum hashes in Python, a str in C)
+        # and their GraphQL names, as its output coercion finds them.
         self.enum: type | None = None
-        self.names: dict[Any, str] = {}
+        self.names: dict[str, str] = {}
         self.non_null = False
         self.typename = ""
         self.resolve: Callable[..., Any] | None = None
         # What `resolve` amounts to, in one call (source, info, arguments), if known.
         self.call: Direct | None = None
+        # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
+        self.getter = ""
+        # With `getter`: the class whose instances are completed as objects of the field's
+        # type at once (its `object` shape; the type has no `is_type_of` to ask).
+        self.cls: type | None = None
+        self.object: Shape | None = None
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
 
 
 Direct = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+
+
+class _Site:
+    """Where a field read by a bare `getattr` is completed: what its resolve info would
+    be made of, made only if completion asks for it (an `is_type_of`, an error message,
+    a value graphql-core completes), instead of for every such field."""
+
+    __slots__ = ("built", "executor", "field_name", "parent_type", "path", "step")
+
+    def __init__(self, executor: CompiledExecutor, step: Step, parent: GraphQLObjectType,
+                 path: Path) -> None:
+        self.executor = executor
+        self.step = step
+        self.parent_type = parent
+        self.field_name = step.name
+        self.path = path
+        self.built: GraphQLResolveInfo[Any] | None = None
+
+    def get(self) -> GraphQLResolveInfo[Any]:
+        if self.built is None:
+            step = self.step
+            assert step.field is not None
+            self.built = self.executor.build_resolve_info(step.field, step.nodes,
+                                                          self.parent_type, self.path)
+        return self.built
+
+
+Info = GraphQLResolveInfo[Any] | _Site
+
+
+def _real(info: Info) -> GraphQLResolveInfo[Any]:
+    return info.get() if isinstance(info, _Site) else info
 
 
 def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
@@ -246,15 +298,15 @@ def _has_variable(node: FieldNode) -> bool:
 _AS_IS: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
 
 
-def _enum_names(enum: CustomGraphQLEnumType) -> dict[Any, str]:
-    """What strawberry's enum coercion returns for each member: the first name whose
-    value equals the member's."""
-    names: dict[Any, str] = {}
+def _enum_names(enum: CustomGraphQLEnumType) -> dict[str, str]:
+    """What strawberry's enum coercion returns for each member, by the member's name:
+    the first GraphQL name whose value equals the member's."""
+    names: dict[str, str] = {}
     member: Any
     for member in enum.wrapped_cls:
         name = next((n for n, v in enum.values.items() if member.value == v.value), None)
         if name is not None:
-            names[member] = name
+            names[member._name_] = name
     return names
 
 
@@ -284,7 +336,16 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step.field = field
     step.resolve = field.resolve or default_resolver
     step.call = _direct(field, schema)
-    step.shape = Shape(field.type, fdl)
+    step.shape = whole = Shape(field.type, fdl)
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if step.call is not None and isinstance(definition, StrawberryField) \
+            and definition.base_resolver is None:
+        step.getter = definition.python_name  # `_direct` made it strawberry's getattr
+        shape = whole.inner if whole.kind == Shape.NON_NULL else whole
+        assert shape is not None
+        origin = _origin(shape.type) if shape.kind == Shape.OBJECT else None
+        if origin is not None:
+            step.cls, step.object = origin, shape
     if not _has_variable(node):
         try:
             step.args = get_argument_values(field, node, _NO_VARIABLES) \
@@ -292,6 +353,18 @@ def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
         except GraphQLError:
             step.args = None  # reported by graphql-core's code at execution
     return step
+
+
+def _origin(type_: GraphQLOutputType) -> type | None:
+    """The Python class of a strawberry object type whose instances need no check: not
+    an exception, not awaitable, and no `is_type_of` to call."""
+    assert isinstance(type_, GraphQLObjectType)
+    definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    origin = getattr(definition, "origin", None)
+    if type_.is_type_of is not None or not isinstance(origin, type) \
+            or issubclass(origin, BaseException) or hasattr(origin, "__await__"):
+        return None
+    return origin
 
 
 def _compilable(operation: OperationDefinitionNode,
@@ -420,14 +493,16 @@ class CompiledExecutor(PlainFieldExecutor):
             for step in plan.steps:
                 kind = step.kind
                 if kind == _ATTR_LEAF:
-                    value = getattr(source, step.attr, _MISSING)
+                    value: Any = getattr(source, step.attr, _MISSING)
                     vtype = type(value)
                     if vtype is step.as_is:
                         results[step.key] = value
                         continue
-                    if vtype is step.enum and value in step.names:
-                        results[step.key] = step.names[value]
-                        continue
+                    if vtype is step.enum:
+                        name = step.names.get(value._name_)
+                        if name is not None:
+                            results[step.key] = name
+                            continue
                     if value is None:
                         if not step.non_null:
                             results[step.key] = None
@@ -451,7 +526,7 @@ class CompiledExecutor(PlainFieldExecutor):
                     result = self._resolve(step, parent, source,
                                            Path(path, step.key, parent.name))
                 results[step.key] = result
-                if self.is_awaitable(result):
+                if type(result) not in _SYNC and self.is_awaitable(result):
                     if awaiting is None:
                         awaiting = []
                     awaiting.append(step.key)
@@ -476,35 +551,56 @@ class CompiledExecutor(PlainFieldExecutor):
         """graphql-core's execute_field, with the lookups done beforehand."""
         field = step.field
         assert field is not None and step.shape is not None and step.resolve is not None
-        info = self.build_resolve_info(field, step.nodes, parent, path)
+        info: Info
         try:
-            args = step.args
-            if args is None:
-                first = step.fdl[0]
-                args = get_argument_values(field, first.node, self.variable_values,
-                                           first.fragment_variable_values,
-                                           self.hide_suggestions)
-            result = step.call(source, info, args) if step.call is not None \
-                else step.resolve(source, info, **args)
-            if self.is_awaitable(result):
+            if step.getter:
+                # strawberry's default resolver: the attribute, and no resolve info.
+                result = getattr(source, step.getter)
+                if type(result) is step.cls:
+                    # An object of the field's type: what `_complete` comes to, at once.
+                    shape = step.object
+                    assert shape is not None
+                    plan = shape.plan
+                    if plan is None:
+                        plan = shape.plan = self._plan_of(shape.type,  # type: ignore[arg-type]
+                                                          shape.fdl)
+                    completed = self._object(plan, result, path)
+                    if type(completed) is dict:
+                        return completed
+                    return self._await_completed(step, path, completed)
+                info = _Site(self, step, parent, path)
+            else:
+                info = self.build_resolve_info(field, step.nodes, parent, path)
+                args = step.args
+                if args is None:
+                    first = step.fdl[0]
+                    args = get_argument_values(field, first.node, self.variable_values,
+                                               first.fragment_variable_values,
+                                               self.hide_suggestions)
+                result = step.call(source, info, args) if step.call is not None \
+                    else step.resolve(source, info, **args)
+            if type(result) not in _SYNC and self.is_awaitable(result):
                 if iscoroutine(result):
                     self._coroutines.append(result)
                 return self._complete_awaited(step, info, path, result)
             completed = self._complete(step.shape, info, path, result)
-            if self.is_awaitable(completed):
-                async def await_completed() -> Any:
-                    try:
-                        return await completed
-                    except Exception as raw_error:
-                        self.handle_field_error(raw_error, field.type, step.fdl, path)
-                        return None
-                return await_completed()
+            if type(completed) not in _SYNC and self.is_awaitable(completed):
+                return self._await_completed(step, path, completed)
         except Exception as raw_error:
             self.handle_field_error(raw_error, field.type, step.fdl, path)
             return None
         return completed
 
-    async def _complete_awaited(self, step: Step, info: Any, path: Path,
+    async def _await_completed(self, step: Step, path: Path, completed: Awaitable[Any]
+                               ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            assert step.field is not None
+            self.handle_field_error(raw_error, step.field.type, step.fdl, path)
+            return None
+
+    async def _complete_awaited(self, step: Step, info: Info, path: Path,
                                 result: Awaitable[Any]) -> Any:
         """graphql-core's complete_awaitable_value (there is no abort signal here)."""
         assert step.shape is not None and step.field is not None
@@ -517,12 +613,11 @@ class CompiledExecutor(PlainFieldExecutor):
             completed = None
         return completed
 
-    def _complete(self, shape: Shape, info: Any, path: Path, result: Any) -> Any:
+    def _complete(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
         """graphql-core's complete_value, for a shape known beforehand."""
-        if isinstance(result, Exception):
-            raise result
         kind = shape.kind
         if kind == Shape.NON_NULL:
+            # The inner completion raises an exception value first, as graphql-core does.
             completed = self._complete(shape.inner, info, path, result)  # type: ignore[arg-type]
             if completed is None:
                 raise TypeError("Cannot return null for non-nullable field"
@@ -530,15 +625,18 @@ class CompiledExecutor(PlainFieldExecutor):
             return completed
         if result is None or result is Undefined:
             return None
+        if isinstance(result, Exception):
+            raise result
         if kind == Shape.LEAF:
             return self.complete_leaf_value(shape.type, result)  # type: ignore[arg-type]
+        # Past here, graphql-core's code and `is_type_of` get the resolve info itself.
         if kind == Shape.OBJECT:
             object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
             if object_type.is_type_of:
-                is_type_of = object_type.is_type_of(result, info)
-                if self.is_awaitable(is_type_of):
-                    return self.complete_object_value(object_type, shape.fdl, info, path,
-                                                      result, None)
+                is_type_of = object_type.is_type_of(result, _real(info))
+                if type(is_type_of) is not bool and self.is_awaitable(is_type_of):
+                    return self.complete_object_value(object_type, shape.fdl, _real(info),
+                                                      path, result, None)
                 if not is_type_of:
                     raise invalid_return_type_error(object_type, result, shape.fdl)
             plan = shape.plan
@@ -547,9 +645,9 @@ class CompiledExecutor(PlainFieldExecutor):
             return self._object(plan, result, path)
         if kind == Shape.LIST and isinstance(result, list | tuple):
             return self._list(shape, info, path, result)
-        return self.complete_value(shape.type, shape.fdl, info, path, result, None)
+        return self.complete_value(shape.type, shape.fdl, _real(info), path, result, None)
 
-    def _list(self, shape: Shape, info: Any, path: Path,
+    def _list(self, shape: Shape, info: Info, path: Path,
               items: list[Any] | tuple[Any, ...]) -> Any:
         """graphql-core's complete_iterable_value, for a list or tuple."""
         inner = shape.inner
@@ -561,9 +659,9 @@ class CompiledExecutor(PlainFieldExecutor):
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
             item_path = path.add_key(index, None)
-            if is_awaitable(item):
+            if type(item) not in _SYNC and is_awaitable(item):
                 completed.append(self.complete_awaitable_list_item_value(
-                    item, item_type, fdl, info, item_path, None))
+                    item, item_type, fdl, _real(info), item_path, None))
             else:
                 try:
                     value = self._complete(inner, info, item_path, item)
@@ -571,7 +669,7 @@ class CompiledExecutor(PlainFieldExecutor):
                     self.handle_field_error(raw_error, item_type, fdl, item_path)
                     completed.append(None)
                     continue
-                if not is_awaitable(value):
+                if type(value) in _SYNC or not is_awaitable(value):
                     completed.append(value)
                     continue
                 completed.append(self._await_item(value, item_type, fdl, item_path))

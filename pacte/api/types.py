@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from enum import Enum
+from typing import Any, TypeVar, cast
 
 import strawberry
 from graphql import (
@@ -63,6 +64,9 @@ __all__ = [
     "customer_fields",
     "interaction_fields",
 ]
+
+
+E = TypeVar("E", bound=Enum)
 
 
 def camel(name: str) -> str:
@@ -198,6 +202,15 @@ class Product(Node):
                    category=view.category, price=view.price)
 
 
+_STATUSES = {m.value: m for m in ConsentStatus}
+
+
+def _status(value: str) -> ConsentStatus:
+    """`ConsentStatus(value)` (which raises on an unknown status), by a dict lookup."""
+    member = _STATUSES.get(value)
+    return member if member is not None else ConsentStatus(value)
+
+
 @strawberry.type(description="A customer's consent to a purpose: the latest explicit choice "
                              "on it or on an ancestor decides.")
 class Consent:
@@ -212,7 +225,7 @@ class Consent:
 
     @classmethod
     def from_view(cls, view: ConsentView) -> Consent:
-        return cls(purpose=view.purpose, status=ConsentStatus(view.status), at=view.at,
+        return cls(purpose=view.purpose, status=_status(view.status), at=view.at,
                    until=view.until,
                    source=view.source, policy_version=view.policy_version,
                    decided_by=view.decided_by)
@@ -232,7 +245,7 @@ class ConsentChange:
     @classmethod
     def from_view(cls, view: ConsentChangeView) -> ConsentChange:
         r = view.recorded
-        return cls(purpose=r.purpose, status=ConsentStatus(r.status), at=r.at, until=r.until,
+        return cls(purpose=r.purpose, status=_status(r.status), at=r.at, until=r.until,
                    source=r.source,
                    policy_version=r.policy_version,
                    effective=[Consent.from_view(v) for v in view.effective])
@@ -256,14 +269,16 @@ class Interaction:
 
     @classmethod
     def from_view(cls, view: InteractionView) -> Interaction:
-        amount = view.get("amount")
+        fields = view.fields
+        amount = fields.get("amount")
         # The view holds only the fields the query selected (see `interaction_fields`):
         # an unselected channel or kind is None here and never returned.
         return cls(view=view, id=strawberry.ID(view.id),
-                   channel=cast(Channel, enum_value(Channel, view.get("channel"))),
-                   kind=cast(InteractionKind, enum_value(InteractionKind, view.get("kind"))),
+                   channel=cast(Channel, _member(_CHANNELS, Channel, fields.get("channel"))),
+                   kind=cast(InteractionKind,
+                             _member(_KINDS, InteractionKind, fields.get("kind"))),
                    occurred_at=view.occurred_at,
-                   summary=_text(view.get("summary")),
+                   summary=_text(fields.get("summary")),
                    amount=float(amount) if isinstance(amount, int | float) else None)
 
     @strawberry.field
@@ -291,6 +306,16 @@ class InteractionResult:
     interaction: Interaction | None = strawberry.field(
         description="The interaction recorded, or the one first recorded under this eventId.")
     error: ItemError | None = strawberry.field(description="Null when the item went in.")
+
+
+def _member(table: Mapping[str, E], enum: type[E], value: Value) -> E | None:
+    """`enum_value(enum, value)`, by a dict lookup for the text a store holds (an Enum
+    call is a dozen times slower, and an Interaction has two enums)."""
+    return table.get(value) if type(value) is str else enum_value(enum, value)
+
+
+_CHANNELS = {m.value: m for m in Channel}
+_KINDS = {m.value: m for m in InteractionKind}
 
 
 def _interaction_cursor(view: InteractionView) -> str:

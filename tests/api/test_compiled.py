@@ -382,6 +382,51 @@ class Box:
         return repr((words, type(words).__name__, pick, maybe, kind, nid))
 
 
+async def _soon(value: Any) -> Any:
+    await asyncio.sleep(0)
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+@strawberry.type
+class Holder:
+    # Fields without resolver, of object and list types: read by a bare getattr, and
+    # completed without a resolve info until completion needs one.
+    leaf: Named | None  # an interface: resolved by graphql-core with the info
+    held: Leaf | None  # Leaf implements Named: strawberry gives it an is_type_of
+    strict: Leaf
+    many: list[Leaf | None] | None
+    soon: Leaf | None
+
+
+@strawberry.enum
+class Mood(enum.Enum):
+    HAPPY = "happy"
+    GLAD = "happy"  # an alias: the same member as HAPPY
+    SAD = 2
+
+
+@strawberry.type
+class Tagged:
+    # Enum attributes: members go by a table made at plan time, anything else through
+    # the enum's output coercion.
+    mood: Mood
+    kind: Kind | None
+
+
+class SubBox(Box):
+    pass
+
+
+@strawberry.type
+class Wrapper:
+    # Object fields without resolver, of a type with no is_type_of: an instance of the
+    # type's class is completed at once; anything else as graphql-core would.
+    box: Box
+    maybe: Box | None
+
+
 @strawberry.type
 class EdgeQuery:
     @strawberry.field
@@ -391,6 +436,47 @@ class EdgeQuery:
     @strawberry.field
     def boxes(self) -> list[Box | None]:
         return [Box(label="one"), _bad(label=None), Box(label="three")]
+
+    @strawberry.field
+    def holders(self) -> list[Holder | None]:
+        leaf = Leaf(name="l", count=1, strict=1)
+        return [
+            Holder(leaf=leaf, held=leaf, strict=leaf, many=[leaf, None], soon=None),
+            # the wrong object type, a list that is not one, awaitables in a list
+            Holder(leaf=Other(name="o", flag=True), held=Other(name="o", flag=False),  # type: ignore[arg-type]
+                   strict=leaf, many=42, soon=None),  # type: ignore[arg-type]
+            # a null in a non-null field, attributes missing
+            Holder(leaf=None, held=None, strict=None, many=None, soon=None),  # type: ignore[arg-type]
+            _bad(leaf=None),
+        ]
+
+    @strawberry.field
+    def waiting(self) -> list[Holder]:
+        # Awaitables held in attributes (asked for by one query only: each is awaited).
+        leaf = Leaf(name="l", count=1, strict=1)
+        return [
+            Holder(leaf=None, held=None, strict=leaf,
+                   many=[_soon(leaf), _soon(Boom("item")), None],  # type: ignore[list-item]
+                   soon=_soon(leaf)),  # type: ignore[arg-type]
+            Holder(leaf=None, held=None, strict=leaf, many=None,
+                   soon=_soon(Boom("attribute"))),  # type: ignore[arg-type]
+        ]
+
+    @strawberry.field
+    def tagged(self) -> list[Tagged | None]:
+        return [Tagged(mood=Mood.HAPPY, kind=Kind.B), Tagged(mood=Mood.GLAD, kind=None),
+                Tagged(mood=Mood.SAD, kind="a"),  # type: ignore[arg-type]
+                Tagged(mood=Kind.A, kind=Mood.SAD),  # type: ignore[arg-type]
+                Tagged(mood="sad", kind="zz"),  # type: ignore[arg-type]
+                Tagged(mood=None, kind=Kind.A)]  # type: ignore[arg-type]
+
+    @strawberry.field
+    def wrappers(self) -> list[Wrapper | None]:
+        return [Wrapper(box=Box(label="a"), maybe=None),
+                Wrapper(box=SubBox(label="sub"), maybe=Box(label="b")),
+                Wrapper(box=_bad(label=7), maybe=_bad(label=None)),
+                Wrapper(box=None, maybe=Box(label="c")),  # type: ignore[arg-type]
+                _bad(box=Box(label="d"))]
 
     @strawberry.field
     def strict_box(self) -> Box:
@@ -418,11 +504,18 @@ EDGE_QUERIES = [
     "{ box { label @skip(if: true) raises @include(if: false) } }",
     "{ __typename box { __typename leaves { __typename } } }",
     "{ box { guarded label parentLabel } }",
+    "{ holders { leaf { name ... on Other { flag } } held { name } s: strict { name } } }",
+    "{ holders { many { name strict } } waiting { many { name strict } soon { name } } }",
+    "{ holders { held { __typename name } many { __typename } } }",
+    "{ tagged { mood kind } }",
+    "{ wrappers { box { label later } maybe { label l: later(n: 1) } } }",
+    "{ wrappers { box { label raisesStrict } maybe { raises laterFails { name } } } }",
+    "{ wrappers { maybe { label strictLeaves { name } } box { __typename } } }",
 ]
 
 
 def _run(executor: type[StrawberryGraphQLCoreExecutionContext], query: str) -> dict[str, Any]:
-    schema = strawberry.Schema(query=EdgeQuery, types=[Leaf, Other],
+    schema = strawberry.Schema(query=EdgeQuery, types=[Leaf, Other, Holder],
                                execution_context_class=executor)
     result = asyncio.run(schema.execute(query, variable_values={"t": "z", "n": 2}))
     return {"data": result.data,

@@ -98,3 +98,32 @@ def test_an_unknown_value_is_bad_input_and_not_repeated(fresh: tuple[World, Api]
     r = api.post('{ customers { edges { node { interactions(channel: "web") { edges { '
                  'cursor } } } } } }', key=world.keys["app"], purpose="service")
     assert r.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_views_become_members_as_the_enum_call_makes_them() -> None:
+    # Interaction and Consent look their enums up in a table built from the enum: any
+    # value gets the member the Enum call gives (None where it raises, for interactions;
+    # the call's error for consents).
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from pacte.api.enums import enum_value
+    from pacte.api.types import Consent, Interaction
+    from pacte.graph.views import ConsentView, InteractionView
+
+    class Text(str):
+        pass
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for value in [*CHANNELS, "EMAIL", "bogus", "", None, b"email", 3, ["email"],
+                  Text("web")]:
+        view = InteractionView("i1", "c1", at, {"channel": value, "kind": value})
+        got = Interaction.from_view(view)
+        assert got.channel is enum_value(Channel, value)
+        assert got.kind is enum_value(InteractionKind, value)
+    for status in ConsentStatus:
+        consent = Consent.from_view(ConsentView("p", status.value, at, None, None))
+        assert consent.status is status
+    with pytest.raises(ValueError, match="bogus"):
+        Consent.from_view(ConsentView("p", "bogus", at, None, None))
