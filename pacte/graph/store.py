@@ -377,7 +377,9 @@ def decode_props(text: str | bytes) -> dict[str, Value]:
         raw = json.loads(text)
     else:
         for v in raw.values():
-            if isinstance(v, float | list | dict) and not _exact(v):
+            # A set lookup of the type: most values are strings and integers, and
+            # `isinstance` with a union cost more than the parse.
+            if type(v) in _MAY_DIFFER and not _exact(v):
                 raw = json.loads(text)
                 break
     # A tagged value starts with NUL, which the encoder always escapes: text without
@@ -387,11 +389,11 @@ def decode_props(text: str | bytes) -> dict[str, Value]:
 
 def _untag(raw: dict[str, Value]) -> dict[str, Value]:
     for k, v in raw.items():
-        if isinstance(v, str) and v.startswith("\x00"):
-            if v.startswith(_BYTES_TAG):
-                raw[k] = _b64decode(v[len(_BYTES_TAG):])
-            elif v.startswith(_STR_TAG):
-                raw[k] = v[len(_STR_TAG):]
+        if type(v) is str and v[:1] == "\x00":
+            if v[:_BYTES_TAG_LEN] == _BYTES_TAG:
+                raw[k] = _b64decode(v[_BYTES_TAG_LEN:])
+            elif v[:_STR_TAG_LEN] == _STR_TAG:
+                raw[k] = v[_STR_TAG_LEN:]
     return raw
 
 
@@ -414,6 +416,9 @@ _NUL_ESCAPE = "\\u0000"
 # The smallest magnitude orjson reads as a float instead of an integer (beyond uint64
 # on the positive side, but a float that large is checked either way).
 _INT64_BEYOND = float(2**63)
+_MAY_DIFFER = frozenset({float, list, dict})
+_BYTES_TAG_LEN = len(_BYTES_TAG)
+_STR_TAG_LEN = len(_STR_TAG)
 
 
 def _exact(value: object) -> bool:
