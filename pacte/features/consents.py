@@ -64,7 +64,7 @@ def explain(door: Door, *, kind: str = "Customer", customer_id: str | None = Non
     """What a read of `kind` would reveal and withhold, decrypting nothing."""
     if kind not in NODE_KINDS:
         raise InputError("unknown kind")
-    allowed, withheld = door._split(NODE_KINDS[kind].fields)
+    allowed, withheld = door._split(NODE_KINDS[kind])
     visible: bool | None = None
     consent: ConsentView | None = None
     purpose = door.purpose

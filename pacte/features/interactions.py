@@ -45,7 +45,7 @@ def interactions(
                                  outcome="withheld"))
         return Page([], None, False)
     horizon = door._horizon()
-    allowed, withheld = door._split(_INTERACTION.fields)
+    allowed, withheld = door._split(_INTERACTION)
     if names is not None:
         allowed = names
     views: list[InteractionView] = []
@@ -78,7 +78,7 @@ def interaction_views(door: Door, edges: Sequence[Edge], customer_id: str, *,
     ids = [e.dst for e in edges]
     nodes = door._read_nodes(ids)
     about = door._edges_many(ids, "ABOUT")
-    allowed, withheld = door._split(_INTERACTION.fields)
+    allowed, withheld = door._split(_INTERACTION)
     if names is not None:
         allowed = names
     return _views(door, [(e, nodes.get(e.dst), (a[0].dst if (a := about.get(e.dst)) else None))

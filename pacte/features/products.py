@@ -131,7 +131,7 @@ def devices(door: Door, customer_id: str) -> list[DeviceView]:
         return []
     ids = [e.dst for e in edges]
     nodes = door._read_nodes(ids)
-    allowed, withheld = door._split(_DEVICE.fields)
+    allowed, withheld = door._split(_DEVICE)
     views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
     door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], fields=allowed))
     return views

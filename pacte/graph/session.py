@@ -112,7 +112,10 @@ class Session(Access):
         # but a short purpose-like name is recorded as its hash (see _claim).
         self._claimed = claim(purpose)
         self._purpose: Purpose | None = None
-        admitted = self._admit(purpose)
+        grant = self._admit(purpose)
+        # What the policy decides for this role and purpose, made once for all requests.
+        self._grant = grant
+        admitted = grant.purpose
         self._purpose = admitted
         # The same, typed as admitted, for the checks every read makes.
         self._p = admitted
@@ -133,8 +136,19 @@ class Session(Access):
 
     # -- admission and audit --------------------------------------------------
 
-    def _admit(self, purpose_id: str | None) -> Purpose:
+    def _admit(self, purpose_id: str | None) -> _Grant:
+        """The grant of this principal's purpose, or a refusal on record.
+
+        What depends on the policy, role and purpose alone was checked when their grant
+        was made; a principal still has to hold the purpose and not be revoked.
+        """
         policy = self._b.policy
+        principal = self.principal
+        key = (policy.version, principal.role, purpose_id)
+        grant = _GRANTS.get(key)
+        if grant is not None and principal.may_claim(grant.purpose.id) \
+                and not principal.revoked:
+            return grant
         if not purpose_id:
             self._deny(Action.SESSION_OPEN, PurposeRequired("a purpose is required"))
         assert purpose_id is not None
@@ -152,16 +166,20 @@ class Session(Access):
         if purpose.analysts_only and self.principal.role not in (Role.ANALYST, Role.ADMIN):
             self._deny(Action.SESSION_OPEN, PurposeNotGranted(
                 f"purpose {self._claimed!r} is for analysts only"))
-        return purpose
+        grant = _Grant(purpose, self.principal.role)
+        if len(_GRANTS) >= _MAX_GRANTS:
+            _GRANTS.clear()  # bounded; refilled by the next requests
+        _GRANTS[(policy.version, self.principal.role, purpose.id)] = grant
+        return grant
 
     def _gate(self, action: Action) -> None:
         """Refuse `action` (audited) unless its declaration (pacte.graph.operations)
         admits this principal and purpose: single records, role, then capability."""
         # An admission depends only on the policy version, role, purpose and action:
-        # once admitted, the same four are admitted again without the checks (a
-        # request gates each of its reads). Refusals are never remembered.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, action)
-        if key in _ADMITTED:
+        # once admitted, the grant of the first three admits it again without the checks
+        # (a request gates each of its reads). Refusals are never remembered.
+        admitted = self._grant.admitted
+        if action in admitted:
             return
         op = OPERATIONS[action]
         if op.single_records:
@@ -176,9 +194,7 @@ class Session(Access):
                 f"{action.replace('.', ' ')} must be requested under a purpose that may "
                 f"{op.capability.replace('_', ' ')}: "
                 + (" or ".join(repr(p) for p in able) or "none in this policy")))
-        if len(_ADMITTED) >= _MAX_NAMES:
-            _ADMITTED.clear()  # bounded; refilled by the next requests
-        _ADMITTED.add(key)
+        admitted.add(action)  # bounded: one per declared operation
 
     def _may(self, capability: Capability) -> bool:
         """Whether this purpose may do `capability`, as the policy file says."""
@@ -193,7 +209,13 @@ class Session(Access):
 
     def _consent_map(self, customer_ids: Sequence[str]) -> dict[str, dict[str, ConsentState]]:
         missing = [c for c in customer_ids if c not in self._consents]
-        if missing:
+        if len(missing) == 1:
+            # The common case (a customer's own consents): the plain read costs less than
+            # the read of many, and answers the same (within a read scope as well).
+            cid = missing[0]
+            self._consents[cid] = consent_states(self._b.store.edges(cid, "CONSENTED"),
+                                                 at=self._now_us)
+        elif missing:
             edges = self._b.store.edges_many(missing, "CONSENTED")
             for cid in missing:
                 self._consents[cid] = consent_states(edges[cid], at=self._now_us)
@@ -275,49 +297,27 @@ class Session(Access):
 
     def _reason(self, f: Field) -> str | None:
         """Why `f` is withheld under this session, or None when it may be returned."""
-        if f.category is None:
-            return None
-        if self.principal.role == Role.AUDITOR:
-            return "auditors never receive personal fields"
-        if not self._p.may_use(f.category):
-            return f"purpose {self._purpose_id} may not use {f.category}"
-        return None
+        return _reason(f, self._p, self.principal.role)
 
-    def _split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
-        """The names of `fields` this session may return, and the withheld ones with why."""
-        # The answer depends only on the policy version, role, purpose and kind, so it is
-        # shared by every request with the same ones.
-        # Keyed by the tuple's id for speed (hashing the fields costs ten times more); the
-        # entry keeps the tuple itself, so while it is cached its id cannot be reused by
-        # another tuple, and the identity check refuses any other tuple all the same.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, id(fields))
-        known = _SPLITS.get(key)
-        if known is not None and known[0] is fields:
-            return known[1]
-        answer = self._compute_split(fields)
-        if len(_SPLITS) < _MAX_NAMES:
-            _SPLITS[key] = (fields, answer)
-        return answer
-
-    def _compute_split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
-        allowed: list[str] = []
-        withheld: list[Withheld] = []
-        for f in fields:
-            reason = self._reason(f)
-            if reason is None:
-                allowed.append(f.name)
-            else:
-                withheld.append(Withheld(f.name, reason))
-        return allowed, tuple(withheld)
+    def _split(self, kind: NodeKind) -> tuple[list[str], tuple[Withheld, ...]]:
+        """The names of `kind`'s fields this session may return, and the withheld ones
+        with why."""
+        # By value: a kind of the catalogue (the same object, or an equal one) is answered
+        # from the grant, made once per policy version, role and purpose; any other kind
+        # is decided field by field, and nothing of it is kept.
+        known = NODE_KINDS.get(kind.name)
+        if known is kind or known == kind:
+            return self._grant.splits[kind.name]
+        return _split_fields(kind.fields, self._p, self.principal.role)
 
     def _category_ok(self, category: str) -> bool:
-        # Depends only on the policy version, role and purpose, like `_split`.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, category)
-        ok = _CATEGORY_OK.get(key)
+        # Depends only on the policy version, role and purpose: kept in their grant.
+        known = self._grant.categories
+        ok = known.get(category)
         if ok is None:
             ok = self.principal.role != Role.AUDITOR and self._p.may_use(category)
-            if len(_CATEGORY_OK) < _MAX_NAMES:
-                _CATEGORY_OK[key] = ok
+            if len(known) < _MAX_NAMES:
+                known[category] = ok
         return ok
 
     def _pick(self, kind: NodeKind, fields: Collection[str] | None) -> list[str] | None:
@@ -333,13 +333,13 @@ class Session(Access):
         if unknown:
             raise InputError(f"unknown {kind.name} field {', '.join(sorted(unknown))}; "
                              f"one of {', '.join(f.name for f in kind.fields)}")
-        allowed, _ = self._split(kind.fields)
+        allowed, _ = self._split(kind)
         return [n for n in allowed if n in fields]
 
     def _customer_view(self, node: Node, names: list[str] | None = None, *,
                        opened: Mapping[str, Value] | None = None) -> CustomerView:
         """The view of `node`; `opened` holds fields already decrypted, not opened again."""
-        allowed, withheld = self._split(_CUSTOMER.fields)
+        allowed, withheld = self._split(_CUSTOMER)
         wanted = allowed if names is None else names
         if not opened:
             return CustomerView(node.id, self._b.codec.open(node, wanted), withheld)
@@ -370,8 +370,7 @@ class Session(Access):
         check_id(customer_id)
         store = _scoped(self._b.store)
         if store is not None:
-            store.prefetch(customer_id, _C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+            store.prefetch(customer_id, self._grant.hops)
 
     def _prefetch_page(self, after: str | None, want: int) -> None:
         """Inside a read scope, read the page `_visible_page(after, want)` reads and the
@@ -380,8 +379,7 @@ class Session(Access):
         page are found through their consents, not prefetched). Elsewhere, nothing."""
         store = _scoped(self._b.store)
         if store is not None and not self._p.needs_consent:
-            store.prefetch_page("Customer", after=after, limit=want, hops=_C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+            store.prefetch_page("Customer", after=after, limit=want, hops=self._grant.hops)
 
     def _prefetch_lookup(self, field: str, token: bytes, *, miss: str) -> None:
         """Inside a read scope, read the customers whose `field` has `token`, each with
@@ -390,9 +388,8 @@ class Session(Access):
         and a hidden match make the same round trips (G3). Elsewhere it does nothing."""
         store = _scoped(self._b.store)
         if store is not None:
-            store.prefetch_lookup(index_name("Customer", field), token, _C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)],
-                kind="Customer", decoy_after=miss)
+            store.prefetch_lookup(index_name("Customer", field), token, self._grant.hops,
+                                  kind="Customer", decoy_after=miss)
 
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
@@ -540,11 +537,60 @@ _CONSENT_PAGE = 64
 # The same when every consenting customer is wanted (counts, projections).
 _CONSENT_BULK = 5000
 _Split = tuple[list[str], tuple[Withheld, ...]]
-_SPLITS: dict[tuple[str, str, str, int], tuple[tuple[Field, ...], _Split]] = {}
-_CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
-# (policy version, role, purpose, action) that `_gate` admitted.
-_ADMITTED: set[tuple[str, str, str, str]] = set()
+# Bound of a grant's memo of categories.
 _MAX_NAMES = 4096
+
+
+def _reason(f: Field, purpose: Purpose, role: str) -> str | None:
+    """Why `f` is withheld from `role` under `purpose`, or None when it may be returned."""
+    if f.category is None:
+        return None
+    if role == Role.AUDITOR:
+        return "auditors never receive personal fields"
+    if not purpose.may_use(f.category):
+        return f"purpose {purpose.id} may not use {f.category}"
+    return None
+
+
+def _split_fields(fields: tuple[Field, ...], purpose: Purpose, role: str) -> _Split:
+    allowed: list[str] = []
+    withheld: list[Withheld] = []
+    for f in fields:
+        reason = _reason(f, purpose, role)
+        if reason is None:
+            allowed.append(f.name)
+        else:
+            withheld.append(Withheld(f.name, reason))
+    return allowed, tuple(withheld)
+
+
+class _Grant:
+    """What the policy decides for one role under one purpose, whoever asks: the purpose,
+    the fields of each kind it may open (and why not the others), the data categories it
+    may use, the actions it was admitted to, and what a 360 read prefetches.
+
+    Made once per (policy version, role, purpose), by value (`_GRANTS`, bounded), when a
+    principal is first admitted to them: a session then starts from it rather than from
+    the policy. A refusal is never kept. Grants of an older policy version are simply
+    never asked for again.
+    """
+
+    __slots__ = ("admitted", "categories", "hops", "purpose", "splits")
+
+    def __init__(self, purpose: Purpose, role: str) -> None:
+        self.purpose = purpose
+        self.splits = {name: _split_fields(kind.fields, purpose, role)
+                       for name, kind in NODE_KINDS.items()}
+        self.categories: dict[str, bool] = {}
+        self.admitted: set[Action] = set()
+        auditor = role == Role.AUDITOR
+        self.hops = _C360_HOPS[not auditor and purpose.may_use(_BEHAVIOUR),
+                               not auditor and purpose.may_use(_PURCHASES)]
+
+
+# (policy version, role, purpose) -> its grant; cleared when full.
+_GRANTS: dict[tuple[str, str, str | None], _Grant] = {}
+_MAX_GRANTS = 1024
 
 def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
     """What to read around a customer: only what the purpose may use, and the consents."""
