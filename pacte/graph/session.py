@@ -93,8 +93,7 @@ class Session(Access):
         # cache outlives it (G5).
         backend.begin_request()
         self.principal = principal
-        # 128 random bits, as secrets.token_hex(16) makes them, without its layers.
-        self.request_id = request_id or os.urandom(16).hex()
+        self.request_id = request_id or _request_id()
         self._defer = defer_audit
         self._pending: list[Step] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
@@ -556,6 +555,24 @@ class Session(Access):
 
 
 # -- small helpers ---------------------------------------------------------------
+
+
+# Request ids not yet handed out: 128 random bits each, as secrets.token_hex(16) makes
+# them, drawn from the OS a batch at a time (a system call costs as much as the rest of
+# opening a session). `list.pop` is atomic, so threads share it without a lock; a forked
+# child empties it, so that no two processes hand out the same ids.
+_REQUEST_IDS: list[str] = []
+_REQUEST_ID_BATCH = 256
+os.register_at_fork(after_in_child=_REQUEST_IDS.clear)
+
+
+def _request_id() -> str:
+    try:
+        return _REQUEST_IDS.pop()
+    except IndexError:
+        raw = os.urandom(16 * _REQUEST_ID_BATCH).hex()
+        _REQUEST_IDS.extend(raw[i:i + 32] for i in range(32, len(raw), 32))
+        return raw[:32]
 
 
 # Candidates read per purpose and round when listing consenting customers (at least).
