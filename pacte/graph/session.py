@@ -487,6 +487,8 @@ class Session(Access):
 
     def _require_visible(self, action: str, customer_id: str) -> Node:
         """The customer's node, or NotFound with the same text whether absent or hidden."""
+        if type(customer_id) is str and (node := self._visible.get(customer_id)) is not None:
+            return node  # checked, read and found visible earlier in this request
         check_id(customer_id)
         node = self._visible_one(customer_id)
         if node is None:
