@@ -6,9 +6,12 @@ everything (lookups, lists, counts, traversals, error texts), decrypts only the
 fields the purpose may use, cuts interactions at the purpose's retention, and
 writes an audit entry for every read, write and denial before returning.
 
-Nothing is cached across sessions: consent is read from the store on each request,
-so a withdrawal holds from the next request on, on every process (G5). Within one
-session, consent states are memoised, since a session is one request.
+No customer's data or consent is cached across sessions: consent is read from the
+store on each request, so a withdrawal holds from the next request on, on every process
+(G5). Within one session, consent states are memoised, since a session is one request.
+What the policy alone decides for a role under a purpose (fields, categories, admitted
+actions) is kept across sessions in a grant, keyed by the policy version, role and
+purpose (see `_Grant`, and docs/door-cost.md).
 
 This module holds the decisions; the audit steps and the plain reads and writes made
 once they are taken are its base `Access` (pacte.graph.access). The features (customer
