@@ -11,7 +11,7 @@ store on each request, so a withdrawal holds from the next request on, on every 
 (G5). Within one session, consent states are memoised, since a session is one request.
 What the policy alone decides for a role under a purpose (fields, categories, admitted
 actions) is kept across sessions in a grant, keyed by the policy version, role and
-purpose (see `_Grant`, and docs/door-cost.md).
+purpose (pacte.graph.grants, docs/door-cost.md).
 
 This module holds the decisions; the audit steps and the plain reads and writes made
 once they are taken are its base `Access` (pacte.graph.access). The features (customer
@@ -54,12 +54,13 @@ from pacte.graph.access import Access, Backend
 from pacte.graph.checks import check_id
 from pacte.graph.codec import index_name
 from pacte.graph.consent import ConsentState, consent_states, decide
+from pacte.graph.grants import MAX_CATEGORIES, Grant, field_reason, grant_of, granted, split_fields
 from pacte.graph.model import MERGED_PART, NODE_KINDS, Field, NodeKind
 from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Hop, Node, ScopedReads, Value
+from pacte.graph.store import Node, ScopedReads, Value
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "MergeGraph", "Session"]
@@ -69,9 +70,6 @@ _DAY_US = 86_400 * 1_000_000
 _CUSTOMER = NODE_KINDS["Customer"]
 # The field names a caller may ask for by name (`fields=`), per kind.
 _KNOWN = {kind.name: frozenset(f.name for f in kind.fields) for kind in NODE_KINDS.values()}
-# The categories a customer's 360 read may prefetch (see `prefetch`).
-_PURCHASES = "user.financial"
-_BEHAVIOUR = "user.behavior"
 
 
 class Session(Access):
@@ -135,7 +133,7 @@ class Session(Access):
 
     # -- admission and audit --------------------------------------------------
 
-    def _admit(self, purpose_id: str | None) -> _Grant:
+    def _admit(self, purpose_id: str | None) -> Grant:
         """The grant of this principal's purpose, or a refusal on record.
 
         What depends on the policy, role and purpose alone was checked when their grant
@@ -143,8 +141,7 @@ class Session(Access):
         """
         policy = self._b.policy
         principal = self.principal
-        key = (policy.version, principal.role, purpose_id)
-        grant = _GRANTS.get(key)
+        grant = granted(policy.version, principal.role, purpose_id)
         if grant is not None and principal.may_claim(grant.purpose.id) \
                 and not principal.revoked:
             self._claimed = grant.purpose.id  # a policy's id, recorded as it is
@@ -169,11 +166,7 @@ class Session(Access):
         if purpose.analysts_only and self.principal.role not in (Role.ANALYST, Role.ADMIN):
             self._deny(Action.SESSION_OPEN, PurposeNotGranted(
                 f"purpose {self._claimed!r} is for analysts only"))
-        grant = _Grant(purpose, self.principal.role)
-        if len(_GRANTS) >= _MAX_GRANTS:
-            _GRANTS.clear()  # bounded; refilled by the next requests
-        _GRANTS[(policy.version, self.principal.role, purpose.id)] = grant
-        return grant
+        return grant_of(policy.version, self.principal.role, purpose)
 
     def _gate(self, action: Action) -> None:
         """Refuse `action` (audited) unless its declaration (pacte.graph.operations)
@@ -322,7 +315,7 @@ class Session(Access):
 
     def _reason(self, f: Field) -> str | None:
         """Why `f` is withheld under this session, or None when it may be returned."""
-        return _reason(f, self._p, self.principal.role)
+        return field_reason(f, self._p, self.principal.role)
 
     def _split(self, kind: NodeKind) -> tuple[list[str], tuple[Withheld, ...]]:
         """The names of `kind`'s fields this session may return, and the withheld ones
@@ -333,7 +326,7 @@ class Session(Access):
         known = NODE_KINDS.get(kind.name)
         if known is kind or known == kind:
             return self._grant.splits[kind.name]
-        return _split_fields(kind.fields, self._p, self.principal.role)
+        return split_fields(kind.fields, self._p, self.principal.role)
 
     def _category_ok(self, category: str) -> bool:
         # Depends only on the policy version, role and purpose: kept in their grant.
@@ -341,7 +334,7 @@ class Session(Access):
         ok = known.get(category)
         if ok is None:
             ok = self.principal.role != Role.AUDITOR and self._p.may_use(category)
-            if len(known) < _MAX_NAMES:
+            if len(known) < MAX_CATEGORIES:
                 known[category] = ok
         return ok
 
@@ -584,84 +577,6 @@ def _request_id() -> str:
 _CONSENT_PAGE = 64
 # The same when every consenting customer is wanted (counts, projections).
 _CONSENT_BULK = 5000
-_Split = tuple[list[str], tuple[Withheld, ...]]
-# Bound of a grant's memo of categories.
-_MAX_NAMES = 4096
-
-
-def _reason(f: Field, purpose: Purpose, role: str) -> str | None:
-    """Why `f` is withheld from `role` under `purpose`, or None when it may be returned."""
-    if f.category is None:
-        return None
-    if role == Role.AUDITOR:
-        return "auditors never receive personal fields"
-    if not purpose.may_use(f.category):
-        return f"purpose {purpose.id} may not use {f.category}"
-    return None
-
-
-def _split_fields(fields: tuple[Field, ...], purpose: Purpose, role: str) -> _Split:
-    allowed: list[str] = []
-    withheld: list[Withheld] = []
-    for f in fields:
-        reason = _reason(f, purpose, role)
-        if reason is None:
-            allowed.append(f.name)
-        else:
-            withheld.append(Withheld(f.name, reason))
-    return allowed, tuple(withheld)
-
-
-class _Grant:
-    """What the policy decides for one role under one purpose, whoever asks: the purpose,
-    the fields of each kind it may open (and why not the others), the data categories it
-    may use, the actions it was admitted to, and what a 360 read prefetches.
-
-    Made once per (policy version, role, purpose), by value (`_GRANTS`, bounded), when a
-    principal is first admitted to them: a session then starts from it rather than from
-    the policy. A refusal is never kept. Grants of an older policy version are simply
-    never asked for again.
-    """
-
-    __slots__ = ("admitted", "categories", "hops", "needs_consent", "purpose",
-                 "retention_days", "splits")
-
-    def __init__(self, purpose: Purpose, role: str) -> None:
-        self.purpose = purpose
-        self.needs_consent = purpose.needs_consent
-        self.retention_days = purpose.retention_days
-        self.splits = {name: _split_fields(kind.fields, purpose, role)
-                       for name, kind in NODE_KINDS.items()}
-        self.categories: dict[str, bool] = {}
-        self.admitted: set[Action] = set()
-        auditor = role == Role.AUDITOR
-        self.hops = _C360_HOPS[not auditor and purpose.may_use(_BEHAVIOUR),
-                               not auditor and purpose.may_use(_PURCHASES)]
-
-
-# (policy version, role, purpose) -> its grant; cleared when full.
-_GRANTS: dict[tuple[str, str, str | None], _Grant] = {}
-_MAX_GRANTS = 1024
-
-def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
-    """What to read around a customer: only what the purpose may use, and the consents."""
-    hops = [Hop("CONSENTED")]
-    if interactions:
-        # A default page of interactions and one more (its hasNext needs it); a larger
-        # page is read from the server as usual. With the products they are about.
-        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",), then_nodes=True))
-    if purchases:
-        hops.append(Hop("BOUGHT", nodes=True))
-    return tuple(hops)
-
-
-# Field names as an audit entry lists them (sorted, once each), by the tuple a step
-# holds: requests of one kind name the same fields, so each list is sorted once.
-
-
-# The four answers, made once: a prefetch runs on every customer request.
-_C360_HOPS = {(i, p): _customer_360_hops(interactions=i, purchases=p)
-              for i in (False, True) for p in (False, True)}
 
 
 class _Around:

@@ -10,6 +10,7 @@ import pytest
 
 import pacte.graph.session as session_module
 from pacte.errors import PurposeNotGranted
+from pacte.graph import grants
 from pacte.graph.model import NODE_KINDS, Field, NodeKind
 from pacte.graph.policy import Policy
 from tests.helpers import World, build_world
@@ -59,16 +60,16 @@ def test_a_grant_is_keyed_by_the_policy_version(world: World) -> None:
 
 
 def test_the_grant_cache_is_bounded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session_module, "_GRANTS", {})
-    monkeypatch.setattr(session_module, "_MAX_GRANTS", 3)
+    monkeypatch.setattr(grants, "_GRANTS", {})
+    monkeypatch.setattr(grants, "MAX_GRANTS", 3)
     rt, app = world.rt, world.principals["app"]
     old = rt._backend.policy
     try:
         for n in range(20):
             rt._backend.policy = Policy(old.purposes.values(), version=f"v{n}")
             session = rt.session(app, "service")
-            assert len(session_module._GRANTS) <= 3
-            assert session._split(NODE_KINDS["Customer"]) == session_module._split_fields(
+            assert len(grants._GRANTS) <= 3
+            assert session._split(NODE_KINDS["Customer"]) == grants.split_fields(
                 NODE_KINDS["Customer"].fields, session.purpose, app.role)
     finally:
         rt._backend.policy = old
