@@ -97,6 +97,8 @@ class KeyVault:
         # customer id -> {DEK version: key}; every version of a customer is loaded at once.
         self._deks: OrderedDict[str, dict[int, DataKey]] = OrderedDict()
         self._index_keys: dict[str, IndexKey] = {}
+        # customer id -> subject reference (see `subject_ref`).
+        self._refs: dict[str, str] = {}
         self._closed = False
         # Bumped whenever cached keys must go, so a key fetched before a flush is not cached
         # after it; listeners (FieldCipher caches) are emptied at the same moment.
@@ -471,7 +473,15 @@ class KeyVault:
         Keyed by the vault secret, not the customer's DEK, so it survives erasure: the
         trail can still show what happened to an erased customer without naming them.
         """
-        return "s_" + self._secret.subject_mac(customer_id)[:8].hex()
+        # Memoised (bounded): a reference never changes, not even when the customer is
+        # erased, and every request names its customers by them (one HMAC each).
+        ref = self._refs.get(customer_id)
+        if ref is None:
+            ref = "s_" + self._secret.subject_mac(customer_id)[:8].hex()
+            if len(self._refs) >= self._cache_size:
+                self._refs.clear()
+            self._refs[customer_id] = ref
+        return ref
 
     # -- helpers -------------------------------------------------------------------------
 

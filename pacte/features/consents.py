@@ -40,13 +40,17 @@ def consents(door: Door, customer_id: str, *, at: datetime | None = None
     door._require_visible(Action.CONSENT_READ, customer_id)
     if at is None:
         # As of this request: the states its visibility checks read (or now read once).
-        states = door._consent_map([customer_id])[customer_id]
+        states = door._consent_states(customer_id)
     else:
         states = consent_states(door._edges(customer_id, "CONSENTED"),
                                 at=input_micros(at, "at"))
-    door._audit(door._record(Action.CONSENT_READ, subjects=[customer_id]))
+    door._note(Action.CONSENT_READ, [customer_id])
     # As the rule decides each purpose then: a child follows a later choice on its parent.
-    return _decision_views(decisions(door._policy, states))
+    # (`_decision_views`, inline: every customer-360 reads consents.)
+    return [ConsentView(d.purpose, st.status.value, from_micros(st.at),
+                        None if st.until is None else from_micros(st.until), st.source,
+                        st.policy_version, st.purpose)
+            for d in decisions(door._policy, states) if (st := d.by) is not None]
 
 
 def consent_history(door: Door, customer_id: str) -> list[ConsentView]:
@@ -64,7 +68,7 @@ def explain(door: Door, *, kind: str = "Customer", customer_id: str | None = Non
     """What a read of `kind` would reveal and withhold, decrypting nothing."""
     if kind not in NODE_KINDS:
         raise InputError("unknown kind")
-    allowed, withheld = door._split(NODE_KINDS[kind].fields)
+    allowed, withheld = door._split(NODE_KINDS[kind])
     visible: bool | None = None
     consent: ConsentView | None = None
     purpose = door.purpose

@@ -32,15 +32,14 @@ def customer(door: Door, customer_id: str, *, fields: Collection[str] | None = N
     """
     door._gate(Action.CUSTOMER_READ)
     check_id(customer_id)
-    names = door._pick(_CUSTOMER, fields)
-    found = door._visible_customers([customer_id])
-    if not found and customer_id in door._parts:  # merged: the survivor answers
+    names = door._pick(_CUSTOMER, fields) if fields is not None else None
+    node = door._visible_one(customer_id)
+    if node is None and customer_id in door._parts:  # merged: the survivor answers
         customer_id = door._survivors([customer_id])[customer_id]
-        found = door._visible_customers([customer_id])
-    view = door._customer_view(found[0], names) if found else None
-    door._audit(door._record(
-        Action.CUSTOMER_READ, subjects=[customer_id], outcome="ok" if view else "not_found",
-        fields=view.fields.keys() if view else ()))
+        node = door._visible_one(customer_id)
+    view = door._customer_view(node, names) if node is not None else None
+    door._note(Action.CUSTOMER_READ, [customer_id], view.fields.keys() if view else (),
+               outcome="ok" if view else "not_found")
     return view
 
 

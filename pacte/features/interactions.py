@@ -37,7 +37,7 @@ def interactions(
     first = page_size(first)
     if channel is not None and channel not in CHANNELS:
         raise InputError(f"unknown channel; one of {', '.join(CHANNELS)}")
-    names = door._pick(_INTERACTION, fields)
+    names = door._pick(_INTERACTION, fields) if fields is not None else None
     before = decode_cursor(after) if after else None
     door._require_visible(Action.INTERACTION_LIST, customer_id)
     if not door._category_ok(BEHAVIOUR):
@@ -45,7 +45,7 @@ def interactions(
                                  outcome="withheld"))
         return Page([], None, False)
     horizon = door._horizon()
-    allowed, withheld = door._split(_INTERACTION.fields)
+    allowed, withheld = door._split(_INTERACTION)
     if names is not None:
         allowed = names
     views: list[InteractionView] = []
@@ -64,7 +64,7 @@ def interactions(
     has_next = len(views) > first
     views = views[:first]
     opened = views[0].fields.keys() if views else ()
-    door._audit(door._record(Action.INTERACTION_LIST, subjects=[customer_id], fields=opened))
+    door._note(Action.INTERACTION_LIST, [customer_id], opened)
     end = views[-1].cursor if views else None
     return Page(views, end, has_next)
 
@@ -78,7 +78,7 @@ def interaction_views(door: Door, edges: Sequence[Edge], customer_id: str, *,
     ids = [e.dst for e in edges]
     nodes = door._read_nodes(ids)
     about = door._edges_many(ids, "ABOUT")
-    allowed, withheld = door._split(_INTERACTION.fields)
+    allowed, withheld = door._split(_INTERACTION)
     if names is not None:
         allowed = names
     return _views(door, [(e, nodes.get(e.dst), (a[0].dst if (a := about.get(e.dst)) else None))

@@ -19,6 +19,8 @@ __all__ = ["CONTENT", "DEVICES", "PURCHASES", "buyers", "devices", "product", "p
 _CUSTOMER = NODE_KINDS["Customer"]
 
 _DEVICE = NODE_KINDS["Device"]
+# What a read of purchases names among its fields.
+_BOUGHT = ("BOUGHT",)
 # The categories that relations carry: purchases are financial, devices are device data.
 PURCHASES = "user.financial"
 DEVICES = "user.device"
@@ -37,7 +39,7 @@ def products_of(door: Door, customer_id: str) -> list[ProductView]:
         if node is not None and node.kind == "Product" and node.id not in seen:
             seen.add(node.id)
             views.append(_product(node))
-    door._audit(door._record(Action.PRODUCT_LIST, subjects=[customer_id], fields=["BOUGHT"]))
+    door._note(Action.PRODUCT_LIST, [customer_id], _BOUGHT)
     return views
 
 
@@ -131,7 +133,7 @@ def devices(door: Door, customer_id: str) -> list[DeviceView]:
         return []
     ids = [e.dst for e in edges]
     nodes = door._read_nodes(ids)
-    allowed, withheld = door._split(_DEVICE.fields)
+    allowed, withheld = door._split(_DEVICE)
     views = [DeviceView(i, door._open(nodes[i], allowed), withheld) for i in ids if i in nodes]
     door._audit(door._record(Action.DEVICE_LIST, subjects=[customer_id], fields=allowed))
     return views

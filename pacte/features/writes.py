@@ -62,7 +62,7 @@ def upsert_customer(
     door._write(WriteBatch(nodes=[Node("Customer", id, props, id)], unindex=[id]),
                 door._record(Action.CUSTOMER_WRITE, subjects=[id], fields=tuple(given)), keys=[id])
     door._forget(id)
-    allowed, withheld = door._split(_CUSTOMER.fields)
+    allowed, withheld = door._split(_CUSTOMER)
     return CustomerView(id, {k: props.get(k) for k in allowed}, withheld)
 
 
@@ -152,7 +152,7 @@ def record_interaction(
         if not winner:
             raise
         return _recorded(door, winner[0], customer_id)
-    allowed, withheld = door._split(_INTERACTION.fields)
+    allowed, withheld = door._split(_INTERACTION)
     return InteractionView(iid, customer_id, from_micros(at),
                            {k: props.get(k) for k in allowed}, product_id, withheld,
                            encode_cursor(Cursor(at, edges[0].id)))

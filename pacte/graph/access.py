@@ -89,6 +89,15 @@ class Access:
         return Step(str(action), outcome, tuple(subjects), tuple(fields), reason, extra)
 
 
+    def _note(self, action: str, subjects: Sequence[str], fields: Iterable[str] = (), *,
+              outcome: str = "ok") -> None:
+        """`_audit(_record(...))` of a read, in one step: every read notes one."""
+        step = Step(str(action), outcome, tuple(subjects), tuple(fields), None, None)
+        if self._defer:
+            self._pending.append(step)
+        else:
+            self._b.audit_append([self._entry([step])])
+
     def _entry(self, steps: Sequence[Step]) -> dict[str, object]:
         """The audit record of these steps: one step as it is, several merged (see
         pacte.graph.steps), under the request's principal, purpose and policy."""

@@ -6,9 +6,12 @@ everything (lookups, lists, counts, traversals, error texts), decrypts only the
 fields the purpose may use, cuts interactions at the purpose's retention, and
 writes an audit entry for every read, write and denial before returning.
 
-Nothing is cached across sessions: consent is read from the store on each request,
-so a withdrawal holds from the next request on, on every process (G5). Within one
-session, consent states are memoised, since a session is one request.
+No customer's data or consent is cached across sessions: consent is read from the
+store on each request, so a withdrawal holds from the next request on, on every process
+(G5). Within one session, consent states are memoised, since a session is one request.
+What the policy alone decides for a role under a purpose (fields, categories, admitted
+actions) is kept across sessions in a grant, keyed by the policy version, role and
+purpose (pacte.graph.grants, docs/door-cost.md).
 
 This module holds the decisions; the audit steps and the plain reads and writes made
 once they are taken are its base `Access` (pacte.graph.access). The features (customer
@@ -51,12 +54,13 @@ from pacte.graph.access import Access, Backend
 from pacte.graph.checks import check_id
 from pacte.graph.codec import index_name
 from pacte.graph.consent import ConsentState, consent_states, decide
+from pacte.graph.grants import MAX_CATEGORIES, Grant, field_reason, grant_of, granted, split_fields
 from pacte.graph.model import MERGED_PART, NODE_KINDS, Field, NodeKind
 from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Hop, Node, ScopedReads, Value
+from pacte.graph.store import Node, ScopedReads, Value
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "MergeGraph", "Session"]
@@ -66,9 +70,6 @@ _DAY_US = 86_400 * 1_000_000
 _CUSTOMER = NODE_KINDS["Customer"]
 # The field names a caller may ask for by name (`fields=`), per kind.
 _KNOWN = {kind.name: frozenset(f.name for f in kind.fields) for kind in NODE_KINDS.values()}
-# The categories a customer's 360 read may prefetch (see `prefetch`).
-_PURCHASES = "user.financial"
-_BEHAVIOUR = "user.behavior"
 
 
 class Session(Access):
@@ -93,8 +94,7 @@ class Session(Access):
         # cache outlives it (G5).
         backend.begin_request()
         self.principal = principal
-        # 128 random bits, as secrets.token_hex(16) makes them, without its layers.
-        self.request_id = request_id or os.urandom(16).hex()
+        self.request_id = request_id or _request_id()
         self._defer = defer_audit
         self._pending: list[Step] = []
         self._consents: dict[str, dict[str, ConsentState]] = {}
@@ -108,11 +108,11 @@ class Session(Access):
         self._visible: dict[str, Node] = {}
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
-        # What the caller claimed, as the trail and messages may repeat it: anything
-        # but a short purpose-like name is recorded as its hash (see _claim).
-        self._claimed = claim(purpose)
         self._purpose: Purpose | None = None
-        admitted = self._admit(purpose)
+        grant = self._admit(purpose)
+        # What the policy decides for this role and purpose, made once for all requests.
+        self._grant = grant
+        admitted = grant.purpose
         self._purpose = admitted
         # The same, typed as admitted, for the checks every read makes.
         self._p = admitted
@@ -133,8 +133,22 @@ class Session(Access):
 
     # -- admission and audit --------------------------------------------------
 
-    def _admit(self, purpose_id: str | None) -> Purpose:
+    def _admit(self, purpose_id: str | None) -> Grant:
+        """The grant of this principal's purpose, or a refusal on record.
+
+        What depends on the policy, role and purpose alone was checked when their grant
+        was made; a principal still has to hold the purpose and not be revoked.
+        """
         policy = self._b.policy
+        principal = self.principal
+        grant = granted(policy.version, principal.role, purpose_id)
+        if grant is not None and principal.may_claim(grant.purpose.id) \
+                and not principal.revoked:
+            self._claimed = grant.purpose.id  # a policy's id, recorded as it is
+            return grant
+        # What the caller claimed, as the trail and messages may repeat it: anything
+        # but a short purpose-like name is recorded as its hash (see steps.claim).
+        self._claimed = claim(purpose_id)
         if not purpose_id:
             self._deny(Action.SESSION_OPEN, PurposeRequired("a purpose is required"))
         assert purpose_id is not None
@@ -152,16 +166,16 @@ class Session(Access):
         if purpose.analysts_only and self.principal.role not in (Role.ANALYST, Role.ADMIN):
             self._deny(Action.SESSION_OPEN, PurposeNotGranted(
                 f"purpose {self._claimed!r} is for analysts only"))
-        return purpose
+        return grant_of(policy.version, self.principal.role, purpose)
 
     def _gate(self, action: Action) -> None:
         """Refuse `action` (audited) unless its declaration (pacte.graph.operations)
         admits this principal and purpose: single records, role, then capability."""
         # An admission depends only on the policy version, role, purpose and action:
-        # once admitted, the same four are admitted again without the checks (a
-        # request gates each of its reads). Refusals are never remembered.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, action)
-        if key in _ADMITTED:
+        # once admitted, the grant of the first three admits it again without the checks
+        # (a request gates each of its reads). Refusals are never remembered.
+        admitted = self._grant.admitted
+        if action in admitted:
             return
         op = OPERATIONS[action]
         if op.single_records:
@@ -176,9 +190,7 @@ class Session(Access):
                 f"{action.replace('.', ' ')} must be requested under a purpose that may "
                 f"{op.capability.replace('_', ' ')}: "
                 + (" or ".join(repr(p) for p in able) or "none in this policy")))
-        if len(_ADMITTED) >= _MAX_NAMES:
-            _ADMITTED.clear()  # bounded; refilled by the next requests
-        _ADMITTED.add(key)
+        admitted.add(action)  # bounded: one per declared operation
 
     def _may(self, capability: Capability) -> bool:
         """Whether this purpose may do `capability`, as the policy file says."""
@@ -199,13 +211,23 @@ class Session(Access):
                 self._consents[cid] = consent_states(edges[cid], at=self._now_us)
         return {c: self._consents[c] for c in customer_ids}
 
+    def _consent_states(self, customer_id: str) -> dict[str, ConsentState]:
+        """`_consent_map([customer_id])[customer_id]`, for one customer's own consents:
+        the plain read of one costs less than the read of many, and answers the same
+        (within a read scope as well)."""
+        states = self._consents.get(customer_id)
+        if states is None:
+            states = self._consents[customer_id] = consent_states(
+                self._b.store.edges(customer_id, "CONSENTED"), at=self._now_us)
+        return states
+
     def _covered(self, states: Mapping[str, ConsentState]) -> bool:
         # The one rule (pacte.graph.consent.decide): every visibility check asks it.
         return decide(self._b.policy, self._purpose_id, states).granted
 
     def _visible_ids(self, customer_ids: Sequence[str]) -> list[str]:
         """The ids, in order, of customers this purpose may see (opt-in, G3)."""
-        if not self._p.needs_consent:
+        if not self._grant.needs_consent:
             return list(customer_ids)
         states = self._consent_map(customer_ids)
         return [c for c in customer_ids if self._covered(states[c])]
@@ -229,6 +251,24 @@ class Session(Access):
         self._visible.pop(customer_id, None)
         self._consents.pop(customer_id, None)
 
+    def _visible_one(self, customer_id: str) -> Node | None:
+        """`_visible_customers([customer_id])`, for the common read of one customer: the
+        same reads and decisions, in fewer steps where no consent is needed."""
+        node = self._visible.get(customer_id)
+        if node is not None:
+            return node  # already read, and found visible, in this request
+        if self._grant.needs_consent or customer_id in self._nodes:
+            found = self._visible_customers([customer_id])
+            return found[0] if found else None
+        node = self._b.store.get_nodes([customer_id]).get(customer_id)
+        if node is None or node.kind != "Customer":
+            self._nodes[customer_id] = None
+            if node is not None and node.kind == MERGED_PART:
+                self._parts.add(customer_id)
+            return None
+        self._nodes[customer_id] = self._visible[customer_id] = node
+        return node
+
     def _visible_customers(self, ids: Sequence[str]) -> list[Node]:
         if len(ids) == 1 and (seen := self._visible.get(ids[0])) is not None:
             return [seen]  # the common case: one customer, already read in this request
@@ -236,7 +276,7 @@ class Session(Access):
         absent = next((i for i in ids if i not in nodes), None)
         present = [i for i in ids if i in nodes]
         keep = self._visible_ids(present)
-        if self._p.needs_consent:
+        if self._grant.needs_consent:
             if absent is not None:
                 self._decoy_read(absent)
             elif len(keep) < len(present):
@@ -275,49 +315,27 @@ class Session(Access):
 
     def _reason(self, f: Field) -> str | None:
         """Why `f` is withheld under this session, or None when it may be returned."""
-        if f.category is None:
-            return None
-        if self.principal.role == Role.AUDITOR:
-            return "auditors never receive personal fields"
-        if not self._p.may_use(f.category):
-            return f"purpose {self._purpose_id} may not use {f.category}"
-        return None
+        return field_reason(f, self._p, self.principal.role)
 
-    def _split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
-        """The names of `fields` this session may return, and the withheld ones with why."""
-        # The answer depends only on the policy version, role, purpose and kind, so it is
-        # shared by every request with the same ones.
-        # Keyed by the tuple's id for speed (hashing the fields costs ten times more); the
-        # entry keeps the tuple itself, so while it is cached its id cannot be reused by
-        # another tuple, and the identity check refuses any other tuple all the same.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, id(fields))
-        known = _SPLITS.get(key)
-        if known is not None and known[0] is fields:
-            return known[1]
-        answer = self._compute_split(fields)
-        if len(_SPLITS) < _MAX_NAMES:
-            _SPLITS[key] = (fields, answer)
-        return answer
-
-    def _compute_split(self, fields: tuple[Field, ...]) -> tuple[list[str], tuple[Withheld, ...]]:
-        allowed: list[str] = []
-        withheld: list[Withheld] = []
-        for f in fields:
-            reason = self._reason(f)
-            if reason is None:
-                allowed.append(f.name)
-            else:
-                withheld.append(Withheld(f.name, reason))
-        return allowed, tuple(withheld)
+    def _split(self, kind: NodeKind) -> tuple[list[str], tuple[Withheld, ...]]:
+        """The names of `kind`'s fields this session may return, and the withheld ones
+        with why."""
+        # By value: a kind of the catalogue (the same object, or an equal one) is answered
+        # from the grant, made once per policy version, role and purpose; any other kind
+        # is decided field by field, and nothing of it is kept.
+        known = NODE_KINDS.get(kind.name)
+        if known is kind or known == kind:
+            return self._grant.splits[kind.name]
+        return split_fields(kind.fields, self._p, self.principal.role)
 
     def _category_ok(self, category: str) -> bool:
-        # Depends only on the policy version, role and purpose, like `_split`.
-        key = (self._b.policy.version, self.principal.role, self._purpose_id, category)
-        ok = _CATEGORY_OK.get(key)
+        # Depends only on the policy version, role and purpose: kept in their grant.
+        known = self._grant.categories
+        ok = known.get(category)
         if ok is None:
             ok = self.principal.role != Role.AUDITOR and self._p.may_use(category)
-            if len(_CATEGORY_OK) < _MAX_NAMES:
-                _CATEGORY_OK[key] = ok
+            if len(known) < MAX_CATEGORIES:
+                known[category] = ok
         return ok
 
     def _pick(self, kind: NodeKind, fields: Collection[str] | None) -> list[str] | None:
@@ -333,13 +351,13 @@ class Session(Access):
         if unknown:
             raise InputError(f"unknown {kind.name} field {', '.join(sorted(unknown))}; "
                              f"one of {', '.join(f.name for f in kind.fields)}")
-        allowed, _ = self._split(kind.fields)
+        allowed, _ = self._split(kind)
         return [n for n in allowed if n in fields]
 
     def _customer_view(self, node: Node, names: list[str] | None = None, *,
                        opened: Mapping[str, Value] | None = None) -> CustomerView:
         """The view of `node`; `opened` holds fields already decrypted, not opened again."""
-        allowed, withheld = self._split(_CUSTOMER.fields)
+        allowed, withheld = self._split(_CUSTOMER)
         wanted = allowed if names is None else names
         if not opened:
             return CustomerView(node.id, self._b.codec.open(node, wanted), withheld)
@@ -370,8 +388,7 @@ class Session(Access):
         check_id(customer_id)
         store = _scoped(self._b.store)
         if store is not None:
-            store.prefetch(customer_id, _C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+            store.prefetch(customer_id, self._grant.hops)
 
     def _prefetch_page(self, after: str | None, want: int) -> None:
         """Inside a read scope, read the page `_visible_page(after, want)` reads and the
@@ -379,9 +396,8 @@ class Session(Access):
         needs no consent (the page is then a plain scan; the consenting customers of a
         page are found through their consents, not prefetched). Elsewhere, nothing."""
         store = _scoped(self._b.store)
-        if store is not None and not self._p.needs_consent:
-            store.prefetch_page("Customer", after=after, limit=want, hops=_C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)])
+        if store is not None and not self._grant.needs_consent:
+            store.prefetch_page("Customer", after=after, limit=want, hops=self._grant.hops)
 
     def _prefetch_lookup(self, field: str, token: bytes, *, miss: str) -> None:
         """Inside a read scope, read the customers whose `field` has `token`, each with
@@ -390,12 +406,14 @@ class Session(Access):
         and a hidden match make the same round trips (G3). Elsewhere it does nothing."""
         store = _scoped(self._b.store)
         if store is not None:
-            store.prefetch_lookup(index_name("Customer", field), token, _C360_HOPS[
-                self._category_ok(_BEHAVIOUR), self._category_ok(_PURCHASES)],
-                kind="Customer", decoy_after=miss)
+            store.prefetch_lookup(index_name("Customer", field), token, self._grant.hops,
+                                  kind="Customer", decoy_after=miss)
 
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
+        if _scoped(self._b.store) is None:
+            check_id(customer_id)  # as `prefetch` would
+            return _NO_SCOPE
         return _Around(self, customer_id)
 
     # -- reads ----------------------------------------------------------------
@@ -404,19 +422,19 @@ class Session(Access):
 
     def _visible_page(self, after: str | None, want: int) -> list[Node]:
         """Up to `want` visible customers after the id `after`, in id order."""
-        if self._p.needs_consent:
+        if self._grant.needs_consent:
             return self._consenting_customers(after, want)
         return self._b.store.scan_nodes("Customer", after=after, limit=want)
 
     def _visible_count(self) -> int:
         """How many customers this purpose may see."""
-        if self._p.needs_consent:
+        if self._grant.needs_consent:
             return len(self._consented_ids())
         return self._b.store.count_nodes().get("Customer", 0)
 
     def _visible_all(self) -> list[str]:
         """The sorted ids of every customer this purpose may see (for projections)."""
-        return self._consented_ids() if self._p.needs_consent else self._all_customer_ids()
+        return self._consented_ids() if self._grant.needs_consent else self._all_customer_ids()
 
     def _consenting_customers(self, after: str | None, want: int) -> list[Node]:
         """Up to `want` customers after `after`, in id order, that this purpose may see."""
@@ -465,15 +483,17 @@ class Session(Access):
 
     def _require_visible(self, action: str, customer_id: str) -> Node:
         """The customer's node, or NotFound with the same text whether absent or hidden."""
+        if type(customer_id) is str and (node := self._visible.get(customer_id)) is not None:
+            return node  # checked, read and found visible earlier in this request
         check_id(customer_id)
-        found = self._visible_customers([customer_id])
-        if not found:
+        node = self._visible_one(customer_id)
+        if node is None:
             self._audit(self._record(action, subjects=[customer_id], outcome="not_found"))
             raise NotFound(f"no customer {customer_id!r}")
-        return found[0]
+        return node
 
     def _horizon(self) -> int:
-        days = self._p.retention_days
+        days = self._grant.retention_days
         return self._now_us - days * _DAY_US if days else -(2**62)
 
     # -- the features, bound as methods (pacte.features) ---------------------------
@@ -535,36 +555,28 @@ class Session(Access):
 # -- small helpers ---------------------------------------------------------------
 
 
+# Request ids not yet handed out: 128 random bits each, as secrets.token_hex(16) makes
+# them, drawn from the OS a batch at a time (a system call costs as much as the rest of
+# opening a session). `list.pop` is atomic, so threads share it without a lock; a forked
+# child empties it, so that no two processes hand out the same ids.
+_REQUEST_IDS: list[str] = []
+_REQUEST_ID_BATCH = 256
+os.register_at_fork(after_in_child=_REQUEST_IDS.clear)
+
+
+def _request_id() -> str:
+    try:
+        return _REQUEST_IDS.pop()
+    except IndexError:
+        raw = os.urandom(16 * _REQUEST_ID_BATCH).hex()
+        _REQUEST_IDS.extend(raw[i:i + 32] for i in range(32, len(raw), 32))
+        return raw[:32]
+
+
 # Candidates read per purpose and round when listing consenting customers (at least).
 _CONSENT_PAGE = 64
 # The same when every consenting customer is wanted (counts, projections).
 _CONSENT_BULK = 5000
-_Split = tuple[list[str], tuple[Withheld, ...]]
-_SPLITS: dict[tuple[str, str, str, int], tuple[tuple[Field, ...], _Split]] = {}
-_CATEGORY_OK: dict[tuple[str, str, str, str], bool] = {}
-# (policy version, role, purpose, action) that `_gate` admitted.
-_ADMITTED: set[tuple[str, str, str, str]] = set()
-_MAX_NAMES = 4096
-
-def _customer_360_hops(*, interactions: bool, purchases: bool) -> tuple[Hop, ...]:
-    """What to read around a customer: only what the purpose may use, and the consents."""
-    hops = [Hop("CONSENTED")]
-    if interactions:
-        # A default page of interactions and one more (its hasNext needs it); a larger
-        # page is read from the server as usual. With the products they are about.
-        hops.append(Hop("HAD", limit=21, nodes=True, then=("ABOUT",), then_nodes=True))
-    if purchases:
-        hops.append(Hop("BOUGHT", nodes=True))
-    return tuple(hops)
-
-
-# Field names as an audit entry lists them (sorted, once each), by the tuple a step
-# holds: requests of one kind name the same fields, so each list is sorted once.
-
-
-# The four answers, made once: a prefetch runs on every customer request.
-_C360_HOPS = {(i, p): _customer_360_hops(interactions=i, purchases=p)
-              for i in (False, True) for p in (False, True)}
 
 
 class _Around:

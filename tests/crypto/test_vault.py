@@ -173,6 +173,19 @@ def test_subject_refs_and_index_keys(vault: KeyVault) -> None:
     assert vault.index_key("email").mac(b"x") != vault.index_key("phone").mac(b"x")
 
 
+
+def test_remembered_subject_refs_are_bounded_and_survive_erasure(
+        tmp_path: Path, provider: FileKeyProvider) -> None:
+    with KeyVault.create(tmp_path / "keys.db", provider, cache_size=4) as vault:
+        first = {f"c_{n:012d}": vault.subject_ref(f"c_{n:012d}") for n in range(10)}
+        assert len(vault._refs) <= 4  # bounded like the key cache
+        vault.data_keys(["c_000000000009"], create=True)
+        vault.destroy("c_000000000009")
+        # The same references after the bound let some go, and after an erasure.
+        assert {cid: vault.subject_ref(cid) for cid in first} == first
+    with KeyVault.open(tmp_path / "keys.db", provider) as again:
+        assert {cid: again.subject_ref(cid) for cid in first} == first
+
 # -- rotation ------------------------------------------------------------------------------
 
 def _kek_versions(path: Path) -> set[int]:
