@@ -24,7 +24,7 @@ import rfc8785
 
 from pacte.errors import IntegrityError
 
-__all__ = ["canonical_bytes", "check_json_value"]
+__all__ = ["Sealed", "canonical_bytes", "check_json_value"]
 
 # I-JSON: integers beyond this cannot be represented exactly by every JSON reader.
 _MAX_SAFE_INT = 2**53 - 1
@@ -33,6 +33,41 @@ _MAX_DEPTH = 32
 # Sorted keys at every level; nothing else: compact separators and raw UTF-8 are
 # orjson's defaults, as RFC 8785 wants them.
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+class Sealed:
+    """A part of a record checked and canonicalised once, for records that repeat it.
+
+    A request's entry names its operations and fields, and every request of one kind
+    names the same ones (pacte.audit.request_entry): sealed, they are walked and
+    serialised when first seen, and each later record that holds the same `Sealed`
+    costs neither. Its bytes are made here, by the same check and serialiser as any
+    value, and cannot be set otherwise: a `Sealed` is JSON-safe by construction.
+    """
+
+    __slots__ = ("_fragment", "value")
+
+    value: object
+    _fragment: orjson.Fragment
+
+    def __init__(self, value: object) -> None:
+        fast = check_json_value(value)
+        text = canonical_bytes({"v": value}, checked=fast)  # any JSON value, as a member
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "_fragment", orjson.Fragment(text[len(b'{"v":'):-1]))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Sealed part cannot change")
+
+    def __repr__(self) -> str:
+        return f"Sealed({self.value!r})"
+
+
+def _fragment(value: object) -> orjson.Fragment:
+    """orjson's `default`: a sealed part's bytes; anything else is not JSON to it."""
+    if type(value) is Sealed:
+        return value._fragment
+    raise TypeError
 
 
 def check_json_value(value: object, *, _depth: int = 0) -> bool:
@@ -44,7 +79,7 @@ def check_json_value(value: object, *, _depth: int = 0) -> bool:
     # Exact-type tests first: this runs on every append, and records are made of
     # plain str, list and dict; subclasses and the rest take the general path below.
     t = type(value)
-    if t is str or t is bool or value is None:
+    if t is str or t is bool or value is None or t is Sealed:
         return True
     if t is dict:
         return _check_dict(value, _depth)  # type: ignore[arg-type]
@@ -73,7 +108,7 @@ def _check_dict(value: dict[object, object], depth: int) -> bool:
         if type(key) is not str:
             raise IntegrityError("audit record keys must be strings")
         ti = type(item)
-        if ti is str or item is None or ti is bool:
+        if ti is str or item is None or ti is bool or ti is Sealed:
             continue
         if ti is list and depth + 1 < _MAX_DEPTH:
             # Most often a list of names; the loop is inline, as this runs on every append.
@@ -124,7 +159,7 @@ def canonical_bytes(value: Mapping[str, object], *, checked: bool | None = None)
     fast = check_json_value(value) if checked is None else checked
     if fast:
         try:
-            return orjson.dumps(value, option=_ORJSON_OPTIONS)
+            return orjson.dumps(value, option=_ORJSON_OPTIONS, default=_fragment)
         except orjson.JSONEncodeError:
             pass  # a lone surrogate: rfc8785 decides how (and whether) to write it
     try:
@@ -135,6 +170,8 @@ def canonical_bytes(value: Mapping[str, object], *, checked: bool | None = None)
 
 def _plain(value: object) -> Any:
     """Mappings as dicts and tuples as lists, the only containers rfc8785 takes."""
+    if type(value) is Sealed:
+        return _plain(value.value)
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -16,11 +16,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from pacte.audit.request_entry import record
 from pacte.errors import PacteError
 from pacte.graph.codec import EVENT_INDEX, Codec, event_token, index_name
 from pacte.graph.policy import Policy, Purpose
 from pacte.graph.principals import Principal
-from pacte.graph.steps import Step, merged, single
+from pacte.graph.steps import Step
 from pacte.graph.store import (
     BulkLookups,
     Cursor,
@@ -100,10 +101,10 @@ class Access:
 
     def _entry(self, steps: Sequence[Step]) -> dict[str, object]:
         """The audit record of these steps: one step as it is, several merged (see
-        pacte.graph.steps), under the request's principal, purpose and policy."""
+        pacte.audit.request_entry), under the request's principal, purpose and policy."""
         p = self._purpose
         principal = self.principal
-        rec: dict[str, object] = {
+        return record({
             "principal": principal.id,
             "principal_name": principal.name,
             "role": principal.role,
@@ -111,9 +112,7 @@ class Access:
             "legal_basis": p.legal_basis if p is not None else None,
             "policy_version": self._b.policy.version,
             "request_id": self.request_id,
-        }
-        rec.update(single(steps[0], self._ref) if len(steps) == 1 else merged(steps, self._ref))
-        return rec
+        }, steps, self._ref)
 
     def _ref(self, customer_id: str) -> str:
         ref = self._refs.get(customer_id)
