@@ -220,11 +220,13 @@ class GraphQLEndpoint:
         """`/graphql` as an ASGI app of its own, without starlette's router and its two
         exception middlewares: they cost about as much CPU as a `{ __typename }` request's
         execution. What they would have done for an error is done here."""
+        request = Request(scope, receive)
         try:
-            response = await self.handle(Request(scope, receive))
+            response = await self.handle(request)
         except Exception as exc:
-            log_unexpected(exc, request_id=None, where="endpoint")
-            response = _respond(error_body("internal error", INTERNAL), 500, "-")
+            request_id = _request_id(request)
+            log_unexpected(exc, request_id=request_id, where="endpoint")
+            response = _respond(error_body("internal error", INTERNAL), 500, request_id)
         await response(scope, receive, send)
 
     def _admit_and_execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],

@@ -330,8 +330,11 @@ def test_an_endpoint_failing_unexpectedly_is_a_500_with_no_data(
     monkeypatch.setattr(GraphQLEndpoint, "handle", handle)
     client = Api(create_app(world.rt))
     with caplog.at_level(logging.ERROR):
-        r = client.post("{ __typename }", key=world.keys["app"], purpose="service")
+        r = client.request("POST", json={"query": "{ __typename }"}, headers={
+            "Authorization": f"Bearer {world.keys['app']}", "X-Purpose": "service",
+            "X-Request-Id": "trace-42"})
     assert r.status_code == 500 and r.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+    assert r.headers["x-request-id"] == "trace-42"  # the client's, to find the log line
     assert "data" not in r.json() and "boom" not in r.text
     assert any("RuntimeError" in m and "endpoint" in m for m in caplog.messages)
     assert 'outcome="500"} 1' in client.request("GET", "/metrics").text
