@@ -38,133 +38,49 @@ Operations it leaves whole to graphql-core (and `PlainFieldExecutor`): mutations
 and every operation when a schema extension wraps resolvers (middleware) or an abort
 signal is set. A resolver wrapped by a field extension (permission classes are one)
 or an exception handler runs through strawberry's `field.resolve`; any other is called
-in one frame that takes strawberry's steps (`_direct`).
+in one frame that takes strawberry's steps (`pacte.api.plan.direct`).
 """
 
 from __future__ import annotations
 
 import weakref
 from asyncio import get_running_loop
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
 from inspect import iscoroutine
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    GraphQLBoolean,
     GraphQLError,
-    GraphQLField,
-    GraphQLID,
-    GraphQLLeafType,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
-    GraphQLSchema,
-    GraphQLString,
-    OperationDefinitionNode,
-    OperationType,
     Undefined,
-    is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
 from graphql.execution.executor import Executor, invalid_return_type_error
-from graphql.execution.values import VariableValues, get_argument_values
-from graphql.language import DirectiveNode, Visitor, visit
-from graphql.language.ast import BooleanValueNode
+from graphql.execution.values import get_argument_values
+from graphql.language import OperationDefinitionNode
 from graphql.pyutils import Path, gather_with_cancel
-from graphql.type.introspection import TypeNameMetaFieldDef
-from strawberry.relay.types import GlobalID
-from strawberry.scalars import is_scalar
-from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
-from strawberry.types.arguments import convert_argument
-from strawberry.types.base import StrawberryMaybe, StrawberryOptional
-from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
-from strawberry.types.field import StrawberryField
 
-from pacte.api.execution import Plain, PlainFieldExecutor
+from pacte.api.execution import PlainFieldExecutor
+from pacte.api.plan import (
+    ATTR_LEAF,
+    NO_VARIABLES,
+    TYPENAME,
+    Plan,
+    Shape,
+    Step,
+    compilable,
+    make_step,
+)
 
 __all__ = ["CompiledExecutor"]
 
 _MISSING = object()
-_NO_VARIABLES = VariableValues({}, {})
 
 # Values of these types are never awaitable: told apart without a call (strawberry's
 # `optimized_is_awaitable` looks the same types up, one frame deeper, 150 times a 360).
 _SYNC = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
-
-# How a step reads its value.
-_ATTR_LEAF = 0   # a plain attribute holding a scalar or enum
-_TYPENAME = 1    # `__typename`: the parent type's name
-_RESOLVE = 2     # the field's resolver (strawberry's, or its default resolver)
-
-
-class Shape:
-    """How a value of one output type is completed (graphql-core's complete_value)."""
-
-    __slots__ = ("fdl", "inner", "kind", "plan", "type")
-
-    NON_NULL, LIST, LEAF, OBJECT, OTHER = range(5)
-
-    def __init__(self, type_: GraphQLOutputType, fdl: list[FieldDetails]) -> None:
-        self.type = type_
-        self.fdl = fdl
-        self.inner: Shape | None = None
-        self.plan: Plan | None = None  # made at first use (OBJECT)
-        if isinstance(type_, GraphQLNonNull):
-            self.kind = Shape.NON_NULL
-            self.inner = Shape(type_.of_type, fdl)
-        elif isinstance(type_, GraphQLList):
-            self.kind = Shape.LIST
-            self.inner = Shape(type_.of_type, fdl)
-        elif is_leaf_type(type_):
-            self.kind = Shape.LEAF
-        elif isinstance(type_, GraphQLObjectType):
-            self.kind = Shape.OBJECT
-        else:  # interfaces and unions: graphql-core resolves the runtime type
-            self.kind = Shape.OTHER
-
-
-class Step:
-    """One response key of a selection set on one object type."""
-
-    __slots__ = ("args", "as_is", "attr", "call", "cls", "enum", "fdl", "field", "getter",
-                 "key", "kind", "leaf", "name", "names", "nodes", "non_null", "object",
-                 "resolve", "shape", "typename")
-
-    def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
-        self.key = key
-        self.kind = kind
-        self.fdl = fdl
-        self.nodes: list[FieldNode] = [d.node for d in fdl]
-        self.name = self.nodes[0].name.value
-        self.field: GraphQLField | None = None
-        self.attr = ""
-        self.leaf: GraphQLLeafType | None = None
-        # Values of this exact Python type are their own output (str for String/ID).
-        self.as_is: type | None = None
-        # An enum's members (by their Python name: an Enum hashes in Python, a str in C)
-        # and their GraphQL names, as its output coercion finds them.
-        self.enum: type | None = None
-        self.names: dict[str, str] = {}
-        self.non_null = False
-        self.typename = ""
-        self.resolve: Callable[..., Any] | None = None
-        # What `resolve` amounts to, in one call (source, info, arguments), if known.
-        self.call: Direct | None = None
-        # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
-        self.getter = ""
-        # With `getter`: the class whose instances are completed as objects of the field's
-        # type at once (its `object` shape; the type has no `is_type_of` to ask).
-        self.cls: type | None = None
-        self.object: Shape | None = None
-        self.args: dict[str, Any] | None = None  # None: read per request (variables)
-        self.shape: Shape | None = None
-
-
-Direct = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
 
 
 class _Site:
@@ -197,200 +113,6 @@ Info = GraphQLResolveInfo[Any] | _Site
 
 def _real(info: Info) -> GraphQLResolveInfo[Any]:
     return info.get() if isinstance(info, _Site) else info
-
-
-def _direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
-    """strawberry's resolver for `field` in one call, where nothing else wraps it.
-
-    strawberry reaches a resolver through five or six frames (its info object, the
-    field extensions' chain, the argument conversion, `get_result`, the resolver
-    object's `__call__`). Where the field has no extension (permission classes are
-    one), the schema no exception handler and graphql-core's resolver is strawberry's
-    own, the same steps are taken here in one frame: the same `Info`, the same
-    `convert_argument`s, the source passed as `self`, `root` or `parent` as the
-    resolver asks. A field without resolver is strawberry's `getattr`.
-    """
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    strawberry_schema = getattr(schema, "_strawberry_schema", None)
-    if not isinstance(definition, StrawberryField) or strawberry_schema is None \
-            or definition.extensions or definition.is_subscription \
-            or getattr(field.resolve, "_is_default", None) is None:
-        return None
-    converter = strawberry_schema.schema_converter
-    if getattr(converter, "_exception_handler_specs", True):
-        return None  # handlers (or a strawberry that names them otherwise): its own path
-    resolver = definition.base_resolver
-    if resolver is None:
-        if not definition.is_basic_field or definition.default_resolver is not getattr \
-                or field.args:
-            return None
-        attr = definition.python_name
-        return lambda source, _info, _args: getattr(source, attr)
-    func = resolver.wrapped_func
-    if not callable(func):
-        return None
-    takes_self = resolver.self_parameter is not None
-    names = [p.name for p in (resolver.parent_parameter, resolver.root_parameter)
-             if p is not None]
-    info_name = resolver.info_parameter.name if resolver.info_parameter else None
-    registry, config = converter.scalar_registry, strawberry_schema.config
-    info_class = config.info_class
-    # `convert_arguments`, its per-call lookups done here: each argument's GraphQL
-    # name, and whether its value is its own Python value (a scalar or an enum, or
-    # null), as `convert_argument` would return it.
-    arguments = [(config.name_converter.from_argument(a), a.python_name, a.type,
-                  _as_given(a.type, registry)) for a in definition.arguments]
-
-    def call(source: Any, info: GraphQLResolveInfo[Any], raw: dict[str, Any]) -> Any:
-        strawberry_info = info_class(_raw_info=info, _field=definition)
-        kwargs: dict[str, Any] = {}
-        for name, python_name, type_, as_given in arguments:
-            if name in raw:
-                value = raw[name]
-                kwargs[python_name] = value if as_given else convert_argument(
-                    value, type_, registry, config, strawberry_info, path=(name,))
-        for name in names:
-            kwargs[name] = source
-        if info_name is not None:
-            kwargs[info_name] = strawberry_info
-        return func(source, **kwargs) if takes_self else func(**kwargs)
-    return call
-
-
-def _as_given(type_: Any, registry: Mapping[object, Any]) -> bool:
-    """Whether strawberry's `convert_argument` returns any value of `type_` as it is: a
-    scalar or enum, or null; not a list (copied), an input object (built), a `Maybe`
-    (wrapped) or a GlobalID (decoded)."""
-    if isinstance(type_, StrawberryMaybe) or type_ is GlobalID:
-        return False
-    if isinstance(type_, StrawberryOptional):
-        type_ = type_.of_type
-    if has_enum_definition(type_):
-        type_ = type_.__strawberry_definition__
-    return type_ is not GlobalID and (isinstance(type_, StrawberryEnumDefinition)
-                                      or is_scalar(type_, registry))
-
-
-class Plan:
-    """The steps of one selection set on one object type."""
-
-    __slots__ = ("steps", "type")
-
-    def __init__(self, type_: GraphQLObjectType, steps: list[Step]) -> None:
-        self.type = type_
-        self.steps = steps
-
-
-def _has_variable(node: FieldNode) -> bool:
-    found = False
-
-    class Find(Visitor):
-        def enter_variable(self, *_: Any) -> None:
-            nonlocal found
-            found = True
-
-    for arg in node.arguments or ():
-        visit(arg, Find())
-    return found
-
-
-# graphql-core's output coercion returns a value of these types unchanged.
-_AS_IS: dict[GraphQLLeafType, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
-
-
-def _enum_names(enum: CustomGraphQLEnumType) -> dict[str, str]:
-    """What strawberry's enum coercion returns for each member, by the member's name:
-    the first GraphQL name whose value equals the member's."""
-    names: dict[str, str] = {}
-    member: Any
-    for member in enum.wrapped_cls:
-        name = next((n for n, v in enum.values.items() if member.value == v.value), None)
-        if name is not None:
-            names[member._name_] = name
-    return names
-
-
-def _step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
-          fdl: list[FieldDetails], plain: Mapping[str, Plain] | None,
-          default_resolver: Callable[..., Any]) -> Step | None:
-    node = fdl[0].node
-    name = node.name.value
-    if name == "__typename":
-        step = Step(key, _TYPENAME, fdl)
-        step.typename = parent.name
-        step.field = TypeNameMetaFieldDef
-        return step
-    field = schema.get_field(parent, name)
-    if field is None:
-        return None  # graphql-core leaves such a key out too
-    p = plain.get(name) if plain is not None else None
-    if p is not None and not node.arguments:
-        step = Step(key, _ATTR_LEAF, fdl)
-        step.attr, step.leaf, step.non_null = p.attr, p.leaf, p.non_null
-        step.field = field
-        step.as_is = _AS_IS.get(p.leaf)
-        if isinstance(p.leaf, CustomGraphQLEnumType):
-            step.enum, step.names = p.leaf.wrapped_cls, _enum_names(p.leaf)
-        return step
-    step = Step(key, _RESOLVE, fdl)
-    step.field = field
-    step.resolve = field.resolve or default_resolver
-    step.call = _direct(field, schema)
-    step.shape = whole = Shape(field.type, fdl)
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if step.call is not None and isinstance(definition, StrawberryField) \
-            and definition.base_resolver is None:
-        step.getter = definition.python_name  # `_direct` made it strawberry's getattr
-        shape = whole.inner if whole.kind == Shape.NON_NULL else whole
-        assert shape is not None
-        origin = _origin(shape.type) if shape.kind == Shape.OBJECT else None
-        if origin is not None:
-            step.cls, step.object = origin, shape
-    if not _has_variable(node):
-        try:
-            step.args = get_argument_values(field, node, _NO_VARIABLES) \
-                if field.args or node.arguments else {}
-        except GraphQLError:
-            step.args = None  # reported by graphql-core's code at execution
-    return step
-
-
-def _origin(type_: GraphQLOutputType) -> type | None:
-    """The Python class of a strawberry object type whose instances need no check: not
-    an exception, not awaitable, and no `is_type_of` to call."""
-    assert isinstance(type_, GraphQLObjectType)
-    definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    origin = getattr(definition, "origin", None)
-    if type_.is_type_of is not None or not isinstance(origin, type) \
-            or issubclass(origin, BaseException) or hasattr(origin, "__await__"):
-        return None
-    return origin
-
-
-def _compilable(operation: OperationDefinitionNode,
-                fragments: Mapping[str, FragmentDefinitionNode]) -> bool:
-    """Only queries whose selections do not depend on variables or incremental delivery."""
-    if operation.operation is not OperationType.QUERY:
-        return False
-    ok = True
-
-    class Check(Visitor):
-        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
-            nonlocal ok
-            args = node.arguments or ()
-            if node.name.value not in ("skip", "include") or len(args) != 1 \
-                    or not isinstance(args[0].value, BooleanValueNode):
-                ok = False
-
-        def enter_variable_definition(self, *_: Any) -> Any:
-            return Visitor.SKIP  # directives on variable definitions select nothing
-
-    visit(operation, Check())
-    for d in fragments.values():
-        if d.variable_definitions:
-            return False
-        visit(d, Check())
-    return ok
 
 
 class _Compiled:
@@ -428,15 +150,15 @@ class CompiledExecutor(PlainFieldExecutor):
 
     def _plan_of(self, parent: GraphQLObjectType, fdl: list[FieldDetails] | None) -> Plan:
         if fdl is None:
-            grouped = collect_fields(self.schema, self.fragments, _NO_VARIABLES, parent,
+            grouped = collect_fields(self.schema, self.fragments, NO_VARIABLES, parent,
                                      self.operation).grouped_field_set
         else:
-            grouped = collect_subfields(self.schema, self.fragments, _NO_VARIABLES,
+            grouped = collect_subfields(self.schema, self.fragments, NO_VARIABLES,
                                         self.operation, parent, fdl).grouped_field_set
         plain = self._plain.get(parent)
         steps = []
         for key, details in grouped.items():
-            step = _step(self.schema, parent, key, details, plain, self.field_resolver)
+            step = make_step(self.schema, parent, key, details, plain, self.field_resolver)
             if step is not None:
                 steps.append(step)
         return Plan(parent, steps)
@@ -455,7 +177,7 @@ class CompiledExecutor(PlainFieldExecutor):
             return found.plan
         plan = None
         root = self.schema.get_root_type(operation.operation)
-        if root is not None and _compilable(operation, self.fragment_definitions):
+        if root is not None and compilable(operation, self.fragment_definitions):
             plan = self._plan_of(root, None)
         key = id(operation)
         ref = weakref.ref(operation, lambda _: by_op.pop(key, None))
@@ -492,7 +214,7 @@ class CompiledExecutor(PlainFieldExecutor):
         try:
             for step in plan.steps:
                 kind = step.kind
-                if kind == _ATTR_LEAF:
+                if kind == ATTR_LEAF:
                     value: Any = getattr(source, step.attr, _MISSING)
                     vtype = type(value)
                     if vtype is step.as_is:
@@ -503,23 +225,8 @@ class CompiledExecutor(PlainFieldExecutor):
                         if name is not None:
                             results[step.key] = name
                             continue
-                    if value is None:
-                        if not step.non_null:
-                            results[step.key] = None
-                            continue
-                    elif value is not _MISSING and not isinstance(value, Exception):
-                        try:
-                            coerced = step.leaf.coerce_output_value(value)  # type: ignore[union-attr]
-                        except Exception:  # noqa: S110 -- graphql-core reports it below
-                            pass
-                        else:
-                            if coerced is not None and coerced is not Undefined:
-                                results[step.key] = coerced
-                                continue
-                    # Not plainly a value: graphql-core answers (and reports) it.
-                    result = Executor.execute_field(self, parent, source, step.fdl,
-                                                    Path(path, step.key, parent.name), None)
-                elif kind == _TYPENAME:
+                    result = self._leaf(step, value, parent, source, path)
+                elif kind == TYPENAME:
                     results[step.key] = step.typename
                     continue
                 else:
@@ -546,6 +253,24 @@ class CompiledExecutor(PlainFieldExecutor):
                 results.update(zip(pending, done, strict=True))
             return results
         return gather()
+
+    def _leaf(self, step: Step, value: Any, parent: GraphQLObjectType, source: Any,
+              path: Path | None) -> Any:
+        """An attribute's value that is not its own output: null, its scalar's output
+        coercion, or (not plainly a value) what graphql-core answers and reports."""
+        if value is None:
+            if not step.non_null:
+                return None
+        elif value is not _MISSING and not isinstance(value, Exception):
+            try:
+                coerced = step.leaf.coerce_output_value(value)  # type: ignore[union-attr]
+            except Exception:  # noqa: S110 -- graphql-core reports it below
+                pass
+            else:
+                if coerced is not None and coerced is not Undefined:
+                    return coerced
+        return Executor.execute_field(self, parent, source, step.fdl,
+                                      Path(path, step.key, parent.name), None)
 
     def _resolve(self, step: Step, parent: GraphQLObjectType, source: Any, path: Path) -> Any:
         """graphql-core's execute_field, with the lookups done beforehand."""

@@ -21,6 +21,7 @@ from graphql import (
     FragmentSpreadNode,
     InlineFragmentNode,
     SelectionNode,
+    SelectionSetNode,
     VariableNode,
 )
 from strawberry.types.nodes import get_variable_values
@@ -160,22 +161,27 @@ def _collect(selections: Sequence[SelectionNode], names: Mapping[str, str],
             elif (name := names.get(s.name.value)) is not None:  # by name, not alias
                 found.add(name)
             continue
-        # A fragment, named or inline: its fields belong to the same object, unless it
-        # is for another type (`node(id:) { ... on Product { name } }` opens no
-        # customer's name).
-        if isinstance(s, FragmentSpreadNode):
-            fragment = fragments.get(s.name.value)
-            if fragment is None:
-                continue
-            condition: str | None = fragment.type_condition.name.value
-            inner = fragment.selection_set
-        elif isinstance(s, InlineFragmentNode):
-            condition = s.type_condition.name.value if s.type_condition else None
-            inner = s.selection_set
-        else:
+        fragment = _fragment(s, fragments)
+        if fragment is None:
             continue
+        condition, inner = fragment
+        # A fragment's fields belong to the same object, unless it is for another type
+        # (`node(id:) { ... on Product { name } }` opens no customer's name).
         if path or condition is None or condition in on:
             _collect(inner.selections, names, path, found, on, fragments, variables)
+
+
+def _fragment(s: SelectionNode, fragments: Mapping[str, FragmentDefinitionNode]
+              ) -> tuple[str | None, SelectionSetNode] | None:
+    """A fragment's type condition (None: none) and selections, named or inline."""
+    if isinstance(s, FragmentSpreadNode):
+        fragment = fragments.get(s.name.value)
+        if fragment is None:
+            return None
+        return fragment.type_condition.name.value, fragment.selection_set
+    if isinstance(s, InlineFragmentNode):
+        return (s.type_condition.name.value if s.type_condition else None), s.selection_set
+    return None
 
 
 @strawberry.type(description="A field left out of the response, and why (need to know).")

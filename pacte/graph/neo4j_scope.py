@@ -11,7 +11,7 @@ read would otherwise take a round trip per store call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pacte.graph.store import Cursor, Edge, Hop, Node, Value, decode_props, decode_props_many
@@ -185,20 +185,8 @@ class Scope:
         if seq is not None and value[5]:
             self.keys[node_id] = (int(seq), list(value[5]))
         found: dict[int, list[Any]] = {int(i): rows for i, rows in value[4]}
-        # Every props text of the answer, decoded in one parse, then taken in the
-        # same order as they are listed here.
-        texts = [value[3]]
-        for i in range(len(hops)):
-            for row in found.get(i, ()):
-                texts.append(row[2])
-                if row[4] is not None:
-                    texts.append(row[4][2])
-                for t in row[5]:
-                    texts.append(t[5])
-                    if t[6] is not None:
-                        texts.append(t[6][2])
-        props = iter(decode_props_many(texts)).__next__
-        nodes, absent, lists = self.nodes, self.absent, self.lists
+        props = iter(decode_props_many(_props_texts(value[3], len(hops), found))).__next__
+        nodes, absent = self.nodes, self.absent
         nodes[node_id] = Node(value[1], value[0], props(), value[2])
         absent.discard(node_id)
         for i, h in enumerate(hops):
@@ -211,17 +199,23 @@ class Scope:
                     nodes[other] = Node(node[0], other, props(), node[1])
                     absent.discard(other)
                 if h.then:
-                    by_type: dict[str, list[Edge]] = {t: [] for t in h.then}
-                    for row in then:
-                        by_type[row[1]].append(Edge(row[1], row[0], row[2], row[3], row[4],
-                                                    props()))
-                        if (far := row[6]) is not None:
-                            nodes[row[3]] = Node(far[0], row[3], props(), far[1])
-                            absent.discard(row[3])
-                    for t, next_edges in by_type.items():
-                        lists[(other, t, "out")] = (_newest_first(next_edges), True)
+                    self._add_then(other, h.then, then, props)
             complete = h.limit is None or len(listed) < h.limit
-            lists[(node_id, h.type, h.direction)] = (listed, complete)
+            self.lists[(node_id, h.type, h.direction)] = (listed, complete)
+
+    def _add_then(self, node_id: str, types: Sequence[str], rows: Sequence[Any],
+                  props: Callable[[], dict[str, Value]]) -> None:
+        """The edges out of `node_id` of the `types` a hop follows next, with their far
+        nodes, taking their props in the order `_props_texts` listed them."""
+        nodes, absent = self.nodes, self.absent
+        by_type: dict[str, list[Edge]] = {t: [] for t in types}
+        for row in rows:
+            by_type[row[1]].append(Edge(row[1], row[0], row[2], row[3], row[4], props()))
+            if (far := row[6]) is not None:
+                nodes[row[3]] = Node(far[0], row[3], props(), far[1])
+                absent.discard(row[3])
+        for t, next_edges in by_type.items():
+            self.lists[(node_id, t, "out")] = (_newest_first(next_edges), True)
 
     def get_nodes(self, ids: Sequence[str]) -> tuple[dict[str, Node], list[str]]:
         """The nodes it read among `ids`, and the ids it knows nothing of."""
@@ -249,3 +243,20 @@ class Scope:
         elif not complete and (limit is None or limit > len(listed)):
             return None
         return listed[:limit] if limit is not None else list(listed)
+
+
+def _props_texts(own: str, hops: int, found: dict[int, list[Any]]) -> list[str]:
+    """Every props text of an answer of AROUND, to be decoded in one parse, in the
+    order `Scope.add` takes them: the node's, then per hop each edge's, its other
+    node's, and each next edge's with its far node's."""
+    texts = [own]
+    for i in range(hops):
+        for row in found.get(i, ()):
+            texts.append(row[2])
+            if row[4] is not None:
+                texts.append(row[4][2])
+            for t in row[5]:
+                texts.append(t[5])
+                if t[6] is not None:
+                    texts.append(t[6][2])
+    return texts

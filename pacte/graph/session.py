@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, cast
 
 from pacte.clock import from_micros, to_micros
 from pacte.errors import (
@@ -59,8 +58,9 @@ from pacte.graph.model import MERGED_PART, NODE_KINDS, Field, NodeKind
 from pacte.graph.operations import OPERATIONS, Action, Capability, Role
 from pacte.graph.policy import Purpose
 from pacte.graph.principals import Principal
+from pacte.graph.read_scope import NO_SCOPE, Around, scoped
 from pacte.graph.steps import Step, claim
-from pacte.graph.store import Node, ScopedReads, Value
+from pacte.graph.store import Node, Value
 from pacte.graph.views import CustomerView, Withheld
 
 __all__ = ["Backend", "MergeGraph", "Session"]
@@ -375,8 +375,8 @@ class Session(Access):
         are local, it changes nothing. Either way every read is still checked against
         the purpose, consent and retention, and audited, as anywhere else.
         """
-        store = _scoped(self._b.store)
-        return store.read_scope() if store is not None else _NO_SCOPE
+        store = scoped(self._b.store)
+        return store.read_scope() if store is not None else NO_SCOPE
 
     def prefetch(self, customer_id: str) -> None:
         """Inside `read_scope`, read a customer's 360 neighbourhood in one round trip.
@@ -386,7 +386,7 @@ class Session(Access):
         they may from it. Outside a scope, or on a store without one, it does nothing.
         """
         check_id(customer_id)
-        store = _scoped(self._b.store)
+        store = scoped(self._b.store)
         if store is not None:
             store.prefetch(customer_id, self._grant.hops)
 
@@ -395,7 +395,7 @@ class Session(Access):
         360 neighbourhood of each of its customers in one round trip, when the purpose
         needs no consent (the page is then a plain scan; the consenting customers of a
         page are found through their consents, not prefetched). Elsewhere, nothing."""
-        store = _scoped(self._b.store)
+        store = scoped(self._b.store)
         if store is not None and not self._grant.needs_consent:
             store.prefetch_page("Customer", after=after, limit=want, hops=self._grant.hops)
 
@@ -404,17 +404,17 @@ class Session(Access):
         what `prefetch` reads around a customer, in one round trip; when there are none,
         the decoy a lookup of the id `miss` reads (see `_decoy_read`), so that a miss
         and a hidden match make the same round trips (G3). Elsewhere it does nothing."""
-        store = _scoped(self._b.store)
+        store = scoped(self._b.store)
         if store is not None:
             store.prefetch_lookup(index_name("Customer", field), token, self._grant.hops,
                                   kind="Customer", decoy_after=miss)
 
     def around(self, customer_id: str) -> AbstractContextManager[None]:
         """`read_scope` with `prefetch(customer_id)` done first."""
-        if _scoped(self._b.store) is None:
+        if scoped(self._b.store) is None:
             check_id(customer_id)  # as `prefetch` would
-            return _NO_SCOPE
-        return _Around(self, customer_id)
+            return NO_SCOPE
+        return Around(self, customer_id)
 
     # -- reads ----------------------------------------------------------------
 
@@ -579,42 +579,5 @@ _CONSENT_PAGE = 64
 _CONSENT_BULK = 5000
 
 
-class _Around:
-    """`Session.around`: a class rather than a generator, since every request opens one."""
-
-    __slots__ = ("_customer_id", "_scope", "_session")
-
-    def __init__(self, session: Session, customer_id: str) -> None:
-        self._session = session
-        self._customer_id = customer_id
-        self._scope = session.read_scope()
-
-    def __enter__(self) -> None:
-        self._scope.__enter__()
-        try:
-            self._session.prefetch(self._customer_id)
-        except BaseException as exc:
-            self._scope.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self._scope.__exit__(*exc)
-
-
-# The read scope of a store without the capability: entering and leaving it does nothing.
-_NO_SCOPE: AbstractContextManager[None] = nullcontext()
-
 # Not a valid customer id (ids never hold a NUL), so never found.
 _NO_CUSTOMER = "c_\x00absent"
-
-# Whether a store class has read scopes, asked once per class: `isinstance` against a
-# runtime-checkable protocol inspects its attributes each time (~10 us, twice a request).
-_SCOPED_TYPES: dict[type, bool] = {}
-
-
-def _scoped(store: object) -> ScopedReads | None:
-    kind = type(store)
-    known = _SCOPED_TYPES.get(kind)
-    if known is None:
-        known = _SCOPED_TYPES[kind] = isinstance(store, ScopedReads)
-    return cast(ScopedReads, store) if known else None

@@ -174,16 +174,7 @@ class Loader:
         row_tokens = self._row_tokens(records)
         event_ids = [_event_id(r, t, token) for r, t in zip(records, row_tokens, strict=True)]
         events = [event_token(e) if e else b"" for e in event_ids]
-        # Every index the batch needs, in one lookup (one round trip on Neo4j).
-        groups: dict[str, list[bytes]] = {}
-        for ident, t in token.items():
-            groups.setdefault(identity_index(ident.kind), []).append(t)
-        groups[ROW_INDEX] = [t for t in row_tokens if t]
-        groups[EVENT_INDEX] = [e for e in events if e]
-        found = s.lookup_token_groups(groups)
-        row_done, seen_events = found.pop(ROW_INDEX), found.pop(EVENT_INDEX)
-        # Tokens of different kinds never collide: each kind has its own key namespace.
-        owners = {t: ids for hits in found.values() for t, ids in hits.items()}
+        row_done, seen_events, owners = self._lookup(token, row_tokens, events)
         previous = self._previous
         if previous is not None:
             _add_unsettled(previous, owners, row_done, seen_events)
@@ -200,6 +191,23 @@ class Loader:
             products.update({f"known:{pid}": pid for pid in previous.products})
         return Known(token, owners, redirect, row_tokens, row_done, event_ids, events,
                      seen_events, profiles, products, self._free(token, owners))
+
+    def _lookup(self, token: dict[Identifier, bytes], row_tokens: list[bytes],
+                events: list[bytes]
+                ) -> tuple[dict[bytes, list[str]], dict[bytes, list[str]],
+                           dict[bytes, list[str]]]:
+        """Every index the batch needs, in one lookup (one round trip on Neo4j): the
+        rows done, the events seen and the owners of the identifiers' tokens."""
+        groups: dict[str, list[bytes]] = {}
+        for ident, t in token.items():
+            groups.setdefault(identity_index(ident.kind), []).append(t)
+        groups[ROW_INDEX] = [t for t in row_tokens if t]
+        groups[EVENT_INDEX] = [e for e in events if e]
+        found = self._s.lookup_token_groups(groups)
+        row_done, seen_events = found.pop(ROW_INDEX), found.pop(EVENT_INDEX)
+        # Tokens of different kinds never collide: each kind has its own key namespace.
+        owners = {t: ids for hits in found.values() for t, ids in hits.items()}
+        return row_done, seen_events, owners
 
     def _profiles(self, records: list[Record], token: dict[Identifier, bytes],
                   owners: dict[bytes, list[str]], redirect: dict[str, str], *,
