@@ -469,7 +469,7 @@ def _measure(base: Path, node: str, cache: Path, phase: Phase) -> list[Record]:
                     _request(s.port, key, TYPENAME, None)], CONNECTIONS, [])
             for arm in arms.values():
                 arm.neo4j_pid, arm.neo4j_cpu = neo.process.pid, []
-                arm.round(replace(phase, seconds=PRIME_SECONDS, warmup=0.0))
+                arm.round(replace(phase, seconds=PRIME_SECONDS))
                 arm.rounds.clear()
                 arm.neo4j_cpu.clear()
             _log(f"every arm primed for {PRIME_SECONDS:.0f} s")
