@@ -109,14 +109,10 @@ class Session(Access):
         self._refs: dict[str, str] = {}
         self._now_us = to_micros(backend.now())
         self._purpose: Purpose | None = None
-        grant = self._admit(purpose)
         # What the policy decides for this role and purpose, made once for all requests.
-        self._grant = grant
-        admitted = grant.purpose
-        self._purpose = admitted
-        # The same, typed as admitted, for the checks every read makes.
-        self._p = admitted
-        self._purpose_id = admitted.id
+        self._grant = self._admit(purpose)
+        self._purpose = self._grant.purpose
+        self._purpose_id = self._purpose.id
         # The codec's open itself rather than a method that calls it: features open
         # every row they return through it (twenty interactions per 360).
         self._open = backend.codec.open
@@ -257,16 +253,12 @@ class Session(Access):
         node = self._visible.get(customer_id)
         if node is not None:
             return node  # already read, and found visible, in this request
-        if self._grant.needs_consent or customer_id in self._nodes:
+        if self._grant.needs_consent:
             found = self._visible_customers([customer_id])
             return found[0] if found else None
-        node = self._b.store.get_nodes([customer_id]).get(customer_id)
-        if node is None or node.kind != "Customer":
-            self._nodes[customer_id] = None
-            if node is not None and node.kind == MERGED_PART:
-                self._parts.add(customer_id)
-            return None
-        self._nodes[customer_id] = self._visible[customer_id] = node
+        node = self._customer_nodes([customer_id]).get(customer_id)
+        if node is not None:
+            self._visible[customer_id] = node
         return node
 
     def _visible_customers(self, ids: Sequence[str]) -> list[Node]:
@@ -315,7 +307,7 @@ class Session(Access):
 
     def _reason(self, f: Field) -> str | None:
         """Why `f` is withheld under this session, or None when it may be returned."""
-        return field_reason(f, self._p, self.principal.role)
+        return field_reason(f, self._grant.purpose, self.principal.role)
 
     def _split(self, kind: NodeKind) -> tuple[list[str], tuple[Withheld, ...]]:
         """The names of `kind`'s fields this session may return, and the withheld ones
@@ -326,14 +318,14 @@ class Session(Access):
         known = NODE_KINDS.get(kind.name)
         if known is kind or known == kind:
             return self._grant.splits[kind.name]
-        return split_fields(kind.fields, self._p, self.principal.role)
+        return split_fields(kind.fields, self._grant.purpose, self.principal.role)
 
     def _category_ok(self, category: str) -> bool:
         # Depends only on the policy version, role and purpose: kept in their grant.
         known = self._grant.categories
         ok = known.get(category)
         if ok is None:
-            ok = self.principal.role != Role.AUDITOR and self._p.may_use(category)
+            ok = self.principal.role != Role.AUDITOR and self._grant.purpose.may_use(category)
             if len(known) < MAX_CATEGORIES:
                 known[category] = ok
         return ok
