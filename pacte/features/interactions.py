@@ -46,8 +46,7 @@ def interactions(
         return Page([], None, False)
     horizon = door._horizon()
     allowed, withheld = door._split(_INTERACTION)
-    if names is not None:
-        allowed = names
+    wanted: Sequence[str] = allowed if names is None else names
     views: list[InteractionView] = []
     # A channel filter drops rows after the fetch, so read in chunks until the page
     # fills; edges are newest first, and those past the horizon are not read at all, so
@@ -56,7 +55,7 @@ def interactions(
     while True:
         reached = door._reach(customer_id, "HAD", limit=chunk, before=before, since=horizon,
                               then="ABOUT")
-        views.extend(_views(door, reached, customer_id, channel, allowed, withheld))
+        views.extend(_views(door, reached, customer_id, channel, wanted, withheld))
         if len(views) > first or len(reached) < chunk:
             break
         last = reached[-1][0]
@@ -79,14 +78,13 @@ def interaction_views(door: Door, edges: Sequence[Edge], customer_id: str, *,
     nodes = door._read_nodes(ids)
     about = door._edges_many(ids, "ABOUT")
     allowed, withheld = door._split(_INTERACTION)
-    if names is not None:
-        allowed = names
+    wanted: Sequence[str] = allowed if names is None else names
     return _views(door, [(e, nodes.get(e.dst), (a[0].dst if (a := about.get(e.dst)) else None))
-                         for e in edges], customer_id, channel, allowed, withheld)
+                         for e in edges], customer_id, channel, wanted, withheld)
 
 
 def _views(door: Door, reached: Sequence[Reached], customer_id: str, channel: str | None,
-           allowed: list[str], withheld: tuple[Withheld, ...]) -> list[InteractionView]:
+           allowed: Sequence[str], withheld: tuple[Withheld, ...]) -> list[InteractionView]:
     """The views of interactions reached by their HAD edges, with their products."""
     out: list[InteractionView] = []
     for e, node, product_id in reached:

@@ -23,7 +23,7 @@ from pacte.graph.views import Withheld
 __all__ = ["MAX_CATEGORIES", "MAX_GRANTS", "Grant", "Split", "field_reason", "grant_of",
            "granted", "split_fields"]
 
-Split = tuple[list[str], tuple[Withheld, ...]]
+Split = tuple[tuple[str, ...], tuple[Withheld, ...]]
 # Bound of a grant's memo of categories.
 MAX_CATEGORIES = 4096
 # Bound of the grants kept (emptied when full; refilled by the next requests).
@@ -54,7 +54,8 @@ def split_fields(fields: tuple[Field, ...], purpose: Purpose, role: str) -> Spli
             allowed.append(f.name)
         else:
             withheld.append(Withheld(f.name, reason))
-    return allowed, tuple(withheld)
+    # A tuple: a grant's split is shared by every request of its role and purpose.
+    return tuple(allowed), tuple(withheld)
 
 
 class Grant:

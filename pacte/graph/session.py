@@ -309,7 +309,7 @@ class Session(Access):
         """Why `f` is withheld under this session, or None when it may be returned."""
         return field_reason(f, self._grant.purpose, self.principal.role)
 
-    def _split(self, kind: NodeKind) -> tuple[list[str], tuple[Withheld, ...]]:
+    def _split(self, kind: NodeKind) -> tuple[tuple[str, ...], tuple[Withheld, ...]]:
         """The names of `kind`'s fields this session may return, and the withheld ones
         with why."""
         # By value: a kind of the catalogue (the same object, or an equal one) is answered

@@ -35,7 +35,7 @@ def test_a_kind_that_only_shares_a_name_gets_its_own_answer(
     other = NodeKind("Customer", (Field("email", category="user.contact.email"),
                                   Field("mood", category="user.sensor")))
     allowed, withheld = session._split(other)
-    assert allowed == ["email"]
+    assert allowed == ("email",)
     assert [w.field for w in withheld] == ["mood"]
     assert (allowed, withheld) != cached
     # An equal kind (another object, same value) gets the catalogue's answer.
