@@ -12,12 +12,13 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from pacte.errors import Conflict, CorruptStore, InputError, StorageError
+from pacte.graph.read_cache import DEFAULT_ENTRIES, MISSING, ReadCache, frozen
 from pacte.graph.store import (
     EVENT_INDEX,
     Cursor,
@@ -25,7 +26,9 @@ from pacte.graph.store import (
     Edge,
     IndexEntry,
     Node,
+    Props,
     Reached,
+    Value,
     WriteBatch,
     decode_props,
     encode_props,
@@ -185,6 +188,8 @@ _NO_LIMIT = -1  # SQLite reads a negative LIMIT as "no limit"
 _EARLIEST = -(2**63)  # no edge is older
 
 
+_DATA_VERSION = "PRAGMA data_version"
+
 _first = itemgetter(0)
 
 
@@ -195,6 +200,20 @@ def _node(row: tuple[str, str, str | None, str]) -> Node:
 def _edge(row: tuple[str, str, str, str, int, str]) -> Edge:
     return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
                 props=decode_props(row[5]))
+
+
+# The same, read-only, for answers the read cache keeps (shared by every request).
+def _frozen_node(row: tuple[str, str, str | None, str]) -> Node:
+    return Node(kind=row[1], id=row[0], props=frozen(decode_props(row[3])), owner=row[2])
+
+
+def _frozen_edge(row: tuple[str, str, str, str, int, str]) -> Edge:
+    return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
+                props=frozen(decode_props(row[5])))
+
+
+def _as_read(props: dict[str, Value]) -> Props:
+    return props
 
 
 def _json_list(ids: Sequence[str]) -> str:
@@ -209,10 +228,16 @@ class SQLiteStore:
     `listed_sources`: the edge types whose sources `edge_sources` pages through over
     many edges; each gets an index, so that a page costs what it returns. Which types
     those are is the caller's to say (see `pacte.graph.stores.open_store`).
+
+    `read_cache`: how many rows of the reads a request makes (`get_nodes`, `edges`,
+    `edges_many`, `reach`, `lookup`, `scan_nodes`, `edge_sources`) this store keeps and
+    serves again while the file is unchanged (`pacte.graph.read_cache`); 0: none, every
+    read reads the file. What it serves is read-only (props raise on a change).
     """
 
     def __init__(self, path: str | Path, *, create: bool = False,
-                 listed_sources: Collection[str] = ()) -> None:
+                 listed_sources: Collection[str] = (),
+                 read_cache: int = DEFAULT_ENTRIES) -> None:
         self.path = Path(path)
         self.uri = f"sqlite:///{self.path}"
         if not create and not self.path.exists():
@@ -221,6 +246,9 @@ class SQLiteStore:
             if not _EDGE_TYPE.fullmatch(type):
                 raise InputError(f"not an edge type: {type!r}")
         self._listed = {type: _LISTED_SOURCES.format(type=type) for type in listed_sources}
+        if read_cache < 0:
+            raise InputError("read_cache is a number of rows, 0 for none")
+        self._cache = ReadCache(entries=read_cache) if read_cache else None
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(
@@ -314,18 +342,70 @@ class SQLiteStore:
             except sqlite3.DatabaseError as exc:
                 raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
 
+    def _synced(self) -> ReadCache | None:
+        """The read cache, emptied if the file changed since its answers were read.
+
+        Called under the lock, by a read that then serves from it or reads the file and
+        keeps the answer, all before releasing the lock (the argument is in
+        `pacte.graph.read_cache` and docs/sqlite-reads.md)."""
+        cache = self._cache
+        if cache is not None:
+            # Another connection's commit changes data_version; this connection's own
+            # changes (any write path) grow total_changes.
+            cache.sync((self._all(_DATA_VERSION, ())[0][0], self._db.total_changes))
+        return cache
+
+    def _through(self, key: Hashable, read: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+        """The answer for `key`: kept, or read and kept (under the lock, cache synced)."""
+        cache = self._synced()
+        if cache is None:
+            return read()
+        answer = cache.get(key)
+        if answer is MISSING:
+            answer = read()
+            cache.put(key, answer, rows=len(answer))
+        return answer  # type: ignore[return-value]  # what read() returned for this key
+
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        rows = self._all(_GET_NODES, (_json_list(ids),))
-        return {r[0]: _node(r) for r in rows}
+        if self._cache is None:
+            return {r[0]: _node(r) for r in self._all(_GET_NODES, (_json_list(ids),))}
+        out: dict[str, Node] = {}
+        with self._lock:
+            cache = self._synced()
+            assert cache is not None
+            missing: list[str] = []
+            for i in ids:
+                node = cache.get(("n", i))
+                if node is MISSING:
+                    missing.append(i)
+                elif node is not None:
+                    out[i] = node  # type: ignore[assignment]  # kept by the loop below
+            if missing:
+                missing = list(dict.fromkeys(missing))
+                rows = self._all(_GET_NODES, (_json_list(missing),))
+                found = {r[0]: _frozen_node(r) for r in rows}
+                for i in missing:
+                    # An absent id is kept too: asking again costs what a present one
+                    # does (a hidden customer and an absent one cost the same, G3).
+                    node = found.get(i)
+                    cache.put(("n", i), node)
+                    if node is not None:
+                        out[i] = node
+        return out
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
+        if self._cache is None:
+            return [_node(r) for r in self._scan(kind, after, limit)]
+        with self._lock:
+            return list(self._through(("s", kind, after, limit), lambda: tuple(
+                _frozen_node(r) for r in self._scan(kind, after, limit))))
+
+    def _scan(self, kind: str, after: str | None, limit: int) -> list[Any]:
         if after is None:
-            rows = self._all(_SCAN_FIRST, (kind, limit))
-        else:
-            rows = self._all(_SCAN_AFTER, (kind, after, limit))
-        return [_node(r) for r in rows]
+            return self._all(_SCAN_FIRST, (kind, limit))
+        return self._all(_SCAN_AFTER, (kind, after, limit))
 
     def edges(
         self,
@@ -336,14 +416,22 @@ class SQLiteStore:
         limit: int | None = None,
         before: Cursor | None = None,
     ) -> list[Edge]:
+        if self._cache is None:
+            return [_edge(r) for r in self._edges(node_id, type, direction, limit, before)]
+        with self._lock:
+            # The key edges_many keeps a node's edges under, without a limit or cursor.
+            return list(self._through(
+                ("e", node_id, type, direction, limit, before), lambda: tuple(
+                    _frozen_edge(r) for r in self._edges(node_id, type, direction, limit, before))))
+
+    def _edges(self, node_id: str, type: str, direction: Direction, limit: int | None,
+               before: Cursor | None) -> list[Any]:
         lim = _NO_LIMIT if limit is None else limit
         if before is None:
             sql = _EDGES_OUT if direction == "out" else _EDGES_IN
-            rows = self._all(sql, (node_id, type, lim))
-        else:
-            sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
-            rows = self._all(sql, (node_id, type, before.at, before.at, before.id, lim))
-        return [_edge(r) for r in rows]
+            return self._all(sql, (node_id, type, lim))
+        sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
+        return self._all(sql, (node_id, type, before.at, before.at, before.id, lim))
 
     def edges_many(
         self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
@@ -351,15 +439,56 @@ class SQLiteStore:
         out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         if not node_ids:
             return out
+        if self._cache is None:
+            self._edges_many(out, node_ids, type, direction, _edge)
+            return out
+        with self._lock:
+            cache = self._synced()
+            assert cache is not None
+            missing: list[str] = []
+            for i in out:
+                kept = cache.get(("e", i, type, direction, None, None))
+                if kept is MISSING:
+                    missing.append(i)
+                else:
+                    out[i] = list(kept)  # type: ignore[call-overload]  # a tuple of edges
+            if missing:
+                read: dict[str, list[Edge]] = {i: [] for i in missing}
+                self._edges_many(read, missing, type, direction, _frozen_edge)
+                for i, edges in read.items():
+                    cache.put(("e", i, type, direction, None, None), tuple(edges),
+                              rows=len(edges))
+                    out[i] = edges
+        return out
+
+    def _edges_many(self, out: dict[str, list[Edge]], node_ids: Sequence[str], type: str,
+                    direction: Direction, make: Callable[[Any], Edge]) -> None:
         sql = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
         for r in self._all(sql, (type, _json_list(node_ids))):
-            e = _edge(r)
+            e = make(r)
             out[e.src if direction == "out" else e.dst].append(e)
-        return out
 
     def reach(self, node_id: str, type: str, *, limit: int | None = None,
               before: Cursor | None = None, since: int | None = None,
               then: str | None = None) -> list[Reached]:
+        if self._cache is None:
+            return self._reach(node_id, type, limit, before, since, then, _as_read)
+        with self._lock:
+            # Kept without the horizon, which moves with every request (now minus the
+            # purpose's retention), and cut to it here. The same answer: rows come
+            # newest first, so those at `since` or later are a prefix of the rows
+            # without a horizon, and the first `limit` of that prefix are the first
+            # `limit` rows cut to it (tests/graph/test_read_cache.py compares them).
+            kept: tuple[Reached, ...] = self._through(
+                ("r", node_id, type, limit, before, then),
+                lambda: tuple(self._reach(node_id, type, limit, before, None, then, frozen)))
+        if since is None:
+            return list(kept)
+        return [r for r in kept if r[0].at >= since]
+
+    def _reach(self, node_id: str, type: str, limit: int | None, before: Cursor | None,
+               since: int | None, then: str | None,
+               props: Callable[[dict[str, Value]], Props]) -> list[Reached]:
         params: tuple[object, ...] = (
             node_id, type, then, _EARLIEST if since is None else since,
             _NO_LIMIT if limit is None else limit)
@@ -367,11 +496,11 @@ class SQLiteStore:
         rows = self._all(sql, params if before is None else (*params, before.at, before.id))
         out: list[Reached] = []
         nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
-        for eid, dst, at, props, kind, owner, node_props, further in rows:
-            edge = Edge(type, eid, node_id, dst, at, {} if props == "{}" else decode_props(props))
+        for eid, dst, at, edge_props, kind, owner, node_props, further in rows:
+            edge = Edge(type, eid, node_id, dst, at, props(decode_props(edge_props)))
             node = nodes.get(dst)
             if node is None and kind is not None:
-                node = nodes[dst] = Node(kind, dst, decode_props(node_props), owner)
+                node = nodes[dst] = Node(kind, dst, props(decode_props(node_props)), owner)
             out.append((edge, node, further))
         return out
 
@@ -380,6 +509,13 @@ class SQLiteStore:
 
     def edge_sources(self, dst: str, type: str, *, after: str | None = None,
                      limit: int = 100) -> list[str]:
+        if self._cache is None:
+            return self._edge_sources(dst, type, after, limit)
+        with self._lock:
+            return list(self._through(("src", dst, type, after, limit),
+                                      lambda: tuple(self._edge_sources(dst, type, after, limit))))
+
+    def _edge_sources(self, dst: str, type: str, after: str | None, limit: int) -> list[str]:
         listed = self._listed.get(type)
         if listed is not None:
             rows = self._all(listed, (dst, after or "", limit))
@@ -388,7 +524,11 @@ class SQLiteStore:
         return [str(r[0]) for r in rows]
 
     def lookup(self, name: str, token: bytes) -> list[str]:
-        return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
+        if self._cache is None:
+            return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
+        with self._lock:
+            return list(self._through(("l", name, bytes(token)), lambda: tuple(
+                str(r[0]) for r in self._all(_LOOKUP, (name, token)))))
 
     def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
         unique = list(dict.fromkeys(bytes(t) for t in tokens if t))

@@ -32,8 +32,11 @@ def check_reachable(uri: str, *, timeout: float = 5.0) -> None:
         probe.close()
 
 
-def open_store(uri: str, *, create: bool = False) -> Store:
-    """The store at `uri`: SQLite for a path, Neo4j for neo4j:// and bolt:// URIs."""
+def open_store(uri: str, *, create: bool = False, read_cache: int | None = None) -> Store:
+    """The store at `uri`: SQLite for a path, Neo4j for neo4j:// and bolt:// URIs.
+
+    `read_cache`: the rows a SQLite store keeps of its reads (0: none; None: as
+    PACTE_READ_CACHE says, else `pacte.graph.read_cache.DEFAULT_ENTRIES`)."""
     if uri.startswith(NEO4J_SCHEMES):
         store: Store = _neo4j().from_uri(uri)
         return store
@@ -41,10 +44,12 @@ def open_store(uri: str, *, create: bool = False) -> Store:
         raise ConfigError(f"unsupported store URI {uri.split('://')[0]}://; use a file path, "
                           "sqlite:///path or neo4j://host:7687")
     from pacte.graph.consent import LISTED_SOURCES
+    from pacte.graph.read_cache import entries_from_env
     from pacte.graph.sqlite_store import SQLiteStore
 
     return SQLiteStore(uri.removeprefix("sqlite:///"), create=create,
-                       listed_sources=LISTED_SOURCES)
+                       listed_sources=LISTED_SOURCES,
+                       read_cache=entries_from_env() if read_cache is None else read_cache)
 
 
 def _neo4j() -> type[Neo4jStore]:

@@ -79,7 +79,8 @@ def test_sqlite_joins_in_one_statement(sqlite_store: SQLiteStore) -> None:
         sqlite_store._db.set_trace_callback(None)
     assert [(e.id, n.id if n else None, p) for e, n, p in got] == [
         ("h4", "i4", "p2"), ("h3", "i3", None), ("h2", "i2", "p1")]
-    assert len(statements) == 1
+    # Not counting the read cache's check of the file's version, which reads no row.
+    assert len([s for s in statements if s != "PRAGMA data_version"]) == 1
 
 
 def test_sqlite_reach_shows_an_absent_node_as_none(sqlite_store: SQLiteStore) -> None:
