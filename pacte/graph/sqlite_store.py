@@ -352,7 +352,15 @@ class SQLiteStore:
         if cache is not None:
             # Another connection's commit changes data_version; this connection's own
             # changes (any write path) grow total_changes.
-            cache.sync((self._all(_DATA_VERSION, ())[0][0], self._db.total_changes))
+            db = self._db
+            try:
+                version = db.execute(_DATA_VERSION).fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"read failed: {exc}", retryable="locked" in str(exc)) \
+                    from exc
+            except sqlite3.DatabaseError as exc:
+                raise CorruptStore(f"{self.path} is damaged ({exc})") from exc
+            cache.sync((version, db.total_changes))
         return cache
 
     def _through(self, key: Hashable, read: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
@@ -497,7 +505,8 @@ class SQLiteStore:
         out: list[Reached] = []
         nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
         for eid, dst, at, edge_props, kind, owner, node_props, further in rows:
-            edge = Edge(type, eid, node_id, dst, at, props(decode_props(edge_props)))
+            edge = Edge(type, eid, node_id, dst, at,
+                        props({} if edge_props == "{}" else decode_props(edge_props)))
             node = nodes.get(dst)
             if node is None and kind is not None:
                 node = nodes[dst] = Node(kind, dst, props(decode_props(node_props)), owner)
