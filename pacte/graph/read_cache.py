@@ -28,13 +28,14 @@ decrypts per request, as before.
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 
 from pacte.errors import ConfigError
 from pacte.graph.store import Value
 
-__all__ = ["DEFAULT_ENTRIES", "ENV", "ReadCache", "entries_from_env", "frozen"]
+__all__ = ["DEFAULT_ENTRIES", "ENV", "MISSING", "Freeze", "ReadCache", "as_read",
+           "entries_from_env", "frozen"]
 
 ENV = "PACTE_READ_CACHE"
 # Rows (nodes, edges, ids) kept at most: about 1 KB each with their ciphertext (see
@@ -42,6 +43,13 @@ ENV = "PACTE_READ_CACHE"
 DEFAULT_ENTRIES = 50_000
 
 _EMPTY: Mapping[str, Value] = MappingProxyType({})
+# What a store makes the props it read into: `as_read` for its caller alone, `frozen`
+# for an answer the cache keeps, which every request of the process shares.
+Freeze = Callable[[dict[str, Value]], Mapping[str, Value]]
+
+
+def as_read(props: dict[str, Value]) -> Mapping[str, Value]:
+    return props
 
 
 def frozen(props: dict[str, Value]) -> Mapping[str, Value]:

@@ -12,13 +12,13 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Sequence
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pacte.errors import Conflict, CorruptStore, InputError, StorageError
-from pacte.graph.read_cache import DEFAULT_ENTRIES, MISSING, ReadCache, frozen
+from pacte.graph.read_cache import DEFAULT_ENTRIES, MISSING, Freeze, ReadCache, as_read, frozen
 from pacte.graph.store import (
     EVENT_INDEX,
     Cursor,
@@ -26,9 +26,7 @@ from pacte.graph.store import (
     Edge,
     IndexEntry,
     Node,
-    Props,
     Reached,
-    Value,
     WriteBatch,
     decode_props,
     encode_props,
@@ -186,34 +184,21 @@ _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 
 _NO_LIMIT = -1  # SQLite reads a negative LIMIT as "no limit"
 _EARLIEST = -(2**63)  # no edge is older
-
-
-_DATA_VERSION = "PRAGMA data_version"
+_DATA_VERSION = "PRAGMA data_version"  # changed by another connection's commit
+_NO_NODE: Node | None = None
+_NO_EDGES: tuple[Edge, ...] = ()
 
 _first = itemgetter(0)
+T = TypeVar("T")
 
 
-def _node(row: tuple[str, str, str | None, str]) -> Node:
-    return Node(kind=row[1], id=row[0], props=decode_props(row[3]), owner=row[2])
+def _node(row: tuple[str, str, str | None, str], props: Freeze = as_read) -> Node:
+    return Node(kind=row[1], id=row[0], props=props(decode_props(row[3])), owner=row[2])
 
 
-def _edge(row: tuple[str, str, str, str, int, str]) -> Edge:
+def _edge(row: tuple[str, str, str, str, int, str], props: Freeze = as_read) -> Edge:
     return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
-                props=decode_props(row[5]))
-
-
-# The same, read-only, for answers the read cache keeps (shared by every request).
-def _frozen_node(row: tuple[str, str, str | None, str]) -> Node:
-    return Node(kind=row[1], id=row[0], props=frozen(decode_props(row[3])), owner=row[2])
-
-
-def _frozen_edge(row: tuple[str, str, str, str, int, str]) -> Edge:
-    return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
-                props=frozen(decode_props(row[5])))
-
-
-def _as_read(props: dict[str, Value]) -> Props:
-    return props
+                props=props(decode_props(row[5])))
 
 
 def _json_list(ids: Sequence[str]) -> str:
@@ -363,140 +348,99 @@ class SQLiteStore:
             cache.sync((version, db.total_changes))
         return cache
 
-    def _through(self, key: Hashable, read: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
-        """The answer for `key`: kept, or read and kept (under the lock, cache synced)."""
-        cache = self._synced()
-        if cache is None:
-            return read()
-        answer = cache.get(key)
-        if answer is MISSING:
-            answer = read()
-            cache.put(key, answer, rows=len(answer))
-        return answer  # type: ignore[return-value]  # what read() returned for this key
+    def _read(self, key: Hashable, read: Callable[[Freeze], Iterable[T]]) -> list[T]:
+        """What `read` gives: kept under `key`, or read (and kept, read-only)."""
+        with self._lock:
+            cache = self._synced()
+            if cache is None:
+                return list(read(as_read))
+            answer = cache.get(key)
+            if answer is MISSING:
+                answer = tuple(read(frozen))
+                cache.put(key, answer, rows=len(answer))
+            return list(cast("tuple[T, ...]", answer))  # what read() gave for key
+
+    def _read_each(self, tag: str, ids: Sequence[str], absent: T,
+                   read: Callable[[Sequence[str], Freeze], dict[str, T]]) -> dict[str, T]:
+        """`_read` per id, the ids not kept read at once; an id `read` does not answer
+        is `absent` (kept too: asking again for an absent node costs what asking for a
+        present one does, as a hidden customer and an absent one must, G3)."""
+        with self._lock:
+            cache = self._synced()
+            if cache is None:
+                return read(ids, as_read)
+            out: dict[str, T] = {}
+            for i in ids:
+                kept = cache.get((tag, i))
+                if kept is not MISSING:
+                    out[i] = kept  # type: ignore[assignment]  # kept by the loop below
+            if missing := [i for i in dict.fromkeys(ids) if i not in out]:
+                found = read(missing, frozen)
+                for i in missing:
+                    answer = out[i] = found.get(i, absent)
+                    cache.put((tag, i), answer,
+                              rows=len(answer) if isinstance(answer, tuple) else 1)
+            return out
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        if self._cache is None:
-            return {r[0]: _node(r) for r in self._all(_GET_NODES, (_json_list(ids),))}
-        out: dict[str, Node] = {}
-        with self._lock:
-            cache = self._synced()
-            assert cache is not None
-            missing: list[str] = []
-            for i in ids:
-                node = cache.get(("n", i))
-                if node is MISSING:
-                    missing.append(i)
-                elif node is not None:
-                    out[i] = node  # type: ignore[assignment]  # kept by the loop below
-            if missing:
-                missing = list(dict.fromkeys(missing))
-                rows = self._all(_GET_NODES, (_json_list(missing),))
-                found = {r[0]: _frozen_node(r) for r in rows}
-                for i in missing:
-                    # An absent id is kept too: asking again costs what a present one
-                    # does (a hidden customer and an absent one cost the same, G3).
-                    node = found.get(i)
-                    cache.put(("n", i), node)
-                    if node is not None:
-                        out[i] = node
-        return out
+        found = self._read_each("n", ids, _NO_NODE, lambda ids, props: {
+            r[0]: _node(r, props) for r in self._all(_GET_NODES, (_json_list(ids),))})
+        return {i: n for i, n in found.items() if n is not None}
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
-        if self._cache is None:
-            return [_node(r) for r in self._scan(kind, after, limit)]
-        with self._lock:
-            return list(self._through(("s", kind, after, limit), lambda: tuple(
-                _frozen_node(r) for r in self._scan(kind, after, limit))))
+        sql, params = (_SCAN_FIRST, (kind, limit)) if after is None else \
+            (_SCAN_AFTER, (kind, after, limit))
+        return self._read(("s", kind, after, limit), lambda props: (
+            _node(r, props) for r in self._all(sql, params)))
 
-    def _scan(self, kind: str, after: str | None, limit: int) -> list[Any]:
-        if after is None:
-            return self._all(_SCAN_FIRST, (kind, limit))
-        return self._all(_SCAN_AFTER, (kind, after, limit))
-
-    def edges(
-        self,
-        node_id: str,
-        type: str,
-        *,
-        direction: Direction = "out",
-        limit: int | None = None,
-        before: Cursor | None = None,
-    ) -> list[Edge]:
-        if self._cache is None:
-            return [_edge(r) for r in self._edges(node_id, type, direction, limit, before)]
-        with self._lock:
-            # The key edges_many keeps a node's edges under, without a limit or cursor.
-            return list(self._through(
-                ("e", node_id, type, direction, limit, before), lambda: tuple(
-                    _frozen_edge(r) for r in self._edges(node_id, type, direction, limit, before))))
-
-    def _edges(self, node_id: str, type: str, direction: Direction, limit: int | None,
-               before: Cursor | None) -> list[Any]:
+    def edges(self, node_id: str, type: str, *, direction: Direction = "out",
+              limit: int | None = None, before: Cursor | None = None) -> list[Edge]:
         lim = _NO_LIMIT if limit is None else limit
         if before is None:
             sql = _EDGES_OUT if direction == "out" else _EDGES_IN
-            return self._all(sql, (node_id, type, lim))
-        sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
-        return self._all(sql, (node_id, type, before.at, before.at, before.id, lim))
+            params: tuple[object, ...] = (node_id, type, lim)
+        else:
+            sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
+            params = (node_id, type, before.at, before.at, before.id, lim)
+        return self._read(("e", node_id, type, direction, limit, before), lambda props: (
+            _edge(r, props) for r in self._all(sql, params)))
 
     def edges_many(
         self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
     ) -> dict[str, list[Edge]]:
-        out: dict[str, list[Edge]] = {i: [] for i in node_ids}
         if not node_ids:
-            return out
-        if self._cache is None:
-            self._edges_many(out, node_ids, type, direction, _edge)
-            return out
-        with self._lock:
-            cache = self._synced()
-            assert cache is not None
-            missing: list[str] = []
-            for i in out:
-                kept = cache.get(("e", i, type, direction, None, None))
-                if kept is MISSING:
-                    missing.append(i)
-                else:
-                    out[i] = list(kept)  # type: ignore[call-overload]  # a tuple of edges
-            if missing:
-                read: dict[str, list[Edge]] = {i: [] for i in missing}
-                self._edges_many(read, missing, type, direction, _frozen_edge)
-                for i, edges in read.items():
-                    cache.put(("e", i, type, direction, None, None), tuple(edges),
-                              rows=len(edges))
-                    out[i] = edges
-        return out
+            return {}
+        found = self._read_each(f"e{direction} {type}", node_ids, _NO_EDGES, lambda ids, props: {
+            i: tuple(es) for i, es in self._edges_many(ids, type, direction, props).items()})
+        return {i: list(found.get(i, ())) for i in node_ids}
 
-    def _edges_many(self, out: dict[str, list[Edge]], node_ids: Sequence[str], type: str,
-                    direction: Direction, make: Callable[[Any], Edge]) -> None:
+    def _edges_many(self, node_ids: Sequence[str], type: str, direction: Direction,
+                    props: Freeze) -> dict[str, list[Edge]]:
+        out: dict[str, list[Edge]] = {}
         sql = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
         for r in self._all(sql, (type, _json_list(node_ids))):
-            e = make(r)
-            out[e.src if direction == "out" else e.dst].append(e)
+            e = _edge(r, props)
+            out.setdefault(e.src if direction == "out" else e.dst, []).append(e)
+        return out
 
     def reach(self, node_id: str, type: str, *, limit: int | None = None,
               before: Cursor | None = None, since: int | None = None,
               then: str | None = None) -> list[Reached]:
         if self._cache is None:
-            return self._reach(node_id, type, limit, before, since, then, _as_read)
-        with self._lock:
-            # Kept without the horizon, which moves with every request (now minus the
-            # purpose's retention), and cut to it here. The same answer: rows come
-            # newest first, so those at `since` or later are a prefix of the rows
-            # without a horizon, and the first `limit` of that prefix are the first
-            # `limit` rows cut to it (tests/graph/test_read_cache.py compares them).
-            kept: tuple[Reached, ...] = self._through(
-                ("r", node_id, type, limit, before, then),
-                lambda: tuple(self._reach(node_id, type, limit, before, None, then, frozen)))
-        if since is None:
-            return list(kept)
-        return [r for r in kept if r[0].at >= since]
+            return self._reach(node_id, type, limit, before, since, then, as_read)
+        # Kept without the horizon, which moves with every request (now minus the
+        # purpose's retention), and cut to it here. The same answer: rows come newest
+        # first, so those at `since` or later are a prefix of the rows without a
+        # horizon, and the first `limit` of that prefix are the first `limit` rows cut
+        # to it (tests/graph/test_read_cache.py compares them).
+        kept = self._read(("r", node_id, type, limit, before, then), lambda props: self._reach(
+            node_id, type, limit, before, None, then, props))
+        return kept if since is None else [r for r in kept if r[0].at >= since]
 
     def _reach(self, node_id: str, type: str, limit: int | None, before: Cursor | None,
-               since: int | None, then: str | None,
-               props: Callable[[dict[str, Value]], Props]) -> list[Reached]:
+               since: int | None, then: str | None, props: Freeze) -> list[Reached]:
         params: tuple[object, ...] = (
             node_id, type, then, _EARLIEST if since is None else since,
             _NO_LIMIT if limit is None else limit)
@@ -518,26 +462,15 @@ class SQLiteStore:
 
     def edge_sources(self, dst: str, type: str, *, after: str | None = None,
                      limit: int = 100) -> list[str]:
-        if self._cache is None:
-            return self._edge_sources(dst, type, after, limit)
-        with self._lock:
-            return list(self._through(("src", dst, type, after, limit),
-                                      lambda: tuple(self._edge_sources(dst, type, after, limit))))
-
-    def _edge_sources(self, dst: str, type: str, after: str | None, limit: int) -> list[str]:
         listed = self._listed.get(type)
-        if listed is not None:
-            rows = self._all(listed, (dst, after or "", limit))
-        else:
-            rows = self._all(_EDGE_SOURCES, (dst, type, after or "", limit))
-        return [str(r[0]) for r in rows]
+        sql, params = (listed, (dst, after or "", limit)) if listed is not None else \
+            (_EDGE_SOURCES, (dst, type, after or "", limit))
+        return self._read(("src", dst, type, after, limit), lambda _: (
+            str(r[0]) for r in self._all(sql, params)))
 
     def lookup(self, name: str, token: bytes) -> list[str]:
-        if self._cache is None:
-            return [str(r[0]) for r in self._all(_LOOKUP, (name, token))]
-        with self._lock:
-            return list(self._through(("l", name, bytes(token)), lambda: tuple(
-                str(r[0]) for r in self._all(_LOOKUP, (name, token)))))
+        return self._read(("l", name, bytes(token)), lambda _: (
+            str(r[0]) for r in self._all(_LOOKUP, (name, token))))
 
     def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
         unique = list(dict.fromkeys(bytes(t) for t in tokens if t))
