@@ -10,12 +10,18 @@ a code in `extensions` (see pacte.api.errors):
 5. `session.flush()`: the request's audit records are appended. If that fails the
    response is an error (503) and carries no data (G6, fail closed).
 
-Steps 2 to 5 run in a worker thread, one request per thread at a time, so a slow
-request never holds the event loop: `/healthz` and the reading of other requests go
-on meanwhile. The request's session and loaders are made and used on that thread
-only (execution runs on that thread, on an event loop of its own when a resolver is
-asynchronous); the stores, the key vault and the audit trail are shared between
-threads behind their own locks.
+Steps 2 to 5 run in a worker thread (pacte.api.hop), one request per thread at a
+time, so a slow request never holds the event loop: `/healthz` and the reading of
+other requests go on meanwhile. The request's session and loaders are made and used
+on that thread only (execution runs on that thread, on an event loop of its own when a
+resolver is asynchronous); the stores, the key vault and the audit trail are shared
+between threads behind their own locks.
+
+Without CORS to answer, `/graphql` is an ASGI app of its own (`GraphQLEndpoint.asgi`):
+it reads the few headers it needs in one pass over the request's, the body straight
+from `receive`, and answers with `JSONAnswer` (pacte.api.json_response), where
+starlette's request, header and response objects cost about a fifth of a
+`{ __typename }` request. Behind CORS, starlette's route serves the same `respond`.
 """
 
 from __future__ import annotations
@@ -26,16 +32,16 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import QueryParams
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,7 +65,8 @@ from pacte.api.errors import (
     server_failure,
 )
 from pacte.api.graphiql import STATIC_PREFIX, graphiql_page, graphiql_static
-from pacte.api.json_response import FastJSONResponse
+from pacte.api.hop import WorkerThreads
+from pacte.api.json_response import JSONAnswer
 from pacte.api.limits import Limits
 from pacte.api.metrics import MetricsMiddleware
 from pacte.api.operation import Outcome, direct_execution
@@ -81,6 +88,14 @@ _LONG_NUMBER = re.compile(rb"[0-9]{19}")
 _ORJSON_MAX_BRACKETS = 256
 _JSON_TYPES = ("application/json", "application/graphql-response+json")
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+# The same, as the header lines of a response (see `_respond`).
+_HEAD = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in _HEADERS.items())
+# The request headers the endpoint reads, by their name in an ASGI scope (lower case).
+_READ = {name.encode("latin-1"): name for name in (
+    "accept", "authorization", "content-length", "content-type", "x-purpose", "x-request-id")}
+
+# What the endpoint answers with: a `JSONAnswer`, or a starlette response (GraphiQL).
+Answer = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _Refused(Exception):
@@ -95,34 +110,69 @@ class _Refused(Exception):
 
 
 def _respond(body: dict[str, Any], status: int, request_id: str,
-             headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return FastJSONResponse(body, status_code=status,
-                            headers={**_HEADERS, "X-Request-Id": request_id, **(headers or {})})
+             headers: Mapping[str, str] | None = None) -> JSONAnswer:
+    """The JSON answer, with the header lines `JSONResponse` would write for
+    `{**_HEADERS, "X-Request-Id": request_id, **headers}`."""
+    if headers:
+        lines = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in
+                 {**_HEADERS, "X-Request-Id": request_id, **headers}.items()]
+    else:
+        lines = [*_HEAD, (b"x-request-id", request_id.encode("latin-1"))]
+    return JSONAnswer(body, status_code=status, headers=lines)
 
 
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
+class _Incoming:
+    """What the endpoint reads of an HTTP request: its method, the headers it uses (the
+    first of each name, as starlette's `Headers.get` gives it), the query string and
+    the body's `receive`."""
+
+    __slots__ = ("headers", "method", "query_string", "receive")
+
+    def __init__(self, scope: Scope, receive: Receive) -> None:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = _READ.get(name)
+            if key is not None and key not in headers:
+                headers[key] = value.decode("latin-1")
+        self.headers = headers
+        self.method: str = scope["method"]
+        self.query_string: bytes = scope.get("query_string", b"")
+        self.receive = receive
+
+    @property
+    def query_params(self) -> QueryParams:
+        return QueryParams(self.query_string)
+
+
+def _request_id(headers: Mapping[str, str]) -> str:
+    given = headers.get("x-request-id", "")
     # 32 random hex digits, as uuid4().hex gave, at a quarter of its cost.
     return given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+def _bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, key = headers.get("authorization", "").partition(" ")
     return key.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(incoming: _Incoming, limit: int) -> bytes:
+    """The body, read as starlette's `Request.stream` reads it."""
+    declared = incoming.headers.get("content-length")
     if declared is not None and not declared.isdigit():
         raise _Refused(400, "malformed Content-Length")
     if declared is not None and int(declared) > limit:
         raise _Refused(413, f"the request body is larger than {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise _Refused(413, f"the request body is larger than {limit} bytes")
-    return bytes(body)
+    while True:
+        message = await incoming.receive()
+        if message["type"] == "http.request":
+            body.extend(message.get("body", b""))
+            if len(body) > limit:
+                raise _Refused(413, f"the request body is larger than {limit} bytes")
+            if not message.get("more_body", False):
+                return bytes(body)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
 
 
 def _decode(raw: str | bytes, what: str) -> tuple[object, bool]:
@@ -192,45 +242,49 @@ class GraphQLEndpoint:
         self._dev = dev
         self._max_body = max_body
         # As many as anyio's default thread limit, which served requests before.
-        self._workers = ThreadPoolExecutor(max_workers=WORKER_THREADS,
-                                           thread_name_prefix="pacte-graphql")
+        self._workers = WorkerThreads(limit=WORKER_THREADS, name="pacte-graphql")
         # Transparency links only where their page (/me, the console) is served.
         self._links = _link_maker(pacte) if links else None
 
-    async def handle(self, request: Request) -> Response:
-        request_id = _request_id(request)
+    async def respond(self, incoming: _Incoming) -> Answer:
+        """A request's answer: step 1 here, steps 2 to 5 on a worker thread."""
+        headers = incoming.headers
+        request_id = _request_id(headers)
         try:
-            if request.method not in ("GET", "POST"):
+            if incoming.method not in ("GET", "POST"):
                 raise _Refused(405, "use POST (or GET for queries)", headers={"Allow": "GET, POST"})
-            if request.method == "GET" and self._dev and "query" not in request.query_params \
-                    and "text/html" in request.headers.get("accept", ""):
+            if incoming.method == "GET" and self._dev and "query" not in incoming.query_params \
+                    and "text/html" in headers.get("accept", ""):
                 return graphiql_page()
-            gql, allowed = await self._parse(request)
+            gql, allowed = await self._parse(incoming)
         except _Refused as exc:
             return _respond(error_body(str(exc), exc.code), exc.status, request_id, exc.headers)
         # In a copy of this context, as starlette's `run_in_threadpool` runs a call, on
-        # the endpoint's own threads: anyio's thread hop cost about 20 us more CPU per
-        # request than the executor's, a tenth of a `{ __typename }` request.
-        call = functools.partial(copy_context().run, self._admit_and_execute, gql, allowed,
-                                 _bearer(request), request.headers.get("x-purpose") or None,
-                                 request_id)
-        return await asyncio.get_running_loop().run_in_executor(self._workers, call)
+        # the endpoint's own threads (pacte.api.hop).
+        return await self._workers.run(functools.partial(
+            copy_context().run, self._admit_and_execute, gql, allowed, _bearer(headers),
+            headers.get("x-purpose") or None, request_id))
+
+    async def handle(self, request: Request) -> Answer:
+        """`/graphql` as starlette's route serves it (behind CORS)."""
+        return await self.respond(_Incoming(request.scope, request.receive))
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`/graphql` as an ASGI app of its own, without starlette's router and its two
         exception middlewares: they cost about as much CPU as a `{ __typename }` request's
         execution. What they would have done for an error is done here."""
-        request = Request(scope, receive)
+        incoming = _Incoming(scope, receive)
         try:
-            response = await self.handle(request)
+            answer = await self.respond(incoming)
         except Exception as exc:
-            request_id = _request_id(request)
+            request_id = _request_id(incoming.headers)
             log_unexpected(exc, request_id=request_id, where="endpoint")
-            response = _respond(error_body("internal error", INTERNAL), 500, request_id)
-        await response(scope, receive, send)
+            answer = _respond(error_body("internal error", INTERNAL), 500, request_id)
+        await answer(scope, receive, send)
 
     def _admit_and_execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
-                           key: str | None, purpose: str | None, request_id: str) -> Response:
+                           key: str | None, purpose: str | None, request_id: str
+                           ) -> JSONAnswer:
         """Steps 2 to 5, on a worker thread."""
         try:
             principal = self._pacte.authenticate(key, request_id=request_id)
@@ -248,19 +302,20 @@ class GraphQLEndpoint:
         return self._execute(gql, allowed, session, Context.create(session, links=self._links),
                              request_id)
 
-    async def _parse(self, request: Request) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
-        if request.method == "GET":
-            params = request.query_params
+    async def _parse(self, incoming: _Incoming
+                     ) -> tuple[_GraphQLRequest, tuple[OperationType, ...]]:
+        if incoming.method == "GET":
+            params = incoming.query_params
             variables = params.get("variables")
             return _GraphQLRequest({
                 "query": params.get("query"),
                 "variables": _decode(variables, "`variables`")[0] if variables else None,
                 "operationName": params.get("operationName"),
             }), (OperationType.QUERY,)
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        media = incoming.headers.get("content-type", "").split(";")[0].strip().lower()
         if media not in _JSON_TYPES:
             raise _Refused(415, "send the request as application/json")
-        payload, unicode = _decode(await _read_body(request, self._max_body),
+        payload, unicode = _decode(await _read_body(incoming, self._max_body),
                                    "the request body")
         if isinstance(payload, list):
             raise _Refused(400, "batched requests are not supported; send one operation")
@@ -270,7 +325,7 @@ class GraphQLEndpoint:
                                                             OperationType.MUTATION)
 
     def _execute(self, gql: _GraphQLRequest, allowed: tuple[OperationType, ...],
-                 session: Session, context: Context, request_id: str) -> Response:
+                 session: Session, context: Context, request_id: str) -> JSONAnswer:
         status, body, headers, failure = self._run(gql, allowed, session, context, request_id)
         try:
             session.flush()

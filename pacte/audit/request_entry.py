@@ -42,40 +42,67 @@ class StepLike(Protocol):
     def extra(self) -> Mapping[str, object] | None: ...
 
 
-# The parts of a record that follow from its steps' shape: (action, outcome, fields,
-# reason) per step, keyed by value and bounded (requests of one kind share a shape).
-_Shape = tuple[tuple[str, str, tuple[str, ...], str | None], ...]
-_PARTS: dict[_Shape, dict[str, object]] = {}
+# The parts of a record that follow from its steps' shape: per step (action, outcome,
+# fields, reason, whether it names no subject, whether it adds fields of its own), keyed
+# by value and bounded (requests of one kind share a shape). With them, the operations
+# of a merged record: each sealed, or None for a step with fields of its own (`extra`:
+# the products a customer-360 read, say), which is written per request.
+_Shape = tuple[tuple[str, str, tuple[str, ...], str | None, bool, bool], ...]
+_Parts = tuple[dict[str, object], tuple["Sealed | None", ...] | None]
+_PARTS: dict[_Shape, _Parts] = {}
 _MAX_SHAPES = 1024
 
 
 def record(head: Mapping[str, object], steps: Sequence[StepLike], ref: Ref
            ) -> dict[str, object]:
     """The record of `steps` under `head` (the request's principal, purpose, policy)."""
-    first = steps[0].subjects
-    shape: list[tuple[str, str, tuple[str, ...], str | None]] = []
-    for step in steps:
-        # Steps that add fields of their own (`extra`), or name other subjects than the
-        # rest, are written as they come (the general path below).
-        if step.extra or step.subjects != first:
-            return {**head, **(_single(step, ref) if len(steps) == 1 else _merged(steps, ref))}
-        shape.append((step.action, step.outcome, step.fields, step.reason))
-    key = tuple(shape)
-    parts = _PARTS.get(key)
-    if parts is None:
-        parts = _sealed(steps)
+    subjects = _shared_subjects(steps)
+    if subjects is None or (len(steps) == 1 and steps[0].extra):
+        # Steps that name different subjects, or one step with fields of its own, are
+        # written as they come (the general path below).
+        return {**head, **(_single(steps[0], ref) if len(steps) == 1 else _merged(steps, ref))}
+    key = tuple((step.action, step.outcome, step.fields, step.reason, not step.subjects,
+                 bool(step.extra)) for step in steps)
+    cached = _PARTS.get(key)
+    if cached is None:
+        cached = _sealed(steps)
         if len(_PARTS) < _MAX_SHAPES:
-            _PARTS[key] = parts
+            _PARTS[key] = cached
+    parts, operations = cached
     out = {**head, **parts}
-    out["subjects"] = sorted({ref(c) for c in first})
+    if operations is not None:
+        ids = set(subjects)
+        out["operations"] = [op if op is not None else _operation(step, ids, ref)
+                             for op, step in zip(operations, steps, strict=True)]
+    out["subjects"] = sorted({ref(c) for c in subjects})
     return out
 
 
-def _sealed(steps: Sequence[StepLike]) -> dict[str, object]:
-    """The record of steps that share their subjects, less the subjects, sealed."""
+def _shared_subjects(steps: Sequence[StepLike]) -> tuple[str, ...] | None:
+    """The subjects of the steps when each names them or none (then no operation of
+    a merged record lists subjects of its own), else None."""
+    shared: tuple[str, ...] = ()
+    for step in steps:
+        if step.subjects and step.subjects != shared:
+            if shared:
+                return None
+            shared = step.subjects
+    return shared
+
+
+def _sealed(steps: Sequence[StepLike]) -> _Parts:
+    """The record of steps that share their subjects, less the subjects, sealed; the
+    operations apart (each sealed, None where a step adds fields of its own) when
+    some step does."""
     plain = _single(steps[0], _none) if len(steps) == 1 else _merged(steps, _none)
     del plain["subjects"]
-    return {k: v if type(v) is str else Sealed(v) for k, v in plain.items()}
+    operations: tuple[Sealed | None, ...] | None = None
+    if any(step.extra for step in steps):
+        ops = plain.pop("operations")
+        assert isinstance(ops, list)
+        operations = tuple(None if step.extra else Sealed(op)
+                           for op, step in zip(ops, steps, strict=True))
+    return {k: v if type(v) is str else Sealed(v) for k, v in plain.items()}, operations
 
 
 def _none(customer_id: str) -> str:

@@ -60,12 +60,21 @@ class RevocationStamp:
 
     def read(self) -> bytes | None:
         """The current value (b"" before the first revocation); None when unreadable."""
+        # os.open and one os.read rather than Path.read_bytes: half the cost (no buffered
+        # file object, no fstat or isatty), on every request. The value is 16 bytes,
+        # written whole before the file is moved into place, so one read gets it all.
         try:
-            return self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return b""
         except OSError:
             return None
+        try:
+            return os.read(fd, 64)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def move(self) -> None:
         """A fresh value, atomically; StorageError when it cannot be written."""

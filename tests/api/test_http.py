@@ -324,10 +324,10 @@ def test_an_endpoint_failing_unexpectedly_is_a_500_with_no_data(
     from pacte.api import create_app
     from pacte.api.app import GraphQLEndpoint
 
-    async def handle(self: GraphQLEndpoint, request: Any) -> Any:
+    async def respond(self: GraphQLEndpoint, incoming: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(GraphQLEndpoint, "handle", handle)
+    monkeypatch.setattr(GraphQLEndpoint, "respond", respond)
     client = Api(create_app(world.rt))
     with caplog.at_level(logging.ERROR):
         r = client.request("POST", json={"query": "{ __typename }"}, headers={

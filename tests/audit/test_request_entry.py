@@ -67,6 +67,19 @@ def test_requests_of_one_shape_keep_their_own_subjects_and_heads() -> None:
         assert f'"principal":"{principal}"'.encode() in got
 
 
+def test_a_step_with_fields_of_its_own_is_written_per_request() -> None:
+    """A customer-360's shape: the product read names no subject and lists the products
+    it read (`extra`); the other operations are sealed once per shape, that one never."""
+    for cid, products in (("c1", ["p1", "p2"]), ("c2", ["p3"]), ("c1", [])):
+        steps = [Step("customer.read", "ok", (cid,), ("name",), None, None),
+                 Step("product.read", "ok", (), (), None, {"products": products}),
+                 Step("product.list", "ok", (cid,), ("BOUGHT",), None, None)]
+        got = record(_HEAD, steps, _ref)
+        assert canonical_bytes(got) == rfc8785.dumps(_plain(steps))
+        assert isinstance(got["operations"], list)
+        assert [type(op) for op in got["operations"]] == [Sealed, dict, Sealed]
+
+
 def test_a_sealed_part_in_a_record_that_takes_the_general_path() -> None:
     # A float elsewhere sends the record through rfc8785: the sealed part still
     # serialises as its value.
