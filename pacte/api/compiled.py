@@ -47,7 +47,7 @@ import weakref
 from asyncio import get_running_loop
 from collections.abc import Awaitable
 from inspect import iscoroutine
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     GraphQLError,
@@ -225,13 +225,16 @@ class CompiledExecutor(PlainFieldExecutor):
                         if name is not None:
                             results[step.key] = name
                             continue
+                    if vtype is step.iso:
+                        results[step.key] = value.isoformat()
+                        continue
+                    if value is None and not step.non_null:
+                        results[step.key] = None
+                        continue
                     result = self._leaf(step, value, parent, source, path)
-                elif kind == TYPENAME:
-                    results[step.key] = step.typename
-                    continue
                 else:
-                    result = self._resolve(step, parent, source,
-                                           Path(path, step.key, parent.name))
+                    result = step.typename if kind == TYPENAME else self._resolve(
+                        step, parent, source, Path(path, step.key, parent.name))
                 results[step.key] = result
                 if type(result) not in _SYNC and self.is_awaitable(result):
                     if awaiting is None:
@@ -295,7 +298,8 @@ class CompiledExecutor(PlainFieldExecutor):
                     return self._await_completed(step, path, completed)
                 info = _Site(self, step, parent, path)
             else:
-                info = self.build_resolve_info(field, step.nodes, parent, path)
+                info = _Site(self, step, parent, path) if step.info_free \
+                    else self.build_resolve_info(field, step.nodes, parent, path)
                 args = step.args
                 if args is None:
                     first = step.fdl[0]
@@ -358,7 +362,10 @@ class CompiledExecutor(PlainFieldExecutor):
         if kind == Shape.OBJECT:
             object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
             if object_type.is_type_of:
-                is_type_of = object_type.is_type_of(result, _real(info))
+                # strawberry's reads no info: a `_Site` stays unbuilt.
+                is_type_of = object_type.is_type_of(
+                    result, cast(GraphQLResolveInfo[Any], info) if shape.free_check
+                    else _real(info))
                 if type(is_type_of) is not bool and self.is_awaitable(is_type_of):
                     return self.complete_object_value(object_type, shape.fdl, _real(info),
                                                       path, result, None)
@@ -372,6 +379,19 @@ class CompiledExecutor(PlainFieldExecutor):
             return self._list(shape, info, path, result)
         return self.complete_value(shape.type, shape.fdl, _real(info), path, result, None)
 
+    def _instance(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
+        """`_complete` of an OBJECT shape for an instance of its class (`Shape.cls`):
+        strawberry's `is_type_of`, if the type has one, then the plan."""
+        object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
+        check = object_type.is_type_of
+        if check is not None and not check(result, cast(GraphQLResolveInfo[Any], info)):
+            # strawberry's (see `Shape.cls`): a bool, from the object alone
+            raise invalid_return_type_error(object_type, result, shape.fdl)
+        plan = shape.plan
+        if plan is None:
+            plan = shape.plan = self._plan_of(object_type, shape.fdl)
+        return self._object(plan, result, path)
+
     def _list(self, shape: Shape, info: Info, path: Path,
               items: list[Any] | tuple[Any, ...]) -> Any:
         """graphql-core's complete_iterable_value, for a list or tuple."""
@@ -379,17 +399,23 @@ class CompiledExecutor(PlainFieldExecutor):
         assert inner is not None
         item_type = inner.type
         fdl = shape.fdl
+        direct = shape.items
+        cls = direct.cls if direct is not None else None
         completed: list[Any] = []
         awaiting: list[int] | None = None
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
-            item_path = path.add_key(index, None)
-            if type(item) not in _SYNC and is_awaitable(item):
+            item_path = Path(path, index, None)
+            vtype = type(item)
+            if vtype is not cls and vtype not in _SYNC and is_awaitable(item):
                 completed.append(self.complete_awaitable_list_item_value(
                     item, item_type, fdl, _real(info), item_path, None))
             else:
                 try:
-                    value = self._complete(inner, info, item_path, item)
+                    if vtype is cls:
+                        value = self._instance(direct, info, item_path, item)  # type: ignore[arg-type]
+                    else:
+                        value = self._complete(inner, info, item_path, item)
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, fdl, item_path)
                     completed.append(None)

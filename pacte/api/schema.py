@@ -214,7 +214,7 @@ class Mutation:
             event_id=input.event_id, occurred_at=input.occurred_at, summary=input.summary,
             product_id=str(input.product_id) if input.product_id is not None else None,
             amount=input.amount)
-        return Interaction.from_view(view)
+        return Interaction.from_view(view, products=info.context.loaders.product)
 
     @strawberry.mutation(description="Record many contacts in one request (at most "
                                       f"{MAX_BATCH}); idempotent on each `eventId`, with "
@@ -244,7 +244,8 @@ class Mutation:
                                                                  message=str(exc))))
                 continue
             results.append(InteractionResult(index=index, event_id=item.event_id,
-                                             interaction=Interaction.from_view(view),
+                                             interaction=Interaction.from_view(
+                                                 view, products=info.context.loaders.product),
                                              error=None))
         return results
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import strawberry
@@ -28,7 +29,7 @@ from strawberry.types.nodes import get_variable_values
 
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role, enum_value
-from pacte.api.loaders import InteractionsKey, PredictionsKey, RecommendationsKey
+from pacte.api.loaders import InteractionsKey, Memo, PredictionsKey, RecommendationsKey
 from pacte.api.relay import Connection, Node
 from pacte.clock import from_micros
 from pacte.graph.model import NODE_KINDS
@@ -272,14 +273,18 @@ class Interaction:
     summary: str | None = strawberry.field(description="Free text; null when withheld.")
     amount: float | None = strawberry.field(
         description="Amount of a purchase; null when withheld.")
+    # The request's product loader, kept from when the object was built, so that
+    # `product` needs no resolve info (none is then built for it, per interaction).
+    products: strawberry.Private[Memo[str, ProductView | None]]
 
     @classmethod
-    def from_view(cls, view: InteractionView) -> Interaction:
+    def from_view(cls, view: InteractionView, *,
+                  products: Memo[str, ProductView | None]) -> Interaction:
         fields = view.fields
         amount = fields.get("amount")
         # The view holds only the fields the query selected (see `interaction_fields`):
         # an unselected channel or kind is None here and never returned.
-        return cls(view=view, id=strawberry.ID(view.id),
+        return cls(view=view, products=products, id=strawberry.ID(view.id),
                    channel=cast(Channel, _member(_CHANNELS, Channel, fields.get("channel"))),
                    kind=cast(InteractionKind,
                              _member(_KINDS, InteractionKind, fields.get("kind"))),
@@ -292,10 +297,10 @@ class Interaction:
         return WithheldField.many(self.view.withheld)
 
     @strawberry.field
-    def product(self, info: PacteInfo) -> Product | None:
+    def product(self) -> Product | None:
         if self.view.product_id is None:
             return None
-        view = info.context.loaders.product.load(self.view.product_id)
+        view = self.products.load(self.view.product_id)
         return Product.from_view(view) if view is not None else None
 
 
@@ -371,7 +376,8 @@ class Customer(Node):
             InteractionsKey(self.view.id, 20 if first is None else first, after,
                             channel.value if channel is not None else None,
                             interaction_fields(info, "edges", "node")))
-        return Connection.build(page.items, node=Interaction.from_view,
+        return Connection.build(page.items, node=partial(Interaction.from_view,
+                                                         products=info.context.loaders.product),
                                 cursor=_interaction_cursor, has_next=page.has_next, after=after)
 
     @strawberry.field(description="What the customer bought (empty when purchases are withheld).")
