@@ -44,7 +44,7 @@ in one frame that takes strawberry's steps (`pacte.api.plan.direct`).
 from __future__ import annotations
 
 import weakref
-from asyncio import get_running_loop
+from asyncio import _get_running_loop, get_running_loop
 from collections.abc import Awaitable
 from inspect import iscoroutine
 from typing import Any, cast
@@ -62,6 +62,7 @@ from graphql.execution.values import get_argument_values
 from graphql.language import OperationDefinitionNode
 from graphql.pyutils import Path, gather_with_cancel
 
+from pacte.api.batch import gather_waiting
 from pacte.api.execution import PlainFieldExecutor
 from pacte.api.plan import (
     ATTR_LEAF,
@@ -113,6 +114,14 @@ Info = GraphQLResolveInfo[Any] | _Site
 
 def _real(info: Info) -> GraphQLResolveInfo[Any]:
     return info.get() if isinstance(info, _Site) else info
+
+
+async def _gather(awaitables: list[Awaitable[Any]]) -> list[Any]:
+    """graphql-core's gather (with cancel) under an event loop; without one, the
+    siblings stepped in turn up to their batched loads (pacte.api.batch)."""
+    if _get_running_loop() is None:
+        return await gather_waiting(awaitables)
+    return await gather_with_cancel(*awaitables)
 
 
 class _Compiled:
@@ -252,7 +261,7 @@ class CompiledExecutor(PlainFieldExecutor):
             if len(pending) == 1:
                 results[pending[0]] = await results[pending[0]]
             else:
-                done = await gather_with_cancel(*(results[k] for k in pending))
+                done = await _gather([results[k] for k in pending])
                 results.update(zip(pending, done, strict=True))
             return results
         return gather()
@@ -432,7 +441,7 @@ class CompiledExecutor(PlainFieldExecutor):
         pending = awaiting
 
         async def gather() -> list[Any]:
-            done = await gather_with_cancel(*(completed[i] for i in pending))
+            done = await _gather([completed[i] for i in pending])
             for i, value in zip(pending, done, strict=True):
                 completed[i] = value
             return completed

@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
+from pacte.api.batch import awaits_loads_only
 from pacte.api.compiled import CompiledExecutor
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, InteractionKind
@@ -118,6 +119,7 @@ class Query:
         return [Purpose.from_policy(p) for p in info.context.session.purposes()]
 
     @strawberry.field(description="Null when absent or not visible under the purpose.")
+    @awaits_loads_only
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:
         return await _customer(info, str(id))
 
@@ -126,6 +128,7 @@ class Query:
                                   "when absent or not visible under the purpose. Ids starting "
                                   f"`{_PRODUCT_PREFIX}` are products; any other is looked up "
                                   "as a customer.")
+    @awaits_loads_only
     async def node(self, info: PacteInfo, id: strawberry.ID) -> Node | None:
         if str(id).startswith(_PRODUCT_PREFIX):
             return _product(info, str(id))
