@@ -79,6 +79,9 @@ __all__ = ["CompiledExecutor"]
 
 _MISSING = object()
 
+# `Path(prev, key, typename)` without the named tuple's `__new__` frame: the same tuple.
+_path = tuple.__new__
+
 # Values of these types are never awaitable: told apart without a call (strawberry's
 # `optimized_is_awaitable` looks the same types up, one frame deeper, 150 times a 360).
 _SYNC = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
@@ -243,7 +246,7 @@ class CompiledExecutor(PlainFieldExecutor):
                     result = self._leaf(step, value, parent, source, path)
                 else:
                     result = step.typename if kind == TYPENAME else self._resolve(
-                        step, parent, source, Path(path, step.key, parent.name))
+                        step, parent, source, _path(Path, (path, step.key, parent.name)))
                 results[step.key] = result
                 if type(result) not in _SYNC and self.is_awaitable(result):
                     if awaiting is None:
@@ -414,7 +417,7 @@ class CompiledExecutor(PlainFieldExecutor):
         awaiting: list[int] | None = None
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
-            item_path = Path(path, index, None)
+            item_path = _path(Path, (path, index, None))
             vtype = type(item)
             if vtype is not cls and vtype not in _SYNC and is_awaitable(item):
                 completed.append(self.complete_awaitable_list_item_value(

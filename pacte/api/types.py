@@ -8,31 +8,20 @@ through the request's loaders, never from a store.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import strawberry
-from graphql import (
-    DirectiveNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    SelectionNode,
-    SelectionSetNode,
-    VariableNode,
-)
-from strawberry.types.nodes import get_variable_values
 
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role, enum_value
 from pacte.api.loaders import InteractionsKey, Memo, PredictionsKey, RecommendationsKey
 from pacte.api.relay import Connection, Node
+from pacte.api.selections import camel, customer_fields, interaction_fields
 from pacte.clock import from_micros
-from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose as PolicyPurpose
 from pacte.graph.principals import Principal as PrincipalRecord
 from pacte.graph.store import Cursor, Value, encode_cursor
@@ -71,12 +60,6 @@ __all__ = [
 E = TypeVar("E", bound=Enum)
 
 
-def camel(name: str) -> str:
-    """The GraphQL name of a catalogue field (`birth_date` -> `birthDate`)."""
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _text(value: Value) -> str | None:
     # Only text and numbers are ever returned; bytes would be ciphertext.
     if value is None or isinstance(value, bytes | bytearray):
@@ -88,101 +71,6 @@ def customer_cursor(customer_id: str) -> str:
     """The cursor of a customer (or product) in id order, as `Session.customers` (and
     `Session.products`) page."""
     return encode_cursor(Cursor(0, customer_id))
-
-
-# The view field each GraphQL field of Customer and Interaction returns (`birthDate` ->
-# `birth_date`). Fields not named here (id, withheld, consents, product, ...) need none.
-_CUSTOMER_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Customer"].fields}
-_INTERACTION_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Interaction"].fields}
-
-
-def customer_fields(info: PacteInfo, *path: str) -> frozenset[str]:
-    """The Customer fields the query returns, for the session to open only those.
-
-    `path` leads from the current field to the Customer objects (`"edges", "node"` for
-    a connection); empty, the current field's value is a Customer.
-    """
-    return _selected(info, _CUSTOMER_FIELDS, path, on=("Customer", "Node"))
-
-
-def interaction_fields(info: PacteInfo, *path: str) -> frozenset[str]:
-    """The Interaction fields the query returns (see `customer_fields`)."""
-    return _selected(info, _INTERACTION_FIELDS, path, on=("Interaction",))
-
-
-def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str], *,
-              on: tuple[str, ...]) -> frozenset[str]:
-    # Read off the query's syntax tree: strawberry's `selected_fields` would first
-    # convert the field's whole subtree, arguments and directives included, per call.
-    raw = info._raw_info
-    variables = get_variable_values(raw)
-    fragments = raw.fragments
-    found: set[str] = set()
-    # Several nodes when the query names the field more than once (merged by GraphQL).
-    for node in raw.field_nodes:
-        if node.selection_set is not None:
-            _collect(node.selection_set.selections, names, path, found, on, fragments,
-                     variables)
-    return frozenset(found)
-
-
-def _condition(directive: DirectiveNode, variables: Mapping[str, Any]) -> object:
-    """The `if` of @skip or @include, as strawberry's selections read it."""
-    for arg in directive.arguments or ():
-        if arg.name.value == "if":
-            value = arg.value
-            if isinstance(value, VariableNode):
-                return variables.get(value.name.value)
-            return getattr(value, "value", None)
-    return None
-
-
-def _skipped(node: SelectionNode, variables: Mapping[str, Any]) -> bool:
-    for d in node.directives or ():
-        name = d.name.value
-        if (name == "skip" and _condition(d, variables) is True) \
-                or (name == "include" and _condition(d, variables) is False):
-            return True
-    return False
-
-
-def _collect(selections: Sequence[SelectionNode], names: Mapping[str, str],
-             path: Sequence[str], found: set[str], on: tuple[str, ...],
-             fragments: Mapping[str, FragmentDefinitionNode],
-             variables: Mapping[str, Any]) -> None:
-    for s in selections:
-        # A skipped selection returns nothing, so it opens nothing.
-        if s.directives and _skipped(s, variables):
-            continue
-        if isinstance(s, FieldNode):
-            if path:
-                if s.name.value == path[0] and s.selection_set is not None:
-                    _collect(s.selection_set.selections, names, path[1:], found, on,
-                             fragments, variables)
-            elif (name := names.get(s.name.value)) is not None:  # by name, not alias
-                found.add(name)
-            continue
-        fragment = _fragment(s, fragments)
-        if fragment is None:
-            continue
-        condition, inner = fragment
-        # A fragment's fields belong to the same object, unless it is for another type
-        # (`node(id:) { ... on Product { name } }` opens no customer's name).
-        if path or condition is None or condition in on:
-            _collect(inner.selections, names, path, found, on, fragments, variables)
-
-
-def _fragment(s: SelectionNode, fragments: Mapping[str, FragmentDefinitionNode]
-              ) -> tuple[str | None, SelectionSetNode] | None:
-    """A fragment's type condition (None: none) and selections, named or inline."""
-    if isinstance(s, FragmentSpreadNode):
-        fragment = fragments.get(s.name.value)
-        if fragment is None:
-            return None
-        return fragment.type_condition.name.value, fragment.selection_set
-    if isinstance(s, InlineFragmentNode):
-        return (s.type_condition.name.value if s.type_condition else None), s.selection_set
-    return None
 
 
 @strawberry.type(description="A field left out of the response, and why (need to know).")
