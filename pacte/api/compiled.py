@@ -291,27 +291,14 @@ class CompiledExecutor(PlainFieldExecutor):
         """graphql-core's execute_field, with the lookups done beforehand."""
         field = step.field
         assert field is not None and step.shape is not None and step.resolve is not None
-        info: Info
+        # No resolve info for strawberry's getattr or a call that reads none (`_Site`).
+        info: Info | None = None
         try:
             if step.getter:
-                # strawberry's default resolver: the attribute, and no resolve info.
                 result = getattr(source, step.getter)
-                if type(result) is step.cls:
-                    # An object of the field's type: what `_complete` comes to, at once.
-                    shape = step.object
-                    assert shape is not None
-                    plan = shape.plan
-                    if plan is None:
-                        plan = shape.plan = self._plan_of(shape.type,  # type: ignore[arg-type]
-                                                          shape.fdl)
-                    completed = self._object(plan, result, path)
-                    if type(completed) is dict:
-                        return completed
-                    return self._await_completed(step, path, completed)
-                info = _Site(self, step, parent, path)
             else:
-                info = _Site(self, step, parent, path) if step.info_free \
-                    else self.build_resolve_info(field, step.nodes, parent, path)
+                if not step.info_free:
+                    info = self.build_resolve_info(field, step.nodes, parent, path)
                 args = step.args
                 if args is None:
                     first = step.fdl[0]
@@ -320,6 +307,15 @@ class CompiledExecutor(PlainFieldExecutor):
                                                self.hide_suggestions)
                 result = step.call(source, info, args) if step.call is not None \
                     else step.resolve(source, info, **args)
+            direct = step.object
+            if direct is not None and type(result) is direct.cls:
+                # An object of the field's type's own class: what `_complete` comes to.
+                completed = self._instance(direct, cast(Info, info), path, result)
+                if type(completed) is dict:
+                    return completed
+                return self._await_completed(step, path, completed)
+            if info is None:
+                info = _Site(self, step, parent, path)
             if type(result) not in _SYNC and self.is_awaitable(result):
                 if iscoroutine(result):
                     self._coroutines.append(result)
@@ -393,7 +389,8 @@ class CompiledExecutor(PlainFieldExecutor):
 
     def _instance(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
         """`_complete` of an OBJECT shape for an instance of its class (`Shape.cls`):
-        strawberry's `is_type_of`, if the type has one, then the plan."""
+        strawberry's `is_type_of`, if the type has one (it reads no info: `info` may be
+        unbuilt, or None), then the plan."""
         object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
         check = object_type.is_type_of
         if check is not None and not check(result, cast(GraphQLResolveInfo[Any], info)):

@@ -101,7 +101,7 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "call", "cls", "enum", "fdl", "field", "getter",
+    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "getter",
                  "info_free", "iso", "key", "kind", "leaf", "name", "names", "nodes",
                  "non_null", "object", "resolve", "shape", "typename")
 
@@ -132,9 +132,8 @@ class Step:
         self.info_free = False
         # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
         self.getter = ""
-        # With `getter`: the class whose instances are completed as objects of the field's
-        # type at once (its `object` shape; the type has no `is_type_of` to ask).
-        self.cls: type | None = None
+        # The OBJECT shape of the field's type, if its instances are completed at once
+        # (`Shape.cls`).
         self.object: Shape | None = None
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
@@ -302,7 +301,11 @@ def make_step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step.resolve = field.resolve or default_resolver
     step.call = direct(field, schema)
     step.info_free = step.call in _INFO_FREE
-    step.shape = Shape(field.type, fdl)
+    step.shape = shape = Shape(field.type, fdl)
+    # An object of the field's type's own class goes straight to its plan.
+    target = shape.inner if shape.kind == Shape.NON_NULL else shape
+    if target is not None and target.kind == Shape.OBJECT and target.cls is not None:
+        step.object = target
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if step.call is not None and isinstance(definition, StrawberryField) \
             and definition.base_resolver is None:
@@ -331,22 +334,8 @@ def _leaf_step(key: str, fdl: list[FieldDetails], field: GraphQLField, p: Plain)
 
 def _read_by_getattr(step: Step, attr: str) -> None:
     """`direct` made the step's resolver strawberry's getattr: read `attr` with no
-    resolve info, and an object of the field's own class goes straight to its shape."""
+    resolve info."""
     step.getter = attr
-    whole = step.shape
-    assert whole is not None
-    shape = whole.inner if whole.kind == Shape.NON_NULL else whole
-    assert shape is not None
-    origin = _origin(shape.type) if shape.kind == Shape.OBJECT else None
-    if origin is not None:
-        step.cls, step.object = origin, shape
-
-
-def _origin(type_: GraphQLOutputType) -> type | None:
-    """The Python class of a strawberry object type whose instances need no check: not
-    an exception, not awaitable, and no `is_type_of` to call."""
-    assert isinstance(type_, GraphQLObjectType)
-    return _class_of(type_) if type_.is_type_of is None else None
 
 
 def _class_of(type_: GraphQLObjectType) -> type | None:

@@ -63,6 +63,13 @@ class Dated:
     note: str | None
 
 
+@strawberry.type
+class Shelf:
+    # Attributes read by getattr, of a type with strawberry's `is_type_of`.
+    part: Part | None
+    strict: Part
+
+
 def _odd(**fields: Any) -> Any:
     return type("Odd", (), fields)()
 
@@ -141,6 +148,21 @@ class Query:
                 Dated(at=None, maybe=AT, note=None),  # type: ignore[arg-type]
                 _odd(maybe=AT, note=7)]
 
+    @strawberry.field
+    def info_part(self, info: strawberry.Info) -> Part:
+        return Part(name=info.field_name, size=None)
+
+    @strawberry.field
+    def info_wrong(self, info: strawberry.Info) -> Part:
+        return Tool(name=info.field_name, sharp=True)  # type: ignore[return-value]
+
+    @strawberry.field
+    def shelves(self) -> list[Shelf]:
+        part = Part(name="p", size=1)
+        return [Shelf(part=part, strict=SubPart(name="sub", size=2)),
+                Shelf(part=strawberry.cast(Tool, part), strict=part),  # type: ignore[arg-type]
+                Shelf(part=Tool(name="t", sharp=True), strict=None)]  # type: ignore[arg-type]
+
     @strawberry.field(deprecation_reason="use part")
     def old_part(self) -> Part | None:
         return Part(name="old", size=None)
@@ -161,6 +183,9 @@ QUERIES = [
     "{ laterParts { name size } }",
     "{ things { __typename name ... on Part { size } ... on Tool { sharp } } }",
     "{ parentName a: parentName(suffix: \"!\") raises }",
+    "{ infoPart { name } infoWrong { name } }",
+    "{ a: infoPart { name } shelves { part { name } strict { __typename name } } }",
+    "{ shelves { part { size } } }",
     "{ dated { at maybe note } }",
     "{ dated { __typename a: at } }",
     "{ oldPart { name } part @skip(if: true) { name } p: part @include(if: true) { size } }",
