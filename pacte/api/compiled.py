@@ -310,7 +310,7 @@ class CompiledExecutor(PlainFieldExecutor):
             direct = step.object
             if direct is not None and type(result) is direct.cls:
                 # An object of the field's type's own class: what `_complete` comes to.
-                completed = self._instance(direct, cast(Info, info), path, result)
+                completed = self._instance(direct, info, path, result)
                 if type(completed) is dict:
                     return completed
                 return self._await_completed(step, path, completed)
@@ -387,13 +387,13 @@ class CompiledExecutor(PlainFieldExecutor):
             return self._list(shape, info, path, result)
         return self.complete_value(shape.type, shape.fdl, _real(info), path, result, None)
 
-    def _instance(self, shape: Shape, info: Info, path: Path, result: Any) -> Any:
+    def _instance(self, shape: Shape, info: Any, path: Path, result: Any) -> Any:
         """`_complete` of an OBJECT shape for an instance of its class (`Shape.cls`):
         strawberry's `is_type_of`, if the type has one (it reads no info: `info` may be
         unbuilt, or None), then the plan."""
         object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
         check = object_type.is_type_of
-        if check is not None and not check(result, cast(GraphQLResolveInfo[Any], info)):
+        if check is not None and not check(result, info):
             # strawberry's (see `Shape.cls`): a bool, from the object alone
             raise invalid_return_type_error(object_type, result, shape.fdl)
         plan = shape.plan

@@ -342,7 +342,10 @@ def _class_of(type_: GraphQLObjectType) -> type | None:
     """The Python class of a strawberry object type, if its instances are plainly
     objects: not exceptions, not awaitables."""
     definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    origin = getattr(definition, "origin", None)
+    # A generic's specialisation (`InteractionEdge`) is given objects of the generic
+    # class (`Edge`): strawberry's `is_type_of` accepts those too.
+    concrete = getattr(definition, "concrete_of", None)
+    origin = getattr(concrete if concrete is not None else definition, "origin", None)
     if not isinstance(origin, type) or issubclass(origin, BaseException) \
             or hasattr(origin, "__await__"):
         return None

@@ -8,11 +8,11 @@ through the request's loaders, never from a store.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
 from functools import partial
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import strawberry
 
@@ -73,6 +73,11 @@ def customer_cursor(customer_id: str) -> str:
     return encode_cursor(Cursor(0, customer_id))
 
 
+# `strawberry.ID(text)` is the text itself, through a Python frame (a NewType); `str`
+# returns a str as it is, in C.
+_ID = cast(Callable[[str], strawberry.ID], str)
+
+
 @strawberry.type(description="A field left out of the response, and why (need to know).")
 class WithheldField:
     field: str = strawberry.field(description="The GraphQL name of the field.")
@@ -93,7 +98,7 @@ class Product(Node):
 
     @classmethod
     def from_view(cls, view: ProductView) -> Product:
-        return cls(id=strawberry.ID(view.id), sku=view.sku, name=view.name,
+        return cls(id=_ID(view.id), sku=view.sku, name=view.name,
                    category=view.category, price=view.price)
 
 
@@ -172,10 +177,9 @@ class Interaction:
         amount = fields.get("amount")
         # The view holds only the fields the query selected (see `interaction_fields`):
         # an unselected channel or kind is None here and never returned.
-        return cls(view=view, products=products, id=strawberry.ID(view.id),
-                   channel=cast(Channel, _member(_CHANNELS, Channel, fields.get("channel"))),
-                   kind=cast(InteractionKind,
-                             _member(_KINDS, InteractionKind, fields.get("kind"))),
+        return cls(view=view, products=products, id=_ID(view.id),
+                   channel=_member(_CHANNELS, Channel, fields.get("channel")),
+                   kind=_member(_KINDS, InteractionKind, fields.get("kind")),
                    occurred_at=view.occurred_at,
                    summary=_text(fields.get("summary")),
                    amount=float(amount) if isinstance(amount, int | float) else None)
@@ -207,9 +211,10 @@ class InteractionResult:
     error: ItemError | None = strawberry.field(description="Null when the item went in.")
 
 
-def _member(table: Mapping[str, E], enum: type[E], value: Value) -> E | None:
+def _member(table: Mapping[str, E], enum: type[E], value: Value) -> Any:
     """`enum_value(enum, value)`, by a dict lookup for the text a store holds (an Enum
-    call is a dozen times slower, and an Interaction has two enums)."""
+    call is a dozen times slower, and an Interaction has two enums); None where the
+    query did not select the field (never returned)."""
     return table.get(value) if type(value) is str else enum_value(enum, value)
 
 

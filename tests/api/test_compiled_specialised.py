@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 import strawberry
@@ -68,6 +68,16 @@ class Shelf:
     # Attributes read by getattr, of a type with strawberry's `is_type_of`.
     part: Part | None
     strict: Part
+
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class Wrap(Generic[T]):
+    # A generic: its specialisation (`PartWrap`) is given objects of the class `Wrap`.
+    item: T
+    items: list[T]
 
 
 def _odd(**fields: Any) -> Any:
@@ -163,6 +173,18 @@ class Query:
                 Shelf(part=strawberry.cast(Tool, part), strict=part),  # type: ignore[arg-type]
                 Shelf(part=Tool(name="t", sharp=True), strict=None)]  # type: ignore[arg-type]
 
+    @strawberry.field
+    def wraps(self) -> list[Wrap[Part] | None]:
+        part = Part(name="w", size=1)
+        return [Wrap(item=part, items=[part, SubPart(name="s", size=2)]),
+                _odd(item=part, items=[]), None,
+                Wrap(item=Tool(name="t", sharp=True), items=[None]),  # type: ignore[arg-type, list-item]
+                Wrap(item=None, items=part)]  # type: ignore[arg-type]
+
+    @strawberry.field
+    def wrap(self) -> Wrap[Part]:
+        return Wrap(item=Part(name="one", size=None), items=[])
+
     @strawberry.field(deprecation_reason="use part")
     def old_part(self) -> Part | None:
         return Part(name="old", size=None)
@@ -186,6 +208,7 @@ QUERIES = [
     "{ infoPart { name } infoWrong { name } }",
     "{ a: infoPart { name } shelves { part { name } strict { __typename name } } }",
     "{ shelves { part { size } } }",
+    "{ wraps { __typename item { name } items { size } } wrap { item { name } } }",
     "{ dated { at maybe note } }",
     "{ dated { __typename a: at } }",
     "{ oldPart { name } part @skip(if: true) { name } p: part @include(if: true) { size } }",
