@@ -44,10 +44,10 @@ in one frame that takes strawberry's steps (`pacte.api.plan.direct`).
 from __future__ import annotations
 
 import weakref
-from asyncio import get_running_loop
+from asyncio import _get_running_loop, get_running_loop
 from collections.abc import Awaitable
 from inspect import iscoroutine
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     GraphQLError,
@@ -62,6 +62,7 @@ from graphql.execution.values import get_argument_values
 from graphql.language import OperationDefinitionNode
 from graphql.pyutils import Path, gather_with_cancel
 
+from pacte.api.batch import gather_waiting
 from pacte.api.execution import PlainFieldExecutor
 from pacte.api.plan import (
     ATTR_LEAF,
@@ -77,6 +78,9 @@ from pacte.api.plan import (
 __all__ = ["CompiledExecutor"]
 
 _MISSING = object()
+
+# `Path(prev, key, typename)` without the named tuple's `__new__` frame: the same tuple.
+_path = tuple.__new__
 
 # Values of these types are never awaitable: told apart without a call (strawberry's
 # `optimized_is_awaitable` looks the same types up, one frame deeper, 150 times a 360).
@@ -113,6 +117,14 @@ Info = GraphQLResolveInfo[Any] | _Site
 
 def _real(info: Info) -> GraphQLResolveInfo[Any]:
     return info.get() if isinstance(info, _Site) else info
+
+
+async def _gather(awaitables: list[Awaitable[Any]]) -> list[Any]:
+    """graphql-core's gather (with cancel) under an event loop; without one, the
+    siblings stepped in turn up to their batched loads (pacte.api.batch)."""
+    if _get_running_loop() is None:
+        return await gather_waiting(awaitables)
+    return await gather_with_cancel(*awaitables)
 
 
 class _Compiled:
@@ -225,13 +237,16 @@ class CompiledExecutor(PlainFieldExecutor):
                         if name is not None:
                             results[step.key] = name
                             continue
+                    if vtype is step.iso:
+                        results[step.key] = value.isoformat()
+                        continue
+                    if value is None and not step.non_null:
+                        results[step.key] = None
+                        continue
                     result = self._leaf(step, value, parent, source, path)
-                elif kind == TYPENAME:
-                    results[step.key] = step.typename
-                    continue
                 else:
-                    result = self._resolve(step, parent, source,
-                                           Path(path, step.key, parent.name))
+                    result = step.typename if kind == TYPENAME else self._resolve(
+                        step, parent, source, _path(Path, (path, step.key, parent.name)))
                 results[step.key] = result
                 if type(result) not in _SYNC and self.is_awaitable(result):
                     if awaiting is None:
@@ -249,7 +264,7 @@ class CompiledExecutor(PlainFieldExecutor):
             if len(pending) == 1:
                 results[pending[0]] = await results[pending[0]]
             else:
-                done = await gather_with_cancel(*(results[k] for k in pending))
+                done = await _gather([results[k] for k in pending])
                 results.update(zip(pending, done, strict=True))
             return results
         return gather()
@@ -276,26 +291,14 @@ class CompiledExecutor(PlainFieldExecutor):
         """graphql-core's execute_field, with the lookups done beforehand."""
         field = step.field
         assert field is not None and step.shape is not None and step.resolve is not None
-        info: Info
+        # No resolve info for strawberry's getattr or a call that reads none (`_Site`).
+        info: Info | None = None
         try:
             if step.getter:
-                # strawberry's default resolver: the attribute, and no resolve info.
                 result = getattr(source, step.getter)
-                if type(result) is step.cls:
-                    # An object of the field's type: what `_complete` comes to, at once.
-                    shape = step.object
-                    assert shape is not None
-                    plan = shape.plan
-                    if plan is None:
-                        plan = shape.plan = self._plan_of(shape.type,  # type: ignore[arg-type]
-                                                          shape.fdl)
-                    completed = self._object(plan, result, path)
-                    if type(completed) is dict:
-                        return completed
-                    return self._await_completed(step, path, completed)
-                info = _Site(self, step, parent, path)
             else:
-                info = self.build_resolve_info(field, step.nodes, parent, path)
+                if not step.info_free:
+                    info = self.build_resolve_info(field, step.nodes, parent, path)
                 args = step.args
                 if args is None:
                     first = step.fdl[0]
@@ -304,6 +307,15 @@ class CompiledExecutor(PlainFieldExecutor):
                                                self.hide_suggestions)
                 result = step.call(source, info, args) if step.call is not None \
                     else step.resolve(source, info, **args)
+            direct = step.object
+            if direct is not None and type(result) is direct.cls:
+                # An object of the field's type's own class: what `_complete` comes to.
+                completed = self._instance(direct, info, path, result)
+                if type(completed) is dict:
+                    return completed
+                return self._await_completed(step, path, completed)
+            if info is None:
+                info = _Site(self, step, parent, path)
             if type(result) not in _SYNC and self.is_awaitable(result):
                 if iscoroutine(result):
                     self._coroutines.append(result)
@@ -358,7 +370,10 @@ class CompiledExecutor(PlainFieldExecutor):
         if kind == Shape.OBJECT:
             object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
             if object_type.is_type_of:
-                is_type_of = object_type.is_type_of(result, _real(info))
+                # strawberry's reads no info: a `_Site` stays unbuilt.
+                is_type_of = object_type.is_type_of(
+                    result, cast(GraphQLResolveInfo[Any], info) if shape.free_check
+                    else _real(info))
                 if type(is_type_of) is not bool and self.is_awaitable(is_type_of):
                     return self.complete_object_value(object_type, shape.fdl, _real(info),
                                                       path, result, None)
@@ -372,6 +387,20 @@ class CompiledExecutor(PlainFieldExecutor):
             return self._list(shape, info, path, result)
         return self.complete_value(shape.type, shape.fdl, _real(info), path, result, None)
 
+    def _instance(self, shape: Shape, info: Any, path: Path, result: Any) -> Any:
+        """`_complete` of an OBJECT shape for an instance of its class (`Shape.cls`):
+        strawberry's `is_type_of`, if the type has one (it reads no info: `info` may be
+        unbuilt, or None), then the plan."""
+        object_type: GraphQLObjectType = shape.type  # type: ignore[assignment]
+        check = object_type.is_type_of
+        if check is not None and not check(result, info):
+            # strawberry's (see `Shape.cls`): a bool, from the object alone
+            raise invalid_return_type_error(object_type, result, shape.fdl)
+        plan = shape.plan
+        if plan is None:
+            plan = shape.plan = self._plan_of(object_type, shape.fdl)
+        return self._object(plan, result, path)
+
     def _list(self, shape: Shape, info: Info, path: Path,
               items: list[Any] | tuple[Any, ...]) -> Any:
         """graphql-core's complete_iterable_value, for a list or tuple."""
@@ -379,17 +408,23 @@ class CompiledExecutor(PlainFieldExecutor):
         assert inner is not None
         item_type = inner.type
         fdl = shape.fdl
+        direct = shape.items
+        cls = direct.cls if direct is not None else None
         completed: list[Any] = []
         awaiting: list[int] | None = None
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
-            item_path = path.add_key(index, None)
-            if type(item) not in _SYNC and is_awaitable(item):
+            item_path = _path(Path, (path, index, None))
+            vtype = type(item)
+            if vtype is not cls and vtype not in _SYNC and is_awaitable(item):
                 completed.append(self.complete_awaitable_list_item_value(
                     item, item_type, fdl, _real(info), item_path, None))
             else:
                 try:
-                    value = self._complete(inner, info, item_path, item)
+                    if vtype is cls:
+                        value = self._instance(direct, info, item_path, item)  # type: ignore[arg-type]
+                    else:
+                        value = self._complete(inner, info, item_path, item)
                 except Exception as raw_error:
                     self.handle_field_error(raw_error, item_type, fdl, item_path)
                     completed.append(None)
@@ -406,7 +441,7 @@ class CompiledExecutor(PlainFieldExecutor):
         pending = awaiting
 
         async def gather() -> list[Any]:
-            done = await gather_with_cancel(*(completed[i] for i in pending))
+            done = await _gather([completed[i] for i in pending])
             for i, value in zip(pending, done, strict=True):
                 completed[i] = value
             return completed

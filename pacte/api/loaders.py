@@ -1,6 +1,7 @@
 """Per-request loaders over the session: sibling fields share round trips.
 
-`customer` is a DataLoader: the customers asked for by sibling fields (aliases of
+`customer` is a `Batch` (a DataLoader under an event loop, and batched without one:
+pacte.api.batch): the customers asked for by sibling fields (aliases of
 `customer(id:)`) are collected while they resolve and fetched in one call
 (`Session.customers_by_id`). The other loaders are plain memos: the session has no
 batched read for consents, purchases, interactions, recommendations or products yet,
@@ -23,8 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from strawberry.dataloader import DataLoader
-
+from pacte.api.batch import Batch
 from pacte.errors import InputError, PacteError
 from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page, ProductView
 from pacte.predict import NextBestAction, next_best_actions
@@ -106,8 +106,7 @@ class Loaders:
 
     def __init__(self, session: Session) -> None:
         self._session = session
-        self.customer: DataLoader[CustomerKey, CustomerView | None] = DataLoader(
-            self._customers)
+        self.customer: Batch[CustomerKey, CustomerView | None] = Batch(self._customers)
         self.product: Memo[str, ProductView | None] = Memo(session.product)
         self.consents: Memo[str, list[ConsentView]] = Memo(session.consents)
         self.bought: Memo[str, list[ProductView]] = Memo(session.products_of)
@@ -130,8 +129,7 @@ class Loaders:
                 self.product.prime(pid, found.get(pid))
         return page
 
-    async def _customers(self, keys: list[CustomerKey]
-                         ) -> list[CustomerView | BaseException | None]:
+    def _customers(self, keys: list[CustomerKey]) -> list[CustomerView | BaseException | None]:
         # A malformed id must not fail the well-formed ones batched with it.
         bad = {k.customer_id for k in keys
                if not isinstance(k.customer_id, str) or not 0 < len(k.customer_id) <= _MAX_ID}

@@ -29,6 +29,7 @@ app against one with strawberry's stock executor) goes through `Schema.execute`.
 
 from __future__ import annotations
 
+from asyncio import _get_running_loop
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from typing import Any, TypeAlias, TypeGuard, cast
 
@@ -49,6 +50,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
+from pacte.api.batch import drive, loop_free
 from pacte.api.compiled import CompiledExecutor
 from pacte.api.limits import DocumentGuard
 
@@ -111,6 +113,7 @@ class DirectExecution:
         self._core = schema._schema
         self._guard = guard
         self._executor = executor
+        self._loop_free = loop_free(self._core)
 
     def execute(self, query: str | None, *, variables: dict[str, Any] | None,
                 context: Any, operation_name: str | None,
@@ -145,6 +148,9 @@ class DirectExecution:
             return _pre_execution(exc)
         if isinstance(result, CoreResult):
             return _outcome(result)
+        if self._loop_free and _get_running_loop() is None:
+            # Its only waits are batched loads: answered here, with no event loop.
+            return drive(_finish(result))
         return _finish(result)
 
 

@@ -9,7 +9,9 @@ Nothing here runs per request; the executor (`pacte.api.compiled`) walks what th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from graphql import (
@@ -39,6 +41,7 @@ from graphql.type.introspection import TypeNameMetaFieldDef
 from strawberry.relay.types import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat as _isoformat
 from strawberry.types.arguments import convert_argument
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
@@ -60,7 +63,7 @@ RESOLVE = 2     # the field's resolver (strawberry's, or its default resolver)
 class Shape:
     """How a value of one output type is completed (graphql-core's complete_value)."""
 
-    __slots__ = ("fdl", "inner", "kind", "plan", "type")
+    __slots__ = ("cls", "fdl", "free_check", "inner", "items", "kind", "plan", "type")
 
     NON_NULL, LIST, LEAF, OBJECT, OTHER = range(5)
 
@@ -69,16 +72,28 @@ class Shape:
         self.fdl = fdl
         self.inner: Shape | None = None
         self.plan: Plan | None = None  # made at first use (OBJECT)
+        self.cls: type | None = None
+        self.free_check = False
+        self.items: Shape | None = None  # LIST: the OBJECT shape of its items, if `cls`
         if isinstance(type_, GraphQLNonNull):
             self.kind = Shape.NON_NULL
             self.inner = Shape(type_.of_type, fdl)
         elif isinstance(type_, GraphQLList):
             self.kind = Shape.LIST
-            self.inner = Shape(type_.of_type, fdl)
+            self.inner = inner = Shape(type_.of_type, fdl)
+            item = inner.inner if inner.kind == Shape.NON_NULL else inner
+            # Items of the object type's class go to its plan at once (see `cls`).
+            if item is not None and item.kind == Shape.OBJECT and item.cls is not None:
+                self.items = item
         elif is_leaf_type(type_):
             self.kind = Shape.LEAF
         elif isinstance(type_, GraphQLObjectType):
             self.kind = Shape.OBJECT
+            # Instances of this class are completed by the plan at once (where the type
+            # has an `is_type_of`, strawberry's own, once it said yes).
+            self.cls = _object_class(type_)
+            # strawberry's `is_type_of` never reads its resolve info.
+            self.free_check = _strawberry_check(type_)
         else:  # interfaces and unions: graphql-core resolves the runtime type
             self.kind = Shape.OTHER
 
@@ -86,9 +101,9 @@ class Shape:
 class Step:
     """One response key of a selection set on one object type."""
 
-    __slots__ = ("args", "as_is", "attr", "call", "cls", "enum", "fdl", "field", "getter",
-                 "key", "kind", "leaf", "name", "names", "nodes", "non_null", "object",
-                 "resolve", "shape", "typename")
+    __slots__ = ("args", "as_is", "attr", "call", "enum", "fdl", "field", "getter",
+                 "info_free", "iso", "key", "kind", "leaf", "name", "names", "nodes",
+                 "non_null", "object", "resolve", "shape", "typename")
 
     def __init__(self, key: str, kind: int, fdl: list[FieldDetails]) -> None:
         self.key = key
@@ -105,22 +120,30 @@ class Step:
         # and their GraphQL names, as its output coercion finds them.
         self.enum: type | None = None
         self.names: dict[str, str] = {}
+        # `datetime` where the scalar's output coercion is strawberry's `isoformat`: a
+        # value of exactly that class is `value.isoformat()`, a string.
+        self.iso: type | None = None
         self.non_null = False
         self.typename = ""
         self.resolve: Callable[..., Any] | None = None
         # What `resolve` amounts to, in one call (source, info, arguments), if known.
         self.call: Direct | None = None
+        # `call` reads no info: none is built for it (see `_INFO_FREE`).
+        self.info_free = False
         # The attribute `call` reads, when it is strawberry's bare `getattr` (no info).
         self.getter = ""
-        # With `getter`: the class whose instances are completed as objects of the field's
-        # type at once (its `object` shape; the type has no `is_type_of` to ask).
-        self.cls: type | None = None
+        # The OBJECT shape of the field's type, if its instances are completed at once
+        # (`Shape.cls`).
         self.object: Shape | None = None
         self.args: dict[str, Any] | None = None  # None: read per request (variables)
         self.shape: Shape | None = None
 
 
-Direct = Callable[[Any, GraphQLResolveInfo[Any], dict[str, Any]], Any]
+Direct = Callable[[Any, Any, dict[str, Any]], Any]
+
+# The `Direct` calls that never read the info they are passed (no `info` parameter, no
+# argument to convert): the executor passes them its lazy `_Site` instead.
+_INFO_FREE: weakref.WeakSet[Direct] = weakref.WeakSet()
 
 
 def direct(field: GraphQLField, schema: GraphQLSchema) -> Direct | None:
@@ -175,6 +198,18 @@ def _resolver_call(definition: StrawberryField, strawberry_schema: Any) -> Direc
     # null), as `convert_argument` would return it.
     arguments = [(config.name_converter.from_argument(a), a.python_name, a.type,
                   _as_given(a.type, registry)) for a in definition.arguments]
+
+    if info_name is None and all(a[3] for a in arguments):
+        # Nothing of the call reads an info: none is made (the step is `info_free`).
+        given = [(name, python_name) for name, python_name, _, _ in arguments]
+
+        def plain(source: Any, _info: Any, raw: dict[str, Any]) -> Any:
+            kwargs = {python_name: raw[name] for name, python_name in given if name in raw}
+            for name in names:
+                kwargs[name] = source
+            return func(source, **kwargs) if takes_self else func(**kwargs)
+        _INFO_FREE.add(plain)
+        return plain
 
     def call(source: Any, info: GraphQLResolveInfo[Any], raw: dict[str, Any]) -> Any:
         strawberry_info = info_class(_raw_info=info, _field=definition)
@@ -265,7 +300,12 @@ def make_step(schema: GraphQLSchema, parent: GraphQLObjectType, key: str,
     step.field = field
     step.resolve = field.resolve or default_resolver
     step.call = direct(field, schema)
-    step.shape = Shape(field.type, fdl)
+    step.info_free = step.call in _INFO_FREE
+    step.shape = shape = Shape(field.type, fdl)
+    # An object of the field's type's own class goes straight to its plan.
+    target = shape.inner if shape.kind == Shape.NON_NULL else shape
+    if target is not None and target.kind == Shape.OBJECT and target.cls is not None:
+        step.object = target
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if step.call is not None and isinstance(definition, StrawberryField) \
             and definition.base_resolver is None:
@@ -285,6 +325,8 @@ def _leaf_step(key: str, fdl: list[FieldDetails], field: GraphQLField, p: Plain)
     step.attr, step.leaf, step.non_null = p.attr, p.leaf, p.non_null
     step.field = field
     step.as_is = _AS_IS.get(p.leaf)
+    if p.leaf.coerce_output_value is _isoformat:
+        step.iso = datetime
     if isinstance(p.leaf, CustomGraphQLEnumType):
         step.enum, step.names = p.leaf.wrapped_cls, _enum_names(p.leaf)
     return step
@@ -292,27 +334,43 @@ def _leaf_step(key: str, fdl: list[FieldDetails], field: GraphQLField, p: Plain)
 
 def _read_by_getattr(step: Step, attr: str) -> None:
     """`direct` made the step's resolver strawberry's getattr: read `attr` with no
-    resolve info, and an object of the field's own class goes straight to its shape."""
+    resolve info."""
     step.getter = attr
-    whole = step.shape
-    assert whole is not None
-    shape = whole.inner if whole.kind == Shape.NON_NULL else whole
-    assert shape is not None
-    origin = _origin(shape.type) if shape.kind == Shape.OBJECT else None
-    if origin is not None:
-        step.cls, step.object = origin, shape
 
 
-def _origin(type_: GraphQLOutputType) -> type | None:
-    """The Python class of a strawberry object type whose instances need no check: not
-    an exception, not awaitable, and no `is_type_of` to call."""
-    assert isinstance(type_, GraphQLObjectType)
+def _class_of(type_: GraphQLObjectType) -> type | None:
+    """The Python class of a strawberry object type, if its instances are plainly
+    objects: not exceptions, not awaitables."""
     definition = (type_.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    origin = getattr(definition, "origin", None)
-    if type_.is_type_of is not None or not isinstance(origin, type) \
-            or issubclass(origin, BaseException) or hasattr(origin, "__await__"):
+    # A generic's specialisation (`InteractionEdge`) is given objects of the generic
+    # class (`Edge`): strawberry's `is_type_of` accepts those too.
+    concrete = getattr(definition, "concrete_of", None)
+    origin = getattr(concrete if concrete is not None else definition, "origin", None)
+    if not isinstance(origin, type) or issubclass(origin, BaseException) \
+            or hasattr(origin, "__await__"):
         return None
     return origin
+
+
+# strawberry's `is_type_of` (for types with interfaces) reads the object alone (its
+# cast, its class), never the resolve info it is given.
+_STRAWBERRY_CHECK = ("strawberry.schema.schema_converter",
+                     "GraphQLCoreConverter.from_object.<locals>._get_is_type_of"
+                     ".<locals>.is_type_of")
+
+
+def _strawberry_check(type_: GraphQLObjectType) -> bool:
+    check = type_.is_type_of
+    return check is not None and (getattr(check, "__module__", None),
+                                  getattr(check, "__qualname__", None)) == _STRAWBERRY_CHECK
+
+
+def _object_class(type_: GraphQLObjectType) -> type | None:
+    """The class whose instances a Shape completes by its plan at once: a type with no
+    `is_type_of`, or strawberry's (asked first, with no resolve info built)."""
+    if type_.is_type_of is not None and not _strawberry_check(type_):
+        return None
+    return _class_of(type_)
 
 
 def compilable(operation: OperationDefinitionNode,

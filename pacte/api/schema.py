@@ -19,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from pacte.api.audit_types import AuditEntry, AuditVerification, ErasureReceipt
+from pacte.api.batch import awaits_loads_only
 from pacte.api.compiled import CompiledExecutor
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, InteractionKind
@@ -118,6 +119,7 @@ class Query:
         return [Purpose.from_policy(p) for p in info.context.session.purposes()]
 
     @strawberry.field(description="Null when absent or not visible under the purpose.")
+    @awaits_loads_only
     async def customer(self, info: PacteInfo, id: strawberry.ID) -> Customer | None:
         return await _customer(info, str(id))
 
@@ -126,6 +128,7 @@ class Query:
                                   "when absent or not visible under the purpose. Ids starting "
                                   f"`{_PRODUCT_PREFIX}` are products; any other is looked up "
                                   "as a customer.")
+    @awaits_loads_only
     async def node(self, info: PacteInfo, id: strawberry.ID) -> Node | None:
         if str(id).startswith(_PRODUCT_PREFIX):
             return _product(info, str(id))
@@ -214,7 +217,7 @@ class Mutation:
             event_id=input.event_id, occurred_at=input.occurred_at, summary=input.summary,
             product_id=str(input.product_id) if input.product_id is not None else None,
             amount=input.amount)
-        return Interaction.from_view(view)
+        return Interaction.from_view(view, products=info.context.loaders.product)
 
     @strawberry.mutation(description="Record many contacts in one request (at most "
                                       f"{MAX_BATCH}); idempotent on each `eventId`, with "
@@ -244,7 +247,8 @@ class Mutation:
                                                                  message=str(exc))))
                 continue
             results.append(InteractionResult(index=index, event_id=item.event_id,
-                                             interaction=Interaction.from_view(view),
+                                             interaction=Interaction.from_view(
+                                                 view, products=info.context.loaders.product),
                                              error=None))
         return results
 

@@ -8,30 +8,20 @@ through the request's loaders, never from a store.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import Enum
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import strawberry
-from graphql import (
-    DirectiveNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    SelectionNode,
-    SelectionSetNode,
-    VariableNode,
-)
-from strawberry.types.nodes import get_variable_values
 
 from pacte.api.context import PacteInfo
 from pacte.api.enums import Channel, ConsentStatus, InteractionKind, Role, enum_value
-from pacte.api.loaders import InteractionsKey, PredictionsKey, RecommendationsKey
+from pacte.api.loaders import InteractionsKey, Memo, PredictionsKey, RecommendationsKey
 from pacte.api.relay import Connection, Node
+from pacte.api.selections import camel, customer_fields, interaction_fields
 from pacte.clock import from_micros
-from pacte.graph.model import NODE_KINDS
 from pacte.graph.policy import Purpose as PolicyPurpose
 from pacte.graph.principals import Principal as PrincipalRecord
 from pacte.graph.store import Cursor, Value, encode_cursor
@@ -70,12 +60,6 @@ __all__ = [
 E = TypeVar("E", bound=Enum)
 
 
-def camel(name: str) -> str:
-    """The GraphQL name of a catalogue field (`birth_date` -> `birthDate`)."""
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _text(value: Value) -> str | None:
     # Only text and numbers are ever returned; bytes would be ciphertext.
     if value is None or isinstance(value, bytes | bytearray):
@@ -89,99 +73,9 @@ def customer_cursor(customer_id: str) -> str:
     return encode_cursor(Cursor(0, customer_id))
 
 
-# The view field each GraphQL field of Customer and Interaction returns (`birthDate` ->
-# `birth_date`). Fields not named here (id, withheld, consents, product, ...) need none.
-_CUSTOMER_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Customer"].fields}
-_INTERACTION_FIELDS = {camel(f.name): f.name for f in NODE_KINDS["Interaction"].fields}
-
-
-def customer_fields(info: PacteInfo, *path: str) -> frozenset[str]:
-    """The Customer fields the query returns, for the session to open only those.
-
-    `path` leads from the current field to the Customer objects (`"edges", "node"` for
-    a connection); empty, the current field's value is a Customer.
-    """
-    return _selected(info, _CUSTOMER_FIELDS, path, on=("Customer", "Node"))
-
-
-def interaction_fields(info: PacteInfo, *path: str) -> frozenset[str]:
-    """The Interaction fields the query returns (see `customer_fields`)."""
-    return _selected(info, _INTERACTION_FIELDS, path, on=("Interaction",))
-
-
-def _selected(info: PacteInfo, names: Mapping[str, str], path: Sequence[str], *,
-              on: tuple[str, ...]) -> frozenset[str]:
-    # Read off the query's syntax tree: strawberry's `selected_fields` would first
-    # convert the field's whole subtree, arguments and directives included, per call.
-    raw = info._raw_info
-    variables = get_variable_values(raw)
-    fragments = raw.fragments
-    found: set[str] = set()
-    # Several nodes when the query names the field more than once (merged by GraphQL).
-    for node in raw.field_nodes:
-        if node.selection_set is not None:
-            _collect(node.selection_set.selections, names, path, found, on, fragments,
-                     variables)
-    return frozenset(found)
-
-
-def _condition(directive: DirectiveNode, variables: Mapping[str, Any]) -> object:
-    """The `if` of @skip or @include, as strawberry's selections read it."""
-    for arg in directive.arguments or ():
-        if arg.name.value == "if":
-            value = arg.value
-            if isinstance(value, VariableNode):
-                return variables.get(value.name.value)
-            return getattr(value, "value", None)
-    return None
-
-
-def _skipped(node: SelectionNode, variables: Mapping[str, Any]) -> bool:
-    for d in node.directives or ():
-        name = d.name.value
-        if (name == "skip" and _condition(d, variables) is True) \
-                or (name == "include" and _condition(d, variables) is False):
-            return True
-    return False
-
-
-def _collect(selections: Sequence[SelectionNode], names: Mapping[str, str],
-             path: Sequence[str], found: set[str], on: tuple[str, ...],
-             fragments: Mapping[str, FragmentDefinitionNode],
-             variables: Mapping[str, Any]) -> None:
-    for s in selections:
-        # A skipped selection returns nothing, so it opens nothing.
-        if s.directives and _skipped(s, variables):
-            continue
-        if isinstance(s, FieldNode):
-            if path:
-                if s.name.value == path[0] and s.selection_set is not None:
-                    _collect(s.selection_set.selections, names, path[1:], found, on,
-                             fragments, variables)
-            elif (name := names.get(s.name.value)) is not None:  # by name, not alias
-                found.add(name)
-            continue
-        fragment = _fragment(s, fragments)
-        if fragment is None:
-            continue
-        condition, inner = fragment
-        # A fragment's fields belong to the same object, unless it is for another type
-        # (`node(id:) { ... on Product { name } }` opens no customer's name).
-        if path or condition is None or condition in on:
-            _collect(inner.selections, names, path, found, on, fragments, variables)
-
-
-def _fragment(s: SelectionNode, fragments: Mapping[str, FragmentDefinitionNode]
-              ) -> tuple[str | None, SelectionSetNode] | None:
-    """A fragment's type condition (None: none) and selections, named or inline."""
-    if isinstance(s, FragmentSpreadNode):
-        fragment = fragments.get(s.name.value)
-        if fragment is None:
-            return None
-        return fragment.type_condition.name.value, fragment.selection_set
-    if isinstance(s, InlineFragmentNode):
-        return (s.type_condition.name.value if s.type_condition else None), s.selection_set
-    return None
+# `strawberry.ID(text)` is the text itself, through a Python frame (a NewType); `str`
+# returns a str as it is, in C.
+_ID = cast(Callable[[str], strawberry.ID], str)
 
 
 @strawberry.type(description="A field left out of the response, and why (need to know).")
@@ -204,7 +98,7 @@ class Product(Node):
 
     @classmethod
     def from_view(cls, view: ProductView) -> Product:
-        return cls(id=strawberry.ID(view.id), sku=view.sku, name=view.name,
+        return cls(id=_ID(view.id), sku=view.sku, name=view.name,
                    category=view.category, price=view.price)
 
 
@@ -272,17 +166,20 @@ class Interaction:
     summary: str | None = strawberry.field(description="Free text; null when withheld.")
     amount: float | None = strawberry.field(
         description="Amount of a purchase; null when withheld.")
+    # The request's product loader, kept from when the object was built, so that
+    # `product` needs no resolve info (none is then built for it, per interaction).
+    products: strawberry.Private[Memo[str, ProductView | None]]
 
     @classmethod
-    def from_view(cls, view: InteractionView) -> Interaction:
+    def from_view(cls, view: InteractionView, *,
+                  products: Memo[str, ProductView | None]) -> Interaction:
         fields = view.fields
         amount = fields.get("amount")
         # The view holds only the fields the query selected (see `interaction_fields`):
         # an unselected channel or kind is None here and never returned.
-        return cls(view=view, id=strawberry.ID(view.id),
-                   channel=cast(Channel, _member(_CHANNELS, Channel, fields.get("channel"))),
-                   kind=cast(InteractionKind,
-                             _member(_KINDS, InteractionKind, fields.get("kind"))),
+        return cls(view=view, products=products, id=_ID(view.id),
+                   channel=_member(_CHANNELS, Channel, fields.get("channel")),
+                   kind=_member(_KINDS, InteractionKind, fields.get("kind")),
                    occurred_at=view.occurred_at,
                    summary=_text(fields.get("summary")),
                    amount=float(amount) if isinstance(amount, int | float) else None)
@@ -292,10 +189,10 @@ class Interaction:
         return WithheldField.many(self.view.withheld)
 
     @strawberry.field
-    def product(self, info: PacteInfo) -> Product | None:
+    def product(self) -> Product | None:
         if self.view.product_id is None:
             return None
-        view = info.context.loaders.product.load(self.view.product_id)
+        view = self.products.load(self.view.product_id)
         return Product.from_view(view) if view is not None else None
 
 
@@ -314,9 +211,10 @@ class InteractionResult:
     error: ItemError | None = strawberry.field(description="Null when the item went in.")
 
 
-def _member(table: Mapping[str, E], enum: type[E], value: Value) -> E | None:
+def _member(table: Mapping[str, E], enum: type[E], value: Value) -> Any:
     """`enum_value(enum, value)`, by a dict lookup for the text a store holds (an Enum
-    call is a dozen times slower, and an Interaction has two enums)."""
+    call is a dozen times slower, and an Interaction has two enums); None where the
+    query did not select the field (never returned)."""
     return table.get(value) if type(value) is str else enum_value(enum, value)
 
 
@@ -371,7 +269,8 @@ class Customer(Node):
             InteractionsKey(self.view.id, 20 if first is None else first, after,
                             channel.value if channel is not None else None,
                             interaction_fields(info, "edges", "node")))
-        return Connection.build(page.items, node=Interaction.from_view,
+        return Connection.build(page.items, node=partial(Interaction.from_view,
+                                                         products=info.context.loaders.product),
                                 cursor=_interaction_cursor, has_next=page.has_next, after=after)
 
     @strawberry.field(description="What the customer bought (empty when purchases are withheld).")

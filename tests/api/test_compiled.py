@@ -82,6 +82,12 @@ DOCUMENTS: list[tuple[str, str, dict[str, Any]]] = [
           a: customer(id: $id) { id name }
           b: customer(id: $id) { email n: name x: interactions(first: 2) { edges { cursor } } }
           c: customer(id: $other) { id phone } }""", "service", {}),
+    # one key asked twice around another: resumed as asyncio wakes them (a, c, then b)
+    ("""query($id: ID!, $other: ID!) {
+          a: customer(id: $id) { id consents { purpose } products { id } }
+          b: customer(id: $other) { id consents { purpose } products { id } }
+          c: customer(id: $id) { id consents { purpose } products { id } }
+          d: node(id: $other) { id ... on Customer { name } } }""", "service", {}),
     # fragments, named, nested and inline, and __typename at every level
     (_CUSTOMER_FRAGMENT + """query($id: ID!) { __typename customer(id: $id) {
           ...Person ... on Customer { address } ... { ageBand }

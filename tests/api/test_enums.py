@@ -109,6 +109,7 @@ def test_views_become_members_as_the_enum_call_makes_them() -> None:
     import pytest
 
     from pacte.api.enums import enum_value
+    from pacte.api.loaders import Memo
     from pacte.api.types import Consent, Interaction
     from pacte.graph.views import ConsentView, InteractionView
 
@@ -119,7 +120,7 @@ def test_views_become_members_as_the_enum_call_makes_them() -> None:
     for value in [*CHANNELS, "EMAIL", "bogus", "", None, b"email", 3, ["email"],
                   Text("web")]:
         view = InteractionView("i1", "c1", at, {"channel": value, "kind": value})
-        got = Interaction.from_view(view)
+        got = Interaction.from_view(view, products=Memo(lambda _: None))
         assert got.channel is enum_value(Channel, value)
         assert got.kind is enum_value(InteractionKind, value)
     for status in ConsentStatus:

@@ -201,3 +201,23 @@ def test_each_field_alone_is_answered(api: Api, world: World, type_name: str) ->
 
     for name in scalars:
         assert (ask(name)[name] is not None) == (name in held), name
+
+
+def test_a_selection_decided_by_a_variable_is_read_again_per_request(
+        api: Api, world: World, opened: list[str]) -> None:
+    # The fields a document selects are remembered per document, except where a
+    # variable decides them: the same query text opens per request what it returns.
+    cid = world.customers["granted"]
+    q = ("query($id: ID!, $yes: Boolean!) { customer(id: $id) { name "
+         "email @include(if: $yes) phone @skip(if: $yes) } }")
+    for yes in (True, False, True):
+        opened.clear()
+        data = api.data(q, key=world.keys["app"], purpose="service",
+                        variables={"id": cid, "yes": yes})
+        assert set(data["customer"]) == {"name", "email" if yes else "phone"}
+        assert sorted(opened) == sorted(["name", "email" if yes else "phone"])
+    plain = "query($id: ID!) { customer(id: $id) { email } }"
+    for _ in range(2):
+        opened.clear()
+        api.data(plain, key=world.keys["app"], purpose="service", variables={"id": cid})
+        assert opened == ["email"]
