@@ -428,6 +428,26 @@ def test_neo4j_read_scope_edge_cases(neo4j_store: Neo4jStore,
             pass
 
 
+def test_neo4j_read_scope_deals_each_edge_to_every_hop_that_wants_it(
+        neo4j_store: Neo4jStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's edges are expanded once per direction and dealt to the hops: an edge
+    to itself is both an outgoing and an incoming one, and two hops of one type and
+    direction each get it, as the plain reads answer."""
+    neo4j_store.write(WriteBatch(
+        nodes=[_customer("c1"), _customer("c2")],
+        edges=[Edge("REFERRED", "self", "c1", "c1", 5), Edge("REFERRED", "r2", "c1", "c2", 6),
+               Edge("REFERRED", "r3", "c2", "c1", 7)]))
+    plain = [neo4j_store.edges("c1", "REFERRED", direction=d, limit=n)
+             for d in ("out", "in") for n in (None, 1)]
+    calls = server_reads(neo4j_store, monkeypatch)
+    hops = [Hop("REFERRED", direction="in"), Hop("REFERRED", nodes=True, limit=1),
+            Hop("REFERRED")]
+    with neo4j_store.read_scope(around="c1", hops=hops):
+        assert [neo4j_store.edges("c1", "REFERRED", direction=d, limit=n)
+                for d in ("out", "in") for n in (None, 1)] == plain
+        assert calls == ["prefetch"]
+
+
 def test_neo4j_read_scope_reads_its_own_writes(neo4j_store: Neo4jStore) -> None:
     _c360_graph(neo4j_store)
     with neo4j_store.read_scope(around="c1", hops=_C360):
