@@ -165,11 +165,27 @@ def _rating(value: object) -> int | None:
 
 
 def _product(node: Node) -> ProductView:
-    price = node.props.get("price")
-    return ProductView(
-        id=node.id,
-        sku=str(node.props.get("sku", "")),
-        name=str(node.props.get("name", "")),
-        category=str(node.props.get("category", "")),
-        price=float(price) if isinstance(price, int | float) else None,
-    )
+    """The view of a product node: made once per node read, for every request.
+
+    A store that keeps its reads (pacte.graph.read_cache) hands every request the same
+    read-only node, so its view is kept with it and found again by identity: a node
+    read again (or changed) is a new object and gets a new view. Products hold
+    catalogue data only, no customer's; the view is frozen, so sharing it is safe.
+    """
+    kept = _PRODUCTS.get(node.id)
+    if kept is not None and kept[0] is node:
+        return kept[1]
+    props = node.props
+    price = props.get("price")
+    view = ProductView(node.id, str(props.get("sku", "")), str(props.get("name", "")),
+                       str(props.get("category", "")),
+                       float(price) if isinstance(price, int | float) else None)
+    if len(_PRODUCTS) >= _MAX_PRODUCTS:
+        _PRODUCTS.clear()  # bounded; refilled by the next reads
+    _PRODUCTS[node.id] = (node, view)
+    return view
+
+
+# Product id -> the node last read of it and its view (see `_product`).
+_PRODUCTS: dict[str, tuple[Node, ProductView]] = {}
+_MAX_PRODUCTS = 4096
