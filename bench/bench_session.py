@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterator
 
 from bench.harness import Record, figure, paired, ratio, seeded
 from pacte.clock import from_micros, to_micros
+from pacte.features.products import product_view
 from pacte.graph.consent import consent_states, decisions
 from pacte.graph.model import NODE_KINDS
 from pacte.graph.store import Cursor, Node, encode_cursor, reach
-from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page, ProductView
+from pacte.graph.views import ConsentView, CustomerView, InteractionView, Page
 from pacte.runtime import Pacte
 
 _CUSTOMER_FIELDS = [f.name for f in NODE_KINDS["Customer"].fields]
@@ -79,7 +80,9 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
         for _, pnode, _ in reach(store, cid, "BOUGHT"):
             if pnode is not None:
                 bought.setdefault(pnode.id, pnode)
-        bought_views = [_product(n) for n in bought.values()]
+        # The views the door builds (a product's is kept with its node, see
+        # pacte.features.products.product_view): the same objects, at the same cost.
+        bought_views = [product_view(n) for n in bought.values()]
         states = consent_states(store.edges(cid, "CONSENTED"), at=now)
         consents = [ConsentView(d.purpose, st.status.value, from_micros(st.at),
                                 None if st.until is None else from_micros(st.until),
@@ -87,13 +90,6 @@ def c360_off(rt: Pacte) -> Callable[[str], object]:
                     for d in decisions(rt._backend.policy, states) if (st := d.by) is not None]
         return profile, interactions, bought_views, consents
     return read
-
-
-def _product(node: Node) -> ProductView:
-    price = node.props.get("price")
-    return ProductView(node.id, str(node.props.get("sku", "")), str(node.props.get("name", "")),
-                       str(node.props.get("category", "")),
-                       float(price) if isinstance(price, int | float) else None)
 
 
 @contextlib.contextmanager

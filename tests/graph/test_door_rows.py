@@ -48,11 +48,11 @@ def test_a_product_view_is_kept_only_with_its_node() -> None:
     the same view; a node read again, or changed, is another object and gets its own."""
     node = Node("Product", "p_kept", {"sku": "K-1", "name": "Kettle", "category": "home",
                                       "price": 20})
-    first = products_feature._product(node)
-    assert products_feature._product(node) is first
+    first = products_feature.product_view(node)
+    assert products_feature.product_view(node) is first
     assert (first.name, first.price) == ("Kettle", 20.0)
     changed = Node("Product", "p_kept", {"sku": "K-1", "name": "Kettle 2",
                                          "category": "home", "price": 25})
-    again = products_feature._product(changed)
+    again = products_feature.product_view(changed)
     assert (again.name, again.price) == ("Kettle 2", 25.0)
-    assert products_feature._product(node).name == "Kettle"  # not the changed one's
+    assert products_feature.product_view(node).name == "Kettle"  # not the changed one's
