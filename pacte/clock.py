@@ -46,8 +46,9 @@ def to_micros(dt: datetime) -> int:
 
 def from_micros(us: int) -> datetime:
     # Integer arithmetic: exact, and about three times as fast as going through a float
-    # timestamp (every interaction and consent a request returns is converted).
-    return _EPOCH + timedelta(microseconds=us)
+    # timestamp (every interaction and consent a request returns is converted); the
+    # positional form skips the keyword parsing.
+    return _EPOCH + timedelta(0, 0, us)
 
 
 

@@ -13,8 +13,9 @@ from pacte.graph.operations import Action
 from pacte.graph.store import Edge, Node
 from pacte.graph.views import CustomerView, DeviceView, Page, ProductView, ReviewView
 
-__all__ = ["CONTENT", "DEVICES", "PURCHASES", "buyers", "devices", "product", "product_views",
-           "products", "products_by_id", "products_of", "referrals", "reviews"]
+__all__ = ["CONTENT", "DEVICES", "PURCHASES", "buyers", "devices", "product", "product_view",
+           "product_views", "products", "products_by_id", "products_of", "referrals",
+           "reviews"]
 
 _CUSTOMER = NODE_KINDS["Customer"]
 
@@ -38,7 +39,7 @@ def products_of(door: Door, customer_id: str) -> list[ProductView]:
     for _, node, _ in door._reach(customer_id, "BOUGHT", since=door._horizon()):
         if node is not None and node.kind == "Product" and node.id not in seen:
             seen.add(node.id)
-            views.append(_product(node))
+            views.append(product_view(node))
     door._note(Action.PRODUCT_LIST, [customer_id], _BOUGHT)
     return views
 
@@ -46,7 +47,7 @@ def products_of(door: Door, customer_id: str) -> list[ProductView]:
 def product_views(door: Door, ids: Sequence[str]) -> list[ProductView]:
     """The catalogue products among `ids`, in order (no personal data)."""
     nodes = door._read_nodes(list(ids))
-    return [_product(nodes[i]) for i in ids if i in nodes and nodes[i].kind == "Product"]
+    return [product_view(nodes[i]) for i in ids if i in nodes and nodes[i].kind == "Product"]
 
 
 def product(door: Door, product_id: str) -> ProductView | None:
@@ -61,7 +62,7 @@ def products(door: Door, *, first: int = 20, after: str | None = None) -> Page[P
     """The catalogue in id order (keyset pagination); holds no personal data."""
     first = page_size(first)
     page = door._products_page(id_cursor(after), first + 1)
-    views = [_product(n) for n in page[:first]]
+    views = [product_view(n) for n in page[:first]]
     door._audit(door._record("product.catalogue", extra={"products": [v.id for v in views]}))
     end = encode_id_cursor(views[-1].id) if views else None
     return Page(views, end, len(page) > first)
@@ -164,12 +165,28 @@ def _rating(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _product(node: Node) -> ProductView:
-    price = node.props.get("price")
-    return ProductView(
-        id=node.id,
-        sku=str(node.props.get("sku", "")),
-        name=str(node.props.get("name", "")),
-        category=str(node.props.get("category", "")),
-        price=float(price) if isinstance(price, int | float) else None,
-    )
+def product_view(node: Node) -> ProductView:
+    """The view of a product node: made once per node read, for every request.
+
+    A store that keeps its reads (pacte.graph.read_cache) hands every request the same
+    read-only node, so its view is kept with it and found again by identity: a node
+    read again (or changed) is a new object and gets a new view. Products hold
+    catalogue data only, no customer's; the view is frozen, so sharing it is safe.
+    """
+    kept = _PRODUCTS.get(node.id)
+    if kept is not None and kept[0] is node:
+        return kept[1]
+    props = node.props
+    price = props.get("price")
+    view = ProductView(node.id, str(props.get("sku", "")), str(props.get("name", "")),
+                       str(props.get("category", "")),
+                       float(price) if isinstance(price, int | float) else None)
+    if len(_PRODUCTS) >= _MAX_PRODUCTS:
+        _PRODUCTS.clear()  # bounded; refilled by the next reads
+    _PRODUCTS[node.id] = (node, view)
+    return view
+
+
+# Product id -> the node last read of it and its view (see `product_view`).
+_PRODUCTS: dict[str, tuple[Node, ProductView]] = {}
+_MAX_PRODUCTS = 4096

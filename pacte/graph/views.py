@@ -1,4 +1,12 @@
-"""What a session returns: plain records holding only what the purpose may reveal."""
+"""What a session returns: plain records holding only what the purpose may reveal.
+
+The records of rows (customers, interactions, devices, consents) are built afresh for
+each request and handed to its caller alone, never shared with another request: they
+are plain slotted records, since a frozen dataclass costs five times as much to build
+and a customer-360 builds some forty of them. A `ProductView` holds catalogue data only
+and is shared between requests (pacte.features.products keeps the view of a product
+node it read): it stays frozen.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ class Withheld:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomerView:
     id: str
     fields: dict[str, Value]
@@ -43,7 +51,7 @@ class CustomerView:
         return self.fields.get(name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InteractionView:
     id: str
     customer_id: str
@@ -57,7 +65,7 @@ class InteractionView:
         return self.fields.get(name)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeviceView:
     id: str
     fields: dict[str, Value]
@@ -82,7 +90,7 @@ class ReviewView:
     rating: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsentView:
     """A customer's consent to `purpose`: the explicit choice that decides it.
 
