@@ -147,3 +147,16 @@ def test_a_value_that_cannot_be_encoded_in_a_later_chunk_undoes_the_whole_batch(
     with pytest.raises(TypeError):
         neo4j_store.write(WriteBatch(nodes=nodes))
     assert neo4j_store.count_nodes() == {}
+
+
+def test_the_driver_does_not_format_the_rows_of_a_statement(
+        neo4j_store: Neo4jStore, caplog: pytest.LogCaptureFixture) -> None:
+    # The driver formats every RUN's parameters for its debug log, on or off; a batch's
+    # rows are shown by their number, not formatted row by row (see neo4j_write._Rows).
+    caplog.set_level("DEBUG", logger="neo4j")
+    nodes = [Node("Customer", f"c_{i}", {"v": f"value-{i}"}, owner=f"c_{i}") for i in range(3)]
+    neo4j_store.write(WriteBatch(nodes=nodes))
+    runs = [r.getMessage() for r in caplog.records if "C: RUN" in r.getMessage()]
+    assert any("<3 rows>" in line for line in runs)
+    assert not any("value-1" in line for line in runs)
+    assert neo4j_store.get_nodes(["c_1"])["c_1"].props == {"v": "value-1"}
