@@ -54,6 +54,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLSchema,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetails, collect_fields, collect_subfields
@@ -75,7 +76,7 @@ from pacte.api.plan import (
     make_step,
 )
 
-__all__ = ["CompiledExecutor"]
+__all__ = ["CompiledExecutor", "planned"]
 
 _MISSING = object()
 
@@ -454,3 +455,14 @@ class CompiledExecutor(PlainFieldExecutor):
         except Exception as raw_error:
             self.handle_field_error(raw_error, item_type, fdl, item_path)
             return None
+
+
+def planned(schema: GraphQLSchema, operation: OperationDefinitionNode) -> bool:
+    """Whether `operation` ran on its compiled plan (asked after executing it).
+
+    Only a planned operation may be driven without an event loop (pacte.api.batch): an
+    operation graphql-core executes itself gathers its async fields on a loop.
+    """
+    by_op: dict[int, _Compiled] | None = getattr(schema, _PLANS, None)
+    found = None if by_op is None else by_op.get(id(operation))
+    return found is not None and found.ref() is operation and found.plan is not None

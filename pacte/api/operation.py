@@ -51,7 +51,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from pacte.api.batch import drive, loop_free
-from pacte.api.compiled import CompiledExecutor
+from pacte.api.compiled import CompiledExecutor, planned
 from pacte.api.limits import DocumentGuard
 
 __all__ = ["DirectExecution", "Outcome", "direct_execution"]
@@ -82,13 +82,16 @@ def _first_operation(doc: DocumentNode) -> OperationDefinitionNode | None:
     return next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)), None)
 
 
+def _operation(doc: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    if name is None:
+        return _first_operation(doc)
+    return next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)
+                 and d.name is not None and d.name.value == name), None)
+
+
 def _operation_type(doc: DocumentNode, name: str | None) -> OperationType:
     """strawberry's `get_operation_type`."""
-    if name is None:
-        found = _first_operation(doc)
-    else:
-        found = next((d for d in doc.definitions if isinstance(d, OperationDefinitionNode)
-                      and d.name is not None and d.name.value == name), None)
+    found = _operation(doc, name)
     if found is None:
         raise RuntimeError("Can't get GraphQL operation type")
     return OperationType(found.operation.value)
@@ -148,8 +151,11 @@ class DirectExecution:
             return _pre_execution(exc)
         if isinstance(result, CoreResult):
             return _outcome(result)
-        if self._loop_free and _get_running_loop() is None:
-            # Its only waits are batched loads: answered here, with no event loop.
+        if self._loop_free and _get_running_loop() is None \
+                and planned(self._core, cast(OperationDefinitionNode,
+                                             _operation(doc, operation_name))):
+            # Its only waits are batched loads: answered here, with no event loop (an
+            # operation graphql-core ran itself, not on its plan, gathers on a loop).
             return drive(_finish(result))
         return _finish(result)
 

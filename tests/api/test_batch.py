@@ -52,6 +52,31 @@ def test_the_customer_360_runs_without_an_event_loop(world: World, loops: list[s
     assert loops == []
 
 
+@pytest.mark.parametrize("query, variables", [
+    # A directive reading a variable: graphql-core executes it (no compiled plan), and
+    # gathers the two async root fields on an event loop (review finding: it ran with
+    # none and answered 400 "There is no current event loop").
+    ("query($v: Boolean!, $id: ID!) { a: customer(id: $id) @include(if: $v) { id } "
+     "b: customer(id: $id) { id } }", {"v": True}),
+    ("query($v: Boolean!, $id: ID!) { ...F } fragment F on Query { a: customer(id: $id) "
+     "{ id } b: node(id: $id) { id ... on Customer { name @skip(if: $v) } } }", {"v": False}),
+])
+def test_an_operation_without_a_plan_runs_on_the_loop(
+        world: World, loops: list[str], query: str, variables: dict[str, Any]) -> None:
+    api = Api(create_app(world.rt))
+    try:
+        cid = world.customers["granted"]
+        r = api.post(query, key=world.keys["app"], purpose="service",
+                     variables={**variables, "id": cid})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert "errors" not in body
+        assert body["data"]["a"] == {"id": cid} and body["data"]["b"]["id"] == cid
+    finally:
+        api.close()
+    assert loops == ["loop"]
+
+
 def test_a_schema_with_other_async_resolvers_keeps_the_loop() -> None:
     @strawberry.type
     class Query:
