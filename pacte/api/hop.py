@@ -11,8 +11,10 @@ back with `loop.call_soon_threadsafe`, which is what the executor's chain ended 
 
 The threads behave as the executor's did: up to `limit`, started when a request finds
 none idle, each running one request at a time, kept for the next; requests beyond the
-limit wait in order. They are daemon threads: at interpreter exit a thread waiting for
-work is not joined (uvicorn lets the requests in flight finish before its loop ends).
+limit wait in order; one whose caller was cancelled while it waited does not run. They
+are daemon threads: at interpreter exit a thread waiting for work is not joined (uvicorn
+lets the requests in flight finish before its loop ends); they end when their
+`WorkerThreads` is garbage.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,56 +35,87 @@ T = TypeVar("T")
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[[], Any]]
 
 
+class _Pool:
+    """What the threads share: never the `WorkerThreads` itself, so dropping that ends them."""
+
+    __slots__ = ("idle", "jobs", "lock", "threads")
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.threads = 0
+        # Threads waiting for work that no request has claimed yet: a request claims
+        # one, or starts a thread when none is left (the executor's idle semaphore).
+        self.idle = 0
+
+    def stop(self) -> None:
+        """One stop mark per thread: each ends when it takes one (the owner is gone)."""
+        for _ in range(self.threads):
+            self.jobs.put(None)
+
+
 class WorkerThreads:
-    """Runs calls on at most `limit` threads named `name`_N, awaited from an event loop."""
+    """Runs calls on at most `limit` threads named `name`_N, awaited from an event loop.
+
+    The threads end once this object is garbage: as a `ThreadPoolExecutor`'s did, so an
+    app dropped (tests build many) leaves no thread behind.
+    """
 
     def __init__(self, *, limit: int, name: str) -> None:
         self._limit = limit
         self._name = name
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._threads = 0
-        # Threads waiting for work that no request has claimed yet: a request claims
-        # one, or starts a thread when none is left (the executor's idle semaphore).
-        self._idle = 0
+        self._pool = _Pool()
+        weakref.finalize(self, self._pool.stop)
 
     @property
     def threads(self) -> int:
         """How many threads were started (for tests)."""
-        return self._threads
+        return self._pool.threads
 
     async def run(self, call: Callable[[], T]) -> T:
         """`call()` on a worker thread; its result, or its exception raised here."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
+        pool = self._pool
         name = None
-        with self._lock:
-            if self._idle:
-                self._idle -= 1
-            elif self._threads < self._limit:
-                name = f"{self._name}_{self._threads}"
-                self._threads += 1
-        self._jobs.put((loop, done, call))
+        with pool.lock:
+            if pool.idle:
+                pool.idle -= 1
+            elif pool.threads < self._limit:
+                name = f"{self._name}_{pool.threads}"
+                pool.threads += 1
+        pool.jobs.put((loop, done, call))
         if name is not None:
-            threading.Thread(target=self._work, name=name, daemon=True).start()
+            threading.Thread(target=_work, args=(pool,), name=name, daemon=True).start()
         return await done
 
-    def _work(self) -> None:
-        jobs, lock = self._jobs, self._lock
-        while True:
-            loop, done, call = jobs.get()
+
+def _work(pool: _Pool) -> None:
+    jobs, lock = pool.jobs, pool.lock
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        loop, done, call = job
+        # A caller cancelled while its request waited for a thread (a shutdown's
+        # timeout): the request does not run, as an executor's pending work item did not.
+        ran = not done.cancelled()
+        result: object = None
+        error: BaseException | None = None
+        if ran:
             try:
-                result, error = call(), None
+                result = call()
             except BaseException as exc:  # handed to the caller, as an executor does
-                result, error = None, exc
-            # Idle before the answer goes: the caller's next request, which may come
-            # as soon as it has it, then finds this thread rather than starting one.
-            with lock:
-                self._idle += 1
+                error = exc
+        # Idle before the answer goes: the caller's next request, which may come
+        # as soon as it has it, then finds this thread rather than starting one.
+        with lock:
+            pool.idle += 1
+        if ran:
             # A loop closed meanwhile has no one left to answer.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, done, result, error)
-            del done, call, result, error  # nothing of a request outlives it here
+        del job, done, call, result, error  # nothing of a request outlives it here
 
 
 def _settle(done: asyncio.Future[Any], result: object, error: BaseException | None) -> None:

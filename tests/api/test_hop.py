@@ -99,3 +99,49 @@ def test_a_caller_gone_does_not_stop_the_thread() -> None:
         return await workers.run(lambda: 2)
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_a_call_cancelled_while_it_waits_for_a_thread_does_not_run() -> None:
+    workers = WorkerThreads(limit=1, name="t")
+    gate = threading.Event()
+    ran: list[str] = []
+
+    async def scenario() -> None:
+        started = threading.Event()
+
+        def hold() -> None:
+            started.set()
+            gate.wait(GIVE_UP)
+
+        first = asyncio.ensure_future(workers.run(hold))
+        while not started.is_set():  # the one thread is busy
+            await asyncio.sleep(0)
+        second = asyncio.ensure_future(workers.run(lambda: ran.append("applied")))
+        await asyncio.sleep(0)  # queued behind the first
+        second.cancel()
+        gate.set()
+        await first
+        # The thread has passed the cancelled call when it runs the next one.
+        assert await workers.run(lambda: "next") == "next"
+
+    asyncio.run(scenario())
+    assert ran == []
+
+
+def test_the_threads_end_when_their_owner_is_dropped() -> None:
+    import gc
+
+    names = [f"drop{i}" for i in range(3)]
+    for name in names:
+        workers = WorkerThreads(limit=2, name=name)
+
+        async def scenario(w: WorkerThreads = workers) -> None:
+            await asyncio.gather(w.run(lambda: None), w.run(lambda: None))
+
+        asyncio.run(scenario())
+        del workers, scenario
+    gc.collect()
+    left = [t for t in threading.enumerate() if t.name.split("_")[0] in names]
+    for t in left:
+        t.join(GIVE_UP)
+    assert not any(t.is_alive() for t in left)
