@@ -303,6 +303,10 @@ class SQLiteStore:
                     db.execute("ROLLBACK")
                     raise
                 db.execute("COMMIT")
+                if self._cache is not None:
+                    # Now rather than at the next read: what a write deletes (an erasure)
+                    # is not kept in memory until then (other processes: at their next).
+                    self._cache.clear()
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"write refused: {exc}") from exc
             except sqlite3.OperationalError as exc:

@@ -93,6 +93,17 @@ def test_a_write_through_the_store_is_read_next(opened: Callable[..., SQLiteStor
     assert store.get_nodes(["c1"]) == {}
 
 
+def test_a_write_empties_the_cache_as_it_commits(opened: Callable[..., SQLiteStore]) -> None:
+    # An erasure's deletion: nothing of the deleted node stays in this process's memory
+    # until its next read (review finding: it stayed until then).
+    store = opened()
+    store.write(_version(1))
+    _reads(store)
+    assert store._cache is not None and len(store._cache)
+    store.write(WriteBatch(delete_nodes=["c1"]))
+    assert len(store._cache) == 0
+
+
 def test_a_commit_by_another_connection_is_read_next(
         opened: Callable[..., SQLiteStore]) -> None:
     reader, writer = opened(), opened()
