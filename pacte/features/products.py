@@ -166,15 +166,15 @@ def _rating(value: object) -> int | None:
 
 
 def product_view(node: Node) -> ProductView:
-    """The view of a product node: made once per node read, for every request.
+    """The view of a product node: made once per product as read, for every request.
 
-    A store that keeps its reads (pacte.graph.read_cache) hands every request the same
-    read-only node, so its view is kept with it and found again by identity: a node
-    read again (or changed) is a new object and gets a new view. Products hold
-    catalogue data only, no customer's; the view is frozen, so sharing it is safe.
+    A product is read by most customer-360s; its view is kept with the node it was made
+    from and found again while the node read is equal to it (kind, id, props, owner): a
+    changed product reads as another node and gets a new view. Products hold catalogue
+    data only, no customer's; the view is frozen, so sharing it is safe.
     """
     kept = _PRODUCTS.get(node.id)
-    if kept is not None and kept[0] is node:
+    if kept is not None and (kept[0] is node or kept[0] == node):
         return kept[1]
     props = node.props
     price = props.get("price")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from pacte.errors import Conflict, CorruptStore, InputError, StorageError
+from pacte.graph import sqlite_rows as row
 from pacte.graph.read_cache import DEFAULT_ENTRIES, MISSING, Freeze, ReadCache, as_read, frozen
 from pacte.graph.store import (
     EVENT_INDEX,
@@ -27,6 +28,7 @@ from pacte.graph.store import (
     IndexEntry,
     Node,
     Reached,
+    Value,
     WriteBatch,
     decode_props,
     encode_props,
@@ -185,21 +187,10 @@ _SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _NO_LIMIT = -1  # SQLite reads a negative LIMIT as "no limit"
 _EARLIEST = -(2**63)  # no edge is older
 _DATA_VERSION = "PRAGMA data_version"  # changed by another connection's commit
-_NO_NODE: Node | None = None
-_NO_EDGES: tuple[Edge, ...] = ()
 
 _first = itemgetter(0)
 T = TypeVar("T")
-
-
-def _node(row: tuple[str, str, str | None, str], props: Freeze = as_read) -> Node:
-    return Node(kind=row[1], id=row[0], props=props(decode_props(row[3])), owner=row[2])
-
-
-def _edge(row: tuple[str, str, str, str, int, str], props: Freeze = as_read) -> Edge:
-    return Edge(type=row[1], id=row[0], src=row[2], dst=row[3], at=row[4],
-                props=props(decode_props(row[5])))
-
+R = TypeVar("R")
 
 def _json_list(ids: Sequence[str]) -> str:
     # One parameter for any number of ids: SQLite expands it with json_each, so the
@@ -352,52 +343,53 @@ class SQLiteStore:
             cache.sync((version, db.total_changes))
         return cache
 
-    def _read(self, key: Hashable, read: Callable[[Freeze], Iterable[T]]) -> list[T]:
-        """What `read` gives: kept under `key`, or read (and kept, read-only)."""
+    def _read(self, key: Hashable, rows: Callable[[], Iterable[R]],
+              build: Callable[[R, Freeze], T]) -> list[T]:
+        """`build` of each of the `rows`: kept (raw) under `key`, or read (and kept)."""
         with self._lock:
             cache = self._synced()
             if cache is None:
-                return list(read(as_read))
-            answer = cache.get(key)
-            if answer is MISSING:
-                answer = tuple(read(frozen))
-                cache.put(key, answer, rows=len(answer))
-            return list(cast("tuple[T, ...]", answer))  # what read() gave for key
+                return [build(r, as_read) for r in rows()]
+            kept = cache.get(key)
+            if kept is MISSING:
+                kept = tuple(rows())
+                cache.put(key, kept, rows=len(kept))
+            return [build(r, frozen) for r in cast("tuple[R, ...]", kept)]  # rows() for key
 
-    def _read_each(self, tag: str, ids: Sequence[str], absent: T,
-                   read: Callable[[Sequence[str], Freeze], dict[str, T]]) -> dict[str, T]:
+    def _read_each(self, tag: str, ids: Sequence[str],
+                   read: Callable[[Sequence[str]], dict[str, R]],
+                   build: Callable[[R, Freeze], T], weigh: Callable[[R], int]) -> dict[str, T]:
         """`_read` per id, the ids not kept read at once; an id `read` does not answer
-        is `absent` (kept too: asking again for an absent node costs what asking for a
+        is kept as absent too (asking again for an absent node costs what asking for a
         present one does, as a hidden customer and an absent one must, G3)."""
         with self._lock:
             cache = self._synced()
             if cache is None:
-                return read(ids, as_read)
-            out: dict[str, T] = {}
+                return {i: build(r, as_read) for i, r in read(ids).items()}
+            raws: dict[str, R | None] = {}
             for i in ids:
                 kept = cache.get((tag, i))
                 if kept is not MISSING:
-                    out[i] = kept  # type: ignore[assignment]  # kept by the loop below
-            if missing := [i for i in dict.fromkeys(ids) if i not in out]:
-                found = read(missing, frozen)
+                    raws[i] = cast("R | None", kept)  # kept by the loop below
+            if missing := [i for i in dict.fromkeys(ids) if i not in raws]:
+                found = read(missing)
                 for i in missing:
-                    answer = out[i] = found.get(i, absent)
-                    cache.put((tag, i), answer,
-                              rows=len(answer) if isinstance(answer, tuple) else 1)
-            return out
+                    raw = raws[i] = found.get(i)
+                    cache.put((tag, i), raw, rows=1 if raw is None else weigh(raw))
+            return {i: build(r, frozen) for i, r in raws.items() if r is not None}
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         if not ids:
             return {}
-        found = self._read_each("n", ids, _NO_NODE, lambda ids, props: {
-            r[0]: _node(r, props) for r in self._all(_GET_NODES, (_json_list(ids),))})
-        return {i: n for i, n in found.items() if n is not None}
+        return self._read_each("n", ids, lambda ids: {
+            r[0]: row.raw_node(r) for r in self._all(_GET_NODES, (_json_list(ids),))},
+            row.built_node, row.one)
 
     def scan_nodes(self, kind: str, *, after: str | None = None, limit: int = 100) -> list[Node]:
         sql, params = (_SCAN_FIRST, (kind, limit)) if after is None else \
             (_SCAN_AFTER, (kind, after, limit))
-        return self._read(("s", kind, after, limit), lambda props: (
-            _node(r, props) for r in self._all(sql, params)))
+        return self._read(("s", kind, after, limit), lambda: (
+            row.raw_node(r) for r in self._all(sql, params)), row.built_node)
 
     def edges(self, node_id: str, type: str, *, direction: Direction = "out",
               limit: int | None = None, before: Cursor | None = None) -> list[Edge]:
@@ -408,73 +400,75 @@ class SQLiteStore:
         else:
             sql = _EDGES_OUT_BEFORE if direction == "out" else _EDGES_IN_BEFORE
             params = (node_id, type, before.at, before.at, before.id, lim)
-        return self._read(("e", node_id, type, direction, limit, before), lambda props: (
-            _edge(r, props) for r in self._all(sql, params)))
+        return self._read(("e", node_id, type, direction, limit, before), lambda: (
+            row.raw_edge(r) for r in self._all(sql, params)), row.built_edge)
 
     def edges_many(
         self, node_ids: Sequence[str], type: str, *, direction: Direction = "out"
     ) -> dict[str, list[Edge]]:
         if not node_ids:
             return {}
-        found = self._read_each(f"e{direction} {type}", node_ids, _NO_EDGES, lambda ids, props: {
-            i: tuple(es) for i, es in self._edges_many(ids, type, direction, props).items()})
-        return {i: list(found.get(i, ())) for i in node_ids}
+        found = self._read_each(f"e{direction} {type}", node_ids, lambda ids: self._edges_many(
+            ids, type, direction), row.built_edges, len)
+        return {i: found.get(i, []) for i in node_ids}
 
-    def _edges_many(self, node_ids: Sequence[str], type: str, direction: Direction,
-                    props: Freeze) -> dict[str, list[Edge]]:
-        out: dict[str, list[Edge]] = {}
+    def _edges_many(self, node_ids: Sequence[str], type: str,
+                    direction: Direction) -> dict[str, tuple[row.RawEdge, ...]]:
+        out: dict[str, list[row.RawEdge]] = {i: [] for i in node_ids}
         sql = _EDGES_MANY_OUT if direction == "out" else _EDGES_MANY_IN
+        end = 2 if direction == "out" else 3  # the src or dst column
         for r in self._all(sql, (type, _json_list(node_ids))):
-            e = _edge(r, props)
-            out.setdefault(e.src if direction == "out" else e.dst, []).append(e)
-        return out
+            out[r[end]].append(row.raw_edge(r))
+        return {i: tuple(es) for i, es in out.items()}
 
     def reach(self, node_id: str, type: str, *, limit: int | None = None,
               before: Cursor | None = None, since: int | None = None,
               then: str | None = None) -> list[Reached]:
         if self._cache is None:
-            return self._reach(node_id, type, limit, before, since, then, as_read)
+            return row.reached(node_id, type, self._reach(
+                node_id, type, limit, before, since, then), as_read)
         # Kept without the horizon, which moves with every request (now minus the
         # purpose's retention), and cut to it here. The same answer: rows come newest
         # first, so those at `since` or later are a prefix of the rows without a
         # horizon, and the first `limit` of that prefix are the first `limit` rows cut
         # to it (tests/graph/test_read_cache.py compares them).
-        kept = self._read(("r", node_id, type, limit, before, then), lambda props: self._reach(
-            node_id, type, limit, before, None, then, props))
-        return kept if since is None else [r for r in kept if r[0].at >= since]
+        kept = self._read(("r", node_id, type, limit, before, then), lambda: self._reach(
+            node_id, type, limit, before, None, then), row.as_is)
+        return row.reached(node_id, type, kept if since is None else [
+            r for r in kept if r[2] >= since], frozen)
 
     def _reach(self, node_id: str, type: str, limit: int | None, before: Cursor | None,
-               since: int | None, then: str | None, props: Freeze) -> list[Reached]:
+               since: int | None, then: str | None) -> list[row.RawReached]:
         params: tuple[object, ...] = (
             node_id, type, then, _EARLIEST if since is None else since,
             _NO_LIMIT if limit is None else limit)
         sql = _REACHES[before is not None, then is not None]
         rows = self._all(sql, params if before is None else (*params, before.at, before.id))
-        out: list[Reached] = []
-        nodes: dict[str, Node] = {}  # a node that several edges lead to is read once
+        # Each props text decoded once, however many edges lead to its node.
+        decoded: dict[str, dict[str, Value]] = {}
+        out: list[row.RawReached] = []
         for eid, dst, at, edge_props, kind, owner, node_props, further in rows:
-            edge = Edge(type, eid, node_id, dst, at,
-                        props({} if edge_props == "{}" else decode_props(edge_props)))
-            node = nodes.get(dst)
+            node = decoded.get(dst)
             if node is None and kind is not None:
-                node = nodes[dst] = Node(kind, dst, props(decode_props(node_props)), owner)
-            out.append((edge, node, further))
+                node = decoded[dst] = decode_props(node_props)
+            out.append((eid, dst, at, {} if edge_props == "{}" else decode_props(edge_props),
+                        kind, owner, node, further))
         return out
 
     def find_edges(self, type: str, src: str, dst: str) -> list[Edge]:
-        return [_edge(r) for r in self._all(_FIND_EDGES, (src, type, dst))]
+        return [row.edge_of(r) for r in self._all(_FIND_EDGES, (src, type, dst))]
 
     def edge_sources(self, dst: str, type: str, *, after: str | None = None,
                      limit: int = 100) -> list[str]:
         listed = self._listed.get(type)
         sql, params = (listed, (dst, after or "", limit)) if listed is not None else \
             (_EDGE_SOURCES, (dst, type, after or "", limit))
-        return self._read(("src", dst, type, after, limit), lambda _: (
-            str(r[0]) for r in self._all(sql, params)))
+        return self._read(("src", dst, type, after, limit), lambda: (
+            str(r[0]) for r in self._all(sql, params)), row.as_is)
 
     def lookup(self, name: str, token: bytes) -> list[str]:
-        return self._read(("l", name, bytes(token)), lambda _: (
-            str(r[0]) for r in self._all(_LOOKUP, (name, token))))
+        return self._read(("l", name, bytes(token)), lambda: (
+            str(r[0]) for r in self._all(_LOOKUP, (name, token))), row.as_is)
 
     def lookup_many(self, name: str, tokens: Sequence[bytes]) -> dict[bytes, list[str]]:
         unique = list(dict.fromkeys(bytes(t) for t in tokens if t))
@@ -499,13 +493,13 @@ class SQLiteStore:
     def iter_nodes(self, *, batch: int = 1000) -> Iterator[list[Node]]:
         last = ""
         while rows := self._all(_ITER_NODES, (last, batch)):
-            yield [_node(r) for r in rows]
+            yield [row.node_of(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_edges(self, *, batch: int = 1000) -> Iterator[list[Edge]]:
         last = ""
         while rows := self._all(_ITER_EDGES, (last, batch)):
-            yield [_edge(r) for r in rows]
+            yield [row.edge_of(r) for r in rows]
             last = str(rows[-1][0])
 
     def iter_index(self, *, batch: int = 1000) -> Iterator[list[IndexEntry]]:

@@ -44,12 +44,14 @@ def test_the_row_read_past_a_page_is_not_decrypted(tmp_path: Path, store_uri: st
 
 
 def test_a_product_view_is_kept_only_with_its_node() -> None:
-    """The same node (a store that keeps its reads hands out the same object) answers
-    the same view; a node read again, or changed, is another object and gets its own."""
+    """The same node, or one equal to it (read again), answers the same view; a
+    changed node gets its own."""
     node = Node("Product", "p_kept", {"sku": "K-1", "name": "Kettle", "category": "home",
                                       "price": 20})
     first = products_feature.product_view(node)
     assert products_feature.product_view(node) is first
+    read_again = Node("Product", "p_kept", dict(node.props))
+    assert products_feature.product_view(read_again) is first
     assert (first.name, first.price) == ("Kettle", 20.0)
     changed = Node("Product", "p_kept", {"sku": "K-1", "name": "Kettle 2",
                                          "category": "home", "price": 25})
