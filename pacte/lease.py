@@ -34,7 +34,6 @@ for longer than a lease); after that, requests read themselves and meet the erro
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from typing import Generic, TypeVar
 
 from pacte.clock import Elapsed, elapsed
 from pacte.coalesce import FreshRead
+from pacte.env import whole_number
 from pacte.errors import ConfigError
 
 __all__ = ["LEASE_ENV", "REFRESH_ENV", "Lease", "LeaseTimes", "waiting"]
@@ -95,16 +95,8 @@ def waiting(lease: float) -> float:
 
 
 def _millis(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of milliseconds") from None
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative")
-    return value / 1000
+    value = whole_number(name, unit="milliseconds")
+    return default if value is None else value / 1000
 
 
 class Lease(Generic[T]):

@@ -27,11 +27,10 @@ decrypts per request, as before.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
 
-from pacte.errors import ConfigError
+from pacte.env import whole_number
 from pacte.graph.store import Value
 
 __all__ = ["DEFAULT_ENTRIES", "ENV", "MISSING", "Freeze", "ReadCache", "as_read",
@@ -59,17 +58,8 @@ def frozen(props: dict[str, Value]) -> Mapping[str, Value]:
 
 def entries_from_env() -> int:
     """PACTE_READ_CACHE: how many rows the cache keeps (0: off; unset: the default)."""
-    raw = os.environ.get(ENV)
-    if raw is None or not raw.strip():
-        return DEFAULT_ENTRIES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{ENV} must be a whole number of rows (0: no read cache), "
-                          f"not {raw!r}") from None
-    if value < 0:
-        raise ConfigError(f"{ENV} must not be negative (0: no read cache)")
-    return value
+    value = whole_number(ENV, unit="rows (0: no read cache)")
+    return DEFAULT_ENTRIES if value is None else value
 
 
 class ReadCache:
