@@ -82,22 +82,25 @@ class Batch(Generic[K, V]):
 
     def __init__(self, fetch: Callable[[list[K]], Sequence[V | BaseException]]) -> None:
         self._fetch = fetch
-
-        async def load_fn(keys: list[K]) -> Sequence[V | BaseException]:
-            return fetch(keys)
-
-        self._loader: DataLoader[K, V] = DataLoader(load_fn)
+        # Made at the first load under an event loop: the app's plans run on none, and
+        # every request makes a Batch.
+        self._loader: DataLoader[K, V] | None = None
         self._seen: dict[K, Waiting[K, V]] = {}
         self._pending: list[Waiting[K, V]] = []
 
     def load(self, key: K) -> Awaitable[V]:
         if _get_running_loop() is not None:
+            if self._loader is None:
+                self._loader = DataLoader(self._load_fn)
             return self._loader.load(key)
         found = self._seen.get(key)
         if found is None:
             found = self._seen[key] = Waiting(self, key)
             self._pending.append(found)
         return found
+
+    async def _load_fn(self, keys: list[K]) -> Sequence[V | BaseException]:
+        return self._fetch(keys)
 
     def answer(self) -> None:
         """Answer every load waiting, in one call of `fetch`."""
